@@ -1,0 +1,105 @@
+// swift-tools-version:6.1
+// adapterd: a storage-budgeted, screened set of merged LoRA adapters, served over a Unix socket.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "adapterd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "adapterd", targets: ["adapterd"]),
+        .executable(name: "adapterctl", targets: ["adapterctl"]),
+        .executable(name: "adapterd-bench", targets: ["adapterd-bench"]),
+        .library(name: "AdapterCore", targets: ["AdapterCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C system libraries and shims.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "CPeerCred"),
+
+        // Pure core: formats, factored low-rank math, screening, merging, clustering, routing.
+        .target(
+            name: "AdapterCore",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: strict),
+        // SQLite catalog + content-addressed file store + generations.
+        .target(
+            name: "AdapterStore",
+            dependencies: [
+                "AdapterCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        // JSON-RPC 2.0 messages, framing and error codes shared by daemon and CLI.
+        .target(
+            name: "AdapterProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ],
+            swiftSettings: strict),
+        // The daemon: socket server, handlers, access control, systemd integration, background jobs.
+        .target(
+            name: "AdapterDaemon",
+            dependencies: [
+                "AdapterCore", "AdapterStore", "AdapterProtocol", "CSystemd", "CPeerCred",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // adapterctl's commands, as a library so tests can reach them.
+        .target(
+            name: "AdapterCLI",
+            dependencies: [
+                "AdapterCore", "AdapterProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .executableTarget(
+            name: "adapterd",
+            dependencies: [
+                "AdapterDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "adapterctl", dependencies: ["AdapterCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "adapterd-bench",
+            dependencies: [
+                "AdapterCore", "AdapterStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "AdapterCoreTests", dependencies: ["AdapterCore"],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "AdapterStoreTests", dependencies: ["AdapterStore"], swiftSettings: strict),
+        .testTarget(name: "AdapterProtocolTests", dependencies: ["AdapterProtocol"], swiftSettings: strict),
+        .testTarget(name: "AdapterDaemonTests", dependencies: ["AdapterDaemon"], swiftSettings: strict),
+        .testTarget(name: "AdapterCLITests", dependencies: ["AdapterCLI"], swiftSettings: strict),
+        // Spawns the real adapterd and adapterctl binaries (and a python3 client) on a temporary socket.
+        .testTarget(name: "EndToEndTests", dependencies: ["AdapterProtocol"], swiftSettings: strict),
+    ]
+)

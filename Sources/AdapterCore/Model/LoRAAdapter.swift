@@ -1,0 +1,44 @@
+/// The model family an adapter's module names belong to, which decides how paths map to projections.
+public enum ArchitectureFamily: String, Sendable, Codable {
+    /// Llama, Mistral, Qwen2, Gemma: `q_proj`, `k_proj`, `v_proj`, `o_proj` (k/v narrower under GQA).
+    case llama
+    /// BERT-style encoders: `attention.self.query/key/value`, `attention.output.dense`.
+    case bert
+    /// GPT-2: fused `attn.c_attn` (Conv1D) and `attn.c_proj`.
+    case gpt2
+    /// Phi-3: fused `qkv_proj` and `o_proj`.
+    case phi3
+    /// No attention projection recognised.
+    case unknown
+}
+
+/// A loaded PEFT LoRA adapter: its configuration and every adapted module as factors.
+public struct LoRAAdapter: Sendable {
+    public let config: PEFTConfig
+    public let modules: [LoRAModule]
+    public let architecture: ArchitectureFamily
+    /// The dtype of the tensors on disk (the widest one if they are mixed).
+    public let storageDType: DType
+    /// Bytes of tensor data in adapter_model.safetensors.
+    public let tensorBytes: Int
+
+    public init(config: PEFTConfig, modules: [LoRAModule], architecture: ArchitectureFamily,
+                storageDType: DType, tensorBytes: Int) {
+        self.config = config
+        self.modules = modules
+        self.architecture = architecture
+        self.storageDType = storageDType
+        self.tensorBytes = tensorBytes
+    }
+
+    /// Modules adapting one attention projection, in layer order.
+    public func modules(for projection: Projection) -> [LoRAModule] {
+        modules.filter { $0.projection == projection }.sorted { ($0.layer ?? -1) < ($1.layer ?? -1) }
+    }
+
+    /// Modules that are not attention projections ("other").
+    public var otherModules: [LoRAModule] { modules.filter { $0.projection == nil } }
+
+    /// Number of distinct layers among the attention modules.
+    public var layerCount: Int { Set(modules.compactMap { $0.projection == nil ? nil : $0.layer }).count }
+}

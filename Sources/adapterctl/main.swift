@@ -1,0 +1,2 @@
+import AdapterCLI
+AdapterCtl.main()

@@ -1,0 +1,11 @@
+import AdapterCore
+import ArgumentParser
+
+/// Release-mode benchmarks; each prints its ratio against a baseline measured in the same run.
+@main
+struct AdapterdBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapterd-bench",
+        abstract: "Benchmarks of adapterd against baselines measured in the same run.",
+        subcommands: [])
+}

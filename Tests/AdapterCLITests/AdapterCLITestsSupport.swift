@@ -1,0 +1,2 @@
+// Tests of AdapterCLI live in this target; see the other files.
+import Testing

@@ -1,0 +1,2 @@
+// Tests of AdapterDaemon live in this target; see the other files.
+import Testing

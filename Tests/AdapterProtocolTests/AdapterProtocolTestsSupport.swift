@@ -1,0 +1,2 @@
+// Tests of AdapterProtocol live in this target; see the other files.
+import Testing
