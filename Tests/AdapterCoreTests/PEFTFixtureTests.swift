@@ -115,4 +115,34 @@ struct PEFTFixtureTests {
             try PEFTAdapterWriter.write(adapter, to: out, dtype: adapter.storageDType)
         }
     }
+
+    /// Fused parts whose scales diverged (as after a merge) are written block-diagonally and still
+    /// reload to the same per-part ΔW.
+    @Test(arguments: ["gpt2_fused", "phi3_fused"])
+    func divergedFusedPartsRoundTrip(name: String) throws {
+        let dir = try #require(Self.peftDirectory).appendingPathComponent(name)
+        let adapter = try PEFTAdapterLoader.load(directory: dir)
+        let modules = adapter.modules.map { m in
+            m.name.hasSuffix("#k")
+                ? LoRAModule(name: m.name, layer: m.layer, projection: m.projection, a: m.a, b: m.b, scale: 2 * m.scale)
+                : m
+        }
+        let diverged = LoRAAdapter(config: adapter.config, modules: modules, architecture: adapter.architecture,
+                                   storageDType: .f32, tensorBytes: 0)
+        let files = try PEFTAdapterWriter.serialize(diverged, dtype: .f32)
+        let reloaded = try PEFTAdapterLoader.load(configJSON: files.config, safetensors: files.weights)
+        #expect(reloaded.modules.map(\.name) == diverged.modules.map(\.name))
+        for (m, n) in zip(diverged.modules, reloaded.modules) {
+            if m.name.contains("#") { #expect(n.rank == 3 * m.rank, "\(n.name)") }
+            let d1 = m.b.multiplied(by: m.a, alpha: m.scale)
+            let d2 = n.b.multiplied(by: n.a, alpha: n.scale)
+            let diff = zip(d1.elements, d2.elements).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+            #expect(diff <= 1e-6 * d1.frobeniusNormSquared.squareRoot(), "\(m.name)")
+        }
+        if let keep = ProcessInfo.processInfo.environment["ADAPTERD_WRITER_OUTPUT"] {
+            let out = URL(fileURLWithPath: keep).appendingPathComponent(name + "_diverged")
+            try? FileManager.default.removeItem(at: out)
+            try PEFTAdapterWriter.write(diverged, to: out, dtype: .f32)
+        }
+    }
 }
