@@ -27,7 +27,7 @@ import GRDB
 /// - quarantine: `addQuarantine(weightsDigest:task:verdict:peerUID:refusedAt:)`, `quarantine(limit:)`
 /// - generations: `beginGeneration(budgetBytes:evaluator:planSummary:)`, `addServedAdapter(_:to:)`,
 ///   `commitGeneration(_:routes:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
-///   `generations()`, `route(task:)`
+///   `generations()`, `servedAdapter(id:)`, `route(task:)`
 /// - settings: `setting(_:)`, `setSetting(_:to:)`, `settings()`, `budgetBytes()`, `setBudgetBytes(_:)`
 /// - accounting and upkeep: `archiveBytes()`, `servedBytes()`, `collectGarbage()`, `integrityCheck()`
 public final class AdapterStore: Sendable {

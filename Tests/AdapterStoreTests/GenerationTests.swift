@@ -53,6 +53,8 @@ struct GenerationTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/adapter_model.safetensors")) == draft.weights)
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/adapter_config.json")) == draft.configJSON)
         #expect(try store.read(route.servedAdapter.weightsDigest) == draft.weights)
+        #expect(try store.servedAdapter(id: route.servedAdapter.id) == route.servedAdapter)
+        #expect(try store.servedAdapter(id: 999_999) == nil)
         #expect(try store.route(task: "nonexistent") == nil)
         #expect(try store.integrityCheck().isHealthy)
     }
