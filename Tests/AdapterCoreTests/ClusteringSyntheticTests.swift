@@ -196,3 +196,30 @@ extension ClusteringSyntheticTests {
         #expect(truncated.modules.allSatisfy { $0.rank == 4 })
     }
 }
+
+extension ClusteringSyntheticTests {
+    @Test func svdClusterMergerMatchesTheDenseTruncationAtExactlyTheTargetRank() throws {
+        let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 2, rank: 3, width: 12, noise: 0.5)
+        let weights = [0.4, 0.3, 0.2, 0.1]
+        let factored = try SVDClusterMerger().merge(tasks.map(\.adapter), weights: weights, rank: 5)
+        let dense = try DenseTruncatingMerger().merge(tasks.map(\.adapter), weights: weights, rank: 5)
+        #expect(factored.modules.allSatisfy { $0.rank == 5 })
+        #expect(factored.config.r == 5)
+        #expect(WeightSpaceEvaluator.score(own: dense, candidate: factored) > 1 - 1e-6)
+        // More directions than exist: zero-padded to the target rank, and exact.
+        let padded = try SVDClusterMerger().merge([tasks[0].adapter], weights: [1], rank: 6)
+        #expect(padded.modules.allSatisfy { $0.rank == 6 })
+        #expect(WeightSpaceEvaluator.score(own: tasks[0].adapter, candidate: padded) > 1 - 1e-6)
+    }
+
+    @Test func similarityAgreesWithLowRankCosineOnOneModule() throws {
+        let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 2, layers: 1, width: 16, noise: 0.6)
+        // One module per adapter: keep only the first.
+        let single = tasks.map { SyntheticTasks.adapter([$0.adapter.modules[0]], rank: 4) }
+        let sim = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: single)
+        for i in single.indices { for j in single.indices where j != i {
+            let expected = try LowRank.cosine(single[i].modules[0].update, single[j].modules[0].update)
+            #expect(abs(sim.cosine(i, j) - expected) < 1e-10)
+        } }
+    }
+}

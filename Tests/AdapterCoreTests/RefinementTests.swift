@@ -124,7 +124,7 @@ import Testing
         let (tasks, family) = SyntheticTasks.families(families: 3, perFamily: 4, noise: 0.3, seed: 12)
         let planner = try BudgetPlanner(tasks: tasks, sizer: BudgetPlannerTests.sizer)
         let merged = try planner.mergedBytes(rank: 4)
-        let refiner = ClusterRefiner(evaluator: WeightSpaceEvaluator(), merger: DenseTruncatingMerger())
+        let refiner = ClusterRefiner()   // weight-space evaluator, factored SVD merges
         let plan = try await refiner.plan(tasks: tasks, budget: 3 * merged, planner: planner)
         #expect(plan.decision.kind == .clustered)
         #expect(plan.clusters.count == 3)

@@ -67,7 +67,10 @@ public struct ClusterRefiner: Sendable {
     public let evaluator: any Evaluator
     public let merger: any ClusterMerging
 
-    public init(evaluator: any Evaluator, merger: any ClusterMerging) {
+    /// - Parameters:
+    ///   - evaluator: scores candidates; the weight-space evaluator by default.
+    ///   - merger: merges clusters; the factored truncated-SVD merge by default.
+    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), merger: any ClusterMerging = SVDClusterMerger()) {
         self.evaluator = evaluator
         self.merger = merger
     }
