@@ -248,18 +248,17 @@ extension AdapterStore {
             guard let row = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT r.generation_id, r.served_adapter_id, r.retained_quality, t.version
+                    SELECT s.*, r.retained_quality AS route_retained_quality, t.version AS route_task_version
                     FROM task_routes r
                     JOIN generations g ON g.id = r.generation_id AND g.state = 'current'
                     JOIN tasks t ON t.name = r.task AND t.current_adapter_id = r.task_adapter_id
+                    JOIN served_adapters s ON s.id = r.served_adapter_id
                     WHERE r.task = ?
                     """,
                 arguments: [task]) else { return nil }
-            let servedID: Int64 = row["served_adapter_id"]
-            guard let served = try Row.fetchOne(db, sql: "SELECT * FROM served_adapters WHERE id = ?",
-                                                arguments: [servedID]) else { return nil }
-            return Route(generationID: row["generation_id"], task: task, taskVersion: row["version"],
-                         servedAdapter: try servedAdapter(served), retainedQuality: row["retained_quality"])
+            let served = try servedAdapter(row)
+            return Route(generationID: served.generationID, task: task, taskVersion: row["route_task_version"],
+                         servedAdapter: served, retainedQuality: row["route_retained_quality"])
         }
     }
 
