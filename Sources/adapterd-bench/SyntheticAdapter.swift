@@ -1,0 +1,66 @@
+import AdapterCore
+
+/// Synthetic adapters with the shapes of a Llama-3.2-3B LoRA (28 layers; q, o 3072→3072; k, v 3072→1024).
+enum SyntheticAdapter {
+    static let layers = 28
+    static let hidden = 3072
+    static let kvWidth = 1024
+
+    static func outFeatures(_ projection: Projection) -> Int {
+        projection == .k || projection == .v ? kvWidth : hidden
+    }
+
+    /// A rank-`rank` adapter with random factors (A uniform in ±1/√in like PEFT's init, B uniform in
+    /// ±0.02 as after training) and lora_alpha = 2r.
+    static func llama3B(rank: Int = 16, seed: UInt64) -> LoRAAdapter {
+        var rng = SeededGenerator(seed: seed)
+        let scale = 2.0
+        var modules: [LoRAModule] = []
+        for layer in 0..<layers {
+            for projection in Projection.allCases {
+                let out = outFeatures(projection)
+                let bound = 1 / Double(hidden).squareRoot()
+                let a = Matrix(rows: rank, cols: hidden,
+                               elements: (0..<(rank * hidden)).map { _ in (rng.nextUnitDouble() * 2 - 1) * bound })
+                let b = Matrix(rows: out, cols: rank,
+                               elements: (0..<(out * rank)).map { _ in (rng.nextUnitDouble() * 2 - 1) * 0.02 })
+                modules.append(LoRAModule(
+                    name: "model.layers.\(layer).self_attn.\(projection.rawValue)_proj", layer: layer,
+                    projection: projection, a: a, b: b, scale: scale))
+            }
+        }
+        let config = PEFTConfig(
+            baseModelNameOrPath: "meta-llama/Llama-3.2-3B", r: rank, loraAlpha: Double(2 * rank),
+            targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"], taskType: "CAUSAL_LM")
+        let bytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * 2 }
+        return LoRAAdapter(config: config, modules: modules, architecture: .llama, storageDType: .f16, tensorBytes: bytes)
+    }
+}
+
+/// Wall-clock timing helpers.
+enum Stopwatch {
+    /// Seconds taken by `body`, and its result.
+    static func time<T>(_ body: () throws -> T) rethrows -> (seconds: Double, value: T) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let value = try body()
+        let elapsed = clock.now - start
+        let parts = elapsed.components
+        return (Double(parts.seconds) + Double(parts.attoseconds) * 1e-18, value)
+    }
+
+    /// The fastest of `repetitions` runs (the least disturbed by other processes on the machine).
+    static func best<T>(of repetitions: Int, _ body: () throws -> T) rethrows -> (seconds: Double, value: T) {
+        var best = try time(body)
+        for _ in 1..<max(1, repetitions) {
+            let next = try time(body)
+            if next.seconds < best.seconds { best = next }
+        }
+        return best
+    }
+
+    static func format(_ seconds: Double) -> String {
+        if seconds >= 1 { return String(format: "%.2f s", seconds) }
+        return String(format: "%.2f ms", seconds * 1000)
+    }
+}
