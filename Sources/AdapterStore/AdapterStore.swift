@@ -26,7 +26,7 @@ import GRDB
 ///   `examples(of:)`, `removeTask(named:)`
 /// - quarantine: `addQuarantine(weightsDigest:task:verdict:peerUID:refusedAt:)`, `quarantine(limit:)`
 /// - generations: `beginGeneration(budgetBytes:evaluator:planSummary:)`, `addServedAdapter(_:to:)`,
-///   `commitGeneration(_:routes:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
+///   `addServedAdapter(servingOwnAdapterOf:scale:to:)`, `commitGeneration(_:routes:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
 ///   `generations()`, `servedAdapter(id:)`, `route(task:)`
 /// - settings: `setting(_:)`, `setSetting(_:to:)`, `settings()`, `budgetBytes()`, `setBudgetBytes(_:)`
 /// - accounting and upkeep: `archiveBytes()`, `servedBytes()`, `collectGarbage()`, `integrityCheck()`

@@ -27,6 +27,7 @@ struct StateDirectoryTests {
         #expect(synchronous == 2, "synchronous=FULL is 2")
         #expect(foreignKeys == 1)
         #expect(applied == CatalogSchema.knownMigrations)
+        #expect(applied.count == StoreInfo.schemaVersion)
         for table in ["adapters", "generations", "quarantine", "served_adapters", "settings", "task_routes", "tasks"] {
             #expect(tables.contains(table), "table \(table)")
         }
