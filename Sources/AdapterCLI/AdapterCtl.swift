@@ -7,7 +7,7 @@ public struct AdapterCtl: ParsableCommand {
         commandName: "adapterctl",
         abstract: "Inspect, screen and manage LoRA adapters served by adapterd.",
         version: AdapterdVersion.string,
-        subcommands: [InspectCommand.self])
+        subcommands: [InspectCommand.self, ScanCommand.self, DetectorCommand.self])
 
     public init() {}
 }
