@@ -116,6 +116,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["AdapterProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["python_client.py"],
             swiftSettings: strict),
     ]
 )
