@@ -1,2 +1,2 @@
 import AdapterCLI
-AdapterCtl.main()
+await AdapterCtl.main()
