@@ -170,7 +170,9 @@ extension AdapterStore {
 
     /// Makes a building generation current, in one transaction that also records its routes and
     /// retires the previous current generation. Then collects garbage (retired generation directories
-    /// and objects nothing references any more; a failure there does not undo the switch).
+    /// and objects nothing references any more; a failure there does not undo the switch). So a
+    /// directory handed out by `route(task:)` lives as long as its generation is current: readers that
+    /// need the files later should copy them (or ask again) rather than keep the path.
     ///
     /// Refused (and the generation left building, for the caller to fix or abandon) when it uses more
     /// bytes than its budget (`.overBudget`), when a route names a task that was re-installed or removed

@@ -74,6 +74,8 @@ public final class AdapterStore: Sendable {
     public func close() throws {
         guard closed.set() else { return }
         do {
+            // Fold the WAL back into catalog.sqlite, so a cleanly closed catalog is one file.
+            try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
             try pool.close()
         } catch {
             directoryLock.release()

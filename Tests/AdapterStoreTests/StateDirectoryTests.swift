@@ -62,6 +62,17 @@ struct StateDirectoryTests {
         #expect(error.code == .schemaTooNew)
     }
 
+    @Test("a catalog that is not a SQLite database gives a clear error, not a crash")
+    func garbageCatalog() throws {
+        let temp = try TemporaryDirectory()
+        do { try AdapterStore.open(stateDirectory: temp.state).close() }
+        let catalog = temp.state.appendingPathComponent("catalog.sqlite")
+        try Data(repeating: 0x5a, count: 8192).write(to: catalog)
+        let error = try #require(throws: StoreError.self) { try AdapterStore.open(stateDirectory: temp.state) }
+        #expect(error.code == .database)
+        #expect(error.message.contains("catalog.sqlite"))
+    }
+
     @Test("an existing directory with loose permissions is made 0700")
     func tightensPermissions() throws {
         let temp = try TemporaryDirectory()
