@@ -18,7 +18,7 @@ public struct AdapterCtl: AsyncParsableCommand {
         version: AdapterdVersion.string,
         subcommands: [
             StatusCommand.self, InstallCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
-            RouteCommand.self, QuarantineCommand.self, BudgetCommand.self, ConfigCommand.self,
+            RouteCommand.self, QuarantineCommand.self, BudgetCommand.self, ConfigCommand.self, InspectCommand.self,
         ])
 
     public init() {}
@@ -49,7 +49,7 @@ public struct AdapterCtl: AsyncParsableCommand {
     }
 
     /// The entry point of the adapterctl executable.
-    public static func main() async {
+    public static func runAsMain() async {
         let status = await run(arguments: Array(CommandLine.arguments.dropFirst()))
         Foundation.exit(status)
     }
