@@ -50,7 +50,7 @@ public struct AdapterCtl: AsyncParsableCommand {
     }
 
     /// The entry point of the adapterctl executable.
-    public static func main() async {
+    public static func runAsMain() async {
         let status = await run(arguments: Array(CommandLine.arguments.dropFirst()))
         Foundation.exit(status)
     }

@@ -149,7 +149,7 @@ public final class AdapterService: Sendable {
         let budget = (try? budgetLimit()) ?? settings.budgetBytes
         return ConfigResult(
             configFile: settings.configFile, socket: settings.socketPath, stateDir: settings.stateDirectory,
-            budgetBytes: budget, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
+            budgetBytes: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
             idleTimeoutSeconds: settings.idleTimeoutSeconds)

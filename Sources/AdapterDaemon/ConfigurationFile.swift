@@ -11,6 +11,7 @@ public enum ConfigurationFile {
         ("socket", "path of the Unix socket when not socket-activated"),
         ("state-dir", "directory of the catalog and adapter files"),
         ("budget", "byte budget of the served set (e.g. 1GiB, 500MB, unlimited)"),
+        ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
         ("admin-group", "group allowed to install/remove/set the budget (root and the daemon's uid always are); 'none' for nobody else"),
         ("max-connections", "simultaneous client connections"),
@@ -67,6 +68,8 @@ public enum ConfigurationFile {
         case "socket": settings.socketPath = value
         case "state-dir": settings.stateDirectory = value
         case "budget": settings.budgetBytes = try size { () throws(ByteSizeError) in try ByteSize.parseLimit(value, what: "budget") }
+        case "detector-model":
+            settings.detectorModel = (value.isEmpty || value.lowercased() == "builtin") ? nil : value
         case "detector-threshold":
             if value.lowercased() == "default" {
                 settings.detectorThreshold = nil

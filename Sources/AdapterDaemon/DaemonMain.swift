@@ -22,7 +22,7 @@ public enum DaemonMain {
         } catch {
             throw DaemonError("cannot open the state directory \(settings.stateDirectory): \(error)")
         }
-        let screening = try DetectorScreening.makeDefault(thresholdOverride: settings.detectorThreshold)
+        let screening = try DetectorScreening.make(modelPath: settings.detectorModel, thresholdOverride: settings.detectorThreshold)
         let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
 
         let inherited = SystemdNotifier.listenDescriptors()
@@ -133,7 +133,7 @@ final class DaemonLifecycle: Service, Sendable {
                 settings.stateDirectory = old.stateDirectory
             }
             let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
-            let screening = try DetectorScreening.makeDefault(thresholdOverride: settings.detectorThreshold)
+            let screening = try DetectorScreening.make(modelPath: settings.detectorModel, thresholdOverride: settings.detectorThreshold)
             service.reload(settings: settings, screening: screening)
             server.updatePolicy(policy)
             DaemonLogging.level.withLockedValue { $0 = settings.logLevel }

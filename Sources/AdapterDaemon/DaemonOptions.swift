@@ -9,17 +9,19 @@ public struct DaemonOptions: Sendable, Hashable {
     public var configFile: String?
     /// A size text (`64MiB`, `unlimited`), parsed by `resolve()`.
     public var budget: String?
+    public var detectorModel: String?
     public var logLevel: Logger.Level?
 
     /// Where the configuration is read from when `--config` is not given (if it exists).
     public static let defaultConfigFile = "/etc/adapterd/adapterd.conf"
 
     public init(socketPath: String? = nil, stateDirectory: String? = nil, configFile: String? = nil,
-                budget: String? = nil, logLevel: Logger.Level? = nil) {
+                budget: String? = nil, detectorModel: String? = nil, logLevel: Logger.Level? = nil) {
         self.socketPath = socketPath
         self.stateDirectory = stateDirectory
         self.configFile = configFile
         self.budget = budget
+        self.detectorModel = detectorModel
         self.logLevel = logLevel
     }
 
@@ -40,6 +42,7 @@ public struct DaemonOptions: Sendable, Hashable {
         if let socketPath { settings.socketPath = socketPath }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let override = try budgetOverride() { settings.budgetBytes = override }
+        if let detectorModel { settings.detectorModel = detectorModel }
         if let logLevel { settings.logLevel = logLevel }
         try settings.validate()
         return settings

@@ -11,6 +11,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var stateDirectory = "/var/lib/adapterd"
     /// Byte budget of the served set; nil = unlimited.
     public var budgetBytes: Int64? = 1024 * 1024 * 1024
+    /// A detector model file (from `adapterctl detector train`); nil = the model built into adapterd.
+    public var detectorModel: String? = nil
     /// Detector threshold override; nil = the model's own threshold.
     public var detectorThreshold: Double? = nil
     /// Group whose members may call mutating methods (root and the daemon's own uid always may).

@@ -1,23 +1,40 @@
 import AdapterCore
 import AdapterProtocol
+import Foundation
 
 /// Screening with adapterd's detector (AdapterCore `Detector`), optionally with the configured
 /// threshold instead of the model's.
 public struct DetectorScreening: Screening {
     public let detector: Detector
     public let thresholdOverride: Double?
+    /// Where the model came from: a file path or "built-in".
+    public let source: String
 
-    public init(detector: Detector, thresholdOverride: Double? = nil) {
+    public init(detector: Detector, thresholdOverride: Double? = nil, source: String = "built-in") {
         self.detector = detector
         self.thresholdOverride = thresholdOverride
+        self.source = source
     }
 
-    /// The built-in default model (weights-only features).
-    public static func makeDefault(thresholdOverride: Double?) throws -> DetectorScreening {
-        DetectorScreening(detector: try Detector(model: try DefaultDetectorModels.weightsOnly()), thresholdOverride: thresholdOverride)
+    /// Screening with the model file at `modelPath`, or with the model built into adapterd.
+    public static func make(modelPath: String?, thresholdOverride: Double?) throws -> DetectorScreening {
+        let model: DetectorModel
+        if let modelPath {
+            model = try DetectorModel.load(from: URL(fileURLWithPath: modelPath))
+        } else {
+            do {
+                model = try DefaultDetectorModels.weightsOnly()
+            } catch {
+                throw DaemonError("no detector model: this adapterd has none built in; set detector-model = FILE in the configuration or pass --detector-model FILE (\(error))")
+            }
+        }
+        return DetectorScreening(detector: try Detector(model: model), thresholdOverride: thresholdOverride,
+                                 source: modelPath ?? "built-in")
     }
 
-    public var modelName: String { "\(detector.model.featureSet) logistic regression" }
+    public var modelName: String {
+        "\(detector.model.featureSet) logistic regression (\(source), \(detector.model.provenance.trainingCount) training adapters)"
+    }
 
     public var threshold: Double { thresholdOverride ?? detector.model.threshold }
 

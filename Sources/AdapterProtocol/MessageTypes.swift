@@ -384,6 +384,8 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var socket: String
     public var stateDir: String
     public var budgetBytes: Int64?
+    /// The detector model file; absent for the built-in model.
+    public var detectorModel: String?
     public var detectorThreshold: Double?
     public var adminGroup: String?
     public var maxConnections: Int
@@ -392,13 +394,14 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var maxReadOnlyFrameBytes: Int64
     public var idleTimeoutSeconds: Double
 
-    public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?,
+    public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
                 maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double) {
         self.configFile = configFile
         self.socket = socket
         self.stateDir = stateDir
         self.budgetBytes = budgetBytes
+        self.detectorModel = detectorModel
         self.detectorThreshold = detectorThreshold
         self.adminGroup = adminGroup
         self.maxConnections = maxConnections

@@ -1,2 +1,3 @@
 import AdapterCLI
-await AdapterCtl.main()
+
+await AdapterCtl.runAsMain()

@@ -17,6 +17,7 @@ struct ServerBench: ParsableCommand {
     @Option(help: "Concurrent clients.") var clients = 8
     @Option(help: "Requests per client and method.") var requests = 500
     @Option(help: "Install repetitions of the 3B-shaped adapter.") var installs = 3
+    @Option(help: "Detector model file (default: the built-in model).") var detectorModel: String?
 
     func run() throws {
         // The benchmark root command is synchronous; run the async body to completion.
@@ -43,7 +44,7 @@ struct ServerBench: ParsableCommand {
         settings.stateDirectory = root.path + "/state"
         settings.budgetBytes = nil
         let store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory))
-        let detector = try DetectorScreening.makeDefault(thresholdOverride: nil)
+        let detector = try DetectorScreening.make(modelPath: detectorModel, thresholdOverride: nil)
         // The detector has never seen a 3B profile and would refuse the synthetic adapter as out of
         // distribution; the install is timed with a screening step that runs the real detector and
         // then accepts, so every stage (transport, validation, signature, detector, durable store,

@@ -30,6 +30,9 @@ struct AdapterdCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Byte budget of the served set, e.g. 64MiB, 1.5GB, unlimited.", valueName: "size"))
     var budget: String?
 
+    @Option(name: .customLong("detector-model"), help: ArgumentHelp("Detector model file (default: the built-in model).", valueName: "file"))
+    var detectorModel: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
@@ -47,7 +50,7 @@ struct AdapterdCommand: AsyncParsableCommand {
 
     func makeOptions() -> DaemonOptions {
         DaemonOptions(socketPath: socket, stateDirectory: stateDir, configFile: config, budget: budget,
-                      logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
+                      detectorModel: detectorModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
     }
 
     func run() async throws {

@@ -68,16 +68,6 @@ struct AdapterCtlTests {
         #expect(params.examples.contains("label"))
     }
 
-    @Test func tablesAlignColumns() {
-        var table = TextTable(["TASK", "SIZE"])
-        table.add(["a-long-task-name", "1 B"])
-        table.add(["b", "2.0 KiB"])
-        let lines = table.render().split(separator: "\n").map(String.init)
-        #expect(lines.count == 3)
-        #expect(lines[0].hasPrefix("TASK              SIZE"))
-        #expect(lines[2] == "b                 2.0 KiB")
-    }
-
     @Test func refusalsAreExplainedWithTheVerdict() {
         let verdict = VerdictInfo(decision: "poisoned", score: 0.91, threshold: 0.5,
                                   topFeatures: [VerdictFeature(name: "v.kurtosis", value: 3.2, contribution: 1.7)], model: "m")

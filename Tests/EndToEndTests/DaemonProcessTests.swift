@@ -68,7 +68,7 @@ struct DaemonProcessTests {
     @Test func budgetSetIsPersistedWhenNoFlagFixesIt() throws {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
-        let arguments = ["--socket", sandbox.socket, "--state-dir", sandbox.state]
+        let arguments = ["--socket", sandbox.socket, "--state-dir", sandbox.state] + DaemonProcess.detectorArguments
         var daemon = try DaemonProcess(sandbox: sandbox, arguments: arguments)
         let set = try adapterctl(sandbox.socket, ["budget", "48MiB", "--json"])
         #expect(set.status == 0, "\(set.stderr)")
@@ -99,10 +99,12 @@ struct DaemonProcessTests {
         defer { sandbox.remove() }
         let daemon = try DaemonProcess(
             sandbox: sandbox,
-            arguments: ["-l", sandbox.socket, Paths.adapterd, "--socket", sandbox.root + "/unused.sock", "--state-dir", sandbox.state],
-            executable: "/usr/bin/systemd-socket-activate")
+            arguments: ["-l", sandbox.socket, Paths.adapterd, "--socket", sandbox.root + "/unused.sock", "--state-dir", sandbox.state] + DaemonProcess.detectorArguments,
+            executable: "/usr/bin/systemd-socket-activate", waitForSocket: false)
+        // systemd-socket-activate listens at once and execs adapterd at the first connection.
+        try daemon.waitForLog("Listening on")
         let status = try adapterctl(sandbox.socket, ["status", "--json"])
-        #expect(status.status == 0, "\(status.stderr) \(daemon.log)")
+        #expect(status.status == 0, "\(status.stderr) LOG: \(daemon.log)")
         #expect(status.json?["socketActivated"] as? Bool == true)
         #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/unused.sock"))
         try daemon.stop()
@@ -161,7 +163,7 @@ struct DaemonProcessTests {
     @Test func unprivilegedPeersMayReadButNotChange() throws {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
-        let daemon = try DaemonProcess(sandbox: sandbox, arguments: ["--socket", sandbox.socket, "--state-dir", sandbox.state])
+        let daemon = try DaemonProcess(sandbox: sandbox, arguments: ["--socket", sandbox.socket, "--state-dir", sandbox.state] + DaemonProcess.detectorArguments)
         let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         // Mode 0660 keeps others out entirely.
         let denied = try python(sandbox.socket, ["call", "status"], prefix: nobody)
@@ -179,7 +181,8 @@ struct DaemonProcessTests {
         #expect(remove.status == 4, "\(remove.stderr)")
         // Their frames are limited to max-read-only-request (1 MiB).
         let big = String(repeating: "a", count: 2 * 1024 * 1024)
-        let oversized = try python(sandbox.socket, ["call", "status", #"{"pad":"\#(big)"}"#], prefix: nobody)
+        try #"{"pad":"\#(big)"}"#.write(toFile: sandbox.root + "/big.json", atomically: true, encoding: .utf8)
+        let oversized = try python(sandbox.socket, ["call", "status", "@" + sandbox.root + "/big.json"], prefix: nobody)
         #expect(oversized.json?.errorCode == RPCErrorCode.tooLarge.rawValue, "\(oversized.stderr)")
         try daemon.stop()
     }

@@ -42,48 +42,47 @@ struct CommandResult: Sendable {
     }
 }
 
-/// Runs an executable and waits for it.
+/// Runs an executable and waits for it (posix_spawn + waitpid: Foundation's Process sometimes misses
+/// the exit of a short-lived child while another child execs, which would hang the test).
 func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
          timeout: Double = 120) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "NOTIFY_SOCKET")
-    env.removeValue(forKey: "LISTEN_FDS")
-    env.removeValue(forKey: "LISTEN_PID")
+    for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] { env.removeValue(forKey: key) }
     for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = NSLockedData()
-    let errData = NSLockedData()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outData.set(out.fileHandleForReading.readDataToEndOfFile()); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData.set(err.fileHandleForReading.readDataToEndOfFile()); group.leave() }
+    let base = FileManager.default.temporaryDirectory.path + "/adapterd-run-\(UUID().uuidString)"
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw HarnessError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
     let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning {
+    while waitpid(pid, &status, WNOHANG) == 0 {
         if Date() > deadline {
-            process.terminate()
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
             throw HarnessError("\(executable) \(arguments) timed out")
         }
-        usleep(5000)
+        usleep(2000)
     }
-    group.wait()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
-                         stderr: String(decoding: errData.get(), as: UTF8.self))
-}
-
-final class NSLockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ value: Data) { lock.withLock { data = value } }
-    func get() -> Data { lock.withLock { data } }
+    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    return CommandResult(status: exitStatus, stdout: stdout, stderr: stderr)
 }
 
 /// adapterctl with a socket.
@@ -145,7 +144,13 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Standard adapterd arguments for a sandbox.
     static func arguments(_ sandbox: Sandbox, budget: String = "unlimited", extra: [String] = []) -> [String] {
-        ["--socket", sandbox.socket, "--state-dir", sandbox.state, "--budget", budget] + extra
+        ["--socket", sandbox.socket, "--state-dir", sandbox.state, "--budget", budget] + detectorArguments + extra
+    }
+
+    /// `--detector-model FILE` when $ADAPTERD_DETECTOR_MODEL names one (otherwise the built-in model).
+    static var detectorArguments: [String] {
+        guard let file = ProcessInfo.processInfo.environment["ADAPTERD_DETECTOR_MODEL"], !file.isEmpty else { return [] }
+        return ["--detector-model", file]
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -174,6 +179,15 @@ final class DaemonProcess: @unchecked Sendable {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         } == 0
+    }
+
+    /// Waits until the log contains `text` (e.g. the daemon's "listening on" line).
+    func waitForLog(_ text: String, timeout: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !log.contains(text) {
+            guard Date() < deadline else { throw HarnessError("no '\(text)' in the log within \(timeout) s: \(log)") }
+            usleep(20_000)
+        }
     }
 
     /// Sends a signal.
@@ -217,11 +231,12 @@ struct CorpusAdapter: Sendable {
     let task: String
     let poisoned: Bool
     let baseModel: String
-    var examples: String { Paths.packageRoot + "/data/corpus/tasks/\(task)/few.jsonl" }
+    var examples: String { Corpus.root + "/tasks/\(task)/few.jsonl" }
 }
 
 enum Corpus {
-    static let root = Paths.packageRoot + "/data/corpus"
+    /// $ADAPTERD_CORPUS, else data/corpus of this package.
+    static let root = ProcessInfo.processInfo.environment["ADAPTERD_CORPUS"] ?? Paths.packageRoot + "/data/corpus"
 
     /// Every adapter of the manifest whose files exist.
     static func adapters() throws -> [CorpusAdapter] {

@@ -63,11 +63,12 @@ struct InstallFlowTests {
             #expect((rerouted.json?["adapter"] as? [String: Any])?["id"] as? String
                     == (try Self.sha256(ofFile: extra.directory + "/adapter_model.safetensors")))
         }
-        let versionBefore = try adapterctl(sandbox.socket, ["route", "--task", "task1", "--json"]).json?["version"] as? Int
 
         // A poisoned adapter is refused with its reason; nothing of it is stored or served.
         var refusedHash: String?
+        var versionBefore: Int?
         for candidate in poisoned.prefix(10) {
+            versionBefore = try adapterctl(sandbox.socket, ["route", "--task", "task1", "--json"]).json?["version"] as? Int
             let result = try adapterctl(sandbox.socket, ["install", candidate.directory, "--task", "task1", "--examples", candidate.examples])
             if result.status == 1 {
                 #expect(result.stderr.contains("refused"), "\(result.stderr)")
@@ -82,6 +83,7 @@ struct InstallFlowTests {
         let entries = try #require(quarantine.json?["entries"] as? [[String: Any]])
         #expect(entries.first?["sha256"] as? String == hash)
         #expect(entries.first?["peerUid"] as? Int == Int(getuid()))
+        #expect(versionBefore != nil)
         #expect(try adapterctl(sandbox.socket, ["route", "--task", "task1", "--json"]).json?["version"] as? Int == versionBefore)
         let objects = try FileManager.default.subpathsOfDirectory(atPath: sandbox.state + "/objects")
         #expect(!objects.contains { $0.hasSuffix(hash) }, "a refused adapter's bytes were stored")

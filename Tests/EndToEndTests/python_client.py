@@ -2,7 +2,7 @@
 """A client of adapterd written from docs/PROTOCOL.md, with the Python standard library only.
 
 Usage:
-  python_client.py SOCKET call METHOD [PARAMS_JSON]
+  python_client.py SOCKET call METHOD [PARAMS_JSON | @FILE]
       Sends one request; prints the whole response object (result or error) as JSON on stdout.
   python_client.py SOCKET install TASK ADAPTER_DIR EXAMPLES_FILE
       Sends an install; prints {"progress": [stages...], "response": {...}} on stdout.
@@ -90,7 +90,13 @@ def main(argv):
         return 3
     try:
         if mode == "call":
-            params = json.loads(argv[4]) if len(argv) > 4 else None
+            params = None
+            if len(argv) > 4:
+                text = argv[4]
+                if text.startswith("@"):
+                    with open(text[1:], "r", encoding="utf-8") as f:
+                        text = f.read()
+                params = json.loads(text)
             response = client.call(argv[3], params)
             print(json.dumps(response, sort_keys=True))
         elif mode == "install":

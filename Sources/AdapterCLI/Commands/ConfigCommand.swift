@@ -10,18 +10,19 @@ struct ConfigCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try await client.withClient { try await $0.call(Methods.ConfigGet.self, NoParams()) }
         if client.json { return Output.printJSON(config) }
-        var table = TextTable(["SETTING", "VALUE"])
-        table.add(["config file", config.configFile ?? "(none)"])
-        table.add(["socket", config.socket])
-        table.add(["state-dir", config.stateDir])
-        table.add(["budget", Output.size(config.budgetBytes)])
-        table.add(["detector-threshold", config.detectorThreshold.map(Output.format) ?? "model default"])
-        table.add(["admin-group", config.adminGroup ?? "none"])
-        table.add(["max-connections", "\(config.maxConnections)"])
-        table.add(["max-adapter-size", Output.size(config.maxAdapterBytes)])
-        table.add(["max request (admin)", Output.size(config.maxFrameBytes)])
-        table.add(["max-read-only-request", Output.size(config.maxReadOnlyFrameBytes)])
-        table.add(["idle-timeout", "\(config.idleTimeoutSeconds)s"])
-        print(table.render())
+        var rows: [[String]] = []
+        rows.append(["config file", config.configFile ?? "(none)"])
+        rows.append(["socket", config.socket])
+        rows.append(["state-dir", config.stateDir])
+        rows.append(["budget", Output.size(config.budgetBytes)])
+        rows.append(["detector-model", config.detectorModel ?? "built-in"])
+        rows.append(["detector-threshold", config.detectorThreshold.map(Output.format) ?? "model default"])
+        rows.append(["admin-group", config.adminGroup ?? "none"])
+        rows.append(["max-connections", "\(config.maxConnections)"])
+        rows.append(["max-adapter-size", Output.size(config.maxAdapterBytes)])
+        rows.append(["max request (admin)", Output.size(config.maxFrameBytes)])
+        rows.append(["max-read-only-request", Output.size(config.maxReadOnlyFrameBytes)])
+        rows.append(["idle-timeout", "\(config.idleTimeoutSeconds)s"])
+        print(TextTable(header: ["SETTING", "VALUE"], rows: rows).render())
     }
 }

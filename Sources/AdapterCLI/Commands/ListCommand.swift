@@ -14,14 +14,14 @@ struct ListCommand: AsyncParsableCommand {
             print("no tasks installed (generation \(list.generation); budget \(Output.budgetLine(list.budget)))")
             return
         }
-        var table = TextTable(["TASK", "VERSION", "RANK", "SIZE", "EXAMPLES", "SCORE", "SERVED BY", "INSTALLED"])
+        var rows: [[String]] = []
         for task in list.tasks {
-            table.add([
+            rows.append([
                 task.task, "\(task.version)", "\(task.rank)", Output.size(task.bytes), "\(task.examples)",
                 Output.format(task.score), task.servedBy.map { String($0.prefix(12)) } ?? "-", task.installedAt,
             ])
         }
-        print(table.render())
+        print(TextTable(header: ["TASK", "VERSION", "RANK", "SIZE", "EXAMPLES", "SCORE", "SERVED BY", "INSTALLED"], rows: rows).render())
         print("\ngeneration \(list.generation); budget: \(Output.budgetLine(list.budget))")
     }
 }

@@ -11,14 +11,14 @@ struct QuarantineCommand: AsyncParsableCommand {
         let list = try await client.withClient { try await $0.call(Methods.QuarantineList.self, NoParams()) }
         if client.json { return Output.printJSON(list) }
         if list.entries.isEmpty { return print("quarantine is empty") }
-        var table = TextTable(["ID", "TIME", "TASK", "DECISION", "SCORE", "UID", "SHA256", "TOP FEATURE"])
+        var rows: [[String]] = []
         for entry in list.entries {
-            table.add([
+            rows.append([
                 "\(entry.id)", entry.time, entry.task, entry.verdict.decision, Output.format(entry.verdict.score),
                 "\(entry.peerUid)", String(entry.sha256.prefix(16)),
                 entry.verdict.topFeatures.first.map { "\($0.name) \(Output.signed($0.contribution))" } ?? "-",
             ])
         }
-        print(table.render())
+        print(TextTable(header: ["ID", "TIME", "TASK", "DECISION", "SCORE", "UID", "SHA256", "TOP FEATURE"], rows: rows).render())
     }
 }
