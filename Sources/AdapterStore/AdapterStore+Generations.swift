@@ -231,6 +231,14 @@ extension AdapterStore {
         }
     }
 
+    /// A served adapter by id (of any recorded generation), or nil. Its `directory` exists only while
+    /// its generation is building or current; its objects may be gone once the generation retired.
+    public func servedAdapter(id: Int64) throws -> ServedAdapter? {
+        try reading("reading served adapter \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM served_adapters WHERE id = ?", arguments: [id]).map(servedAdapter)
+        }
+    }
+
     /// Which served adapter serves `task` now: from the current generation, and only if the route was
     /// planned for the task's installed version. Nil if the task is not installed, not served by the
     /// current generation, or was re-installed since it was planned.

@@ -30,6 +30,11 @@ extension AdapterStore {
     /// progress has written but not yet recorded). Runs at open and after each generation switch.
     @discardableResult
     public func collectGarbage() throws -> GarbageCollectionReport {
+        try collectGarbage(pruningEmptyDirectories: false)
+    }
+
+    /// Empty fan-out directories are pruned only at open, when no put can be creating one concurrently.
+    func collectGarbage(pruningEmptyDirectories: Bool) throws -> GarbageCollectionReport {
         try checkOpen()
         return try pins.whileFrozen { pinned in
             let (referenced, retired) = try reading("collecting garbage") { db in
@@ -47,7 +52,7 @@ extension AdapterStore {
                 report.removedObjects += 1
                 report.removedBytes += object.size
             }
-            objects.pruneEmptyDirectories()
+            if pruningEmptyDirectories { objects.pruneEmptyDirectories() }
             for id in retired where try FileSystem.status(layout.generationDirectory(id)) != nil {
                 try FileSystem.removeTree(layout.generationDirectory(id))
                 report.removedGenerationDirectories += 1
@@ -163,6 +168,6 @@ extension AdapterStore {
             }
         }
         try FileSystem.syncDirectory(layout.generations)
-        try collectGarbage()
+        _ = try collectGarbage(pruningEmptyDirectories: true)
     }
 }

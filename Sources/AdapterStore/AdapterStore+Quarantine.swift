@@ -17,8 +17,12 @@ extension AdapterStore {
                     """,
                 arguments: [weightsDigest.hex, shownTask, verdictJSON, refusedAt.timeIntervalSince1970,
                             Int64(peerUID)])
-            return QuarantineRecord(id: db.lastInsertedRowID, weightsDigest: weightsDigest, task: shownTask,
-                                    verdict: verdict, refusedAt: refusedAt, peerUID: peerUID)
+            // Read back, so the returned record equals what `quarantine()` lists (time precision included).
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM quarantine WHERE id = ?",
+                                             arguments: [db.lastInsertedRowID]) else {
+                throw StoreError(.database, "a quarantine record vanished inside its own transaction")
+            }
+            return try CatalogCoding.quarantine(row)
         }
     }
 

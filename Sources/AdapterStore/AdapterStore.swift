@@ -18,6 +18,18 @@ import GRDB
 /// verify, rename, fsync of the directory); catalog changes are single transactions; a generation
 /// is built in state `building` and made current by one transaction. `open` deletes whatever an
 /// interrupted process left behind: files in `tmp/`, building generations, and unreferenced blobs.
+///
+/// The API at a glance (all calls synchronous and throwing `StoreError`):
+/// - life cycle: `open(stateDirectory:)`, `close()`
+/// - objects: `put(_:)`, `read(_:)`, `contains(_:)`, `url(for:)`
+/// - tasks: `installTask(name:examples:adapter:installedBy:)`, `tasks()`, `task(named:)`,
+///   `examples(of:)`, `removeTask(named:)`
+/// - quarantine: `addQuarantine(weightsDigest:task:verdict:peerUID:refusedAt:)`, `quarantine(limit:)`
+/// - generations: `beginGeneration(budgetBytes:evaluator:planSummary:)`, `addServedAdapter(_:to:)`,
+///   `commitGeneration(_:routes:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
+///   `generations()`, `servedAdapter(id:)`, `route(task:)`
+/// - settings: `setting(_:)`, `setSetting(_:to:)`, `settings()`, `budgetBytes()`, `setBudgetBytes(_:)`
+/// - accounting and upkeep: `archiveBytes()`, `servedBytes()`, `collectGarbage()`, `integrityCheck()`
 public final class AdapterStore: Sendable {
     /// The state directory (absolute).
     public let stateDirectory: URL

@@ -58,7 +58,14 @@ struct ObjectStore: Sendable {
                              "the object written to \(tmpPath) reads back as \(written.count) bytes with digest "
                                 + "\(writtenDigest) instead of \(data.count) bytes with \(digest)")
         }
-        try FileSystem.renameItem(tmpPath, to: finalPath)
+        do {
+            try FileSystem.renameItem(tmpPath, to: finalPath)
+        } catch {
+            // The fan-out directory vanished under us (removed by hand?): recreate it and try once more.
+            try FileSystem.ensureDirectory(fanOut)
+            try FileSystem.syncDirectory(layout.objects)
+            try FileSystem.renameItem(tmpPath, to: finalPath)
+        }
         renamed = true
         try FileSystem.syncDirectory(fanOut)
         return digest

@@ -111,3 +111,19 @@ enum LowRankTesting {
         #expect(svd.singularValues.isEmpty && svd.vt.cols == 2)
     }
 }
+
+@Suite struct LAPACKGramAndCholeskyTests {
+    @Test func gramMatricesMatchProducts() {
+        var rng = SeededGenerator(seed: 12)
+        let m = LowRankTesting.random(9, 4, &rng)
+        #expect(LowRankTesting.maxAbsDifference(LAPACK.gramOfColumns(m), m.multiplied(by: m, transposeSelf: true)) < 1e-13)
+        #expect(LowRankTesting.maxAbsDifference(LAPACK.gramOfRows(m), m.multiplied(by: m, transposeOther: true)) < 1e-13)
+    }
+
+    @Test func choleskyOfAHandComputableMatrix() throws {
+        let r = try #require(try LAPACK.cholesky(Matrix(rows: 2, cols: 2, elements: [4, 2, 2, 3])))
+        #expect(LowRankTesting.maxAbsDifference(r, Matrix(rows: 2, cols: 2, elements: [2, 1, 0, (2.0).squareRoot()])) < 1e-15)
+        #expect(try LAPACK.cholesky(Matrix(rows: 2, cols: 2, elements: [1, 2, 2, 1])) == nil)
+        #expect(throws: LinearAlgebraError.self) { try LAPACK.cholesky(Matrix(zeros: 2, 3)) }
+    }
+}

@@ -66,6 +66,20 @@ import Testing
         #expect(try LowRank.distance(x, x) <= 1e-12 * nx)
     }
 
+    @Test func nonFiniteFactorsAreAnErrorNotNaN() throws {
+        var rng = SeededGenerator(seed: 10)
+        var a = LowRankTesting.random(3, 20, &rng)
+        a[1, 7] = .nan
+        let u = try LowRankUpdate(b: LowRankTesting.random(30, 3, &rng), a: a)
+        do {
+            _ = try LowRank.singularValues(of: u)
+            Issue.record("expected an error")
+        } catch let error as LinearAlgebraError {
+            #expect(error.code == .nonFinite)
+        }
+        #expect(throws: LinearAlgebraError.self) { try LowRank.truncatedWeightedSum([u], weights: [1], rank: 2) }
+    }
+
     @Test func shapeMismatchIsAnError() throws {
         var rng = SeededGenerator(seed: 9)
         let x = LowRankTesting.update(out: 4, in: 5, rank: 2, &rng)
@@ -133,5 +147,31 @@ import Testing
         #expect(cat.rank == 7 && cat.scale == 1)
         let dense = try DenseReference.weightedSum([x, y], weights: [0.3, -1.1])
         #expect(LowRankTesting.relativeDifference(DenseReference.deltaW(cat), dense) < 1e-14)
+    }
+}
+
+@Suite struct LowRankTriangularFactorTests {
+    /// Both ways of getting R (CholeskyQR and Householder) satisfy RᵀR = XᵀX; an ill-conditioned factor
+    /// must take the Householder path and still give the dense singular values.
+    @Test func fastAndExactTriangularFactorsAgree() throws {
+        var rng = SeededGenerator(seed: 19)
+        let x = LowRankTesting.random(200, 6, &rng)
+        let fast = try LowRank.columnTriangularFactor(x)
+        let exact = try LAPACK.triangularFactor(x)
+        let gram = x.multiplied(by: x, transposeSelf: true)
+        #expect(LowRankTesting.maxAbsDifference(fast.multiplied(by: fast, transposeSelf: true), gram) < 1e-12 * 200)
+        #expect(LowRankTesting.maxAbsDifference(exact.multiplied(by: exact, transposeSelf: true), gram) < 1e-12 * 200)
+    }
+
+    @Test func illConditionedFactorsKeepFullAccuracy() throws {
+        var rng = SeededGenerator(seed: 23)
+        // B's columns span directions scaled by 1, 1e-4 and 1e-7: κ(B) ≈ 1e7, beyond the Cholesky limit.
+        var b = LowRankTesting.random(60, 3, &rng)
+        for i in 0..<60 { b[i, 1] *= 1e-4; b[i, 2] *= 1e-7 }
+        let a = LowRankTesting.random(3, 50, &rng)
+        let u = try LowRankUpdate(b: b, a: a, scale: 1)
+        let s = try LowRank.singularValues(of: u)
+        let dense = try DenseReference.singularValues(of: u)
+        for i in 0..<3 { #expect(abs(s[i] - dense[i]) <= 1e-6 * dense[i]) }
     }
 }

@@ -111,6 +111,15 @@ import Testing
         #expect(LowRankTesting.maxAbsDifference(delta, Matrix(rows: 2, cols: 2, elements: [1, -2, 3, 0])) < 1e-12)
     }
 
+    @Test func majoritySignByTotalOrByFrequency() {
+        // One large positive entry against two small negative ones.
+        let tensors = [5.0, -1, -1].map { Matrix(rows: 1, cols: 1, elements: [$0]) }
+        let byTotal = ElementwiseMerge.ties(tensors, weights: [1, 1, 1], density: 1, majoritySign: .total)
+        let byFrequency = ElementwiseMerge.ties(tensors, weights: [1, 1, 1], density: 1, majoritySign: .frequency)
+        #expect(byTotal.elements == [5])
+        #expect(byFrequency.elements == [-1])
+    }
+
     @Test func trimKeepsExactlyTheRequestedCountWithTies() {
         let m = Matrix(rows: 2, cols: 3, elements: [1, -1, 1, 0.5, 1, 2])
         // ⌊0.5 · 6⌋ = 3: 2 and the first two of the four ±1s.

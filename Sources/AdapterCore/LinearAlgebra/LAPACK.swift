@@ -1,36 +1,34 @@
 import COpenBLAS
 
-/// Thin, checked wrappers over the LAPACKE routines adapterd needs: QR (dgelqf/dgeqrf + dorglq/dorgqr)
+/// Thin, checked wrappers over the LAPACKE routines adapterd needs: QR (dgeqrf + dorgqr)
 /// and SVD (dgesdd, falling back to dgesvd if it does not converge).
 ///
-/// Every routine takes and returns row-major `Matrix` values. Internally a row-major m×n buffer is
-/// handed to LAPACK as the column-major n×m matrix mᵀ (the same bytes), so no transposed copies are made:
-/// the QR of m is computed as the LQ of mᵀ, and the SVD of m as the SVD of mᵀ with U and V swapped.
+/// Every routine takes and returns row-major `Matrix` values. Where it helps, a row-major m×n buffer is
+/// handed to LAPACK as the column-major n×m matrix mᵀ (the same bytes): the QR of Aᵀ for a LoRA factor A
+/// and every SVD (of mᵀ, with U and V swapped) need no copy; the QR of a tall B uses a column-major copy
+/// so that LAPACK works on contiguous columns.
 /// A non-zero LAPACK `info`, a non-finite input or a dimension beyond LAPACK's integer range throws a
 /// `LinearAlgebraError`; nothing here traps on input data.
 public enum LAPACK {
     /// Thin QR: m (rows×cols) = Q · R with Q rows×p (orthonormal columns) and R p×cols upper
     /// trapezoidal, p = min(rows, cols).
     public static func thinQR(_ m: Matrix) throws -> (q: Matrix, r: Matrix) {
-        let (buffer, tau, k) = try lqOfTransposeView(m)
-        let r = upperRowsR(buffer: buffer, rows: m.rows, cols: m.cols, k: k)
+        let (buffer, tau, k) = try qrOfColumnMajorCopy(m)
+        let r = upperR(columnMajor: buffer, leadingDimension: m.rows, k: k, cols: m.cols)
         guard k > 0 else { return (Matrix(zeros: m.rows, 0), r) }
         var work = buffer
         var tauCopy = tau
-        let info = LAPACKE_dorglq(
-            LAPACK_COL_MAJOR, try int(k), try int(m.rows), try int(k), &work, try int(m.cols), &tauCopy)
-        guard info == 0 else { throw LinearAlgebraError.lapack("dorglq", info: info) }
-        var q = Matrix(zeros: m.rows, k)
-        for i in 0..<m.rows {
-            for j in 0..<k { q.elements[i * k + j] = work[i * m.cols + j] }
-        }
-        return (q, r)
+        let info = LAPACKE_dorgqr(
+            LAPACK_COL_MAJOR, try int(m.rows), try int(k), try int(k), &work, try int(m.rows), &tauCopy)
+        guard info == 0 else { throw LinearAlgebraError.lapack("dorgqr", info: info) }
+        // Q is the leading rows×k column-major block; bring it back to row-major.
+        return (Matrix(rows: m.rows, cols: k, elements: transposedCopy(work, rows: k, cols: m.rows)), r)
     }
 
     /// The R factor of the thin QR of m (p×cols, p = min(rows, cols)), without forming Q.
     public static func triangularFactor(_ m: Matrix) throws -> Matrix {
-        let (buffer, _, k) = try lqOfTransposeView(m)
-        return upperRowsR(buffer: buffer, rows: m.rows, cols: m.cols, k: k)
+        let (buffer, _, k) = try qrOfColumnMajorCopy(m)
+        return upperR(columnMajor: buffer, leadingDimension: m.rows, k: k, cols: m.cols)
     }
 
     /// Thin QR of the transpose: mᵀ (cols×rows) = Q · R, returned as Qᵀ (p×cols, orthonormal rows) and
@@ -51,6 +49,55 @@ public enum LAPACK {
     public static func triangularFactor(ofTransposeOf m: Matrix) throws -> Matrix {
         let (buffer, _, k) = try qrOfTransposeView(m)
         return transposedR(buffer: buffer, rows: m.rows, cols: m.cols, k: k)
+    }
+
+    /// The Gram matrix of m's columns, mᵀ·m (cols×cols), by dsyrk on m's buffer (no copy).
+    public static func gramOfColumns(_ m: Matrix) -> Matrix {
+        // Row-major m is the column-major matrix X = mᵀ (cols×rows, ld cols); X·Xᵀ = mᵀm.
+        syrk(m, n: m.cols, k: m.rows, transpose: false)
+    }
+
+    /// The Gram matrix of m's rows, m·mᵀ (rows×rows), by dsyrk on m's buffer (no copy).
+    public static func gramOfRows(_ m: Matrix) -> Matrix {
+        // Row-major m is X = mᵀ (cols×rows, ld cols); Xᵀ·X = m·mᵀ.
+        syrk(m, n: m.rows, k: m.cols, transpose: true)
+    }
+
+    /// Upper-triangular R with Rᵀ·R = g (dpotrf), or nil if g is not numerically positive definite.
+    public static func cholesky(_ g: Matrix) throws -> Matrix? {
+        guard g.rows == g.cols else {
+            throw LinearAlgebraError(.shapeMismatch, "Cholesky needs a square matrix, got \(g.rows)×\(g.cols)")
+        }
+        let n = g.rows
+        guard n > 0 else { return g }
+        try requireFinite(g)
+        // Column-major upper triangle of the symmetric g (its buffer read column-major is g itself).
+        var buffer = g.elements
+        let info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, CChar(truncatingIfNeeded: UInt8(ascii: "U")), try int(n), &buffer, try int(n))
+        if info > 0 { return nil }
+        guard info == 0 else { throw LinearAlgebraError.lapack("dpotrf", info: info) }
+        var r = Matrix(zeros: n, n)
+        for j in 0..<n {
+            for i in 0...j { r.elements[i * n + j] = buffer[i + j * n] }
+        }
+        return r
+    }
+
+    private static func syrk(_ m: Matrix, n: Int, k: Int, transpose: Bool) -> Matrix {
+        var c = Matrix(zeros: n, n)
+        guard n > 0, k > 0, let n32 = Int32(exactly: n), let k32 = Int32(exactly: k),
+              let ld = Int32(exactly: max(1, m.cols)) else { return c }
+        m.elements.withUnsafeBufferPointer { a in
+            c.elements.withUnsafeMutableBufferPointer { out in
+                cblas_dsyrk(CblasColMajor, CblasUpper, transpose ? CblasTrans : CblasNoTrans,
+                            n32, k32, 1, a.baseAddress, ld, 0, out.baseAddress, n32)
+            }
+        }
+        // Column-major upper triangle: element (i, j), i ≤ j, at i + j·n; mirror it to make c symmetric.
+        for j in 0..<n {
+            for i in 0..<j { c.elements[j + i * n] = c.elements[i + j * n] }
+        }
+        return c
     }
 
     /// Singular values of m in descending order (min(rows, cols) of them), by dgesdd without vectors.
@@ -129,16 +176,17 @@ public enum LAPACK {
             vt: Matrix(rows: ux, cols: cols, elements: uBuffer))
     }
 
-    /// LQ factorisation of the column-major view X = mᵀ (cols×rows): X = L · Q̃, hence m = Q̃ᵀ · Lᵀ.
-    private static func lqOfTransposeView(_ m: Matrix) throws -> (buffer: [Double], tau: [Double], k: Int) {
+    /// QR factorisation of m itself, from a column-major copy (ld = rows): the tall-skinny case LAPACK
+    /// handles best (contiguous Householder columns).
+    private static func qrOfColumnMajorCopy(_ m: Matrix) throws -> (buffer: [Double], tau: [Double], k: Int) {
         let k = min(m.rows, m.cols)
-        guard k > 0 else { return (m.elements, [], 0) }
+        guard k > 0 else { return ([], [], 0) }
         try requireFinite(m)
-        var buffer = m.elements
+        var buffer = transposedCopy(m.elements, rows: m.rows, cols: m.cols)
         var tau = [Double](repeating: 0, count: k)
-        let info = LAPACKE_dgelqf(
-            LAPACK_COL_MAJOR, try int(m.cols), try int(m.rows), &buffer, try int(m.cols), &tau)
-        guard info == 0 else { throw LinearAlgebraError.lapack("dgelqf", info: info) }
+        let info = LAPACKE_dgeqrf(
+            LAPACK_COL_MAJOR, try int(m.rows), try int(m.cols), &buffer, try int(m.rows), &tau)
+        guard info == 0 else { throw LinearAlgebraError.lapack("dgeqrf", info: info) }
         return (buffer, tau, k)
     }
 
@@ -155,14 +203,38 @@ public enum LAPACK {
         return (buffer, tau, k)
     }
 
-    /// R = Lᵀ from an LQ of the column-major view: the first k rows of the row-major buffer, with the
-    /// entries below the diagonal (Householder vectors) cleared.
-    private static func upperRowsR(buffer: [Double], rows: Int, cols: Int, k: Int) -> Matrix {
+    /// R (k×cols) from a column-major QR buffer with leading dimension `leadingDimension`:
+    /// element (i, j) sits at buffer[i + j·ld], i ≤ j.
+    private static func upperR(columnMajor buffer: [Double], leadingDimension ld: Int, k: Int, cols: Int) -> Matrix {
         var r = Matrix(zeros: k, cols)
         for i in 0..<k {
-            for j in i..<cols { r.elements[i * cols + j] = buffer[i * cols + j] }
+            for j in i..<cols { r.elements[i * cols + j] = buffer[i + j * ld] }
         }
         return r
+    }
+
+    /// The transpose of a row-major rows×cols buffer (= its column-major copy), blocked for the cache.
+    static func transposedCopy(_ source: [Double], rows: Int, cols: Int) -> [Double] {
+        var result = [Double](repeating: 0, count: rows * cols)
+        let block = 32
+        source.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                var i0 = 0
+                while i0 < rows {
+                    let i1 = min(rows, i0 + block)
+                    var j0 = 0
+                    while j0 < cols {
+                        let j1 = min(cols, j0 + block)
+                        for i in i0..<i1 {
+                            for j in j0..<j1 { dst[j * rows + i] = src[i * cols + j] }
+                        }
+                        j0 = j1
+                    }
+                    i0 = i1
+                }
+            }
+        }
+        return result
     }
 
     /// R (k×rows) of a QR of the column-major view: element (i, j) sits at buffer[j·cols + i], i ≤ j.

@@ -4,7 +4,9 @@
 /// O(out · in · min(out, in)) for the dense path (`DenseReference`).
 ///
 /// - Singular values: B = Q_B R_B and Aᵀ = Q_A R_A give s·B·A = Q_B (s R_B R_Aᵀ) Q_Aᵀ; the singular values
-///   of ΔW are those of the small core s R_B R_Aᵀ (min(out, in, r) of them).
+///   of ΔW are those of the small core s R_B R_Aᵀ (min(out, in, r) of them). Only the R factors are
+///   needed: for well-conditioned factors they come from CholeskyQR (R = chol(BᵀB), one dsyrk), otherwise
+///   from Householder QR (see `columnTriangularFactor`).
 /// - Norms and inner products use r×r Gram matrices: ‖sBA‖²_F = s² tr((BᵀB)(AAᵀ)) and
 ///   ⟨s₁B₁A₁, s₂B₂A₂⟩_F = s₁s₂ tr((B₁ᵀB₂)(A₂A₁ᵀ)).
 /// - A weighted sum Σ wᵢ sᵢ Bᵢ Aᵢ equals [w₁s₁B₁ … wₙsₙBₙ] · [A₁; …; Aₙ]; QR of both stacked factors and an
@@ -15,10 +17,46 @@ public enum LowRank {
     public static func singularValues(of update: LowRankUpdate) throws -> [Double] {
         let k = min(update.rank, update.outFeatures, update.inFeatures)
         guard k > 0 else { return [] }
-        let rB = try LAPACK.triangularFactor(update.b)
-        let rA = try LAPACK.triangularFactor(ofTransposeOf: update.a)
+        let rB = try columnTriangularFactor(update.b)
+        let rA = try columnTriangularFactor(update.a.transposedView)
         let core = rB.multiplied(by: rA, transposeOther: true, alpha: update.scale)
         return try LAPACK.singularValues(core)
+    }
+
+    /// Largest condition number of a factor for which its R is taken from a Cholesky factorisation of its
+    /// Gram matrix (CholeskyQR) rather than from Householder QR: the Gram squares the condition number, so
+    /// at κ ≤ 10³ the singular values of ΔW stay within ~10⁻¹⁰·σ₁ of the Householder ones.
+    static let choleskyConditionLimit = 1e3
+
+    /// R (k×r) with Rᵀ·R = XᵀX for a factor X (rows×r) given directly or as the transpose of a stored matrix.
+    ///
+    /// Fast path: R = chol(XᵀX) from one dsyrk when X is tall with full column rank and κ(R) ≤ 10³ (checked
+    /// from R's own r×r singular values). Otherwise Householder QR (dgeqrf), exact for any X.
+    static func columnTriangularFactor(_ x: FactorView) throws -> Matrix {
+        if x.rows >= x.cols, x.cols > 0 {
+            // A NaN or ∞ in X (or an overflowing square) makes the Gram non-finite: then the Householder
+            // path below checks X itself and reports it.
+            let gram = x.isTransposed ? LAPACK.gramOfRows(x.stored) : LAPACK.gramOfColumns(x.stored)
+            if gram.elements.allSatisfy(\.isFinite), let r = try LAPACK.cholesky(gram) {
+                let s = try LAPACK.singularValues(r)
+                if let top = s.first, let bottom = s.last, bottom > 0, top <= choleskyConditionLimit * bottom {
+                    return r
+                }
+            }
+        }
+        return x.isTransposed ? try LAPACK.triangularFactor(ofTransposeOf: x.stored) : try LAPACK.triangularFactor(x.stored)
+    }
+
+    /// A factor X either stored as is or stored transposed (A for Aᵀ), so no transposed copy is made.
+    struct FactorView {
+        let stored: Matrix
+        let isTransposed: Bool
+        var rows: Int { isTransposed ? stored.cols : stored.rows }
+        var cols: Int { isTransposed ? stored.rows : stored.cols }
+    }
+
+    static func columnTriangularFactor(_ m: Matrix) throws -> Matrix {
+        try columnTriangularFactor(FactorView(stored: m, isTransposed: false))
     }
 
     /// ‖ΔW‖²_F = s² · tr((BᵀB)(AAᵀ)), from two r×r Gram matrices.
@@ -175,4 +213,9 @@ public enum LowRank {
         }
         return total
     }
+}
+
+extension Matrix {
+    /// This matrix seen as the transpose of a factor (no copy).
+    var transposedView: LowRank.FactorView { LowRank.FactorView(stored: self, isTransposed: true) }
 }

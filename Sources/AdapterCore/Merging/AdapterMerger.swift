@@ -7,7 +7,8 @@
 ///   split again afterwards, so the result still shares A and can be written back fused.
 /// - The result has scale 1 in every module: config r = lora_alpha = the merged rank, `use_rslora` off,
 ///   no rank/alpha patterns, target modules the union of the inputs'. Every module has the same rank
-///   (k for svd/ties/dare, Σᵢ max-rankᵢ for cat), zero-padded where fewer directions exist.
+///   (k for svd/ties/dare, Σᵢ max-rankᵢ for cat), zero-padded where fewer directions exist or, for cat,
+///   where a module is missing from an adapter or has a smaller rank there (rank_pattern).
 public enum AdapterMerger {
     /// Merges `adapters` with `weights` (one per adapter, any sign). `storageDType` only sets the
     /// result's `storageDType`/`tensorBytes` (the size it will have on disk).
@@ -18,7 +19,7 @@ public enum AdapterMerger {
         let units = try mergeUnits(adapters)
         let outputRank: Int
         switch method {
-        case .svd(let rank), .ties(_, let rank), .dare(_, let rank, _): outputRank = rank
+        case .svd(let rank), .ties(_, let rank, _), .dare(_, let rank, _): outputRank = rank
         case .cat:
             outputRank = adapters.reduce(0) { $0 + ($1.modules.map(\.rank).max() ?? 0) }
         }
@@ -161,9 +162,10 @@ public enum AdapterMerger {
                 return try LowRank.truncatedWeightedSum(present, weights: presentWeights, rank: rank).update
             case .cat:
                 return try concatenate(allUpdates, adapters: adapters, weights: weights, unit: unit, rank: rank)
-            case .ties(let density, _):
+            case .ties(let density, _, let majoritySign):
                 let dense = ElementwiseMerge.ties(
-                    present.map(DenseReference.deltaW), weights: presentWeights, density: density)
+                    present.map(DenseReference.deltaW), weights: presentWeights, density: density,
+                    majoritySign: majoritySign)
                 return try DenseReference.truncatedSVD(dense, rank: rank).update
             case .dare(let p, _, let seed):
                 let seeds = presentIndices.map { SeededGenerator.derivedSeed(seed, unit.name, $0) }
@@ -176,8 +178,8 @@ public enum AdapterMerger {
         }
     }
 
-    /// cat: adapter i occupies rows/columns [offsetᵢ, offsetᵢ + rᵢ) of the result, offsetᵢ = Σ_{j<i} max-rankⱼ;
-    /// A rows carry wᵢsᵢ (as PEFT); absent modules and unused rank slots stay zero.
+    /// cat: the present adapters' blocks follow each other (offset advances by each module's own rank),
+    /// as in PEFT; A rows carry wᵢsᵢ; the rank slots past the last block stay zero.
     static func concatenate(
         _ updates: [LowRankUpdate?], adapters: [LoRAAdapter], weights: [Double], unit: Unit, rank: Int
     ) throws -> LowRankUpdate {
@@ -185,8 +187,7 @@ public enum AdapterMerger {
         var b = Matrix(zeros: out, rank)
         var a = Matrix(zeros: rank, inn)
         var offset = 0
-        for (i, adapter) in adapters.enumerated() {
-            let slot = adapter.modules.map(\.rank).max() ?? 0
+        for i in adapters.indices {
             if let u = updates[i] {
                 let factor = weights[i] * u.scale
                 for row in 0..<out {
@@ -195,8 +196,8 @@ public enum AdapterMerger {
                 for j in 0..<u.rank {
                     for c in 0..<inn { a.elements[(offset + j) * inn + c] = factor * u.a.elements[j * inn + c] }
                 }
+                offset += u.rank
             }
-            offset += slot
         }
         return LowRankUpdate(unchecked: b, a, 1)
     }
@@ -231,7 +232,7 @@ public enum AdapterMerger {
             break
         case .svd(let rank):
             try requireRank(rank)
-        case .ties(let density, let rank):
+        case .ties(let density, let rank, _):
             try requireRank(rank)
             guard density >= 0, density <= 1 else {
                 throw MergeError(.invalidParameter, "TIES density \(density) must lie in [0, 1]")

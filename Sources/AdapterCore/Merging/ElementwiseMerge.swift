@@ -29,16 +29,24 @@ public enum ElementwiseMerge {
         return result
     }
 
-    /// TIES: trim each tensor to `density`, elect the sign of every entry as the sign of the sum of the
-    /// trimmed (unweighted) tensors (ties count as +), then average the weighted entries whose sign agrees
-    /// with it: Σᵢ wᵢ tᵢ [sign tᵢ = elected] / max(1, #agreeing). Zero entries never agree.
-    public static func ties(_ tensors: [Matrix], weights: [Double], density: Double) -> Matrix {
+    /// TIES: trim each tensor to `density`, elect the sign of every entry from the trimmed (unweighted)
+    /// tensors — sign of their sum (`.total`) or of the sum of their signs (`.frequency`); a zero elects + —
+    /// then average the weighted entries whose sign agrees with it: Σᵢ wᵢ tᵢ [sign tᵢ = elected] /
+    /// max(1, #agreeing). Zero entries never agree.
+    public static func ties(
+        _ tensors: [Matrix], weights: [Double], density: Double, majoritySign: MajoritySignMethod = .total
+    ) -> Matrix {
         guard let first = tensors.first else { return Matrix(zeros: 0, 0) }
         let trimmedTensors = tensors.map { trimmed($0, density: density) }
         let n = first.elements.count
         var total = [Double](repeating: 0, count: n)
         for t in trimmedTensors {
-            for i in 0..<n { total[i] += t.elements[i] }
+            switch majoritySign {
+            case .total:
+                for i in 0..<n { total[i] += t.elements[i] }
+            case .frequency:
+                for i in 0..<n where t.elements[i] != 0 { total[i] += t.elements[i] > 0 ? 1 : -1 }
+            }
         }
         var sum = [Double](repeating: 0, count: n)
         var count = [Double](repeating: 0, count: n)

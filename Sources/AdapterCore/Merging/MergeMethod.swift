@@ -10,9 +10,9 @@ public enum MergeMethod: Sendable, Hashable, Codable {
     /// Exact concatenation: B' = [B₁ … Bₙ], A' = [w₁s₁A₁; …], rank Σ rᵢ. PEFT `cat`.
     case cat
     /// TIES: trim each ΔWᵢ to the `density` fraction of its largest-magnitude entries, elect each entry's
-    /// sign from the sum of the trimmed updates, average the weighted entries that agree with it
-    /// (disjoint mean), then truncate to `rank` by SVD. PEFT `ties_svd` (majority_sign_method "total").
-    case ties(density: Double, rank: Int)
+    /// sign from the trimmed updates (`majoritySign`), average the weighted entries that agree with it
+    /// (disjoint mean), then truncate to `rank` by SVD. PEFT `ties_svd`.
+    case ties(density: Double, rank: Int, majoritySign: MajoritySignMethod = .total)
     /// DARE: drop each entry of each ΔWᵢ with probability `dropProbability`, rescale survivors by
     /// 1/(1 − p), sum with the weights, then truncate to `rank` by SVD. Deterministic for a given `seed`.
     /// PEFT `dare_linear_svd` with density = 1 − p (PEFT draws from torch's global generator instead).
@@ -27,4 +27,12 @@ public enum MergeMethod: Sendable, Hashable, Codable {
         case .dare: "dare"
         }
     }
+}
+
+/// How TIES elects the sign of each entry from the trimmed updates Tᵢ (PEFT's `majority_sign_method`).
+public enum MajoritySignMethod: String, Sendable, Hashable, Codable {
+    /// sign(Σᵢ Tᵢ): the side with the larger total mass wins.
+    case total
+    /// sign(Σᵢ sign(Tᵢ)): the side with more non-zero entries wins.
+    case frequency
 }

@@ -1,0 +1,342 @@
+/// D2C-style refinement of a clustering by how well each cluster's merged adapter serves each task.
+///
+/// 1. Assign: k-medoids on the cosine distance of the tasks' updates (or a given start).
+/// 2. Merge each cluster (`ClusterMerging`, members weighted by `MergeWeighting`), at the merged rank.
+/// 3. Score every task against its own cluster and the c − 1 other clusters most similar to it by
+///    weights (mean cosine to their members), so a round costs about N·c evaluations, not N·K.
+/// 4. Move each task to the candidate that scores best (by more than `minimumGain` of its own
+///    score), best gains first, never emptying a cluster.
+/// 5. Repeat until no task moves, an assignment repeats, or `maxRounds`.
+///
+/// Every assignment visited is scored with fresh merges; the best mean quality wins, so the result
+/// is never worse than the starting assignment under the evaluator used. The result is a pure
+/// function of the inputs (seeded, no I/O besides what the evaluator does), so a dry run is a call.
+public struct ClusterRefiner: Sendable {
+    /// Knobs of the refinement.
+    public struct Options: Sendable, Hashable {
+        public var maxRounds: Int
+        /// c: clusters scored per task and round, its current one included.
+        public var candidateClusters: Int
+        public var weighting: MergeWeighting
+        public var seed: UInt64
+        /// k-medoids restarts.
+        public var restarts: Int
+        /// A move must raise the task's score by more than this fraction of its own-adapter score.
+        public var minimumGain: Double
+        /// Evaluations run concurrently.
+        public var parallelism: Int
+
+        public init(maxRounds: Int = 8, candidateClusters: Int = 3, weighting: MergeWeighting = .uniform,
+                    seed: UInt64 = 0, restarts: Int = 4, minimumGain: Double = 1e-6, parallelism: Int = 1) {
+            self.maxRounds = maxRounds
+            self.candidateClusters = candidateClusters
+            self.weighting = weighting
+            self.seed = seed
+            self.restarts = restarts
+            self.minimumGain = minimumGain
+            self.parallelism = parallelism
+        }
+    }
+
+    /// Reports progress: a fraction in [0, 1] and a line for the user.
+    public typealias Progress = @Sendable (_ fraction: Double, _ message: String) -> Void
+
+    /// The refined clustering.
+    public struct Result: Sendable {
+        /// Cluster index (0..<K) of each task, in the order of the tasks given.
+        public let assignment: [Int]
+        /// Member task indices of each cluster.
+        public let clusters: [[Int]]
+        /// The adapter serving each cluster: the merge, or a singleton's own adapter.
+        public let adapters: [LoRAAdapter]
+        /// Per task: score(serving adapter) / score(own adapter).
+        public let quality: [Double]
+        /// Per task: score of its own adapter.
+        public let ownScores: [Double]
+        /// Mean quality of the assignment scored in each round (index 0: the starting assignment).
+        public let roundMeanQuality: [Double]
+        /// Reassignment rounds carried out.
+        public let rounds: Int
+        /// Calls made to the evaluator.
+        public let evaluations: Int
+
+        public var meanQuality: Double { quality.isEmpty ? 1 : quality.reduce(0, +) / Double(quality.count) }
+        public var worstQuality: Double { quality.min() ?? 1 }
+    }
+
+    public let evaluator: any Evaluator
+    public let merger: any ClusterMerging
+
+    /// - Parameters:
+    ///   - evaluator: scores candidates; the weight-space evaluator by default.
+    ///   - merger: merges clusters; the factored truncated-SVD merge by default.
+    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), merger: any ClusterMerging = SVDClusterMerger()) {
+        self.evaluator = evaluator
+        self.merger = merger
+    }
+
+    /// Clusters `tasks` into `clusterCount` clusters with merged adapters of rank `mergedRank`.
+    /// - Parameters:
+    ///   - similarity: the tasks' similarity, if already computed (names must match the tasks).
+    ///   - initialAssignment: a starting assignment instead of k-medoids (every cluster non-empty).
+    public func refine(
+        tasks: [TaskProfile], clusterCount k: Int, mergedRank: Int, options: Options = Options(),
+        similarity: TaskSimilarity? = nil, initialAssignment: [Int]? = nil, progress: Progress? = nil
+    ) async throws -> Result {
+        let n = tasks.count
+        guard n > 0 else { throw ClusteringError(.invalidArgument, "there are no tasks to cluster") }
+        guard k >= 1 && k <= n else {
+            throw ClusteringError(.invalidArgument, "cannot make \(k) clusters of \(n) tasks")
+        }
+        guard mergedRank >= 1 else { throw ClusteringError(.invalidArgument, "the merged rank must be ≥ 1") }
+        let names = tasks.map(\.name)
+        let sim: TaskSimilarity
+        if let given = similarity {
+            guard given.names == names else {
+                throw ClusteringError(.invalidArgument, "the similarity matrix is for other tasks")
+            }
+            try AdapterProfileCheck.requireSameProfile(tasks.map(\.adapter), names: names)
+            sim = given
+        } else {
+            progress?(0, "similarity of \(n) tasks")
+            sim = try TaskSimilarity.compute(names: names, adapters: tasks.map(\.adapter))
+        }
+
+        var assignment: [Int]
+        if let start = initialAssignment {
+            guard start.count == n, start.allSatisfy({ $0 >= 0 && $0 < k }), Set(start).count == k else {
+                throw ClusteringError(.invalidArgument,
+                    "the starting assignment must give each of the \(n) tasks a cluster in 0..<\(k), none empty")
+            }
+            assignment = start
+        } else {
+            progress?(0.02, "k-medoids: \(k) clusters of \(n) tasks")
+            assignment = try KMedoids.cluster(distances: sim.distanceMatrix, count: n, k: k,
+                                              seed: options.seed, restarts: options.restarts).assignment
+        }
+
+        var state = State(tasks: tasks, similarity: sim, mergedRank: mergedRank, options: options,
+                          evaluator: evaluator, merger: merger)
+        progress?(0.05, "scoring each task's own adapter with \(evaluator.name)")
+        try await state.scoreOwnAdapters()
+
+        var history: [Double] = []
+        var best: (assignment: [Int], quality: [Double], mean: Double)?
+        var seen: Set<[Int]> = [assignment]
+        var rounds = 0
+        let maxRounds = max(0, options.maxRounds)
+        for round in 0...maxRounds {
+            let clusters = Self.members(of: assignment, k: k)
+            let keys = clusters.map(State.key)
+            for members in clusters { try state.ensureMerged(members) }
+            // Quality of the current assignment.
+            let current = try await state.scores(requests: (0..<n).map { ($0, keys[assignment[$0]]) })
+            let quality = (0..<n).map { current[$0] / state.ownScores[$0] }
+            let mean = quality.reduce(0, +) / Double(n)
+            history.append(mean)
+            if best == nil || mean > best!.mean + 1e-12 { best = (assignment, quality, mean) }
+            let fractionDone = 0.05 + 0.95 * Double(round + 1) / Double(maxRounds + 1)
+            if round == maxRounds {
+                progress?(fractionDone, "round \(round): mean quality \(Self.format(mean)); stopped after \(maxRounds) rounds")
+                break
+            }
+
+            // Candidate clusters per task: its own plus the c − 1 most similar others.
+            var requests: [(Int, String)] = []
+            var candidates: [[Int]] = []
+            for i in 0..<n {
+                let others = Self.rankedClusters(for: i, clusters: clusters, similarity: sim)
+                    .filter { $0 != assignment[i] }
+                let chosen = Array(others.prefix(max(0, options.candidateClusters - 1)))
+                candidates.append(chosen)
+                for c in chosen { requests.append((i, keys[c])) }
+            }
+            let candidateScores = try await state.scores(requests: requests)
+            var moves: [(task: Int, to: Int, gain: Double)] = []
+            var cursor = 0
+            for i in 0..<n {
+                var bestCluster = assignment[i]
+                var bestScore = current[i]
+                for c in candidates[i] {
+                    let s = candidateScores[cursor]
+                    cursor += 1
+                    if s > bestScore { bestScore = s; bestCluster = c }
+                }
+                let gain = bestScore - current[i]
+                if bestCluster != assignment[i] && gain > options.minimumGain * abs(state.ownScores[i]) {
+                    moves.append((i, bestCluster, gain))
+                }
+            }
+            var sizes = clusters.map(\.count)
+            var next = assignment
+            for move in moves.sorted(by: { $0.gain > $1.gain || ($0.gain == $1.gain && $0.task < $1.task) }) {
+                let from = next[move.task]
+                guard sizes[from] > 1 else { continue }
+                sizes[from] -= 1
+                sizes[move.to] += 1
+                next[move.task] = move.to
+            }
+            let moved = zip(next, assignment).filter { $0 != $1 }.count
+            progress?(fractionDone, "round \(round + 1): mean quality \(Self.format(mean)), "
+                      + "\(requests.count) candidate scores, \(moved) tasks moved")
+            if moved == 0 { break }
+            rounds += 1
+            assignment = next
+            if seen.contains(next) {
+                // A cycle: the assignment was scored before and is accounted for in `best`.
+                break
+            }
+            seen.insert(next)
+        }
+
+        guard let chosen = best else { throw ClusteringError(.invalidArgument, "no assignment was scored") }
+        let clusters = Self.members(of: chosen.assignment, k: k)
+        let adapters = try clusters.map { try state.ensureMerged($0) }
+        progress?(1, "done: \(k) clusters, mean quality \(Self.format(chosen.mean)) by \(evaluator.name)")
+        return Result(assignment: chosen.assignment, clusters: clusters, adapters: adapters,
+                      quality: chosen.quality, ownScores: state.ownScores, roundMeanQuality: history,
+                      rounds: rounds, evaluations: state.evaluations)
+    }
+
+    static func members(of assignment: [Int], k: Int) -> [[Int]] {
+        var clusters = [[Int]](repeating: [], count: k)
+        for (task, cluster) in assignment.enumerated() { clusters[cluster].append(task) }
+        return clusters
+    }
+
+    /// Clusters by decreasing mean cosine between task i and their members (i itself excluded).
+    static func rankedClusters(for i: Int, clusters: [[Int]], similarity: TaskSimilarity) -> [Int] {
+        let affinity: [Double] = clusters.map { members in
+            let others = members.filter { $0 != i }
+            guard !others.isEmpty else { return -2 }
+            return others.reduce(0) { $0 + similarity.cosine(i, $1) } / Double(others.count)
+        }
+        return clusters.indices.sorted { affinity[$0] > affinity[$1] || (affinity[$0] == affinity[$1] && $0 < $1) }
+    }
+
+    static func format(_ x: Double) -> String {
+        let scaled = (x * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+
+    /// Merges and scores, each computed once per (member set) and (task, member set).
+    private struct State {
+        let tasks: [TaskProfile]
+        let similarity: TaskSimilarity
+        let mergedRank: Int
+        let options: Options
+        let evaluator: any Evaluator
+        let merger: any ClusterMerging
+        var ownScores: [Double] = []
+        var merged: [String: LoRAAdapter] = [:]
+        var singletonOf: [String: Int] = [:]
+        var scoreCache: [String: Double] = [:]
+        var evaluations = 0
+
+        init(tasks: [TaskProfile], similarity: TaskSimilarity, mergedRank: Int, options: Options,
+             evaluator: any Evaluator, merger: any ClusterMerging) {
+            self.tasks = tasks
+            self.similarity = similarity
+            self.mergedRank = mergedRank
+            self.options = options
+            self.evaluator = evaluator
+            self.merger = merger
+        }
+
+        static func key(_ members: [Int]) -> String { members.sorted().map(String.init).joined(separator: ",") }
+
+        mutating func scoreOwnAdapters() async throws {
+            let requests: [(Int, LoRAAdapter)] = tasks.indices.map { ($0, tasks[$0].adapter) }
+            ownScores = try await evaluate(requests)
+            for (i, score) in ownScores.enumerated() where !(score > 0) {
+                throw ClusteringError(.evaluatorFailed,
+                    "evaluator \(evaluator.name) scored task '\(tasks[i].name)''s own adapter at \(score); "
+                    + "retained quality needs a positive score for it (use accuracy or exp(−loss))")
+            }
+        }
+
+        /// The adapter serving a member set: a singleton's own adapter when its rank fits, else the merge.
+        @discardableResult
+        mutating func ensureMerged(_ members: [Int]) throws -> LoRAAdapter {
+            let key = Self.key(members)
+            if let done = merged[key] { return done }
+            let adapter: LoRAAdapter
+            if members.count == 1, let only = members.first,
+               (tasks[only].adapter.modules.map(\.rank).max() ?? 0) <= mergedRank {
+                adapter = tasks[only].adapter
+                singletonOf[key] = only
+            } else {
+                let weights = options.weighting.weights(norms: members.map { similarity.norm($0) })
+                do {
+                    adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: mergedRank)
+                } catch {
+                    throw ClusteringError(.mergeFailed,
+                        "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) with "
+                        + "\(merger.name) failed: \(error)")
+                }
+            }
+            merged[key] = adapter
+            return adapter
+        }
+
+        /// Scores of (task, member-set key) pairs; a task against its own adapter is its own score.
+        mutating func scores(requests: [(Int, String)]) async throws -> [Double] {
+            var missing: [(Int, LoRAAdapter)] = []
+            var missingKeys: [String] = []
+            var queued = Set<String>()
+            for (task, key) in requests {
+                let cacheKey = "\(task)|\(key)"
+                if scoreCache[cacheKey] != nil || singletonOf[key] == task || queued.contains(cacheKey) { continue }
+                guard let adapter = merged[key] else { continue }
+                queued.insert(cacheKey)
+                missing.append((task, adapter))
+                missingKeys.append(cacheKey)
+            }
+            let fresh = try await evaluate(missing)
+            for (cacheKey, value) in zip(missingKeys, fresh) { scoreCache[cacheKey] = value }
+            return requests.map { task, key in
+                singletonOf[key] == task ? ownScores[task] : (scoreCache["\(task)|\(key)"] ?? -.infinity)
+            }
+        }
+
+        /// Runs the evaluator on (task, candidate) pairs, at most `parallelism` at a time, in order.
+        mutating func evaluate(_ requests: [(Int, LoRAAdapter)]) async throws -> [Double] {
+            evaluations += requests.count
+            let evaluator = self.evaluator
+            let tasks = self.tasks
+            let width = max(1, options.parallelism)
+            var results = [Double](repeating: 0, count: requests.count)
+            try await withThrowingTaskGroup(of: (Int, Double).self) { group in
+                var next = 0
+                func launch() {
+                    let index = next
+                    let (task, candidate) = requests[index]
+                    next += 1
+                    group.addTask {
+                        do {
+                            let value = try await evaluator.score(task: tasks[task], candidate: candidate)
+                            guard value.isFinite else {
+                                throw ClusteringError(.evaluatorFailed,
+                                    "evaluator \(evaluator.name) returned \(value) for task '\(tasks[task].name)'")
+                            }
+                            return (index, value)
+                        } catch let error as ClusteringError {
+                            throw error
+                        } catch is CancellationError {
+                            throw CancellationError()
+                        } catch {
+                            throw ClusteringError(.evaluatorFailed,
+                                "evaluator \(evaluator.name) failed on task '\(tasks[task].name)': \(error)")
+                        }
+                    }
+                }
+                while next < requests.count && next < width { launch() }
+                while let (index, value) = try await group.next() {
+                    results[index] = value
+                    if next < requests.count { launch() }
+                }
+            }
+            return results
+        }
+    }
+}

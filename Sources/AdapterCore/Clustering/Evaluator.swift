@@ -1,0 +1,12 @@
+/// Scores how well a candidate adapter serves a task (higher is better). The task's own adapter is
+/// the reference, so the retained quality of a merged adapter is score(merged) / score(own); scores
+/// must therefore be positive for the task's own adapter (accuracy, exp(−loss), …).
+///
+/// Implementations must be safe to call concurrently. Errors are thrown, never swallowed: the caller
+/// decides whether a failed evaluation aborts a re-clustering or falls back to another evaluator.
+public protocol Evaluator: Sendable {
+    /// A short name shown in plans and status (e.g. "weight-space", "external:eval.py").
+    var name: String { get }
+
+    func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double
+}

@@ -1,0 +1,37 @@
+/// Frobenius inner products of adapters' updates ΔW = scale·B·A computed from the factors, summed
+/// over modules matched by name; a module missing from one side counts as a zero update.
+///
+/// ⟨s₁B₁A₁, s₂B₂A₂⟩ = s₁s₂ Σᵢⱼ (B₁ᵀB₂)ᵢⱼ (A₁A₂ᵀ)ᵢⱼ: two r₁×r₂ products, never out×in.
+enum FactoredUpdates {
+    /// ⟨ΔW₁, ΔW₂⟩ of one pair of modules (shapes must agree).
+    static func inner(_ m1: LoRAModule, _ m2: LoRAModule) -> Double {
+        let bb = m1.b.multiplied(by: m2.b, transposeSelf: true)     // r1 × r2
+        let aa = m1.a.multiplied(by: m2.a, transposeOther: true)    // r1 × r2
+        var sum = 0.0
+        for i in 0..<bb.elements.count { sum += bb.elements[i] * aa.elements[i] }
+        return m1.scale * m2.scale * sum
+    }
+
+    /// Σ over modules of ⟨ΔW₁, ΔW₂⟩, modules matched by name.
+    static func inner(_ x: LoRAAdapter, _ y: LoRAAdapter) -> Double {
+        var byName: [String: LoRAModule] = [:]
+        for module in y.modules { byName[module.name] = module }
+        var sum = 0.0
+        for module in x.modules {
+            guard let other = byName[module.name],
+                  other.inFeatures == module.inFeatures, other.outFeatures == module.outFeatures else { continue }
+            sum += inner(module, other)
+        }
+        return sum
+    }
+
+    /// ‖ΔW‖²_F summed over modules.
+    static func normSquared(_ x: LoRAAdapter) -> Double {
+        x.modules.reduce(0) { $0 + inner($1, $1) }
+    }
+
+    /// ‖ΔW_x − ΔW_y‖²_F summed over modules (clamped at 0 against rounding).
+    static func distanceSquared(_ x: LoRAAdapter, _ y: LoRAAdapter) -> Double {
+        max(0, normSquared(x) - 2 * inner(x, y) + normSquared(y))
+    }
+}

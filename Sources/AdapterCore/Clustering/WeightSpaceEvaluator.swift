@@ -1,0 +1,25 @@
+/// The default evaluator, which needs no model: how much of the task's own update a candidate
+/// preserves, score = max(0, 1 − ‖ΔW_candidate − ΔW_own‖ / ‖ΔW_own‖) with Frobenius norms summed
+/// over the task's modules and computed from the factors (never out×in).
+///
+/// The task's own adapter scores exactly 1, so retained quality equals the score. A candidate that
+/// misses the update entirely (zero) scores 0, as does any candidate at least that far away.
+/// Modules are matched by name; a module present on one side only counts as a zero update on the
+/// other (the clustering code never mixes base-model profiles, so this does not arise there).
+public struct WeightSpaceEvaluator: Evaluator {
+    public var name: String { "weight-space" }
+
+    public init() {}
+
+    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+        Self.score(own: task.adapter, candidate: candidate)
+    }
+
+    /// The synchronous score, for callers outside an async context.
+    public static func score(own: LoRAAdapter, candidate: LoRAAdapter) -> Double {
+        let ownNorm = FactoredUpdates.normSquared(own)
+        guard ownNorm > 0 else { return FactoredUpdates.normSquared(candidate) > 0 ? 0 : 1 }
+        let error = FactoredUpdates.distanceSquared(candidate, own).squareRoot() / ownNorm.squareRoot()
+        return max(0, 1 - error)
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+
+/// Loads a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into a `LoRAAdapter`.
+///
+/// What it accepts and how:
+/// - Tensor keys `base_model.model.<module>.lora_A.weight` / `.lora_B.weight` (the prefix is
+///   stripped; keys with an adapter name, `.lora_A.<name>.weight`, are accepted too). Every A must
+///   have its B and the reverse.
+/// - Shapes A = [r, in], B = [out, r] with r equal to the rank the config gives the module (`r` or a
+///   `rank_pattern` match); scale from `lora_alpha`/`alpha_pattern` and `use_rslora`.
+/// - `fan_in_fan_out` (GPT-2 Conv1D): PEFT stores Conv1D factors in the same [r, in] / [out, r]
+///   orientation as for Linear layers (its forward pass is B·A·x), so no transpose is needed; the
+///   flag is only recorded in the config.
+/// - Fused Q/K/V projections are split by `ModuleNaming` (parts share A and take their rows of B).
+/// - Tensors of `modules_to_save` modules (full copies of e.g. a classifier head) are skipped: they
+///   are not low-rank updates. They still count in `tensorBytes`.
+///
+/// Refused with a `PEFTError`: pickles (adapter_model.bin), peft_type other than LORA, DoRA
+/// (`use_dora` or `lora_magnitude_vector`), embedding LoRA (`lora_embedding_A/B`), `lora_B` bias,
+/// unpaired, unexpected or duplicate tensors, wrong shapes or ranks, NaN/Inf. Container problems are
+/// thrown as `SafeTensorsError`.
+public enum PEFTAdapterLoader {
+    public static let configFileName = "adapter_config.json"
+    public static let weightsFileName = "adapter_model.safetensors"
+    public static let pickleFileName = "adapter_model.bin"
+    /// The prefix PEFT puts before module paths in tensor keys.
+    public static let keyPrefix = "base_model.model."
+
+    /// Loads a PEFT adapter directory (the safetensors file is memory-mapped).
+    public static func load(directory: URL) throws -> LoRAAdapter {
+        let fm = FileManager.default
+        let configURL = directory.appendingPathComponent(configFileName)
+        let weightsURL = directory.appendingPathComponent(weightsFileName)
+        guard fm.fileExists(atPath: configURL.path) else {
+            throw PEFTError(.missingConfig, "'\(directory.path)' has no \(configFileName)")
+        }
+        guard fm.fileExists(atPath: weightsURL.path) else {
+            if fm.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
+                throw PEFTError(
+                    .pickleNotSupported,
+                    "'\(directory.path)' holds only \(pickleFileName), a Python pickle that can run arbitrary code; "
+                        + "adapterd never loads pickles. Save the adapter with safetensors "
+                        + "(PEFT: save_pretrained(..., safe_serialization=True)).")
+            }
+            throw PEFTError(.missingWeights, "'\(directory.path)' has no \(weightsFileName)")
+        }
+        let configData: Data
+        do {
+            configData = try Data(contentsOf: configURL)
+        } catch {
+            throw PEFTError(.missingConfig, "cannot read '\(configURL.path)': \(error.localizedDescription)")
+        }
+        let weights = try SafeTensorsFile(contentsOf: weightsURL)
+        return try load(config: try PEFTConfigParser.parse(configData), weights: weights)
+    }
+
+    /// Loads an adapter from the bytes of its two files (e.g. received over the socket).
+    public static func load(configJSON: Data, safetensors: Data) throws -> LoRAAdapter {
+        let parsed = try PEFTConfigParser.parse(configJSON)
+        return try load(config: parsed, weights: try SafeTensorsFile(data: safetensors))
+    }
+
+    /// Loads an adapter from an already parsed config and validated safetensors file.
+    public static func load(config parsed: PEFTConfigParser.Parsed, weights: SafeTensorsFile) throws -> LoRAAdapter {
+        if parsed.useDoRA {
+            throw PEFTError(
+                .unsupportedVariant, "this is a DoRA adapter (use_dora); adapterd handles plain LoRA only")
+        }
+
+        struct Pair {
+            var a: String?
+            var b: String?
+        }
+        var pairs: [String: Pair] = [:]
+        for key in weights.tensors.map(\.name) {
+            let path = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
+            let components = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            if let bad = components.first(where: { $0.hasPrefix("lora_embedding_") }) {
+                throw PEFTError(
+                    .unsupportedVariant,
+                    "tensor '\(key)' is an embedding LoRA factor (\(bad)); adapterd handles Linear/Conv1D LoRA only")
+            }
+            if components.contains(where: { $0.hasPrefix("lora_magnitude_vector") }) {
+                throw PEFTError(
+                    .unsupportedVariant, "tensor '\(key)' is a DoRA magnitude vector; adapterd handles plain LoRA only")
+            }
+            guard let factorIndex = components.lastIndex(where: { $0 == "lora_A" || $0 == "lora_B" }) else {
+                if isModulesToSave(path, parsed.modulesToSave) { continue }
+                throw PEFTError(
+                    .unexpectedTensor,
+                    "tensor '\(key)' is not a LoRA factor (expected …lora_A.weight / …lora_B.weight)")
+            }
+            let tail = components[(factorIndex + 1)...]
+            // `.lora_A.weight`, or `.lora_A.<adapter name>.weight` as written by some tools.
+            let isWeight = tail.last == "weight" && (tail.count == 1 || (tail.count == 2 && tail.first != ""))
+            guard isWeight, factorIndex > 0 else {
+                if tail.last == "bias" {
+                    throw PEFTError(
+                        .unsupportedVariant, "tensor '\(key)' is a LoRA bias (lora_bias); adapterd does not handle it")
+                }
+                throw PEFTError(.unexpectedTensor, "tensor '\(key)' is not of the form <module>.lora_A|B.weight")
+            }
+            let module = components[..<factorIndex].joined(separator: ".")
+            var pair = pairs[module] ?? Pair()
+            if components[factorIndex] == "lora_A" {
+                if let previous = pair.a {
+                    throw PEFTError(.duplicateTensor, "module '\(module)' has two lora_A tensors: '\(previous)' and '\(key)'")
+                }
+                pair.a = key
+            } else {
+                if let previous = pair.b {
+                    throw PEFTError(.duplicateTensor, "module '\(module)' has two lora_B tensors: '\(previous)' and '\(key)'")
+                }
+                pair.b = key
+            }
+            pairs[module] = pair
+        }
+        guard !pairs.isEmpty else {
+            throw PEFTError(.emptyAdapter, "adapter_model.safetensors holds no LoRA factors")
+        }
+
+        var modules: [LoRAModule] = []
+        var dtypes = Set<SafeTensorsDType>()
+        for module in pairs.keys.sorted() {
+            let pair = pairs[module] ?? Pair()
+            guard let aKey = pair.a else {
+                throw PEFTError(.unpairedTensor, "module '\(module)' has lora_B but no lora_A")
+            }
+            guard let bKey = pair.b else {
+                throw PEFTError(.unpairedTensor, "module '\(module)' has lora_A but no lora_B")
+            }
+            for key in [aKey, bKey] {
+                if let info = weights.tensor(named: key) {
+                    dtypes.insert(info.dtype)
+                    guard info.shape.count == 2 else {
+                        throw PEFTError(
+                            .shapeMismatch, "tensor '\(key)' has shape \(info.shape); LoRA factors are two-dimensional")
+                    }
+                }
+            }
+            let a = try weights.matrix(aKey)
+            let b = try weights.matrix(bKey)
+            try requireFinite(a, aKey)
+            try requireFinite(b, bKey)
+            guard a.rows == b.cols else {
+                throw PEFTError(
+                    .shapeMismatch,
+                    "module '\(module)': lora_A is [\(a.rows), \(a.cols)] and lora_B is [\(b.rows), \(b.cols)]; "
+                        + "expected [r, in] and [out, r] with the same r")
+            }
+            let (rank, scale) = try parsed.rankAndScale(forModule: module)
+            guard a.rows == rank else {
+                throw PEFTError(
+                    .rankMismatch, "module '\(module)' has rank \(a.rows) but the config gives it rank \(rank)")
+            }
+            let layer = ModuleNaming.layerIndex(in: module)
+            for part in try ModuleNaming.parts(of: module, inFeatures: a.cols, outFeatures: b.rows) {
+                let partB = part.rows == 0..<b.rows ? b : rowsOf(b, part.rows)
+                modules.append(
+                    LoRAModule(name: part.name, layer: layer, projection: part.projection, a: a, b: partB, scale: scale))
+            }
+        }
+        modules.sort { lhs, rhs in
+            let l = (lhs.layer ?? Int.max, lhs.projection.map { Projection.allCases.firstIndex(of: $0) ?? 0 } ?? 4)
+            let r = (rhs.layer ?? Int.max, rhs.projection.map { Projection.allCases.firstIndex(of: $0) ?? 0 } ?? 4)
+            return l != r ? l < r : lhs.name < rhs.name
+        }
+        let storage: DType =
+            dtypes.contains(.f32) ? .f32 : dtypes.contains(.bf16) ? .bf16 : .f16
+        return LoRAAdapter(
+            config: parsed.config, modules: modules, architecture: ModuleNaming.family(of: modules.map(\.name)),
+            storageDType: storage, tensorBytes: weights.dataByteCount)
+    }
+
+    private static func isModulesToSave(_ path: String, _ modulesToSave: [String]) -> Bool {
+        // The key is <module>.<parameter>; PEFT matches modules_to_save entries as name suffixes.
+        guard let dot = path.lastIndex(of: ".") else { return false }
+        let module = path[..<dot]
+        return modulesToSave.contains { module == $0 || module.hasSuffix("." + $0) }
+    }
+
+    private static func requireFinite(_ m: Matrix, _ key: String) throws(PEFTError) {
+        if let i = m.elements.firstIndex(where: { !$0.isFinite }) {
+            let what = m.elements[i].isNaN ? "NaN" : "an infinite value"
+            throw PEFTError(
+                .nonFiniteValue,
+                "tensor '\(key)' contains \(what) at row \(i / max(m.cols, 1)), column \(i % max(m.cols, 1))")
+        }
+    }
+
+    private static func rowsOf(_ m: Matrix, _ rows: Range<Int>) -> Matrix {
+        Matrix(rows: rows.count, cols: m.cols, elements: Array(m.elements[(rows.lowerBound * m.cols)..<(rows.upperBound * m.cols)]))
+    }
+}

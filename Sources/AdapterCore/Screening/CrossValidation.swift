@@ -1,0 +1,72 @@
+/// One train/test split of example indices.
+public struct CrossValidationFold: Sendable, Equatable {
+    public var train: [Int]
+    public var test: [Int]
+    /// A name for reports: "fold 3" or the held-out group (task).
+    public var name: String
+
+    public init(train: [Int], test: [Int], name: String) {
+        self.train = train
+        self.test = test
+        self.name = name
+    }
+}
+
+/// Splitting schemes for cross-validation. Splits are deterministic for a given seed.
+public enum CrossValidation {
+    /// Stratified k-fold: each class is shuffled (seeded) and dealt round-robin over the folds, so every
+    /// fold holds ⌊n_c/k⌋ or ⌈n_c/k⌉ examples of class c. Folds are disjoint and cover all examples.
+    /// `k` is clamped to [2, n].
+    public static func stratifiedKFold(labels: [Bool], k: Int, seed: UInt64 = 0x5EED) -> [CrossValidationFold] {
+        let n = labels.count
+        guard n >= 2 else { return [] }
+        let folds = min(max(k, 2), n)
+        var rng = SplitMix64(seed: seed)
+        var assignment = [Int](repeating: 0, count: n)
+        var next = 0
+        for cls in [true, false] {
+            var members = (0..<n).filter { labels[$0] == cls }
+            members.shuffle(using: &rng)
+            for m in members {
+                assignment[m] = next % folds
+                next += 1
+            }
+        }
+        return (0..<folds).map { f in
+            CrossValidationFold(train: (0..<n).filter { assignment[$0] != f },
+                                test: (0..<n).filter { assignment[$0] == f },
+                                name: "fold \(f + 1)")
+        }
+    }
+
+    /// Leave-one-group-out: one fold per distinct group (e.g. task), testing on that group's examples
+    /// and training on all others. Folds come in order of first appearance of the group.
+    public static func leaveOneGroupOut(groups: [String]) -> [CrossValidationFold] {
+        var order: [String] = []
+        var seen = Set<String>()
+        for g in groups where !seen.contains(g) {
+            seen.insert(g)
+            order.append(g)
+        }
+        guard order.count >= 2 else { return [] }
+        return order.map { g in
+            CrossValidationFold(train: groups.indices.filter { groups[$0] != g },
+                                test: groups.indices.filter { groups[$0] == g },
+                                name: g)
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64) so that splits and shuffles reproduce across runs
+/// and platforms.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,50 @@
+/// One feature's push on a detector's decision: its raw value, its standardised value z and the
+/// contribution coefficient × z to the logit (positive pushes towards "poisoned").
+public struct FeatureContribution: Sendable, Equatable, Codable {
+    public var name: String
+    public var value: Double
+    public var z: Double
+    public var contribution: Double
+
+    public init(name: String, value: Double, z: Double, contribution: Double) {
+        self.name = name
+        self.value = value
+        self.z = z
+        self.contribution = contribution
+    }
+}
+
+/// A detector's judgement of one adapter, with what drove it.
+public struct Verdict: Sendable, Equatable, Codable {
+    public enum Decision: String, Sendable, Equatable, Codable {
+        case benign
+        case poisoned
+        /// The adapter lies outside what the detector was trained on; it is not scored as benign.
+        case outOfDistribution = "out-of-distribution"
+    }
+
+    public var decision: Decision
+    /// Probability of "poisoned" under the model; NaN when no score could be computed.
+    public var score: Double
+    public var threshold: Double
+    /// The features with the largest |coefficient × z|, largest first.
+    public var topFeatures: [FeatureContribution]
+    /// Why the adapter is out of distribution (empty otherwise), plus informative notes such as the
+    /// vocabulary token the adapter reacts to most.
+    public var reasons: [String]
+    /// The feature set of the model that judged.
+    public var featureSet: String
+
+    public init(decision: Decision, score: Double, threshold: Double, topFeatures: [FeatureContribution],
+                reasons: [String], featureSet: String) {
+        self.decision = decision
+        self.score = score
+        self.threshold = threshold
+        self.topFeatures = topFeatures
+        self.reasons = reasons
+        self.featureSet = featureSet
+    }
+
+    /// True when the adapter must not be accepted (poisoned or out of distribution).
+    public var isFlagged: Bool { decision != .benign }
+}

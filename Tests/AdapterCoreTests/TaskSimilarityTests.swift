@@ -1,0 +1,73 @@
+import Testing
+@testable import AdapterCore
+
+@Suite struct TaskSimilarityTests {
+    /// Cosine computed from dense ΔW, flattened over all modules.
+    static func denseCosine(_ x: LoRAAdapter, _ y: LoRAAdapter) -> Double {
+        var dot = 0.0, nx = 0.0, ny = 0.0
+        for (mx, my) in zip(x.modules, y.modules) {
+            let dx = SyntheticTasks.dense(mx).elements, dy = SyntheticTasks.dense(my).elements
+            for k in dx.indices { dot += dx[k] * dy[k]; nx += dx[k] * dx[k]; ny += dy[k] * dy[k] }
+        }
+        return dot / (nx.squareRoot() * ny.squareRoot())
+    }
+
+    @Test func matchesDenseCosineWithMixedRanksScalesAndBlocks() throws {
+        var g = SplitMix64Generator(seed: 7)
+        let shapes = SyntheticTasks.shapes(layers: 2, width: 10)
+        let adapters: [LoRAAdapter] = [1, 3, 2, 5, 4].enumerated().map { index, rank in
+            let modules = shapes.map { s in
+                SyntheticTasks.module(s, a: SyntheticTasks.gaussian(rank, s.inFeatures, scale: 1, &g),
+                                      b: SyntheticTasks.gaussian(s.outFeatures, rank, scale: 1, &g),
+                                      scale: 0.5 + Double(index))
+            }
+            return SyntheticTasks.adapter(modules, rank: rank)
+        }
+        let names = (0..<adapters.count).map { "t\($0)" }
+        let oneBlock = try TaskSimilarity.compute(names: names, adapters: adapters)
+        let blocked = try TaskSimilarity.compute(names: names, adapters: adapters, blockRank: 4)
+        for i in adapters.indices {
+            #expect(oneBlock.cosine(i, i) == 1)
+            for j in adapters.indices where j != i {
+                let expected = Self.denseCosine(adapters[i], adapters[j])
+                #expect(abs(oneBlock.cosine(i, j) - expected) < 1e-10)
+                #expect(abs(blocked.cosine(i, j) - expected) < 1e-10)
+                #expect(oneBlock.cosine(i, j) == oneBlock.cosine(j, i))
+                #expect(abs(oneBlock.distance(i, j) - (1 - expected)) < 1e-10)
+            }
+            let denseNorm = adapters[i].modules.reduce(0) { $0 + SyntheticTasks.dense($1).frobeniusNormSquared }
+            #expect(abs(oneBlock.norm(i) - denseNorm.squareRoot()) < 1e-9 * denseNorm.squareRoot())
+        }
+    }
+
+    @Test func refusesAdaptersOfAnotherBaseModel() throws {
+        let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 1)
+        let other = SyntheticTasks.adapter(tasks[1].adapter.modules, rank: 4, baseModel: "another/model")
+        #expect {
+            try TaskSimilarity.compute(names: ["a", "b"], adapters: [tasks[0].adapter, other])
+        } throws: { error in
+            (error as? ClusteringError)?.code == .profileMismatch
+                && "\(error)".contains("another/model")
+        }
+    }
+
+    @Test func refusesAdaptersWithOtherModuleShapes() throws {
+        let (small, _) = SyntheticTasks.families(families: 1, perFamily: 1, width: 8)
+        let (large, _) = SyntheticTasks.families(families: 1, perFamily: 1, width: 12)
+        #expect {
+            try TaskSimilarity.compute(names: ["a", "b"], adapters: [small[0].adapter, large[0].adapter])
+        } throws: { error in
+            (error as? ClusteringError)?.code == .profileMismatch && "\(error)".contains("8×8")
+        }
+    }
+
+    @Test func refusesMismatchedOrDuplicateNames() throws {
+        let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 1)
+        #expect(throws: ClusteringError.self) {
+            try TaskSimilarity.compute(names: ["a"], adapters: tasks.map(\.adapter))
+        }
+        #expect(throws: ClusteringError.self) {
+            try TaskSimilarity.compute(names: ["a", "a"], adapters: tasks.map(\.adapter))
+        }
+    }
+}
