@@ -7,5 +7,5 @@ struct AdapterdBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapterd-bench",
         abstract: "Benchmarks of adapterd against baselines measured in the same run.",
-        subcommands: [SignatureBenchmark.self, MergeBenchmark.self])
+        subcommands: [SignatureBenchmark.self, MergeBenchmark.self, EmbedBenchmark.self])
 }
