@@ -7,5 +7,7 @@ struct AdapterdBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapterd-bench",
         abstract: "Benchmarks of adapterd against baselines measured in the same run.",
-        subcommands: [SignatureBenchmark.self, MergeBenchmark.self, ScanBench.self, ServerBench.self])
+        subcommands: [
+            SignatureBenchmark.self, MergeBenchmark.self, ScanBench.self, ServerBench.self, EmbedBenchmark.self,
+        ])
 }
