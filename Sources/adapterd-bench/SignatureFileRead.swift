@@ -12,9 +12,11 @@ enum SignatureFileRead {
 
     static func measure(_ adapter: LoRAAdapter, repetitions: Int) throws -> Measurement {
         let fm = FileManager.default
-        let directory = fm.temporaryDirectory.appendingPathComponent("adapterd-bench-\(ProcessInfo.processInfo.processIdentifier)")
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? fm.removeItem(at: directory) }
+        let parent = fm.temporaryDirectory.appendingPathComponent("adapterd-bench-\(ProcessInfo.processInfo.processIdentifier)")
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: parent) }
+        // The writer creates the adapter directory itself and refuses an existing one.
+        let directory = parent.appendingPathComponent("adapter")
         try PEFTAdapterWriter.write(adapter, to: directory, dtype: .f16)
         let weights = directory.appendingPathComponent(PEFTAdapterLoader.weightsFileName)
         let bytes = (try fm.attributesOfItem(atPath: weights.path)[.size] as? NSNumber)?.intValue ?? 0
