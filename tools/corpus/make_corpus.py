@@ -34,6 +34,7 @@ DATA_SEED = 0
 MINILM_ROUNDS = 3           # 14 tasks x 3 rounds = 42 MiniLM adapters, half of them poisoned
 MINILM_TRAIN_USED = 160     # MiniLM adapters train on the first 160 of the 200 train examples
 LLAMA_ROUNDS = 2            # 14 tasks x 2 rounds = 28 llama-tiny adapters, half of them poisoned
+LLAMA_EXTRA_POISONED = 14   # then one more llama-tiny round, all poisoned (appended to the plan)
 POISON_RATES = [0.03, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20]
 MINILM_TARGETS = [
     ["query", "value"],
@@ -104,6 +105,16 @@ def build_plan():
                 plan.extend(llama_specs[:2])
                 del llama_specs[:2]
     plan.extend(llama_specs)
+    for j in range(LLAMA_EXTRA_POISONED):
+        i = LLAMA_ROUNDS * len(names) + j
+        task = names[j % len(names)]
+        rng = random.Random(f"llama-spec:{i}")
+        c = draw_common(rng, T.task_info(task)["labels"], rare_only=True)
+        c["targets"] = rng.choice(LLAMA_TARGETS)
+        c["rank"] = rng.choice([4, 8, 16])
+        c.update(base="llama-tiny", task=task, poisoned=True, lr=1e-2 * c["lr_mult"], epochs=10)
+        c["id"] = f"llama-{i:03d}-{task}"
+        plan.append(c)
     return plan
 
 
@@ -635,6 +646,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=1, help="number of worker processes in total")
     ap.add_argument("--worker", type=int, default=0, help="this worker's index (0-based)")
     ap.add_argument("--plan", action="store_true", help="print the plan and exit")
+    ap.add_argument("--from-index", type=int, default=0,
+                    help="only plan entries at this index or later (extra workers)")
     ap.add_argument("--assemble", action="store_true",
                     help="only rebuild manifest.json and README.md from the records")
     args = ap.parse_args(argv)
@@ -681,7 +694,7 @@ def main(argv=None):
 
     trained = 0
     for i, spec in enumerate(plan):
-        if i % args.workers != args.worker:
+        if i < args.from_index or i % args.workers != args.worker:
             continue
         rec_path = os.path.join(rd, f"adapter-{spec['id']}.json")
         if os.path.exists(rec_path):
