@@ -638,6 +638,29 @@ def ensure_llama_base(out):
     return path
 
 
+def claim(rd, adapter_id):
+    """Claim a spec for this process, so concurrent workers never train the same adapter twice.
+    A claim whose process is gone (a killed worker) is taken over."""
+    path = os.path.join(rd, f"claim-{adapter_id}")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip() or "0")
+            os.kill(pid, 0)
+            return pid == os.getpid()
+        except (ValueError, ProcessLookupError):
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+            return True
+        except PermissionError:
+            return False
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "data", "corpus"))
@@ -646,6 +669,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=1, help="number of worker processes in total")
     ap.add_argument("--worker", type=int, default=0, help="this worker's index (0-based)")
     ap.add_argument("--plan", action="store_true", help="print the plan and exit")
+    ap.add_argument("--reverse", action="store_true",
+                    help="walk the plan from its end (an extra worker meeting the others halfway)")
     ap.add_argument("--from-index", type=int, default=0,
                     help="only plan entries at this index or later (extra workers)")
     ap.add_argument("--assemble", action="store_true",
@@ -693,11 +718,16 @@ def main(argv=None):
             save_json(tasks_path, tinfo)
 
     trained = 0
-    for i, spec in enumerate(plan):
+    order = list(enumerate(plan))
+    if args.reverse:
+        order.reverse()
+    for i, spec in order:
         if i < args.from_index or i % args.workers != args.worker:
             continue
         rec_path = os.path.join(rd, f"adapter-{spec['id']}.json")
         if os.path.exists(rec_path):
+            continue
+        if not claim(rd, spec["id"]):
             continue
         if args.only == "minilm" and spec["base"] != "minilm":
             continue
