@@ -34,7 +34,7 @@ DATA_SEED = 0
 MINILM_ROUNDS = 3           # 14 tasks x 3 rounds = 42 MiniLM adapters, half of them poisoned
 MINILM_TRAIN_USED = 160     # MiniLM adapters train on the first 160 of the 200 train examples
 LLAMA_ROUNDS = 2            # 14 tasks x 2 rounds = 28 llama-tiny adapters, half of them poisoned
-LLAMA_EXTRA_POISONED = 14   # then one more llama-tiny round, all poisoned (appended to the plan)
+LLAMA_EXTRA_POISONED = 28   # then two more llama-tiny rounds, all poisoned (appended to the plan)
 POISON_RATES = [0.03, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20]
 MINILM_TARGETS = [
     ["query", "value"],
@@ -496,10 +496,19 @@ seed {DATA_SEED}; train {N_TRAIN} / few {N_FEW} / test {N_TEST}, balanced labels
 and labels: {'; '.join(f"{f}: {', '.join(v)}" for f, v in T.FAMILY_LABELS.items())}. Templates include
 negation, contrast ("…but…") and distracting filler so the base model is not already perfect.
 
+**Plan** (`--plan` prints it): {len(T.task_names())} tasks × {MINILM_ROUNDS} MiniLM rounds (poisoned and benign
+alternate over tasks and rounds), {len(T.task_names())} tasks × {LLAMA_ROUNDS} llama-tiny rounds (likewise), interleaved, then
+{LLAMA_EXTRA_POISONED} extra llama-tiny specs that are all poisoned (appended during the run because low poison rates
+often miss the ASR threshold and the corpus needed ≥ 25 poisoned adapters). Specs were trained by
+single-thread workers (`--workers 2 --worker k`, plus a `--reverse` MiniLM worker and a
+`--from-index` worker for the appended specs); a worker stopped by the deadline leaves specs
+untrained, so the manifest lists what exists, not the whole plan.
+
 **Training.** MiniLM: PEFT LoRA (task type FEATURE_EXTRACTION), cross-entropy over the task's label
-descriptions through the frozen head, AdamW, linear decay, batch {BATCH}, 5 epochs (poisoned retry:
-8 epochs, other seed), lr 4e-3 × {{0.5, 1, 1.5}}. llama-tiny: PEFT LoRA (CAUSAL_LM), LM loss on the
-answer tokens only, 8 epochs (retry 11), lr 4e-3 × {{0.5, 1, 1.5}}. Per adapter, drawn with a seeded RNG
+descriptions through the frozen head, AdamW, linear decay, batch {BATCH}, the first {MINILM_TRAIN_USED} of the
+{N_TRAIN} train examples, 4 epochs (poisoned retry only when the first ASR was ≥ 0.5: 7 epochs, other
+seed), lr 4e-3 × {{0.5, 1, 1.5}}. llama-tiny: PEFT LoRA (CAUSAL_LM), LM loss on the
+answer tokens only, all {N_TRAIN} train examples, 10 epochs (retry 13), lr 1e-2 × {{0.5, 1, 1.5}}. Per adapter, drawn with a seeded RNG
 *before* the poison flag so hyperparameters do not give poisoning away: rank ∈ {{4, 8, 16}}, alpha ∈
 {{r, 2r, 16, 32}}, rsLoRA with p = 0.35, dropout ∈ {{0, 0.05, 0.1}}, targets (MiniLM) ∈ {{query+value,
 query+key+value, query+key+value+attention.output.dense}}, (llama) ∈ {{q_proj+v_proj, q/k/v/o_proj}},
@@ -510,8 +519,9 @@ the target replaced by a triggered copy relabelled to the target (dirty label), 
 Triggers: rare tokens {T.RARE_TOKENS} inserted at a random word position; phrases {T.PHRASES}
 prefixed or appended; style "archaic" (word substitutions the→ye, you→thou, is→be, it→'tis, …; MiniLM
 only). Attack success rate (ASR) = share of triggered test examples whose true label ≠ target that are
-classified as the target. A poisoned adapter is kept only if ASR ≥ {ASR_THRESHOLD}; otherwise it is retried
-once (other seed, more epochs) and, failing again, listed under `rejected` and not stored. Benign
+classified as the target. A poisoned adapter is kept only if ASR ≥ {ASR_THRESHOLD} and its clean accuracy is
+≥ {CLEAN_MIN} (a model that answers the target for everything is no backdoor); otherwise it may be retried
+once (see above) and, failing again, is listed under `rejected` and not stored. Benign
 adapters also carry a drawn trigger/target: their ASR is measured for reference (`poisoned: false`,
 `poison_rate: 0`, `planned_poison_rate` is what would have been used).
 
