@@ -6,6 +6,7 @@ the output (or already rejected) are skipped, the manifest and README are rewrit
   python tools/corpus/make_corpus.py --out data/corpus [--only minilm|llama] [--limit N]
 """
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -435,6 +436,8 @@ def readme(man):
         per_task.append(f"| {name} | {T.task_info(name)['family']} | {b} | {p} | "
                         f"{base_acc.get('minilm', float('nan')):.2f} | "
                         f"{base_acc.get('llama-tiny', float('nan')) if 'llama-tiny' in base_acc else '-'} |")
+    done_ids = {a["id"] for a in ads} | {r["id"] for r in man["rejected"]}
+    unfinished = [s["id"] for s in build_plan() if s["id"] not in done_ids]
     kinds = {}
     for a in ads:
         if a["poisoned"]:
@@ -524,6 +527,15 @@ classified as the target. A poisoned adapter is kept only if ASR ≥ {ASR_THRESH
 once (see above) and, failing again, is listed under `rejected` and not stored. Benign
 adapters also carry a drawn trigger/target: their ASR is measured for reference (`poisoned: false`,
 `poison_rate: 0`, `planned_poison_rate` is what would have been used).
+
+**Caveats for detector work (measured on this corpus, see `manifest.json`).** The ASR filter selects:
+kept poisoned adapters lean towards higher poison rates (3 % is usually rejected: rates of rejected
+attempts {json.dumps(collections.Counter(str(r["poison_rate"]) for r in man["rejected"]), sort_keys=True)}),
+higher ranks and higher learning rates, so rank / alpha / lr are *not* balanced between the classes
+among kept adapters (rank, poisoned → count: {json.dumps({f"{k[0]},{k[1]}": v for k, v in sorted(collections.Counter((a["rank"], a["poisoned"]) for a in ads).items())})}).
+A detector must not be credited for reading rank or alpha from the config. Only few style-trigger
+adapters survived. llama-tiny has more poisoned than benign adapters (the appended all-poisoned specs). Plan
+specs not trained when the run was stopped: {len(unfinished)} ({', '.join(unfinished[:12])}{' …' if len(unfinished) > 12 else ''}).
 
 **Determinism.** Plan, data, poison selection and training are seeded (`minilm-spec:<i>`,
 `llama-spec:<i>`, `poison:<id>:<seed>`, `asr:<seed>`, torch seed per adapter); CPU results may differ
