@@ -206,3 +206,15 @@ final class CountingEvaluator: Evaluator {
         #expect(!FileManager.default.fileExists(atPath: seen))
     }
 }
+
+extension ExternalEvaluatorTests {
+    @Test func defaultWriterHandsOverARealPEFTDirectory() async throws {
+        let (task, dir) = try Self.task()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let evaluator = try ExternalCommandEvaluator(arguments: [
+            "/bin/sh", "-c",
+            "test -s \"$1/adapter_config.json\" && test -s \"$1/adapter_model.safetensors\" && echo '{\"score\": 0.5}'",
+            "sh", "{adapter_dir}"])
+        #expect(try await evaluator.score(task: task, candidate: task.adapter) == 0.5)
+    }
+}

@@ -111,11 +111,12 @@ struct AdapterReport: Encodable {
         lines.append("storage       \(dtype), \(formatBytes(tensorBytes)) of tensors")
         lines.append("layers        \(layers)")
         lines.append("")
-        lines.append(TextTable(
-            header: ["projection", "modules", "layers", "rank", "in→out"],
-            rows: projections.map { [$0.projection, "\($0.modules)", "\($0.layers)",
-                                     $0.ranks.map(String.init).joined(separator: ","),
-                                     $0.shapes.joined(separator: ", ")] }).render())
+        var modules = TextTable(["projection", "modules", "layers", "rank", "in→out"])
+        for p in projections {
+            modules.add([p.projection, "\(p.modules)", "\(p.layers)",
+                         p.ranks.map(String.init).joined(separator: ","), p.shapes.joined(separator: ", ")])
+        }
+        lines.append(modules.render())
         if !otherModules.isEmpty {
             lines.append("other modules (not screened): \(otherModules.count)")
             for name in otherModules.prefix(8) { lines.append("  \(name)") }
@@ -124,11 +125,11 @@ struct AdapterReport: Encodable {
         lines.append("")
         lines.append("spectral signature (mean over layers; docs/SIGNATURE.md)")
         let stats = SpectralStatistics.names
-        lines.append(TextTable(
-            header: ["proj"] + stats,
-            rows: Projection.allCases.map { p in
-                [p.rawValue.uppercased()] + stats.map { formatNumber(signature["\(p.rawValue).\($0)"] ?? 0) }
-            }).render())
+        var table = TextTable(["proj"] + stats)
+        for p in Projection.allCases {
+            table.add([p.rawValue.uppercased()] + stats.map { formatNumber(signature["\(p.rawValue).\($0)"] ?? 0) })
+        }
+        lines.append(table.render())
         if !missingProjections.isEmpty {
             lines.append("not adapted: \(missingProjections.joined(separator: ", ")) (their features are 0)")
         }

