@@ -5,6 +5,8 @@
 #
 #   bash tools/demo.sh            # everything
 #   ADAPTERD_DEMO_SKIP_BUILD=1 bash tools/demo.sh   # reuse .build/release
+#   ADAPTERD_DETECTOR_MODEL=FILE    screen with this model instead of the one built into adapterd
+#   ADAPTERD_CORPUS=DIR             corpus directory (default data/corpus)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -17,7 +19,7 @@ if [ "${ADAPTERD_DEMO_SKIP_BUILD:-0}" != 1 ]; then
   swift build -c release --product adapterd
   swift build -c release --product adapterctl
 fi
-BIN=$(swift build -c release --show-bin-path)
+BIN=${ADAPTERD_BIN_DIR:-$(swift build -c release --show-bin-path)}
 ADAPTERD="$BIN/adapterd"
 ADAPTERCTL="$BIN/adapterctl"
 
@@ -32,8 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+MODEL_ARGS=()
+if [ -n "${ADAPTERD_DETECTOR_MODEL:-}" ]; then MODEL_ARGS=(--detector-model "$ADAPTERD_DETECTOR_MODEL"); fi
+
 say "start adapterd (state $STATE, socket $SOCKET, budget 64MiB)"
-"$ADAPTERD" --socket "$SOCKET" --state-dir "$STATE" --budget 64MiB 2>"$WORK/adapterd.log" &
+"$ADAPTERD" --socket "$SOCKET" --state-dir "$STATE" --budget 64MiB "${MODEL_ARGS[@]}" 2>"$WORK/adapterd.log" &
 DAEMON_PID=$!
 for _ in $(seq 1 300); do
   "$ADAPTERCTL" status >/dev/null 2>&1 && break
@@ -43,7 +48,7 @@ done
 "$ADAPTERCTL" status
 
 # Choose adapters: benign ones of different tasks and one poisoned one, from the corpus manifest.
-CORPUS="$ROOT/data/corpus"
+CORPUS="${ADAPTERD_CORPUS:-$ROOT/data/corpus}"
 if [ -f "$CORPUS/manifest.json" ]; then
   mapfile -t BENIGN < <(python3 - "$CORPUS" <<'PY'
 import json, os, sys
@@ -91,9 +96,10 @@ say "install a poisoned adapter: screening refuses it and says why"
 REFUSED=0
 for line in "${POISONED[@]:0:5}"; do
   read -r task dir examples kind asr <<<"$line"
-  echo "\$ adapterctl install $(basename "$dir") --task $task --examples tasks/$task/few.jsonl   # trigger: $kind, attack success $asr"
-  if "$ADAPTERCTL" install "$dir" --task "$task" --examples "$examples"; then
-    echo "(accepted: the detector missed this one; trying another)"
+  echo "\$ adapterctl install $(basename "$dir") --task untrusted-$task --examples tasks/$task/few.jsonl   # trigger: $kind, attack success $asr"
+  if "$ADAPTERCTL" install "$dir" --task "untrusted-$task" --examples "$examples"; then
+    echo "(accepted: the detector missed this one; removing it and trying another)"
+    "$ADAPTERCTL" remove "untrusted-$task"
   else
     REFUSED=1
     break

@@ -16,12 +16,15 @@ struct CrashConsistencyTests {
     final class Ledger: @unchecked Sendable {
         private let lock = NSLock()
         private var acknowledged: [String: Acknowledged] = [:]
+        private var acknowledgements = 0
         func record(task: String, version: Int, sha256: String) {
             lock.withLock {
+                acknowledgements += 1
                 if (acknowledged[task]?.version ?? 0) < version { acknowledged[task] = Acknowledged(version: version, sha256: sha256) }
             }
         }
         var snapshot: [String: Acknowledged] { lock.withLock { acknowledged } }
+        var count: Int { lock.withLock { acknowledgements } }
     }
 
     @Test func acknowledgedInstallsSurviveSIGKILL() async throws {
@@ -60,7 +63,7 @@ struct CrashConsistencyTests {
             try await verify(ledger: ledger, socket: sandbox.socket, round: round, candidates: accepted.map(\.sha256))
 
             // Install in a loop from two clients while the daemon is killed at a random moment.
-            let delay = Int.random(in: 20...400, using: &generator)
+            let delay = Int.random(in: 50...1500, using: &generator)
             let inFlight = InFlightCounter()
             let writers = (0..<2).map { writer in
                 Task {
@@ -91,9 +94,11 @@ struct CrashConsistencyTests {
         let daemon = try DaemonProcess(sandbox: sandbox, arguments: DaemonProcess.arguments(sandbox))
         try await verify(ledger: ledger, socket: sandbox.socket, round: rounds, candidates: candidates.map(\.sha256))
         try daemon.stop()
-        #expect(ledger.snapshot.count == tasks.count)
+        // The kills must leave acknowledged installs to check, not only interrupted ones.
+        #expect(ledger.count >= rounds / 10, "only \(ledger.count) installs were acknowledged")
+        #expect(ledger.snapshot.count >= 2)
         #expect(killedDuringInstall >= rounds / 2, "only \(killedDuringInstall) of \(rounds) kills hit an install in progress")
-        print("crash consistency: \(rounds) rounds, \(killedDuringInstall) kills during an install, "
+        print("crash consistency: \(rounds) rounds, \(ledger.count) acknowledged installs, \(killedDuringInstall) kills during an install, "
               + "acknowledged versions \(ledger.snapshot.mapValues(\.version))")
     }
 

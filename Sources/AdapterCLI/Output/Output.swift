@@ -20,8 +20,10 @@ enum Output {
             text += "\n  sha256:   \(details.sha256)  quarantine record #\(details.quarantineId)"
             if !verdict.topFeatures.isEmpty {
                 text += "\n  top features:"
+                let width = verdict.topFeatures.map(\.name.count).max() ?? 0
                 for feature in verdict.topFeatures {
-                    text += "\n    \(feature.name.padding(toLength: 24, withPad: " ", startingAt: 0)) value \(format(feature.value))  contribution \(signed(feature.contribution))"
+                    let name = feature.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                    text += "\n    \(name)  value \(format(feature.value))  contribution \(signed(feature.contribution))"
                 }
             }
         } else if error.code == .overBudget, let details = error.details(as: OverBudgetDetails.self) {
