@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 swift build --build-tests
-swift test --skip-build "$@"
+# Serial: some suites run CPU-bound work that would starve in-process servers of the shared pool.
+swift test --skip-build --no-parallel "$@"
