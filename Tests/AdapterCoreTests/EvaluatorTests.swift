@@ -140,13 +140,16 @@ final class CountingEvaluator: Evaluator {
         let (task, dir) = try Self.task()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let evaluator = try Self.shell("sleep 30; echo '{\"score\": 1}'", timeout: 0.5)
-        let start = ContinuousClock.now
-        await #expect {
+        let error = await #expect(throws: ExternalEvaluatorError.self) {
             try await evaluator.score(task: task, candidate: task.adapter)
-        } throws: { error in
-            (error as? ExternalEvaluatorError)?.code == .timedOut && "\(error)".contains("greet")
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(error?.code == .timedOut)
+        let message = error?.description ?? ""
+        #expect(message.contains("greet") && message.contains("within 0.5 s"))
+        // The supervising thread kills on time even when the test pool is busy: the message says when.
+        let killedAfter = message.components(separatedBy: "killed after ").last?
+            .split(separator: " ").first.flatMap { Double($0) }
+        #expect(killedAfter != nil && killedAfter! >= 0.5 && killedAfter! < 5, "\(message)")
     }
 
     @Test func nonZeroExitIsAnErrorWithStderr() async throws {
