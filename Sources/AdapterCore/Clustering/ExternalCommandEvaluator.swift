@@ -73,10 +73,10 @@ public struct ExternalCommandEvaluator: Evaluator {
             case .launch(let code):
                 throw ExternalEvaluatorError(.launchFailed,
                     "evaluator \(name) could not start '\(argv[0])': \(Self.errorText(code))")
-            case .timedOut(_, let stderr):
+            case .timedOut(_, let stderr, let killedAfter):
                 throw ExternalEvaluatorError(.timedOut,
                     "evaluator \(name) did not answer within \(Self.seconds(timeout)) for task '\(task.name)' "
-                    + "and was killed" + Self.tail(stderr))
+                    + "and was killed after \(Self.seconds((killedAfter * 10).rounded() / 10))" + Self.tail(stderr))
             case .cancelled:
                 throw CancellationError()
             }

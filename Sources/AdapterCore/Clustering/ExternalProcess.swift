@@ -6,13 +6,12 @@ import Glibc
 import Darwin
 #endif
 
-/// Runs a command in its own process group with a deadline, collecting stdout and stderr through
-/// non-blocking pipes. On timeout or task cancellation the whole group is killed (SIGKILL), so
-/// grandchildren a script started do not outlive it.
+/// Runs a command in its own process group with a deadline, collecting stdout and stderr.
 ///
-/// The child is supervised on a thread of its own, not on Swift's cooperative pool: a deadline must
-/// hold even while every pool thread is busy with CPU-bound work (merges, scoring), which on a
-/// 2-core device is the normal case during a re-cluster.
+/// The child is supervised by a dedicated thread (poll on the pipes, waitpid), not by the Swift
+/// concurrency pool, so the timeout is enforced on time even when the pool is busy with other
+/// work. On timeout or task cancellation the whole group is killed (SIGKILL), so grandchildren a
+/// script started do not outlive it.
 enum ExternalProcess {
     struct Outcome: Sendable {
         /// Exit code when the process exited normally.
@@ -25,35 +24,49 @@ enum ExternalProcess {
 
     enum Failure: Error, Sendable {
         case launch(errno: Int32)
-        case timedOut(stdout: [UInt8], stderr: [UInt8])
+        /// `killedAfter`: seconds from launch to the kill, measured by the supervising thread.
+        case timedOut(stdout: [UInt8], stderr: [UInt8], killedAfter: Double)
         case cancelled
+    }
+
+    private struct Child: Sendable {
+        let pid: pid_t
+        let outFD: Int32
+        let errFD: Int32
+    }
+
+    /// Shared between the supervising thread and a cancellation handler.
+    private struct State {
+        var reaped = false
+        var cancelled = false
+    }
+
+    private final class SharedState: Sendable {
+        let mutex = Mutex(State())
     }
 
     /// - Parameter outputLimit: bytes kept per stream; the rest is read and discarded.
     static func run(_ argv: [String], timeout: Double, outputLimit: Int = 1 << 20) async throws -> Outcome {
-        let cancelled = Mutex(false)
+        let child = try spawn(argv)
+        let state = SharedState()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
-                let supervisor = Thread {
-                    continuation.resume(with: Result {
-                        try runBlocking(argv, timeout: timeout, outputLimit: outputLimit) {
-                            cancelled.withLock { $0 }
-                        }
-                    })
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, Error>) in
+                let thread = Thread {
+                    continuation.resume(with: supervise(child, timeout: timeout, limit: outputLimit, state: state))
                 }
-                supervisor.name = "adapterd external process"
-                supervisor.start()
+                thread.name = "adapterd-evaluator-\(child.pid)"
+                thread.start()
             }
         } onCancel: {
-            cancelled.withLock { $0 = true }
+            state.mutex.withLock { s in
+                s.cancelled = true
+                if !s.reaped { kill(-child.pid, SIGKILL) }
+            }
         }
     }
 
-    /// Spawns and supervises the child on the calling thread, which it blocks until the child ends.
-    private static func runBlocking(
-        _ argv: [String], timeout: Double, outputLimit: Int, isCancelled: () -> Bool
-    ) throws -> Outcome {
-        precondition(!argv.isEmpty)
+    private static func spawn(_ argv: [String]) throws -> Child {
+        guard let program = argv.first else { throw Failure.launch(errno: EINVAL) }
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         guard pipe(&outPipe) == 0 else { throw Failure.launch(errno: errno) }
@@ -87,52 +100,77 @@ enum ExternalProcess {
         cArguments.append(nil)
         defer { for p in cArguments { free(p) } }
         var pid: pid_t = 0
-        let spawnResult = posix_spawnp(&pid, argv[0], &actions, &attributes, cArguments, environ)
+        let spawnResult = posix_spawnp(&pid, program, &actions, &attributes, cArguments, environ)
         close(outPipe[1])
         close(errPipe[1])
         guard spawnResult == 0 else {
             close(outPipe[0]); close(errPipe[0])
             throw Failure.launch(errno: spawnResult)
         }
-        let outFD = outPipe[0], errFD = errPipe[0]
-        defer { close(outFD); close(errFD) }
-        for fd in [outFD, errFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        return Child(pid: pid, outFD: outPipe[0], errFD: errPipe[0])
+    }
 
-        var out = Collector(limit: outputLimit)
-        var err = Collector(limit: outputLimit)
+    /// Blocking supervision loop, run on its own thread.
+    private static func supervise(_ child: Child, timeout: Double, limit: Int,
+                                  state: SharedState) -> Result<Outcome, Error> {
+        defer { close(child.outFD); close(child.errFD) }
+        var out = Collector(limit: limit)
+        var err = Collector(limit: limit)
         let clock = ContinuousClock()
-        let deadline = clock.now + .milliseconds(Int64((max(0, timeout) * 1000).rounded()))
+        let start = clock.now
+        let deadline = start + .milliseconds(Int64((max(0, timeout) * 1000).rounded()))
         var status: Int32 = 0
         var exitedAt: ContinuousClock.Instant?
-        while true {
-            out.drain(outFD)
-            err.drain(errFD)
-            if exitedAt == nil, waitpid(pid, &status, WNOHANG) == pid { exitedAt = clock.now }
-            if let exited = exitedAt {
-                // Wait briefly for the pipes to close; a leftover grandchild holding them is killed.
-                if out.closed && err.closed { break }
-                if clock.now - exited > .milliseconds(500) { kill(-pid, SIGKILL); break }
-            } else if clock.now >= deadline {
-                kill(-pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                throw Failure.timedOut(stdout: out.bytes, stderr: err.bytes)
-            } else if isCancelled() {
-                kill(-pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                throw Failure.cancelled
+
+        func reap(blocking: Bool) -> Bool {
+            state.mutex.withLock { s in
+                guard !s.reaped else { return true }
+                if waitpid(child.pid, &status, blocking ? 0 : WNOHANG) == child.pid { s.reaped = true }
+                return s.reaped
             }
-            var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, nfds_t(fds.count), 5)
+        }
+
+        while true {
+            // Wait up to 20 ms for output, then read whatever is there.
+            var fds = [pollfd(fd: child.outFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: child.errFD, events: Int16(POLLIN), revents: 0)]
+            if out.closed { fds[0].fd = -1 }
+            if err.closed { fds[1].fd = -1 }
+            _ = poll(&fds, nfds_t(fds.count), 20)
+            if fds[0].revents != 0 { out.consume(child.outFD) }
+            if fds[1].revents != 0 { err.consume(child.errFD) }
+
+            if exitedAt == nil, reap(blocking: false) { exitedAt = clock.now }
+            if let exited = exitedAt {
+                // Wait briefly for the pipes to close; leftover grandchildren holding them are killed.
+                if out.closed && err.closed { break }
+                if clock.now - exited > .milliseconds(500) {
+                    kill(-child.pid, SIGKILL)
+                    break
+                }
+                continue
+            }
+            if state.mutex.withLock({ $0.cancelled }) {
+                kill(-child.pid, SIGKILL)
+                _ = reap(blocking: true)
+                return .failure(Failure.cancelled)
+            }
+            if clock.now >= deadline {
+                kill(-child.pid, SIGKILL)
+                let killedAfter = clock.now - start
+                _ = reap(blocking: true)
+                let seconds = Double(killedAfter.components.seconds) + Double(killedAfter.components.attoseconds) * 1e-18
+                return .failure(Failure.timedOut(stdout: out.bytes, stderr: err.bytes, killedAfter: seconds))
+            }
         }
         let low = status & 0x7f
         if low == 0 {
-            return Outcome(exitCode: (status >> 8) & 0xff, signal: nil, stdout: out.bytes, stderr: err.bytes)
+            return .success(Outcome(exitCode: (status >> 8) & 0xff, signal: nil, stdout: out.bytes, stderr: err.bytes))
         }
-        return Outcome(exitCode: nil, signal: low, stdout: out.bytes, stderr: err.bytes)
+        return .success(Outcome(exitCode: nil, signal: low, stdout: out.bytes, stderr: err.bytes))
     }
 
-    /// Accumulates what a non-blocking pipe has to offer, up to a limit.
+    /// Accumulates what a pipe has to offer, up to a limit; `closed` at end of file or on an error.
     private struct Collector {
         let limit: Int
         var bytes: [UInt8] = []
@@ -140,22 +178,16 @@ enum ExternalProcess {
 
         init(limit: Int) { self.limit = limit }
 
-        mutating func drain(_ fd: Int32) {
+        /// One read (the pipe was reported readable, so it does not block).
+        mutating func consume(_ fd: Int32) {
             guard !closed else { return }
             var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    let room = max(0, limit - bytes.count)
-                    if room > 0 { bytes.append(contentsOf: buffer[0..<min(n, room)]) }
-                } else if n == 0 {
-                    closed = true
-                    return
-                } else {
-                    if errno == EINTR { continue }
-                    if errno != EAGAIN && errno != EWOULDBLOCK { closed = true }
-                    return
-                }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                let room = max(0, limit - bytes.count)
+                if room > 0 { bytes.append(contentsOf: buffer[0..<min(n, room)]) }
+            } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                closed = true
             }
         }
     }
