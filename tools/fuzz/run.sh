@@ -32,7 +32,7 @@ while [[ $# -gt 0 ]]; do
         --parallel) PARALLEL=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --ci) RUNS=20000; MAX_TIME=300; shift ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
