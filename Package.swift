@@ -96,6 +96,22 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // libFuzzer targets (tools/fuzz/run.sh, docs/FUZZING.md); in a normal build each replays the
+        // files given as arguments.
+        .target(name: "FuzzSupport", swiftSettings: strict),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["AdapterCore", "FuzzSupport"], swiftSettings: strict),
+        .executableTarget(name: "FuzzPEFTConfig", dependencies: ["AdapterCore", "FuzzSupport"], swiftSettings: strict),
+        .executableTarget(name: "FuzzPEFTLoader", dependencies: ["AdapterCore", "FuzzSupport"], swiftSettings: strict),
+        .executableTarget(name: "FuzzExamples", dependencies: ["AdapterCore", "FuzzSupport"], swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzProtocol",
+            dependencies: [
+                "AdapterProtocol", "FuzzSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+
         .testTarget(
             name: "AdapterCoreTests", dependencies: ["AdapterCore"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
