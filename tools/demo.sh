@@ -94,7 +94,7 @@ done
 
 say "install a poisoned adapter: screening refuses it and says why"
 REFUSED=0
-for line in "${POISONED[@]:0:5}"; do
+for line in "${POISONED[@]}"; do
   read -r task dir examples kind asr <<<"$line"
   echo "\$ adapterctl install $(basename "$dir") --task untrusted-$task --examples tasks/$task/few.jsonl   # trigger: $kind, attack success $asr"
   if "$ADAPTERCTL" install "$dir" --task "untrusted-$task" --examples "$examples"; then
