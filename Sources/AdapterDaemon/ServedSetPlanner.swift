@@ -34,12 +34,11 @@ struct ServedSetPlanner: Sendable {
         do {
             var routes: [RouteDraft] = []
             for task in tasks {
+                // By reference: the original's objects are already stored, so no weights are re-read
+                // or re-hashed (only the small config, for the scale).
                 let served = try store.addServedAdapter(
-                    ServedAdapterDraft(
-                        kind: .own, memberTasks: [task.name],
-                        configJSON: try store.read(task.adapter.configDigest),
-                        weights: try store.read(task.adapter.weightsDigest),
-                        rank: task.adapter.rank, scale: CatalogMapping.scale(configJSON: try store.read(task.adapter.configDigest))),
+                    servingOwnAdapterOf: task,
+                    scale: CatalogMapping.scale(configJSON: try store.read(task.adapter.configDigest)),
                     to: generation.id)
                 routes.append(RouteDraft(task: task.name, servedAdapterID: served.id, taskAdapterID: task.adapter.id,
                                          retainedQuality: 1))
