@@ -124,14 +124,19 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // Helpers shared by the socket-level test targets.
+        .target(name: "AdapterdTestSupport", path: "Tests/AdapterdTestSupport", swiftSettings: strict),
         .testTarget(
-            name: "AdapterDaemonTests", dependencies: ["AdapterDaemon", "AdapterProtocol", "AdapterCore"],
+            name: "AdapterDaemonTests",
+            dependencies: ["AdapterDaemon", "AdapterProtocol", "AdapterCore", "AdapterdTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "AdapterCLITests", dependencies: ["AdapterCLI"], swiftSettings: strict),
         // Spawns the real adapterd and adapterctl binaries (and a python3 client) on a temporary socket.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["AdapterProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "AdapterProtocol", "AdapterdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["python_client.py"],
             swiftSettings: strict),
     ]

@@ -1,5 +1,6 @@
 @testable import AdapterDaemon
 import AdapterProtocol
+import AdapterdTestSupport
 import Foundation
 import Logging
 import NIOCore

@@ -1,4 +1,5 @@
 import AdapterProtocol
+import AdapterdTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
