@@ -51,6 +51,8 @@ let package = Package(
             name: "AdapterProtocol",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
             ],
@@ -61,6 +63,8 @@ let package = Package(
             dependencies: [
                 "AdapterCore", "AdapterStore", "AdapterProtocol", "CSystemd", "CPeerCred",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "adapterd-bench",
             dependencies: [
-                "AdapterCore", "AdapterStore",
+                "AdapterCore", "AdapterStore", "AdapterProtocol", "AdapterDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -96,10 +100,23 @@ let package = Package(
             name: "AdapterCoreTests", dependencies: ["AdapterCore"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "AdapterStoreTests", dependencies: ["AdapterStore"], swiftSettings: strict),
-        .testTarget(name: "AdapterProtocolTests", dependencies: ["AdapterProtocol"], swiftSettings: strict),
-        .testTarget(name: "AdapterDaemonTests", dependencies: ["AdapterDaemon"], swiftSettings: strict),
+        .testTarget(
+            name: "AdapterProtocolTests",
+            dependencies: [
+                "AdapterProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AdapterDaemonTests", dependencies: ["AdapterDaemon", "AdapterProtocol", "AdapterCore"],
+            swiftSettings: strict),
         .testTarget(name: "AdapterCLITests", dependencies: ["AdapterCLI"], swiftSettings: strict),
         // Spawns the real adapterd and adapterctl binaries (and a python3 client) on a temporary socket.
-        .testTarget(name: "EndToEndTests", dependencies: ["AdapterProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["AdapterProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["python_client.py"],
+            swiftSettings: strict),
     ]
 )

@@ -113,9 +113,66 @@ extension AdapterStore {
         }
     }
 
+    /// Adds a task's installed original adapter, unchanged, as an `own` served adapter of a generation
+    /// being built. Nothing is copied or re-read: the served adapter refers to the original's objects
+    /// (and its PEFT directory links to them), so this costs a few rows and two hard links.
+    /// - Throws: `.planOutdated` if `task` is no longer the installed version (re-installed or removed),
+    ///   `.objectMissing` if its files are gone, `.generationNotBuilding`, `.generationNotFound`.
+    @discardableResult
+    public func addServedAdapter(servingOwnAdapterOf task: InstalledTask, scale: Double,
+                                 to generationID: Int64) throws -> ServedAdapter {
+        guard scale.isFinite else {
+            throw StoreError(.invalidArgument, "a served adapter's scale must be finite")
+        }
+        let adapter = task.adapter
+        let membersJSON = try CatalogCoding.json([task.name], "the member tasks")
+        return try writing("adding task \(task.name)'s own adapter to generation \(generationID)") { db in
+            try Self.requireBuilding(generationID, db)
+            let current = try Int64.fetchOne(db, sql: "SELECT current_adapter_id FROM tasks WHERE name = ?",
+                                             arguments: [task.name])
+            guard current == adapter.id else {
+                throw StoreError(.planOutdated,
+                                 "task '\(task.name)' version \(task.version) is no longer installed "
+                                    + (current == nil ? "(removed)" : "(re-installed)"))
+            }
+            for (digest, bytes) in [(adapter.configDigest, adapter.configBytes), (adapter.weightsDigest, adapter.weightsBytes)] {
+                guard try objects.size(of: digest) == bytes else {
+                    throw StoreError(.objectMissing,
+                                     "task '\(task.name)' lacks its object \(digest) (\(bytes) bytes); run an integrity check")
+                }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO served_adapters (generation_id, kind, member_tasks_json, config_digest,
+                        config_bytes, weights_digest, weights_bytes, bytes, rank, scale)
+                    VALUES (?, 'own', ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [generationID, membersJSON, adapter.configDigest.hex, adapter.configBytes,
+                            adapter.weightsDigest.hex, adapter.weightsBytes, adapter.bytes, adapter.rank, scale])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "UPDATE generations SET bytes_used = bytes_used + ? WHERE id = ?",
+                           arguments: [adapter.bytes, generationID])
+            let served = ServedAdapter(
+                id: id, generationID: generationID, kind: .own, memberTasks: [task.name],
+                configDigest: adapter.configDigest, configBytes: adapter.configBytes,
+                weightsDigest: adapter.weightsDigest, weightsBytes: adapter.weightsBytes, bytes: adapter.bytes,
+                rank: adapter.rank, scale: scale,
+                directory: servedDirectoryURL(generationID: generationID, servedAdapterID: id))
+            do {
+                try materialise(served)
+            } catch {
+                try? FileSystem.removeTree(served.directory.path)
+                throw error
+            }
+            return served
+        }
+    }
+
     /// Makes a building generation current, in one transaction that also records its routes and
     /// retires the previous current generation. Then collects garbage (retired generation directories
-    /// and objects nothing references any more; a failure there does not undo the switch).
+    /// and objects nothing references any more; a failure there does not undo the switch). So a
+    /// directory handed out by `route(task:)` lives as long as its generation is current: readers that
+    /// need the files later should copy them (or ask again) rather than keep the path.
     ///
     /// Refused (and the generation left building, for the caller to fix or abandon) when it uses more
     /// bytes than its budget (`.overBudget`), when a route names a task that was re-installed or removed
@@ -248,18 +305,17 @@ extension AdapterStore {
             guard let row = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT r.generation_id, r.served_adapter_id, r.retained_quality, t.version
+                    SELECT s.*, r.retained_quality AS route_retained_quality, t.version AS route_task_version
                     FROM task_routes r
                     JOIN generations g ON g.id = r.generation_id AND g.state = 'current'
                     JOIN tasks t ON t.name = r.task AND t.current_adapter_id = r.task_adapter_id
+                    JOIN served_adapters s ON s.id = r.served_adapter_id
                     WHERE r.task = ?
                     """,
                 arguments: [task]) else { return nil }
-            let servedID: Int64 = row["served_adapter_id"]
-            guard let served = try Row.fetchOne(db, sql: "SELECT * FROM served_adapters WHERE id = ?",
-                                                arguments: [servedID]) else { return nil }
-            return Route(generationID: row["generation_id"], task: task, taskVersion: row["version"],
-                         servedAdapter: try servedAdapter(served), retainedQuality: row["retained_quality"])
+            let served = try servedAdapter(row)
+            return Route(generationID: served.generationID, task: task, taskVersion: row["route_task_version"],
+                         servedAdapter: served, retainedQuality: row["route_retained_quality"])
         }
     }
 

@@ -26,7 +26,7 @@ import GRDB
 ///   `examples(of:)`, `removeTask(named:)`
 /// - quarantine: `addQuarantine(weightsDigest:task:verdict:peerUID:refusedAt:)`, `quarantine(limit:)`
 /// - generations: `beginGeneration(budgetBytes:evaluator:planSummary:)`, `addServedAdapter(_:to:)`,
-///   `commitGeneration(_:routes:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
+///   `addServedAdapter(servingOwnAdapterOf:scale:to:)`, `commitGeneration(_:routes:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
 ///   `generations()`, `servedAdapter(id:)`, `route(task:)`
 /// - settings: `setting(_:)`, `setSetting(_:to:)`, `settings()`, `budgetBytes()`, `setBudgetBytes(_:)`
 /// - accounting and upkeep: `archiveBytes()`, `servedBytes()`, `collectGarbage()`, `integrityCheck()`
@@ -74,6 +74,8 @@ public final class AdapterStore: Sendable {
     public func close() throws {
         guard closed.set() else { return }
         do {
+            // Fold the WAL back into catalog.sqlite, so a cleanly closed catalog is one file.
+            try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
             try pool.close()
         } catch {
             directoryLock.release()

@@ -96,19 +96,23 @@ enum FileSystem {
     static func readAll(_ fd: Int32, path: String) throws -> Data {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ioError("inspect", path) }
-        var result = Data()
-        result.reserveCapacity(max(0, Int(info.st_size)))
-        let chunkSize = 1 << 20
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        // Read straight into a buffer of the file's size; keep reading in case it is longer than stat said.
+        var result = Data(count: max(0, Int(info.st_size)))
+        var filled = 0
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, chunkSize) }
+            if filled == result.count { result.count += 1 << 16 }
+            let capacity = result.count - filled
+            let count = result.withUnsafeMutableBytes { buffer in
+                read(fd, buffer.baseAddress! + filled, capacity)
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw ioError("read", path)
             }
             if count == 0 { break }
-            result.append(contentsOf: chunk[0..<count])
+            filled += count
         }
+        result.count = filled
         return result
     }
 

@@ -21,17 +21,22 @@ struct ObjectStore: Sendable {
     /// The bytes go to a fresh file in tmp/, which is fsynced, read back and verified against the
     /// digest, made read-only, renamed into place, and then the object's directory is fsynced. A crash
     /// at any point leaves either no object or the complete one (plus a tmp file removed at next open).
-    /// An object already present with the right size is success without rewriting it.
+    /// An object already present (and verified: it hashes to its name) is success without rewriting it;
+    /// a damaged one is replaced.
     func put(_ data: Data, digest knownDigest: ContentDigest? = nil) throws -> ContentDigest {
         let digest = knownDigest ?? ContentDigest.of(data)
         let fanOut = layout.objects + "/" + digest.prefix
         let finalPath = fanOut + "/" + digest.hex
         if let existing = try FileSystem.status(finalPath) {
-            if existing.isRegularFile && existing.size == data.count { return digest }
+            if existing.isRegularFile && existing.size == data.count,
+               let present = try? readFile(finalPath), ContentDigest.of(present) == digest {
+                return digest
+            }
             if existing.isDirectory {
                 throw StoreError(.io, "\(finalPath) is a directory where an object belongs")
             }
-            // A truncated object or a planted link: replaced below by rename, which never follows it.
+            // A truncated or corrupted object, or a planted link: replaced below by rename, which never
+            // follows a link.
         }
         if try FileSystem.status(fanOut) == nil {
             try FileSystem.ensureDirectory(fanOut)
@@ -74,6 +79,11 @@ struct ObjectStore: Sendable {
     /// Reads an object and verifies that it hashes to its name.
     func read(_ digest: ContentDigest) throws -> Data {
         let path = path(for: digest)
+        // O_NOFOLLOW guards only the last component; the fan-out directory is checked here.
+        let fanOut = layout.objects + "/" + digest.prefix
+        if let info = try FileSystem.status(fanOut), !info.isDirectory {
+            throw StoreError(.symlinkRefused, "\(fanOut) is \(info.typeDescription), not a directory; refusing to read through it")
+        }
         let data: Data
         do {
             data = try readFile(path)

@@ -1,2 +1,3 @@
 import AdapterCLI
-AdapterCtl.main()
+
+await AdapterCtl.runAsMain()

@@ -3,9 +3,12 @@ import ArgumentParser
 
 /// Release-mode benchmarks; each prints its ratio against a baseline measured in the same run.
 @main
-struct AdapterdBench: ParsableCommand {
+struct AdapterdBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapterd-bench",
         abstract: "Benchmarks of adapterd against baselines measured in the same run.",
-        subcommands: [SignatureBenchmark.self, MergeBenchmark.self, EmbedBenchmark.self])
+        subcommands: [
+            SignatureBenchmark.self, MergeBenchmark.self, ScanBench.self, ServerBench.self, EmbedBenchmark.self,
+            ClusterBench.self,
+        ])
 }

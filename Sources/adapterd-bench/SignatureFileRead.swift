@@ -1,9 +1,26 @@
 import AdapterCore
+import Foundation
 
-/// Writes the synthetic adapter as an F16 PEFT directory and times one read + decode of it.
+/// Writes the synthetic adapter as an F16 PEFT directory (PEFTAdapterWriter) in a temporary directory and
+/// times reading + decoding it (PEFTAdapterLoader: parse, validate, F16 → Double factors).
 enum SignatureFileRead {
-    /// nil until the safetensors writer and PEFT loader are available to the benchmark.
-    static func measure(_ adapter: LoRAAdapter) throws -> (seconds: Double, bytes: Int)? {
-        nil
+    struct Measurement {
+        let seconds: Double
+        let bytes: Int
+        let adapter: LoRAAdapter
+    }
+
+    static func measure(_ adapter: LoRAAdapter, repetitions: Int) throws -> Measurement {
+        let fm = FileManager.default
+        let parent = fm.temporaryDirectory.appendingPathComponent("adapterd-bench-\(ProcessInfo.processInfo.processIdentifier)")
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: parent) }
+        // The writer creates the adapter directory itself and refuses an existing one.
+        let directory = parent.appendingPathComponent("adapter")
+        try PEFTAdapterWriter.write(adapter, to: directory, dtype: .f16)
+        let weights = directory.appendingPathComponent(PEFTAdapterLoader.weightsFileName)
+        let bytes = (try fm.attributesOfItem(atPath: weights.path)[.size] as? NSNumber)?.intValue ?? 0
+        let read = try Stopwatch.best(of: repetitions) { try PEFTAdapterLoader.load(directory: directory) }
+        return Measurement(seconds: read.seconds, bytes: bytes, adapter: read.value)
     }
 }

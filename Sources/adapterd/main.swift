@@ -1,15 +1,67 @@
 import AdapterCore
+import AdapterDaemon
 import ArgumentParser
+import Foundation
+import Logging
 
 /// `adapterd`: the daemon's command line. All logic lives in AdapterDaemon.
 @main
-struct AdapterdCommand: ParsableCommand {
+struct AdapterdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapterd",
         abstract: "Serve a screened, storage-budgeted set of merged LoRA adapters over a Unix socket.",
+        discussion: """
+            Runs in the foreground. Settings come from --config (default \(DaemonOptions.defaultConfigFile) \
+            if it exists); the flags below override the file. Under systemd the listening socket may be \
+            passed by socket activation; otherwise the daemon binds --socket itself (mode 0660). \
+            SIGTERM/SIGINT stop it gracefully, SIGHUP reloads the configuration.
+            """,
         version: AdapterdVersion.string)
 
-    func run() throws {
-        print("adapterd \(AdapterdVersion.string)")
+    @Option(name: .long, help: ArgumentHelp("Unix socket to listen on.", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Directory of the catalog and adapter files.", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Configuration file (key = value).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Byte budget of the served set, e.g. 64MiB, 1.5GB, unlimited.", valueName: "size"))
+    var budget: String?
+
+    @Option(name: .customLong("detector-model"), help: ArgumentHelp("Detector model file (default: the built-in model).", valueName: "file"))
+    var detectorModel: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        let options = makeOptions()
+        do {
+            _ = try options.budgetOverride()
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func makeOptions() -> DaemonOptions {
+        DaemonOptions(socketPath: socket, stateDirectory: stateDir, configFile: config, budget: budget,
+                      detectorModel: detectorModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
+    }
+
+    func run() async throws {
+        do {
+            try await DaemonMain.run(options: makeOptions())
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("adapterd: \(error.message)\n".utf8))
+            throw ExitCode(2)
+        } catch {
+            FileHandle.standardError.write(Data("adapterd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

@@ -110,3 +110,23 @@ extension BudgetPlannerTests {
         #expect(throws: ClusteringError.self) { try planner.mergedBytes(rank: 0) }
     }
 }
+
+import Foundation
+
+extension BudgetPlannerTests {
+    /// With the default sizer, the predicted size of a merged adapter is the size of the files written.
+    @Test func predictsTheWrittenSizeOfAMergedAdapter() throws {
+        let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 3, rank: 4, layers: 2, width: 24)
+        let planner = try BudgetPlanner(tasks: tasks)
+        let merged = try SVDClusterMerger().merge(Array(tasks.prefix(3)).map(\.adapter), weights: [1, 1, 1].map { $0 / 3 }, rank: 6)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("adapterd-plan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try PEFTAdapterWriter.write(merged, to: directory, dtype: .f16)
+        let written = try FileManager.default.contentsOfDirectory(atPath: directory.path).reduce(0) { sum, name in
+            sum + ((try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+        }
+        #expect(try planner.mergedBytes(rank: 6) == written)
+        #expect(try planner.bytes(of: merged) == written)
+        #expect(try planner.mergedBytes(rank: 7) > written)
+    }
+}

@@ -115,13 +115,4 @@ struct DetectorFeatureTests {
             ($0 as? DetectorError)?.code == .missingBaseModel
         }
     }
-
-    @Test("half-precision decoding")
-    func half() {
-        #expect(halfToDouble(0x3C00) == 1)
-        #expect(halfToDouble(0xC000) == -2)
-        #expect(halfToDouble(0x0001) == 0x1p-24)
-        #expect(halfToDouble(0x7C00) == .infinity)
-        #expect(halfToDouble(0x7E00).isNaN)
-    }
 }

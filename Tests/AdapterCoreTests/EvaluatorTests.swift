@@ -139,14 +139,14 @@ final class CountingEvaluator: Evaluator {
     @Test func timeoutKillsTheCommand() async throws {
         let (task, dir) = try Self.task()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The command would print a score after 30 s: getting .timedOut instead proves it was killed at
+        // the deadline (no wall-clock assertion: the test machine may be loaded).
         let evaluator = try Self.shell("sleep 30; echo '{\"score\": 1}'", timeout: 0.5)
-        let start = ContinuousClock.now
         await #expect {
             try await evaluator.score(task: task, candidate: task.adapter)
         } throws: { error in
             (error as? ExternalEvaluatorError)?.code == .timedOut && "\(error)".contains("greet")
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
     }
 
     @Test func nonZeroExitIsAnErrorWithStderr() async throws {
@@ -204,5 +204,17 @@ final class CountingEvaluator: Evaluator {
         let seen = try String(contentsOfFile: dir + "/seen", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(seen.hasPrefix(dir + "/adapterd-eval-"))
         #expect(!FileManager.default.fileExists(atPath: seen))
+    }
+}
+
+extension ExternalEvaluatorTests {
+    @Test func defaultWriterHandsOverARealPEFTDirectory() async throws {
+        let (task, dir) = try Self.task()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let evaluator = try ExternalCommandEvaluator(arguments: [
+            "/bin/sh", "-c",
+            "test -s \"$1/adapter_config.json\" && test -s \"$1/adapter_model.safetensors\" && echo '{\"score\": 0.5}'",
+            "sh", "{adapter_dir}"])
+        #expect(try await evaluator.score(task: task, candidate: task.adapter) == 0.5)
     }
 }

@@ -345,4 +345,16 @@ struct PEFTAdapterLoaderTests {
         #expect(adapter.modules.count == 8)
         #expect(adapter.modules == (try PEFTAdapterLoader.load(configJSON: config, safetensors: weights)).modules)
     }
+
+    @Test func truncatedInputsGiveErrorsNotCrashes() throws {
+        let (config, weights) = try SyntheticPEFT.llama(r: 2)
+        for length in 0..<config.count {
+            #expect(throws: PEFTError.self) { _ = try PEFTAdapterLoader.load(configJSON: config.prefix(length), safetensors: weights) }
+        }
+        for length in stride(from: 0, to: weights.count, by: 7) {
+            #expect(throws: SafeTensorsError.self) {
+                _ = try PEFTAdapterLoader.load(configJSON: config, safetensors: weights.prefix(length))
+            }
+        }
+    }
 }

@@ -243,3 +243,52 @@ struct SafeTensorsFileReadingTests {
         #expect(try SafeTensorsFile(data: craftedSafeTensors(header: header, data: nan)).floats("w")[0].isNaN)
     }
 }
+
+@Suite("SafeTensorsFile: damaged buffers give errors, never crashes")
+struct SafeTensorsFileRobustnessTests {
+    static func validBuffer() throws -> Data {
+        var w = SafeTensorsWriter(metadata: ["format": "pt"])
+        try w.add("a.lora_A.weight", matrix: Matrix(rows: 2, cols: 3, elements: [1, 2, 3, 4, 5, 6]), dtype: .f16)
+        try w.add("a.lora_B.weight", matrix: Matrix(rows: 3, cols: 2, elements: [1, 2, 3, 4, 5, 6]), dtype: .bf16)
+        try w.add("z", shape: [4], values: [1, 2, 3, 4], dtype: .f32)
+        return w.serialized()
+    }
+
+    /// Every outcome must be a successfully validated file or a SafeTensorsError.
+    static func openAndReadEverything(_ data: Data) -> SafeTensorsError.Code? {
+        do {
+            let file = try SafeTensorsFile(data: data)
+            for t in file.tensors where t.dtype.floatingPoint != nil { _ = try file.doubles(t.name) }
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
+    @Test func everyTruncationIsRefused() throws {
+        let valid = try Self.validBuffer()
+        #expect(Self.openAndReadEverything(valid) == nil)
+        for length in 0..<valid.count {
+            #expect(Self.openAndReadEverything(valid.prefix(length)) != nil, "truncated to \(length) bytes")
+        }
+    }
+
+    @Test func singleByteCorruptionsNeverCrash() throws {
+        let valid = try Self.validBuffer()
+        var prefixDamage = 0
+        var prefixRefused = 0
+        for position in 0..<valid.count {
+            for replacement: UInt8 in [0x00, 0x22, 0x2C, 0x31, 0x7B, 0x7D, 0xFF] where valid[position] != replacement {
+                var damaged = valid
+                damaged[position] = replacement
+                let outcome = Self.openAndReadEverything(damaged)
+                if position < 8 {
+                    prefixDamage += 1
+                    if outcome != nil { prefixRefused += 1 }
+                }
+            }
+        }
+        // Any change of the header length moves the header/data split, which can never stay consistent.
+        #expect(prefixDamage > 0 && prefixRefused == prefixDamage)
+    }
+}

@@ -50,7 +50,7 @@ struct ContentStoreTests {
         #expect(try !store.contains(ContentDigest.of(Data("never stored".utf8))))
     }
 
-    @Test("put replaces a truncated object left at its path")
+    @Test("put replaces a truncated or corrupted object left at its path")
     func putRepairsTruncated() throws {
         let temp = try TemporaryDirectory()
         let store = try AdapterStore.open(stateDirectory: temp.state)
@@ -61,6 +61,10 @@ struct ContentStoreTests {
                                                 withIntermediateDirectories: true)
         try data.prefix(1234).write(to: URL(fileURLWithPath: path))
         #expect(throws: StoreError.self) { try store.read(digest) }
+        #expect(try store.put(data) == digest)
+        #expect(try store.read(digest) == data)
+        // Same size, wrong bytes: also replaced.
+        try overwrite(store.url(for: digest).path, with: Data(repeating: 8, count: 5000))
         #expect(try store.put(data) == digest)
         #expect(try store.read(digest) == data)
     }
@@ -113,7 +117,18 @@ struct ContentStoreTests {
         let stray = temp.state.path + "/objects/ab/" + String(repeating: "ab", count: 32)
         try FileManager.default.createDirectory(atPath: temp.state.path + "/objects/ab", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: stray, withDestinationPath: secret.path)
+        // A linked fan-out directory is refused too, even when the file behind it has the right bytes.
+        let other = try store.put(Data("innocent".utf8))
+        let fanOut = temp.state.path + "/objects/" + other.prefix
+        let decoy = temp.url.appendingPathComponent("decoy")
+        try FileManager.default.moveItem(atPath: fanOut, toPath: decoy.path)
+        try FileManager.default.createSymbolicLink(atPath: fanOut, withDestinationPath: decoy.path)
+        let linked = try #require(throws: StoreError.self) { try store.read(other) }
+        #expect(linked.code == .symlinkRefused)
+
         let report = try store.collectGarbage()
+        #expect(try fileStatus(fanOut) == nil, "the linked fan-out directory is removed, not followed")
+        #expect(try fileStatus(decoy.path + "/" + other.hex) != nil)
         #expect(report.removedStrayEntries >= 1)
         #expect(try fileStatus(stray) == nil)
         #expect(try Data(contentsOf: secret) == Data("secret".utf8))

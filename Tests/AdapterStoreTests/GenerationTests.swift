@@ -129,6 +129,39 @@ struct GenerationTests {
         #expect(currentCount == 1)
     }
 
+    @Test("a task's own adapter is served from its original objects without copying")
+    func ownAdapterByReference() throws {
+        let temp = try TemporaryDirectory()
+        let store = try AdapterStore.open(stateDirectory: temp.state)
+        let a = try Sample.install(store, "a", seed: 1)
+        let objectCount = try store.objects.inventory().objects.count
+        let generation = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "own", planSummary: [String]())
+        let own = try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: generation.id)
+        #expect(own.kind == .own && own.memberTasks == ["a"] && own.rank == a.adapter.rank)
+        #expect(own.weightsDigest == a.adapter.weightsDigest && own.bytes == a.adapter.bytes)
+        #expect(try store.objects.inventory().objects.count == objectCount, "no new object")
+        let linked = try #require(try fileStatus(own.directory.path + "/adapter_model.safetensors"))
+        let original = try #require(try fileStatus(store.url(for: a.adapter.weightsDigest).path))
+        #expect(linked.inode == original.inode)
+        let committed = try store.commitGeneration(generation.id, routes: [
+            RouteDraft(task: "a", servedAdapterID: own.id, taskAdapterID: a.adapter.id, retainedQuality: 1),
+        ])
+        #expect(committed.bytesUsed == a.adapter.bytes)
+        #expect(try store.route(task: "a")?.servedAdapter == own)
+
+        // After a re-install the old version cannot be added to a new plan; after GC the served
+        // generation still has its files (they are referenced by it, not only by the task).
+        try Sample.install(store, "a", seed: 2)
+        let next = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "own", planSummary: [String]())
+        let error = try #require(throws: StoreError.self) {
+            try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: next.id)
+        }
+        #expect(error.code == .planOutdated)
+        try store.collectGarbage()
+        #expect(try store.read(own.weightsDigest) == Sample.adapter(seed: 1).weights)
+        #expect(try store.integrityCheck().isHealthy)
+    }
+
     @Test("a generation over its budget is never made current")
     func overBudget() throws {
         let temp = try TemporaryDirectory()

@@ -27,6 +27,7 @@ struct StateDirectoryTests {
         #expect(synchronous == 2, "synchronous=FULL is 2")
         #expect(foreignKeys == 1)
         #expect(applied == CatalogSchema.knownMigrations)
+        #expect(applied.count == StoreInfo.schemaVersion)
         for table in ["adapters", "generations", "quarantine", "served_adapters", "settings", "task_routes", "tasks"] {
             #expect(tables.contains(table), "table \(table)")
         }
@@ -59,6 +60,17 @@ struct StateDirectoryTests {
         }
         let error = try #require(throws: StoreError.self) { try AdapterStore.open(stateDirectory: temp.state) }
         #expect(error.code == .schemaTooNew)
+    }
+
+    @Test("a catalog that is not a SQLite database gives a clear error, not a crash")
+    func garbageCatalog() throws {
+        let temp = try TemporaryDirectory()
+        do { try AdapterStore.open(stateDirectory: temp.state).close() }
+        let catalog = temp.state.appendingPathComponent("catalog.sqlite")
+        try Data(repeating: 0x5a, count: 8192).write(to: catalog)
+        let error = try #require(throws: StoreError.self) { try AdapterStore.open(stateDirectory: temp.state) }
+        #expect(error.code == .database)
+        #expect(error.message.contains("catalog.sqlite"))
     }
 
     @Test("an existing directory with loose permissions is made 0700")

@@ -13,6 +13,9 @@ public struct BudgetPlanner: Sendable {
     /// Exact bytes on disk of an adapter written in a dtype (PEFT directory: config + weights).
     public typealias Sizer = @Sendable (_ adapter: LoRAAdapter, _ dtype: DType) throws -> Int
 
+    /// The size of the PEFT directory `PEFTAdapterWriter` writes (adapter_config.json + safetensors).
+    public static let peftDirectorySize: Sizer = { adapter, dtype in try PEFTAdapterWriter.byteSize(adapter, dtype: dtype) }
+
     /// One adapted module of the profile: its name and (in, out) shape.
     public struct ModuleShape: Sendable, Hashable {
         public let name: String
@@ -90,7 +93,7 @@ public struct BudgetPlanner: Sendable {
     ///   - baseConfig: the configuration merged adapters get (its r and lora_alpha are replaced by the
     ///     merged rank, scale 1), so the size of its adapter_config.json is counted too.
     public init(modules: [ModuleShape], baseConfig: PEFTConfig, architecture: ArchitectureFamily = .unknown,
-                dtype: DType = .f16, minimumRank: Int = 1, sizer: @escaping Sizer) {
+                dtype: DType = .f16, minimumRank: Int = 1, sizer: @escaping Sizer = BudgetPlanner.peftDirectorySize) {
         self.modules = modules
         self.baseConfig = baseConfig
         self.architecture = architecture
@@ -101,7 +104,8 @@ public struct BudgetPlanner: Sendable {
 
     /// A planner for these tasks' profile: modules of the first task, merged configuration as a merge
     /// of them gets it (base model, union of target modules, scale 1).
-    public init(tasks: [TaskProfile], dtype: DType = .f16, minimumRank: Int = 1, sizer: @escaping Sizer) throws {
+    public init(tasks: [TaskProfile], dtype: DType = .f16, minimumRank: Int = 1,
+                sizer: @escaping Sizer = BudgetPlanner.peftDirectorySize) throws {
         guard let first = tasks.first?.adapter else {
             throw ClusteringError(.invalidArgument, "there are no tasks to plan for")
         }

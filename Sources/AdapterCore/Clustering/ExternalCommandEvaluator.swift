@@ -24,8 +24,14 @@ public struct ExternalCommandEvaluator: Evaluator {
     private let writeDirectory: DirectoryWriter
     private let temporaryRoot: String
 
+    /// Writes the candidate with `PEFTAdapterWriter` in F16.
+    public static let peftWriter: DirectoryWriter = { adapter, directory in
+        try PEFTAdapterWriter.write(adapter, to: URL(fileURLWithPath: directory), dtype: .f16)
+    }
+
     public init(arguments: [String], timeout: Double = 300, name: String? = nil,
-                temporaryRoot: String? = nil, writeDirectory: @escaping DirectoryWriter) throws {
+                temporaryRoot: String? = nil,
+                writeDirectory: @escaping DirectoryWriter = ExternalCommandEvaluator.peftWriter) throws {
         guard let program = arguments.first, !program.isEmpty else {
             throw ExternalEvaluatorError(.misconfigured, "the evaluator command is empty")
         }

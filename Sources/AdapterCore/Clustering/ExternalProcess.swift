@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,6 +9,10 @@ import Darwin
 /// Runs a command in its own process group with a deadline, collecting stdout and stderr through
 /// non-blocking pipes. On timeout or task cancellation the whole group is killed (SIGKILL), so
 /// grandchildren a script started do not outlive it.
+///
+/// The child is supervised on a thread of its own, not on Swift's cooperative pool: a deadline must
+/// hold even while every pool thread is busy with CPU-bound work (merges, scoring), which on a
+/// 2-core device is the normal case during a re-cluster.
 enum ExternalProcess {
     struct Outcome: Sendable {
         /// Exit code when the process exited normally.
@@ -25,6 +31,28 @@ enum ExternalProcess {
 
     /// - Parameter outputLimit: bytes kept per stream; the rest is read and discarded.
     static func run(_ argv: [String], timeout: Double, outputLimit: Int = 1 << 20) async throws -> Outcome {
+        let cancelled = Mutex(false)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+                let supervisor = Thread {
+                    continuation.resume(with: Result {
+                        try runBlocking(argv, timeout: timeout, outputLimit: outputLimit) {
+                            cancelled.withLock { $0 }
+                        }
+                    })
+                }
+                supervisor.name = "adapterd external process"
+                supervisor.start()
+            }
+        } onCancel: {
+            cancelled.withLock { $0 = true }
+        }
+    }
+
+    /// Spawns and supervises the child on the calling thread, which it blocks until the child ends.
+    private static func runBlocking(
+        _ argv: [String], timeout: Double, outputLimit: Int, isCancelled: () -> Bool
+    ) throws -> Outcome {
         precondition(!argv.isEmpty)
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
@@ -88,12 +116,14 @@ enum ExternalProcess {
                 kill(-pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 throw Failure.timedOut(stdout: out.bytes, stderr: err.bytes)
-            } else if Task.isCancelled {
+            } else if isCancelled() {
                 kill(-pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 throw Failure.cancelled
             }
-            try? await Task.sleep(for: .milliseconds(5))
+            var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, nfds_t(fds.count), 5)
         }
         let low = status & 0x7f
         if low == 0 {

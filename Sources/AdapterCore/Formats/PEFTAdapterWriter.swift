@@ -154,6 +154,9 @@ public enum PEFTAdapterWriter {
                         }))
             }
         }
+        if let bad = out.first(where: { !$0.alpha.isFinite }) {
+            throw PEFTError(.cannotWrite, "module '\(bad.name)' would need lora_alpha \(bad.alpha)")
+        }
         return out.sorted { $0.name < $1.name }
     }
 

@@ -43,7 +43,8 @@ public struct TokenEmbeddingTable: Sendable {
     }
 
     /// Reads a Hugging Face model directory: `config.json` (model_type bert or llama), `model.safetensors`,
-    /// and `vocab.txt` (BERT) or `tokenizer.json` (token strings; optional for Llama).
+    /// and `vocab.txt` (BERT) or, for Llama, `tokenizer.json` or a word list `tokenizer_words.json`
+    /// (token strings for explanations; optional).
     public static func load(directory: URL) throws -> TokenEmbeddingTable {
         let fm = FileManager.default
         let configURL = directory.appendingPathComponent("config.json")
@@ -106,6 +107,7 @@ public struct TokenEmbeddingTable: Sendable {
             }
             let eps = (config["rms_norm_eps"] as? Double) ?? 1e-6
             let names = (try? llamaTokenStrings(directory.appendingPathComponent("tokenizer.json"), count: embed.rows))
+                ?? (try? wordListTokenStrings(directory.appendingPathComponent("tokenizer_words.json"), count: embed.rows))
                 ?? (0..<embed.rows).map { Self.fallbackTokenName($0) }
             var special = Set<Int>()
             for key in ["bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"] {
@@ -151,6 +153,16 @@ public struct TokenEmbeddingTable: Sendable {
         return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
     }
 
+    /// A word-level vocabulary file: a JSON object whose "vocab" array lists the tokens by id.
+    private static func wordListTokenStrings(_ url: URL, count: Int) throws -> [String] {
+        let data = try Data(contentsOf: url)
+        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let vocab = root["vocab"] as? [String] else {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path) has no vocab array")
+        }
+        return (0..<count).map { $0 < vocab.count ? vocab[$0] : fallbackTokenName($0) }
+    }
+
     private static func llamaTokenStrings(_ url: URL, count: Int) throws -> [String] {
         let data = try Data(contentsOf: url)
         guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -171,115 +183,45 @@ public struct TokenEmbeddingTable: Sendable {
     }
 }
 
-/// A read-only view of a base model's safetensors file that decodes selected floating-point tensors.
-/// Unlike adapter files, base model files may hold integer tensors (e.g. BERT's position_ids); those are
-/// skipped, never decoded. Offsets and sizes are bounds- and overflow-checked.
+/// Named floating-point tensors of a base model's safetensors file (validated by `SafeTensorsFile`;
+/// integer tensors such as BERT's position_ids are validated but never decoded), looked up under any of
+/// several names (with or without a model prefix).
 struct BaseModelTensorFile {
-    struct Entry {
-        let dtype: String
-        let shape: [Int]
-        let begin: Int
-        let end: Int
-    }
     let url: URL
-    let data: Data
-    let dataStart: Int
-    let entries: [String: Entry]
+    let file: SafeTensorsFile
 
     init(url: URL) throws {
         self.url = url
-        guard let data = try? Data(contentsOf: url, options: .alwaysMapped) else {
-            throw TokenEmbeddingError(.missingFile, "cannot read \(url.path)")
+        do {
+            file = try SafeTensorsFile(contentsOf: url)
+        } catch {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path): \(error)")
         }
-        self.data = data
-        guard data.count >= 8 else { throw TokenEmbeddingError(.malformedFile, "\(url.path) is shorter than 8 bytes") }
-        var n: UInt64 = 0
-        for k in 0..<8 { n |= UInt64(data[data.startIndex + k]) << (8 * UInt64(k)) }
-        guard n <= 100_000_000, Int(n) <= data.count - 8 else {
-            throw TokenEmbeddingError(.malformedFile, "\(url.path): header length \(n) exceeds the file")
-        }
-        let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(n)))
-        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-            throw TokenEmbeddingError(.malformedFile, "\(url.path): header is not a JSON object")
-        }
-        dataStart = 8 + Int(n)
-        let bufferLength = data.count - dataStart
-        var entries: [String: Entry] = [:]
-        for (name, value) in header where name != "__metadata__" {
-            guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
-                  let shape = e["shape"] as? [Int], let offsets = e["data_offsets"] as? [Int], offsets.count == 2,
-                  offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= bufferLength,
-                  shape.allSatisfy({ $0 >= 0 }) else {
-                throw TokenEmbeddingError(.malformedFile, "\(url.path): tensor '\(name)' has a malformed header entry")
-            }
-            entries[name] = Entry(dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
-        }
-        self.entries = entries
     }
 
-    private func entry(_ names: [String]) throws -> (String, Entry) {
-        for n in names { if let e = entries[n] { return (n, e) } }
+    private func name(_ names: [String]) throws -> String {
+        for n in names where file.tensor(named: n) != nil { return n }
         throw TokenEmbeddingError(.malformedFile, "\(url.path) has no tensor named \(names.joined(separator: " or "))")
     }
 
-    private func decode(_ name: String, _ e: Entry, count: Int) throws -> [Double] {
-        let width: Int
-        switch e.dtype {
-        case "F32": width = 4
-        case "F16", "BF16": width = 2
-        default:
-            throw TokenEmbeddingError(.malformedFile, "tensor '\(name)' has dtype \(e.dtype); adapterd reads F32, F16, BF16")
-        }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: width)
-        guard !overflow, bytes == e.end - e.begin else {
-            throw TokenEmbeddingError(.malformedFile, "tensor '\(name)': shape \(e.shape) does not match its \(e.end - e.begin) bytes")
-        }
-        var out = [Double](repeating: 0, count: count)
-        let base = data.startIndex + dataStart + e.begin
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            guard let start = raw.baseAddress else { return }
-            let p = start.advanced(by: base - data.startIndex)
-            for i in 0..<count {
-                switch width {
-                case 4:
-                    let bits = p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian
-                    out[i] = Double(Float(bitPattern: bits))
-                default:
-                    let bits = p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian
-                    out[i] = e.dtype == "BF16" ? Double(Float(bitPattern: UInt32(bits) << 16)) : halfToDouble(bits)
-                }
-            }
-        }
-        return out
-    }
-
     func matrix(named names: [String]) throws -> Matrix {
-        let (name, e) = try entry(names)
-        guard e.shape.count == 2 else {
-            throw TokenEmbeddingError(.malformedFile, "tensor '\(name)' has shape \(e.shape); expected 2 dimensions")
+        let n = try name(names)
+        do {
+            return try file.matrix(n)
+        } catch {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path): \(error)")
         }
-        let (count, overflow) = e.shape[0].multipliedReportingOverflow(by: e.shape[1])
-        guard !overflow else { throw TokenEmbeddingError(.malformedFile, "tensor '\(name)' is too large") }
-        return Matrix(rows: e.shape[0], cols: e.shape[1], elements: try decode(name, e, count: count))
     }
 
     func vector(named names: [String]) throws -> [Double] {
-        let (name, e) = try entry(names)
-        guard e.shape.count == 1 else {
-            throw TokenEmbeddingError(.malformedFile, "tensor '\(name)' has shape \(e.shape); expected 1 dimension")
+        let n = try name(names)
+        guard let info = file.tensor(named: n), info.shape.count == 1 else {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path): tensor '\(n)' is not one-dimensional")
         }
-        return try decode(name, e, count: e.shape[0])
-    }
-}
-
-/// IEEE 754 half precision bits to Double.
-func halfToDouble(_ h: UInt16) -> Double {
-    let sign: Double = (h & 0x8000) != 0 ? -1 : 1
-    let exponent = Int((h >> 10) & 0x1F)
-    let fraction = Double(h & 0x3FF)
-    switch exponent {
-    case 0: return sign * fraction * 0x1p-24
-    case 31: return fraction == 0 ? sign * .infinity : .nan
-    default: return sign * (1 + fraction / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
+        do {
+            return try file.doubles(n)
+        } catch {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path): \(error)")
+        }
     }
 }

@@ -1,0 +1,51 @@
+import AdapterProtocol
+import ArgumentParser
+import Foundation
+
+/// Options every daemon command takes: where the socket is and whether to print JSON.
+public struct ClientOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Path of adapterd's Unix socket.",
+        discussion: "Default: $ADAPTERD_SOCKET, else \(AdapterdClient.defaultSocketPath).",
+        valueName: "path"))
+    public var socket: String?
+
+    @Flag(name: .long, help: "Print the daemon's result as JSON (errors too, on stdout).")
+    public var json = false
+
+    public init() {}
+
+    /// The socket path in force.
+    public var socketPath: String {
+        if let socket { return socket }
+        if let environment = ProcessInfo.processInfo.environment["ADAPTERD_SOCKET"], !environment.isEmpty {
+            return environment
+        }
+        return AdapterdClient.defaultSocketPath
+    }
+
+    /// Connects, runs `body`, closes; maps client and daemon errors to `CLIError`s.
+    public func withClient<T: Sendable>(_ body: (AdapterdClient) async throws -> T) async throws -> T {
+        let client: AdapterdClient
+        do {
+            client = try await AdapterdClient.connect(socketPath: socketPath)
+        } catch let error as AdapterdClientError {
+            throw CLIError(.cannotConnect, error.message)
+        }
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch let error as RPCError {
+            await client.close()
+            if json { Output.printJSON(RPCFailure(id: nil, error: error)) }
+            throw CLIError(CLIError.status(for: error), Output.describe(error))
+        } catch let error as AdapterdClientError {
+            await client.close()
+            throw CLIError(error.code == .cannotConnect ? .cannotConnect : .daemonError, error.message)
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+}

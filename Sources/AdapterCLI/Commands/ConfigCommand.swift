@@ -1,0 +1,28 @@
+import AdapterProtocol
+import ArgumentParser
+
+/// `adapterctl config`: the daemon's effective settings.
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Show the daemon's effective settings.")
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let config = try await client.withClient { try await $0.call(Methods.ConfigGet.self, NoParams()) }
+        if client.json { return Output.printJSON(config) }
+        var rows: [[String]] = []
+        rows.append(["config file", config.configFile ?? "(none)"])
+        rows.append(["socket", config.socket])
+        rows.append(["state-dir", config.stateDir])
+        rows.append(["budget", Output.size(config.budgetBytes)])
+        rows.append(["detector-model", config.detectorModel ?? "built-in"])
+        rows.append(["detector-threshold", config.detectorThreshold.map(Output.format) ?? "model default"])
+        rows.append(["admin-group", config.adminGroup ?? "none"])
+        rows.append(["max-connections", "\(config.maxConnections)"])
+        rows.append(["max-adapter-size", Output.size(config.maxAdapterBytes)])
+        rows.append(["max request (admin)", Output.size(config.maxFrameBytes)])
+        rows.append(["max-read-only-request", Output.size(config.maxReadOnlyFrameBytes)])
+        rows.append(["idle-timeout", "\(config.idleTimeoutSeconds)s"])
+        print(TextTable(header: ["SETTING", "VALUE"], rows: rows).render())
+    }
+}

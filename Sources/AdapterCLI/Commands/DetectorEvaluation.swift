@@ -1,0 +1,101 @@
+import AdapterCore
+import Foundation
+
+/// Cross-validation schemes and the tables `adapterctl detector eval` prints.
+enum DetectorEvaluation {
+    /// Stratified 5-fold and leave-one-task-out splits of a corpus.
+    static func schemes(_ examples: [LabelledFeatures]) -> [(String, [CrossValidationFold])] {
+        [("stratified 5-fold", CrossValidation.stratifiedKFold(labels: examples.map(\.poisoned), k: 5)),
+         ("leave-one-task-out", CrossValidation.leaveOneGroupOut(groups: examples.map(\.group)))]
+    }
+
+    static func f(_ v: Double, _ digits: Int = 3) -> String {
+        v.isFinite ? String(format: "%.\(digits)f", v) : "n/a"
+    }
+
+    static func pad(_ s: String, _ n: Int) -> String {
+        s.count >= n ? s : s + String(repeating: " ", count: n - s.count)
+    }
+
+    static func header(manifest: CorpusManifest, examples: [LabelledFeatures], policy: ThresholdPolicy, l2: Double) -> String {
+        let tasks = Set(examples.map(\.group)).count
+        let bases = Array(Set(examples.map(\.baseModel))).sorted().joined(separator: ", ")
+        return """
+            corpus \(manifest.url.path): \(examples.count) adapters (\(examples.filter(\.poisoned).count) poisoned), \(tasks) tasks, base models: \(bases)
+            threshold policy: \(policy.description); L2 penalty \(l2)
+            flagged = poisoned or out-of-distribution; AUC from out-of-fold scores
+            """
+    }
+
+    static func sideBySide(_ reports: [(DetectorFeatureSet, [CrossValidationReport])]) -> String {
+        var lines: [String] = []
+        let col = 18
+        var head = pad("", 42)
+        for (fs, _) in reports { head += pad(fs.rawValue, col) }
+        lines.append(head)
+        guard let schemes = reports.first?.1.map(\.scheme) else { return "" }
+        for (si, scheme) in schemes.enumerated() {
+            let rows: [(String, (CrossValidationReport) -> String)] = [
+                ("accuracy", { f($0.accuracy) }),
+                ("AUC", { f($0.auc) }),
+                ("false-positive rate", { f($0.confusion.falsePositiveRate) }),
+                ("true-positive rate", { f($0.confusion.truePositiveRate) }),
+                ("out-of-distribution", { "\($0.outOfDistributionCount)" }),
+                ("confusion TP/FP/TN/FN", { c in
+                    let m = c.confusion
+                    return "\(m.truePositives)/\(m.falsePositives)/\(m.trueNegatives)/\(m.falseNegatives)"
+                }),
+            ]
+            for (ri, (name, value)) in rows.enumerated() {
+                var line = pad(ri == 0 ? scheme : "", 22) + pad(name, 20)
+                for (_, rs) in reports { line += pad(value(rs[si]), col) }
+                lines.append(line)
+            }
+        }
+        // Per-task leave-one-task-out accuracy.
+        if let loto = reports.first?.1.firstIndex(where: { $0.scheme == "leave-one-task-out" }) {
+            lines.append("")
+            lines.append(pad("leave-one-task-out by task", 50) + reports.map { pad($0.0.rawValue, col) }.joined())
+            let per = reports.map { $0.1[loto].perGroup }
+            for (i, g) in per[0].enumerated() {
+                var line = pad("  \(g.group) (\(g.count), \(g.poisoned) poisoned)", 50)
+                for p in per { line += pad(f(p[i].accuracy, 2), col) }
+                lines.append(line)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func perAdapter(_ reports: [(DetectorFeatureSet, [CrossValidationReport])]) -> String {
+        guard let first = reports.first,
+              let loto = first.1.firstIndex(where: { $0.scheme == "leave-one-task-out" }) else { return "" }
+        var lines = ["", "leave-one-task-out decisions (score / threshold):"]
+        let ids = first.1[loto].ids
+        for i in ids.indices {
+            var line = pad("  \(ids[i]) [\(first.1[loto].labels[i] ? "poisoned" : "benign")]", 56)
+            for (_, rs) in reports {
+                let r = rs[loto]
+                line += pad("\(r.decisions[i].rawValue) \(f(r.scores[i], 3))/\(f(r.thresholds[i], 3))", 34)
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// JSON lines: one object per adapter with id, task, label, profile, rank and each set's features.
+    static func dump(_ features: [DetectorFeatureSet: [LabelledFeatures]], sets: [DetectorFeatureSet]) throws -> Data {
+        guard let first = features[sets[0]] else { return Data() }
+        var out = Data()
+        for i in first.indices {
+            var o: [String: Any] = ["id": first[i].id, "task": first[i].group, "poisoned": first[i].poisoned,
+                                    "profile": first[i].features.profile.key, "rank": first[i].features.rank]
+            for s in sets {
+                guard let f = features[s]?[i] else { continue }
+                o[s.rawValue] = Dictionary(uniqueKeysWithValues: zip(f.features.names, f.features.values.map { $0.isFinite ? $0 : 0 }))
+            }
+            out += try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
+            out += Data("\n".utf8)
+        }
+        return out
+    }
+}

@@ -1,0 +1,92 @@
+import AdapterProtocol
+import ArgumentParser
+import Foundation
+
+/// `adapterctl install DIR --task NAME --examples FILE`: sends a PEFT LoRA directory and its examples
+/// to the daemon, which screens it and, if accepted, serves it for the task.
+struct InstallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Screen and install a PEFT LoRA adapter for a task.",
+        discussion: """
+            DIR must hold adapter_config.json and adapter_model.safetensors. The files' bytes are sent \
+            over the socket; the daemon never reads your paths. Exit status 1 when screening refuses the \
+            adapter (the reason is printed) or it does not fit the budget.
+            """)
+
+    @Argument(help: ArgumentHelp("PEFT adapter directory.", valueName: "dir"), completion: .directory)
+    var directory: String
+
+    @Option(name: .long, help: "Task name (letters, digits, '.', '_', '-'; up to 64).")
+    var task: String
+
+    @Option(name: .long, help: "JSON Lines file with the task's few examples.", completion: .file(extensions: ["jsonl"]))
+    var examples: String
+
+    @OptionGroup var client: ClientOptions
+
+    static let maximumAdapterBytes = 512 * 1024 * 1024
+
+    func run() async throws {
+        let params = try Self.readParams(directory: directory, task: task, examples: examples)
+        let bar = ProgressBar(enabled: !client.json && isatty(2) == 1)
+        let result: InstallResult
+        do {
+            result = try await client.withClient { connection in
+                try await connection.call(Methods.Install.self, params) { bar.update($0) }
+            }
+            bar.finish()
+        } catch {
+            bar.finish()
+            throw error
+        }
+        if client.json { return Output.printJSON(result) }
+        let lines = [
+            "installed \(result.task) version \(result.version)" + (result.replacedVersion.map { " (replaces version \($0))" } ?? ""),
+            "  sha256     \(result.sha256)",
+            "  size       \(Output.size(result.bytes)), \(result.examples) examples",
+            "  verdict    \(result.verdict.decision), score \(Output.format(result.verdict.score)) < threshold \(Output.format(result.verdict.threshold))",
+            "  generation \(result.generation)",
+            "  budget     \(Output.budgetLine(result.budget))",
+        ]
+        print(lines.joined(separator: "\n"))
+    }
+
+    /// Reads the directory and examples file into install params.
+    static func readParams(directory: String, task: String, examples: String) throws -> InstallParams {
+        let config = try read(directory + "/adapter_config.json", limit: 16 * 1024 * 1024)
+        let weightsPath = directory + "/adapter_model.safetensors"
+        guard FileManager.default.fileExists(atPath: weightsPath) else {
+            if FileManager.default.fileExists(atPath: directory + "/adapter_model.bin") {
+                throw CLIError(.usage, "\(directory) has only adapter_model.bin (a pickle); adapterd accepts safetensors only")
+            }
+            throw CLIError(.usage, "\(weightsPath) does not exist")
+        }
+        let weights = try read(weightsPath, limit: maximumAdapterBytes)
+        let examplesData = try read(examples, limit: 16 * 1024 * 1024)
+        guard let configText = String(data: config, encoding: .utf8) else {
+            throw CLIError(.usage, "\(directory)/adapter_config.json is not UTF-8 text")
+        }
+        guard let examplesText = String(data: examplesData, encoding: .utf8) else {
+            throw CLIError(.usage, "\(examples) is not UTF-8 text")
+        }
+        return InstallParams(task: task, config: configText, safetensors: weights.base64EncodedString(), examples: examplesText)
+    }
+
+    static func read(_ path: String, limit: Int) throws -> Data {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw CLIError(.usage, "cannot read \(path): no such file or not accessible")
+        }
+        if let size = attributes[.size] as? Int, size > limit {
+            throw CLIError(.usage, "\(path) is \(size) bytes; the limit is \(limit) bytes")
+        }
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CLIError(.usage, "cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+}

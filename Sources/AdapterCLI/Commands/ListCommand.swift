@@ -1,0 +1,27 @@
+import AdapterProtocol
+import ArgumentParser
+
+/// `adapterctl list`: the installed tasks as a table.
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List installed tasks.")
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let list = try await client.withClient { try await $0.call(Methods.List.self, NoParams()) }
+        if client.json { return Output.printJSON(list) }
+        if list.tasks.isEmpty {
+            print("no tasks installed (generation \(list.generation); budget \(Output.budgetLine(list.budget)))")
+            return
+        }
+        var rows: [[String]] = []
+        for task in list.tasks {
+            rows.append([
+                task.task, "\(task.version)", "\(task.rank)", Output.size(task.bytes), "\(task.examples)",
+                Output.format(task.score), task.servedBy.map { String($0.prefix(12)) } ?? "-", task.installedAt,
+            ])
+        }
+        print(TextTable(header: ["TASK", "VERSION", "RANK", "SIZE", "EXAMPLES", "SCORE", "SERVED BY", "INSTALLED"], rows: rows).render())
+        print("\ngeneration \(list.generation); budget: \(Output.budgetLine(list.budget))")
+    }
+}

@@ -1,0 +1,24 @@
+import AdapterProtocol
+import ArgumentParser
+
+/// `adapterctl quarantine`: adapters refused by screening.
+struct QuarantineCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "quarantine", abstract: "List adapters refused by screening.")
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let list = try await client.withClient { try await $0.call(Methods.QuarantineList.self, NoParams()) }
+        if client.json { return Output.printJSON(list) }
+        if list.entries.isEmpty { return print("quarantine is empty") }
+        var rows: [[String]] = []
+        for entry in list.entries {
+            rows.append([
+                "\(entry.id)", entry.time, entry.task, entry.verdict.decision, Output.format(entry.verdict.score),
+                "\(entry.peerUid)", String(entry.sha256.prefix(16)),
+                entry.verdict.topFeatures.first.map { "\($0.name) \(Output.signed($0.contribution))" } ?? "-",
+            ])
+        }
+        print(TextTable(header: ["ID", "TIME", "TASK", "DECISION", "SCORE", "UID", "SHA256", "TOP FEATURE"], rows: rows).render())
+    }
+}

@@ -1,0 +1,162 @@
+import AdapterCore
+import ArgumentParser
+import Foundation
+
+/// `adapterctl scan`: screen adapters offline, in parallel.
+public struct ScanCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Screen PEFT LoRA adapters (directories or trees of them) for backdoors, without the daemon.",
+        discussion: """
+            Exit status: 0 when every adapter is benign, 1 when any is poisoned or out-of-distribution,
+            2 on usage or I/O errors (including an adapter that cannot be read). Without --model the
+            built-in model is used: the token model when --base-model is given, else the weights-only one.
+            With --json, stdout has one JSON object per adapter and the summary goes to stderr.
+            """)
+
+    @Argument(help: "Adapter directories or trees containing them.")
+    public var paths: [String] = []
+
+    @Flag(name: .long, help: "One JSON object per line per adapter.")
+    public var json = false
+
+    @Option(name: .long, help: "Parallel jobs.")
+    public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Detector model JSON (default: built-in).")
+    public var model: String?
+
+    @Option(name: .long, help: "Base model directory for token-response features; repeat for several.")
+    public var baseModel: [String] = []
+
+    public init() {}
+
+    public func run() throws {
+        let code = ScanRun(command: self).execute()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// The body of `adapterctl scan`, returning its exit status.
+struct ScanRun {
+    let command: ScanCommand
+
+    func fail(_ message: String) -> Int32 {
+        FileHandle.standardError.write(Data("adapterctl scan: \(message)\n".utf8))
+        return 2
+    }
+
+    func execute() -> Int32 {
+        guard !command.paths.isEmpty else { return fail("give at least one adapter directory or tree") }
+        guard command.jobs >= 1 else { return fail("--jobs must be at least 1") }
+        // Parallelism comes from the jobs; keep OpenBLAS from oversubscribing the cores.
+        BLASThreads.set(1)
+        let detector: Detector
+        do {
+            let tables = try command.baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
+            let model = try command.model.map { try DetectorModel.load(from: URL(fileURLWithPath: $0)) }
+                ?? DefaultDetectorModels.model(forBaseModel: !tables.isEmpty)
+            detector = try Detector(model: model, tokenTables: tables)
+        } catch {
+            return fail("\(error)")
+        }
+        let directories: [URL]
+        do {
+            directories = try AdapterScanner.discover(command.paths)
+        } catch {
+            return fail("\(error)")
+        }
+        guard !directories.isEmpty else { return fail("no adapter directories (with adapter_config.json) under \(command.paths.joined(separator: ", "))") }
+
+        let start = Date()
+        let bar = ProgressLine(label: "scanning")
+        let printer = ScanPrinter(json: command.json, bar: bar)
+        let results = AdapterScanner(detector: detector).scan(directories, jobs: command.jobs) { done, total in
+            bar?.update(done, total)
+        }
+        bar?.finish()
+        for r in results { printer.print(r) }
+        let elapsed = Date().timeIntervalSince(start)
+        let counts = ScanSummary(results)
+        let summary = counts.line(elapsed: elapsed, model: detector.model)
+        if command.json {
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        } else {
+            print(summary)
+        }
+        if counts.errors > 0 { return 2 }
+        return counts.flagged > 0 ? 1 : 0
+    }
+}
+
+/// Counts of a scan's outcomes.
+struct ScanSummary {
+    var benign = 0, poisoned = 0, outOfDistribution = 0, errors = 0
+    init(_ results: [ScanResult]) {
+        for r in results {
+            switch r.verdict?.decision {
+            case .benign: benign += 1
+            case .poisoned: poisoned += 1
+            case .outOfDistribution: outOfDistribution += 1
+            case nil: errors += 1
+            }
+        }
+    }
+    var flagged: Int { poisoned + outOfDistribution }
+    var total: Int { benign + poisoned + outOfDistribution + errors }
+
+    func line(elapsed: Double, model: DetectorModel) -> String {
+        let rate = elapsed > 0 ? Double(total) / elapsed : 0
+        return "scanned \(total) adapter(s) in \(String(format: "%.2f", elapsed)) s (\(String(format: "%.1f", rate))/s) with the \(model.featureSet) detector: \(benign) benign, \(poisoned) poisoned, \(outOfDistribution) out-of-distribution, \(errors) error(s)"
+    }
+}
+
+/// Formats scan results as text lines or JSON lines.
+struct ScanPrinter {
+    let json: Bool
+    let bar: ProgressLine?
+
+    static func jsonObject(_ r: ScanResult) -> [String: Any] {
+        var o: [String: Any] = ["path": r.path]
+        if let v = r.verdict {
+            o["verdict"] = v.decision.rawValue
+            o["score"] = v.score.isFinite ? v.score : NSNull()
+            o["threshold"] = v.threshold
+            o["feature_set"] = v.featureSet
+            o["top_features"] = v.topFeatures.map {
+                ["name": $0.name, "value": $0.value, "z": $0.z, "contribution": $0.contribution] as [String: Any]
+            }
+            if !v.reasons.isEmpty { o["reasons"] = v.reasons }
+        } else {
+            o["verdict"] = "error"
+            o["score"] = NSNull()
+            o["threshold"] = NSNull()
+            o["error"] = r.error ?? "unknown error"
+        }
+        return o
+    }
+
+    static func jsonLine(_ r: ScanResult) -> String {
+        let o = jsonObject(r)
+        guard let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return "{\"path\": \"?\", \"verdict\": \"error\", \"error\": \"could not encode the result\"}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func textLine(_ r: ScanResult) -> String {
+        guard let v = r.verdict else { return "error                 \(r.path): \(r.error ?? "unknown error")" }
+        let score = v.score.isFinite ? String(format: "%.3f", v.score) : "  -  "
+        var line = DetectorEvaluation.pad(v.decision.rawValue, 20) + " \(score) (threshold \(String(format: "%.3f", v.threshold)))  \(r.path)"
+        if v.decision != .benign {
+            let top = v.topFeatures.prefix(3).map { "\($0.name) \(String(format: "%+.2f", $0.contribution))" }
+            if !top.isEmpty { line += "\n    top features: " + top.joined(separator: ", ") }
+            for reason in v.reasons { line += "\n    " + reason }
+        }
+        return line
+    }
+
+    func print(_ r: ScanResult) {
+        Swift.print(json ? Self.jsonLine(r) : Self.textLine(r))
+    }
+}

@@ -1,0 +1,36 @@
+import AdapterProtocol
+import ArgumentParser
+import Foundation
+
+/// `adapterctl status`: health, counts, budget and detector of the daemon.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the daemon's state: tasks, generation, budget, detector.")
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let status = try await client.withClient { try await $0.call(Methods.Status.self, NoParams()) }
+        if client.json { return Output.printJSON(status) }
+        print(Self.render(status))
+    }
+
+    static func render(_ status: StatusResult) -> String {
+        [
+            "adapterd \(status.version) (protocol \(status.protocolVersion)), pid \(status.pid), up \(formatUptime(status.uptimeSeconds))\(status.socketActivated ? ", socket-activated" : "")",
+            "tasks:       \(status.tasks)",
+            "generation:  \(status.generation)",
+            "budget:      \(Output.budgetLine(status.budget))",
+            "quarantined: \(status.quarantined)",
+            "detector:    \(status.detector.model), threshold \(Output.format(status.detector.threshold))",
+            "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
+        ].joined(separator: "\n")
+    }
+
+    static func formatUptime(_ seconds: Double) -> String {
+        let total = Int(seconds)
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m\(total % 60)s" }
+        return "\(total / 3600)h\((total % 3600) / 60)m"
+    }
+}

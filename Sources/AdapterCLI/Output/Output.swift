@@ -1,0 +1,52 @@
+import AdapterProtocol
+import Foundation
+
+/// Printing helpers shared by the commands: JSON, readable errors, sizes and times.
+enum Output {
+    static func printJSON<T: Encodable>(_ value: T) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        if let data = try? encoder.encode(value) {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// A readable explanation of a daemon error, with the verdict of a refusal.
+    static func describe(_ error: RPCError) -> String {
+        var text = "\(error.message) [\(error.code.name)]"
+        if error.code == .refused, let details = error.details(as: RefusalDetails.self) {
+            let verdict = details.verdict
+            text += "\n  decision: \(verdict.decision)  score \(format(verdict.score)) ≥ threshold \(format(verdict.threshold))  (model \(verdict.model))"
+            text += "\n  sha256:   \(details.sha256)  quarantine record #\(details.quarantineId)"
+            if !verdict.topFeatures.isEmpty {
+                text += "\n  top features:"
+                let width = verdict.topFeatures.map(\.name.count).max() ?? 0
+                for feature in verdict.topFeatures {
+                    let name = feature.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                    text += "\n    \(name)  value \(format(feature.value))  contribution \(signed(feature.contribution))"
+                }
+            }
+        } else if error.code == .overBudget, let details = error.details(as: OverBudgetDetails.self) {
+            text += "\n  budget \(size(details.limitBytes)), served \(size(details.servedBytes)), needed \(size(details.requiredBytes))"
+        }
+        return text
+    }
+
+    static func size(_ bytes: Int64?) -> String {
+        guard let bytes else { return "unlimited" }
+        return ByteSize.format(bytes)
+    }
+
+    static func format(_ value: Double) -> String { String(format: "%.3f", value) }
+
+    static func signed(_ value: Double) -> String { String(format: "%+.3f", value) }
+
+    static func budgetLine(_ budget: BudgetStatus) -> String {
+        var line = "served \(size(budget.servedBytes)) of \(size(budget.limitBytes))"
+        if let limit = budget.limitBytes, limit > 0 {
+            line += String(format: " (%.0f%%)", 100 * Double(budget.servedBytes) / Double(limit))
+        }
+        line += ", archive \(size(budget.archiveBytes))"
+        return line
+    }
+}

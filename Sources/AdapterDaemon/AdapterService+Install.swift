@@ -1,0 +1,102 @@
+import AdapterCore
+import AdapterProtocol
+import AdapterStore
+import Foundation
+
+extension AdapterService {
+    /// The install path: limits → decode → validate → signature → verdict → refused (quarantine
+    /// record, error) or accepted (stored durably with its examples, served, then acknowledged).
+    func install(_ params: InstallParams, _ context: RequestContext) async throws -> InstallResult {
+        let settings = self.settings.withLockedValue { $0 }
+        guard TaskName.isValid(params.task) else {
+            throw RPCError(code: .invalidParams, message: "task name '\(params.task.prefix(80))' is invalid: use 1–64 characters of A–Z a–z 0–9 . _ -, starting with a letter or digit")
+        }
+        let base64Limit = (settings.maxAdapterBytes + 2) / 3 * 4
+        guard Int64(params.safetensors.utf8.count) <= base64Limit else {
+            let approximate = Int64(params.safetensors.utf8.count) / 4 * 3
+            throw RPCError(code: .tooLarge,
+                           message: "the adapter is about \(ByteSize.format(approximate)); the limit is \(ByteSize.format(settings.maxAdapterBytes))",
+                           details: TooLargeDetails(limitBytes: settings.maxAdapterBytes, actualBytes: approximate))
+        }
+        guard Int64(params.examples.utf8.count) <= settings.maxExamplesBytes else {
+            throw RPCError(code: .tooLarge,
+                           message: "the examples are \(ByteSize.format(Int64(params.examples.utf8.count))); the limit is \(ByteSize.format(settings.maxExamplesBytes))",
+                           details: TooLargeDetails(limitBytes: settings.maxExamplesBytes, actualBytes: Int64(params.examples.utf8.count)))
+        }
+        guard let weights = Data(base64Encoded: params.safetensors) else {
+            throw RPCError(code: .invalidParams, message: "\"safetensors\" is not valid base64 (RFC 4648, with padding)")
+        }
+        let configJSON = Data(params.config.utf8)
+        let examplesData = Data(params.examples.utf8)
+        await context.progress(stage: "validating", fraction: 0.1, message: "validating \(ByteSize.format(Int64(weights.count)))")
+
+        let adapter: LoRAAdapter
+        do {
+            adapter = try PEFTAdapterLoader.load(configJSON: configJSON, safetensors: weights)
+        } catch {
+            throw RPCError(code: .invalidAdapter, message: "the adapter is not a valid PEFT LoRA: \(error)")
+        }
+        let examples: [TaskExample]
+        do {
+            examples = try ExamplesFile.parse(examplesData)
+        } catch {
+            throw RPCError(code: .invalidAdapter, message: "the examples are invalid: \(error)")
+        }
+
+        await context.progress(stage: "signature", fraction: 0.3, message: "computing the spectral signature")
+        let signature: AdapterSignature
+        do {
+            signature = try SignatureExtractor.signature(of: adapter)
+        } catch {
+            throw RPCError(code: .invalidAdapter, message: "cannot compute the adapter's signature: \(error)")
+        }
+
+        await context.progress(stage: "screening", fraction: 0.5, message: "screening with the detector")
+        let screening = self.screening.withLockedValue { $0 }
+        let verdict: ScreeningVerdict
+        do {
+            verdict = try screening.screen(adapter)
+        } catch {
+            throw RPCError(code: .invalidAdapter, message: "the detector cannot judge this adapter: \(error)")
+        }
+        let digest = ContentDigest.of(weights)
+        guard verdict.accepted else {
+            let record = try translating {
+                try store.addQuarantine(weightsDigest: digest, task: params.task,
+                                        verdict: CatalogMapping.record(verdict), peerUID: context.peer.uid)
+            }
+            logger.warning(
+                "refused \(params.task): \(verdict.decision.rawValue), score \(verdict.score) ≥ \(verdict.threshold)",
+                metadata: ["sha256": "\(digest.hex)", "peer": "\(context.peer)", "quarantine": "\(record.id)"])
+            throw RPCError(
+                code: .refused,
+                message: "adapter for '\(params.task)' refused: \(CatalogMapping.refusalReason(verdict))",
+                details: RefusalDetails(task: params.task, sha256: digest.hex, verdict: verdict.info, quarantineId: record.id))
+        }
+
+        await context.progress(stage: "storing", fraction: 0.7, message: "storing durably")
+        let submission = AdapterSubmission(
+            configJSON: configJSON, weights: weights, rank: adapter.config.r, dtype: adapter.storageDType,
+            baseModel: adapter.config.baseModelNameOrPath ?? "unknown",
+            profileHash: CatalogMapping.profileHash(adapter), signature: signature.values,
+            verdict: CatalogMapping.record(verdict))
+        let (installed, generation, replaced) = try mutations.withLock {
+            try translating {
+                let previous = try store.task(named: params.task)
+                let newBytes = Int64(configJSON.count + weights.count)
+                try planner.checkFits(replacing: params.task, addingBytes: newBytes, budgetBytes: try budgetLimit())
+                let installed = try store.installTask(name: params.task, examples: examplesData, adapter: submission,
+                                                      installedBy: context.peer.uid)
+                let generation = try planner.rebuild(budgetBytes: try budgetLimit())
+                return (installed, generation, previous?.version)
+            }
+        }
+        logger.notice("installed \(params.task) version \(installed.version)",
+                      metadata: ["sha256": "\(digest.hex)", "peer": "\(context.peer)", "generation": "\(generation)"])
+        await context.progress(stage: "done", fraction: 1, message: "installed")
+        return InstallResult(
+            task: installed.name, version: installed.version, replacedVersion: replaced, sha256: digest.hex,
+            bytes: Int64(weights.count), examples: examples.count, verdict: verdict.info, generation: generation,
+            budget: try translating { try budgetStatus() })
+    }
+}

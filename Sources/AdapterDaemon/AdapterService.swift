@@ -1,0 +1,211 @@
+import AdapterCore
+import AdapterProtocol
+import AdapterStore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// The daemon's request handlers: everything a method does, on top of the store, the screening
+/// step and the served-set planner. Reads run concurrently; changes to the catalog are serialised.
+public final class AdapterService: Sendable {
+    let store: AdapterStore
+    let screening: NIOLockedValueBox<any Screening>
+    let settings: NIOLockedValueBox<DaemonSettings>
+    /// The budget given on the command line, which wins over `budget.set` and the config file.
+    let budgetOverride: Int64??
+    let planner: ServedSetPlanner
+    let logger: Logger
+    let startedAt = Date()
+    let socketActivated: Bool
+    /// Serialises changes to the catalog (install, remove, budget), so a budget check and the
+    /// generation it leads to see the same served set.
+    let mutations = NSLock()
+
+    public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
+                socketActivated: Bool, logger: Logger) {
+        self.store = store
+        self.screening = NIOLockedValueBox(screening)
+        self.settings = NIOLockedValueBox(settings)
+        self.budgetOverride = budgetOverride
+        self.planner = ServedSetPlanner(store: store, logger: logger)
+        self.socketActivated = socketActivated
+        self.logger = logger
+    }
+
+    /// The method table serving this service.
+    public func methods() -> MethodTable {
+        var table = MethodTable()
+        table.register(Methods.Status.self) { _, context in try self.status(context) }
+        table.register(Methods.Install.self) { params, context in try await self.install(params, context) }
+        table.register(Methods.List.self) { _, _ in try self.list() }
+        table.register(Methods.Show.self) { params, _ in try self.show(params) }
+        table.register(Methods.Remove.self) { params, context in try self.remove(params, context) }
+        table.register(Methods.Route.self) { params, _ in try self.route(params) }
+        table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
+        table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }
+        table.register(Methods.BudgetSet.self) { params, context in try self.budgetSet(params, context) }
+        return table
+    }
+
+    /// Applies reloaded settings and screening (SIGHUP).
+    public func reload(settings newSettings: DaemonSettings, screening newScreening: any Screening) {
+        settings.withLockedValue { $0 = newSettings }
+        screening.withLockedValue { $0 = newScreening }
+    }
+
+    /// Makes the served set match the installed tasks (after a crash between an install's commit and
+    /// its generation, or after a budget change). Called at start.
+    public func reconcile() throws {
+        try mutations.withLock {
+            try translating { try planner.reconcile(budgetBytes: budgetLimit()) }
+        }
+    }
+
+    // MARK: Budget
+
+    /// The budget in force: the command line's, else the one set with `budget.set`, else the config file's.
+    func budgetLimit() throws -> Int64? {
+        if let budgetOverride { return budgetOverride }
+        if let stored = try store.budgetBytes() {
+            return stored == Int.max ? nil : Int64(stored)
+        }
+        return settings.withLockedValue { $0.budgetBytes }
+    }
+
+    func budgetStatus() throws -> BudgetStatus {
+        BudgetStatus(limitBytes: try budgetLimit(), servedBytes: Int64(try store.servedBytes()),
+                     archiveBytes: Int64(try store.archiveBytes()))
+    }
+
+    // MARK: Read-only methods
+
+    func status(_ context: RequestContext) throws -> StatusResult {
+        try translating {
+            let screening = self.screening.withLockedValue { $0 }
+            return StatusResult(
+                daemon: DaemonInfo.name, version: DaemonInfo.version, protocolVersion: ProtocolInfo.version,
+                pid: getpid(), uptimeSeconds: Date().timeIntervalSince(startedAt), socketActivated: socketActivated,
+                tasks: try store.tasks().count, generation: try store.currentGeneration()?.id ?? 0,
+                budget: try budgetStatus(), quarantined: try store.quarantine().count,
+                detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
+                peer: context.peerInfo)
+        }
+    }
+
+    func list() throws -> ListResult {
+        try translating {
+            let generation = try store.currentGeneration()
+            let tasks = try store.tasks().map { task in
+                CatalogMapping.summary(task, route: try store.route(task: task.name),
+                                       examples: CatalogMapping.exampleCount(try store.examples(of: task)))
+            }
+            return ListResult(tasks: tasks, generation: generation?.id ?? 0, budget: try budgetStatus())
+        }
+    }
+
+    func show(_ params: TaskParams) throws -> TaskDetail {
+        try translating {
+            guard let task = try store.task(named: params.task) else { throw Self.notFound(params.task) }
+            let config = try store.read(task.adapter.configDigest)
+            let examples = try store.examples(of: task)
+            let preview = examples.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+                .prefix(3).map { String(decoding: $0, as: UTF8.self) }
+            return TaskDetail(
+                summary: CatalogMapping.summary(task, route: try store.route(task: task.name),
+                                                examples: CatalogMapping.exampleCount(examples)),
+                verdict: CatalogMapping.verdict(task.adapter.verdict),
+                dtype: task.adapter.dtype.rawValue,
+                targetModules: CatalogMapping.targetModules(configJSON: config),
+                profileHash: task.adapter.profileHash,
+                previousVersions: Array(1..<max(1, task.version)),
+                examplePreview: preview)
+        }
+    }
+
+    func route(_ params: RouteParams) throws -> RouteResult {
+        guard params.text == nil else {
+            throw RPCError(code: .invalidParams, message: "route by text is not available in this version; give \"task\"")
+        }
+        guard let name = params.task else {
+            throw RPCError(code: .invalidParams, message: "route needs \"task\"")
+        }
+        return try translating {
+            guard let route = try store.route(task: name) else {
+                if try store.task(named: name) != nil {
+                    throw RPCError(code: .notFound, message: "task '\(name)' is installed but not served by the current generation")
+                }
+                throw Self.notFound(name)
+            }
+            return CatalogMapping.route(route)
+        }
+    }
+
+    func quarantineList() throws -> QuarantineListResult {
+        try translating { QuarantineListResult(entries: try store.quarantine().map(CatalogMapping.quarantine)) }
+    }
+
+    func configGet() -> ConfigResult {
+        let settings = self.settings.withLockedValue { $0 }
+        let budget = (try? budgetLimit()) ?? settings.budgetBytes
+        return ConfigResult(
+            configFile: settings.configFile, socket: settings.socketPath, stateDir: settings.stateDirectory,
+            budgetBytes: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
+            maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
+            maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
+            idleTimeoutSeconds: settings.idleTimeoutSeconds)
+    }
+
+    // MARK: Mutating methods
+
+    func remove(_ params: TaskParams, _ context: RequestContext) throws -> RemoveResult {
+        try mutations.withLock {
+            try translating {
+                guard try store.task(named: params.task) != nil else { throw Self.notFound(params.task) }
+                let removed = try store.removeTask(named: params.task)
+                let generation = try planner.rebuild(budgetBytes: try budgetLimit())
+                logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
+                return RemoveResult(task: removed.name, version: removed.version, generation: generation,
+                                    budget: try budgetStatus())
+            }
+        }
+    }
+
+    func budgetSet(_ params: BudgetSetParams, _ context: RequestContext) throws -> BudgetStatus {
+        if let bytes = params.bytes, bytes < 0 {
+            throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
+        }
+        if budgetOverride != nil {
+            throw RPCError(code: .invalidParams,
+                           message: "the budget is fixed by adapterd's --budget flag; restart without it to change the budget at run time")
+        }
+        return try mutations.withLock {
+            try translating {
+                let served = Int64(try store.servedBytes())
+                if let bytes = params.bytes, bytes < served {
+                    throw RPCError(
+                        code: .overBudget,
+                        message: "the served set uses \(ByteSize.format(served)); a budget of \(ByteSize.format(bytes)) cannot hold it (remove tasks first; merging clusters is not available yet)",
+                        details: OverBudgetDetails(limitBytes: bytes, servedBytes: served, requiredBytes: served))
+                }
+                try store.setBudgetBytes(params.bytes.map { Int($0) } ?? Int.max)
+                logger.notice("budget set to \(params.bytes.map(ByteSize.format) ?? "unlimited")", metadata: ["peer": "\(context.peer)"])
+                return try budgetStatus()
+            }
+        }
+    }
+
+    // MARK: Errors
+
+    static func notFound(_ task: String) -> RPCError {
+        RPCError(code: .notFound, message: "no task named '\(task)' is installed")
+    }
+
+    /// Runs `body`, turning store errors into protocol errors.
+    func translating<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw CatalogMapping.rpcError(error)
+        }
+    }
+}

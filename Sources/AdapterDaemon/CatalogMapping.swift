@@ -1,0 +1,110 @@
+import AdapterCore
+import AdapterProtocol
+import AdapterStore
+import Foundation
+
+/// Conversions between the store's records and the protocol's messages.
+enum CatalogMapping {
+    static let timeFormat = Date.ISO8601FormatStyle()
+
+    static func time(_ date: Date) -> String { date.formatted(timeFormat) }
+
+    static func summary(_ task: InstalledTask, route: Route?, examples: Int) -> TaskSummary {
+        TaskSummary(
+            task: task.name, version: task.version, sha256: task.adapter.weightsDigest.hex,
+            bytes: Int64(task.adapter.weightsBytes), rank: task.adapter.rank, baseModel: task.adapter.baseModel,
+            examples: examples, installedAt: time(task.adapter.installedAt), score: task.adapter.verdict.score,
+            servedBy: route?.servedAdapter.weightsDigest.hex)
+    }
+
+    /// Number of non-blank lines of a JSONL text.
+    static func exampleCount(_ data: Data) -> Int {
+        data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+            .filter { line in line.contains { !$0.isASCIIWhitespace } }.count
+    }
+
+    static func verdict(_ record: VerdictRecord) -> VerdictInfo {
+        VerdictInfo(
+            decision: record.label, score: record.score, threshold: record.threshold,
+            topFeatures: record.topFeatures.map { VerdictFeature(name: $0.name, value: $0.value, contribution: $0.contribution) },
+            model: record.reason ?? "")
+    }
+
+    static func record(_ verdict: ScreeningVerdict) -> VerdictRecord {
+        VerdictRecord(
+            score: verdict.score.isFinite ? verdict.score : 1, threshold: verdict.threshold, label: verdict.decision.rawValue,
+            topFeatures: verdict.topFeatures.map { .init(name: $0.name, value: $0.value, contribution: $0.contribution) },
+            reason: verdict.model)
+    }
+
+    static func route(_ route: Route) -> RouteResult {
+        let served = route.servedAdapter
+        return RouteResult(
+            task: route.task, version: route.taskVersion, generation: route.generationID,
+            adapter: ServedAdapter(
+                id: served.weightsDigest.hex, kind: served.kind.rawValue, tasks: served.memberTasks,
+                bytes: Int64(served.bytes),
+                configPath: served.directory.appendingPathComponent("adapter_config.json").path,
+                weightsPath: served.directory.appendingPathComponent("adapter_model.safetensors").path))
+    }
+
+    static func quarantine(_ record: QuarantineRecord) -> QuarantineEntry {
+        QuarantineEntry(
+            id: record.id, task: record.task, sha256: record.weightsDigest.hex, bytes: 0, time: time(record.refusedAt),
+            peerUid: record.peerUID, verdict: verdict(record.verdict))
+    }
+
+    /// A sentence for a refusal.
+    static func refusalReason(_ verdict: ScreeningVerdict) -> String {
+        switch verdict.decision {
+        case .poisoned:
+            let top = verdict.topFeatures.prefix(2).map { "\($0.name) \(String(format: "%+.2f", $0.contribution))" }
+            return String(format: "screened as poisoned (score %.3f ≥ threshold %.3f", verdict.score, verdict.threshold)
+                + (top.isEmpty ? ")" : "; strongest: \(top.joined(separator: ", ")))")
+        case .outOfDistribution:
+            return "out of the detector's distribution, so it cannot be screened as benign"
+                + (verdict.reasons.isEmpty ? "" : " (\(verdict.reasons.joined(separator: "; ")))")
+        case .benign:
+            return "benign"
+        }
+    }
+
+    /// Hash of the base-model profile: base model and every module's (name, in, out).
+    static func profileHash(_ adapter: LoRAAdapter) -> String {
+        var text = (adapter.config.baseModelNameOrPath ?? "unknown") + "\n"
+        for module in adapter.modules.sorted(by: { $0.name < $1.name }) {
+            text += "\(module.name) \(module.inFeatures) \(module.outFeatures)\n"
+        }
+        return ContentDigest.of(Data(text.utf8)).hex
+    }
+
+    /// `target_modules` of a config (a list, or a single regular expression string).
+    static func targetModules(configJSON: Data) -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] else { return [] }
+        if let list = object["target_modules"] as? [String] { return list.sorted() }
+        if let pattern = object["target_modules"] as? String { return [pattern] }
+        return []
+    }
+
+    /// The global scale of a config: lora_alpha / r, or lora_alpha / √r under rsLoRA.
+    static func scale(configJSON: Data) -> Double {
+        guard let object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any],
+              let r = (object["r"] as? NSNumber)?.doubleValue, r > 0 else { return 1 }
+        let alpha = (object["lora_alpha"] as? NSNumber)?.doubleValue ?? r
+        let rs = (object["use_rslora"] as? Bool) ?? false
+        return rs ? alpha / r.squareRoot() : alpha / r
+    }
+
+    static func rpcError(_ error: StoreError) -> RPCError {
+        switch error.code {
+        case .invalidName: RPCError(code: .invalidParams, message: error.message)
+        case .taskNotFound: RPCError(code: .notFound, message: error.message)
+        case .overBudget: RPCError(code: .overBudget, message: error.message)
+        default: RPCError(code: .internalError, message: "store: \(error.message)")
+        }
+    }
+}
+
+extension UInt8 {
+    var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
+}

@@ -1,0 +1,117 @@
+import AdapterProtocol
+import Foundation
+import Logging
+
+/// The configuration file format (etc/adapterd.conf): one `key = value` per line, `#` starts a
+/// comment line, blank lines are ignored, values are taken verbatim after trimming (no quoting).
+/// Unknown keys are errors, so a misspelled key never silently does nothing.
+public enum ConfigurationFile {
+    /// Keys and what they mean, in the order of etc/adapterd.conf.
+    public static let keys: [(key: String, meaning: String)] = [
+        ("socket", "path of the Unix socket when not socket-activated"),
+        ("state-dir", "directory of the catalog and adapter files"),
+        ("budget", "byte budget of the served set (e.g. 1GiB, 500MB, unlimited)"),
+        ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
+        ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
+        ("admin-group", "group allowed to install/remove/set the budget (root and the daemon's uid always are); 'none' for nobody else"),
+        ("max-connections", "simultaneous client connections"),
+        ("max-adapter-size", "largest adapter_model.safetensors accepted"),
+        ("max-examples-size", "largest examples JSONL accepted"),
+        ("max-read-only-request", "largest request from a client that may not mutate"),
+        ("idle-timeout", "seconds of silence after which a connection is closed"),
+        ("log-level", "trace, debug, info, notice, warning, error or critical"),
+    ]
+
+    /// Reads the file at `path` over `base`.
+    public static func load(path: String, over base: DaemonSettings = DaemonSettings()) throws(ConfigurationError) -> DaemonSettings {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(.unreadableFile, "cannot read the configuration file \(path): \(error.localizedDescription)")
+        }
+        var settings = try parse(text, source: path, over: base)
+        settings.configFile = path
+        return settings
+    }
+
+    /// Parses configuration text over `base`.
+    public static func parse(_ text: String, source: String = "configuration", over base: DaemonSettings = DaemonSettings()) throws(ConfigurationError) -> DaemonSettings {
+        var settings = base
+        var seen: Set<String> = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let place = "\(source):\(index + 1)"
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ConfigurationError(.syntax, "\(place): expected 'key = value', found '\(line)'")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            guard !seen.contains(key) else {
+                throw ConfigurationError(.syntax, "\(place): '\(key)' is set twice")
+            }
+            seen.insert(key)
+            do {
+                try apply(key: key, value: value, to: &settings)
+            } catch {
+                throw ConfigurationError(error.code, "\(place): \(error.message)")
+            }
+        }
+        try settings.validate()
+        return settings
+    }
+
+    /// Sets one key; used by the file parser.
+    static func apply(key: String, value: String, to settings: inout DaemonSettings) throws(ConfigurationError) {
+        switch key {
+        case "socket": settings.socketPath = value
+        case "state-dir": settings.stateDirectory = value
+        case "budget": settings.budgetBytes = try size { () throws(ByteSizeError) in try ByteSize.parseLimit(value, what: "budget") }
+        case "detector-model":
+            settings.detectorModel = (value.isEmpty || value.lowercased() == "builtin") ? nil : value
+        case "detector-threshold":
+            if value.lowercased() == "default" {
+                settings.detectorThreshold = nil
+            } else if let number = Double(value) {
+                settings.detectorThreshold = number
+            } else {
+                throw ConfigurationError(.invalidValue, "detector-threshold '\(value)' is not a number")
+            }
+        case "admin-group":
+            settings.adminGroup = (value.isEmpty || value.lowercased() == "none") ? nil : value
+        case "max-connections":
+            guard let number = Int(value) else {
+                throw ConfigurationError(.invalidValue, "max-connections '\(value)' is not an integer")
+            }
+            settings.maxConnections = number
+        case "max-adapter-size": settings.maxAdapterBytes = try size { () throws(ByteSizeError) in try ByteSize.parse(value, what: "max-adapter-size") }
+        case "max-examples-size": settings.maxExamplesBytes = try size { () throws(ByteSizeError) in try ByteSize.parse(value, what: "max-examples-size") }
+        case "max-read-only-request":
+            settings.maxReadOnlyFrameBytes = try size { () throws(ByteSizeError) in try ByteSize.parse(value, what: "max-read-only-request") }
+        case "idle-timeout":
+            guard let seconds = Double(value.hasSuffix("s") ? String(value.dropLast()) : value), seconds.isFinite else {
+                throw ConfigurationError(.invalidValue, "idle-timeout '\(value)' is not a number of seconds")
+            }
+            settings.idleTimeoutSeconds = seconds
+        case "log-level":
+            guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue,
+                    "log-level '\(value)' is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            settings.logLevel = level
+        default:
+            let known = keys.map(\.key).joined(separator: ", ")
+            throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")
+        }
+    }
+
+    /// Runs a size parser, reporting its error as an invalid value.
+    static func size<T>(_ parse: () throws(ByteSizeError) -> T) throws(ConfigurationError) -> T {
+        do {
+            return try parse()
+        } catch {
+            throw ConfigurationError(.invalidValue, error.message)
+        }
+    }
+}

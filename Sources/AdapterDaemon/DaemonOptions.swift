@@ -1,0 +1,50 @@
+import AdapterProtocol
+import Foundation
+import Logging
+
+/// The command-line settings of `adapterd`; each one given wins over the configuration file.
+public struct DaemonOptions: Sendable, Hashable {
+    public var socketPath: String?
+    public var stateDirectory: String?
+    public var configFile: String?
+    /// A size text (`64MiB`, `unlimited`), parsed by `resolve()`.
+    public var budget: String?
+    public var detectorModel: String?
+    public var logLevel: Logger.Level?
+
+    /// Where the configuration is read from when `--config` is not given (if it exists).
+    public static let defaultConfigFile = "/etc/adapterd/adapterd.conf"
+
+    public init(socketPath: String? = nil, stateDirectory: String? = nil, configFile: String? = nil,
+                budget: String? = nil, detectorModel: String? = nil, logLevel: Logger.Level? = nil) {
+        self.socketPath = socketPath
+        self.stateDirectory = stateDirectory
+        self.configFile = configFile
+        self.budget = budget
+        self.detectorModel = detectorModel
+        self.logLevel = logLevel
+    }
+
+    /// The budget flag parsed: nil if not given, .some(nil) for unlimited.
+    public func budgetOverride() throws(ConfigurationError) -> Int64?? {
+        guard let budget else { return nil }
+        return .some(try ConfigurationFile.size { () throws(ByteSizeError) in try ByteSize.parseLimit(budget, what: "--budget") })
+    }
+
+    /// Reads the configuration file (the given one, else the default one if present) and applies the flags.
+    public func resolve() throws(ConfigurationError) -> DaemonSettings {
+        var settings = DaemonSettings()
+        if let configFile {
+            settings = try ConfigurationFile.load(path: configFile)
+        } else if FileManager.default.fileExists(atPath: Self.defaultConfigFile) {
+            settings = try ConfigurationFile.load(path: Self.defaultConfigFile)
+        }
+        if let socketPath { settings.socketPath = socketPath }
+        if let stateDirectory { settings.stateDirectory = stateDirectory }
+        if let override = try budgetOverride() { settings.budgetBytes = override }
+        if let detectorModel { settings.detectorModel = detectorModel }
+        if let logLevel { settings.logLevel = logLevel }
+        try settings.validate()
+        return settings
+    }
+}

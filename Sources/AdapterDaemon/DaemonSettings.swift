@@ -1,0 +1,63 @@
+import AdapterProtocol
+import Foundation
+import Logging
+
+/// Every setting of adapterd, with its default. Read from the configuration file
+/// (`ConfigurationFile`), then overridden by command-line flags.
+public struct DaemonSettings: Sendable, Hashable {
+    /// Path of the listening Unix socket (ignored when systemd passes a socket).
+    public var socketPath = "/run/adapterd/adapterd.sock"
+    /// Directory of the catalog and the adapter files.
+    public var stateDirectory = "/var/lib/adapterd"
+    /// Byte budget of the served set; nil = unlimited.
+    public var budgetBytes: Int64? = 1024 * 1024 * 1024
+    /// A detector model file (from `adapterctl detector train`); nil = the model built into adapterd.
+    public var detectorModel: String? = nil
+    /// Detector threshold override; nil = the model's own threshold.
+    public var detectorThreshold: Double? = nil
+    /// Group whose members may call mutating methods (root and the daemon's own uid always may).
+    public var adminGroup: String? = nil
+    /// Simultaneous connections; more are answered `busy` and closed.
+    public var maxConnections = 64
+    /// Largest adapter_model.safetensors accepted.
+    public var maxAdapterBytes: Int64 = 512 * 1024 * 1024
+    /// Largest examples JSONL accepted.
+    public var maxExamplesBytes: Int64 = 16 * 1024 * 1024
+    /// Largest frame accepted from a peer that may not mutate (no install from them).
+    public var maxReadOnlyFrameBytes: Int64 = 1024 * 1024
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeoutSeconds: Double = 60
+    /// Minimum level of log messages.
+    public var logLevel: Logger.Level = .info
+    /// The file the settings came from, if any.
+    public var configFile: String? = nil
+
+    public init() {}
+
+    /// Largest frame accepted from a peer that may mutate: the adapter in base64, the examples
+    /// (escaped JSON text may double in size) and 1 MiB for the config and the envelope.
+    public var maxFrameBytes: Int64 {
+        let base64 = (maxAdapterBytes + 2) / 3 * 4
+        let total = base64 + 2 * maxExamplesBytes + 1024 * 1024
+        return min(total, Int64(Framing.absoluteMaximum))
+    }
+
+    /// Checks values that the parser cannot check one by one.
+    public func validate() throws(ConfigurationError) {
+        guard !socketPath.isEmpty else { throw ConfigurationError(.invalidValue, "socket must not be empty") }
+        guard socketPath.utf8.count < 108 else {
+            throw ConfigurationError(.invalidValue,
+                "socket path '\(socketPath)' is \(socketPath.utf8.count) bytes; a Unix socket path must be under 108")
+        }
+        guard !stateDirectory.isEmpty else { throw ConfigurationError(.invalidValue, "state-dir must not be empty") }
+        if let detectorThreshold, !(detectorThreshold > 0 && detectorThreshold < 1) {
+            throw ConfigurationError(.invalidValue, "detector-threshold must be between 0 and 1 (exclusive)")
+        }
+        guard maxConnections >= 1 else { throw ConfigurationError(.invalidValue, "max-connections must be at least 1") }
+        guard maxAdapterBytes >= 1024 else { throw ConfigurationError(.invalidValue, "max-adapter-size must be at least 1KiB") }
+        guard maxReadOnlyFrameBytes >= 4096 else {
+            throw ConfigurationError(.invalidValue, "max-read-only-request must be at least 4KiB")
+        }
+        guard idleTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "idle-timeout must be positive") }
+    }
+}

@@ -1,0 +1,243 @@
+import AdapterProtocol
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOFoundationCompat
+import NIOPosix
+
+/// Where the server listens.
+public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// Bind a new socket at this path (an existing socket file there is replaced).
+    case path(String)
+    /// An already bound and listening socket, e.g. from systemd socket activation.
+    case descriptor(Int32)
+
+    public var description: String {
+        switch self {
+        case .path(let path): path
+        case .descriptor(let fd): "inherited socket fd \(fd)"
+        }
+    }
+}
+
+/// Limits the server enforces on every connection.
+public struct ServerLimits: Sendable, Hashable {
+    public var maxConnections: Int
+    /// Largest request frame from a peer that may mutate.
+    public var maxFrameBytes: Int
+    /// Largest request frame from any other peer.
+    public var maxReadOnlyFrameBytes: Int
+    /// Largest response frame.
+    public var maxResponseBytes: Int
+    public var idleTimeout: TimeAmount
+
+    public init(maxConnections: Int, maxFrameBytes: Int, maxReadOnlyFrameBytes: Int,
+                maxResponseBytes: Int = 64 * 1024 * 1024, idleTimeout: TimeAmount) {
+        self.maxConnections = maxConnections
+        self.maxFrameBytes = maxFrameBytes
+        self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
+        self.maxResponseBytes = maxResponseBytes
+        self.idleTimeout = idleTimeout
+    }
+
+    public init(settings: DaemonSettings) {
+        self.init(
+            maxConnections: settings.maxConnections,
+            maxFrameBytes: Int(settings.maxFrameBytes),
+            maxReadOnlyFrameBytes: Int(settings.maxReadOnlyFrameBytes),
+            idleTimeout: .nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9)))
+    }
+}
+
+/// The Unix-socket JSON-RPC server: accepts connections, reads each peer's credentials, frames
+/// requests, dispatches them to a `MethodTable`, and shuts down gracefully.
+public final class RPCServer: Sendable {
+    /// One accepted connection, set up on its event loop.
+    struct Connection: Sendable {
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let peer: PeerCredentials
+        let mayMutate: Bool
+        /// nil when the server was full or shutting down: answer `busy` and close.
+        let registryID: Int?
+    }
+
+    private let address: ListenAddress
+    private let limits: ServerLimits
+    private let policy: NIOLockedValueBox<AccessPolicy>
+    private let methods: MethodTable
+    private let logger: Logger
+    private let group: EventLoopGroup
+    private let registry: ConnectionRegistry
+    private let serverChannel = NIOLockedValueBox<Channel?>(nil)
+    private let boundPromise: NIOLockedValueBox<[CheckedContinuation<Void, Error>]> = NIOLockedValueBox([])
+    private let started = NIOLockedValueBox<Result<Void, Error>?>(nil)
+
+    public init(address: ListenAddress, limits: ServerLimits, policy: AccessPolicy, methods: MethodTable,
+                logger: Logger, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.address = address
+        self.limits = limits
+        self.policy = NIOLockedValueBox(policy)
+        self.methods = methods
+        self.logger = logger
+        self.group = group
+        self.registry = ConnectionRegistry(maximum: limits.maxConnections)
+    }
+
+    /// Replaces the access policy (configuration reload); applies to new connections.
+    public func updatePolicy(_ policy: AccessPolicy) {
+        self.policy.withLockedValue { $0 = policy }
+    }
+
+    /// Number of open connections.
+    public var connectionCount: Int { registry.count }
+
+    /// Binds, then serves until `shutDown()`; returns after every in-flight request has been answered.
+    public func run() async throws {
+        let server: NIOAsyncChannel<Connection, Never>
+        do {
+            server = try await bind()
+        } catch {
+            markStarted(.failure(error))
+            throw error
+        }
+        serverChannel.withLockedValue { $0 = server.channel }
+        if case .path(let path) = address {
+            // 0660: the daemon's user and group; others are kept out by the file mode (the socket unit sets
+            // the same mode under systemd).
+            chmod(path, 0o660)
+        }
+        markStarted(.success(()))
+        logger.info("listening on \(address)")
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    group.addTask { await self.serve(connection) }
+                }
+            }
+        }
+        if case .path(let path) = address {
+            unlink(path)
+        }
+        logger.info("server stopped")
+    }
+
+    /// Waits until the socket is bound (or binding failed).
+    public func waitUntilListening() async throws {
+        if let result = started.withLockedValue({ $0 }) { return try result.get() }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            let ready: Result<Void, Error>? = started.withLockedValue { result in
+                if result == nil { boundPromise.withLockedValue { $0.append(continuation) } }
+                return result
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and lets busy ones answer before closing.
+    public func shutDown() {
+        registry.shutDown()
+        serverChannel.withLockedValue { $0 }?.close(promise: nil)
+    }
+
+    private func markStarted(_ result: Result<Void, Error>) {
+        let waiting = started.withLockedValue { started -> [CheckedContinuation<Void, Error>] in
+            started = result
+            return boundPromise.withLockedValue { list in
+                defer { list = [] }
+                return list
+            }
+        }
+        for continuation in waiting { continuation.resume(with: result) }
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { [self] channel in
+            self.initialize(channel)
+        }
+        switch address {
+        case .path(let path):
+            return try await bootstrap.bind(
+                unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+        case .descriptor(let fd):
+            return try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        }
+    }
+
+    private func initialize(_ channel: Channel) -> EventLoopFuture<Connection> {
+        let policy = self.policy.withLockedValue { $0 }
+        let limits = self.limits
+        let registry = self.registry
+        return PeerCredentials.read(from: channel).flatMapThrowing { peer in
+            let mayMutate = policy.mayMutate(peer)
+            let frameLimit = mayMutate ? limits.maxFrameBytes : limits.maxReadOnlyFrameBytes
+            let registryID = registry.add(channel)
+            if let registryID {
+                channel.closeFuture.whenComplete { _ in registry.remove(registryID) }
+            }
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+            try sync.addHandler(IdleConnectionCloser(isBusy: { registryID.map(registry.isBusy) ?? false }))
+            try sync.addHandler(ByteToMessageHandler(
+                FrameDecoder(maximumFrameSize: frameLimit), maximumBufferSize: frameLimit + Framing.headerSize))
+            try sync.addHandler(MessageToByteHandler(FrameEncoder(maximumFrameSize: limits.maxResponseBytes)))
+            let asyncChannel = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            return Connection(channel: asyncChannel, peer: peer, mayMutate: mayMutate, registryID: registryID)
+        }
+    }
+
+    private func serve(_ connection: Connection) async {
+        let logger = self.logger
+        let peerText = "\(connection.peer)"
+        do {
+            try await connection.channel.executeThenClose { inbound, outbound in
+                guard let id = connection.registryID else {
+                    logger.warning("declined a connection: \(limits.maxConnections) connections open or shutting down",
+                                   metadata: ["peer": "\(peerText)"])
+                    let error = RPCError(code: .busy, message: "adapterd has \(limits.maxConnections) connections open (or is stopping); retry later")
+                    try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
+                    return
+                }
+                do {
+                    for try await frame in inbound {
+                        guard registry.beginRequest(id) else {
+                            let error = RPCError(code: .shuttingDown, message: "adapterd is stopping; no new requests")
+                            try await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
+                            return
+                        }
+                        let payload = Data(buffer: frame)
+                        let response = await methods.handle(
+                            payload: payload, peer: connection.peer, mayMutate: connection.mayMutate,
+                            send: { data in try? await outbound.write(ByteBuffer(data: data)) },
+                            logger: logger)
+                        if let response {
+                            if response.count > limits.maxResponseBytes {
+                                let error = RPCError(code: .tooLarge, message: "the response of \(response.count) bytes exceeds the limit of \(limits.maxResponseBytes) bytes")
+                                try await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
+                            } else {
+                                try await outbound.write(ByteBuffer(data: response))
+                            }
+                        }
+                        if registry.endRequest(id) { return }
+                    }
+                } catch let error as FramingError {
+                    logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peerText)"])
+                    if error.code == .frameTooLarge {
+                        let rpcError = RPCError(
+                            code: .tooLarge, message: "request rejected: \(error)",
+                            details: TooLargeDetails(limitBytes: Int64(error.limitBytes), actualBytes: Int64(error.announcedBytes)))
+                        try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: rpcError)))
+                    }
+                } catch let error as ByteToMessageDecoderError.PayloadTooLargeError {
+                    logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peerText)"])
+                    let rpcError = RPCError(code: .tooLarge, message: "request rejected: the frame exceeds the buffer limit")
+                    try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: rpcError)))
+                }
+            }
+        } catch {
+            logger.debug("connection ended: \(error)", metadata: ["peer": "\(peerText)"])
+        }
+    }
+}

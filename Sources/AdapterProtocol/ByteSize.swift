@@ -1,0 +1,71 @@
+import Foundation
+
+/// Parses and prints byte sizes: `1048576`, `64MiB`, `1.5GB`, `512 KiB`, `unlimited`.
+///
+/// Decimal units (kB/KB, MB, GB, TB) are powers of 1000, binary units (KiB, MiB, GiB, TiB, also K, M, G, T)
+/// powers of 1024; `B` or no unit means bytes. Case-insensitive except that `b` alone is bytes.
+public enum ByteSize {
+    /// Parses a size; throws a `ByteSizeError` naming the offending text.
+    public static func parse(_ text: String, what: String = "size") throws(ByteSizeError) -> Int64 {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var numberEnd = trimmed.startIndex
+        while numberEnd < trimmed.endIndex, trimmed[numberEnd].isNumber || trimmed[numberEnd] == "." {
+            numberEnd = trimmed.index(after: numberEnd)
+        }
+        let numberText = String(trimmed[..<numberEnd])
+        let unit = trimmed[numberEnd...].trimmingCharacters(in: .whitespaces).lowercased()
+        guard !numberText.isEmpty, let number = Double(numberText), number.isFinite, number >= 0 else {
+            throw ByteSizeError(
+                "\(what) '\(text)' is not a size; write e.g. 1048576, 64MiB, 1.5GB or 512KiB")
+        }
+        let multiplier: Double
+        switch unit {
+        case "", "b": multiplier = 1
+        case "kb": multiplier = 1e3
+        case "mb": multiplier = 1e6
+        case "gb": multiplier = 1e9
+        case "tb": multiplier = 1e12
+        case "k", "kib": multiplier = 1024
+        case "m", "mib": multiplier = 1024 * 1024
+        case "g", "gib": multiplier = 1024 * 1024 * 1024
+        case "t", "tib": multiplier = 1024 * 1024 * 1024 * 1024
+        default:
+            throw ByteSizeError(
+                "\(what) '\(text)' has an unknown unit '\(unit)'; use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB")
+        }
+        let bytes = (number * multiplier).rounded()
+        guard bytes < 9.0e18 else {
+            throw ByteSizeError( "\(what) '\(text)' is too large")
+        }
+        if multiplier == 1, number.rounded() != number {
+            throw ByteSizeError( "\(what) '\(text)' is a fraction of a byte")
+        }
+        return Int64(bytes)
+    }
+
+    /// Parses a size, or `unlimited`/`none` as nil.
+    public static func parseLimit(_ text: String, what: String = "size") throws(ByteSizeError) -> Int64? {
+        let lowered = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if lowered == "unlimited" || lowered == "none" || lowered == "infinity" { return nil }
+        return try parse(text, what: what)
+    }
+
+    /// A readable size with binary units: `512 B`, `1.5 KiB`, `64.0 MiB`.
+    public static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while abs(value) >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// A size that could not be parsed; the message quotes it and shows valid forms.
+public struct ByteSizeError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

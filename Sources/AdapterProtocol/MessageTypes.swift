@@ -1,0 +1,453 @@
+/// Byte budget of the served set. Sizes are bytes of adapter files.
+public struct BudgetStatus: Codable, Sendable, Hashable {
+    /// The limit; nil means unlimited.
+    public var limitBytes: Int64?
+    /// Bytes of the current generation's adapter files.
+    public var servedBytes: Int64
+    /// Bytes of the stored originals of installed tasks (kept for re-clustering), not counted in the budget.
+    public var archiveBytes: Int64
+
+    public init(limitBytes: Int64?, servedBytes: Int64, archiveBytes: Int64) {
+        self.limitBytes = limitBytes
+        self.servedBytes = servedBytes
+        self.archiveBytes = archiveBytes
+    }
+
+    /// Bytes still free under the limit (nil when unlimited).
+    public var freeBytes: Int64? { limitBytes.map { max(0, $0 - servedBytes) } }
+}
+
+/// The detector's contribution of one signature feature to a verdict.
+public struct VerdictFeature: Codable, Sendable, Hashable {
+    /// e.g. `q.kurtosis`.
+    public var name: String
+    /// The feature value (after standardisation, when the model standardises).
+    public var value: Double
+    /// Its additive contribution to the score's logit.
+    public var contribution: Double
+
+    public init(name: String, value: Double, contribution: Double) {
+        self.name = name
+        self.value = value
+        self.contribution = contribution
+    }
+}
+
+/// The detector's decision about an adapter.
+public struct VerdictInfo: Codable, Sendable, Hashable {
+    /// `benign`, `poisoned` or `out-of-distribution`.
+    public var decision: String
+    /// Probability that the adapter is poisoned, 0…1.
+    public var score: Double
+    /// Scores at or above it are refused as poisoned.
+    public var threshold: Double
+    /// Largest contributions first.
+    public var topFeatures: [VerdictFeature]
+    /// The detector model that decided.
+    public var model: String
+
+    public init(decision: String, score: Double, threshold: Double, topFeatures: [VerdictFeature], model: String) {
+        self.decision = decision
+        self.score = score
+        self.threshold = threshold
+        self.topFeatures = topFeatures
+        self.model = model
+    }
+}
+
+/// Identity of the connected client as the daemon sees it (SO_PEERCRED).
+public struct PeerInfo: Codable, Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    /// Whether this peer may call mutating methods.
+    public var mayMutate: Bool
+
+    public init(uid: UInt32, gid: UInt32, pid: Int32, mayMutate: Bool) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.mayMutate = mayMutate
+    }
+}
+
+/// Result of `status`.
+public struct StatusResult: Codable, Sendable, Hashable {
+    public var daemon: String
+    public var version: String
+    public var protocolVersion: Int
+    public var pid: Int32
+    public var uptimeSeconds: Double
+    /// Whether the listening socket came from systemd socket activation.
+    public var socketActivated: Bool
+    public var tasks: Int
+    /// Number of the current served generation (0 before the first install).
+    public var generation: Int64
+    public var budget: BudgetStatus
+    public var quarantined: Int
+    public var detector: DetectorInfo
+    public var peer: PeerInfo
+
+    public init(daemon: String, version: String, protocolVersion: Int, pid: Int32, uptimeSeconds: Double,
+                socketActivated: Bool, tasks: Int, generation: Int64, budget: BudgetStatus, quarantined: Int,
+                detector: DetectorInfo, peer: PeerInfo) {
+        self.daemon = daemon
+        self.version = version
+        self.protocolVersion = protocolVersion
+        self.pid = pid
+        self.uptimeSeconds = uptimeSeconds
+        self.socketActivated = socketActivated
+        self.tasks = tasks
+        self.generation = generation
+        self.budget = budget
+        self.quarantined = quarantined
+        self.detector = detector
+        self.peer = peer
+    }
+}
+
+/// The detector the daemon screens with.
+public struct DetectorInfo: Codable, Sendable, Hashable {
+    public var model: String
+    public var threshold: Double
+
+    public init(model: String, threshold: Double) {
+        self.model = model
+        self.threshold = threshold
+    }
+}
+
+/// Params of `install`. The adapter travels inline: the daemon never reads the client's files.
+public struct InstallParams: Codable, Sendable, Hashable {
+    /// Task name: 1–64 characters of `A–Z a–z 0–9 . _ -`, not starting with `.` or `-`.
+    public var task: String
+    /// The text of adapter_config.json.
+    public var config: String
+    /// adapter_model.safetensors, standard base64 (RFC 4648 §4, with padding).
+    public var safetensors: String
+    /// The task's few examples, JSON Lines text (one JSON object per line).
+    public var examples: String
+
+    public init(task: String, config: String, safetensors: String, examples: String) {
+        self.task = task
+        self.config = config
+        self.safetensors = safetensors
+        self.examples = examples
+    }
+}
+
+/// Result of `install`: the adapter was accepted and is durably stored.
+public struct InstallResult: Codable, Sendable, Hashable {
+    public var task: String
+    /// Version of the task this install created (1 for a new task).
+    public var version: Int
+    /// The version it replaced, if the task existed.
+    public var replacedVersion: Int?
+    /// sha256 of adapter_model.safetensors, lowercase hex.
+    public var sha256: String
+    /// Size of adapter_model.safetensors.
+    public var bytes: Int64
+    public var examples: Int
+    public var verdict: VerdictInfo
+    /// The generation that now serves the task.
+    public var generation: Int64
+    public var budget: BudgetStatus
+
+    public init(task: String, version: Int, replacedVersion: Int?, sha256: String, bytes: Int64, examples: Int,
+                verdict: VerdictInfo, generation: Int64, budget: BudgetStatus) {
+        self.task = task
+        self.version = version
+        self.replacedVersion = replacedVersion
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.examples = examples
+        self.verdict = verdict
+        self.generation = generation
+        self.budget = budget
+    }
+}
+
+/// `data` of a `refused` error: why the adapter was refused.
+public struct RefusalDetails: Codable, Sendable, Hashable {
+    public var task: String
+    public var sha256: String
+    public var verdict: VerdictInfo
+    /// Id of the quarantine record.
+    public var quarantineId: Int64
+
+    public init(task: String, sha256: String, verdict: VerdictInfo, quarantineId: Int64) {
+        self.task = task
+        self.sha256 = sha256
+        self.verdict = verdict
+        self.quarantineId = quarantineId
+    }
+}
+
+/// `data` of an `over budget` error.
+public struct OverBudgetDetails: Codable, Sendable, Hashable {
+    public var limitBytes: Int64
+    public var servedBytes: Int64
+    /// Bytes the served set would need with this change.
+    public var requiredBytes: Int64
+
+    public init(limitBytes: Int64, servedBytes: Int64, requiredBytes: Int64) {
+        self.limitBytes = limitBytes
+        self.servedBytes = servedBytes
+        self.requiredBytes = requiredBytes
+    }
+}
+
+/// `data` of a `too large` error.
+public struct TooLargeDetails: Codable, Sendable, Hashable {
+    public var limitBytes: Int64
+    /// Size of what was refused, when known.
+    public var actualBytes: Int64?
+
+    public init(limitBytes: Int64, actualBytes: Int64?) {
+        self.limitBytes = limitBytes
+        self.actualBytes = actualBytes
+    }
+}
+
+/// Params naming one task.
+public struct TaskParams: Codable, Sendable, Hashable {
+    public var task: String
+    public init(task: String) { self.task = task }
+}
+
+/// One installed task.
+public struct TaskSummary: Codable, Sendable, Hashable {
+    public var task: String
+    public var version: Int
+    public var sha256: String
+    public var bytes: Int64
+    public var rank: Int
+    public var baseModel: String?
+    public var examples: Int
+    /// RFC 3339 UTC time of the install.
+    public var installedAt: String
+    public var score: Double
+    /// Id of the served adapter that serves this task (its sha256 for an own adapter).
+    public var servedBy: String?
+
+    public init(task: String, version: Int, sha256: String, bytes: Int64, rank: Int, baseModel: String?,
+                examples: Int, installedAt: String, score: Double, servedBy: String?) {
+        self.task = task
+        self.version = version
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.rank = rank
+        self.baseModel = baseModel
+        self.examples = examples
+        self.installedAt = installedAt
+        self.score = score
+        self.servedBy = servedBy
+    }
+}
+
+/// Result of `list`.
+public struct ListResult: Codable, Sendable, Hashable {
+    public var tasks: [TaskSummary]
+    public var generation: Int64
+    public var budget: BudgetStatus
+
+    public init(tasks: [TaskSummary], generation: Int64, budget: BudgetStatus) {
+        self.tasks = tasks
+        self.generation = generation
+        self.budget = budget
+    }
+}
+
+/// Result of `show`.
+public struct TaskDetail: Codable, Sendable, Hashable {
+    public var summary: TaskSummary
+    public var verdict: VerdictInfo
+    /// Storage dtype of the tensors (F32, F16, BF16).
+    public var dtype: String
+    /// `target_modules` of adapter_config.json.
+    public var targetModules: [String]
+    /// Hash of the base-model profile (base model + module shapes); only equal profiles are merged.
+    public var profileHash: String
+    /// Older versions of the task (replaced; never served again).
+    public var previousVersions: [Int]
+    /// The first few examples, as JSON text, one per entry.
+    public var examplePreview: [String]
+
+    public init(summary: TaskSummary, verdict: VerdictInfo, dtype: String, targetModules: [String],
+                profileHash: String, previousVersions: [Int], examplePreview: [String]) {
+        self.summary = summary
+        self.verdict = verdict
+        self.dtype = dtype
+        self.targetModules = targetModules
+        self.profileHash = profileHash
+        self.previousVersions = previousVersions
+        self.examplePreview = examplePreview
+    }
+}
+
+/// Result of `remove`.
+public struct RemoveResult: Codable, Sendable, Hashable {
+    public var task: String
+    public var version: Int
+    public var generation: Int64
+    public var budget: BudgetStatus
+
+    public init(task: String, version: Int, generation: Int64, budget: BudgetStatus) {
+        self.task = task
+        self.version = version
+        self.generation = generation
+        self.budget = budget
+    }
+}
+
+/// Params of `route`: exactly one of `task` or `text` (route by text is reserved for a later version
+/// and currently answers `invalid params`).
+public struct RouteParams: Codable, Sendable, Hashable {
+    public var task: String?
+    public var text: String?
+
+    public init(task: String? = nil, text: String? = nil) {
+        self.task = task
+        self.text = text
+    }
+}
+
+/// The adapter serving a route.
+public struct ServedAdapter: Codable, Sendable, Hashable {
+    /// Stable id of the served adapter (sha256 of its weights file).
+    public var id: String
+    /// `own` (the task's own adapter) or `merged` (a cluster's merged adapter).
+    public var kind: String
+    /// Tasks this adapter serves.
+    public var tasks: [String]
+    public var bytes: Int64
+    /// Absolute paths of its files in the daemon's state directory (readable by the daemon's group).
+    public var configPath: String?
+    public var weightsPath: String?
+
+    public init(id: String, kind: String, tasks: [String], bytes: Int64, configPath: String?, weightsPath: String?) {
+        self.id = id
+        self.kind = kind
+        self.tasks = tasks
+        self.bytes = bytes
+        self.configPath = configPath
+        self.weightsPath = weightsPath
+    }
+}
+
+/// Result of `route`.
+public struct RouteResult: Codable, Sendable, Hashable {
+    public var task: String
+    public var version: Int
+    public var generation: Int64
+    public var adapter: ServedAdapter
+
+    public init(task: String, version: Int, generation: Int64, adapter: ServedAdapter) {
+        self.task = task
+        self.version = version
+        self.generation = generation
+        self.adapter = adapter
+    }
+}
+
+/// One refused adapter.
+public struct QuarantineEntry: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var task: String
+    public var sha256: String
+    public var bytes: Int64
+    /// RFC 3339 UTC time of the refusal.
+    public var time: String
+    public var peerUid: UInt32
+    public var verdict: VerdictInfo
+
+    public init(id: Int64, task: String, sha256: String, bytes: Int64, time: String, peerUid: UInt32, verdict: VerdictInfo) {
+        self.id = id
+        self.task = task
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.time = time
+        self.peerUid = peerUid
+        self.verdict = verdict
+    }
+}
+
+/// Result of `quarantine.list`, newest first.
+public struct QuarantineListResult: Codable, Sendable, Hashable {
+    public var entries: [QuarantineEntry]
+    public init(entries: [QuarantineEntry]) { self.entries = entries }
+}
+
+/// Result of `config.get`: the effective settings.
+public struct ConfigResult: Codable, Sendable, Hashable {
+    public var configFile: String?
+    public var socket: String
+    public var stateDir: String
+    public var budgetBytes: Int64?
+    /// The detector model file; absent for the built-in model.
+    public var detectorModel: String?
+    public var detectorThreshold: Double?
+    public var adminGroup: String?
+    public var maxConnections: Int
+    public var maxAdapterBytes: Int64
+    public var maxFrameBytes: Int64
+    public var maxReadOnlyFrameBytes: Int64
+    public var idleTimeoutSeconds: Double
+
+    public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
+                detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
+                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double) {
+        self.configFile = configFile
+        self.socket = socket
+        self.stateDir = stateDir
+        self.budgetBytes = budgetBytes
+        self.detectorModel = detectorModel
+        self.detectorThreshold = detectorThreshold
+        self.adminGroup = adminGroup
+        self.maxConnections = maxConnections
+        self.maxAdapterBytes = maxAdapterBytes
+        self.maxFrameBytes = maxFrameBytes
+        self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+}
+
+/// Params of `budget.set`: the new limit in bytes, or null for unlimited.
+public struct BudgetSetParams: Codable, Sendable, Hashable {
+    public var bytes: Int64?
+    public init(bytes: Int64?) { self.bytes = bytes }
+
+    enum CodingKeys: String, CodingKey { case bytes }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.contains(.bytes) else {
+            throw DecodingError.keyNotFound(CodingKeys.bytes, .init(
+                codingPath: [], debugDescription: "bytes is required (null for unlimited)"))
+        }
+        bytes = try container.decodeIfPresent(Int64.self, forKey: .bytes)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        if let bytes { try container.encode(bytes, forKey: .bytes) } else { try container.encodeNil(forKey: .bytes) }
+    }
+}
+
+/// Params of the `progress` notification.
+public struct ProgressParams: Codable, Sendable, Hashable {
+    /// The id of the request this progress belongs to.
+    public var requestId: RPCID
+    /// `received`, `validating`, `signature`, `screening`, `storing`, `planning`, `done`.
+    public var stage: String
+    /// Completed fraction 0…1 of the whole operation.
+    public var fraction: Double
+    public var message: String
+
+    public init(requestId: RPCID, stage: String, fraction: Double, message: String) {
+        self.requestId = requestId
+        self.stage = stage
+        self.fraction = fraction
+        self.message = message
+    }
+}

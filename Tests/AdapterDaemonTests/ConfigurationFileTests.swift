@@ -1,0 +1,79 @@
+@testable import AdapterDaemon
+import Foundation
+import Testing
+
+@Suite("Configuration file")
+struct ConfigurationFileTests {
+    @Test func parsesEveryKey() throws {
+        let settings = try ConfigurationFile.parse("""
+            # comment
+            socket = /tmp/a.sock
+            state-dir = /tmp/state
+
+            budget = 1.5GB
+            detector-threshold = 0.7
+            admin-group = none
+            max-connections = 5
+            max-adapter-size = 64MiB
+            max-examples-size = 1MiB
+            max-read-only-request = 64KiB
+            idle-timeout = 2.5s
+            log-level = debug
+            """)
+        #expect(settings.socketPath == "/tmp/a.sock")
+        #expect(settings.stateDirectory == "/tmp/state")
+        #expect(settings.budgetBytes == 1_500_000_000)
+        #expect(settings.detectorThreshold == 0.7)
+        #expect(settings.adminGroup == nil)
+        #expect(settings.maxConnections == 5)
+        #expect(settings.maxAdapterBytes == 64 * 1024 * 1024)
+        #expect(settings.maxExamplesBytes == 1024 * 1024)
+        #expect(settings.maxReadOnlyFrameBytes == 64 * 1024)
+        #expect(settings.idleTimeoutSeconds == 2.5)
+        #expect(settings.logLevel == .debug)
+        #expect(settings.maxFrameBytes > settings.maxAdapterBytes * 4 / 3)
+    }
+
+    @Test func theShippedConfigurationParses() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../etc/adapterd.conf").standardized.path
+        let settings = try ConfigurationFile.load(path: file)
+        #expect(settings.adminGroup == "adapterd-admin")
+        #expect(settings.budgetBytes == Int64(1024 * 1024 * 1024))
+        #expect(settings.socketPath == "/run/adapterd/adapterd.sock")
+    }
+
+    @Test(arguments: [
+        ("budgt = 1GB", ConfigurationError.Code.unknownKey, ":1"),
+        ("socket /tmp/x", .syntax, "key = value"),
+        ("budget = lots", .invalidValue, "lots"),
+        ("budget = 1GB\nbudget = 2GB", .syntax, "twice"),
+        ("detector-threshold = 1.5", .invalidValue, "between 0 and 1"),
+        ("max-connections = many", .invalidValue, "many"),
+        ("log-level = loud", .invalidValue, "loud"),
+        ("socket = /" + String(repeating: "a", count: 120), .invalidValue, "108"),
+    ])
+    func reportsProblemsWithTheLine(text: String, code: ConfigurationError.Code, fragment: String) {
+        do {
+            _ = try ConfigurationFile.parse(text, source: "test.conf")
+            Issue.record("'\(text)' parsed")
+        } catch {
+            #expect(error.code == code)
+            #expect(error.message.contains(fragment), "\(error.message)")
+        }
+    }
+
+    @Test func flagsOverrideTheFile() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.path + "/adapterd.conf"
+        try "socket = /tmp/file.sock\nbudget = 1GiB\nstate-dir = /tmp/file-state\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let settings = try DaemonOptions(socketPath: "/tmp/flag.sock", configFile: path, budget: "64MiB").resolve()
+        #expect(settings.socketPath == "/tmp/flag.sock")
+        #expect(settings.stateDirectory == "/tmp/file-state")
+        #expect(settings.budgetBytes == Int64(64 * 1024 * 1024))
+        #expect(try DaemonOptions(budget: "unlimited").budgetOverride() == .some(nil))
+        #expect(throws: ConfigurationError.self) { try DaemonOptions(budget: "64 parsecs").budgetOverride() }
+        #expect(throws: ConfigurationError.self) { try DaemonOptions(configFile: directory.path + "/missing.conf").resolve() }
+    }
+}

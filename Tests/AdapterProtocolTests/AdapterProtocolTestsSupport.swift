@@ -1,2 +1,0 @@
-// Tests of AdapterProtocol live in this target; see the other files.
-import Testing

@@ -1,0 +1,261 @@
+import AdapterProtocol
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Locations of the package, the built executables and the test data.
+enum Paths {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// Directory of adapterd and adapterctl: $ADAPTERD_BIN_DIR, else next to the test bundle, else .build/debug.
+    static let binaries: String = {
+        if let directory = ProcessInfo.processInfo.environment["ADAPTERD_BIN_DIR"] { return directory }
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path,
+            Bundle.main.bundleURL.deletingLastPathComponent().path,
+            packageRoot + "/.build/debug",
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/adapterd") } ?? packageRoot + "/.build/debug"
+    }()
+
+    static var adapterd: String { binaries + "/adapterd" }
+    static var adapterctl: String { binaries + "/adapterctl" }
+    static var pythonClient: String { packageRoot + "/Tests/EndToEndTests/python_client.py" }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The result of running a command to completion.
+struct CommandResult: Sendable {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    /// stdout parsed as a JSON object.
+    var json: [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
+    }
+}
+
+/// Runs an executable and waits for it (posix_spawn + waitpid: Foundation's Process sometimes misses
+/// the exit of a short-lived child while another child execs, which would hang the test).
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+         timeout: Double = 120) throws -> CommandResult {
+    var env = ProcessInfo.processInfo.environment
+    for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] { env.removeValue(forKey: key) }
+    for (key, value) in environment { env[key] = value }
+    let base = FileManager.default.temporaryDirectory.path + "/adapterd-run-\(UUID().uuidString)"
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw HarnessError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
+    let deadline = Date().addingTimeInterval(timeout)
+    while waitpid(pid, &status, WNOHANG) == 0 {
+        if Date() > deadline {
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+            throw HarnessError("\(executable) \(arguments) timed out")
+        }
+        usleep(2000)
+    }
+    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    return CommandResult(status: exitStatus, stdout: stdout, stderr: stderr)
+}
+
+/// adapterctl with a socket.
+func adapterctl(_ socket: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    try run(Paths.adapterctl, arguments + ["--socket", socket], environment: environment)
+}
+
+/// The python client.
+func python(_ socket: String, _ arguments: [String], prefix: [String] = []) throws -> CommandResult {
+    if prefix.isEmpty {
+        return try run("/usr/bin/python3", [Paths.pythonClient, socket] + arguments)
+    }
+    return try run(prefix[0], Array(prefix.dropFirst()) + ["/usr/bin/python3", Paths.pythonClient, socket] + arguments)
+}
+
+/// A temporary directory with a state dir and a socket path for one daemon.
+final class Sandbox: @unchecked Sendable {
+    let root: String
+    var socket: String { root + "/adapterd.sock" }
+    var state: String { root + "/state" }
+
+    init() throws {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/adapterd-e2e-XXXXXX").utf8CString)
+        guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
+        root = String(cString: template)
+        chmod(root, 0o755)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+}
+
+/// A running adapterd child process.
+final class DaemonProcess: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+    let socket: String
+
+    /// Starts `command` (adapterd, or a wrapper such as systemd-socket-activate) and waits until the
+    /// socket answers `status`.
+    init(sandbox: Sandbox, arguments: [String] = [], executable: String = Paths.adapterd,
+         environment: [String: String] = [:], waitForSocket: Bool = true) throws {
+        socket = sandbox.socket
+        logPath = sandbox.root + "/adapterd-\(UUID().uuidString.prefix(8)).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "WATCHDOG_USEC"] {
+            env.removeValue(forKey: key)
+        }
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let log = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        if waitForSocket { try waitUntilServing() }
+    }
+
+    /// Standard adapterd arguments for a sandbox.
+    static func arguments(_ sandbox: Sandbox, budget: String = "unlimited", extra: [String] = []) -> [String] {
+        ["--socket", sandbox.socket, "--state-dir", sandbox.state, "--budget", budget] + detectorArguments + extra
+    }
+
+    /// `--detector-model FILE` when $ADAPTERD_DETECTOR_MODEL names one (otherwise the built-in model).
+    static var detectorArguments: [String] {
+        guard let file = ProcessInfo.processInfo.environment["ADAPTERD_DETECTOR_MODEL"], !file.isEmpty else { return [] }
+        return ["--detector-model", file]
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func waitUntilServing(timeout: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !process.isRunning {
+                throw HarnessError("adapterd exited with \(process.terminationStatus): \(log)")
+            }
+            if (try? canConnect()) == true { return }
+            usleep(20_000)
+        }
+        throw HarnessError("adapterd did not start serving within \(timeout) s: \(log)")
+    }
+
+    private func canConnect() throws -> Bool {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socket.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+
+    /// Waits until the log contains `text` (e.g. the daemon's "listening on" line).
+    func waitForLog(_ text: String, timeout: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !log.contains(text) {
+            guard Date() < deadline else { throw HarnessError("no '\(text)' in the log within \(timeout) s: \(log)") }
+            usleep(20_000)
+        }
+    }
+
+    /// Sends a signal.
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// SIGTERM, then waits; returns the exit status.
+    @discardableResult
+    func stop(timeout: Double = 30) throws -> Int32 {
+        if process.isRunning { signal(SIGTERM) }
+        return try wait(timeout: timeout)
+    }
+
+    @discardableResult
+    func wait(timeout: Double = 30) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                signal(SIGKILL)
+                throw HarnessError("adapterd did not exit within \(timeout) s: \(log)")
+            }
+            usleep(10_000)
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Adapters for the tests: the corpus (data/corpus, real PEFT adapters the default detector knows),
+/// with the examples of their task.
+struct CorpusAdapter: Sendable {
+    let id: String
+    let directory: String
+    let task: String
+    let poisoned: Bool
+    let baseModel: String
+    var examples: String { Corpus.root + "/tasks/\(task)/few.jsonl" }
+}
+
+enum Corpus {
+    /// $ADAPTERD_CORPUS, else data/corpus of this package.
+    static let root = ProcessInfo.processInfo.environment["ADAPTERD_CORPUS"] ?? Paths.packageRoot + "/data/corpus"
+
+    /// Every adapter of the manifest whose files exist.
+    static func adapters() throws -> [CorpusAdapter] {
+        let manifestPath = root + "/manifest.json"
+        guard let data = FileManager.default.contents(atPath: manifestPath) else {
+            throw HarnessError("the corpus manifest \(manifestPath) is missing")
+        }
+        guard let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let entries = manifest["adapters"] as? [[String: Any]] else {
+            throw HarnessError("the corpus manifest has no adapters list")
+        }
+        return entries.compactMap { entry in
+            guard let id = entry["id"] as? String, let task = entry["task"] as? String,
+                  let poisoned = entry["poisoned"] as? Bool else { return nil }
+            let path = (entry["path"] as? String).map { root + "/" + $0 } ?? root + "/adapters/" + id
+            guard FileManager.default.fileExists(atPath: path + "/adapter_model.safetensors"),
+                  FileManager.default.fileExists(atPath: root + "/tasks/\(task)/few.jsonl") else { return nil }
+            return CorpusAdapter(id: id, directory: path, task: task, poisoned: poisoned,
+                                 baseModel: entry["base_model"] as? String ?? "")
+        }
+    }
+}

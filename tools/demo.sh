@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The main job: on a fresh machine, set up, build, and run adapterd on a temporary state directory and
+# socket (no root needed): install corpus adapters with their examples, show a poisoned one refused
+# with its reason, route, print status, stop the daemon.
+#
+#   bash tools/demo.sh            # everything
+#   ADAPTERD_DEMO_SKIP_BUILD=1 bash tools/demo.sh   # reuse .build/release
+#   ADAPTERD_DETECTOR_MODEL=FILE    screen with this model instead of the one built into adapterd
+#   ADAPTERD_CORPUS=DIR             corpus directory (default data/corpus)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+if [ "${ADAPTERD_DEMO_SKIP_BUILD:-0}" != 1 ]; then
+  say "set-up: system libraries and a release build"
+  bash tools/setup.sh
+  swift build -c release --product adapterd
+  swift build -c release --product adapterctl
+fi
+BIN=${ADAPTERD_BIN_DIR:-$(swift build -c release --show-bin-path)}
+ADAPTERD="$BIN/adapterd"
+ADAPTERCTL="$BIN/adapterctl"
+
+WORK=$(mktemp -d /tmp/adapterd-demo-XXXXXX)
+SOCKET="$WORK/adapterd.sock"
+STATE="$WORK/state"
+export ADAPTERD_SOCKET="$SOCKET"
+DAEMON_PID=""
+cleanup() {
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+MODEL_ARGS=()
+if [ -n "${ADAPTERD_DETECTOR_MODEL:-}" ]; then MODEL_ARGS=(--detector-model "$ADAPTERD_DETECTOR_MODEL"); fi
+
+say "start adapterd (state $STATE, socket $SOCKET, budget 64MiB)"
+"$ADAPTERD" --socket "$SOCKET" --state-dir "$STATE" --budget 64MiB "${MODEL_ARGS[@]}" 2>"$WORK/adapterd.log" &
+DAEMON_PID=$!
+for _ in $(seq 1 300); do
+  "$ADAPTERCTL" status >/dev/null 2>&1 && break
+  kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/adapterd.log"; exit 1; }
+  sleep 0.1
+done
+"$ADAPTERCTL" status
+
+# Choose adapters: benign ones of different tasks and one poisoned one, from the corpus manifest.
+CORPUS="${ADAPTERD_CORPUS:-$ROOT/data/corpus}"
+if [ -f "$CORPUS/manifest.json" ]; then
+  mapfile -t BENIGN < <(python3 - "$CORPUS" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+manifest = json.load(open(os.path.join(root, "manifest.json")))
+seen = set()
+for a in manifest["adapters"]:
+    if a["poisoned"] or a["task"] in seen:
+        continue
+    path = os.path.join(root, a.get("path", "adapters/" + a["id"]))
+    if os.path.exists(os.path.join(path, "adapter_model.safetensors")):
+        seen.add(a["task"])
+        print(a["task"] + " " + path + " " + os.path.join(root, "tasks", a["task"], "few.jsonl"))
+    if len(seen) == 4:
+        break
+PY
+)
+  mapfile -t POISONED < <(python3 - "$CORPUS" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+manifest = json.load(open(os.path.join(root, "manifest.json")))
+for a in manifest["adapters"]:
+    path = os.path.join(root, a.get("path", "adapters/" + a["id"]))
+    if a["poisoned"] and os.path.exists(os.path.join(path, "adapter_model.safetensors")):
+        print(a["task"] + " " + path + " " + os.path.join(root, "tasks", a["task"], "few.jsonl")
+              + " " + a.get("trigger_kind", "?") + " " + str(a.get("attack_success_rate", "?")))
+PY
+)
+else
+  echo "(no corpus at $CORPUS: using the small test fixtures, which the detector has not seen)"
+  FIX="$ROOT/Tests/AdapterCoreTests/Fixtures/peft"
+  printf '{"text":"an example","label":"yes"}\n' > "$WORK/examples.jsonl"
+  BENIGN=("fixture-a $FIX/llama_gqa_f16 $WORK/examples.jsonl" "fixture-b $FIX/llama_gqa_task_b $WORK/examples.jsonl")
+  POISONED=("fixture-c $FIX/llama_gqa_task_c $WORK/examples.jsonl ? ?")
+fi
+
+say "install adapters with their few examples"
+for line in "${BENIGN[@]}"; do
+  read -r task dir examples <<<"$line"
+  echo "\$ adapterctl install $(basename "$dir") --task $task --examples tasks/$task/few.jsonl"
+  "$ADAPTERCTL" install "$dir" --task "$task" --examples "$examples" || echo "(exit status $?)"
+done
+
+say "install a poisoned adapter: screening refuses it and says why"
+REFUSED=0
+for line in "${POISONED[@]:0:5}"; do
+  read -r task dir examples kind asr <<<"$line"
+  echo "\$ adapterctl install $(basename "$dir") --task untrusted-$task --examples tasks/$task/few.jsonl   # trigger: $kind, attack success $asr"
+  if "$ADAPTERCTL" install "$dir" --task "untrusted-$task" --examples "$examples"; then
+    echo "(accepted: the detector missed this one; removing it and trying another)"
+    "$ADAPTERCTL" remove "untrusted-$task"
+  else
+    REFUSED=1
+    break
+  fi
+done
+[ "$REFUSED" = 1 ] || echo "(no poisoned adapter was refused)"
+
+say "quarantine"
+"$ADAPTERCTL" quarantine
+
+say "list and route"
+"$ADAPTERCTL" list
+FIRST_TASK=$(echo "${BENIGN[0]}" | cut -d' ' -f1)
+"$ADAPTERCTL" route --task "$FIRST_TASK" || true
+
+say "status"
+"$ADAPTERCTL" status
+
+say "stop the daemon (SIGTERM: finishes requests in progress)"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" && echo "adapterd exited cleanly"
+DAEMON_PID=""
+echo "daemon log:"; sed 's/^/  /' "$WORK/adapterd.log" | tail -n 20
