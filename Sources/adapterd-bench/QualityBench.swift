@@ -127,17 +127,24 @@ struct QualityBench: AsyncParsableCommand {
                 served.append(("weight-space", nil, ServedCluster.of(weightPlan, names: fewProfiles.map(\.name)),
                                weightPlan.evaluations, Date().timeIntervalSince(clock)))
 
-                // (a) data-driven refinement: the external evaluator on few.jsonl, from the same k-medoids start.
-                clock = Date()
-                let dataPlan = try await ClusterRefiner(evaluator: fewEvaluator).plan(
-                    tasks: fewProfiles, budget: budget, planner: planner, mergedRank: rank, options: options,
-                    similarity: similarity, progress: { _, message in
-                        FileHandle.standardError.write(Data("  [\(base) \(Self.fractionText(fraction))] \(message)\n".utf8))
-                    })
-                served.insert(("refined (few)", nil, ServedCluster.of(dataPlan, names: fewProfiles.map(\.name)),
-                               dataPlan.evaluations, Date().timeIntervalSince(clock)), at: 0)
-                print("refinement: \(dataPlan.rounds) rounds, \(dataPlan.evaluations) few-example evaluations, "
-                      + "mean few-shot quality per round \(dataPlan.roundMeanQuality.map(Self.f3))")
+                // (a) data-driven refinement: the external evaluator on few.jsonl, from the same k-medoids
+                // start, scoring a task against candidate clusters merged with it (as D2C re-merges) and,
+                // for comparison, against their current merges (the refiner's default).
+                for mode in [ClusterRefiner.CandidateMerge.withTask, .withoutTask] {
+                    clock = Date()
+                    var refineOptions = options
+                    refineOptions.candidateMerge = mode
+                    let label = Self.refinedLabel(mode)
+                    let dataPlan = try await ClusterRefiner(evaluator: fewEvaluator).plan(
+                        tasks: fewProfiles, budget: budget, planner: planner, mergedRank: rank, options: refineOptions,
+                        similarity: similarity, progress: { _, message in
+                            FileHandle.standardError.write(Data("  [\(base) \(Self.fractionText(fraction)) \(label)] \(message)\n".utf8))
+                        })
+                    served.insert((label, nil, ServedCluster.of(dataPlan, names: fewProfiles.map(\.name)),
+                                   dataPlan.evaluations, Date().timeIntervalSince(clock)), at: served.count - 1)
+                    print("\(label): \(dataPlan.rounds) rounds, \(dataPlan.evaluations) few-example evaluations, "
+                          + "mean few-shot quality per round \(dataPlan.roundMeanQuality.map(Self.f3))")
+                }
 
                 // (c) random clusterings with the same K and rank.
                 for seed in 1...max(1, randomSeeds) {
@@ -184,7 +191,7 @@ struct QualityBench: AsyncParsableCommand {
                     print("  \(entry.method)\(entry.seed.map { " seed \($0)" } ?? ""): clusters "
                           + outcome.clusters.map { "{" + $0.joined(separator: " ") + "}" }.joined(separator: " "))
                 }
-                for method in ["refined (few)", "weight-space", "random"] {
+                for method in [Self.refinedLabel(.withTask), Self.refinedLabel(.withoutTask), "weight-space", "random"] {
                     guard let outcomes = perMethod[method] else { continue }
                     summaries.append(Summary(base: base, fraction: fraction, k: decision.clusterCount, rank: rank,
                                              method: method, outcomes: outcomes,
@@ -312,8 +319,12 @@ struct QualityBench: AsyncParsableCommand {
             print("| \(r.base) | \(fractionText(r.fraction)) | \(r.k) | \(r.rank) | \(r.method)"
                   + "\(r.outcomes.count > 1 ? " ×\(r.outcomes.count)" : "") | \(f3(r.meanAccuracy)) | \(f3(a.mean)) | "
                   + "\(f3(a.worst)) (\(a.worstTask)) | \(f3(g.mean))\(range) | \(f3(g.worst)) (\(g.worstTask)) | "
-                  + "\(r.method == "refined (few)" ? String(r.evaluations) : "–") |")
+                  + "\(r.method.hasPrefix("refined") ? String(r.evaluations) : "–") |")
         }
+    }
+
+    static func refinedLabel(_ mode: ClusterRefiner.CandidateMerge) -> String {
+        mode == .withTask ? "refined (few, with task)" : "refined (few, current merges)"
     }
 
     static func fractionText(_ f: Double) -> String {
