@@ -11,11 +11,21 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var closures: [() -> Void] = []
+    private var threadID: pthread_t?
+    let name: String
 
     init(name: String) {
+        self.name = name
         let thread = Thread { [unowned self] in self.loop() }
-        thread.name = name
         thread.start()
+    }
+
+    /// True when called on the worker thread.
+    var isCurrent: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let threadID else { return false }
+        return pthread_equal(threadID, pthread_self()) != 0
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
@@ -42,6 +52,10 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
     }
 
     private func loop() {
+        condition.lock()
+        threadID = pthread_self()
+        condition.unlock()
+        Thread.current.name = name   // shown by ps -L, top -H
         while true {
             condition.lock()
             while jobs.isEmpty && closures.isEmpty { condition.wait() }
