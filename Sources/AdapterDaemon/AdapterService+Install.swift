@@ -84,17 +84,19 @@ extension AdapterService {
         // merged changes nothing), then store it durably, then write and switch to the new generation.
         // The reply comes once that generation is current; a client that disconnects does not cancel it.
         let (installed, generation, replaced) = try await mutations.withLock {
+            let store = self.store
             let previous = try translating { try store.task(named: params.task) }
-            let examplesDigest = try translating { try store.put(examplesData) }
+            // Durable writes (fsync) run on the planning thread, never on the cooperative pool.
+            let examplesDigest = try await onPlanningThread { try store.put(examplesData) }
             let pending = ServedSetPlanner.Input(
                 name: params.task, version: (previous?.version ?? 0) + 1, ownBytes: configJSON.count + weights.count,
                 rank: adapter.config.r, profileHash: submission.profileHash, baseModel: submission.baseModel,
                 ownSHA256: digest.hex, examplesFile: store.url(for: examplesDigest).path, load: { adapter })
             let budget = try translating { try budgetLimit() }
             let plan = try await makePlan(budget: budget, dryRun: false, pending: pending, context: context, range: 0.7...0.95)
-            let installed = try translating {
-                try store.installTask(name: params.task, examples: examplesData, adapter: submission,
-                                      installedBy: context.peer.uid)
+            let uid = context.peer.uid
+            let installed = try await onPlanningThread {
+                try store.installTask(name: params.task, examples: examplesData, adapter: submission, installedBy: uid)
             }
             let result = try await write(plan, budget: budget, context: context, at: 0.95)
             return (installed, result.generation ?? 0, previous?.version)

@@ -137,6 +137,15 @@ extension AdapterService {
         return result
     }
 
+    /// Runs a store call on the planning thread, turning store errors into protocol errors.
+    func onPlanningThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await planningThread.run(body)
+        } catch let error as StoreError {
+            throw CatalogMapping.rpcError(error)
+        }
+    }
+
     // MARK: export
 
     /// The files of a served adapter of the current generation (by cluster id, or serving a task).
