@@ -466,7 +466,7 @@ public struct BudgetSetParams: Codable, Sendable, Hashable {
 public struct ProgressParams: Codable, Sendable, Hashable {
     /// The id of the request this progress belongs to.
     public var requestId: RPCID
-    /// `received`, `validating`, `signature`, `screening`, `storing`, `planning`, `done`.
+    /// `received`, `validating`, `signature`, `screening`, `storing`, `planning`, `writing`, `done`.
     public var stage: String
     /// Completed fraction 0…1 of the whole operation.
     public var fraction: Double
