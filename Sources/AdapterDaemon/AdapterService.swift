@@ -21,7 +21,7 @@ public final class AdapterService: Sendable {
     /// plan and the generation it leads to see the same tasks. Waiting suspends, never blocks a thread.
     let mutations = AsyncMutex()
     /// Runs planning, merging, scoring and generation writing off the cooperative pool.
-    let planningThread = WorkerThread(name: "adapterd-planner")
+    let planningThread = WorkerThread(name: "adapterd-planner", niceness: 10)
     /// Runs the per-request heavy work of install (parse, signature, screening) and export.
     let requestThread = WorkerThread(name: "adapterd-requests")
     /// The evaluators re-clustering uses (rebuilt when the settings change; the external one caches).
@@ -188,7 +188,9 @@ public final class AdapterService: Sendable {
             budgetBytes: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
-            idleTimeoutSeconds: settings.idleTimeoutSeconds)
+            idleTimeoutSeconds: settings.idleTimeoutSeconds, evaluator: settings.evaluator.rawValue,
+            evaluatorCommand: settings.evaluatorCommand.isEmpty ? nil : settings.evaluatorCommand,
+            evaluatorTimeoutSeconds: settings.evaluatorTimeoutSeconds)
     }
 
     // MARK: Mutating methods

@@ -421,10 +421,19 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var maxFrameBytes: Int64
     public var maxReadOnlyFrameBytes: Int64
     public var idleTimeoutSeconds: Double
+    /// `weight-space` or `command` (configuration key `evaluator`).
+    public var evaluator: String?
+    /// The argv of `evaluator-command` (absent when none is configured).
+    public var evaluatorCommand: [String]?
+    public var evaluatorTimeoutSeconds: Double?
 
     public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
-                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double) {
+                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double,
+                evaluator: String? = nil, evaluatorCommand: [String]? = nil, evaluatorTimeoutSeconds: Double? = nil) {
+        self.evaluator = evaluator
+        self.evaluatorCommand = evaluatorCommand
+        self.evaluatorTimeoutSeconds = evaluatorTimeoutSeconds
         self.configFile = configFile
         self.socket = socket
         self.stateDir = stateDir
