@@ -87,10 +87,12 @@ public struct StatusResult: Codable, Sendable, Hashable {
     public var quarantined: Int
     public var detector: DetectorInfo
     public var peer: PeerInfo
+    /// The embedder `route.text` uses (absent from daemons before route.text).
+    public var textRouting: TextRoutingInfo?
 
     public init(daemon: String, version: String, protocolVersion: Int, pid: Int32, uptimeSeconds: Double,
                 socketActivated: Bool, tasks: Int, generation: Int64, budget: BudgetStatus, quarantined: Int,
-                detector: DetectorInfo, peer: PeerInfo) {
+                detector: DetectorInfo, peer: PeerInfo, textRouting: TextRoutingInfo? = nil) {
         self.daemon = daemon
         self.version = version
         self.protocolVersion = protocolVersion
@@ -103,6 +105,7 @@ public struct StatusResult: Codable, Sendable, Hashable {
         self.quarantined = quarantined
         self.detector = detector
         self.peer = peer
+        self.textRouting = textRouting
     }
 }
 
@@ -393,10 +396,15 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var maxFrameBytes: Int64
     public var maxReadOnlyFrameBytes: Int64
     public var idleTimeoutSeconds: Double
+    /// The configured text embedder (`hashing` or `minilm`; status says which one is active).
+    public var textEmbedder: String?
+    /// The configured MiniLM model directory; absent means it is looked for in the default places.
+    public var minilmDir: String?
 
     public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
-                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double) {
+                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double,
+                textEmbedder: String? = nil, minilmDir: String? = nil) {
         self.configFile = configFile
         self.socket = socket
         self.stateDir = stateDir
@@ -409,6 +417,8 @@ public struct ConfigResult: Codable, Sendable, Hashable {
         self.maxFrameBytes = maxFrameBytes
         self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.textEmbedder = textEmbedder
+        self.minilmDir = minilmDir
     }
 }
 
