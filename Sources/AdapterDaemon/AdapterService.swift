@@ -20,6 +20,8 @@ public final class AdapterService: Sendable {
     /// Serialises changes to the catalog (install, remove, budget), so a budget check and the
     /// generation it leads to see the same served set.
     let mutations = NSLock()
+    /// Task embeddings for `route.text` (AdapterService+TextRoute.swift).
+    let textIndex: TaskEmbeddingIndex
 
     public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
                 socketActivated: Bool, logger: Logger) {
@@ -30,6 +32,8 @@ public final class AdapterService: Sendable {
         self.planner = ServedSetPlanner(store: store, logger: logger)
         self.socketActivated = socketActivated
         self.logger = logger
+        self.textIndex = TaskEmbeddingIndex(store: store, logger: logger)
+        textIndex.configure(kind: settings.textEmbedder, minilmDirectory: settings.minilmDirectory, force: true)
     }
 
     /// The method table serving this service.
@@ -44,6 +48,7 @@ public final class AdapterService: Sendable {
         table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
         table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }
         table.register(Methods.BudgetSet.self) { params, context in try self.budgetSet(params, context) }
+        table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         return table
     }
 
@@ -51,6 +56,7 @@ public final class AdapterService: Sendable {
     public func reload(settings newSettings: DaemonSettings, screening newScreening: any Screening) {
         settings.withLockedValue { $0 = newSettings }
         screening.withLockedValue { $0 = newScreening }
+        textIndex.configure(kind: newSettings.textEmbedder, minilmDirectory: newSettings.minilmDirectory)
     }
 
     /// Makes the served set match the installed tasks (after a crash between an install's commit and
@@ -88,7 +94,7 @@ public final class AdapterService: Sendable {
                 tasks: try store.tasks().count, generation: try store.currentGeneration()?.id ?? 0,
                 budget: try budgetStatus(), quarantined: try store.quarantine().count,
                 detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
-                peer: context.peerInfo)
+                peer: context.peerInfo, textRouting: textIndex.info)
         }
     }
 
@@ -152,13 +158,15 @@ public final class AdapterService: Sendable {
             budgetBytes: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
-            idleTimeoutSeconds: settings.idleTimeoutSeconds)
+            idleTimeoutSeconds: settings.idleTimeoutSeconds,
+            textEmbedder: settings.textEmbedder.rawValue, minilmDir: settings.minilmDirectory)
     }
 
     // MARK: Mutating methods
 
     func remove(_ params: TaskParams, _ context: RequestContext) throws -> RemoveResult {
-        try mutations.withLock {
+        defer { textIndex.refresh(task: params.task) }  // route-by-text re-reads the task from the catalog
+        return try mutations.withLock {
             try translating {
                 guard try store.task(named: params.task) != nil else { throw Self.notFound(params.task) }
                 let removed = try store.removeTask(named: params.task)

