@@ -24,7 +24,14 @@ struct StatusCommand: AsyncParsableCommand {
             "quarantined: \(status.quarantined)",
             "detector:    \(status.detector.model), threshold \(Output.format(status.detector.threshold))",
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
-        ].joined(separator: "\n")
+        ].joined(separator: "\n") + textRoutingLine(status.textRouting)
+    }
+
+    /// "text route:  minilm (all-MiniLM-L6-v2), 12 tasks", on its own line; nothing from an older daemon.
+    static func textRoutingLine(_ info: TextRoutingInfo?) -> String {
+        guard let info else { return "" }
+        let fallback = info.fallbackReason.map { "; minilm unavailable: \($0)" } ?? ""
+        return "\ntext route:  \(info.embedder) (\(info.model)), \(info.tasks) tasks\(fallback)"
     }
 
     static func formatUptime(_ seconds: Double) -> String {
