@@ -20,6 +20,20 @@ extension AdapterService {
         return TextRouteResult(embedder: answer.embedder.rawValue, matches: matches)
     }
 
+    /// `status` with its text-routing part: the active embedder and how many tasks it indexes.
+    func statusWithTextRouting(_ context: RequestContext) throws -> StatusResult {
+        var result = try status(context)
+        result.textRouting = textIndex.info
+        return result
+    }
+
+    /// Applies reloaded settings to text routing (SIGHUP): a changed `text-embedder` or `minilm-dir`
+    /// (or a MiniLM that could not be loaded before) loads the embedder and re-embeds every task, in
+    /// the background; `route.text` waits for it.
+    public func reloadTextRouting(_ settings: DaemonSettings) {
+        textIndex.configure(kind: settings.textEmbedder, minilmDirectory: settings.minilmDirectory)
+    }
+
     /// What `route` answers for `task`; nil when the current generation does not serve it (or it was
     /// removed since the text was routed).
     func servedRoute(of task: String) throws -> RouteResult? {

@@ -14,14 +14,14 @@ public final class AdapterService: Sendable {
     /// The budget given on the command line, which wins over `budget.set` and the config file.
     let budgetOverride: Int64??
     let planner: ServedSetPlanner
+    /// Task embeddings for `route.text` (AdapterService+TextRoute.swift).
+    let textIndex: TaskEmbeddingIndex
     let logger: Logger
     let startedAt = Date()
     let socketActivated: Bool
     /// Serialises changes to the catalog (install, remove, budget), so a budget check and the
     /// generation it leads to see the same served set.
     let mutations = NSLock()
-    /// Task embeddings for `route.text` (AdapterService+TextRoute.swift).
-    let textIndex: TaskEmbeddingIndex
 
     public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
                 socketActivated: Bool, logger: Logger) {
@@ -30,25 +30,24 @@ public final class AdapterService: Sendable {
         self.settings = NIOLockedValueBox(settings)
         self.budgetOverride = budgetOverride
         self.planner = ServedSetPlanner(store: store, logger: logger)
+        self.textIndex = TaskEmbeddingIndex(store: store, kind: settings.textEmbedder, minilmDirectory: settings.minilmDirectory, logger: logger)
         self.socketActivated = socketActivated
         self.logger = logger
-        self.textIndex = TaskEmbeddingIndex(store: store, logger: logger)
-        textIndex.configure(kind: settings.textEmbedder, minilmDirectory: settings.minilmDirectory, force: true)
     }
 
     /// The method table serving this service.
     public func methods() -> MethodTable {
         var table = MethodTable()
-        table.register(Methods.Status.self) { _, context in try self.status(context) }
+        table.register(Methods.Status.self) { _, context in try self.statusWithTextRouting(context) }
         table.register(Methods.Install.self) { params, context in try await self.install(params, context) }
         table.register(Methods.List.self) { _, _ in try self.list() }
         table.register(Methods.Show.self) { params, _ in try self.show(params) }
         table.register(Methods.Remove.self) { params, context in try self.remove(params, context) }
         table.register(Methods.Route.self) { params, _ in try self.route(params) }
+        table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
         table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }
         table.register(Methods.BudgetSet.self) { params, context in try self.budgetSet(params, context) }
-        table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         return table
     }
 
@@ -56,7 +55,6 @@ public final class AdapterService: Sendable {
     public func reload(settings newSettings: DaemonSettings, screening newScreening: any Screening) {
         settings.withLockedValue { $0 = newSettings }
         screening.withLockedValue { $0 = newScreening }
-        textIndex.configure(kind: newSettings.textEmbedder, minilmDirectory: newSettings.minilmDirectory)
     }
 
     /// Makes the served set match the installed tasks (after a crash between an install's commit and
@@ -94,7 +92,7 @@ public final class AdapterService: Sendable {
                 tasks: try store.tasks().count, generation: try store.currentGeneration()?.id ?? 0,
                 budget: try budgetStatus(), quarantined: try store.quarantine().count,
                 detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
-                peer: context.peerInfo, textRouting: textIndex.info)
+                peer: context.peerInfo)
         }
     }
 

@@ -41,13 +41,14 @@ final class TaskEmbeddingIndex: Sendable {
     /// Concurrent: embeddings of queries.
     private let queries = DispatchQueue(label: "adapterd.text-route.queries", attributes: .concurrent)
 
-    /// An empty index using the built-in hashing embedder; `configure(kind:minilmDirectory:)` loads the
-    /// configured one and builds the embeddings of the catalog's tasks.
-    init(store: AdapterStore, logger: Logger) {
+    /// Starts with no task and the built-in hashing embedder, then (asynchronously: `route` waits for
+    /// it) loads the configured embedder and embeds every task of the catalog.
+    init(store: AdapterStore, kind: TextEmbedderKind, minilmDirectory: String?, logger: Logger) {
         self.store = store
         self.logger = logger
         let builtIn = Self.hashingChoice(configuredKind: .hashing, configuredDirectory: nil, fallbackReason: nil)
         self.state = NIOLockedValueBox(Snapshot(choice: builtIn, router: Self.emptyRouter(builtIn.embedder)))
+        configure(kind: kind, minilmDirectory: minilmDirectory, force: true)
     }
 
     // MARK: Reading

@@ -85,14 +85,14 @@ public struct StatusResult: Codable, Sendable, Hashable {
     public var generation: Int64
     public var budget: BudgetStatus
     public var quarantined: Int
+    /// The embedder `route.text` uses and how many tasks it indexes (absent from daemons before route.text).
+    public var textRouting: TextRoutingInfo? = nil
     public var detector: DetectorInfo
     public var peer: PeerInfo
-    /// The embedder `route.text` uses (absent from daemons before route.text).
-    public var textRouting: TextRoutingInfo?
 
     public init(daemon: String, version: String, protocolVersion: Int, pid: Int32, uptimeSeconds: Double,
                 socketActivated: Bool, tasks: Int, generation: Int64, budget: BudgetStatus, quarantined: Int,
-                detector: DetectorInfo, peer: PeerInfo, textRouting: TextRoutingInfo? = nil) {
+                detector: DetectorInfo, peer: PeerInfo) {
         self.daemon = daemon
         self.version = version
         self.protocolVersion = protocolVersion
@@ -105,7 +105,6 @@ public struct StatusResult: Codable, Sendable, Hashable {
         self.quarantined = quarantined
         self.detector = detector
         self.peer = peer
-        self.textRouting = textRouting
     }
 }
 

@@ -98,9 +98,9 @@ public enum Methods {
     public static let all: [(name: String, mutates: Bool)] = [
         (Status.name, Status.mutates), (Install.name, Install.mutates), (List.name, List.mutates),
         (Show.name, Show.mutates), (Remove.name, Remove.mutates), (Route.name, Route.mutates),
+        (RouteText.name, RouteText.mutates),
         (QuarantineList.name, QuarantineList.mutates), (ConfigGet.name, ConfigGet.mutates),
         (BudgetSet.name, BudgetSet.mutates),
-        (RouteText.name, RouteText.mutates),
     ]
 }
 

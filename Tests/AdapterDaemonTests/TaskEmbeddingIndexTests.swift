@@ -144,14 +144,14 @@ struct TaskEmbeddingIndexTests {
         #expect(fallback.model == "hashing-2048")
         #expect(fallback.tasks == 1)
         #expect(fallback.fallbackReason?.contains("/nonexistent/minilm") == true)
-        #expect(try fixture.service.status(fixture.context).textRouting == fallback)
+        #expect(try fixture.service.statusWithTextRouting(fixture.context).textRouting == fallback)
 
-        // SIGHUP with a loadable model directory: MiniLM (here its tiny test model) takes over, every task re-embedded.
+        // SIGHUP (DaemonLifecycle.reload) with a loadable model directory: MiniLM (here its tiny test model) takes over, every task re-embedded.
         var settings = DaemonSettings()
         settings.stateDirectory = fixture.directory.path + "/state"
         settings.textEmbedder = .minilm
         settings.minilmDirectory = F.tinyBert
-        fixture.service.reload(settings: settings, screening: BaseModelScreening())
+        fixture.service.reloadTextRouting(settings)
         let routed = try await fixture.service.textIndex.route("block my card", top: 1)
         #expect(routed.embedder == .minilm)
         #expect(routed.matches.map(\.task) == ["banking"])
@@ -164,7 +164,7 @@ struct TaskEmbeddingIndexTests {
 
         // And back to hashing.
         settings.textEmbedder = .hashing
-        fixture.service.reload(settings: settings, screening: BaseModelScreening())
+        fixture.service.reloadTextRouting(settings)
         #expect(try await fixture.service.textIndex.route("block my card", top: 1).embedder == .hashing)
         #expect(fixture.service.textIndex.info.tasks == 1)
     }

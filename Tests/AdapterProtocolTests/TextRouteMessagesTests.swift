@@ -63,13 +63,14 @@ struct TextRouteMessagesTests {
     }
 
     @Test func statusDecodesWithAndWithoutTextRouting() throws {
-        let status = StatusResult(
+        var status = StatusResult(
             daemon: "adapterd", version: "0.1.0", protocolVersion: 1, pid: 5, uptimeSeconds: 1, socketActivated: false,
             tasks: 2, generation: 3, budget: BudgetStatus(limitBytes: nil, servedBytes: 10, archiveBytes: 20),
             quarantined: 0, detector: DetectorInfo(model: "m", threshold: 0.5),
-            peer: PeerInfo(uid: 0, gid: 0, pid: 1, mayMutate: true),
-            textRouting: TextRoutingInfo(embedder: "hashing", model: "hashing-2048", tasks: 2,
-                                         fallbackReason: "no MiniLM model found"))
+            peer: PeerInfo(uid: 0, gid: 0, pid: 1, mayMutate: true))
+        #expect(status.textRouting == nil)
+        status.textRouting = TextRoutingInfo(embedder: "hashing", model: "hashing-2048", tasks: 2,
+                                             fallbackReason: "no MiniLM model found")
         let data = try JSONEncoder().encode(status)
         #expect(try JSONDecoder().decode(StatusResult.self, from: data) == status)
 
