@@ -110,29 +110,18 @@ final class TaskEmbeddingIndex: Sendable {
     /// a removed one leaves the index. Asynchronous: `route` waits for it.
     func refresh(task name: String) {
         updates.async { [self] in
-            let embedder = state.withLockedValue { $0.choice.embedder }
-            let centroid = embedding(ofTask: name, with: embedder)
-            state.withLockedValue { snapshot in
-                // Only the update queue replaces the embedder, so it is still the one used above.
-                var router = snapshot.router
-                do {
-                    guard let centroid else { throw RoutingError(.noText, "task \(name) has no embedding") }
-                    try router.setTask(name, centroid: centroid)
-                } catch {
-                    router.removeTask(name)
+            // Only this serial queue replaces the snapshot, so it cannot change between here and the swap.
+            let snapshot = state.withLockedValue { $0 }
+            var router = snapshot.router
+            do {
+                guard let centroid = embedding(ofTask: name, with: snapshot.choice.embedder) else {
+                    throw RoutingError(.noText, "task \(name) is not routable by text")
                 }
-                snapshot = Snapshot(choice: snapshot.choice, router: router)
+                try router.setTask(name, centroid: centroid)
+            } catch {
+                router.removeTask(name)
             }
-        }
-    }
-
-    /// Rebuilds every task's embedding with the embedder in use (e.g. after the catalog changed in ways
-    /// the refresh hooks did not see). Asynchronous: `route` waits for it.
-    func rebuild() {
-        updates.async { [self] in
-            let choice = state.withLockedValue { $0.choice }
-            let router = buildRouter(with: choice.embedder)
-            state.withLockedValue { $0 = Snapshot(choice: choice, router: router) }
+            state.withLockedValue { $0 = Snapshot(choice: snapshot.choice, router: router) }
         }
     }
 

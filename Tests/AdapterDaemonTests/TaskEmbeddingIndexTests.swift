@@ -102,6 +102,35 @@ struct TaskEmbeddingIndexTests {
         #expect(try #require(banking.first?.similarity) > (try #require(matches.first?.similarity)))
     }
 
+    @Test func concurrentQueriesDuringInstallsAndRemovalsSeeConsistentSnapshots() async throws {
+        let fixture = try AdapterServiceTests.Fixture()
+        _ = try await F.install(fixture, task: "banking", texts: F.banking)
+        let index = fixture.service.textIndex
+        try await withThrowingTaskGroup(of: [String].self) { group in
+            for i in 0..<24 {
+                group.addTask {
+                    try await index.route(i % 2 == 0 ? "rain tonight" : "block my card", top: 3).matches.map(\.task)
+                }
+            }
+            let service = fixture.service
+            let context = fixture.context
+            group.addTask {
+                _ = try await service.install(try F.params("llama_gqa_task_b", task: "weather", texts: F.weather), context)
+                _ = try await service.install(try F.params("llama_gqa_task_c", task: "cooking", texts: F.cooking), context)
+                _ = try service.remove(TaskParams(task: "cooking"), context)
+                return []
+            }
+            for try await tasks in group {
+                // Every answer comes from one snapshot: distinct, known tasks, banking always among them.
+                #expect(Set(tasks).count == tasks.count)
+                #expect(Set(tasks).isSubset(of: ["banking", "weather", "cooking"]))
+                #expect(tasks.isEmpty || tasks.contains("banking"))
+            }
+        }
+        let final = try await index.route("rain tonight", top: 3).matches.map(\.task)
+        #expect(final == ["weather", "banking"])
+    }
+
     @Test func startUpRebuildsTheIndexFromTheCatalog() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
