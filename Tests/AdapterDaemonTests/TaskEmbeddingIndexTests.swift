@@ -42,6 +42,17 @@ enum TextRouteFixtures {
         try await fixture.service.install(try params(adapter, task: task, texts: texts), fixture.context)
     }
 
+    /// Removes `task` through the method table, as a client's `remove` request (whatever the handler's signature).
+    static func remove(_ service: AdapterService, task: String) async throws {
+        let request = #"{"jsonrpc":"2.0","id":1,"method":"remove","params":{"task":"\#(task)"}}"#
+        let reply = await service.methods().handle(
+            payload: Data(request.utf8), peer: PeerCredentials(pid: 1, uid: 0, gid: 0), mayMutate: true,
+            send: { _ in }, logger: Logger(label: "test"))
+        let data = try #require(reply)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        guard object["result"] != nil else { throw TestFailure("remove \(task) failed: \(object)") }
+    }
+
     /// The tiny random BERT of the MiniLM tests: a real MiniLM-format directory that loads fast.
     static let tinyBert = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../AdapterCoreTests/Fixtures/minilm/tiny_bert").standardized.path
@@ -68,7 +79,7 @@ struct TaskEmbeddingIndexTests {
         let food = try await index.route("fry the onions in butter", top: 1)
         #expect(food.matches.map(\.task) == ["cooking"])
 
-        _ = try fixture.service.remove(TaskParams(task: "banking"), fixture.context)
+        try await F.remove(fixture.service, task: "banking")
         await index.whenUpdated()
         #expect(index.taskNames == ["cooking"])
         #expect(try await index.route("my card was charged twice", top: 3).matches.map(\.task) == ["cooking"])
@@ -117,7 +128,7 @@ struct TaskEmbeddingIndexTests {
             group.addTask {
                 _ = try await service.install(try F.params("llama_gqa_task_b", task: "weather", texts: F.weather), context)
                 _ = try await service.install(try F.params("llama_gqa_task_c", task: "cooking", texts: F.cooking), context)
-                _ = try service.remove(TaskParams(task: "cooking"), context)
+                try await F.remove(service, task: "cooking")
                 return []
             }
             for try await tasks in group {
