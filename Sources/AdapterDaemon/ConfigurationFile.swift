@@ -22,6 +22,9 @@ public enum ConfigurationFile {
         ("max-read-only-request", "largest request from a client that may not mutate"),
         ("idle-timeout", "seconds of silence after which a connection is closed"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
+        ("evaluator", "how re-clustering scores merged adapters: weight-space (built in) or command"),
+        ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
+        ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
     ]
 
     /// Reads the file at `path` over `base`.
@@ -109,6 +112,18 @@ public enum ConfigurationFile {
                     "log-level '\(value)' is not one of trace, debug, info, notice, warning, error, critical")
             }
             settings.logLevel = level
+        case "evaluator":
+            guard let kind = EvaluatorKind(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of weight-space, command")
+            }
+            settings.evaluator = kind
+        case "evaluator-command":
+            settings.evaluatorCommand = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        case "evaluator-timeout":
+            guard let seconds = Double(value.hasSuffix("s") ? String(value.dropLast()) : value), seconds.isFinite else {
+                throw ConfigurationError(.invalidValue, "evaluator-timeout '\(value)' is not a number of seconds")
+            }
+            settings.evaluatorTimeoutSeconds = seconds
         default:
             let known = keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")

@@ -40,7 +40,7 @@ public enum DaemonMain {
         let service = AdapterService(
             store: store, screening: screening, settings: settings, budgetOverride: try options.budgetOverride(),
             socketActivated: !inherited.isEmpty, logger: logger)
-        try service.reconcile()
+        try await service.reconcile()
         let server = RPCServer(address: address, limits: ServerLimits(settings: settings), policy: policy,
                                methods: service.methods(), logger: logger)
         let lifecycle = DaemonLifecycle(server: server, service: service, options: options, logger: logger)
