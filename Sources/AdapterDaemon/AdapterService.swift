@@ -14,6 +14,8 @@ public final class AdapterService: Sendable {
     /// The budget given on the command line, which wins over `budget.set` and the config file.
     let budgetOverride: Int64??
     let planner: ServedSetPlanner
+    /// Task embeddings for `route.text` (AdapterService+TextRoute.swift).
+    let textIndex: TaskEmbeddingIndex
     let logger: Logger
     let startedAt = Date()
     let socketActivated: Bool
@@ -38,6 +40,7 @@ public final class AdapterService: Sendable {
         self.settings = NIOLockedValueBox(settings)
         self.budgetOverride = budgetOverride
         self.planner = ServedSetPlanner(store: store, logger: logger)
+        self.textIndex = TaskEmbeddingIndex(store: store, kind: settings.textEmbedder, minilmDirectory: settings.minilmDirectory, logger: logger)
         self.socketActivated = socketActivated
         self.logger = logger
         self.evaluators = NIOLockedValueBox(Self.makeEvaluators(settings, logger: logger))
@@ -46,12 +49,13 @@ public final class AdapterService: Sendable {
     /// The method table serving this service.
     public func methods() -> MethodTable {
         var table = MethodTable()
-        table.register(Methods.Status.self) { _, context in try self.status(context) }
+        table.register(Methods.Status.self) { _, context in try self.statusWithTextRouting(context) }
         table.register(Methods.Install.self) { params, context in try await self.install(params, context) }
         table.register(Methods.List.self) { _, _ in try self.list() }
         table.register(Methods.Show.self) { params, _ in try self.show(params) }
         table.register(Methods.Remove.self) { params, context in try await self.remove(params, context) }
         table.register(Methods.Route.self) { params, _ in try self.route(params) }
+        table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
         table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }
         table.register(Methods.BudgetSet.self) { params, context in try await self.budgetSet(params, context) }
@@ -154,7 +158,7 @@ public final class AdapterService: Sendable {
 
     func route(_ params: RouteParams) throws -> RouteResult {
         guard params.text == nil else {
-            throw RPCError(code: .invalidParams, message: "route by text is not available in this version; give \"task\"")
+            throw RPCError(code: .invalidParams, message: "route by text is the method \"route.text\"; \"route\" takes \"task\"")
         }
         guard let name = params.task else {
             throw RPCError(code: .invalidParams, message: "route needs \"task\"")
@@ -188,7 +192,9 @@ public final class AdapterService: Sendable {
             budgetBytes: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
-            idleTimeoutSeconds: settings.idleTimeoutSeconds, evaluator: settings.evaluator.rawValue,
+            idleTimeoutSeconds: settings.idleTimeoutSeconds,
+            textEmbedder: settings.textEmbedder.rawValue, minilmDir: settings.minilmDirectory,
+            evaluator: settings.evaluator.rawValue,
             evaluatorCommand: settings.evaluatorCommand.isEmpty ? nil : settings.evaluatorCommand,
             evaluatorTimeoutSeconds: settings.evaluatorTimeoutSeconds)
     }
@@ -196,7 +202,8 @@ public final class AdapterService: Sendable {
     // MARK: Mutating methods
 
     func remove(_ params: TaskParams, _ context: RequestContext) async throws -> RemoveResult {
-        try await mutations.withLock {
+        defer { textIndex.refresh(task: params.task) }  // route-by-text re-reads the task from the catalog
+        return try await mutations.withLock {
             guard try translating({ try store.task(named: params.task) }) != nil else { throw Self.notFound(params.task) }
             let removed = try translating { try store.removeTask(named: params.task) }
             logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])

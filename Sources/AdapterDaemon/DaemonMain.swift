@@ -135,6 +135,7 @@ final class DaemonLifecycle: Service, Sendable {
             let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
             let screening = try DetectorScreening.make(modelPath: settings.detectorModel, thresholdOverride: settings.detectorThreshold)
             service.reload(settings: settings, screening: screening)
+            service.reloadTextRouting(settings)
             server.updatePolicy(policy)
             DaemonLogging.level.withLockedValue { $0 = settings.logLevel }
             logger.notice("configuration reloaded", metadata: ["config": "\(settings.configFile ?? "none")"])

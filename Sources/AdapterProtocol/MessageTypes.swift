@@ -85,6 +85,8 @@ public struct StatusResult: Codable, Sendable, Hashable {
     public var generation: Int64
     public var budget: BudgetStatus
     public var quarantined: Int
+    /// The embedder `route.text` uses and how many tasks it indexes (absent from daemons before route.text).
+    public var textRouting: TextRoutingInfo? = nil
     public var detector: DetectorInfo
     public var peer: PeerInfo
     /// The current generation's served set: clusters, per-task retained quality, evaluator, last
@@ -421,6 +423,10 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var maxFrameBytes: Int64
     public var maxReadOnlyFrameBytes: Int64
     public var idleTimeoutSeconds: Double
+    /// The configured text embedder (`hashing` or `minilm`; status says which one is active).
+    public var textEmbedder: String?
+    /// The configured MiniLM model directory; absent means it is looked for in the default places.
+    public var minilmDir: String?
     /// `weight-space` or `command` (configuration key `evaluator`).
     public var evaluator: String?
     /// The argv of `evaluator-command` (absent when none is configured).
@@ -430,6 +436,7 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
                 maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double,
+                textEmbedder: String? = nil, minilmDir: String? = nil,
                 evaluator: String? = nil, evaluatorCommand: [String]? = nil, evaluatorTimeoutSeconds: Double? = nil) {
         self.evaluator = evaluator
         self.evaluatorCommand = evaluatorCommand
@@ -446,6 +453,8 @@ public struct ConfigResult: Codable, Sendable, Hashable {
         self.maxFrameBytes = maxFrameBytes
         self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.textEmbedder = textEmbedder
+        self.minilmDir = minilmDir
     }
 }
 

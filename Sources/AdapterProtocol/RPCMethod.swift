@@ -62,6 +62,14 @@ public enum Methods {
         public static let mutates = false
     }
 
+    /// The tasks whose few examples a text most resembles, each with the adapter serving it.
+    public enum RouteText: RPCMethod {
+        public typealias Params = TextRouteParams
+        public typealias Result = TextRouteResult
+        public static let name = "route.text"
+        public static let mutates = false
+    }
+
     /// Refused adapters.
     public enum QuarantineList: RPCMethod {
         public typealias Params = NoParams
@@ -107,6 +115,7 @@ public enum Methods {
     public static let all: [(name: String, mutates: Bool)] = [
         (Status.name, Status.mutates), (Install.name, Install.mutates), (List.name, List.mutates),
         (Show.name, Show.mutates), (Remove.name, Remove.mutates), (Route.name, Route.mutates),
+        (RouteText.name, RouteText.mutates),
         (QuarantineList.name, QuarantineList.mutates), (ConfigGet.name, ConfigGet.mutates),
         (BudgetSet.name, BudgetSet.mutates), (Recluster.name, Recluster.mutates), (Export.name, Export.mutates),
     ]

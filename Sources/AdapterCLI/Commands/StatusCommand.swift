@@ -23,6 +23,7 @@ struct StatusCommand: AsyncParsableCommand {
             "budget:      \(Output.budgetLine(status.budget))",
             "quarantined: \(status.quarantined)",
             "detector:    \(status.detector.model), threshold \(Output.format(status.detector.threshold))",
+            textRoutingLine(status.textRouting),
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
         ]
         if let served = status.served {
@@ -47,6 +48,13 @@ struct StatusCommand: AsyncParsableCommand {
         lines.append("")
         lines.append(ReclusterCommand.taskTable(served.tasks, clusters: served.clusters))
         return lines
+    }
+
+    /// "text route:  minilm (all-MiniLM-L6-v2), 12 tasks" (and why MiniLM is not in use, if configured).
+    static func textRoutingLine(_ info: TextRoutingInfo?) -> String {
+        guard let info else { return "text route:  - (the daemon predates route.text)" }
+        let fallback = info.fallbackReason.map { "; minilm unavailable: \($0)" } ?? ""
+        return "text route:  \(info.embedder) (\(info.model)), \(info.tasks) tasks\(fallback)"
     }
 
     static func formatUptime(_ seconds: Double) -> String {
