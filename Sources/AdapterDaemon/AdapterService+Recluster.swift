@@ -114,7 +114,7 @@ extension AdapterService {
         let planner = self.planner
         if plan.result.kind == "clustered" {
             await context?.progress(stage: "writing", fraction: fraction,
-                                    message: "writing \(plan.result.clusterCount) served adapters as a new generation")
+                                    message: "writing \(plan.result.clusterCount) served adapter\(plan.result.clusterCount == 1 ? "" : "s") as a new generation")
         }
         reclustering.withLockedValue { $0 = true }
         defer { reclustering.withLockedValue { $0 = false } }

@@ -160,7 +160,7 @@ struct ServedSetPlanner: Sendable {
             try builder.add(planned, inputs: group.inputs, evaluator: usedEvaluator.name, note: note)
             done += group.inputs.count
         }
-        progress?(1, "planned \(builder.clusterCount) served adapters")
+        progress?(1, "planned \(builder.clusterCount) served adapter\(builder.clusterCount == 1 ? "" : "s")")
         return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
     }
 
