@@ -80,7 +80,9 @@ extension AdapterService {
         }
         let inputs = stored
         let evaluators = self.evaluators.withLockedValue { $0 }
-        let planner = self.planner
+        var planner = self.planner
+        planner.dtype = settings.withLockedValue { $0.mergedDType }
+        let configured = planner
         let (stream, continuation) = AsyncStream.makeStream(of: (Double, String).self,
                                                             bufferingPolicy: .bufferingNewest(64))
         let forwarder = Task {
@@ -93,7 +95,7 @@ extension AdapterService {
         defer { reclustering.withLockedValue { $0 = false } }
         do {
             let plan = try await planningThread.withPreference {
-                try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
+                try await configured.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
                     continuation.yield((fraction, message))
                 }
             }

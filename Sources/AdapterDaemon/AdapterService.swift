@@ -75,6 +75,10 @@ public final class AdapterService: Sendable {
             != (newSettings.evaluator, newSettings.evaluatorCommand, newSettings.evaluatorTimeoutSeconds) {
             evaluators.withLockedValue { $0 = Self.makeEvaluators(newSettings, logger: logger) }
         }
+        if old.budgetBytes != newSettings.budgetBytes {
+            // A served set over the new budget is re-planned in the background (routing goes on).
+            Task { try? await self.reconcile() }
+        }
     }
 
     /// Makes the served set match the installed tasks and the budget (after a crash between an

@@ -57,6 +57,7 @@ struct ConfigurationFileTests {
         ("evaluator = command", .invalidValue, "evaluator-command"),
         ("evaluator-timeout = 0", .invalidValue, "evaluator-timeout"),
         ("evaluator-timeout = soon", .invalidValue, "soon"),
+        ("merged-dtype = int8", .invalidValue, "F16, BF16, F32"),
     ])
     func reportsProblemsWithTheLine(text: String, code: ConfigurationError.Code, fragment: String) {
         do {
@@ -73,7 +74,9 @@ struct ConfigurationFileTests {
             evaluator = command
             evaluator-command = /usr/local/bin/score  --adapter {adapter_dir} --examples {examples}
             evaluator-timeout = 30s
+            merged-dtype = bf16
             """)
+        #expect(settings.mergedDType == .bf16)
         #expect(settings.evaluator == .command)
         #expect(settings.evaluatorCommand == ["/usr/local/bin/score", "--adapter", "{adapter_dir}", "--examples", "{examples}"])
         #expect(settings.evaluatorTimeoutSeconds == 30)

@@ -1,5 +1,6 @@
 @testable import AdapterDaemon
 import AdapterProtocol
+import AdapterCore
 import AdapterStore
 import Foundation
 import Testing
@@ -59,5 +60,22 @@ struct ServedSetPlannerTests {
             #expect(route.adapter.kind == "own")
             #expect(route.adapter.sha256 == (try fixture.store.task(named: task))?.adapter.weightsDigest.hex)
         }
+    }
+}
+
+extension ServedSetPlannerTests {
+    /// `merged-dtype` decides the dtype (and so the size) of merged adapters.
+    @Test func mergedAdaptersAreWrittenInTheConfiguredDType() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.mergedDType = .f32 }, budgetOverride: .some(60_000))
+        for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
+            _ = try await fixture.service.install(try fixture.params(name, task: task), fixture.context)
+        }
+        let served = try #require(try fixture.service.status(fixture.context).served)
+        let merged = try #require(served.clusters.first { $0.kind == "merged" })
+        let exported = try await fixture.service.export(ExportParams(cluster: merged.id))
+        let weights = try #require(Data(base64Encoded: exported.safetensors))
+        let adapter = try PEFTAdapterLoader.load(configJSON: Data(exported.config.utf8), safetensors: weights)
+        #expect(adapter.storageDType == .f32)
+        #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
     }
 }
