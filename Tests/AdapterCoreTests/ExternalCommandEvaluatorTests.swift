@@ -44,16 +44,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: marker))
     }
 
-    @Test func cancellationKillsTheCommandPromptly() async throws {
+    @Test(.timeLimit(.minutes(2)))
+    func cancellationKillsTheCommandsProcessGroup() async throws {
         let (task, dir) = try Base.task()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let evaluator = try Base.shell("sleep 30; echo '{\"score\": 1}'", timeout: 60)
-        let started = ContinuousClock.now
+        // The command records its pid, then waits far longer than the test may take.
+        let pidFile = dir + "/pid"
+        let evaluator = try Base.shell("echo $$ > '\(pidFile)'; sleep 600; echo '{\"score\": 1}'", timeout: 900)
         let job = Task { try await evaluator.score(task: task, candidate: task.adapter) }
-        try await Task.sleep(for: .milliseconds(300))
+        var pid: pid_t?
+        for _ in 0..<1200 where pid == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            pid = (try? String(contentsOfFile: pidFile, encoding: .utf8))
+                .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        let started = try #require(pid)
         job.cancel()
         await #expect(throws: CancellationError.self) { try await job.value }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // The evaluation returns only after the shell was killed and reaped; its `sleep` (same process
+        // group) was killed too (it may linger as a zombie until its new parent reaps it).
+        #expect(kill(started, 0) == -1 && errno == ESRCH)
+        #expect(Self.liveMembers(ofProcessGroup: started).isEmpty)
+    }
+
+    /// Processes of a group that are not zombies, from /proc/<pid>/stat ("pid (comm) state ppid pgrp …").
+    static func liveMembers(ofProcessGroup group: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 3, let pgrp = pid_t(fields[3]) else { return nil }
+            return pgrp == group && fields[0] != "Z" ? pid : nil
+        }
     }
 
     @Test func cachingAroundACommandRunsItOncePerCandidateAndRetriesFailures() async throws {
