@@ -45,8 +45,10 @@ class Model:
             after.budget = op["bytes"]
             after.budget_known = True
         elif kind == "recluster":
-            if op.get("budget") is not None or result is None:
-                after.budget_known = False  # whether a recluster budget is stored is the daemon's choice
+            # docs/PROTOCOL.md: a budget given to a recluster that is not a dry run is stored.
+            if op.get("budget") is not None and not op.get("dryRun"):
+                after.budget = op["budget"]
+                after.budget_known = True
         return after
 
     def matches(self, tasks, budget):
