@@ -116,6 +116,21 @@ struct LimitsTests {
         }
     }
 
+    @Test func theShippedConfigurationStatesTheDefaultLimits() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../etc/adapterd.conf").standardized.path
+        let shipped = try ConfigurationFile.load(path: file)
+        let defaults = DaemonSettings()
+        #expect(shipped.maxConnections == defaults.maxConnections)
+        #expect(shipped.maxConnectionsPerUser == defaults.maxConnectionsPerUser)
+        #expect(shipped.maxAdapterBytes == defaults.maxAdapterBytes)
+        #expect(shipped.maxExamplesBytes == defaults.maxExamplesBytes)
+        #expect(shipped.maxExamples == defaults.maxExamples)
+        #expect(shipped.maxReadOnlyFrameBytes == defaults.maxReadOnlyFrameBytes)
+        #expect(shipped.idleTimeoutSeconds == defaults.idleTimeoutSeconds)
+        #expect(shipped.requestTimeoutSeconds == defaults.requestTimeoutSeconds)
+    }
+
     @Test func theExamplesCountLimitRefusesLongerExampleFiles() throws {
         var settings = DaemonSettings()
         settings.maxExamples = 3
