@@ -77,6 +77,7 @@ let package = Package(
             dependencies: [
                 "AdapterCore", "AdapterProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
 

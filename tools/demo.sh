@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: on a fresh machine, set up, build, and run adapterd on a temporary state directory and
-# socket (no root needed): install corpus adapters with their examples, show a poisoned one refused
-# with its reason, route, print status, stop the daemon.
+# socket (no root needed): install more corpus adapters than the byte budget holds (adapterd clusters
+# the tasks and serves merged adapters under the budget), show a poisoned one refused with its reason,
+# route every task, show the served set, a dry-run re-cluster at a larger budget and an export, stop.
 #
 #   bash tools/demo.sh            # everything
 #   ADAPTERD_DEMO_SKIP_BUILD=1 bash tools/demo.sh   # reuse .build/release
@@ -37,33 +38,28 @@ trap cleanup EXIT
 MODEL_ARGS=()
 if [ -n "${ADAPTERD_DETECTOR_MODEL:-}" ]; then MODEL_ARGS=(--detector-model "$ADAPTERD_DETECTOR_MODEL"); fi
 
-say "start adapterd (state $STATE, socket $SOCKET, budget 64MiB)"
-"$ADAPTERD" --socket "$SOCKET" --state-dir "$STATE" --budget 64MiB "${MODEL_ARGS[@]}" 2>"$WORK/adapterd.log" &
-DAEMON_PID=$!
-for _ in $(seq 1 300); do
-  "$ADAPTERCTL" status >/dev/null 2>&1 && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/adapterd.log"; exit 1; }
-  sleep 0.1
-done
-"$ADAPTERCTL" status
-
 # Choose adapters: benign ones of different tasks and one poisoned one, from the corpus manifest.
 CORPUS="${ADAPTERD_CORPUS:-$ROOT/data/corpus}"
 if [ -f "$CORPUS/manifest.json" ]; then
+  # Benign adapters of one base-model profile (MiniLM, LoRA on query/key/value/attention.output.dense),
+  # one per task: only adapters of one profile are ever merged together.
   mapfile -t BENIGN < <(python3 - "$CORPUS" <<'PY'
 import json, os, sys
 root = sys.argv[1]
 manifest = json.load(open(os.path.join(root, "manifest.json")))
 seen = set()
 for a in manifest["adapters"]:
-    if a["poisoned"] or a["task"] in seen:
+    if a["poisoned"] or a["task"] in seen or a.get("base_model") != "minilm":
         continue
     path = os.path.join(root, a.get("path", "adapters/" + a["id"]))
-    if os.path.exists(os.path.join(path, "adapter_model.safetensors")):
-        seen.add(a["task"])
-        print(a["task"] + " " + path + " " + os.path.join(root, "tasks", a["task"], "few.jsonl"))
-    if len(seen) == 4:
-        break
+    if not os.path.exists(os.path.join(path, "adapter_model.safetensors")):
+        continue
+    config = json.load(open(os.path.join(path, "adapter_config.json")))
+    if sorted(config.get("target_modules") or []) != ["attention.output.dense", "key", "query", "value"]:
+        continue
+    seen.add(a["task"])
+    size = os.path.getsize(os.path.join(path, "adapter_model.safetensors")) + os.path.getsize(os.path.join(path, "adapter_config.json"))
+    print(a["task"] + " " + path + " " + os.path.join(root, "tasks", a["task"], "few.jsonl") + " " + str(size))
 PY
 )
   mapfile -t POISONED < <(python3 - "$CORPUS" <<'PY'
@@ -81,15 +77,32 @@ else
   echo "(no corpus at $CORPUS: using the small test fixtures, which the detector has not seen)"
   FIX="$ROOT/Tests/AdapterCoreTests/Fixtures/peft"
   printf '{"text":"an example","label":"yes"}\n' > "$WORK/examples.jsonl"
-  BENIGN=("fixture-a $FIX/llama_gqa_f16 $WORK/examples.jsonl" "fixture-b $FIX/llama_gqa_task_b $WORK/examples.jsonl")
+  BENIGN=("fixture-a $FIX/llama_gqa_f16 $WORK/examples.jsonl 17592" "fixture-b $FIX/llama_gqa_task_b $WORK/examples.jsonl 17591")
   POISONED=("fixture-c $FIX/llama_gqa_task_c $WORK/examples.jsonl ? ?")
 fi
 
-say "install adapters with their few examples"
+
+# The budget: 40% of what storing every chosen adapter takes, so the tasks cannot all be served by
+# their own adapters and adapterd has to cluster them.
+TOTAL=0
+for line in "${BENIGN[@]}"; do read -r _ _ _ size <<<"$line"; TOTAL=$((TOTAL + size)); done
+BUDGET=$((TOTAL * 2 / 5))
+
+say "start adapterd (state $STATE, socket $SOCKET, budget $BUDGET bytes: 40% of the $TOTAL bytes of all ${#BENIGN[@]} adapters)"
+"$ADAPTERD" --socket "$SOCKET" --state-dir "$STATE" --budget "$BUDGET" "${MODEL_ARGS[@]}" 2>"$WORK/adapterd.log" &
+DAEMON_PID=$!
+for _ in $(seq 1 300); do
+  "$ADAPTERCTL" status >/dev/null 2>&1 && break
+  kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/adapterd.log"; exit 1; }
+  sleep 0.1
+done
+"$ADAPTERCTL" status
+
+say "install ${#BENIGN[@]} adapters with their few examples: once they exceed the budget, each install re-clusters"
 for line in "${BENIGN[@]}"; do
-  read -r task dir examples <<<"$line"
+  read -r task dir examples _ <<<"$line"
   echo "\$ adapterctl install $(basename "$dir") --task $task --examples tasks/$task/few.jsonl"
-  "$ADAPTERCTL" install "$dir" --task "$task" --examples "$examples" || echo "(exit status $?)"
+  "$ADAPTERCTL" install "$dir" --task "$task" --examples "$examples" | grep -E "^installed|generation|budget" || echo "(exit status $?)"
 done
 
 say "install a poisoned adapter: screening refuses it and says why"
@@ -110,13 +123,23 @@ done
 say "quarantine"
 "$ADAPTERCTL" quarantine
 
-say "list and route"
-"$ADAPTERCTL" list
+say "status: the served set under the budget (clusters, members, retained quality and its evaluator)"
+"$ADAPTERCTL" status
+
+say "route every task to the adapter that serves it"
+for line in "${BENIGN[@]}"; do
+  read -r task _ <<<"$line"
+  "$ADAPTERCTL" route --task "$task" | head -n 1 || echo "(no route for $task)"
+done
 FIRST_TASK=$(echo "${BENIGN[0]}" | cut -d' ' -f1)
+echo "\$ adapterctl route --task $FIRST_TASK"
 "$ADAPTERCTL" route --task "$FIRST_TASK" || true
 
-say "status"
-"$ADAPTERCTL" status
+say "what twice the budget would buy (dry run: nothing changes)"
+"$ADAPTERCTL" recluster --dry-run --budget $((BUDGET * 2)) || true
+
+say "export the cluster serving $FIRST_TASK as a PEFT directory"
+"$ADAPTERCTL" export --task "$FIRST_TASK" "$WORK/export" && ls -l "$WORK/export"
 
 say "stop the daemon (SIGTERM: finishes requests in progress)"
 kill -TERM "$DAEMON_PID"

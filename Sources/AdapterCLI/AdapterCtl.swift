@@ -18,7 +18,8 @@ public struct AdapterCtl: AsyncParsableCommand {
         version: AdapterdVersion.string,
         subcommands: [
             StatusCommand.self, InstallCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
-            RouteCommand.self, QuarantineCommand.self, BudgetCommand.self, ConfigCommand.self,
+            RouteCommand.self, ReclusterCommand.self, ExportCommand.self, QuarantineCommand.self, BudgetCommand.self,
+            ConfigCommand.self,
             InspectCommand.self, ScanCommand.self, DetectorCommand.self,
         ])
 

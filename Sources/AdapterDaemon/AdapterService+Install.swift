@@ -11,6 +11,8 @@ extension AdapterService {
         guard TaskName.isValid(params.task) else {
             throw RPCError(code: .invalidParams, message: "task name '\(params.task.prefix(80))' is invalid: use 1–64 characters of A–Z a–z 0–9 . _ -, starting with a letter or digit")
         }
+        // Route-by-text re-reads the task from the catalog whatever happens below (accepted, refused, failed).
+        defer { textIndex.refresh(task: params.task) }
         let base64Limit = (settings.maxAdapterBytes + 2) / 3 * 4
         guard Int64(params.safetensors.utf8.count) <= base64Limit else {
             let approximate = Int64(params.safetensors.utf8.count) / 4 * 3
@@ -32,13 +34,13 @@ extension AdapterService {
 
         let adapter: LoRAAdapter
         do {
-            adapter = try PEFTAdapterLoader.load(configJSON: configJSON, safetensors: weights)
+            adapter = try await requestThread.run { try PEFTAdapterLoader.load(configJSON: configJSON, safetensors: weights) }
         } catch {
             throw RPCError(code: .invalidAdapter, message: "the adapter is not a valid PEFT LoRA: \(error)")
         }
         let examples: [TaskExample]
         do {
-            examples = try ExamplesFile.parse(examplesData)
+            examples = try ExamplesFile.parse(examplesData, limits: settings.examplesLimits)
         } catch {
             throw RPCError(code: .invalidAdapter, message: "the examples are invalid: \(error)")
         }
@@ -46,7 +48,7 @@ extension AdapterService {
         await context.progress(stage: "signature", fraction: 0.3, message: "computing the spectral signature")
         let signature: AdapterSignature
         do {
-            signature = try SignatureExtractor.signature(of: adapter)
+            signature = try await requestThread.run { try SignatureExtractor.signature(of: adapter) }
         } catch {
             throw RPCError(code: .invalidAdapter, message: "cannot compute the adapter's signature: \(error)")
         }
@@ -55,7 +57,7 @@ extension AdapterService {
         let screening = self.screening.withLockedValue { $0 }
         let verdict: ScreeningVerdict
         do {
-            verdict = try screening.screen(adapter)
+            verdict = try await requestThread.run { try screening.screen(adapter) }
         } catch {
             throw RPCError(code: .invalidAdapter, message: "the detector cannot judge this adapter: \(error)")
         }
@@ -80,16 +82,26 @@ extension AdapterService {
             baseModel: adapter.config.baseModelNameOrPath ?? "unknown",
             profileHash: CatalogMapping.profileHash(adapter), signature: signature.values,
             verdict: CatalogMapping.record(verdict))
-        let (installed, generation, replaced) = try mutations.withLock {
-            try translating {
-                let previous = try store.task(named: params.task)
-                let newBytes = Int64(configJSON.count + weights.count)
-                try planner.checkFits(replacing: params.task, addingBytes: newBytes, budgetBytes: try budgetLimit())
-                let installed = try store.installTask(name: params.task, examples: examplesData, adapter: submission,
-                                                      installedBy: context.peer.uid)
-                let generation = try planner.rebuild(budgetBytes: try budgetLimit())
-                return (installed, generation, previous?.version)
+        // Accepted: plan the served set with this adapter first (a budget that cannot hold it even
+        // merged changes nothing), then store it durably, then write and switch to the new generation.
+        // The reply comes once that generation is current; a client that disconnects does not cancel it.
+        let (installed, generation, replaced) = try await mutations.withLock {
+            let store = self.store
+            let previous = try translating { try store.task(named: params.task) }
+            // Durable writes (fsync) run on the planning thread, never on the cooperative pool.
+            let examplesDigest = try await onPlanningThread { try store.put(examplesData) }
+            let pending = ServedSetPlanner.Input(
+                name: params.task, version: (previous?.version ?? 0) + 1, ownBytes: configJSON.count + weights.count,
+                rank: adapter.config.r, profileHash: submission.profileHash, baseModel: submission.baseModel,
+                ownSHA256: digest.hex, examplesFile: store.url(for: examplesDigest).path, load: { adapter })
+            let budget = try translating { try budgetLimit() }
+            let plan = try await makePlan(budget: budget, dryRun: false, pending: pending, context: context, range: 0.7...0.95)
+            let uid = context.peer.uid
+            let installed = try await onPlanningThread {
+                try store.installTask(name: params.task, examples: examplesData, adapter: submission, installedBy: uid)
             }
+            let result = try await write(plan, budget: budget, context: context, at: 0.95)
+            return (installed, result.generation ?? 0, previous?.version)
         }
         logger.notice("installed \(params.task) version \(installed.version)",
                       metadata: ["sha256": "\(digest.hex)", "peer": "\(context.peer)", "generation": "\(generation)"])

@@ -14,12 +14,24 @@ public final class AdapterService: Sendable {
     /// The budget given on the command line, which wins over `budget.set` and the config file.
     let budgetOverride: Int64??
     let planner: ServedSetPlanner
+    /// Task embeddings for `route.text` (AdapterService+TextRoute.swift).
+    let textIndex: TaskEmbeddingIndex
     let logger: Logger
     let startedAt = Date()
     let socketActivated: Bool
-    /// Serialises changes to the catalog (install, remove, budget), so a budget check and the
-    /// generation it leads to see the same served set.
-    let mutations = NSLock()
+    /// Serialises changes to the catalog and the served set (install, remove, budget, recluster), so a
+    /// plan and the generation it leads to see the same tasks. Waiting suspends, never blocks a thread.
+    let mutations = AsyncMutex()
+    /// Runs planning, merging, scoring and generation writing off the cooperative pool.
+    let planningThread = WorkerThread(name: "adapterd-planner")
+    /// Runs the per-request heavy work of install (parse, signature, screening) and export.
+    let requestThread = WorkerThread(name: "adapterd-requests")
+    /// The evaluators re-clustering uses (rebuilt when the settings change; the external one caches).
+    let evaluators: NIOLockedValueBox<ServedSetPlanner.Evaluators>
+    /// True while a re-cluster is planned or written.
+    let reclustering = NIOLockedValueBox(false)
+    /// Evaluator name of a generation, cached for `route`.
+    let generationEvaluator = NIOLockedValueBox<(id: Int64, name: String)?>(nil)
 
     public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
                 socketActivated: Bool, logger: Logger) {
@@ -28,36 +40,58 @@ public final class AdapterService: Sendable {
         self.settings = NIOLockedValueBox(settings)
         self.budgetOverride = budgetOverride
         self.planner = ServedSetPlanner(store: store, logger: logger)
+        self.textIndex = TaskEmbeddingIndex(store: store, kind: settings.textEmbedder, minilmDirectory: settings.minilmDirectory, logger: logger)
         self.socketActivated = socketActivated
         self.logger = logger
+        self.evaluators = NIOLockedValueBox(Self.makeEvaluators(settings, logger: logger))
     }
 
     /// The method table serving this service.
     public func methods() -> MethodTable {
         var table = MethodTable()
-        table.register(Methods.Status.self) { _, context in try self.status(context) }
+        table.register(Methods.Status.self) { _, context in try self.statusWithTextRouting(context) }
         table.register(Methods.Install.self) { params, context in try await self.install(params, context) }
         table.register(Methods.List.self) { _, _ in try self.list() }
         table.register(Methods.Show.self) { params, _ in try self.show(params) }
-        table.register(Methods.Remove.self) { params, context in try self.remove(params, context) }
+        table.register(Methods.Remove.self) { params, context in try await self.remove(params, context) }
         table.register(Methods.Route.self) { params, _ in try self.route(params) }
+        table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
         table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }
-        table.register(Methods.BudgetSet.self) { params, context in try self.budgetSet(params, context) }
+        table.register(Methods.BudgetSet.self) { params, context in try await self.budgetSet(params, context) }
+        table.register(Methods.Recluster.self) { params, context in try await self.recluster(params, context) }
+        table.register(Methods.Export.self) { params, _ in try await self.export(params) }
         return table
     }
 
     /// Applies reloaded settings and screening (SIGHUP).
     public func reload(settings newSettings: DaemonSettings, screening newScreening: any Screening) {
-        settings.withLockedValue { $0 = newSettings }
+        let old = settings.withLockedValue { old in
+            defer { old = newSettings }
+            return old
+        }
         screening.withLockedValue { $0 = newScreening }
+        if (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds)
+            != (newSettings.evaluator, newSettings.evaluatorCommand, newSettings.evaluatorTimeoutSeconds) {
+            evaluators.withLockedValue { $0 = Self.makeEvaluators(newSettings, logger: logger) }
+        }
     }
 
-    /// Makes the served set match the installed tasks (after a crash between an install's commit and
-    /// its generation, or after a budget change). Called at start.
-    public func reconcile() throws {
-        try mutations.withLock {
-            try translating { try planner.reconcile(budgetBytes: budgetLimit()) }
+    /// Makes the served set match the installed tasks and the budget (after a crash between an
+    /// install's commit and its generation, a removal, or a budget stored just before a crash): plans
+    /// and writes a new generation when the current one is stale. Called at start, before serving.
+    /// A plan that cannot be made (budget too small) is logged and the current generation stays.
+    public func reconcile() async throws {
+        try await mutations.withLock {
+            let budget = try translating { try budgetLimit() }
+            guard try translating({ try planner.isStale(budget: budget) }) else { return }
+            logger.notice("the served set does not match the installed tasks or the budget; re-planning it")
+            do {
+                let plan = try await replan(budget: budget, dryRun: false, context: nil)
+                logger.notice("served set re-planned: generation \(plan.generation ?? 0), \(plan.clusterCount) served adapters")
+            } catch let error as RPCError {
+                logger.error("cannot re-plan the served set: \(error.message)")
+            }
         }
     }
 
@@ -88,7 +122,7 @@ public final class AdapterService: Sendable {
                 tasks: try store.tasks().count, generation: try store.currentGeneration()?.id ?? 0,
                 budget: try budgetStatus(), quarantined: try store.quarantine().count,
                 detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
-                peer: context.peerInfo)
+                peer: context.peerInfo, served: try servedSetInfo())
         }
     }
 
@@ -124,19 +158,25 @@ public final class AdapterService: Sendable {
 
     func route(_ params: RouteParams) throws -> RouteResult {
         guard params.text == nil else {
-            throw RPCError(code: .invalidParams, message: "route by text is not available in this version; give \"task\"")
+            throw RPCError(code: .invalidParams, message: "route by text is the method \"route.text\"; \"route\" takes \"task\"")
         }
         guard let name = params.task else {
             throw RPCError(code: .invalidParams, message: "route needs \"task\"")
         }
-        return try translating {
+        return try routeTask(name)
+    }
+
+    /// Route by task name: the served adapter of the current generation, its cluster id, files,
+    /// sha256, scale, and the task's retained quality.
+    func routeTask(_ name: String) throws -> RouteResult {
+        try translating {
             guard let route = try store.route(task: name) else {
                 if try store.task(named: name) != nil {
                     throw RPCError(code: .notFound, message: "task '\(name)' is installed but not served by the current generation")
                 }
                 throw Self.notFound(name)
             }
-            return CatalogMapping.route(route)
+            return CatalogMapping.route(route, evaluator: try evaluatorName(generation: route.generationID))
         }
     }
 
@@ -152,25 +192,32 @@ public final class AdapterService: Sendable {
             budgetBytes: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
-            idleTimeoutSeconds: settings.idleTimeoutSeconds)
+            idleTimeoutSeconds: settings.idleTimeoutSeconds,
+            textEmbedder: settings.textEmbedder.rawValue, minilmDir: settings.minilmDirectory)
     }
 
     // MARK: Mutating methods
 
-    func remove(_ params: TaskParams, _ context: RequestContext) throws -> RemoveResult {
-        try mutations.withLock {
-            try translating {
-                guard try store.task(named: params.task) != nil else { throw Self.notFound(params.task) }
-                let removed = try store.removeTask(named: params.task)
-                let generation = try planner.rebuild(budgetBytes: try budgetLimit())
-                logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
-                return RemoveResult(task: removed.name, version: removed.version, generation: generation,
-                                    budget: try budgetStatus())
+    func remove(_ params: TaskParams, _ context: RequestContext) async throws -> RemoveResult {
+        defer { textIndex.refresh(task: params.task) }  // route-by-text re-reads the task from the catalog
+        return try await mutations.withLock {
+            guard try translating({ try store.task(named: params.task) }) != nil else { throw Self.notFound(params.task) }
+            let removed = try translating { try store.removeTask(named: params.task) }
+            logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
+            var generation = try translating { try store.currentGeneration()?.id ?? 0 }
+            do {
+                generation = try await replan(budget: try translating { try budgetLimit() }, dryRun: false,
+                                              context: context).generation ?? generation
+            } catch let error as RPCError {
+                // The task is removed either way; the old generation keeps serving the others.
+                logger.error("cannot re-plan the served set after removing \(params.task): \(error.message)")
             }
+            return RemoveResult(task: removed.name, version: removed.version, generation: generation,
+                                budget: try translating { try budgetStatus() })
         }
     }
 
-    func budgetSet(_ params: BudgetSetParams, _ context: RequestContext) throws -> BudgetStatus {
+    func budgetSet(_ params: BudgetSetParams, _ context: RequestContext) async throws -> BudgetStatus {
         if let bytes = params.bytes, bytes < 0 {
             throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
         }
@@ -178,19 +225,13 @@ public final class AdapterService: Sendable {
             throw RPCError(code: .invalidParams,
                            message: "the budget is fixed by adapterd's --budget flag; restart without it to change the budget at run time")
         }
-        return try mutations.withLock {
-            try translating {
-                let served = Int64(try store.servedBytes())
-                if let bytes = params.bytes, bytes < served {
-                    throw RPCError(
-                        code: .overBudget,
-                        message: "the served set uses \(ByteSize.format(served)); a budget of \(ByteSize.format(bytes)) cannot hold it (remove tasks first; merging clusters is not available yet)",
-                        details: OverBudgetDetails(limitBytes: bytes, servedBytes: served, requiredBytes: served))
-                }
-                try store.setBudgetBytes(params.bytes.map { Int($0) } ?? Int.max)
-                logger.notice("budget set to \(params.bytes.map(ByteSize.format) ?? "unlimited")", metadata: ["peer": "\(context.peer)"])
-                return try budgetStatus()
-            }
+        return try await mutations.withLock {
+            // Plan first: a budget that cannot hold the tasks changes nothing.
+            let plan = try await makePlan(budget: params.bytes, dryRun: false, pending: nil, context: context)
+            try translating { try store.setBudgetBytes(params.bytes.map { Int($0) } ?? Int.max) }
+            logger.notice("budget set to \(params.bytes.map(ByteSize.format) ?? "unlimited")", metadata: ["peer": "\(context.peer)"])
+            _ = try await write(plan, budget: params.bytes, context: context, at: 0.9)
+            return try translating { try budgetStatus() }
         }
     }
 

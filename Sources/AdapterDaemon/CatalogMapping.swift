@@ -37,15 +37,21 @@ enum CatalogMapping {
             reason: verdict.model)
     }
 
-    static func route(_ route: Route) -> RouteResult {
-        let served = route.servedAdapter
-        return RouteResult(
+    static func route(_ route: Route, evaluator: String? = nil) -> RouteResult {
+        RouteResult(
             task: route.task, version: route.taskVersion, generation: route.generationID,
-            adapter: ServedAdapter(
-                id: served.weightsDigest.hex, kind: served.kind.rawValue, tasks: served.memberTasks,
-                bytes: Int64(served.bytes),
-                configPath: served.directory.appendingPathComponent("adapter_config.json").path,
-                weightsPath: served.directory.appendingPathComponent("adapter_model.safetensors").path))
+            adapter: servedAdapter(route.servedAdapter), retainedQuality: route.retainedQuality, evaluator: evaluator)
+    }
+
+    /// A served adapter (a cluster) as the protocol reports it.
+    static func servedAdapter(_ served: StoredServedAdapter) -> AdapterProtocol.ServedAdapter {
+        AdapterProtocol.ServedAdapter(
+            id: served.weightsDigest.hex, kind: served.kind.rawValue, tasks: served.memberTasks,
+            bytes: Int64(served.bytes),
+            configPath: served.directory.appendingPathComponent("adapter_config.json").path,
+            weightsPath: served.directory.appendingPathComponent("adapter_model.safetensors").path,
+            cluster: served.id, directory: served.directory.path, sha256: served.weightsDigest.hex,
+            rank: served.rank, scale: served.scale)
     }
 
     static func quarantine(_ record: QuarantineRecord) -> QuarantineEntry {

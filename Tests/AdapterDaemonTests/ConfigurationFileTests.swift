@@ -76,4 +76,27 @@ struct ConfigurationFileTests {
         #expect(throws: ConfigurationError.self) { try DaemonOptions(budget: "64 parsecs").budgetOverride() }
         #expect(throws: ConfigurationError.self) { try DaemonOptions(configFile: directory.path + "/missing.conf").resolve() }
     }
+
+    @Test func textEmbedderKeys() throws {
+        #expect(DaemonSettings().textEmbedder == .hashing)
+        #expect(DaemonSettings().minilmDirectory == nil)
+        let minilm = try ConfigurationFile.parse("text-embedder = MiniLM\nminilm-dir = /opt/minilm/model\n")
+        #expect(minilm.textEmbedder == .minilm)
+        #expect(minilm.minilmDirectory == "/opt/minilm/model")
+        let auto = try ConfigurationFile.parse("text-embedder = hashing\nminilm-dir = auto\n")
+        #expect(auto.textEmbedder == .hashing)
+        #expect(auto.minilmDirectory == nil)
+        do {
+            _ = try ConfigurationFile.parse("text-embedder = bert", source: "t.conf")
+            Issue.record("text-embedder = bert parsed")
+        } catch {
+            #expect(error.code == .invalidValue)
+            #expect(error.message == "t.conf:1: text-embedder 'bert' is not one of hashing, minilm")
+        }
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../etc/adapterd.conf").standardized.path
+        let settings = try ConfigurationFile.load(path: shipped)
+        #expect(settings.textEmbedder == .hashing)
+        #expect(settings.minilmDirectory == nil)
+    }
 }

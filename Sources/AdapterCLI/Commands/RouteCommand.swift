@@ -1,25 +1,104 @@
 import AdapterProtocol
 import ArgumentParser
 
-/// `adapterctl route --task NAME`: which served adapter serves a task.
+/// `adapterctl route --task NAME`: which served adapter serves a task; `adapterctl route --text TEXT`:
+/// which tasks a text resembles, and the adapters serving them.
 struct RouteCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "route", abstract: "Show the adapter that serves a task.")
+    static let configuration = CommandConfiguration(
+        commandName: "route", abstract: "Show the adapter that serves a task, or the tasks a text resembles.",
+        discussion: "Give exactly one of --task and --text.")
 
     @Option(name: .long, help: "Task name.")
-    var task: String
+    var task: String?
+
+    @Option(name: .long, help: "Route by this text: the tasks whose examples it most resembles.")
+    var text: String?
+
+    @Option(name: .long, help: "With --text: how many tasks to show (1–50, default 3).")
+    var top: Int?
 
     @OptionGroup var client: ClientOptions
 
+    func validate() throws {
+        try validateTextOptions()
+    }
+
     func run() async throws {
+        if let text { return try await routeText(text) }
+        guard let task else { throw ValidationError("give --task NAME or --text TEXT") }
+        try await routeTask(task)
+    }
+
+    /// Route by task name: prints the serving cluster, its files, sha256, scale and retained quality.
+    func routeTask(_ task: String) async throws {
         let route = try await client.withClient { try await $0.call(Methods.Route.self, RouteParams(task: task)) }
         if client.json { return Output.printJSON(route) }
+        print(Self.render(route))
+    }
+
+    static func render(_ route: RouteResult) -> String {
         let adapter = route.adapter
-        print([
-            "\(route.task) (version \(route.version)) → \(adapter.kind) adapter \(adapter.id) in generation \(route.generation)",
-            "  serves   \(adapter.tasks.joined(separator: ", "))",
-            "  size     \(Output.size(adapter.bytes))",
-            "  config   \(adapter.configPath ?? "-")",
-            "  weights  \(adapter.weightsPath ?? "-")",
-        ].joined(separator: "\n"))
+        let cluster = adapter.cluster.map { "cluster \($0)" } ?? "adapter \(adapter.id.prefix(12))"
+        let servedBy = adapter.kind == "merged" ? "merged adapter of \(adapter.tasks.count) tasks" : "its own adapter"
+        var lines = [
+            "\(route.task) (version \(route.version)) → \(cluster), \(servedBy), generation \(route.generation)",
+            "  serves    \(adapter.tasks.joined(separator: ", "))",
+        ]
+        if let quality = route.retainedQuality {
+            lines.append("  retained  \(Output.format(quality))" + (route.evaluator.map { " (by \($0))" } ?? ""))
+        }
+        lines.append("  scale     \(adapter.scale.map(Output.format) ?? "-")" + (adapter.rank.map { ", rank \($0)" } ?? ""))
+        lines.append("  size      \(Output.size(adapter.bytes))")
+        lines.append("  sha256    \(adapter.sha256 ?? adapter.id)")
+        lines.append("  directory \(adapter.directory ?? "-")")
+        lines.append("  config    \(adapter.configPath ?? "-")")
+        lines.append("  weights   \(adapter.weightsPath ?? "-")")
+        return lines.joined(separator: "\n")
+    }
+}
+
+// MARK: Routing by text
+
+extension RouteCommand {
+    /// Exactly one of --task and --text; --top only with --text and in range; a text that is not blank
+    /// and not too long.
+    func validateTextOptions() throws {
+        switch (task, text) {
+        case (nil, nil): throw ValidationError("give --task NAME or --text TEXT")
+        case (.some, .some): throw ValidationError("give either --task or --text, not both")
+        default: break
+        }
+        if text == nil && top != nil { throw ValidationError("--top applies to --text only") }
+        if let text {
+            do {
+                try TextRouteParams(text: text, top: top).validate()
+            } catch {
+                throw ValidationError(error.message.replacingOccurrences(of: "\"text\"", with: "--text")
+                    .replacingOccurrences(of: "\"top\"", with: "--top"))
+            }
+        }
+    }
+
+    /// Asks the daemon for the tasks `text` resembles and prints them (or the result as JSON).
+    func routeText(_ text: String) async throws {
+        let result = try await client.withClient {
+            try await $0.call(Methods.RouteText.self, TextRouteParams(text: text, top: top))
+        }
+        if client.json { return Output.printJSON(result) }
+        print(Self.renderTextRoute(result))
+    }
+
+    /// The table of `route --text`: rank, task, similarity, the adapter serving the task and its generation.
+    static func renderTextRoute(_ result: TextRouteResult) -> String {
+        guard !result.matches.isEmpty else {
+            return "no task to route to: none is installed (embedder \(result.embedder))"
+        }
+        let rows = result.matches.enumerated().map { index, match -> [String] in
+            let served = match.route.map { "\($0.adapter.kind) \($0.adapter.id.prefix(12))" } ?? "not served"
+            let generation = match.route.map { "\($0.generation)" } ?? "-"
+            return ["\(index + 1)", match.task, Output.format(match.similarity), served, generation]
+        }
+        return TextTable(header: ["RANK", "TASK", "SIMILARITY", "SERVED BY", "GENERATION"], rows: rows).render()
+            + "\n\nembedder: \(result.embedder)"
     }
 }

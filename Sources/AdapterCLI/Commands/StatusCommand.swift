@@ -16,15 +16,45 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func render(_ status: StatusResult) -> String {
-        [
+        var lines = [
             "adapterd \(status.version) (protocol \(status.protocolVersion)), pid \(status.pid), up \(formatUptime(status.uptimeSeconds))\(status.socketActivated ? ", socket-activated" : "")",
             "tasks:       \(status.tasks)",
             "generation:  \(status.generation)",
             "budget:      \(Output.budgetLine(status.budget))",
             "quarantined: \(status.quarantined)",
             "detector:    \(status.detector.model), threshold \(Output.format(status.detector.threshold))",
+            textRoutingLine(status.textRouting),
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
-        ].joined(separator: "\n")
+        ]
+        if let served = status.served {
+            lines.append(contentsOf: renderServed(served))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The served set: clusters and per-task retained quality with the evaluator that produced it.
+    static func renderServed(_ served: ServedSetInfo) -> [String] {
+        var lines = [
+            "served:      \(served.clusters.count) adapter\(served.clusters.count == 1 ? "" : "s") (\(served.kind))"
+                + (served.lastReclusterAt.map { ", since \($0)" } ?? "")
+                + (served.reclustering ? "; a re-cluster is running" : ""),
+            "quality:     mean \(served.meanRetainedQuality.map(Output.format) ?? "-"), worst "
+                + "\(served.worstRetainedQuality.map(Output.format) ?? "-")\(served.worstTask.map { " (\($0))" } ?? "")"
+                + " by \(served.evaluator)",
+        ]
+        if let note = served.evaluatorNote { lines.append("note:        \(note)") }
+        lines.append("")
+        lines.append(ReclusterCommand.clusterTable(served.clusters))
+        lines.append("")
+        lines.append(ReclusterCommand.taskTable(served.tasks, clusters: served.clusters))
+        return lines
+    }
+
+    /// "text route:  minilm (all-MiniLM-L6-v2), 12 tasks" (and why MiniLM is not in use, if configured).
+    static func textRoutingLine(_ info: TextRoutingInfo?) -> String {
+        guard let info else { return "text route:  - (the daemon predates route.text)" }
+        let fallback = info.fallbackReason.map { "; minilm unavailable: \($0)" } ?? ""
+        return "text route:  \(info.embedder) (\(info.model)), \(info.tasks) tasks\(fallback)"
     }
 
     static func formatUptime(_ seconds: Double) -> String {

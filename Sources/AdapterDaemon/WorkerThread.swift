@@ -1,0 +1,72 @@
+import Foundation
+
+/// A dedicated thread that runs the daemon's CPU-heavy work (loading adapters, similarity, merges,
+/// SVDs, scoring, serialising and hashing merged files) outside Swift's cooperative thread pool, so
+/// `route`, `status` and `list` keep answering while a re-cluster runs.
+///
+/// Two ways in: `run` executes a synchronous closure on the thread and resumes the caller with its
+/// result; `withPreference` runs async code with this thread as its task executor, so the code and
+/// the child tasks it starts (the refiner's evaluations) execute here, not on the pool.
+final class WorkerThread: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var closures: [() -> Void] = []
+    private var threadID: pthread_t?
+    let name: String
+
+    init(name: String) {
+        self.name = name
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.start()
+    }
+
+    /// True when called on the worker thread.
+    var isCurrent: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let threadID else { return false }
+        return pthread_equal(threadID, pthread_self()) != 0
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        condition.lock()
+        jobs.append(unowned)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Runs `body` on the worker thread and returns (or throws) its outcome.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            condition.lock()
+            closures.append { continuation.resume(with: Result { try body() }) }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Runs async `body` with the worker thread as task executor.
+    func withPreference<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self) { try await body() }
+    }
+
+    private func loop() {
+        condition.lock()
+        threadID = pthread_self()
+        condition.unlock()
+        Thread.current.name = name   // shown by ps -L, top -H
+        while true {
+            condition.lock()
+            while jobs.isEmpty && closures.isEmpty { condition.wait() }
+            let job = jobs.isEmpty ? nil : jobs.removeFirst()
+            let closure = job == nil ? closures.removeFirst() : nil
+            condition.unlock()
+            if let job {
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            } else {
+                closure?()
+            }
+        }
+    }
+}
