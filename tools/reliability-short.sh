@@ -5,7 +5,7 @@
 # "Reliability".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN="$(swift build --show-bin-path)"
+BIN="${ADAPTERD_BIN_DIR:-$(swift build --show-bin-path)}"
 status=0
 step() { echo; echo "== $1"; }
 

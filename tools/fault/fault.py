@@ -147,7 +147,7 @@ def choose_op(rng, model, adapters, has_recluster, served_bytes):
         return {"kind": "install", "task": task, "adapter": adapter, "sha256": adapter.sha256}
     if roll < 0.62:
         return {"kind": "remove", "task": rng.choice(sorted(model.tasks) + ["never-installed"])}
-    if roll < 0.80 or not has_recluster:
+    if roll < 0.75 or not has_recluster:
         choice = rng.random()
         if choice < 0.3:
             value = None
@@ -182,6 +182,8 @@ def writer(daemon, model_box, rng, adapters, has_recluster, stats, state):
         while True:
             op = choose_op(rng, model_box[0], adapters, has_recluster, max(served, 50_000))
             state["in_flight"] = op
+            if op["kind"] == "recluster" and not op["dryRun"]:
+                state["recluster_started"].set()
             try:
                 result = run_op(client, op)
             except RPCError as error:
@@ -262,14 +264,19 @@ def kill_rounds(args, binary, workdir, adapters, has_recluster, stats):
             continue
 
         model_box = [model]
-        shared = {"in_flight": None, "served_bytes": served_bytes}
+        shared = {"in_flight": None, "served_bytes": served_bytes, "recluster_started": threading.Event()}
         stop = threading.Event()
         reader = threading.Thread(target=live_reader, args=(daemon.socket, stop, stats), daemon=True)
         reader.start()
         thread = threading.Thread(target=writer, args=(daemon, model_box, random.Random(rng.random()), pool,
                                                        has_recluster, stats, shared), daemon=True)
         thread.start()
-        time.sleep(rng.uniform(0.02, args.max_delay))
+        if has_recluster and rng.random() < 0.3:
+            # Aim at a re-clustering: they are short with small adapters, so uniform kills rarely land in one.
+            shared["recluster_started"].wait(args.max_delay * 3)
+            time.sleep(rng.uniform(0.0, 0.12))
+        else:
+            time.sleep(rng.uniform(0.02, args.max_delay))
         daemon.kill()
         thread.join(60)
         stop.set()
