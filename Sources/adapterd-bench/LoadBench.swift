@@ -20,6 +20,8 @@ struct LoadBench: AsyncParsableCommand {
     @Option(help: "Tasks installed before the first phase.") var tasks = 12
     @Option(help: "The adapterd executable (default: next to adapterd-bench).") var adapterd: String?
     @Option(help: "The adapter corpus (manifest.json, adapters/, tasks/).") var corpus = "data/corpus"
+    @Option(help: "Largest corpus adapter to use, bytes (the largest accepted ones below it are used).")
+    var maxAdapterBytes = 700_000
     @Option(help: "Detector model file for the daemon (default: its built-in model).") var detectorModel: String?
     @Option(help: "Route p99 goal during a re-cluster, milliseconds.") var goalMs = 5.0
     @Flag(help: "Exit 1 when any request failed.") var strictErrors = false
@@ -61,7 +63,7 @@ struct LoadBench: AsyncParsableCommand {
         let admin = try await AdapterdClient.connect(socketPath: socket)
         defer { Task { await admin.close() } }
         // Adapters the detector accepts, as installable variants (one bit of one weight flipped each).
-        let candidates = try LoadCorpus.benignAdapters(root: corpus, maximumBytes: 700_000)
+        let candidates = try LoadCorpus.benignAdapters(root: corpus, maximumBytes: maxAdapterBytes)
         var accepted: [LoadCorpus.Adapter] = []
         for candidate in candidates where accepted.count < 3 {
             if (try? await admin.call(Methods.Install.self, candidate.params(task: "probe"))) != nil { accepted.append(candidate) }
