@@ -23,6 +23,8 @@ struct LoadBench: AsyncParsableCommand {
     @Option(help: "Largest corpus adapter to use, bytes (the largest accepted ones below it are used).")
     var maxAdapterBytes = 700_000
     @Option(help: "Detector model file for the daemon (default: its built-in model).") var detectorModel: String?
+    @Option(help: "Pause of each client between its requests, milliseconds (0: back to back, i.e. the daemon saturated).")
+    var pauseMs = 0.0
     @Option(help: "Route p99 goal during a re-cluster, milliseconds.") var goalMs = 5.0
     @Flag(help: "Exit 1 when any request failed.") var strictErrors = false
     @Flag(help: "Exit 1 when any request failed or the route p99 goal during re-clustering is missed.")
@@ -87,14 +89,16 @@ struct LoadBench: AsyncParsableCommand {
         let status = try await admin.call(Methods.Status.self, NoParams())
         let reclusterProbe = try await admin.callRaw(method: "recluster", paramsJSON: #"{"budget":null,"dryRun":true}"#)
         let hasRecluster = !(String(decoding: reclusterProbe, as: UTF8.self).contains("\(RPCErrorCode.methodNotFound.rawValue)"))
-        print("load: \(clients) clients × \(requests) requests per phase against \(status.daemon) \(status.version) "
+        print("load: \(clients) clients × \(requests) requests per phase"
+              + (pauseMs > 0 ? String(format: " (each pausing %.1f ms between requests)", pauseMs) : " (back to back)")
+              + " against \(status.daemon) \(status.version) "
               + "(pid \(status.pid)); \(names.count) tasks installed from \(accepted.map(\.name).joined(separator: ", ")) "
               + "(\(first.weights.count) B, …), \(ByteSize.format(status.budget.servedBytes)) served")
         print("phase                 requests  errors     req/s   route p50/p99 ms   status p50/p99 ms   list p50/p99 ms   background")
 
         var outcome = Outcome()
         // Idle.
-        let idle = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names, background: nil)
+        let idle = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names, pauseMs: pauseMs, background: nil)
         outcome.errors += idle.errors
         print(idle.line(name: "idle", background: "-"))
 
@@ -107,7 +111,7 @@ struct LoadBench: AsyncParsableCommand {
             return !String(decoding: data, as: UTF8.self).contains(#""error""#)
         }
         let installs = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
-                                               background: installBackground)
+                                               pauseMs: pauseMs, background: installBackground)
         outcome.errors += installs.errors
         print(installs.line(name: "during installs", background: installBackground.summary(what: "installs")))
 
@@ -125,7 +129,7 @@ struct LoadBench: AsyncParsableCommand {
             return !text.contains(#""error""#)
         }
         let recluster = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
-                                                background: reclusterBackground)
+                                                pauseMs: pauseMs, background: reclusterBackground)
         outcome.errors += recluster.errors
         print(recluster.line(name: "during re-cluster", background: reclusterBackground.summary(what: "re-clusterings")))
         let p99 = recluster.percentile("route", 0.99) * 1e3
@@ -150,7 +154,8 @@ struct LoadPhase {
 
     static let pattern = ["route", "status", "route", "list", "route"]
 
-    static func run(socket: String, clients: Int, requests: Int, tasks: [String], background: LoadBackground?) async throws -> LoadPhase {
+    static func run(socket: String, clients: Int, requests: Int, tasks: [String], pauseMs: Double,
+                    background: LoadBackground?) async throws -> LoadPhase {
         let done = NIOLockedValueBox(false)
         let backgroundTask = background.map { background in Task { await background.loop(until: done) } }
         if let background { await background.waitUntilStarted() }
@@ -180,6 +185,7 @@ struct LoadPhase {
                             if phase.errorExamples.count < 3 { phase.errorExamples.append("\(method): \(error)") }
                         }
                         phase.requests += 1
+                        if pauseMs > 0 { try? await Task.sleep(for: .microseconds(Int(pauseMs * 1000))) }
                     }
                     await client.close()
                     return phase
