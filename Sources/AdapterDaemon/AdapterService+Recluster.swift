@@ -80,7 +80,9 @@ extension AdapterService {
         }
         let inputs = stored
         let evaluators = self.evaluators.withLockedValue { $0 }
-        let planner = self.planner
+        var planner = self.planner
+        planner.dtype = settings.withLockedValue { $0.mergedDType }
+        let configured = planner
         let (stream, continuation) = AsyncStream.makeStream(of: (Double, String).self,
                                                             bufferingPolicy: .bufferingNewest(64))
         let forwarder = Task {
@@ -93,7 +95,7 @@ extension AdapterService {
         defer { reclustering.withLockedValue { $0 = false } }
         do {
             let plan = try await planningThread.withPreference {
-                try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
+                try await configured.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
                     continuation.yield((fraction, message))
                 }
             }
@@ -114,7 +116,7 @@ extension AdapterService {
         let planner = self.planner
         if plan.result.kind == "clustered" {
             await context?.progress(stage: "writing", fraction: fraction,
-                                    message: "writing \(plan.result.clusterCount) served adapters as a new generation")
+                                    message: "writing \(plan.result.clusterCount) served adapter\(plan.result.clusterCount == 1 ? "" : "s") as a new generation")
         }
         reclustering.withLockedValue { $0 = true }
         defer { reclustering.withLockedValue { $0 = false } }

@@ -23,7 +23,7 @@ public final class AdapterService: Sendable {
     /// plan and the generation it leads to see the same tasks. Waiting suspends, never blocks a thread.
     let mutations = AsyncMutex()
     /// Runs planning, merging, scoring and generation writing off the cooperative pool.
-    let planningThread = WorkerThread(name: "adapterd-planner")
+    let planningThread = WorkerThread(name: "adapterd-planner", niceness: 10)
     /// Runs the per-request heavy work of install (parse, signature, screening) and export.
     let requestThread = WorkerThread(name: "adapterd-requests")
     /// The evaluators re-clustering uses (rebuilt when the settings change; the external one caches).
@@ -74,6 +74,10 @@ public final class AdapterService: Sendable {
         if (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds)
             != (newSettings.evaluator, newSettings.evaluatorCommand, newSettings.evaluatorTimeoutSeconds) {
             evaluators.withLockedValue { $0 = Self.makeEvaluators(newSettings, logger: logger) }
+        }
+        if old.budgetBytes != newSettings.budgetBytes {
+            // A served set over the new budget is re-planned in the background (routing goes on).
+            Task { try? await self.reconcile() }
         }
     }
 
@@ -193,7 +197,10 @@ public final class AdapterService: Sendable {
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
             idleTimeoutSeconds: settings.idleTimeoutSeconds,
-            textEmbedder: settings.textEmbedder.rawValue, minilmDir: settings.minilmDirectory)
+            textEmbedder: settings.textEmbedder.rawValue, minilmDir: settings.minilmDirectory,
+            evaluator: settings.evaluator.rawValue,
+            evaluatorCommand: settings.evaluatorCommand.isEmpty ? nil : settings.evaluatorCommand,
+            evaluatorTimeoutSeconds: settings.evaluatorTimeoutSeconds)
     }
 
     // MARK: Mutating methods

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import Foundation
 import Logging
@@ -28,6 +29,7 @@ public enum ConfigurationFile {
         ("evaluator", "how re-clustering scores merged adapters: weight-space (built in) or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
+        ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
     ]
 
     /// Reads the file at `path` over `base`.
@@ -134,6 +136,11 @@ public enum ConfigurationFile {
             settings.evaluator = kind
         case "evaluator-command":
             settings.evaluatorCommand = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        case "merged-dtype":
+            guard let dtype = DType(rawValue: value.uppercased()) else {
+                throw ConfigurationError(.invalidValue, "merged-dtype '\(value)' is not one of F16, BF16, F32")
+            }
+            settings.mergedDType = dtype
         case "evaluator-timeout":
             guard let seconds = Double(value.hasSuffix("s") ? String(value.dropLast()) : value), seconds.isFinite else {
                 throw ConfigurationError(.invalidValue, "evaluator-timeout '\(value)' is not a number of seconds")

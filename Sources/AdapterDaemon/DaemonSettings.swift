@@ -47,6 +47,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var evaluatorCommand: [String] = []
     /// Seconds before one run of the evaluator command is killed.
     public var evaluatorTimeoutSeconds: Double = 120
+    /// The dtype merged adapters are written in (their size against the budget follows from it).
+    public var mergedDType: DType = .f16
     /// Minimum level of log messages.
     public var logLevel: Logger.Level = .info
     /// The file the settings came from, if any.

@@ -17,8 +17,8 @@ import Logging
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
     let logger: Logger
-    /// The dtype merged adapters are written in.
-    let dtype: DType = .f16
+    /// The dtype merged adapters are written in (configuration key `merged-dtype`).
+    var dtype: DType = .f16
 
     /// A task to plan for: installed, or about to be installed by the install in progress.
     struct Input: Sendable {
@@ -85,6 +85,7 @@ struct ServedSetPlanner: Sendable {
     /// - Throws: `RPCError` `overBudget` when the budget cannot hold one merged adapter per profile.
     func plan(_ inputs: [Input], budget: Int64?, evaluators: Evaluators, dryRun: Bool,
               progress: Progress?) async throws -> Plan {
+        let dtype = self.dtype
         let started = Date()
         let limit = budget.map { Int(clamping: max(0, $0)) } ?? Int.max
         let inputs = inputs.sorted { $0.name < $1.name }
@@ -160,7 +161,7 @@ struct ServedSetPlanner: Sendable {
             try builder.add(planned, inputs: group.inputs, evaluator: usedEvaluator.name, note: note)
             done += group.inputs.count
         }
-        progress?(1, "planned \(builder.clusterCount) served adapters")
+        progress?(1, "planned \(builder.clusterCount) served adapter\(builder.clusterCount == 1 ? "" : "s")")
         return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
     }
 

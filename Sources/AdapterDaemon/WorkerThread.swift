@@ -14,8 +14,12 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
     private var threadID: pthread_t?
     let name: String
 
-    init(name: String) {
+    /// Nice value of the thread (0: as the process; higher: yields the CPU to request handling).
+    let niceness: Int32
+
+    init(name: String, niceness: Int32 = 0) {
         self.name = name
+        self.niceness = niceness
         let thread = Thread { [unowned self] in self.loop() }
         thread.start()
     }
@@ -56,6 +60,9 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
         threadID = pthread_self()
         condition.unlock()
         Thread.current.name = name   // shown by ps -L, top -H
+        // Lower this thread's CPU priority (nice 10, Linux per-thread) so request handling on the
+        // cooperative pool wins the cores while a long re-cluster runs.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)   // 0: the calling thread on Linux
         while true {
             condition.lock()
             while jobs.isEmpty && closures.isEmpty { condition.wait() }

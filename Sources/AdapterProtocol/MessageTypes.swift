@@ -427,11 +427,20 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var textEmbedder: String?
     /// The configured MiniLM model directory; absent means it is looked for in the default places.
     public var minilmDir: String?
+    /// `weight-space` or `command` (configuration key `evaluator`).
+    public var evaluator: String?
+    /// The argv of `evaluator-command` (absent when none is configured).
+    public var evaluatorCommand: [String]?
+    public var evaluatorTimeoutSeconds: Double?
 
     public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
                 maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double,
-                textEmbedder: String? = nil, minilmDir: String? = nil) {
+                textEmbedder: String? = nil, minilmDir: String? = nil,
+                evaluator: String? = nil, evaluatorCommand: [String]? = nil, evaluatorTimeoutSeconds: Double? = nil) {
+        self.evaluator = evaluator
+        self.evaluatorCommand = evaluatorCommand
+        self.evaluatorTimeoutSeconds = evaluatorTimeoutSeconds
         self.configFile = configFile
         self.socket = socket
         self.stateDir = stateDir

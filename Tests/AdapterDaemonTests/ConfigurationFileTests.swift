@@ -1,5 +1,6 @@
 @testable import AdapterDaemon
 import Foundation
+import Logging
 import Testing
 
 @Suite("Configuration file")
@@ -52,6 +53,11 @@ struct ConfigurationFileTests {
         ("max-connections = many", .invalidValue, "many"),
         ("log-level = loud", .invalidValue, "loud"),
         ("socket = /" + String(repeating: "a", count: 120), .invalidValue, "108"),
+        ("evaluator = oracle", .invalidValue, "weight-space, command"),
+        ("evaluator = command", .invalidValue, "evaluator-command"),
+        ("evaluator-timeout = 0", .invalidValue, "evaluator-timeout"),
+        ("evaluator-timeout = soon", .invalidValue, "soon"),
+        ("merged-dtype = int8", .invalidValue, "F16, BF16, F32"),
     ])
     func reportsProblemsWithTheLine(text: String, code: ConfigurationError.Code, fragment: String) {
         do {
@@ -61,6 +67,23 @@ struct ConfigurationFileTests {
             #expect(error.code == code)
             #expect(error.message.contains(fragment), "\(error.message)")
         }
+    }
+
+    @Test func evaluatorKeysChooseTheExternalCommand() throws {
+        let settings = try ConfigurationFile.parse("""
+            evaluator = command
+            evaluator-command = /usr/local/bin/score  --adapter {adapter_dir} --examples {examples}
+            evaluator-timeout = 30s
+            merged-dtype = bf16
+            """)
+        #expect(settings.mergedDType == .bf16)
+        #expect(settings.evaluator == .command)
+        #expect(settings.evaluatorCommand == ["/usr/local/bin/score", "--adapter", "{adapter_dir}", "--examples", "{examples}"])
+        #expect(settings.evaluatorTimeoutSeconds == 30)
+        #expect(DaemonSettings().evaluator == .weightSpace)
+        let evaluators = AdapterService.makeEvaluators(settings, logger: .init(label: "test"))
+        #expect(evaluators.primary.name == "external:score")
+        #expect(evaluators.fallback?.name == "weight-space")
     }
 
     @Test func flagsOverrideTheFile() throws {

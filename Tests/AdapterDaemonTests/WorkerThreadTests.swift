@@ -23,6 +23,13 @@ struct WorkerThreadTests {
         await #expect(throws: CancellationError.self) { try await worker.run { throw CancellationError() } }
     }
 
+    @Test func aNicedWorkerRunsAtLowerPriority() async throws {
+        let worker = WorkerThread(name: "adapterd-test-nice", niceness: 10)
+        let inside = try await worker.run { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+        #expect(inside == 10)   // an absolute nice value, for the worker thread only
+        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) != 10)
+    }
+
     /// Many tasks waiting for the lock hold no threads: a task that needs none of it finishes while
     /// the lock is held, and the holders run one at a time in arrival order.
     @Test func waitersDoNotBlockThreadsAndRunOneAtATime() async throws {

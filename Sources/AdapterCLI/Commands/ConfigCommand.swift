@@ -23,6 +23,9 @@ struct ConfigCommand: AsyncParsableCommand {
         rows.append(["max request (admin)", Output.size(config.maxFrameBytes)])
         rows.append(["max-read-only-request", Output.size(config.maxReadOnlyFrameBytes)])
         rows.append(["idle-timeout", "\(config.idleTimeoutSeconds)s"])
+        if let evaluator = config.evaluator { rows.append(["evaluator", evaluator]) }
+        if let command = config.evaluatorCommand { rows.append(["evaluator-command", command.joined(separator: " ")]) }
+        if let timeout = config.evaluatorTimeoutSeconds { rows.append(["evaluator-timeout", "\(timeout)s"]) }
         print(TextTable(header: ["SETTING", "VALUE"], rows: rows).render())
     }
 }

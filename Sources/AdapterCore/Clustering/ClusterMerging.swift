@@ -16,6 +16,11 @@ public enum MergeWeighting: String, Sendable, Hashable, CaseIterable {
     /// squared relative errors the weight-space evaluator scores; its rank-k truncated SVD is the best
     /// rank-k merge under that objective. Keeps a large-norm task from drowning small ones.
     case inverseSquaredNorm
+    /// wᵢ = 1: the sum of the members' updates (task arithmetic). Members whose updates are nearly
+    /// orthogonal (separately trained LoRAs usually are) each keep their whole update, where the mean
+    /// keeps only 1/n of it; the price is interference where the updates overlap. Which one serves the
+    /// tasks better is a question for a data-driven evaluator (the weight-space one prefers the mean).
+    case sum
 
     /// The weights for members with these update norms ‖ΔWᵢ‖ (zero-norm members get no weight
     /// under `inverseSquaredNorm` unless every member is zero).
@@ -30,6 +35,8 @@ public enum MergeWeighting: String, Sendable, Hashable, CaseIterable {
             let total = inverse.reduce(0, +)
             guard total > 0, total.isFinite else { return [Double](repeating: 1 / Double(n), count: n) }
             return inverse.map { $0 / total }
+        case .sum:
+            return [Double](repeating: 1, count: n)
         }
     }
 }

@@ -25,9 +25,13 @@ public struct ClusterRefiner: Sendable {
         public var minimumGain: Double
         /// Evaluations run concurrently.
         public var parallelism: Int
+        /// What a task is scored against when another cluster is its candidate.
+        public var candidateMerge: CandidateMerge
 
         public init(maxRounds: Int = 8, candidateClusters: Int = 3, weighting: MergeWeighting = .uniform,
-                    seed: UInt64 = 0, restarts: Int = 4, minimumGain: Double = 1e-6, parallelism: Int = 1) {
+                    seed: UInt64 = 0, restarts: Int = 4, minimumGain: Double = 1e-6, parallelism: Int = 1,
+                    candidateMerge: CandidateMerge = .withoutTask) {
+            self.candidateMerge = candidateMerge
             self.maxRounds = maxRounds
             self.candidateClusters = candidateClusters
             self.weighting = weighting
@@ -36,6 +40,17 @@ public struct ClusterRefiner: Sendable {
             self.minimumGain = minimumGain
             self.parallelism = parallelism
         }
+    }
+
+    /// What a task is scored against when it considers moving to another cluster.
+    public enum CandidateMerge: String, Sendable, Hashable, CaseIterable {
+        /// The other cluster's current merge, which does not contain the task: K merges per round,
+        /// biased towards staying (the task's own cluster contains it).
+        case withoutTask
+        /// A merge of the other cluster with the task added (as D2C re-merges): the task is compared on
+        /// equal terms with its current cluster, which also contains it, at the price of up to N·(c − 1)
+        /// extra merges per round (memoised by member set).
+        case withTask
     }
 
     /// Reports progress: a fraction in [0, 1] and a line for the user.
@@ -149,7 +164,16 @@ public struct ClusterRefiner: Sendable {
                     .filter { $0 != assignment[i] }
                 let chosen = Array(others.prefix(max(0, options.candidateClusters - 1)))
                 candidates.append(chosen)
-                for c in chosen { requests.append((i, keys[c])) }
+                for c in chosen {
+                    switch options.candidateMerge {
+                    case .withoutTask:
+                        requests.append((i, keys[c]))
+                    case .withTask:
+                        let joined = clusters[c] + [i]
+                        try state.ensureMerged(joined)
+                        requests.append((i, State.key(joined)))
+                    }
+                }
             }
             let candidateScores = try await state.scores(requests: requests)
             var moves: [(task: Int, to: Int, gain: Double)] = []

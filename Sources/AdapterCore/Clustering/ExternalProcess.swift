@@ -163,6 +163,9 @@ enum ExternalProcess {
                 return .failure(Failure.timedOut(stdout: out.bytes, stderr: err.bytes, killedAfter: seconds))
             }
         }
+        // The cancellation handler may have killed the child before the loop saw the flag: the child
+        // then looks like it died by SIGKILL, but the caller cancelled, and must hear so.
+        if state.mutex.withLock({ $0.cancelled }) { return .failure(Failure.cancelled) }
         let low = status & 0x7f
         if low == 0 {
             return .success(Outcome(exitCode: (status >> 8) & 0xff, signal: nil, stdout: out.bytes, stderr: err.bytes))
