@@ -31,7 +31,6 @@ struct LoadBench: AsyncParsableCommand {
     var strict = false
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // phase lines appear as they finish, also in a log file
         let executable = adapterd ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/adapterd"
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw ValidationError("no adapterd at \(executable); build it (swift build -c release) or pass --adapterd")
