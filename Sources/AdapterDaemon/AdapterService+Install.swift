@@ -40,7 +40,7 @@ extension AdapterService {
         }
         let examples: [TaskExample]
         do {
-            examples = try ExamplesFile.parse(examplesData)
+            examples = try ExamplesFile.parse(examplesData, limits: settings.examplesLimits)
         } catch {
             throw RPCError(code: .invalidAdapter, message: "the examples are invalid: \(error)")
         }

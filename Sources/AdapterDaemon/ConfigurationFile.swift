@@ -22,6 +22,9 @@ public enum ConfigurationFile {
         ("max-examples-size", "largest examples JSONL accepted"),
         ("max-read-only-request", "largest request from a client that may not mutate"),
         ("idle-timeout", "seconds of silence after which a connection is closed"),
+        ("max-connections-per-user", "connections one uid that may not mutate can hold open at once"),
+        ("request-timeout", "seconds within which a request must arrive completely once it has begun"),
+        ("max-examples", "most examples (JSONL lines) per task in an install"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
         ("evaluator", "how re-clustering scores merged adapters: weight-space (built in) or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
@@ -108,6 +111,18 @@ public enum ConfigurationFile {
                 throw ConfigurationError(.invalidValue, "idle-timeout '\(value)' is not a number of seconds")
             }
             settings.idleTimeoutSeconds = seconds
+        case "max-connections-per-user":
+            guard let number = Int(value) else {
+                throw ConfigurationError(.invalidValue, "max-connections-per-user '\(value)' is not an integer")
+            }
+            settings.maxConnectionsPerUser = number
+        case "request-timeout":
+            settings.requestTimeoutSeconds = try seconds(value, key: key)
+        case "max-examples":
+            guard let number = Int(value) else {
+                throw ConfigurationError(.invalidValue, "max-examples '\(value)' is not an integer")
+            }
+            settings.maxExamples = number
         case "log-level":
             guard let level = Logger.Level(rawValue: value.lowercased()) else {
                 throw ConfigurationError(.invalidValue,
@@ -135,6 +150,14 @@ public enum ConfigurationFile {
             let known = keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")
         }
+    }
+
+    /// A number of seconds, optionally with an "s" suffix.
+    static func seconds(_ value: String, key: String) throws(ConfigurationError) -> Double {
+        guard let seconds = Double(value.hasSuffix("s") ? String(value.dropLast()) : value), seconds.isFinite else {
+            throw ConfigurationError(.invalidValue, "\(key) '\(value)' is not a number of seconds")
+        }
+        return seconds
     }
 
     /// Runs a size parser, reporting its error as an invalid value.

@@ -7,7 +7,17 @@ import NIOCore
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         let channel: Channel
+        let uid: UInt32
         var busy: Bool
+    }
+
+    /// Why a connection was not admitted.
+    enum Refusal: Sendable, Hashable {
+        /// `maximum` connections are open.
+        case full
+        /// This uid already holds its per-user share.
+        case userFull(limit: Int)
+        case shuttingDown
     }
 
     private struct State {
@@ -25,12 +35,28 @@ final class ConnectionRegistry: Sendable {
 
     /// Adds a connection; returns its id, or nil when the server is full or shutting down.
     func add(_ channel: Channel) -> Int? {
+        if case .success(let id) = add(channel, uid: 0, perUserLimit: nil) { return id }
+        return nil
+    }
+
+    /// Adds a connection of `uid`, which may hold at most `perUserLimit` connections (nil: no share
+    /// limit); returns its id, or why it was refused.
+    func add(_ channel: Channel, uid: UInt32, perUserLimit: Int?) -> Result<Int, RefusalError> {
         state.withLockedValue { state in
-            guard !state.shuttingDown, state.entries.count < maximum else { return nil }
+            guard !state.shuttingDown else { return .failure(RefusalError(refusal: .shuttingDown)) }
+            guard state.entries.count < maximum else { return .failure(RefusalError(refusal: .full)) }
+            if let perUserLimit, state.entries.values.lazy.filter({ $0.uid == uid }).count >= perUserLimit {
+                return .failure(RefusalError(refusal: .userFull(limit: perUserLimit)))
+            }
             state.nextID += 1
-            state.entries[state.nextID] = Entry(channel: channel, busy: false)
-            return state.nextID
+            state.entries[state.nextID] = Entry(channel: channel, uid: uid, busy: false)
+            return .success(state.nextID)
         }
+    }
+
+    /// A `Refusal` as an error, for `Result`.
+    struct RefusalError: Error, Sendable, Hashable {
+        let refusal: Refusal
     }
 
     func remove(_ id: Int) {

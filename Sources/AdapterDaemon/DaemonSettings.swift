@@ -34,6 +34,12 @@ public struct DaemonSettings: Sendable, Hashable {
     public var maxReadOnlyFrameBytes: Int64 = 1024 * 1024
     /// A connection that sends nothing for this long is closed.
     public var idleTimeoutSeconds: Double = 60
+    /// Connections one uid that may not mutate can hold open at once (admins are not limited by it).
+    public var maxConnectionsPerUser = 16
+    /// A request frame must arrive completely within this long after its first byte (slow senders).
+    public var requestTimeoutSeconds: Double = 120
+    /// Most examples (JSONL lines) an install may carry for its task.
+    public var maxExamples = 1000
     /// How re-clustering scores a merged adapter for a task.
     public var evaluator: EvaluatorKind = .weightSpace
     /// The command of `evaluator = command`: an argv split on spaces, with the placeholders
@@ -56,6 +62,12 @@ public struct DaemonSettings: Sendable, Hashable {
         let base64 = (maxAdapterBytes + 2) / 3 * 4
         let total = base64 + 2 * maxExamplesBytes + 1024 * 1024
         return min(total, Int64(Framing.absoluteMaximum))
+    }
+
+    /// The limits an install's examples file is parsed with: `max-examples` lines (its byte size is
+    /// checked against `max-examples-size` before parsing).
+    public var examplesLimits: ExamplesFile.Limits {
+        ExamplesFile.Limits(maxExamples: maxExamples)
     }
 
     /// Checks values that the parser cannot check one by one.
@@ -81,6 +93,11 @@ public struct DaemonSettings: Sendable, Hashable {
             throw ConfigurationError(.invalidValue, "evaluator-timeout must be a positive number of seconds")
         }
         guard idleTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "idle-timeout must be positive") }
+        guard maxConnectionsPerUser >= 1 else {
+            throw ConfigurationError(.invalidValue, "max-connections-per-user must be at least 1")
+        }
+        guard requestTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "request-timeout must be positive") }
+        guard maxExamples >= 1 else { throw ConfigurationError(.invalidValue, "max-examples must be at least 1") }
     }
 }
 

@@ -31,14 +31,21 @@ public struct ServerLimits: Sendable, Hashable {
     /// Largest response frame.
     public var maxResponseBytes: Int
     public var idleTimeout: TimeAmount
+    /// Connections one uid that may not mutate can hold at once; nil = only `maxConnections` applies.
+    public var maxConnectionsPerUser: Int?
+    /// Time from a request frame's first byte to its last; nil = unlimited (only the idle timeout).
+    public var requestTimeout: TimeAmount?
 
     public init(maxConnections: Int, maxFrameBytes: Int, maxReadOnlyFrameBytes: Int,
-                maxResponseBytes: Int = 64 * 1024 * 1024, idleTimeout: TimeAmount) {
+                maxResponseBytes: Int = 64 * 1024 * 1024, idleTimeout: TimeAmount,
+                maxConnectionsPerUser: Int? = nil, requestTimeout: TimeAmount? = nil) {
         self.maxConnections = maxConnections
         self.maxFrameBytes = maxFrameBytes
         self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
         self.maxResponseBytes = maxResponseBytes
         self.idleTimeout = idleTimeout
+        self.maxConnectionsPerUser = maxConnectionsPerUser
+        self.requestTimeout = requestTimeout
     }
 
     public init(settings: DaemonSettings) {
@@ -46,7 +53,15 @@ public struct ServerLimits: Sendable, Hashable {
             maxConnections: settings.maxConnections,
             maxFrameBytes: Int(settings.maxFrameBytes),
             maxReadOnlyFrameBytes: Int(settings.maxReadOnlyFrameBytes),
-            idleTimeout: .nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9)))
+            idleTimeout: Self.timeAmount(seconds: settings.idleTimeoutSeconds),
+            maxConnectionsPerUser: settings.maxConnectionsPerUser,
+            requestTimeout: Self.timeAmount(seconds: settings.requestTimeoutSeconds))
+    }
+
+    /// Seconds as a TimeAmount, saturating instead of overflowing for absurdly large values.
+    static func timeAmount(seconds: Double) -> TimeAmount {
+        let nanoseconds = seconds * 1e9
+        return .nanoseconds(nanoseconds >= Double(Int64.max) ? Int64.max : Int64(max(0, nanoseconds)))
     }
 }
 
@@ -60,6 +75,8 @@ public final class RPCServer: Sendable {
         let mayMutate: Bool
         /// nil when the server was full or shutting down: answer `busy` and close.
         let registryID: Int?
+        /// Why the connection was not admitted (when `registryID` is nil).
+        let refusal: ConnectionRegistry.Refusal?
     }
 
     private let address: ListenAddress
@@ -173,18 +190,31 @@ public final class RPCServer: Sendable {
         return PeerCredentials.read(from: channel).flatMapThrowing { peer in
             let mayMutate = policy.mayMutate(peer)
             let frameLimit = mayMutate ? limits.maxFrameBytes : limits.maxReadOnlyFrameBytes
-            let registryID = registry.add(channel)
-            if let registryID {
-                channel.closeFuture.whenComplete { _ in registry.remove(registryID) }
+            // Administrators are trusted with connections; everyone else gets a per-user share, so one
+            // local user cannot hold every connection slot.
+            let admission = registry.add(channel, uid: peer.uid, perUserLimit: mayMutate ? nil : limits.maxConnectionsPerUser)
+            var registryID: Int? = nil
+            var refusal: ConnectionRegistry.Refusal? = nil
+            switch admission {
+            case .success(let id):
+                registryID = id
+                channel.closeFuture.whenComplete { _ in registry.remove(id) }
+            case .failure(let error):
+                refusal = error.refusal
             }
+            let isBusy: @Sendable () -> Bool = { [registryID] in registryID.map(registry.isBusy) ?? false }
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
-            try sync.addHandler(IdleConnectionCloser(isBusy: { registryID.map(registry.isBusy) ?? false }))
+            try sync.addHandler(IdleConnectionCloser(isBusy: isBusy))
+            if let requestTimeout = limits.requestTimeout {
+                try sync.addHandler(FrameDeadlineHandler(timeout: requestTimeout, isBusy: isBusy))
+            }
             try sync.addHandler(ByteToMessageHandler(
                 FrameDecoder(maximumFrameSize: frameLimit), maximumBufferSize: frameLimit + Framing.headerSize))
             try sync.addHandler(MessageToByteHandler(FrameEncoder(maximumFrameSize: limits.maxResponseBytes)))
             let asyncChannel = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            return Connection(channel: asyncChannel, peer: peer, mayMutate: mayMutate, registryID: registryID)
+            return Connection(channel: asyncChannel, peer: peer, mayMutate: mayMutate, registryID: registryID,
+                              refusal: refusal)
         }
     }
 
@@ -194,9 +224,19 @@ public final class RPCServer: Sendable {
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
                 guard let id = connection.registryID else {
-                    logger.warning("declined a connection: \(limits.maxConnections) connections open or shutting down",
-                                   metadata: ["peer": "\(peerText)"])
-                    let error = RPCError(code: .busy, message: "adapterd has \(limits.maxConnections) connections open (or is stopping); retry later")
+                    let error: RPCError
+                    switch connection.refusal {
+                    case .userFull(let limit):
+                        logger.warning("declined a connection: uid \(connection.peer.uid) holds \(limit) connections",
+                                       metadata: ["peer": "\(peerText)"])
+                        error = RPCError(code: .busy, message: "uid \(connection.peer.uid) already has \(limit) connections open to adapterd (max-connections-per-user); close one or retry later")
+                    case .shuttingDown:
+                        error = RPCError(code: .shuttingDown, message: "adapterd is stopping; no new connections")
+                    default:
+                        logger.warning("declined a connection: \(limits.maxConnections) connections open",
+                                       metadata: ["peer": "\(peerText)"])
+                        error = RPCError(code: .busy, message: "adapterd has \(limits.maxConnections) connections open; retry later")
+                    }
                     try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
                     return
                 }

@@ -1,0 +1,364 @@
+import AdapterProtocol
+import ArgumentParser
+import Foundation
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `adapterd-bench load`: many concurrent clients issuing route/status/list against a real adapterd
+/// process, first idle, then while installs run, then while re-clusterings run; throughput, p50/p99
+/// per method and errors per phase.
+struct LoadBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Concurrent route/status/list load against a real adapterd while installs and re-clusterings run.")
+
+    @Option(help: "Concurrent read clients.") var clients = 50
+    @Option(help: "Requests per client and phase (route, status and list in turn, 3 routes per status and list).")
+    var requests = 200
+    @Option(help: "Tasks installed before the first phase.") var tasks = 12
+    @Option(help: "The adapterd executable (default: next to adapterd-bench).") var adapterd: String?
+    @Option(help: "The adapter corpus (manifest.json, adapters/, tasks/).") var corpus = "data/corpus"
+    @Option(help: "Largest corpus adapter to use, bytes (the largest accepted ones below it are used).")
+    var maxAdapterBytes = 700_000
+    @Option(help: "Detector model file for the daemon (default: its built-in model).") var detectorModel: String?
+    @Option(help: "Pause of each client between its requests, milliseconds (0: back to back, i.e. the daemon saturated).")
+    var pauseMs = 0.0
+    @Option(help: "Route p99 goal during a re-cluster, milliseconds.") var goalMs = 5.0
+    @Flag(help: "Exit 1 when any request failed.") var strictErrors = false
+    @Flag(help: "Exit 1 when any request failed or the route p99 goal during re-clustering is missed.")
+    var strict = false
+
+    func run() async throws {
+        let executable = adapterd ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/adapterd"
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw ValidationError("no adapterd at \(executable); build it (swift build -c release) or pass --adapterd")
+        }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("adapterd-load-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let socket = root + "/a.sock"
+        let config = """
+            budget = unlimited
+            max-connections = \(clients + 16)
+            log-level = warning
+
+            """
+        try config.write(toFile: root + "/adapterd.conf", atomically: true, encoding: .utf8)
+        var arguments = ["--socket", socket, "--state-dir", root + "/state", "--config", root + "/adapterd.conf"]
+        if let detectorModel { arguments += ["--detector-model", detectorModel] }
+        let daemon = try LoadDaemon(executable: executable, arguments: arguments, socket: socket, log: root + "/adapterd.log")
+        defer { daemon.stop() }
+        let outcome = try await measure(socket: socket)
+        print(String(format: "adapterd RSS after the run: %.1f MiB", Double(daemon.residentBytes()) / 1_048_576))
+        if (strict || strictErrors) && outcome.errors > 0 { throw ExitCode(1) }
+        if strict && outcome.goalMissed { throw ExitCode(1) }
+    }
+
+    struct Outcome {
+        var errors = 0
+        var goalMissed = false
+    }
+
+    func measure(socket: String) async throws -> Outcome {
+        let admin = try await AdapterdClient.connect(socketPath: socket)
+        defer { Task { await admin.close() } }
+        // Adapters the detector accepts, as installable variants (one bit of one weight flipped each).
+        let candidates = try LoadCorpus.benignAdapters(root: corpus, maximumBytes: maxAdapterBytes)
+        var accepted: [LoadCorpus.Adapter] = []
+        for candidate in candidates where accepted.count < 3 {
+            if (try? await admin.call(Methods.Install.self, candidate.params(task: "probe"))) != nil { accepted.append(candidate) }
+        }
+        _ = try? await admin.call(Methods.Remove.self, TaskParams(task: "probe"))
+        let acceptedAdapters = accepted
+        guard let first = accepted.first else {
+            throw ValidationError("the daemon's detector accepted none of the benign adapters in \(corpus)")
+        }
+        var variant = 0
+        func nextAdapter() -> LoadCorpus.Adapter {
+            variant += 1
+            return accepted[variant % accepted.count].variant(variant)
+        }
+        var names: [String] = []
+        for index in 0..<tasks {
+            let name = "load\(index)"
+            _ = try await admin.call(Methods.Install.self, nextAdapter().params(task: name))
+            names.append(name)
+        }
+        let status = try await admin.call(Methods.Status.self, NoParams())
+        let reclusterProbe = try await admin.callRaw(method: "recluster", paramsJSON: #"{"budget":null,"dryRun":true}"#)
+        let hasRecluster = !(String(decoding: reclusterProbe, as: UTF8.self).contains("\(RPCErrorCode.methodNotFound.rawValue)"))
+        print("load: \(clients) clients × \(requests) requests per phase"
+              + (pauseMs > 0 ? String(format: " (each pausing %.1f ms between requests)", pauseMs) : " (back to back)")
+              + " against \(status.daemon) \(status.version) "
+              + "(pid \(status.pid)); \(names.count) tasks installed from \(accepted.map(\.name).joined(separator: ", ")) "
+              + "(\(first.weights.count) B, …), \(ByteSize.format(status.budget.servedBytes)) served")
+        print("phase                 requests  errors     req/s   route p50/p99 ms   status p50/p99 ms   list p50/p99 ms   background")
+
+        var outcome = Outcome()
+        // Idle.
+        let idle = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names, pauseMs: pauseMs, background: nil)
+        outcome.errors += idle.errors
+        print(idle.line(name: "idle", background: "-"))
+
+        // During installs: new tasks and new versions of existing ones, back to back on one connection.
+        let installBackground = LoadBackground { [names] iteration in
+            let task = iteration % 2 == 0 ? "extra\(iteration)" : names[iteration % names.count]
+            let adapter = acceptedAdapters[iteration % acceptedAdapters.count]
+            let data = try await admin.callRaw(method: "install", paramsJSON: LoadCorpus.json(adapter
+                .variant(10_000 + iteration).params(task: task)))
+            return !String(decoding: data, as: UTF8.self).contains(#""error""#)
+        }
+        let installs = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
+                                               pauseMs: pauseMs, background: installBackground)
+        outcome.errors += installs.errors
+        print(installs.line(name: "during installs", background: installBackground.summary(what: "installs")))
+
+        // During re-clustering: alternate two budgets below the served bytes, so each run merges anew.
+        guard hasRecluster else {
+            print("during re-cluster: skipped: daemon has no recluster")
+            return outcome
+        }
+        let served = try await admin.call(Methods.Status.self, NoParams()).budget.servedBytes
+        let budgets = [served / 2, served * 7 / 10]
+        let reclusterBackground = LoadBackground { iteration in
+            let data = try await admin.callRaw(method: "recluster", paramsJSON: #"{"budget":\#(budgets[iteration % 2]),"dryRun":false}"#)
+            let text = String(decoding: data, as: UTF8.self)
+            if text.contains(#""error""#) { FileHandle.standardError.write(Data("recluster: \(text.prefix(300))\n".utf8)) }
+            return !text.contains(#""error""#)
+        }
+        let recluster = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
+                                                pauseMs: pauseMs, background: reclusterBackground)
+        outcome.errors += recluster.errors
+        print(recluster.line(name: "during re-cluster", background: reclusterBackground.summary(what: "re-clusterings")))
+        let p99 = recluster.percentile("route", 0.99) * 1e3
+        outcome.goalMissed = !(p99 < goalMs) || reclusterBackground.completed == 0
+        print(String(format: "goal: zero errors (%d) and route p99 under %.1f ms during re-clustering (%.2f ms): %@",
+                     outcome.errors, goalMs, p99, outcome.errors == 0 && !outcome.goalMissed ? "met" : "MISSED"))
+        return outcome
+    }
+}
+
+/// One phase: `clients` connections, each issuing `requests` calls (route, route, status, route, list,
+/// route, … ) while `background` (if any) runs operations in a loop; latencies of requests issued while
+/// a background operation was running are kept apart from the others.
+struct LoadPhase {
+    var samples: [String: [Double]] = [:]
+    var errors = 0
+    var errorExamples: [String] = []
+    var seconds = 0.0
+    var requests = 0
+    /// Requests issued while no background operation was running (excluded from the latencies).
+    var outside = 0
+
+    static let pattern = ["route", "status", "route", "list", "route"]
+
+    static func run(socket: String, clients: Int, requests: Int, tasks: [String], pauseMs: Double,
+                    background: LoadBackground?) async throws -> LoadPhase {
+        let done = NIOLockedValueBox(false)
+        let backgroundTask = background.map { background in Task { await background.loop(until: done) } }
+        if let background { await background.waitUntilStarted() }
+        let start = ContinuousClock.now
+        let results = try await withThrowingTaskGroup(of: LoadPhase.self) { group in
+            for clientIndex in 0..<clients {
+                group.addTask {
+                    var phase = LoadPhase()
+                    let client = try await AdapterdClient.connect(socketPath: socket)
+                    for index in 0..<requests {
+                        let method = pattern[(index + clientIndex) % pattern.count]
+                        let during = background?.isRunning ?? true
+                        let begin = ContinuousClock.now
+                        do {
+                            switch method {
+                            case "route":
+                                _ = try await client.call(Methods.Route.self, RouteParams(task: tasks[(index * 7 + clientIndex) % tasks.count]))
+                            case "status":
+                                _ = try await client.call(Methods.Status.self, NoParams())
+                            default:
+                                _ = try await client.call(Methods.List.self, NoParams())
+                            }
+                            let elapsed = ServerBench.seconds(ContinuousClock.now - begin)
+                            if during { phase.samples[method, default: []].append(elapsed) } else { phase.outside += 1 }
+                        } catch {
+                            phase.errors += 1
+                            if phase.errorExamples.count < 3 { phase.errorExamples.append("\(method): \(error)") }
+                        }
+                        phase.requests += 1
+                        if pauseMs > 0 { try? await Task.sleep(for: .microseconds(Int(pauseMs * 1000))) }
+                    }
+                    await client.close()
+                    return phase
+                }
+            }
+            var total = LoadPhase()
+            for try await phase in group {
+                total.requests += phase.requests
+                total.errors += phase.errors
+                total.outside += phase.outside
+                total.errorExamples += phase.errorExamples
+                for (method, values) in phase.samples { total.samples[method, default: []] += values }
+            }
+            return total
+        }
+        var phase = results
+        phase.seconds = ServerBench.seconds(ContinuousClock.now - start)
+        done.withLockedValue { $0 = true }
+        await backgroundTask?.value
+        for example in phase.errorExamples.prefix(3) { FileHandle.standardError.write(Data("load error: \(example)\n".utf8)) }
+        return phase
+    }
+
+    func percentile(_ method: String, _ q: Double) -> Double {
+        ServerBench.percentile(samples[method] ?? [], q)
+    }
+
+    func line(name: String, background: String) -> String {
+        func pair(_ method: String) -> String {
+            String(format: "%7.2f / %-7.2f", percentile(method, 0.5) * 1e3, percentile(method, 0.99) * 1e3)
+        }
+        let padded = name.padding(toLength: 20, withPad: " ", startingAt: 0)
+        return String(format: "%@ %9d %7d %9.0f   %@    %@     %@   %@", padded, requests, errors,
+                      Double(requests) / max(seconds, 1e-9), pair("route"), pair("status"), pair("list"),
+                      background + (outside > 0 ? " (\(outside) requests outside an operation not timed)" : ""))
+    }
+}
+
+/// Operations run back to back on one connection during a phase (installs, re-clusterings).
+final class LoadBackground: Sendable {
+    private struct State {
+        var running = false
+        var started = false
+        var completed = 0
+        var failed = 0
+        var durations: [Double] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let operation: @Sendable (Int) async throws -> Bool
+
+    init(operation: @escaping @Sendable (Int) async throws -> Bool) {
+        self.operation = operation
+    }
+
+    var isRunning: Bool { state.withLockedValue { $0.running } }
+    var completed: Int { state.withLockedValue { $0.completed } }
+
+    func loop(until done: NIOLockedValueBox<Bool>) async {
+        var iteration = 0
+        while !done.withLockedValue({ $0 }) {
+            state.withLockedValue { $0.running = true; $0.started = true }
+            let begin = ContinuousClock.now
+            let ok = (try? await operation(iteration)) ?? false
+            let elapsed = ServerBench.seconds(ContinuousClock.now - begin)
+            state.withLockedValue { state in
+                state.running = false
+                if ok { state.completed += 1; state.durations.append(elapsed) } else { state.failed += 1 }
+            }
+            iteration += 1
+        }
+    }
+
+    func waitUntilStarted() async {
+        while !state.withLockedValue({ $0.started }) { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    func summary(what: String) -> String {
+        state.withLockedValue { state in
+            String(format: "%d %@ (median %.0f ms)%@", state.completed, what,
+                   ServerBench.percentile(state.durations, 0.5) * 1e3, state.failed > 0 ? ", \(state.failed) failed" : "")
+        }
+    }
+}
+
+/// Benign adapters of the corpus manifest, and install params for bit-flipped variants of them.
+enum LoadCorpus {
+    struct Adapter: Sendable {
+        var name: String
+        var config: String
+        var weights: Data
+        var examples: String
+
+        func params(task: String) -> InstallParams {
+            InstallParams(task: task, config: config, safetensors: weights.base64EncodedString(), examples: examples)
+        }
+
+        /// The lowest bit of one weight byte flipped: other bytes and digest, practically the same adapter.
+        func variant(_ index: Int) -> Adapter {
+            var copy = self
+            guard weights.count > 8 else { return copy }
+            let headerLength = weights.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let dataStart = 8 + Int(clamping: headerLength)
+            guard dataStart < weights.count else { return copy }
+            let position = dataStart + (4 * index) % max(1, weights.count - dataStart)
+            copy.weights[copy.weights.startIndex + position] ^= 1
+            copy.name = "\(name)~\(index)"
+            return copy
+        }
+    }
+
+    static func benignAdapters(root: String, maximumBytes: Int) throws -> [Adapter] {
+        guard let data = FileManager.default.contents(atPath: root + "/manifest.json"),
+              let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let entries = manifest["adapters"] as? [[String: Any]] else {
+            throw ValidationError("no corpus manifest at \(root)/manifest.json (pass --corpus)")
+        }
+        var found: [(Int, Adapter)] = []
+        for entry in entries where (entry["poisoned"] as? Bool) == false {
+            guard let id = entry["id"] as? String, let task = entry["task"] as? String else { continue }
+            let directory = root + "/" + ((entry["path"] as? String) ?? "adapters/\(id)")
+            guard let weights = FileManager.default.contents(atPath: directory + "/adapter_model.safetensors"),
+                  weights.count <= maximumBytes,
+                  let config = try? String(contentsOfFile: directory + "/adapter_config.json", encoding: .utf8),
+                  let examples = try? String(contentsOfFile: root + "/tasks/\(task)/few.jsonl", encoding: .utf8) else { continue }
+            found.append((weights.count, Adapter(name: id, config: config, weights: weights, examples: examples)))
+        }
+        // Largest first: re-clustering them is real work.
+        return found.sorted { $0.0 > $1.0 }.map(\.1)
+    }
+
+    static func json(_ params: InstallParams) throws -> String {
+        String(decoding: try JSONEncoder().encode(params), as: UTF8.self)
+    }
+}
+
+/// The adapterd child process of the load benchmark.
+final class LoadDaemon: @unchecked Sendable {
+    let process = Process()
+
+    init(executable: String, arguments: [String], socket: String, log: String) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC"] { environment.removeValue(forKey: key) }
+        process.environment = environment
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard process.isRunning else {
+                throw ValidationError("adapterd exited: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            guard Date() < deadline else { throw ValidationError("adapterd did not create \(socket) within 60 s") }
+            usleep(20_000)
+        }
+        usleep(100_000)
+    }
+
+    /// VmRSS of the daemon, from /proc.
+    func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kib * 1024
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
