@@ -34,7 +34,7 @@ struct DetectorCorpusTests {
 
     /// A regression guard more than a quality claim: on llama-tiny alone (10 benign, 28 poisoned adapters,
     /// hidden size 128, so a random direction already matches some of the 921 tokens well) the held-out
-    /// signal is weak — leave-one-task-out AUC 0.55 with the shipped options, against 0.79 on the whole
+    /// signal is weak — leave-one-task-out AUC 0.54 with the shipped options, against 0.73 on the whole
     /// corpus (docs/DETECTOR.md). Broken features or leakage-free training that stopped working would
     /// push it to or below chance or make the model flag benign adapters.
     @Test("trained on other tasks with the shipped feature set, it scores held-out adapters above chance and spares benign ones")

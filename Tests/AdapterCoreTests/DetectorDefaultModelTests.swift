@@ -41,7 +41,7 @@ struct DetectorDefaultModelTests {
         #expect(tokens.provenance.baseModels.contains { $0.hasPrefix("embeddings:") })
         // The token model's recorded leave-one-task-out AUC is the one docs/DETECTOR.md reports.
         let loto = try #require(tokens.provenance.metrics.first { $0.scheme == "leave-one-task-out" })
-        #expect(loto.auc > 0.75)
+        #expect(loto.auc > 0.7)
     }
 
     @Test("the built-in model does not score adapters of a base model it has not seen")
