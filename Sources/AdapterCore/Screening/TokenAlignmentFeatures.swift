@@ -46,42 +46,77 @@ public enum TokenAlignmentFeatures {
     /// Alignment statistics of one module (`statNames` order) and its best token.
     static func moduleStatistics(_ module: LoRAModule, table: TokenEmbeddingTable) throws
         -> (stats: [Double], bestToken: Int, best: Double) {
-        let directions = try rightSingularDirections(module)
-        guard !directions.weights.isEmpty else { return ([0, 0, 0, 0], -1, 0) }
+        try moduleStatistics([module], table: table)[0]
+    }
+
+    /// Vocabulary rows per block of the batched product (bounds the block to rows × Σ directions).
+    static let vocabularyBlock = 2048
+
+    /// Alignment statistics of several modules at once: the right singular directions of all modules are
+    /// stacked so the token table is read once per block of the vocabulary (one dgemm per block instead
+    /// of one pass over the whole table per module).
+    static func moduleStatistics(_ modules: [LoRAModule], table: TokenEmbeddingTable) throws
+        -> [(stats: [Double], bestToken: Int, best: Double)] {
+        let d = table.hiddenSize
+        var weights: [[Double]] = []
+        var offsets: [Int] = []
+        var stackedElements: [Double] = []
+        for m in modules {
+            let directions = try rightSingularDirections(m)
+            offsets.append(stackedElements.count / max(d, 1))
+            weights.append(directions.weights)
+            stackedElements += directions.vectors.elements
+        }
+        let total = stackedElements.count / max(d, 1)
+        let stacked = Matrix(rows: total, cols: d, elements: stackedElements)
+        // Running top-10 of |c| per stacked direction, best first, and the index of the best token.
+        var top = [Double](repeating: -1, count: total * 10)
+        var bestIndex = [Int](repeating: 0, count: total)
         let tokens = table.centredUnitVectors
-        // vocabulary × directions
-        let c = tokens.multiplied(by: directions.vectors, transposeOther: true)
-        let n = directions.weights.count
-        // Running top-10 of |c| per direction.
-        var top = [[Double]](repeating: [], count: n)
-        var bestIndex = [Int](repeating: 0, count: n)
-        for j in 0..<n { top[j].reserveCapacity(11) }
-        for t in 0..<c.rows {
-            let rowStart = t * n
-            for j in 0..<n {
-                let v = abs(c.elements[rowStart + j])
-                if top[j].count < 10 || v > top[j][top[j].count - 1] {
-                    if top[j].isEmpty || v > top[j][0] { bestIndex[j] = t }
-                    var k = top[j].count
-                    top[j].append(v)
-                    while k > 0 && top[j][k - 1] < v { top[j][k] = top[j][k - 1]; k -= 1 }
-                    top[j][k] = v
-                    if top[j].count > 10 { top[j].removeLast() }
+        var start = 0
+        while total > 0 && start < tokens.rows {
+            let end = min(tokens.rows, start + vocabularyBlock)
+            let block = Matrix(rows: end - start, cols: d, elements: Array(tokens.elements[(start * d)..<(end * d)]))
+            let c = block.multiplied(by: stacked, transposeOther: true)  // block rows × total
+            c.elements.withUnsafeBufferPointer { cp in
+                top.withUnsafeMutableBufferPointer { tp in
+                    for t in 0..<(end - start) {
+                        let row = t * total
+                        for j in 0..<total {
+                            let v = abs(cp[row + j])
+                            let base = j * 10
+                            guard v > tp[base + 9] else { continue }
+                            if v > tp[base] { bestIndex[j] = start + t }
+                            var k = 9
+                            while k > 0 && tp[base + k - 1] < v { tp[base + k] = tp[base + k - 1]; k -= 1 }
+                            tp[base + k] = v
+                        }
+                    }
                 }
             }
+            start = end
         }
-        var top1max = 0.0, gap10w = 0.0, gap1max = 0.0
-        var bestDirection = 0
-        for j in 0..<n {
-            let best = top[j].first ?? 0
-            let second = top[j].count > 1 ? top[j][1] : 0
-            let rest = top[j].dropFirst()
-            let restMean = rest.isEmpty ? 0 : rest.reduce(0, +) / Double(rest.count)
-            if best > top1max { top1max = best; bestDirection = j }
-            gap10w += directions.weights[j] * (best - restMean)
-            gap1max = max(gap1max, best - second)
+        var out: [(stats: [Double], bestToken: Int, best: Double)] = []
+        for (mi, w) in weights.enumerated() {
+            guard !w.isEmpty else { out.append(([0, 0, 0, 0], -1, 0)); continue }
+            var top1max = 0.0, gap10w = 0.0, gap1max = 0.0
+            var bestDirection = 0
+            var first = 0.0
+            for (i, wi) in w.enumerated() {
+                let j = offsets[mi] + i
+                let values = (0..<10).map { top[j * 10 + $0] }.filter { $0 >= 0 }
+                let best = values.first ?? 0
+                let second = values.count > 1 ? values[1] : 0
+                let rest = values.dropFirst()
+                let restMean = rest.isEmpty ? 0 : rest.reduce(0, +) / Double(rest.count)
+                if i == 0 { first = best }
+                if best > top1max { top1max = best; bestDirection = j }
+                gap10w += wi * (best - restMean)
+                gap1max = max(gap1max, best - second)
+            }
+            out.append(([top1max, first, gap10w, gap1max], bestIndex[bestDirection], top1max))
         }
-        return ([top1max, top[0].first ?? 0, gap10w, gap1max], bestIndex[bestDirection], top1max)
+        return out
     }
 
     /// Right singular vectors (rows, unit length) of ΔW = s·B·A with non-negligible σ, and their
@@ -120,13 +155,13 @@ public enum TokenAlignmentFeatures {
         var perModule: [(projection: Projection, layer: Int, stats: [Double])] = []
         var bestToken = -1, best = -1.0
         var bestModule: String?
-        for m in modules {
-            let r: (stats: [Double], bestToken: Int, best: Double)
-            do {
-                r = try moduleStatistics(m, table: table)
-            } catch {
-                throw DetectorError(.outOfDistribution, "module \(m.name): singular vectors could not be computed: \(error)")
-            }
+        let statistics: [(stats: [Double], bestToken: Int, best: Double)]
+        do {
+            statistics = try moduleStatistics(modules, table: table)
+        } catch {
+            throw DetectorError(.outOfDistribution, "singular vectors of the adapter's modules could not be computed: \(error)")
+        }
+        for (m, r) in zip(modules, statistics) {
             guard let p = m.projection else { continue }
             perModule.append((p, m.layer ?? 0, r.stats))
             if r.best > best { best = r.best; bestToken = r.bestToken; bestModule = m.name }
