@@ -62,6 +62,10 @@ public enum TokenAlignmentFeatures {
         var offsets: [Int] = []
         var stackedElements: [Double] = []
         for m in modules {
+            guard m.inFeatures == d else {
+                throw DetectorError(.baseModelMismatch,
+                    "module \(m.name) reads \(m.inFeatures) features but the base model's embeddings have \(d)")
+            }
             let directions = try rightSingularDirections(m)
             offsets.append(stackedElements.count / max(d, 1))
             weights.append(directions.weights)
