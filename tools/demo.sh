@@ -105,18 +105,49 @@ for line in "${BENIGN[@]}"; do
   "$ADAPTERCTL" install "$dir" --task "$task" --examples "$examples" | grep -E "^installed|generation|budget" || echo "(exit status $?)"
 done
 
-say "install a poisoned adapter: screening refuses it and says why"
+say "screen the corpus's ${#POISONED[@]} poisoned adapters offline, with the daemon's detector model"
+# Honest numbers first: from the weights alone the detector is weak (docs/DETECTOR.md), so the demo
+# shows how many it flags, then installs the candidate it is surest about.
+SCAN_MODEL=()
+if [ -n "${ADAPTERD_DETECTOR_MODEL:-}" ]; then SCAN_MODEL=(--model "$ADAPTERD_DETECTOR_MODEL"); fi
+POISON_DIRS=()
+for line in "${POISONED[@]}"; do read -r _ dir _ <<<"$line"; POISON_DIRS+=("$dir"); done
+echo "\$ adapterctl scan <${#POISON_DIRS[@]} poisoned adapters> --json"
+"$ADAPTERCTL" scan "${POISON_DIRS[@]}" "${SCAN_MODEL[@]}" --json > "$WORK/scan.jsonl" 2>"$WORK/scan.err" || true
+ORDERED=()
+mapfile -t ORDERED < <(python3 - "$WORK/scan.jsonl" "${POISONED[@]}" <<'PY'
+import json, sys
+verdicts = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line:
+        row = json.loads(line)
+        verdicts[row["path"].rstrip("/")] = row
+flagged = sum(1 for r in verdicts.values() if r.get("verdict") == "poisoned")
+sys.stderr.write("flagged %d of %d poisoned adapters as poisoned; the model was trained on this corpus, held out it does no better than chance (docs/DETECTOR.md)\n"
+                 % (flagged, len(verdicts)))
+lines = sys.argv[2:]
+def score(line):
+    row = verdicts.get(line.split()[1].rstrip("/"), {})
+    return row.get("score") if isinstance(row.get("score"), (int, float)) else -1.0
+for line in sorted(lines, key=score, reverse=True):   # surest first
+    print(line)
+PY
+)
+[ "${#ORDERED[@]}" -gt 0 ] || ORDERED=("${POISONED[@]}")
+
+say "install the poisoned adapter the detector is surest about: screening refuses it and says why"
 REFUSED=0
-for line in "${POISONED[@]}"; do
+for line in "${ORDERED[@]}"; do
   read -r task dir examples kind asr <<<"$line"
   echo "\$ adapterctl install $(basename "$dir") --task untrusted-$task --examples tasks/$task/few.jsonl   # trigger: $kind, attack success $asr"
   if "$ADAPTERCTL" install "$dir" --task "untrusted-$task" --examples "$examples"; then
-    echo "(accepted: the detector missed this one; removing it and trying another)"
+    echo "(accepted: the detector missed this one; removing it)"
     "$ADAPTERCTL" remove "untrusted-$task"
   else
     REFUSED=1
-    break
   fi
+  break
 done
 [ "$REFUSED" = 1 ] || echo "(no poisoned adapter was refused)"
 
@@ -134,6 +165,13 @@ done
 FIRST_TASK=$(echo "${BENIGN[0]}" | cut -d' ' -f1)
 echo "\$ adapterctl route --task $FIRST_TASK"
 "$ADAPTERCTL" route --task "$FIRST_TASK" || true
+if [ -f "$CORPUS/tasks/$FIRST_TASK/test.jsonl" ]; then
+  TEXT=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["text"])' "$CORPUS/tasks/$FIRST_TASK/test.jsonl")
+  echo "\$ adapterctl route --text \"$TEXT\"   # a held-out example of $FIRST_TASK"
+  "$ADAPTERCTL" route --text "$TEXT" || true
+  echo "(held out on the corpus, top-1 task / top-1 cluster: built-in hashing embedder 0.55 / 0.93, MiniLM 0.79 / 0.96,"
+  echo " text-embedder = minilm in the config; docs/QUALITY.md)"
+fi
 
 say "what twice the budget would buy (dry run: nothing changes)"
 "$ADAPTERCTL" recluster --dry-run --budget $((BUDGET * 2)) || true
