@@ -46,6 +46,11 @@ public final class AdapterService: Sendable {
         self.evaluators = NIOLockedValueBox(Self.makeEvaluators(settings, logger: logger))
     }
 
+    deinit {
+        planningThread.stop()
+        requestThread.stop()
+    }
+
     /// The method table serving this service.
     public func methods() -> MethodTable {
         var table = MethodTable()

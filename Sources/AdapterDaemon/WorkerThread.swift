@@ -7,11 +7,15 @@ import Foundation
 /// Two ways in: `run` executes a synchronous closure on the thread and resumes the caller with its
 /// result; `withPreference` runs async code with this thread as its task executor, so the code and
 /// the child tasks it starts (the refiner's evaluations) execute here, not on the pool.
+///
+/// The thread holds the worker strongly until `stop()`, so a job can never outlive it; the owner
+/// calls `stop()` when it goes away, and the thread ends once the queued work has run.
 final class WorkerThread: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var closures: [() -> Void] = []
     private var threadID: pthread_t?
+    private var stopping = false
     let name: String
 
     /// Nice value of the thread (0: as the process; higher: yields the CPU to request handling).
@@ -20,7 +24,7 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
     init(name: String, niceness: Int32 = 0) {
         self.name = name
         self.niceness = niceness
-        let thread = Thread { [unowned self] in self.loop() }
+        let thread = Thread { self.loop() }
         thread.start()
     }
 
@@ -55,6 +59,15 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
         try await withTaskExecutorPreference(self) { try await body() }
     }
 
+    /// Lets the thread end once the work already queued has run. Call it only when nothing can
+    /// submit more (the owner's deinit): work submitted after the thread ended would never run.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
     private func loop() {
         condition.lock()
         threadID = pthread_self()
@@ -65,7 +78,11 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)   // 0: the calling thread on Linux
         while true {
             condition.lock()
-            while jobs.isEmpty && closures.isEmpty { condition.wait() }
+            while jobs.isEmpty && closures.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty && closures.isEmpty {   // stopping, and nothing left to run
+                condition.unlock()
+                return
+            }
             let job = jobs.isEmpty ? nil : jobs.removeFirst()
             let closure = job == nil ? closures.removeFirst() : nil
             condition.unlock()

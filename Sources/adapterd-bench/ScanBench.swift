@@ -49,7 +49,12 @@ struct ScanBench: ParsableCommand {
         print(String(format: "  weights-only detector, %d jobs           %8.1f adapters/s  (%.2fx speed-up over 1 job)", jobs, n / wN, w1 / wN))
 
         if !baseModel.isEmpty, let tokenModel = try DefaultDetectorModels.withTokens() {
-            let tables = try baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
+            var tables: [TokenEmbeddingTable] = []
+            let loadTables = try timeBest {
+                tables = try baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
+            }
+            let vocab = tables.map { "\($0.source): \($0.tokens.count) tokens × \($0.hiddenSize)" }.joined(separator: ", ")
+            print(String(format: "  base-model embeddings loaded once in %.2f s", loadTables) + " (\(vocab))")
             let tokens = AdapterScanner(detector: try Detector(model: tokenModel, tokenTables: tables))
             let t1 = timeBest { _ = tokens.scan(dirs, jobs: 1) }
             print("  token detector (\(tokenModel.featureSet)), 1 job " + String(format: "%8.1f adapters/s  (%.2fx the read-only time)", n / t1, t1 / load))

@@ -52,6 +52,9 @@ struct DetectorFeatureTests {
         #expect(DetectorFeatureExtractor.names(for: .baseline).count == 20)
         #expect(DetectorFeatureExtractor.names(for: .extended).count == 4 * 4 * 5 + 4)
         #expect(DetectorFeatureExtractor.names(for: .extendedTokens).count == 84 + TokenResponseFeatures.names.count)
+        #expect(DetectorFeatureExtractor.names(for: .alignment) == TokenAlignmentFeatures.names)
+        #expect(TokenAlignmentFeatures.names.count == 3 * 2 * 4)
+        #expect(DetectorFeatureExtractor.names(for: .extendedAlignment).count == 84 + 24)
         for fs in DetectorFeatureSet.allCases {
             let n = DetectorFeatureExtractor.names(for: fs)
             #expect(Set(n).count == n.count)
@@ -114,5 +117,60 @@ struct DetectorFeatureTests {
         #expect { try DetectorFeatureExtractor(featureSet: .extendedTokens).extract(SyntheticAdapters.adapter(seed: 5)) } throws: {
             ($0 as? DetectorError)?.code == .missingBaseModel
         }
+    }
+
+    @Test("token alignment picks out the token an update reads without knowing it")
+    func alignmentFindsTrigger() throws {
+        let table = SyntheticAdapters.table()
+        let trigger = (0..<32).map { table.vectors[137, $0] }
+        let poisoned = SyntheticAdapters.adapter(seed: 3, trigger: trigger)
+        let benign = SyntheticAdapters.adapter(seed: 3)
+        let p = try TokenAlignmentFeatures.compute(adapter: poisoned, table: table)
+        let b = try TokenAlignmentFeatures.compute(adapter: benign, table: table)
+        #expect(p.topToken == "tok137")
+        #expect(p.topModule?.hasPrefix("encoder.layer.0.") == true)
+        let names = TokenAlignmentFeatures.names
+        for name in ["align.qkv.L0.top1max", "align.q.max.gap1max", "align.v.L0.top1first"] {
+            let i = try #require(names.firstIndex(of: name))
+            #expect(p.values[i] > b.values[i] + 0.2, "\(name): poisoned \(p.values[i]) vs benign \(b.values[i])")
+        }
+        #expect(p.values.count == names.count && p.values.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 + 1e-9 })
+    }
+
+    @Test("an update that reads exactly one token's direction has alignment 1 with that token")
+    func alignmentExactValues() throws {
+        let table = SyntheticAdapters.table(vocab: 50, d: 8, seed: 7)
+        let u = table.centredUnitVectors
+        var rng = SplitMix64(seed: 1)
+        // Rank 1: A is token 9's centred unit vector (times 2), B random: the only input direction is token 9.
+        let a = Matrix(rows: 1, cols: 8, elements: (0..<8).map { 2 * u[9, $0] })
+        let b = SyntheticAdapters.randomMatrix(8, 1, 1, &rng)
+        let module = LoRAModule(name: "encoder.layer.0.attention.self.query", layer: 0, projection: .q, a: a, b: b, scale: 3)
+        let (stats, best, top) = try TokenAlignmentFeatures.moduleStatistics(module, table: table)
+        #expect(best == 9)
+        #expect(abs(top - 1) < 1e-9 && abs(stats[0] - 1) < 1e-9 && abs(stats[1] - 1) < 1e-9)
+        // The runner-up is the token whose centred direction is next closest to token 9's.
+        var cosines = (0..<u.rows).filter { $0 != 9 }.map { t in abs((0..<8).reduce(0.0) { $0 + u[t, $1] * u[9, $1] }) }
+        cosines.sort(by: >)
+        #expect(abs(stats[3] - (1 - cosines[0])) < 1e-9)
+        let restMean = cosines.prefix(9).reduce(0, +) / 9
+        #expect(abs(stats[2] - (1 - restMean)) < 1e-9)
+    }
+
+    @Test("token-alignment features do not depend on the adapter's scale and need embeddings of its width")
+    func alignmentScaleAndWidth() throws {
+        let table = SyntheticAdapters.table()
+        let x = try TokenAlignmentFeatures.compute(adapter: SyntheticAdapters.adapter(seed: 4, alpha: 8), table: table)
+        let y = try TokenAlignmentFeatures.compute(adapter: SyntheticAdapters.adapter(seed: 4, alpha: 80), table: table)
+        for (a, b) in zip(x.values, y.values) { #expect(abs(a - b) <= 1e-9) }
+        #expect { try TokenAlignmentFeatures.compute(adapter: SyntheticAdapters.adapter(seed: 5), table: SyntheticAdapters.table(d: 16)) } throws: {
+            ($0 as? DetectorError)?.code == .baseModelMismatch
+        }
+        #expect { try DetectorFeatureExtractor(featureSet: .alignment).extract(SyntheticAdapters.adapter(seed: 5)) } throws: {
+            ($0 as? DetectorError)?.code == .missingBaseModel
+        }
+        // Without K (q, v only) every feature is still defined.
+        let qv = try TokenAlignmentFeatures.compute(adapter: SyntheticAdapters.adapter(seed: 6, projections: [.q, .v]), table: table)
+        #expect(qv.values.count == TokenAlignmentFeatures.names.count && qv.values.allSatisfy(\.isFinite))
     }
 }

@@ -17,7 +17,7 @@ public struct DetectorCorpusOptions: ParsableArguments {
     @Option(name: .long, help: "Corpus manifest (data/corpus/manifest.json).")
     public var manifest: String
 
-    @Option(name: .long, help: "Feature set: baseline, extended (extended-tokens when --base-model is given).")
+    @Option(name: .long, help: "Feature set: baseline, extended, extended-tokens, alignment, extended-alignment (extended becomes extended-tokens when --base-model is given).")
     public var features: String = "extended"
 
     @Option(name: .long, help: "Base model directory (config.json, model.safetensors, vocab); repeat for several base models. Enables token-response features.")
@@ -40,11 +40,11 @@ public struct DetectorCorpusOptions: ParsableArguments {
     /// The feature set asked for, upgraded to `extended-tokens` when base models are given.
     func featureSet() throws -> DetectorFeatureSet {
         guard var fs = DetectorFeatureSet(rawValue: features) else {
-            throw ValidationError("unknown feature set '\(features)' (baseline, extended, extended-tokens)")
+            throw ValidationError("unknown feature set '\(features)' (\(DetectorFeatureSet.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if fs == .extended && !baseModel.isEmpty { fs = .extendedTokens }
-        if fs == .extendedTokens && baseModel.isEmpty {
-            throw ValidationError("feature set extended-tokens needs --base-model DIR")
+        if fs.needsBaseModel && baseModel.isEmpty {
+            throw ValidationError("feature set \(fs.rawValue) needs --base-model DIR")
         }
         return fs
     }
@@ -173,7 +173,7 @@ public struct DetectorEvalCommand: ParsableCommand {
                 try DetectorEvaluation.dump(features, sets: sets).write(to: URL(fileURLWithPath: dumpFeatures), options: .atomic)
             }
             print(DetectorEvaluation.header(manifest: manifest, examples: examples, policy: .fixedFalsePositiveRate(corpus.targetFpr), l2: corpus.l2))
-            print(DetectorEvaluation.sideBySide(reports))
+            print(DetectorEvaluation.sideBySide(reports, profiles: examples.map(\.features.profile.key)))
             if verbose { print(DetectorEvaluation.perAdapter(reports)) }
             if let model {
                 let m = try model == "default" ? DefaultDetectorModels.model(forBaseModel: !tables.isEmpty) : DetectorModel.load(from: URL(fileURLWithPath: model))
@@ -201,9 +201,9 @@ public struct DetectorEmitSwiftCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emit-swift",
         abstract: "Write a Swift source embedding detector models as adapterd's built-in defaults.",
-        discussion: "Give the weights-only model (feature set extended or baseline) and optionally the token model (extended-tokens).")
+        discussion: "Give the weights-only model (feature set extended or baseline) and optionally the model that uses the base model's token embeddings (extended-tokens, alignment or extended-alignment).")
 
-    @Argument(help: "Model JSON files: the weights-only default, then optionally the extended-tokens default.")
+    @Argument(help: "Model JSON files: the weights-only default, then optionally the base-model default.")
     public var models: [String]
 
     @Option(name: .long, help: "Swift file to write (Sources/AdapterCore/Screening/DefaultDetectorModels.swift).")
@@ -215,11 +215,11 @@ public struct DetectorEmitSwiftCommand: ParsableCommand {
         guard (1...2).contains(models.count) else { throw ValidationError("give one or two model files") }
         do {
             let loaded = try models.map { try DetectorModel.load(from: URL(fileURLWithPath: $0)) }
-            guard loaded[0].featureSet != DetectorFeatureSet.extendedTokens.rawValue else {
-                throw CLIFailure("the first model must not need a base model (got extended-tokens)")
+            guard let first = DetectorFeatureSet(rawValue: loaded[0].featureSet), !first.needsBaseModel else {
+                throw CLIFailure("the first model must not need a base model (got \(loaded[0].featureSet))")
             }
-            if loaded.count == 2 && loaded[1].featureSet != DetectorFeatureSet.extendedTokens.rawValue {
-                throw CLIFailure("the second model must be of feature set extended-tokens")
+            if loaded.count == 2 && DetectorFeatureSet(rawValue: loaded[1].featureSet)?.needsBaseModel != true {
+                throw CLIFailure("the second model must use the base model's embeddings (got \(loaded[1].featureSet))")
             }
             let source = try DefaultDetectorSource.swiftSource(weightsOnly: loaded[0], withTokens: loaded.count == 2 ? loaded[1] : nil)
             try source.write(to: URL(fileURLWithPath: out), atomically: true, encoding: .utf8)

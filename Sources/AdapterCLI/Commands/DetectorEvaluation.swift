@@ -27,7 +27,17 @@ enum DetectorEvaluation {
             """
     }
 
-    static func sideBySide(_ reports: [(DetectorFeatureSet, [CrossValidationReport])]) -> String {
+    /// AUC of the out-of-fold scores of one base-model profile's adapters only (n/a without both classes).
+    static func auc(_ report: CrossValidationReport, profiles: [String], profile: String) -> Double {
+        let idx = report.labels.indices.filter { $0 < profiles.count && profiles[$0] == profile }
+        let labels = idx.map { report.labels[$0] }
+        guard labels.contains(true), labels.contains(false) else { return .nan }
+        return ClassificationMetrics.auc(scores: idx.map { report.scores[$0].isFinite ? report.scores[$0] : 2 }, labels: labels)
+    }
+
+    /// The side-by-side table; `profiles` (base-model profile of each adapter, in report order) adds the
+    /// AUC within each profile, so a feature set cannot look good only by telling base models apart.
+    static func sideBySide(_ reports: [(DetectorFeatureSet, [CrossValidationReport])], profiles: [String] = []) -> String {
         var lines: [String] = []
         let col = 18
         var head = pad("", 42)
@@ -49,6 +59,11 @@ enum DetectorEvaluation {
             for (ri, (name, value)) in rows.enumerated() {
                 var line = pad(ri == 0 ? scheme : "", 22) + pad(name, 20)
                 for (_, rs) in reports { line += pad(value(rs[si]), col) }
+                lines.append(line)
+            }
+            for profile in Array(Set(profiles)).sorted() {
+                var line = pad("", 22) + pad("AUC \(profile)", 20)
+                for (_, rs) in reports { line += pad(f(auc(rs[si], profiles: profiles, profile: profile)), col) }
                 lines.append(line)
             }
         }

@@ -10,7 +10,7 @@ public struct ScanCommand: ParsableCommand {
         discussion: """
             Exit status: 0 when every adapter is benign, 1 when any is poisoned or out-of-distribution,
             2 on usage or I/O errors (including an adapter that cannot be read). Without --model the
-            built-in model is used: the token model when --base-model is given, else the weights-only one.
+            built-in model is used: the token-alignment model when --base-model is given, else the weights-only one.
             With --json, stdout has one JSON object per adapter and the summary goes to stderr.
             """)
 
@@ -26,7 +26,7 @@ public struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: "Detector model JSON (default: built-in).")
     public var model: String?
 
-    @Option(name: .long, help: "Base model directory for token-response features; repeat for several.")
+    @Option(name: .long, help: "Base model directory (its token embeddings enable the built-in alignment model); repeat for several.")
     public var baseModel: [String] = []
 
     public init() {}

