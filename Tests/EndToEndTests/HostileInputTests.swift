@@ -127,6 +127,8 @@ struct HostileInputTests {
         defer { sandbox.remove() }
         try "admin-group = none\nmax-read-only-request = 1MiB\n".write(toFile: sandbox.root + "/a.conf", atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(sandbox: sandbox, arguments: DaemonProcess.arguments(sandbox, extra: ["--config", sandbox.root + "/a.conf"]))
+        // The daemon sets mode 0660 just before it logs "listening on"; open the socket up after that.
+        try daemon.waitForLog("listening on")
         chmod(sandbox.socket, 0o666)
         let script = #"""
             import json, socket, struct, sys

@@ -42,6 +42,8 @@ struct SecondUIDTests {
             installed = try python(sandbox.socket, ["install", "kept", adapter.directory, adapter.examples]).status == 0
         }
         try #require(installed, "the detector accepted none of the first benign corpus adapters")
+        // The daemon sets mode 0660 just before it logs "listening on"; open the socket up after that.
+        try daemon.waitForLog("listening on")
         chmod(sandbox.socket, 0o666)
         return daemon
     }
@@ -121,6 +123,8 @@ struct SecondUIDTests {
             .write(toFile: sandbox.root + "/a.conf", atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(sandbox: sandbox, arguments: ["--socket", sandbox.socket, "--state-dir", sandbox.state,
                                                                      "--config", sandbox.root + "/a.conf"] + DaemonProcess.detectorArguments)
+        // The daemon sets mode 0660 just before it logs "listening on"; open the socket up after that.
+        try daemon.waitForLog("listening on")
         chmod(sandbox.socket, 0o666)
         // uid 4242 opens 10 connections and holds them; the first 4 are served, the rest answered busy.
         let script = """
