@@ -166,6 +166,8 @@ struct DaemonProcessTests {
         defer { sandbox.remove() }
         let daemon = try DaemonProcess(sandbox: sandbox, arguments: ["--socket", sandbox.socket, "--state-dir", sandbox.state] + DaemonProcess.detectorArguments)
         let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        // The daemon sets mode 0660 just before it logs "listening on"; only then is the mode its own.
+        try daemon.waitForLog("listening on")
         // Mode 0660 keeps others out entirely.
         let denied = try python(sandbox.socket, ["call", "status"], prefix: nobody)
         #expect(denied.status == 3, "\(denied.stdout) \(denied.stderr)")
