@@ -161,3 +161,33 @@ extension RefinementTests {
         }
     }
 }
+
+extension RefinementTests {
+    /// A singleton re-encoded because its own file is too large is written like a merge (scale 1,
+    /// lora_alpha = r): with its own alpha (here 16 at r = 4) its config was longer than the size the
+    /// planner predicted, and a plan at an exact budget failed with "over the budget" (seen in the
+    /// fault-injection run).
+    @Test func reencodedSingletonsKeepThePredictedSize() async throws {
+        let (base, _) = SyntheticTasks.families(families: 2, perFamily: 1, seed: 9)
+        let tasks = base.enumerated().map { index, task -> TaskProfile in
+            let scale = index == 0 ? 4.0 : 1.0
+            let modules = task.adapter.modules.map {
+                LoRAModule(name: $0.name, layer: $0.layer, projection: $0.projection, a: $0.a, b: $0.b, scale: scale)
+            }
+            var config = task.adapter.config
+            config.loraAlpha = scale * Double(config.r)
+            let adapter = LoRAAdapter(config: config, modules: modules, architecture: task.adapter.architecture,
+                                      storageDType: task.adapter.storageDType, tensorBytes: task.adapter.tensorBytes)
+            // Own files far larger than a merged adapter, so neither is served by its own file.
+            return TaskProfile(name: task.name, version: 1, adapter: adapter, ownBytes: 10 * task.adapter.tensorBytes)
+        }
+        let planner = try BudgetPlanner(tasks: tasks)   // the real PEFT directory sizer
+        let merged = try planner.mergedBytes(rank: 4)
+        let plan = try await ClusterRefiner().plan(tasks: tasks, budget: 2 * merged, planner: planner)
+        #expect(plan.clusters.count == 2 && plan.clusters.allSatisfy { !$0.usesOwnAdapter && $0.bytes == merged })
+        #expect(plan.totalBytes == 2 * merged)
+        let first = try #require(plan.clusters.first { $0.members == [tasks[0].name] })
+        #expect(first.adapter.modules.allSatisfy { $0.scale == 1 })
+        #expect(WeightSpaceEvaluator.score(own: tasks[0].adapter, candidate: first.adapter) > 1 - 1e-9)
+    }
+}

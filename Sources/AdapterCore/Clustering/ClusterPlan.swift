@@ -76,7 +76,13 @@ extension ClusterRefiner {
         var clusters: [ClusterPlan.Cluster] = []
         for (c, members) in result.clusters.enumerated() {
             let own = serving[c].usesOwnAdapter
-            let adapter = own ? tasks[members[0]].adapter : result.adapters[c]
+            var adapter = own ? tasks[members[0]].adapter : result.adapters[c]
+            if !own && members.count == 1 {
+                // A singleton re-encoded instead of served by its own file gets the merged adapters'
+                // form (scale 1, lora_alpha = r): with its own alpha its config could be a few bytes
+                // longer than the size the budget planner predicted.
+                adapter = adapter.withScaleFoldedIntoB()
+            }
             let rank = adapter.modules.map(\.rank).max() ?? 0
             let bytes = own ? serving[c].bytes : try planner.bytes(of: adapter)
             clusters.append(.init(id: c, members: members.map { tasks[$0].name }, adapter: adapter,
@@ -96,5 +102,26 @@ extension ClusterRefiner {
             decision: decision, clusters: clusters, tasks: outcomes, evaluatorName: evaluator.name,
             mergerName: merger.name, rounds: result.rounds, roundMeanQuality: result.roundMeanQuality,
             evaluations: result.evaluations)
+    }
+}
+
+extension LoRAAdapter {
+    /// The same update ΔW with every module's scale folded into B (scale 1, lora_alpha = r, no
+    /// rsLoRA or patterns): the form merged adapters are written in.
+    func withScaleFoldedIntoB() -> LoRAAdapter {
+        let modules = self.modules.map { m -> LoRAModule in
+            guard m.scale != 1 else { return m }
+            let b = Matrix(rows: m.b.rows, cols: m.b.cols, elements: m.b.elements.map { $0 * m.scale })
+            return LoRAModule(name: m.name, layer: m.layer, projection: m.projection, a: m.a, b: b, scale: 1)
+        }
+        var config = self.config
+        let rank = modules.map(\.rank).max() ?? config.r
+        config.r = rank
+        config.loraAlpha = Double(rank)
+        config.useRSLoRA = false
+        config.rankPattern = [:]
+        config.alphaPattern = [:]
+        return LoRAAdapter(config: config, modules: modules, architecture: architecture, storageDType: storageDType,
+                           tensorBytes: tensorBytes)
     }
 }
