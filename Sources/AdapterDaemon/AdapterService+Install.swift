@@ -67,6 +67,7 @@ extension AdapterService {
                 try store.addQuarantine(weightsDigest: digest, task: params.task,
                                         verdict: CatalogMapping.record(verdict), peerUID: context.peer.uid)
             }
+            refreshQuarantineCount()
             logger.warning(
                 "refused \(params.task): \(verdict.decision.rawValue), score \(verdict.score) ≥ \(verdict.threshold)",
                 metadata: ["sha256": "\(digest.hex)", "peer": "\(context.peer)", "quarantine": "\(record.id)"])
@@ -85,7 +86,7 @@ extension AdapterService {
         // Accepted: plan the served set with this adapter first (a budget that cannot hold it even
         // merged changes nothing), then store it durably, then write and switch to the new generation.
         // The reply comes once that generation is current; a client that disconnects does not cancel it.
-        let (installed, generation, replaced) = try await mutations.withLock {
+        let (installed, generation, replaced) = try await mutating {
             let store = self.store
             let previous = try translating { try store.task(named: params.task) }
             // Durable writes (fsync) run on the planning thread, never on the cooperative pool.
@@ -100,7 +101,12 @@ extension AdapterService {
             let installed = try await onPlanningThread {
                 try store.installTask(name: params.task, examples: examplesData, adapter: submission, installedBy: uid)
             }
-            let result = try await write(plan, budget: budget, context: context, at: 0.95)
+            let result: PlanResult
+            do {
+                result = try await write(plan, budget: budget, context: context, at: 0.95)
+            } catch {
+                throw await rollBack(installed, to: previous, after: error)
+            }
             return (installed, result.generation ?? 0, previous?.version)
         }
         logger.notice("installed \(params.task) version \(installed.version)",
@@ -110,5 +116,30 @@ extension AdapterService {
             task: installed.name, version: installed.version, replacedVersion: replaced, sha256: digest.hex,
             bytes: Int64(weights.count), examples: examples.count, verdict: verdict.info, generation: generation,
             budget: try translating { try budgetStatus() })
+    }
+
+    /// Undoes an install whose generation could not be written, so that its error means "nothing
+    /// changed": the task goes back to its previous version (or away, if it was new), which the
+    /// current generation still serves. Returns the error to send, saying what state the task is in.
+    func rollBack(_ installed: InstalledTask, to previous: InstalledTask?, after error: any Error) async -> any Error {
+        let store = self.store
+        let reason = (error as? RPCError)?.message ?? "\(error)"
+        let code = (error as? RPCError)?.code ?? .internalError
+        // A failure after the generation became current leaves a served install: keep it.
+        if let route = try? store.route(task: installed.name), route.taskVersion == installed.version { return error }
+        let attempt = "cannot write the served set with '\(installed.name)' version \(installed.version): \(reason)"
+        do {
+            try await planningThread.run {
+                if let previous { try store.restoreTask(previous) } else { _ = try store.removeTask(named: installed.name) }
+            }
+        } catch let undo {
+            logger.error("\(attempt); undoing the install failed too: \(undo)")
+            return RPCError(code: code, message: "\(attempt); undoing it failed (\(undo)), so version \(installed.version) "
+                                + "is installed but not served until the next re-plan (adapterctl recluster)")
+        }
+        let state = previous.map { "'\($0.name)' is still version \($0.version), served as before" }
+            ?? "'\(installed.name)' is not installed"
+        logger.error("\(attempt); install undone: \(state)")
+        return RPCError(code: code, message: "\(attempt); nothing changed: \(state)")
     }
 }

@@ -44,7 +44,7 @@ extension AdapterService {
             throw RPCError(code: .invalidParams,
                            message: "the budget is fixed by adapterd's --budget flag; use --dry-run to try another budget")
         }
-        return try await mutations.withLock {
+        return try await mutating {
             let budget = try params.budget ?? translating { try budgetLimit() }
             let plan = try await makePlan(budget: budget, dryRun: params.dryRun, pending: nil, context: context,
                                           range: 0...0.9)
@@ -196,7 +196,12 @@ extension AdapterService {
 
     /// The current generation's served set, or nil before the first one.
     func servedSetInfo() throws -> ServedSetInfo? {
-        guard let generation = try store.currentGeneration() else { return nil }
+        servedSetInfo(of: try store.currentGeneration())
+    }
+
+    /// A generation's served set as `status` shows it, or nil for none.
+    func servedSetInfo(of generation: Generation?) -> ServedSetInfo? {
+        guard let generation else { return nil }
         let summary = try? generation.planSummary(as: PlanResult.self)
         var indexOf: [Int64: Int] = [:]
         let clusters = generation.servedAdapters.enumerated().map { index, served -> PlanCluster in

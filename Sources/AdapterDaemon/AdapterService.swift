@@ -32,6 +32,10 @@ public final class AdapterService: Sendable {
     let reclustering = NIOLockedValueBox(false)
     /// Evaluator name of a generation, cached for `route`.
     let generationEvaluator = NIOLockedValueBox<(id: Int64, name: String)?>(nil)
+    /// What `route`, `list` and `status` answer (ServedSnapshot.swift); nil after a failed rebuild.
+    let snapshot = NIOLockedValueBox<ServedSnapshot?>(nil)
+    /// Number of examples by the examples file's digest, counted once per file.
+    let exampleCounts = NIOLockedValueBox<[ContentDigest: Int]>([:])
 
     public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
                 socketActivated: Bool, logger: Logger) {
@@ -44,6 +48,7 @@ public final class AdapterService: Sendable {
         self.socketActivated = socketActivated
         self.logger = logger
         self.evaluators = NIOLockedValueBox(Self.makeEvaluators(settings, logger: logger))
+        refreshSnapshot()
     }
 
     deinit {
@@ -91,7 +96,7 @@ public final class AdapterService: Sendable {
     /// and writes a new generation when the current one is stale. Called at start, before serving.
     /// A plan that cannot be made (budget too small) is logged and the current generation stays.
     public func reconcile() async throws {
-        try await mutations.withLock {
+        try await mutating {
             let budget = try translating { try budgetLimit() }
             guard try translating({ try planner.isStale(budget: budget) }) else { return }
             logger.notice("the served set does not match the installed tasks or the budget; re-planning it")
@@ -104,15 +109,35 @@ public final class AdapterService: Sendable {
         }
     }
 
+    /// Runs a change of the catalog or the served set holding `mutations`, then rebuilds the snapshot
+    /// the reads answer from (whether the change succeeded or not: a failed one may have changed part).
+    func mutating<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await mutations.withLock {
+            defer { refreshSnapshot() }
+            return try await body()
+        }
+    }
+
     // MARK: Budget
 
     /// The budget in force: the command line's, else the one set with `budget.set`, else the config file's.
     func budgetLimit() throws -> Int64? {
+        budgetLimit(stored: budgetOverride == nil ? try store.budgetBytes() : nil)
+    }
+
+    /// The budget in force given the one stored with `budget.set` (`Int.max` for unlimited).
+    func budgetLimit(stored: Int?) -> Int64? {
         if let budgetOverride { return budgetOverride }
-        if let stored = try store.budgetBytes() {
+        if let stored {
             return stored == Int.max ? nil : Int64(stored)
         }
         return settings.withLockedValue { $0.budgetBytes }
+    }
+
+    /// The budget as the snapshot's reads report it.
+    func budgetStatus(_ snapshot: ServedSnapshot) -> BudgetStatus {
+        BudgetStatus(limitBytes: budgetLimit(stored: snapshot.storedBudgetBytes), servedBytes: snapshot.servedBytes,
+                     archiveBytes: snapshot.archiveBytes)
     }
 
     func budgetStatus() throws -> BudgetStatus {
@@ -123,27 +148,22 @@ public final class AdapterService: Sendable {
     // MARK: Read-only methods
 
     func status(_ context: RequestContext) throws -> StatusResult {
-        try translating {
-            let screening = self.screening.withLockedValue { $0 }
-            return StatusResult(
-                daemon: DaemonInfo.name, version: DaemonInfo.version, protocolVersion: ProtocolInfo.version,
-                pid: getpid(), uptimeSeconds: Date().timeIntervalSince(startedAt), socketActivated: socketActivated,
-                tasks: try store.tasks().count, generation: try store.currentGeneration()?.id ?? 0,
-                budget: try budgetStatus(), quarantined: try store.quarantine().count,
-                detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
-                peer: context.peerInfo, served: try servedSetInfo())
-        }
+        let snapshot = try readSnapshot()
+        let screening = self.screening.withLockedValue { $0 }
+        var served = snapshot.served
+        served?.reclustering = reclustering.withLockedValue { $0 }
+        return StatusResult(
+            daemon: DaemonInfo.name, version: DaemonInfo.version, protocolVersion: ProtocolInfo.version,
+            pid: getpid(), uptimeSeconds: Date().timeIntervalSince(startedAt), socketActivated: socketActivated,
+            tasks: snapshot.installed.count, generation: snapshot.generation,
+            budget: budgetStatus(snapshot), quarantined: snapshot.quarantined,
+            detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
+            peer: context.peerInfo, served: served)
     }
 
     func list() throws -> ListResult {
-        try translating {
-            let generation = try store.currentGeneration()
-            let tasks = try store.tasks().map { task in
-                CatalogMapping.summary(task, route: try store.route(task: task.name),
-                                       examples: CatalogMapping.exampleCount(try store.examples(of: task)))
-            }
-            return ListResult(tasks: tasks, generation: generation?.id ?? 0, budget: try budgetStatus())
-        }
+        let snapshot = try readSnapshot()
+        return ListResult(tasks: snapshot.tasks, generation: snapshot.generation, budget: budgetStatus(snapshot))
     }
 
     func show(_ params: TaskParams) throws -> TaskDetail {
@@ -178,15 +198,13 @@ public final class AdapterService: Sendable {
     /// Route by task name: the served adapter of the current generation, its cluster id, files,
     /// sha256, scale, and the task's retained quality.
     func routeTask(_ name: String) throws -> RouteResult {
-        try translating {
-            guard let route = try store.route(task: name) else {
-                if try store.task(named: name) != nil {
-                    throw RPCError(code: .notFound, message: "task '\(name)' is installed but not served by the current generation")
-                }
-                throw Self.notFound(name)
-            }
-            return CatalogMapping.route(route, evaluator: try evaluatorName(generation: route.generationID))
+        let snapshot = try readSnapshot()
+        if let route = snapshot.routes[name] { return route }
+        _ = try translating { try TaskName.validate(name) }
+        if snapshot.installed.contains(name) {
+            throw RPCError(code: .notFound, message: "task '\(name)' is installed but not served by the current generation")
         }
+        throw Self.notFound(name)
     }
 
     func quarantineList() throws -> QuarantineListResult {
@@ -212,9 +230,10 @@ public final class AdapterService: Sendable {
 
     func remove(_ params: TaskParams, _ context: RequestContext) async throws -> RemoveResult {
         defer { textIndex.refresh(task: params.task) }  // route-by-text re-reads the task from the catalog
-        return try await mutations.withLock {
+        return try await mutating {
             guard try translating({ try store.task(named: params.task) }) != nil else { throw Self.notFound(params.task) }
             let removed = try translating { try store.removeTask(named: params.task) }
+            refreshSnapshot()  // the task stops being routed now, not once the re-plan is written
             logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
             var generation = try translating { try store.currentGeneration()?.id ?? 0 }
             do {
@@ -237,7 +256,7 @@ public final class AdapterService: Sendable {
             throw RPCError(code: .invalidParams,
                            message: "the budget is fixed by adapterd's --budget flag; restart without it to change the budget at run time")
         }
-        return try await mutations.withLock {
+        return try await mutating {
             // Plan first: a budget that cannot hold the tasks changes nothing.
             let plan = try await makePlan(budget: params.bytes, dryRun: false, pending: nil, context: context)
             try translating { try store.setBudgetBytes(params.bytes.map { Int($0) } ?? Int.max) }

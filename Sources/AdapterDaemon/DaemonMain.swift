@@ -15,6 +15,9 @@ public enum DaemonMain {
         DaemonLogging.bootstrap(level: settings.logLevel)
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
+        // One OpenBLAS thread: planning and merging run on the niced planning thread, and BLAS worker
+        // threads (not niced) would otherwise take both cores from request handling during a re-cluster.
+        BLASThreads.set(1)
 
         let store: AdapterStore
         do {

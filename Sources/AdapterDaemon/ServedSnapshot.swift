@@ -1,0 +1,104 @@
+import AdapterProtocol
+import AdapterStore
+import Foundation
+import NIOConcurrencyHelpers
+
+/// What the read-only methods (`route`, `route.text`, `list`, `status`) answer, built from the catalog
+/// once at start and again after every change of the tasks, the budget or the served set.
+///
+/// Readers take the current value and never touch the catalog, so routing costs a dictionary lookup
+/// and is not slowed by a re-cluster writing to SQLite. Because the snapshot is rebuilt only once a
+/// change is complete, a re-installed task keeps answering with its previous version's route until
+/// the generation serving the new version is current.
+struct ServedSnapshot: Sendable {
+    /// Task → what `route` answers, for every task the current generation serves at its installed version.
+    var routes: [String: RouteResult]
+    /// Names of the installed tasks (to tell "installed but not served" from "not installed").
+    var installed: Set<String>
+    /// The tasks as `list` reports them, by name.
+    var tasks: [TaskSummary]
+    /// The current generation's id, 0 before the first one.
+    var generation: Int64
+    /// The budget stored with `budget.set` (`Int.max` meaning unlimited), nil if never set.
+    var storedBudgetBytes: Int?
+    var servedBytes: Int64
+    var archiveBytes: Int64
+    /// Refused adapters recorded in the quarantine.
+    var quarantined: Int
+    /// The current generation's served set as `status` shows it (its `reclustering` is filled in when read).
+    var served: ServedSetInfo?
+
+    /// Reads the catalog. `exampleCount` gives the number of examples of a task (cached by the caller).
+    static func build(store: AdapterStore, servedSet: (Generation?) -> ServedSetInfo?,
+                      exampleCount: (InstalledTask) throws -> Int) throws -> ServedSnapshot {
+        let generation = try store.currentGeneration()
+        let tasks = try store.tasks()
+        let byName = Dictionary(tasks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var routes: [String: RouteResult] = [:]
+        var servedBy: [String: String] = [:]
+        if let generation {
+            let servedAdapters = Dictionary(generation.servedAdapters.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for route in generation.routes where route.servesInstalledVersion {
+                guard let task = byName[route.task], let served = servedAdapters[route.servedAdapterID] else { continue }
+                routes[route.task] = RouteResult(
+                    task: route.task, version: task.version, generation: generation.id,
+                    adapter: CatalogMapping.servedAdapter(served), retainedQuality: route.retainedQuality,
+                    evaluator: generation.evaluator)
+                servedBy[route.task] = served.weightsDigest.hex
+            }
+        }
+        let summaries = try tasks.map { task in
+            var summary = CatalogMapping.summary(task, route: nil, examples: try exampleCount(task))
+            summary.servedBy = servedBy[task.name]
+            return summary
+        }
+        return ServedSnapshot(
+            routes: routes, installed: Set(byName.keys), tasks: summaries, generation: generation?.id ?? 0,
+            storedBudgetBytes: try store.budgetBytes(), servedBytes: Int64(generation?.bytesUsed ?? 0),
+            archiveBytes: Int64(try store.archiveBytes()), quarantined: try store.quarantine().count,
+            served: servedSet(generation))
+    }
+}
+
+extension AdapterService {
+    /// The snapshot the read-only methods answer from (rebuilt from the catalog if the last rebuild failed).
+    func readSnapshot() throws -> ServedSnapshot {
+        if let current = snapshot.withLockedValue({ $0 }) { return current }
+        let built = try translating { try buildSnapshot() }
+        snapshot.withLockedValue { if $0 == nil { $0 = built } }
+        return built
+    }
+
+    /// Rebuilds the snapshot from the catalog. Call after a change is committed (holding `mutations`,
+    /// or before serving). A failure is logged and makes the next read rebuild it.
+    func refreshSnapshot() {
+        do {
+            let built = try buildSnapshot()
+            snapshot.withLockedValue { $0 = built }
+        } catch {
+            snapshot.withLockedValue { $0 = nil }
+            logger.error("cannot read the catalog to answer reads from memory (\(error)); the next read retries")
+        }
+    }
+
+    /// Records a new quarantine entry in the snapshot (a refusal changes nothing else).
+    func refreshQuarantineCount() {
+        guard let count = try? store.quarantine().count else {
+            snapshot.withLockedValue { $0 = nil }
+            return
+        }
+        // The quarantine only grows: never let a concurrent rebuild's older count win.
+        snapshot.withLockedValue { current in
+            if let known = current?.quarantined { current?.quarantined = max(known, count) }
+        }
+    }
+
+    private func buildSnapshot() throws -> ServedSnapshot {
+        try ServedSnapshot.build(store: store, servedSet: { servedSetInfo(of: $0) }) { task in
+            if let known = exampleCounts.withLockedValue({ $0[task.examplesDigest] }) { return known }
+            let count = CatalogMapping.exampleCount(try store.examples(of: task))
+            exampleCounts.withLockedValue { $0[task.examplesDigest] = count }
+            return count
+        }
+    }
+}
