@@ -128,9 +128,19 @@ extension AdapterService {
         // A failure after the generation became current leaves a served install: keep it.
         if let route = try? store.route(task: installed.name), route.taskVersion == installed.version { return error }
         let attempt = "cannot write the served set with '\(installed.name)' version \(installed.version): \(reason)"
+        let undoInstall: @Sendable () throws -> Void = {
+            if let previous { try store.restoreTask(previous) } else { _ = try store.removeTask(named: installed.name) }
+        }
         do {
             try await planningThread.run {
-                if let previous { try store.restoreTask(previous) } else { _ = try store.removeTask(named: installed.name) }
+                do {
+                    try undoInstall()
+                } catch {
+                    // A full disk: SQLite needs a few free pages even to delete; use the space reserve.
+                    guard store.releaseSpaceReserve() else { throw error }
+                    try undoInstall()
+                }
+                store.ensureSpaceReserve()
             }
         } catch let undo {
             logger.error("\(attempt); undoing the install failed too: \(undo)")

@@ -57,7 +57,14 @@ public final class AdapterStore: Sendable {
         }
         let pool = try Self.openCatalog(layout)
         let store = AdapterStore(layout: layout, pool: pool, lock: lock)
-        try store.recoverAtOpen()
+        do {
+            try store.recoverAtOpen()
+        } catch {
+            // On a full disk the clean-up itself may need the reserved space.
+            guard store.releaseSpaceReserve() else { throw error }
+            try store.recoverAtOpen()
+        }
+        store.ensureSpaceReserve()
         return store
     }
 

@@ -23,6 +23,8 @@ import Darwin
 struct StateLayout: Sendable {
     let root: String
     var lockFile: String { root + "/lock" }
+    /// Space held back for undoing a change when the disk is full (`AdapterStore+SpaceReserve`).
+    var reserve: String { root + "/reserve" }
     var catalog: String { root + "/catalog.sqlite" }
     var objects: String { root + "/objects" }
     var generations: String { root + "/generations" }
