@@ -39,7 +39,9 @@ struct RouteCommand: AsyncParsableCommand {
     static func render(_ route: RouteResult) -> String {
         let adapter = route.adapter
         let cluster = adapter.cluster.map { "cluster \($0)" } ?? "adapter \(adapter.id.prefix(12))"
-        let servedBy = adapter.kind == "merged" ? "merged adapter of \(adapter.tasks.count) tasks" : "its own adapter"
+        let servedBy = adapter.kind != "merged" ? "its own adapter"
+            : adapter.tasks.count == 1 ? "its own adapter re-encoded" + (adapter.rank.map { " at rank \($0)" } ?? "")
+            : "merged adapter of \(adapter.tasks.count) tasks"
         var lines = [
             "\(route.task) (version \(route.version)) → \(cluster), \(servedBy), generation \(route.generation)",
             "  serves    \(adapter.tasks.joined(separator: ", "))",
