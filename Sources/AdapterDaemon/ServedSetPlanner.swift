@@ -195,6 +195,10 @@ struct ServedSetPlanner: Sendable {
             rank = max(1, rank / 2)
         }
         if candidates.isEmpty { candidates = [(sizes.map(\.rank).max() ?? 1, 0)] }   // let plan() say why
+        // The tasks' similarity does not depend on the rank: compute it once for every candidate.
+        let similarity = candidates.count > 1
+            ? try clustering { try TaskSimilarity.compute(names: profiles.map(\.name), adapters: profiles.map(\.adapter)) }
+            : nil
         var best: ClusterPlan?
         for (index, candidate) in candidates.enumerated() {
             let base = Double(index) / Double(candidates.count)
@@ -204,7 +208,8 @@ struct ServedSetPlanner: Sendable {
             }
             do {
                 let plan = try await refiner.plan(tasks: profiles, budget: share, planner: planner,
-                                                  mergedRank: candidate.rank, options: options, progress: step)
+                                                  mergedRank: candidate.rank, options: options,
+                                                  similarity: similarity, progress: step)
                 if best == nil || plan.meanQuality > best!.meanQuality + 1e-9 { best = plan }
             } catch let error as ClusteringError where error.code == .budgetTooSmall {
                 throw Self.budgetTooSmall(error.message, base: profiles.first?.adapter.config.baseModelNameOrPath)
