@@ -16,7 +16,8 @@ if [[ $tests -ne 0 ]]; then
     # Repeat what failed at the very end, where a truncated CI log still shows it.
     echo
     echo "== the Swift tests failed (exit $tests); what failed:"
-    grep -E '^✘|recorded an issue|Fatal error|Crash|crashed|signal code' "$log" | head -40 || true
+    grep -E '^✘|recorded an issue|Fatal error|signal code' "$log" | head -40 || true
+    awk '/Program crashed/ { shown = 1 } shown && n < 40 { print; n++ }' "$log"
     echo "== the last tests that started:"
     grep -E '◇ Test .* started' "$log" | tail -5 || true
     rm -f "$log"
