@@ -31,11 +31,11 @@ public struct DetectorBaseModel: Sendable {
         }
     }
 
-    /// e.g. "llama-128 (921 tokens)": the architecture and width adapters must have to be screened with it.
-    public var shape: String { "\(table.architecture.rawValue)-\(table.hiddenSize) (\(table.tokens.count) tokens)" }
+    /// e.g. "llama-128, 921 tokens": the architecture and width adapters must have to be screened with it.
+    public var shape: String { "\(table.architecture.rawValue)-\(table.hiddenSize), \(table.tokens.count) tokens" }
 
     /// For status and verdicts: the directory and its shape.
-    public var summary: String { "\(path), \(shape)" }
+    public var summary: String { "\(path) (\(shape))" }
 
     /// Whether `other` names the same directory (reload keeps the loaded table then).
     func isSame(path other: String) -> Bool {

@@ -106,8 +106,8 @@ public struct DetectorScreening: Screening {
         if let baseModel, let fallback, adapter.architecture != .unknown {
             let profile = AdapterProfile(adapter: adapter)
             if detector.extractor.table(for: profile) == nil {
-                let reason = "the adapter's base model (\(profile.key)) is not the configured base model "
-                    + "\(baseModel.path) (\(baseModel.shape)); screened with the weights-only model"
+                let reason = "the adapter (\(profile.key)) does not match the configured base model "
+                    + "\(baseModel.summary); screened with the weights-only model"
                 let model = Self.name(of: fallback, source: "built-in") + "; weights-only fallback: " + reason
                 return convert(fallback.verdict(for: adapter), threshold: thresholdOverride ?? fallback.model.threshold,
                                model: model, extraReasons: [reason])

@@ -12,7 +12,8 @@ struct DetectorBaseModelTests {
         #expect(baseModel.table.hiddenSize == 128)
         #expect(baseModel.table.vectors.cols == 128)
         #expect(baseModel.table.tokens.count == baseModel.table.vectors.rows)
-        #expect(baseModel.shape == "llama-128 (\(baseModel.table.tokens.count) tokens)")
+        #expect(baseModel.shape == "llama-128, \(baseModel.table.tokens.count) tokens")
+        #expect(baseModel.summary == "\(CorpusFiles.llamaTiny) (\(baseModel.shape))")
         #expect(baseModel.isSame(path: CorpusFiles.llamaTiny + "/"))
         #expect(!baseModel.isSame(path: CorpusFiles.llamaTiny + "-other"))
     }

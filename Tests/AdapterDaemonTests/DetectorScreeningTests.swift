@@ -58,7 +58,7 @@ struct DetectorScreeningTests {
         #expect(baseModel.table.hiddenSize == 128)
         #expect(screening.detector.model.featureSet == "alignment")
         #expect(screening.modelName.hasPrefix("alignment logistic regression (built-in"))
-        #expect(screening.modelName.contains("base model \(CorpusFiles.llamaTiny), llama-128 ("))
+        #expect(screening.modelName.hasSuffix(", base model \(CorpusFiles.llamaTiny) (llama-128, \(baseModel.table.tokens.count) tokens)"))
         #expect(screening.threshold == screening.detector.model.threshold)
 
         let verdict = try screening.screen(try CorpusFiles.load(Self.benignLlama))
@@ -82,7 +82,7 @@ struct DetectorScreeningTests {
         #expect(verdict.model.contains(CorpusFiles.llamaTiny))
         #expect(verdict.threshold == screening.fallback?.model.threshold)
         let reason = try #require(verdict.reasons.first)
-        #expect(reason.contains("is not the configured base model"))
+        #expect(reason.hasPrefix("the adapter (bert-384x6) does not match the configured base model \(CorpusFiles.llamaTiny) (llama-128,"))
         #expect(verdict.topFeatures.allSatisfy { !$0.name.hasPrefix("align.") })
         // The same adapter without a base model configured gets the same score.
         let plain = try DetectorScreening.make(DaemonSettings()).screen(adapter)
