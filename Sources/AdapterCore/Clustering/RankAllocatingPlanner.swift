@@ -1,0 +1,351 @@
+/// Plans a served set in which every cluster (merged, or a task alone) gets its own rank.
+///
+/// One merged rank for every cluster wastes bytes: tasks whose updates survive truncation to rank 1
+/// get as much rank as those that need all of theirs. This planner, for every cluster count K that the
+/// budget allows (K clusters at rank 1 must fit):
+/// 1. clusters the tasks by k-medoids on the cosine distance (as the refiner starts);
+/// 2. computes each cluster's `RankQualityCurve` (weight-space quality of every member at every rank,
+///    from one factored SVD merge);
+/// 3. gives each cluster its rank with `RankAllocation` (greedy: most quality per added byte) under
+///    the budget, a singleton may also keep its own file;
+/// and keeps the K whose allocation has the highest mean weight-space quality. With another evaluator
+/// (few-shot, external), the `evaluatedPlans` best candidates by weight-space quality are scored with
+/// it (≈ N per candidate plus N for the own adapters) and the best by its mean quality is served.
+/// Deterministic: seeded k-medoids, ties to the smaller K.
+public struct RankAllocatingPlanner: Sendable {
+    /// Knobs of the planner.
+    public struct Options: Sendable, Hashable {
+        public var seed: UInt64
+        /// k-medoids restarts.
+        public var restarts: Int
+        public var weighting: MergeWeighting
+        /// The highest rank a merged adapter may get (nil: the largest own rank of the tasks).
+        public var maximumRank: Int?
+        /// At most this many cluster counts are tried, spread evenly over 1 … K_max.
+        public var maximumClusterCounts: Int
+        /// Candidate plans (the best by weight-space quality, one per K) scored with an evaluator other
+        /// than the weight-space one; the best by its scores is served.
+        public var evaluatedPlans: Int
+
+        public init(seed: UInt64 = 0, restarts: Int = 4, weighting: MergeWeighting = .uniform,
+                    maximumRank: Int? = nil, maximumClusterCounts: Int = 64, evaluatedPlans: Int = 3) {
+            self.seed = seed
+            self.restarts = restarts
+            self.weighting = weighting
+            self.maximumRank = maximumRank
+            self.maximumClusterCounts = maximumClusterCounts
+            self.evaluatedPlans = evaluatedPlans
+        }
+    }
+
+    /// A served set before it is merged: clusters, how each is served, and its weight-space quality.
+    public struct Candidate: Sendable {
+        /// Member task indices of each cluster.
+        public let clusters: [[Int]]
+        /// How each cluster is served (rank, bytes, own file or not).
+        public let choices: [RankAllocation.Choice]
+        /// Weight-space quality of each task (in the order of the tasks given).
+        public let quality: [Double]
+
+        public var clusterCount: Int { clusters.count }
+        public var ranks: [Int] { choices.map(\.rank) }
+        public var totalBytes: Int { choices.reduce(0) { $0 + $1.bytes } }
+        public var meanQuality: Double { quality.isEmpty ? 1 : quality.reduce(0, +) / Double(quality.count) }
+    }
+
+    public let evaluator: any Evaluator
+    /// The dtype merged adapters are written in.
+    public let storageDType: DType
+
+    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16) {
+        self.evaluator = evaluator
+        self.storageDType = storageDType
+    }
+
+    /// Memoised rank curves, keyed by member set and maximum rank.
+    public struct CurveBook: Sendable {
+        var curves: [String: RankQualityCurve] = [:]
+        var bytes: [Int: Int] = [:]
+        public init() {}
+    }
+
+    // MARK: Candidates
+
+    /// The cluster counts tried: 1 … K_max (K_max clusters fit at rank 1), at most `maximumClusterCounts`.
+    public static func clusterCounts(maximum kMax: Int, limit: Int) -> [Int] {
+        guard kMax >= 1 else { return [] }
+        let m = max(2, limit)
+        if kMax <= m { return Array(1...kMax) }
+        var counts: [Int] = []
+        for i in 0..<m {
+            let k = 1 + Int((Double(i) * Double(kMax - 1) / Double(m - 1)).rounded())
+            if counts.last != k { counts.append(k) }
+        }
+        return counts
+    }
+
+    /// One allocated candidate per cluster count, in increasing K.
+    public func candidates(tasks: [TaskProfile], budget: Int, planner: BudgetPlanner, options: Options = Options(),
+                           similarity: TaskSimilarity, book: inout CurveBook) throws -> [Candidate] {
+        let n = tasks.count
+        guard n > 0 else { throw ClusteringError(.invalidArgument, "there are no tasks to plan for") }
+        let sizes = Self.sizes(tasks)
+        // K_max: as many rank-1 adapters as fit (throws budgetTooSmall when not even one does).
+        let oneRank = try planner.decide(tasks: sizes, budget: budget, mergedRank: 1)
+        let kMax = oneRank.kind == .ownAdapters ? n : oneRank.clusterCount
+        var result: [Candidate] = []
+        for k in Self.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts) {
+            let assignment = try KMedoids.cluster(distances: similarity.distanceMatrix, count: n, k: k,
+                                                  seed: options.seed, restarts: options.restarts).assignment
+            let clusters = ClusterRefiner.members(of: assignment, k: k).filter { !$0.isEmpty }
+            do {
+                result.append(try allocate(clusters: clusters, tasks: tasks, budget: budget, planner: planner,
+                                           options: options, similarity: similarity, book: &book))
+            } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                continue   // own files of singletons larger than rank 1 cannot all be re-encoded: skip this K
+            }
+        }
+        guard !result.isEmpty else {
+            throw ClusteringError(.budgetTooSmall,
+                "no clustering of the \(n) tasks fits \(BudgetPlanner.format(bytes: budget))")
+        }
+        return result
+    }
+
+    /// Allocates ranks to given clusters under `budget`.
+    public func allocate(clusters: [[Int]], tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
+                         options: Options = Options(), similarity: TaskSimilarity,
+                         book: inout CurveBook) throws -> Candidate {
+        let sizes = Self.sizes(tasks)
+        let largest = options.maximumRank ?? (sizes.map(\.rank).max() ?? 1)
+        var curves: [RankQualityCurve] = []
+        var choices: [[RankAllocation.Choice]] = []
+        for members in clusters {
+            guard !members.isEmpty else { throw ClusteringError(.invalidArgument, "a cluster has no members") }
+            let single = members.count == 1
+            let top = single ? sizes[members[0]].rank
+                             : max(1, min(largest, members.reduce(0) { $0 + sizes[$1].rank }))
+            let curve = try self.curve(members: members, tasks: tasks, maximumRank: top, options: options,
+                                       similarity: similarity, book: &book)
+            var ways: [RankAllocation.Choice] = []
+            for rank in 1...top {
+                ways.append(.init(rank: rank, bytes: try bytes(rank: rank, planner: planner, book: &book),
+                                     value: curve.total(rank: rank)))
+            }
+            if single {
+                ways.append(.init(rank: sizes[members[0]].rank, bytes: sizes[members[0]].ownBytes,
+                                     value: Double(1), usesOwnAdapter: true))
+            }
+            curves.append(curve)
+            choices.append(ways)
+        }
+        let picked = try RankAllocation.allocate(choices: choices, budget: budget)
+        var quality = [Double](repeating: 0, count: tasks.count)
+        var chosen: [RankAllocation.Choice] = []
+        for (c, members) in clusters.enumerated() {
+            let choice = choices[c][picked[c]]
+            chosen.append(choice)
+            let values = choice.usesOwnAdapter ? [1] : curves[c].quality(rank: choice.rank)
+            for (m, task) in members.enumerated() { quality[task] = values[m] }
+        }
+        return Candidate(clusters: clusters, choices: chosen, quality: quality)
+    }
+
+    // MARK: Plan
+
+    /// Plans the served set of `tasks` under `budget` bytes: own adapters when they all fit, otherwise
+    /// the best allocated candidate (by the weight-space quality, or by the evaluator's scores of the
+    /// best few when it is another evaluator).
+    public func plan(tasks: [TaskProfile], budget: Int, planner: BudgetPlanner, options: Options = Options(),
+                     similarity: TaskSimilarity? = nil,
+                     progress: ClusterRefiner.Progress? = nil) async throws -> ClusterPlan {
+        try AdapterProfileCheck.requireSameProfile(tasks.map(\.adapter), names: tasks.map(\.name))
+        let sizes = Self.sizes(tasks)
+        let decision = try planner.decide(tasks: sizes, budget: budget, mergedRank: 1)
+        if decision.kind == .ownAdapters {
+            return try await ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: storageDType))
+                .plan(tasks: tasks, budget: budget, planner: planner, progress: progress)
+        }
+        let names = tasks.map(\.name)
+        let sim: TaskSimilarity
+        if let similarity {
+            guard similarity.names == names else {
+                throw ClusteringError(.invalidArgument, "the similarity matrix is for other tasks")
+            }
+            sim = similarity
+        } else {
+            progress?(0, "similarity of \(tasks.count) tasks")
+            sim = try TaskSimilarity.compute(names: names, adapters: tasks.map(\.adapter))
+        }
+        progress?(0.05, "allocating ranks for every cluster count that fits")
+        var book = CurveBook()
+        let all = try candidates(tasks: tasks, budget: budget, planner: planner, options: options,
+                                 similarity: sim, book: &book)
+        // Best first by weight-space quality; ties to the smaller K.
+        let ranked = all.indices.sorted {
+            all[$0].meanQuality > all[$1].meanQuality + 1e-12
+                || (abs(all[$0].meanQuality - all[$1].meanQuality) <= 1e-12 && all[$0].clusterCount < all[$1].clusterCount)
+        }.map { all[$0] }
+        let scored = evaluator is WeightSpaceEvaluator ? Array(ranked.prefix(1))
+                                                       : Array(ranked.prefix(max(1, options.evaluatedPlans)))
+        progress?(0.3, "scoring \(scored.count) candidate plan\(scored.count == 1 ? "" : "s") with \(evaluator.name) "
+                  + "(K = \(scored.map { String($0.clusterCount) }.joined(separator: ", ")))")
+        var scoring = Scoring(tasks: tasks, evaluator: evaluator)
+        try await scoring.scoreOwnAdapters()
+        var best: (plan: ClusterPlan, mean: Double)?
+        for (index, candidate) in scored.enumerated() {
+            let plan = try await materialise(candidate, tasks: tasks, budget: budget, planner: planner,
+                                             options: options, similarity: sim, scoring: &scoring)
+            progress?(0.3 + 0.7 * Double(index + 1) / Double(scored.count),
+                      "K = \(candidate.clusterCount), ranks \(candidate.ranks): mean quality "
+                      + "\(ClusterRefiner.format(plan.meanQuality)) (weight-space \(ClusterRefiner.format(candidate.meanQuality)))")
+            if best == nil || plan.meanQuality > best!.mean + 1e-12 { best = (plan, plan.meanQuality) }
+        }
+        guard let chosen = best?.plan else { throw ClusteringError(.invalidArgument, "no plan was scored") }
+        return ClusterPlan(
+            decision: chosen.decision, clusters: chosen.clusters, tasks: chosen.tasks, evaluatorName: evaluator.name,
+            mergerName: chosen.mergerName, rounds: 0, roundMeanQuality: scored.map(\.meanQuality),
+            evaluations: scoring.evaluations)
+    }
+
+    /// Merges a candidate's clusters at their ranks and scores every task with the evaluator.
+    public func plan(candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
+                     options: Options = Options(), similarity: TaskSimilarity) async throws -> ClusterPlan {
+        var scoring = Scoring(tasks: tasks, evaluator: evaluator)
+        try await scoring.scoreOwnAdapters()
+        return try await materialise(candidate, tasks: tasks, budget: budget, planner: planner, options: options,
+                                     similarity: similarity, scoring: &scoring)
+    }
+
+    private func materialise(_ candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
+                             options: Options, similarity: TaskSimilarity,
+                             scoring: inout Scoring) async throws -> ClusterPlan {
+        let merger = SVDClusterMerger(storageDType: storageDType)
+        var clusters: [ClusterPlan.Cluster] = []
+        var outcomes = [ClusterPlan.TaskOutcome?](repeating: nil, count: tasks.count)
+        for (c, members) in candidate.clusters.enumerated() {
+            let choice = candidate.choices[c]
+            let adapter: LoRAAdapter
+            let bytes: Int
+            if choice.usesOwnAdapter, let only = members.first {
+                adapter = tasks[only].adapter
+                bytes = tasks[only].ownBytes
+            } else {
+                let weights = members.count == 1 ? [1]
+                    : options.weighting.weights(norms: members.map { similarity.norm($0) })
+                do {
+                    adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: choice.rank)
+                } catch {
+                    throw ClusteringError(.mergeFailed,
+                        "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank "
+                        + "\(choice.rank) failed: \(error)")
+                }
+                bytes = try planner.bytes(of: adapter)
+            }
+            let key = "\(members.sorted().map(String.init).joined(separator: ","))@\(choice.usesOwnAdapter ? 0 : choice.rank)"
+            for task in members {
+                let quality = choice.usesOwnAdapter ? 1 : try await scoring.quality(task: task, key: key, candidate: adapter)
+                outcomes[task] = .init(name: tasks[task].name, cluster: c, quality: quality)
+            }
+            clusters.append(.init(id: c, members: members.map { tasks[$0].name }, adapter: adapter,
+                                  usesOwnAdapter: choice.usesOwnAdapter,
+                                  rank: adapter.modules.map(\.rank).max() ?? choice.rank, bytes: bytes))
+        }
+        let total = clusters.reduce(0) { $0 + $1.bytes }
+        guard total <= budget else {
+            throw ClusteringError(.mergeFailed,
+                "the served adapters take \(BudgetPlanner.format(bytes: total)), over the budget of "
+                + "\(BudgetPlanner.format(bytes: budget))")
+        }
+        let ownTotal = tasks.reduce(0) { $0 + $1.ownBytes }
+        let mergedRanks = clusters.filter { !$0.usesOwnAdapter }.map(\.rank)
+        let topRank = mergedRanks.max() ?? 0
+        let decision = BudgetPlanner.Decision(
+            kind: .clustered, clusterCount: clusters.count, mergedRank: topRank,
+            mergedBytes: topRank > 0 ? try planner.mergedBytes(rank: topRank) : 0, ownTotalBytes: ownTotal,
+            budget: budget, dtype: planner.dtype)
+        return ClusterPlan(decision: decision, clusters: clusters, tasks: outcomes.compactMap { $0 },
+                           evaluatorName: evaluator.name, mergerName: merger.name, rounds: 0,
+                           roundMeanQuality: [candidate.meanQuality], evaluations: scoring.evaluations)
+    }
+
+    // MARK: Internals
+
+    static func sizes(_ tasks: [TaskProfile]) -> [BudgetPlanner.TaskSize] {
+        tasks.map {
+            BudgetPlanner.TaskSize(name: $0.name, ownBytes: $0.ownBytes, rank: max(1, $0.adapter.modules.map(\.rank).max() ?? 1))
+        }
+    }
+
+    private func curve(members: [Int], tasks: [TaskProfile], maximumRank: Int, options: Options,
+                       similarity: TaskSimilarity, book: inout CurveBook) throws -> RankQualityCurve {
+        let key = "\(members.map(String.init).joined(separator: ","))@\(maximumRank)"
+        if let known = book.curves[key] { return known }
+        let weights = members.count == 1 ? [1] : options.weighting.weights(norms: members.map { similarity.norm($0) })
+        let curve = try RankQualityCurve.compute(members: members, adapters: members.map { tasks[$0].adapter },
+                                                 weights: weights, maximumRank: maximumRank)
+        book.curves[key] = curve
+        return curve
+    }
+
+    private func bytes(rank: Int, planner: BudgetPlanner, book: inout CurveBook) throws -> Int {
+        if let known = book.bytes[rank] { return known }
+        let size = try planner.mergedBytes(rank: rank)
+        book.bytes[rank] = size
+        return size
+    }
+
+    /// The evaluator's scores, memoised by (task, served adapter), and the own adapters' scores.
+    private struct Scoring {
+        let tasks: [TaskProfile]
+        let evaluator: any Evaluator
+        var own: [Double] = []
+        var cache: [String: Double] = [:]
+        var evaluations = 0
+
+        init(tasks: [TaskProfile], evaluator: any Evaluator) {
+            self.tasks = tasks
+            self.evaluator = evaluator
+        }
+
+        mutating func scoreOwnAdapters() async throws {
+            guard own.isEmpty else { return }
+            for i in tasks.indices {
+                let score = try await evaluate(task: i, candidate: tasks[i].adapter)
+                guard score > 0 else {
+                    throw ClusteringError(.evaluatorFailed,
+                        "evaluator \(evaluator.name) scored task '\(tasks[i].name)''s own adapter at \(score); "
+                        + "retained quality needs a positive score for it (use accuracy or exp(−loss))")
+                }
+                own.append(score)
+            }
+        }
+
+        mutating func quality(task: Int, key: String, candidate: LoRAAdapter) async throws -> Double {
+            let cacheKey = "\(task)|\(key)"
+            if let known = cache[cacheKey] { return known / own[task] }
+            let score = try await evaluate(task: task, candidate: candidate)
+            cache[cacheKey] = score
+            return score / own[task]
+        }
+
+        mutating func evaluate(task: Int, candidate: LoRAAdapter) async throws -> Double {
+            evaluations += 1
+            let value: Double
+            do {
+                value = try await evaluator.score(task: tasks[task], candidate: candidate)
+            } catch let error as ClusteringError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw ClusteringError(.evaluatorFailed,
+                    "evaluator \(evaluator.name) failed on task '\(tasks[task].name)': \(error)")
+            }
+            guard value.isFinite else {
+                throw ClusteringError(.evaluatorFailed, "evaluator \(evaluator.name) returned \(value) for task '\(tasks[task].name)'")
+            }
+            return value
+        }
+    }
+}
