@@ -232,7 +232,8 @@ struct QualityBench: AsyncParsableCommand {
 
     /// One budget with `RankAllocatingPlanner`: weight-space = the best allocation over every K by
     /// weight-space quality; refined (few) = the best of the `candidates` best allocations by the
-    /// external evaluator on few.jsonl; random = random clusterings with the weight-space plan's K,
+    /// external evaluator on few.jsonl, then the ranks of its clusters re-allocated by the evaluator's
+    /// scores at ranks 1, 2, 4, … (kept if better); random = random clusterings with the weight-space plan's K,
     /// ranks allocated the same way.
     func runAllocated(
         base: String, fraction: Double, budget: Int, names: [String], fewProfiles: [TaskProfile],
@@ -259,7 +260,7 @@ struct QualityBench: AsyncParsableCommand {
         print("weight-space: K = \(weightPlan.clusters.count), ranks \(weightPlan.clusters.map(\.rank)), "
               + "\(weightPlan.totalBytes) bytes, \(Self.f1(Date().timeIntervalSince(clock))) s")
         clock = Date()
-        let label = "refined (few, best of \(candidates) plans)"
+        let label = "refined (few: best of \(candidates) plans, ranks by scores)"
         let dataPlan = try await RankAllocatingPlanner(evaluator: fewEvaluator).plan(
             tasks: fewProfiles, budget: budget, planner: planner, options: options, similarity: similarity,
             progress: { _, message in

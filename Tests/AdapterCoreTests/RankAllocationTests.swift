@@ -150,14 +150,24 @@ import Testing
         let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 3, noise: 0.5, seed: 5)
         let planner = try Self.planner(tasks)
         let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 4
+        let n = tasks.count
+        // Choosing among 2 plans: the own adapters and at most one score per task and plan.
+        let choosing = CountingEvaluator()
+        let only = try await RankAllocatingPlanner(evaluator: choosing).plan(
+            tasks: tasks, budget: budget, planner: planner, options: .init(evaluatedPlans: 2, ranksByScores: false))
+        #expect(only.evaluations == choosing.calls.withLock { $0 })
+        #expect(only.evaluations <= n + 2 * n)
+        #expect(only.evaluations > n)
+        // Ranks re-allocated by the scores (ranks 1, 2, 4 of rank-4 tasks): at most 3 more per task,
+        // and never worse than the plan chosen without it.
         let counting = CountingEvaluator()
         let options = RankAllocatingPlanner.Options(evaluatedPlans: 2)
         let plan = try await RankAllocatingPlanner(evaluator: counting).plan(
             tasks: tasks, budget: budget, planner: planner, options: options)
-        let n = tasks.count
         #expect(plan.evaluations == counting.calls.withLock { $0 })
-        #expect(plan.evaluations <= n + 2 * n)
-        #expect(plan.evaluations > n)
+        #expect(plan.evaluations <= n + 2 * n + 3 * n)
+        #expect(plan.evaluations > only.evaluations)
+        #expect(plan.meanQuality >= only.meanQuality - 1e-12)
         #expect(plan.evaluatorName == counting.name)
         #expect(plan.totalBytes <= budget)
         // Deterministic: the same plan again.

@@ -26,9 +26,15 @@ public struct RankAllocatingPlanner: Sendable {
         /// Candidate plans (the best by weight-space quality, one per K) scored with an evaluator other
         /// than the weight-space one; the best by its scores is served.
         public var evaluatedPlans: Int
+        /// With an evaluator other than the weight-space one: re-allocate the ranks of the chosen
+        /// clusters by its scores at ranks 1, 2, 4, … (≈ N·log₂(rank) more evaluations), and serve that
+        /// allocation if it scores better.
+        public var ranksByScores: Bool
 
         public init(seed: UInt64 = 0, restarts: Int = 4, weighting: MergeWeighting = .uniform,
-                    maximumRank: Int? = nil, maximumClusterCounts: Int = 64, evaluatedPlans: Int = 3) {
+                    maximumRank: Int? = nil, maximumClusterCounts: Int = 64, evaluatedPlans: Int = 3,
+                    ranksByScores: Bool = true) {
+            self.ranksByScores = ranksByScores
             self.seed = seed
             self.restarts = restarts
             self.weighting = weighting
@@ -192,20 +198,97 @@ public struct RankAllocatingPlanner: Sendable {
                   + "(K = \(scored.map { String($0.clusterCount) }.joined(separator: ", ")))")
         var scoring = Scoring(tasks: tasks, evaluator: evaluator)
         try await scoring.scoreOwnAdapters()
-        var best: (plan: ClusterPlan, mean: Double)?
+        var best: (plan: ClusterPlan, mean: Double, candidate: Candidate)?
         for (index, candidate) in scored.enumerated() {
             let plan = try await materialise(candidate, tasks: tasks, budget: budget, planner: planner,
                                              options: options, similarity: sim, scoring: &scoring)
-            progress?(0.3 + 0.7 * Double(index + 1) / Double(scored.count),
+            progress?(0.3 + 0.6 * Double(index + 1) / Double(scored.count),
                       "K = \(candidate.clusterCount), ranks \(candidate.ranks): mean quality "
                       + "\(ClusterRefiner.format(plan.meanQuality)) (weight-space \(ClusterRefiner.format(candidate.meanQuality)))")
-            if best == nil || plan.meanQuality > best!.mean + 1e-12 { best = (plan, plan.meanQuality) }
+            if best == nil || plan.meanQuality > best!.mean + 1e-12 { best = (plan, plan.meanQuality, candidate) }
+        }
+        if options.ranksByScores, !(evaluator is WeightSpaceEvaluator), let start = best {
+            let byScores = try await allocateByScores(clusters: start.candidate.clusters, tasks: tasks, budget: budget,
+                                                      planner: planner, options: options, similarity: sim,
+                                                      scoring: &scoring, book: &book)
+            let plan = try await materialise(byScores, tasks: tasks, budget: budget, planner: planner,
+                                             options: options, similarity: sim, scoring: &scoring)
+            progress?(1, "K = \(byScores.clusterCount), ranks by \(evaluator.name)'s scores \(byScores.ranks): mean quality "
+                      + "\(ClusterRefiner.format(plan.meanQuality))")
+            if plan.meanQuality > start.mean + 1e-12 { best = (plan, plan.meanQuality, byScores) }
         }
         guard let chosen = best?.plan else { throw ClusteringError(.invalidArgument, "no plan was scored") }
         return ClusterPlan(
             decision: chosen.decision, clusters: chosen.clusters, tasks: chosen.tasks, evaluatorName: evaluator.name,
             mergerName: chosen.mergerName, rounds: 0, roundMeanQuality: scored.map(\.meanQuality),
             evaluations: scoring.evaluations)
+    }
+
+    /// Allocates ranks to `clusters` with the evaluator's scores as values: each cluster is merged at
+    /// ranks 1, 2, 4, … up to its largest, every member scored (a task alone at its own rank or by its
+    /// own file keeps 1 without a score), the values made non-decreasing in rank (a score that drops with
+    /// more rank is noise of a few examples), and the greedy allocation run on them.
+    private func allocateByScores(clusters: [[Int]], tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
+                                  options: Options, similarity: TaskSimilarity, scoring: inout Scoring,
+                                  book: inout CurveBook) async throws -> Candidate {
+        let sizes = Self.sizes(tasks)
+        let largest = options.maximumRank ?? (sizes.map(\.rank).max() ?? 1)
+        let merger = SVDClusterMerger(storageDType: storageDType)
+        var choices: [[RankAllocation.Choice]] = []
+        var qualities: [[Int: [Double]]] = []
+        for members in clusters {
+            let single = members.count == 1
+            let top = single ? sizes[members[0]].rank
+                             : max(1, min(largest, members.reduce(0) { $0 + sizes[$1].rank }))
+            var grid: [Int] = []
+            var rank = 1
+            while rank < top { grid.append(rank); rank *= 2 }
+            grid.append(top)
+            let weights = single ? [1] : options.weighting.weights(norms: members.map { similarity.norm($0) })
+            var ways: [RankAllocation.Choice] = []
+            var byRank: [Int: [Double]] = [:]
+            var running = -Double.infinity
+            for rank in grid {
+                var values: [Double]
+                if single && rank >= sizes[members[0]].rank {
+                    values = [1]
+                } else {
+                    let adapter: LoRAAdapter
+                    do {
+                        adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
+                    } catch {
+                        throw ClusteringError(.mergeFailed, "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
+                    }
+                    values = []
+                    for task in members {
+                        values.append(try await scoring.quality(task: task, key: Self.key(members, rank: rank), candidate: adapter))
+                    }
+                }
+                byRank[rank] = values
+                running = max(running, values.reduce(0, +))
+                ways.append(.init(rank: rank, bytes: try bytes(rank: rank, planner: planner, book: &book), value: running))
+            }
+            if single {
+                ways.append(.init(rank: sizes[members[0]].rank, bytes: sizes[members[0]].ownBytes, value: 1,
+                                  usesOwnAdapter: true))
+            }
+            choices.append(ways)
+            qualities.append(byRank)
+        }
+        let picked = try RankAllocation.allocate(choices: choices, budget: budget)
+        var quality = [Double](repeating: 0, count: tasks.count)
+        var chosen: [RankAllocation.Choice] = []
+        for (c, members) in clusters.enumerated() {
+            let choice = choices[c][picked[c]]
+            chosen.append(choice)
+            let values = choice.usesOwnAdapter ? [1] : (qualities[c][choice.rank] ?? members.map { _ in 0 })
+            for (m, task) in members.enumerated() { quality[task] = values[m] }
+        }
+        return Candidate(clusters: clusters, choices: chosen, quality: quality)
+    }
+
+    static func key(_ members: [Int], rank: Int) -> String {
+        "\(members.sorted().map(String.init).joined(separator: ","))@\(rank)"
     }
 
     /// Merges a candidate's clusters at their ranks and scores every task with the evaluator.
@@ -242,7 +325,7 @@ public struct RankAllocatingPlanner: Sendable {
                 }
                 bytes = try planner.bytes(of: adapter)
             }
-            let key = "\(members.sorted().map(String.init).joined(separator: ","))@\(choice.usesOwnAdapter ? 0 : choice.rank)"
+            let key = Self.key(members, rank: choice.usesOwnAdapter ? 0 : choice.rank)
             for task in members {
                 let quality = choice.usesOwnAdapter ? 1 : try await scoring.quality(task: task, key: key, candidate: adapter)
                 outcomes[task] = .init(name: tasks[task].name, cluster: c, quality: quality)
