@@ -178,6 +178,40 @@ import Testing
         #expect(again.tasks == plan.tasks)
     }
 
+    /// Scores like the weight-space evaluator, except that `fragile` loses almost everything unless
+    /// served whole (its score to the 8th power): what weights cannot tell.
+    struct FragileTaskEvaluator: Evaluator {
+        let fragile: String
+        var name: String { "fragile" }
+        func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+            let s = WeightSpaceEvaluator.score(own: task.adapter, candidate: candidate)
+            guard task.name == fragile else { return s }
+            let s2 = s * s, s4 = s2 * s2
+            return s4 * s4
+        }
+    }
+
+    @Test func ranksFollowTheEvaluatorsScoresWhereWeightsMislead() async throws {
+        // By weights, "even" (4 equal directions) gains most from rank 4; by the evaluator, "fragile"
+        // does. The budget holds one rank-4 and one rank-1 adapter.
+        let tasks = [Self.task("even", spectrum: [1, 1, 1, 1], offset: 0),
+                     Self.task("fragile", spectrum: [1, 0.5, 0.5, 0.5], offset: 8)]
+        let planner = try Self.planner(tasks)
+        let budget = (try planner.mergedBytes(rank: 1)) + (try planner.mergedBytes(rank: 4))
+        let evaluator = FragileTaskEvaluator(fragile: "fragile")
+        func ranks(_ plan: ClusterPlan) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: plan.clusters.flatMap { c in c.members.map { ($0, c.rank) } })
+        }
+        let byWeights = try await RankAllocatingPlanner(evaluator: evaluator).plan(
+            tasks: tasks, budget: budget, planner: planner, options: .init(ranksByScores: false))
+        #expect(ranks(byWeights) == ["even": 4, "fragile": 1])
+        let byScores = try await RankAllocatingPlanner(evaluator: evaluator).plan(
+            tasks: tasks, budget: budget, planner: planner)
+        #expect(ranks(byScores) == ["even": 1, "fragile": 4])
+        #expect(byScores.meanQuality > byWeights.meanQuality + 0.05)
+        #expect(byScores.totalBytes <= budget)
+    }
+
     @Test func aBudgetBelowOneRankOneAdapterIsRefused() async throws {
         let tasks = [Self.task("a", spectrum: [1, 1], offset: 0), Self.task("b", spectrum: [1, 1], offset: 3)]
         let planner = try Self.planner(tasks)

@@ -32,7 +32,7 @@ public struct RankAllocatingPlanner: Sendable {
         public var ranksByScores: Bool
 
         public init(seed: UInt64 = 0, restarts: Int = 4, weighting: MergeWeighting = .uniform,
-                    maximumRank: Int? = nil, maximumClusterCounts: Int = 64, evaluatedPlans: Int = 3,
+                    maximumRank: Int? = nil, maximumClusterCounts: Int = 24, evaluatedPlans: Int = 3,
                     ranksByScores: Bool = true) {
             self.ranksByScores = ranksByScores
             self.seed = seed
