@@ -212,6 +212,47 @@ import Testing
         #expect(byScores.totalBytes <= budget)
     }
 
+    @Test func aMergeDropsModulesNoMemberAdapts() async throws {
+        // Two tasks adapt only q_proj (padded with exact zeros to the profile's q+v), one adapts both.
+        func qOnly(_ name: String, offset: Int) -> TaskProfile {
+            let full = Self.task(name, spectrum: [1, 0.5], offset: offset).adapter
+            let modules = full.modules.filter { $0.name.hasSuffix("q_proj") }
+            var config = full.config
+            config.targetModules = ["q_proj"]
+            let adapter = LoRAAdapter(config: config, modules: modules, architecture: full.architecture,
+                                      storageDType: .f16, tensorBytes: 0)
+            return TaskProfile(name: name, version: 1, adapter: adapter, ownBytes: (try? Self.sizer(adapter, .f16)) ?? 0)
+        }
+        let tasks = try ModuleUnionPadding.pad([qOnly("qa", offset: 0), qOnly("qb", offset: 6),
+                                                Self.task("qv", spectrum: [1, 0.5], offset: 12)])
+        let planner = try Self.planner(tasks)
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
+        let allocator = RankAllocatingPlanner()
+        var book = RankAllocatingPlanner.CurveBook()
+        let budget = 2 * (try planner.mergedBytes(rank: 2))
+        let candidate = try allocator.allocate(clusters: [[0, 1], [2]], tasks: tasks, budget: budget, planner: planner,
+                                               similarity: similarity, book: &book)
+        let plan = try await allocator.plan(candidate: candidate, tasks: tasks, budget: budget, planner: planner,
+                                            similarity: similarity)
+        let merged = plan.clusters[0]
+        #expect(merged.members == ["qa", "qb"] && !merged.usesOwnAdapter)
+        #expect(merged.adapter.modules.allSatisfy { $0.name.hasSuffix("q_proj") })
+        #expect(merged.adapter.modules.count == 2)
+        #expect(merged.adapter.config.targetModules == ["q_proj"])
+        // Its size is the planned one, and smaller than a merge of every module at its rank.
+        #expect(merged.bytes == (try Self.sizer(merged.adapter, .f16)))
+        #expect(merged.bytes == candidate.choices[0].bytes)
+        #expect(merged.bytes < (try planner.mergedBytes(rank: merged.rank)))
+        #expect(plan.totalBytes <= budget)
+        // Nothing is lost by leaving the zero modules out.
+        let untrimmed = try SVDClusterMerger().merge([tasks[0].adapter, tasks[1].adapter], weights: [0.5, 0.5],
+                                                     rank: merged.rank)
+        for task in tasks.prefix(2) {
+            #expect(abs(WeightSpaceEvaluator.score(own: task.adapter, candidate: merged.adapter)
+                        - WeightSpaceEvaluator.score(own: task.adapter, candidate: untrimmed)) < 1e-12)
+        }
+    }
+
     @Test func aBudgetBelowOneRankOneAdapterIsRefused() async throws {
         let tasks = [Self.task("a", spectrum: [1, 1], offset: 0), Self.task("b", spectrum: [1, 1], offset: 3)]
         let planner = try Self.planner(tasks)

@@ -71,7 +71,8 @@ public struct RankAllocatingPlanner: Sendable {
     /// Memoised rank curves, keyed by member set and maximum rank.
     public struct CurveBook: Sendable {
         var curves: [String: RankQualityCurve] = [:]
-        var bytes: [Int: Int] = [:]
+        var bytes: [String: Int] = [:]
+        var adapted: [Set<String>]?
         public init() {}
     }
 
@@ -135,7 +136,8 @@ public struct RankAllocatingPlanner: Sendable {
                                        similarity: similarity, book: &book)
             var ways: [RankAllocation.Choice] = []
             for rank in 1...top {
-                ways.append(.init(rank: rank, bytes: try bytes(rank: rank, planner: planner, book: &book),
+                ways.append(.init(rank: rank, bytes: try bytes(rank: rank, members: members, tasks: tasks,
+                                                               planner: planner, book: &book),
                                      value: curve.total(rank: rank)))
             }
             if single {
@@ -253,12 +255,8 @@ public struct RankAllocatingPlanner: Sendable {
                 if single && rank >= sizes[members[0]].rank {
                     values = [1]
                 } else {
-                    let adapter: LoRAAdapter
-                    do {
-                        adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
-                    } catch {
-                        throw ClusteringError(.mergeFailed, "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
-                    }
+                    let adapter = try served(members, rank: rank, weights: weights, tasks: tasks,
+                                             adapted: adapted(tasks, book: &book), planner: planner, merger: merger)
                     values = []
                     for task in members {
                         values.append(try await scoring.quality(task: task, key: Self.key(members, rank: rank), candidate: adapter))
@@ -266,7 +264,8 @@ public struct RankAllocatingPlanner: Sendable {
                 }
                 byRank[rank] = values
                 running = max(running, values.reduce(0, +))
-                ways.append(.init(rank: rank, bytes: try bytes(rank: rank, planner: planner, book: &book), value: running))
+                ways.append(.init(rank: rank, bytes: try bytes(rank: rank, members: members, tasks: tasks, planner: planner,
+                                                               book: &book), value: running))
             }
             if single {
                 ways.append(.init(rank: sizes[members[0]].rank, bytes: sizes[members[0]].ownBytes, value: 1,
@@ -304,6 +303,7 @@ public struct RankAllocatingPlanner: Sendable {
                              options: Options, similarity: TaskSimilarity,
                              scoring: inout Scoring) async throws -> ClusterPlan {
         let merger = SVDClusterMerger(storageDType: storageDType)
+        let adapted = tasks.map { Self.adaptedModules($0.adapter) }
         var clusters: [ClusterPlan.Cluster] = []
         var outcomes = [ClusterPlan.TaskOutcome?](repeating: nil, count: tasks.count)
         for (c, members) in candidate.clusters.enumerated() {
@@ -316,13 +316,8 @@ public struct RankAllocatingPlanner: Sendable {
             } else {
                 let weights = members.count == 1 ? [1]
                     : options.weighting.weights(norms: members.map { similarity.norm($0) })
-                do {
-                    adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: choice.rank)
-                } catch {
-                    throw ClusteringError(.mergeFailed,
-                        "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank "
-                        + "\(choice.rank) failed: \(error)")
-                }
+                adapter = try served(members, rank: choice.rank, weights: weights, tasks: tasks, adapted: adapted,
+                                     planner: planner, merger: merger)
                 bytes = try planner.bytes(of: adapter)
             }
             let key = Self.key(members, rank: choice.usesOwnAdapter ? 0 : choice.rank)
@@ -371,10 +366,63 @@ public struct RankAllocatingPlanner: Sendable {
         return curve
     }
 
-    private func bytes(rank: Int, planner: BudgetPlanner, book: inout CurveBook) throws -> Int {
-        if let known = book.bytes[rank] { return known }
-        let size = try planner.mergedBytes(rank: rank)
-        book.bytes[rank] = size
+    /// The names of the modules a task adapts (A and B not all zero); a padded or untrained module
+    /// is exactly zero and is left out.
+    static func adaptedModules(_ adapter: LoRAAdapter) -> Set<String> {
+        Set(adapter.modules.filter { m in
+            m.name.contains("#") || (m.a.elements.contains { $0 != 0 } && m.b.elements.contains { $0 != 0 })
+        }.map(\.name))
+    }
+
+    /// The modules and target modules of a merge of `members` when some of the profile's modules are
+    /// zero in every member (tasks padded to a module union, untrained modules): a merged adapter need
+    /// not store them. nil when every module is adapted by some member (the usual case in the daemon,
+    /// whose profiles have one module set), and the merged adapter is the planner's template.
+    static func trimming(_ members: [Int], adapted: [Set<String>], tasks: [TaskProfile],
+                         planner: BudgetPlanner) -> (keep: Set<String>, targets: [String])? {
+        var keep = Set<String>()
+        for task in members { keep.formUnion(adapted[task]) }
+        let all = Set(planner.modules.map(\.name))
+        guard !keep.isEmpty, keep.count < all.count, keep.isSubset(of: all) else { return nil }
+        let targets = Set(members.flatMap { tasks[$0].adapter.config.targetModules }).sorted()
+        return (keep, targets)
+    }
+
+    /// The adapter serving `members` at `rank`: their SVD merge (a task alone: re-encoded), without the
+    /// modules no member adapts, in the planner's template form so that its size is what was planned.
+    private func served(_ members: [Int], rank: Int, weights: [Double], tasks: [TaskProfile], adapted: [Set<String>],
+                        planner: BudgetPlanner, merger: SVDClusterMerger) throws -> LoRAAdapter {
+        let merged: LoRAAdapter
+        do {
+            merged = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
+        } catch {
+            throw ClusteringError(.mergeFailed,
+                "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
+        }
+        guard let trim = Self.trimming(members, adapted: adapted, tasks: tasks, planner: planner) else { return merged }
+        let template = planner.template(rank: rank, keeping: trim.keep, targetModules: trim.targets)
+        let modules = merged.modules.filter { trim.keep.contains($0.name) }
+        let tensorBytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * storageDType.byteSize }
+        return LoRAAdapter(config: template.config, modules: modules, architecture: merged.architecture,
+                           storageDType: merged.storageDType, tensorBytes: tensorBytes)
+    }
+
+    /// Each task's adapted modules, computed once per book.
+    private func adapted(_ tasks: [TaskProfile], book: inout CurveBook) -> [Set<String>] {
+        if let known = book.adapted, known.count == tasks.count { return known }
+        let sets = tasks.map { Self.adaptedModules($0.adapter) }
+        book.adapted = sets
+        return sets
+    }
+
+    private func bytes(rank: Int, members: [Int], tasks: [TaskProfile], planner: BudgetPlanner,
+                       book: inout CurveBook) throws -> Int {
+        let trim = Self.trimming(members, adapted: adapted(tasks, book: &book), tasks: tasks, planner: planner)
+        let key = trim.map { "\($0.keep.sorted().joined(separator: ","))|\($0.targets.joined(separator: ","))@\(rank)" } ?? "@\(rank)"
+        if let known = book.bytes[key] { return known }
+        let size = try trim.map { try planner.mergedBytes(rank: rank, keeping: $0.keep, targetModules: $0.targets) }
+            ?? planner.mergedBytes(rank: rank)
+        book.bytes[key] = size
         return size
     }
 
