@@ -170,7 +170,7 @@ final class Sandbox: @unchecked Sendable {
     init() throws {
         var template = Array((FileManager.default.temporaryDirectory.path + "/adapterd-e2e-XXXXXX").utf8CString)
         guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
-        root = String(cString: template)
+        root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         chmod(root, 0o755)
     }
 
@@ -189,7 +189,7 @@ final class DaemonProcess: @unchecked Sendable {
          environment: [String: String] = [:], waitForSocket: Bool = true) throws {
         socket = sandbox.socket
         logPath = sandbox.root + "/adapterd-\(UUID().uuidString.prefix(8)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = try ChildProcess(executable, arguments, environment: environment, outputPath: logPath, errorPath: logPath)
         if waitForSocket { try waitUntilServing() }
     }

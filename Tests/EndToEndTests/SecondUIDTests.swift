@@ -150,7 +150,7 @@ struct SecondUIDTests {
         chmod(sandbox.root + "/hog.py", 0o644)
         let release = sandbox.root + "/release"
         let output = sandbox.root + "/hog.out"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         chmod(output, 0o666)
         let hog = try ChildProcess("/usr/bin/setpriv", ["--reuid=4242", "--regid=4242", "--clear-groups", "/usr/bin/python3",
                                                          sandbox.root + "/hog.py", sandbox.socket, release],
@@ -167,7 +167,7 @@ struct SecondUIDTests {
         // While uid 4242 holds its share, another unprivileged uid and root are still served.
         #expect(try Self.pythonCall(sandbox.socket, uid: 4243, gid: 4243, "status").status == 0)
         #expect(try python(sandbox.socket, ["call", "status"]).status == 0)
-        FileManager.default.createFile(atPath: release, contents: nil)
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
         try hog.wait(timeout: 30, what: "hog.py")
         #expect(try daemon.stop() == 0)
     }
