@@ -154,14 +154,15 @@ import Testing
         // Choosing among 2 plans: the own adapters and at most one score per task and plan.
         let choosing = CountingEvaluator()
         let only = try await RankAllocatingPlanner(evaluator: choosing).plan(
-            tasks: tasks, budget: budget, planner: planner, options: .init(evaluatedPlans: 2, ranksByScores: false))
+            tasks: tasks, budget: budget, planner: planner,
+            options: .init(evaluatedPlans: 2, ranksByScores: false, refinementRounds: 0))
         #expect(only.evaluations == choosing.calls.withLock { $0 })
         #expect(only.evaluations <= n + 2 * n)
         #expect(only.evaluations > n)
         // Ranks re-allocated by the scores (ranks 1, 2, 4 of rank-4 tasks): at most 3 more per task,
         // and never worse than the plan chosen without it.
         let counting = CountingEvaluator()
-        let options = RankAllocatingPlanner.Options(evaluatedPlans: 2)
+        let options = RankAllocatingPlanner.Options(evaluatedPlans: 2, refinementRounds: 0)
         let plan = try await RankAllocatingPlanner(evaluator: counting).plan(
             tasks: tasks, budget: budget, planner: planner, options: options)
         #expect(plan.evaluations == counting.calls.withLock { $0 })
@@ -210,6 +211,54 @@ import Testing
         #expect(ranks(byScores) == ["even": 1, "fragile": 4])
         #expect(byScores.meanQuality > byWeights.meanQuality + 0.05)
         #expect(byScores.totalBytes <= budget)
+    }
+
+    /// Scores like the weight-space evaluator, except for `loner`, whose examples are really of the
+    /// kind `ally` serves (its own adapter is a poor fit, the weights put it with another family): it
+    /// scores 0.5 plus half of what a candidate keeps of `ally`'s update. What weights cannot tell.
+    struct MisplacedTaskEvaluator: Evaluator {
+        let loner: String
+        let ally: TaskProfile
+        var name: String { "misplaced" }
+        func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+            guard task.name == loner else { return WeightSpaceEvaluator.score(own: task.adapter, candidate: candidate) }
+            return 0.5 + 0.5 * max(0, WeightSpaceEvaluator.score(own: ally.adapter, candidate: candidate))
+        }
+    }
+
+    @Test func theChosenAssignmentIsRefinedByTheEvaluatorsScores() async throws {
+        let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 3, noise: 0.5, seed: 5)
+        let planner = try Self.planner(tasks)
+        let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 4
+        // A task in a merged cluster of at least 3 by weights, and an ally in another merged cluster.
+        let plain = try await RankAllocatingPlanner().plan(tasks: tasks, budget: budget, planner: planner,
+                                                           options: .init(refinementRounds: 0))
+        let merged = plain.clusters.filter { $0.members.count >= 3 && !$0.usesOwnAdapter }
+        try #require(merged.count >= 2)
+        let loner = merged[0].members[0]
+        let ally = try #require(tasks.first { $0.name == merged[1].members[0] })
+        let evaluator = MisplacedTaskEvaluator(loner: loner, ally: ally)
+        func withAlly(_ plan: ClusterPlan) -> Bool {
+            plan.clusters.contains { $0.members.contains(loner) && $0.members.contains(ally.name) }
+        }
+        // Without refinement the evaluator only chooses among k-medoids plans: the loner stays apart.
+        let unrefined = try await RankAllocatingPlanner(evaluator: evaluator).plan(
+            tasks: tasks, budget: budget, planner: planner, options: .init(ranksByScores: false, refinementRounds: 0))
+        let startsWithAlly = withAlly(unrefined)
+        try #require(!startsWithAlly)
+        #expect(unrefined.rounds == 0)
+        // Refinement moves it by the scores, to the ally's cluster.
+        let refined = try await RankAllocatingPlanner(evaluator: evaluator).plan(
+            tasks: tasks, budget: budget, planner: planner, options: .init(ranksByScores: false))
+        let endsWithAlly = withAlly(refined)
+        #expect(endsWithAlly)
+        #expect(refined.rounds >= 1)
+        #expect(refined.meanQuality > unrefined.meanQuality + 0.01)
+        #expect(refined.totalBytes <= budget)
+        #expect(refined.tasks.count == tasks.count)
+        // With the weight-space evaluator the same refinement finds nothing to move here.
+        let byWeights = try await RankAllocatingPlanner().plan(tasks: tasks, budget: budget, planner: planner)
+        #expect(byWeights.clusters.map(\.members) == plain.clusters.map(\.members))
     }
 
     @Test func aMergeDropsModulesNoMemberAdapts() async throws {

@@ -11,6 +11,9 @@
 /// and keeps the K whose allocation has the highest mean weight-space quality. With another evaluator
 /// (few-shot, external), the `evaluatedPlans` best candidates by weight-space quality are scored with
 /// it (≈ N per candidate plus N for the own adapters) and the best by its mean quality is served.
+/// The chosen plan's assignment is then refined as D2C does (`ClusterRefiner`, with the same
+/// evaluator: tasks move to the cluster whose merge with them serves them best, until stable) and its
+/// ranks allocated again; the refined plan is served when it scores better.
 /// Deterministic: seeded k-medoids, ties to the smaller K.
 public struct RankAllocatingPlanner: Sendable {
     /// Knobs of the planner.
@@ -30,11 +33,19 @@ public struct RankAllocatingPlanner: Sendable {
         /// clusters by its scores at ranks 1, 2, 4, … (≈ N·log₂(rank) more evaluations), and serve that
         /// allocation if it scores better.
         public var ranksByScores: Bool
+        /// Rounds of the D2C-style refinement of the chosen plan's assignment (`ClusterRefiner`: each
+        /// task scored in its own cluster and in its c − 1 most similar others merged with it, moved to
+        /// the best, until stable); 0 keeps the k-medoids assignment.
+        public var refinementRounds: Int
+        /// c of the refinement: clusters scored per task and round, its own included.
+        public var candidateClusters: Int
 
         public init(seed: UInt64 = 0, restarts: Int = 4, weighting: MergeWeighting = .uniform,
                     maximumRank: Int? = nil, maximumClusterCounts: Int = 24, evaluatedPlans: Int = 3,
-                    ranksByScores: Bool = true) {
+                    ranksByScores: Bool = true, refinementRounds: Int = 8, candidateClusters: Int = 3) {
             self.ranksByScores = ranksByScores
+            self.refinementRounds = refinementRounds
+            self.candidateClusters = candidateClusters
             self.seed = seed
             self.restarts = restarts
             self.weighting = weighting
@@ -209,6 +220,20 @@ public struct RankAllocatingPlanner: Sendable {
                       + "\(ClusterRefiner.format(plan.meanQuality)) (weight-space \(ClusterRefiner.format(candidate.meanQuality)))")
             if best == nil || plan.meanQuality > best!.mean + 1e-12 { best = (plan, plan.meanQuality, candidate) }
         }
+        var rounds = 0
+        var history = scored.map(\.meanQuality)
+        var refinerEvaluations = 0
+        if options.refinementRounds > 0, let start = best {
+            let outcome = try await refineAssignment(of: start.candidate, tasks: tasks, budget: budget, planner: planner,
+                                                     options: options, similarity: sim, scoring: &scoring,
+                                                     book: &book, progress: progress)
+            rounds = outcome.rounds
+            history += outcome.history
+            refinerEvaluations = outcome.evaluations
+            if let refined = outcome.plan, refined.plan.meanQuality > start.mean + 1e-12 {
+                best = (refined.plan, refined.plan.meanQuality, refined.candidate)
+            }
+        }
         if options.ranksByScores, !(evaluator is WeightSpaceEvaluator), let start = best {
             let byScores = try await allocateByScores(clusters: start.candidate.clusters, tasks: tasks, budget: budget,
                                                       planner: planner, options: options, similarity: sim,
@@ -222,8 +247,49 @@ public struct RankAllocatingPlanner: Sendable {
         guard let chosen = best?.plan else { throw ClusteringError(.invalidArgument, "no plan was scored") }
         return ClusterPlan(
             decision: chosen.decision, clusters: chosen.clusters, tasks: chosen.tasks, evaluatorName: evaluator.name,
-            mergerName: chosen.mergerName, rounds: 0, roundMeanQuality: scored.map(\.meanQuality),
-            evaluations: scoring.evaluations)
+            mergerName: chosen.mergerName, rounds: rounds, roundMeanQuality: history,
+            evaluations: scoring.evaluations + refinerEvaluations)
+    }
+
+    /// The D2C-style refinement of a candidate's assignment: `ClusterRefiner` (the few examples' scores
+    /// when the evaluator is data-driven) moves tasks between its clusters, each candidate cluster merged
+    /// with the task, at the largest rank of the candidate's merged clusters; the refined clusters get
+    /// their ranks allocated again and are scored like every candidate. nil plan: nothing moved (or
+    /// there is nothing to move: one cluster, or every task alone).
+    private func refineAssignment(
+        of candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner, options: Options,
+        similarity: TaskSimilarity, scoring: inout Scoring, book: inout CurveBook, progress: ClusterRefiner.Progress?
+    ) async throws -> (plan: (plan: ClusterPlan, candidate: Candidate)?, rounds: Int, history: [Double], evaluations: Int) {
+        let clusters = candidate.clusters
+        let k = clusters.count
+        guard k > 1, k < tasks.count else { return (nil, 0, [], 0) }
+        var assignment = [Int](repeating: 0, count: tasks.count)
+        for (c, members) in clusters.enumerated() { for task in members { assignment[task] = c } }
+        let rank = zip(clusters, candidate.choices).filter { $0.0.count > 1 }.map { $0.1.rank }.max() ?? 1
+        progress?(0.9, "refining the assignment of K = \(k) with \(evaluator.name) (candidate merges at rank \(rank))")
+        let refiner = ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: storageDType))
+        let result = try await refiner.refine(
+            tasks: tasks, clusterCount: k, mergedRank: rank,
+            options: .init(maxRounds: options.refinementRounds, candidateClusters: options.candidateClusters,
+                           weighting: options.weighting, seed: options.seed, restarts: options.restarts,
+                           candidateMerge: .withTask),
+            similarity: similarity, initialAssignment: assignment)
+        let refined = result.clusters.filter { !$0.isEmpty }
+        guard Set(refined.map { $0.sorted() }) != Set(clusters.map { $0.sorted() }) else {
+            return (nil, result.rounds, result.roundMeanQuality, result.evaluations)
+        }
+        let allocated: Candidate
+        do {
+            allocated = try allocate(clusters: refined, tasks: tasks, budget: budget, planner: planner, options: options,
+                                     similarity: similarity, book: &book)
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            return (nil, result.rounds, result.roundMeanQuality, result.evaluations)
+        }
+        let plan = try await materialise(allocated, tasks: tasks, budget: budget, planner: planner, options: options,
+                                         similarity: similarity, scoring: &scoring)
+        progress?(0.95, "refined in \(result.rounds) round\(result.rounds == 1 ? "" : "s"): K = \(allocated.clusterCount), "
+                  + "ranks \(allocated.ranks), mean quality \(ClusterRefiner.format(plan.meanQuality))")
+        return ((plan, allocated), result.rounds, result.roundMeanQuality, result.evaluations)
     }
 
     /// Allocates ranks to `clusters` with the evaluator's scores as values: each cluster is merged at
