@@ -11,8 +11,9 @@ import Logging
 /// own adapter, by reference (nothing is loaded or copied). Otherwise the budget is shared among the
 /// profiles (each first gets room for one merged adapter, the rest in proportion to what its own
 /// adapters would take beyond that) and, per profile that does not fit its share,
-/// `RankAllocatingPlanner` picks K, the clusters (k-medoids) and each cluster's own rank (the
-/// evaluator chooses among the best candidates), and merged adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
+/// `RankAllocatingPlanner` picks K, the clusters (k-medoids, then refined with the evaluator as D2C
+/// does) and each cluster's own rank (the evaluator chooses among the best candidates), and merged
+/// adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
 /// writes one generation and makes it current in one transaction.
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
@@ -169,8 +170,10 @@ struct ServedSetPlanner: Sendable {
     /// alone) gets its own rank. For each K the budget allows at rank 1, k-medoids clusters the tasks
     /// and the ranks are allocated greedily by weight-space quality gained per byte (from one SVD
     /// merge per cluster); the best K by weight-space quality wins, or, with another evaluator, the
-    /// best of the 3 best candidates by its scores (≈ N evaluations per candidate). One merged rank for
-    /// every cluster (the previous policy) spent the bytes badly on the corpus (docs/QUALITY.md).
+    /// best of the 3 best candidates by its scores (≈ N evaluations per candidate); the chosen plan's
+    /// assignment is then refined by the evaluator's scores (`ClusterRefiner`, each task scored in its
+    /// c most similar clusters merged with it, until stable) and its ranks allocated again. One merged
+    /// rank for every cluster (the previous policy) spent the bytes badly on the corpus (docs/QUALITY.md).
     private func refine(_ profiles: [TaskProfile], share: Int, planner: BudgetPlanner, evaluator: any Evaluator,
                         progress: ClusterRefiner.Progress?) async throws -> ClusterPlan {
         let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: dtype)
