@@ -84,6 +84,21 @@ struct AdapterCtlTests {
 
 @Suite("adapterctl recluster, export, status and route output")
 struct ServedSetOutputTests {
+    @Test func aSingleTaskAdapterAtALowerRankIsShownAsReEncodedNotMerged() {
+        let clusters = [
+            PlanCluster(index: 0, id: 3, kind: "merged", tasks: ["a"], rank: 2, bytes: 900, sha256: "cd34", baseModel: "m"),
+            PlanCluster(index: 1, id: 4, kind: "merged", tasks: ["b", "c"], rank: 4, bytes: 1800, sha256: "ef56", baseModel: "m"),
+            PlanCluster(index: 2, id: 5, kind: "own", tasks: ["d"], rank: 8, bytes: 3600, sha256: "ab12", baseModel: "m"),
+        ]
+        let rows = ReclusterCommand.clusterTable(clusters).split(separator: "\n").map(String.init)
+        #expect(rows.contains { $0.hasPrefix("3 ") && $0.contains("re-encoded") && !$0.contains("merged") })
+        #expect(rows.contains { $0.hasPrefix("4 ") && $0.contains("merged") })
+        #expect(rows.contains { $0.hasPrefix("5 ") && $0.contains("own") })
+        let tasks = ReclusterCommand.taskTable(
+            [PlanTask(task: "a", version: 1, cluster: 0, retainedQuality: 0.9)], clusters: clusters)
+        #expect(tasks.contains("re-encoded"))
+    }
+
     @Test func reclusterPrintsThePlanAsTables() throws {
         let text = ReclusterCommand.render(ServedSetTypesFixture.plan)
         #expect(text.contains("generation 7 is current: 2 served adapters (clustered)"))

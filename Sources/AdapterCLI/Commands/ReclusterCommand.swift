@@ -70,7 +70,8 @@ struct ReclusterCommand: AsyncParsableCommand {
 
     static func clusterTable(_ clusters: [PlanCluster]) -> String {
         let rows = clusters.map { cluster in
-            [cluster.id.map(String.init) ?? "#\(cluster.index)", cluster.kind, "\(cluster.rank)", Output.size(cluster.bytes),
+            [cluster.id.map(String.init) ?? "#\(cluster.index)", Output.servedKind(cluster.kind, taskCount: cluster.tasks.count),
+             "\(cluster.rank)", Output.size(cluster.bytes),
              cluster.sha256.map { String($0.prefix(12)) } ?? "-", cluster.tasks.joined(separator: ", ")]
         }
         return TextTable(header: ["CLUSTER", "KIND", "RANK", "SIZE", "SHA256", "TASKS"], rows: rows).render()
@@ -80,7 +81,8 @@ struct ReclusterCommand: AsyncParsableCommand {
         let rows = tasks.map { task -> [String] in
             let cluster = task.cluster >= 0 && task.cluster < clusters.count ? clusters[task.cluster] : nil
             return [task.task, "\(task.version)", cluster.map { $0.id.map(String.init) ?? "#\($0.index)" } ?? "-",
-                    cluster?.kind ?? "-", Output.format(task.retainedQuality)]
+                    cluster.map { Output.servedKind($0.kind, taskCount: $0.tasks.count) } ?? "-",
+                    Output.format(task.retainedQuality)]
         }
         return TextTable(header: ["TASK", "VERSION", "CLUSTER", "SERVED BY", "RETAINED"], rows: rows).render()
     }

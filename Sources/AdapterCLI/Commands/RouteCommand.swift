@@ -96,7 +96,9 @@ extension RouteCommand {
             return "no task to route to: none is installed (embedder \(result.embedder))"
         }
         let rows = result.matches.enumerated().map { index, match -> [String] in
-            let served = match.route.map { "\($0.adapter.kind) \($0.adapter.id.prefix(12))" } ?? "not served"
+            let served = match.route.map {
+                "\(Output.servedKind($0.adapter.kind, taskCount: $0.adapter.tasks.count)) \($0.adapter.id.prefix(12))"
+            } ?? "not served"
             let generation = match.route.map { "\($0.generation)" } ?? "-"
             return ["\(index + 1)", match.task, Output.format(match.similarity), served, generation]
         }

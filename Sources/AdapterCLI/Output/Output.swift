@@ -39,6 +39,12 @@ enum Output {
 
     static func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
+    /// How a served adapter is shown in tables: the protocol's kind, except that a "merged" adapter
+    /// of one task is that task's own update re-encoded at a lower rank, not a multi-task merge.
+    static func servedKind(_ kind: String, taskCount: Int) -> String {
+        kind == "merged" && taskCount == 1 ? "re-encoded" : kind
+    }
+
     static func signed(_ value: Double) -> String { String(format: "%+.3f", value) }
 
     static func budgetLine(_ budget: BudgetStatus) -> String {
