@@ -337,21 +337,7 @@ public struct ClusterRefiner: Sendable {
                     let (task, candidate) = requests[index]
                     next += 1
                     group.addTask {
-                        do {
-                            let value = try await evaluator.score(task: tasks[task], candidate: candidate)
-                            guard value.isFinite else {
-                                throw ClusteringError(.evaluatorFailed,
-                                    "evaluator \(evaluator.name) returned \(value) for task '\(tasks[task].name)'")
-                            }
-                            return (index, value)
-                        } catch let error as ClusteringError {
-                            throw error
-                        } catch is CancellationError {
-                            throw CancellationError()
-                        } catch {
-                            throw ClusteringError(.evaluatorFailed,
-                                "evaluator \(evaluator.name) failed on task '\(tasks[task].name)': \(error)")
-                        }
+                        (index, try await evaluator.checkedScore(task: tasks[task], candidate: candidate))
                     }
                 }
                 while next < requests.count && next < width { launch() }

@@ -10,3 +10,24 @@ public protocol Evaluator: Sendable {
 
     func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double
 }
+
+extension Evaluator {
+    /// `score`, with every failure reported the same way: a `ClusteringError` or cancellation as it
+    /// is, any other error and a non-finite score as `evaluatorFailed` naming the evaluator and task.
+    func checkedScore(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+        let value: Double
+        do {
+            value = try await score(task: task, candidate: candidate)
+        } catch let error as ClusteringError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ClusteringError(.evaluatorFailed, "evaluator \(name) failed on task '\(task.name)': \(error)")
+        }
+        guard value.isFinite else {
+            throw ClusteringError(.evaluatorFailed, "evaluator \(name) returned \(value) for task '\(task.name)'")
+        }
+        return value
+    }
+}

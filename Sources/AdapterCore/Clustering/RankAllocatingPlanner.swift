@@ -158,16 +158,9 @@ public struct RankAllocatingPlanner: Sendable {
             curves.append(curve)
             choices.append(ways)
         }
-        let picked = try RankAllocation.allocate(choices: choices, budget: budget)
-        var quality = [Double](repeating: 0, count: tasks.count)
-        var chosen: [RankAllocation.Choice] = []
-        for (c, members) in clusters.enumerated() {
-            let choice = choices[c][picked[c]]
-            chosen.append(choice)
-            let values = choice.usesOwnAdapter ? [1] : curves[c].quality(rank: choice.rank)
-            for (m, task) in members.enumerated() { quality[task] = values[m] }
+        return try Self.allocated(clusters: clusters, choices: choices, budget: budget, taskCount: tasks.count) {
+            curves[$0].quality(rank: $1.rank)
         }
-        return Candidate(clusters: clusters, choices: chosen, quality: quality)
     }
 
     // MARK: Plan
@@ -340,14 +333,23 @@ public struct RankAllocatingPlanner: Sendable {
             choices.append(ways)
             qualities.append(byRank)
         }
+        return try Self.allocated(clusters: clusters, choices: choices, budget: budget, taskCount: tasks.count) {
+            qualities[$0][$1.rank] ?? clusters[$0].map { _ in 0 }
+        }
+    }
+
+    /// The candidate `RankAllocation` picks among each cluster's `choices`: every member's quality is
+    /// `values(cluster, choice)` at its position in the cluster, 1 when served by its own file.
+    private static func allocated(clusters: [[Int]], choices: [[RankAllocation.Choice]], budget: Int, taskCount: Int,
+                                  values: (Int, RankAllocation.Choice) -> [Double]) throws -> Candidate {
         let picked = try RankAllocation.allocate(choices: choices, budget: budget)
-        var quality = [Double](repeating: 0, count: tasks.count)
+        var quality = [Double](repeating: 0, count: taskCount)
         var chosen: [RankAllocation.Choice] = []
         for (c, members) in clusters.enumerated() {
             let choice = choices[c][picked[c]]
             chosen.append(choice)
-            let values = choice.usesOwnAdapter ? [1] : (qualities[c][choice.rank] ?? members.map { _ in 0 })
-            for (m, task) in members.enumerated() { quality[task] = values[m] }
+            let memberValues = choice.usesOwnAdapter ? [1] : values(c, choice)
+            for (m, task) in members.enumerated() { quality[task] = memberValues[m] }
         }
         return Candidate(clusters: clusters, choices: chosen, quality: quality)
     }
@@ -528,21 +530,7 @@ public struct RankAllocatingPlanner: Sendable {
 
         mutating func evaluate(task: Int, candidate: LoRAAdapter) async throws -> Double {
             evaluations += 1
-            let value: Double
-            do {
-                value = try await evaluator.score(task: tasks[task], candidate: candidate)
-            } catch let error as ClusteringError {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw ClusteringError(.evaluatorFailed,
-                    "evaluator \(evaluator.name) failed on task '\(tasks[task].name)': \(error)")
-            }
-            guard value.isFinite else {
-                throw ClusteringError(.evaluatorFailed, "evaluator \(evaluator.name) returned \(value) for task '\(tasks[task].name)'")
-            }
-            return value
+            return try await evaluator.checkedScore(task: tasks[task], candidate: candidate)
         }
     }
 }
