@@ -59,12 +59,12 @@ public final class AdapterService: Sendable {
     /// The method table serving this service.
     public func methods() -> MethodTable {
         var table = MethodTable()
-        table.register(Methods.Status.self) { _, context in try self.statusWithTextRouting(context) }
+        table.registerEncoded(Methods.Status.self) { _, context in try self.encodedStatus(context) }
         table.register(Methods.Install.self) { params, context in try await self.install(params, context) }
-        table.register(Methods.List.self) { _, _ in try self.list() }
+        table.registerEncoded(Methods.List.self) { _, _ in try self.encodedList() }
         table.register(Methods.Show.self) { params, _ in try self.show(params) }
         table.register(Methods.Remove.self) { params, context in try await self.remove(params, context) }
-        table.register(Methods.Route.self) { params, _ in try self.route(params) }
+        table.registerEncoded(Methods.Route.self) { params, _ in try self.encodedRoute(params) }
         table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
         table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }
@@ -148,7 +148,10 @@ public final class AdapterService: Sendable {
     // MARK: Read-only methods
 
     func status(_ context: RequestContext) throws -> StatusResult {
-        let snapshot = try readSnapshot()
+        status(context, snapshot: try readSnapshot())
+    }
+
+    func status(_ context: RequestContext, snapshot: ServedSnapshot) -> StatusResult {
         let screening = self.screening.withLockedValue { $0 }
         var served = snapshot.served
         served?.reclustering = reclustering.withLockedValue { $0 }

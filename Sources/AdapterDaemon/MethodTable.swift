@@ -26,6 +26,19 @@ public struct MethodTable: Sendable {
         }
     }
 
+    /// Registers the handler of `method` whose result comes already encoded as JSON text (the bytes
+    /// `JSONCoding.encoder` gives for an `M.Result`), e.g. from a cache of the read snapshot.
+    public mutating func registerEncoded<M: RPCMethod>(
+        _ method: M.Type, _ body: @escaping @Sendable (M.Params, RequestContext) async throws -> Data
+    ) {
+        entries[M.name] = Entry(mutates: M.mutates) { request, context in
+            let params = try request.params(as: M.Params.self)
+            let result = try await body(params, context)
+            guard let id = request.id else { return Data() }
+            return try RPCEncoding.success(id: id, encodedResult: result)
+        }
+    }
+
     /// Names of the registered methods.
     public var methodNames: [String] { entries.keys.sorted() }
 
