@@ -59,12 +59,18 @@ public final class AdapterService: Sendable {
     /// The method table serving this service.
     public func methods() -> MethodTable {
         var table = MethodTable()
-        table.registerEncoded(Methods.Status.self) { _, context in try self.encodedStatus(context) }
+        table.registerEncoded(Methods.Status.self, immediate: { _, context in
+            self.hasSnapshot ? try self.encodedStatus(context) : nil
+        }) { _, context in try self.encodedStatus(context) }
         table.register(Methods.Install.self) { params, context in try await self.install(params, context) }
-        table.registerEncoded(Methods.List.self) { _, _ in try self.encodedList() }
+        table.registerEncoded(Methods.List.self, immediate: { _, _ in
+            self.hasSnapshot ? try self.encodedList() : nil
+        }) { _, _ in try self.encodedList() }
         table.register(Methods.Show.self) { params, _ in try self.show(params) }
         table.register(Methods.Remove.self) { params, context in try await self.remove(params, context) }
-        table.registerEncoded(Methods.Route.self) { params, _ in try self.encodedRoute(params) }
+        table.registerEncoded(Methods.Route.self, immediate: { params, _ in
+            self.hasSnapshot ? try self.encodedRoute(params) : nil
+        }) { params, _ in try self.encodedRoute(params) }
         table.register(Methods.RouteText.self) { params, _ in try await self.routeText(params) }
         table.register(Methods.QuarantineList.self) { _, _ in try self.quarantineList() }
         table.register(Methods.ConfigGet.self) { _, _ in self.configGet() }

@@ -110,6 +110,10 @@ extension AdapterService {
         return built
     }
 
+    /// True when the reads can answer from memory (false after a failed rebuild: the next read goes
+    /// to the catalog, which must not happen on an event loop).
+    var hasSnapshot: Bool { snapshot.withLockedValue { $0 != nil } }
+
     /// Rebuilds the snapshot from the catalog. Call after a change is committed (holding `mutations`,
     /// or before serving). A failure is logged and makes the next read rebuild it.
     func refreshSnapshot() {
