@@ -5,7 +5,25 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh
 swift build --build-tests
 # Serial: some suites run CPU-bound work that would starve in-process servers of the shared pool.
-swift test --skip-build --no-parallel "$@"
+# A crash backtrace shows only the crashed thread, so it stays readable at the end of a long log.
+log="$(mktemp "${TMPDIR:-/tmp}/adapterd-tests.XXXXXX")"
+set +e
+SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,threads=crashed,registers=none,images=none}" \
+    swift test --skip-build --no-parallel "$@" 2>&1 | tee "$log"
+tests=${PIPESTATUS[0]}
+set -e
+if [[ $tests -ne 0 ]]; then
+    # Repeat what failed at the very end, where a truncated CI log still shows it.
+    echo
+    echo "== the Swift tests failed (exit $tests); what failed:"
+    grep -E '^✘|recorded an issue|Fatal error|signal code' "$log" | head -40 || true
+    awk '/Program crashed/ { shown = 1 } shown && n < 40 { print; n++ }' "$log"
+    echo "== the last tests that started:"
+    grep -E '◇ Test .* started' "$log" | tail -5 || true
+    rm -f "$log"
+    exit "$tests"
+fi
+rm -f "$log"
 # Then the short fuzz, fault-injection and load runs (only for the whole suite, not a --filter run).
 if [[ $# -eq 0 && "${ADAPTERD_SKIP_RELIABILITY:-0}" != 1 ]]; then
     bash tools/reliability-short.sh

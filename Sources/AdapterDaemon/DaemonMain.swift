@@ -25,7 +25,9 @@ public enum DaemonMain {
         } catch {
             throw DaemonError("cannot open the state directory \(settings.stateDirectory): \(error)")
         }
-        let screening = try DetectorScreening.make(modelPath: settings.detectorModel, thresholdOverride: settings.detectorThreshold)
+        let screening = try DetectorScreening.make(settings)
+        for note in screening.notes { logger.warning("\(note)") }
+        logger.info("detector: \(screening.modelName)")
         let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
 
         let inherited = SystemdNotifier.listenDescriptors()
@@ -114,8 +116,10 @@ final class DaemonLifecycle: Service, Sendable {
         }
     }
 
-    /// SIGHUP re-reads the configuration: budget, threshold, admin group, limits of new requests and
-    /// the log level take effect; the socket path and state directory need a restart.
+    /// SIGHUP re-reads the configuration: budget, detector (model, base model, threshold), admin group,
+    /// limits of new requests and the log level take effect; a configuration that fails to load (e.g. an
+    /// unreadable base model) is logged and the previous one kept; the socket path and state directory
+    /// need a restart.
     private func installHangupHandler() -> DispatchSourceSignal {
         signal(SIGHUP, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -136,7 +140,11 @@ final class DaemonLifecycle: Service, Sendable {
                 settings.stateDirectory = old.stateDirectory
             }
             let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
-            let screening = try DetectorScreening.make(modelPath: settings.detectorModel, thresholdOverride: settings.detectorThreshold)
+            // The base model's embeddings are read again only when its path changed.
+            let previous = service.screening.withLockedValue { $0 } as? DetectorScreening
+            let screening = try DetectorScreening.make(settings, reusing: previous?.baseModel)
+            for note in screening.notes { logger.warning("\(note)") }
+            if screening.modelName != previous?.modelName { logger.notice("detector: \(screening.modelName)") }
             service.reload(settings: settings, screening: screening)
             service.reloadTextRouting(settings)
             server.updatePolicy(policy)

@@ -10,18 +10,22 @@ public struct DaemonOptions: Sendable, Hashable {
     /// A size text (`64MiB`, `unlimited`), parsed by `resolve()`.
     public var budget: String?
     public var detectorModel: String?
+    /// The detector's base model directory (`--detector-base-model`).
+    public var detectorBaseModel: String?
     public var logLevel: Logger.Level?
 
     /// Where the configuration is read from when `--config` is not given (if it exists).
     public static let defaultConfigFile = "/etc/adapterd/adapterd.conf"
 
     public init(socketPath: String? = nil, stateDirectory: String? = nil, configFile: String? = nil,
-                budget: String? = nil, detectorModel: String? = nil, logLevel: Logger.Level? = nil) {
+                budget: String? = nil, detectorModel: String? = nil, detectorBaseModel: String? = nil,
+                logLevel: Logger.Level? = nil) {
         self.socketPath = socketPath
         self.stateDirectory = stateDirectory
         self.configFile = configFile
         self.budget = budget
         self.detectorModel = detectorModel
+        self.detectorBaseModel = detectorBaseModel
         self.logLevel = logLevel
     }
 
@@ -43,6 +47,7 @@ public struct DaemonOptions: Sendable, Hashable {
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let override = try budgetOverride() { settings.budgetBytes = override }
         if let detectorModel { settings.detectorModel = detectorModel }
+        if let detectorBaseModel { settings.detectorBaseModel = detectorBaseModel }
         if let logLevel { settings.logLevel = logLevel }
         try settings.validate()
         return settings

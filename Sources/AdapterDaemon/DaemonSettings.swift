@@ -14,6 +14,10 @@ public struct DaemonSettings: Sendable, Hashable {
     public var budgetBytes: Int64? = 1024 * 1024 * 1024
     /// A detector model file (from `adapterctl detector train`); nil = the model built into adapterd.
     public var detectorModel: String? = nil
+    /// The base model directory whose token embeddings the detector reads (what `adapterctl scan
+    /// --base-model` takes); nil = none, the weights-only detector. With it the built-in model is the
+    /// token-alignment one, and a `detectorModel` file may use a feature set that needs a base model.
+    public var detectorBaseModel: String? = nil
     /// Detector threshold override; nil = the model's own threshold.
     public var detectorThreshold: Double? = nil
     /// The embedder of `route.text`: the built-in hashing one, or MiniLM (falls back to hashing with a

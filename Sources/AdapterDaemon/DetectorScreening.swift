@@ -4,42 +4,119 @@ import Foundation
 
 /// Screening with adapterd's detector (AdapterCore `Detector`), optionally with the configured
 /// threshold instead of the model's.
+///
+/// With a base model (`detector-base-model`) the detector may read its token embeddings (feature set
+/// `alignment` and the other token sets). An adapter of another base model — one whose architecture or
+/// hidden size differs from the table's — cannot be scored with those features; it is screened with the
+/// built-in weights-only model instead, and its verdict's model says so and why (it is not refused for
+/// the mismatch alone, as it would not have been without a base model configured).
 public struct DetectorScreening: Screening {
     public let detector: Detector
     public let thresholdOverride: Double?
     /// Where the model came from: a file path or "built-in".
     public let source: String
+    /// The base model whose token embeddings `detector` reads; nil when its feature set reads none.
+    public let baseModel: DetectorBaseModel?
+    /// The weights-only detector for adapters that do not match `baseModel`.
+    public let fallback: Detector?
+    /// Remarks about the configuration for the log (e.g. a base model the chosen model does not use).
+    public let notes: [String]
 
-    public init(detector: Detector, thresholdOverride: Double? = nil, source: String = "built-in") {
+    public init(detector: Detector, thresholdOverride: Double? = nil, source: String = "built-in",
+                baseModel: DetectorBaseModel? = nil, fallback: Detector? = nil, notes: [String] = []) {
         self.detector = detector
         self.thresholdOverride = thresholdOverride
         self.source = source
+        self.baseModel = baseModel
+        self.fallback = fallback
+        self.notes = notes
     }
 
-    /// Screening with the model file at `modelPath`, or with the model built into adapterd.
-    public static func make(modelPath: String?, thresholdOverride: Double?) throws -> DetectorScreening {
+    /// Screening with the model file at `modelPath`, or with the model built into adapterd: the
+    /// token-alignment model when `baseModelPath` is given, else the weights-only one. A base model
+    /// already loaded from the same path (`reusing`, the previous screening's on reload) is not read again.
+    ///
+    /// Throws a `ConfigurationError` when the model file needs a base model and none is configured, a
+    /// `DaemonError` when the base model cannot be read, and the model's own error when it is invalid.
+    public static func make(modelPath: String?, baseModelPath: String? = nil, thresholdOverride: Double?,
+                            reusing previous: DetectorBaseModel? = nil) throws -> DetectorScreening {
+        var baseModel: DetectorBaseModel? = nil
+        if let baseModelPath {
+            if let previous, previous.isSame(path: baseModelPath) {
+                baseModel = previous
+            } else {
+                baseModel = try DetectorBaseModel.load(path: baseModelPath)
+            }
+        }
         let model: DetectorModel
         if let modelPath {
             model = try DetectorModel.load(from: URL(fileURLWithPath: modelPath))
+            if DetectorFeatureSet(rawValue: model.featureSet)?.needsBaseModel == true, baseModel == nil {
+                throw ConfigurationError(.invalidValue, """
+                    detector model \(modelPath) uses feature set '\(model.featureSet)', which reads the base model's \
+                    token embeddings; set detector-base-model = DIR in the configuration or pass \
+                    --detector-base-model DIR (the base model directory, as for adapterctl scan --base-model)
+                    """)
+            }
         } else {
             do {
-                model = try DefaultDetectorModels.weightsOnly()
+                model = try DefaultDetectorModels.model(forBaseModel: baseModel != nil)
             } catch {
                 throw DaemonError("no detector model: this adapterd has none built in; set detector-model = FILE in the configuration or pass --detector-model FILE (\(error))")
             }
         }
-        return DetectorScreening(detector: try Detector(model: model), thresholdOverride: thresholdOverride,
-                                 source: modelPath ?? "built-in")
+        let source = modelPath ?? "built-in"
+        let needsBaseModel = DetectorFeatureSet(rawValue: model.featureSet)?.needsBaseModel == true
+        guard needsBaseModel, let baseModel else {
+            var notes: [String] = []
+            if let baseModel {
+                notes.append("detector-base-model \(baseModel.path) is not used: the detector model (\(source), feature set "
+                    + "'\(model.featureSet)') reads no token embeddings")
+            }
+            return DetectorScreening(detector: try Detector(model: model), thresholdOverride: thresholdOverride,
+                                     source: source, notes: notes)
+        }
+        let fallback = try? Detector(model: DefaultDetectorModels.weightsOnly())
+        return DetectorScreening(detector: try Detector(model: model, tokenTables: [baseModel.table]),
+                                 thresholdOverride: thresholdOverride, source: source, baseModel: baseModel,
+                                 fallback: fallback)
     }
 
+    /// Screening as `settings` configure it (detector-model, detector-base-model, detector-threshold).
+    public static func make(_ settings: DaemonSettings, reusing previous: DetectorBaseModel? = nil) throws -> DetectorScreening {
+        try make(modelPath: settings.detectorModel, baseModelPath: settings.detectorBaseModel,
+                 thresholdOverride: settings.detectorThreshold, reusing: previous)
+    }
+
+    /// The detector in status and verdicts: feature set, where the model came from, how many adapters
+    /// it was trained on and, when it reads token embeddings, the base model they come from.
     public var modelName: String {
+        let name = Self.name(of: detector, source: source)
+        guard let baseModel else { return name }
+        return "\(name), base model \(baseModel.summary)"
+    }
+
+    private static func name(of detector: Detector, source: String) -> String {
         "\(detector.model.featureSet) logistic regression (\(source), \(detector.model.provenance.trainingCount) training adapters)"
     }
 
     public var threshold: Double { thresholdOverride ?? detector.model.threshold }
 
     public func screen(_ adapter: LoRAAdapter) throws -> ScreeningVerdict {
-        let verdict = detector.verdict(for: adapter)
+        if let baseModel, let fallback, adapter.architecture != .unknown {
+            let profile = AdapterProfile(adapter: adapter)
+            if detector.extractor.table(for: profile) == nil {
+                let reason = "the adapter (\(profile.key)) does not match the configured base model "
+                    + "\(baseModel.summary); screened with the weights-only model"
+                let model = Self.name(of: fallback, source: "built-in") + "; weights-only fallback: " + reason
+                return convert(fallback.verdict(for: adapter), threshold: thresholdOverride ?? fallback.model.threshold,
+                               model: model, extraReasons: [reason])
+            }
+        }
+        return convert(detector.verdict(for: adapter), threshold: threshold, model: modelName, extraReasons: [])
+    }
+
+    private func convert(_ verdict: Verdict, threshold: Double, model: String, extraReasons: [String]) -> ScreeningVerdict {
         var decision: ScreeningVerdict.Decision
         switch verdict.decision {
         case .benign: decision = .benign
@@ -52,6 +129,6 @@ public struct DetectorScreening: Screening {
         return ScreeningVerdict(
             decision: decision, score: verdict.score, threshold: threshold,
             topFeatures: verdict.topFeatures.map { VerdictFeature(name: $0.name, value: $0.z, contribution: $0.contribution) },
-            model: modelName, reasons: verdict.reasons)
+            model: model, reasons: extraReasons + verdict.reasons)
     }
 }

@@ -10,9 +10,10 @@ import Logging
 /// profile are ever merged. If every task's own adapter fits the budget, each task is served by its
 /// own adapter, by reference (nothing is loaded or copied). Otherwise the budget is shared among the
 /// profiles (each first gets room for one merged adapter, the rest in proportion to what its own
-/// adapters would take beyond that) and, per profile that does not fit its share, `BudgetPlanner`
-/// picks K and the merged rank, `ClusterRefiner` assigns tasks (k-medoids start, refinement with the
-/// evaluator), and merged adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
+/// adapters would take beyond that) and, per profile that does not fit its share,
+/// `RankAllocatingPlanner` picks K, the clusters (k-medoids, then refined with the evaluator as D2C
+/// does) and each cluster's own rank (the evaluator chooses among the best candidates), and merged
+/// adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
 /// writes one generation and makes it current in one transaction.
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
@@ -165,58 +166,22 @@ struct ServedSetPlanner: Sendable {
         return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
     }
 
-    /// Plans one profile's clusters. The merged rank trades against K (a lower rank leaves room for
-    /// more, smaller clusters): candidate ranks from the largest own rank down by halves are planned
-    /// and the one whose tasks keep the most (mean quality by the evaluator; ties go to the higher
-    /// rank) wins. Ranks that would give every task a cluster of its own (compression, no merging) or
-    /// the same K as a higher rank are skipped. On the corpus a fixed largest-rank policy left room
-    /// for a single merged adapter at ¼ of the bytes (docs/QUALITY.md). A data-driven evaluator
-    /// scores a task against each candidate cluster merged *with* it (D2C's re-merge), which is what
-    /// makes its refinement move tasks.
+    /// Plans one profile's clusters with `RankAllocatingPlanner`: every cluster (merged, or a task
+    /// alone) gets its own rank. For each K the budget allows at rank 1, k-medoids clusters the tasks
+    /// and the ranks are allocated greedily by weight-space quality gained per byte (from one SVD
+    /// merge per cluster); the best K by weight-space quality wins, or, with another evaluator, the
+    /// best of the 3 best candidates by its scores (≈ N evaluations per candidate); the chosen plan's
+    /// assignment is then refined by the evaluator's scores (`ClusterRefiner`, each task scored in its
+    /// c most similar clusters merged with it, until stable) and its ranks allocated again. One merged
+    /// rank for every cluster (the previous policy) spent the bytes badly on the corpus (docs/QUALITY.md).
     private func refine(_ profiles: [TaskProfile], share: Int, planner: BudgetPlanner, evaluator: any Evaluator,
                         progress: ClusterRefiner.Progress?) async throws -> ClusterPlan {
-        let refiner = ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: dtype))
-        var options = ClusterRefiner.Options()
-        if !(evaluator is WeightSpaceEvaluator) { options.candidateMerge = .withTask }
-        let sizes = profiles.map {
-            BudgetPlanner.TaskSize(name: $0.name, ownBytes: $0.ownBytes, rank: $0.adapter.modules.map(\.rank).max() ?? 1)
+        let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: dtype)
+        do {
+            return try await allocator.plan(tasks: profiles, budget: share, planner: planner, progress: progress)
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            throw Self.budgetTooSmall(error.message, base: profiles.first?.adapter.config.baseModelNameOrPath)
         }
-        // Candidate ranks and the K each gives, highest rank first; one rank per distinct K.
-        var candidates: [(rank: Int, k: Int)] = []
-        var rank = sizes.map(\.rank).max() ?? 1
-        while true {
-            if let decision = try? planner.decide(tasks: sizes, budget: share, mergedRank: rank) {
-                if decision.kind == .ownAdapters { break }
-                let k = decision.clusterCount
-                let merges = k < profiles.count || profiles.count < 2
-                if merges && !candidates.contains(where: { $0.k == k }) { candidates.append((decision.mergedRank, k)) }
-            }
-            if rank == 1 { break }
-            rank = max(1, rank / 2)
-        }
-        if candidates.isEmpty { candidates = [(sizes.map(\.rank).max() ?? 1, 0)] }   // let plan() say why
-        // The tasks' similarity does not depend on the rank: compute it once for every candidate.
-        let similarity = candidates.count > 1
-            ? try clustering { try TaskSimilarity.compute(names: profiles.map(\.name), adapters: profiles.map(\.adapter)) }
-            : nil
-        var best: ClusterPlan?
-        for (index, candidate) in candidates.enumerated() {
-            let base = Double(index) / Double(candidates.count)
-            let width = 1 / Double(candidates.count)
-            let step: ClusterRefiner.Progress = { fraction, message in
-                progress?(base + width * fraction, "rank \(candidate.rank), \(candidate.k) clusters: \(message)")
-            }
-            do {
-                let plan = try await refiner.plan(tasks: profiles, budget: share, planner: planner,
-                                                  mergedRank: candidate.rank, options: options,
-                                                  similarity: similarity, progress: step)
-                if best == nil || plan.meanQuality > best!.meanQuality + 1e-9 { best = plan }
-            } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                throw Self.budgetTooSmall(error.message, base: profiles.first?.adapter.config.baseModelNameOrPath)
-            }
-        }
-        guard let best else { throw RPCError(code: .internalError, message: "no merged rank could be planned") }
-        return best
     }
 
     /// Runs a clustering call, turning `budgetTooSmall` into an `over budget` protocol error.

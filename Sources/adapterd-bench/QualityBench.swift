@@ -45,6 +45,9 @@ struct QualityBench: AsyncParsableCommand {
     @Option(help: "Write per-task results as JSON to this file.")
     var json: String?
 
+    @Flag(help: "Give every cluster its own rank (RankAllocatingPlanner, the daemon's policy) instead of one merged rank.")
+    var allocateRanks = false
+
     func run() async throws {
         BLASThreads.set(1)
         let argv = evaluator.split(separator: " ").map(String.init)
@@ -97,6 +100,16 @@ struct QualityBench: AsyncParsableCommand {
 
             for fraction in fractionList {
                 let budget = Int(Double(ownTotal) * fraction)
+                if allocateRanks {
+                    let (rows, rowRecords) = try await runAllocated(
+                        base: base, fraction: fraction, budget: budget, names: tasks.map(\.name),
+                        fewProfiles: fewProfiles, testProfiles: testProfiles, planner: planner, similarity: similarity,
+                        ownAcc: ownAcc, baseAcc: baseAcc, fewEvaluator: fewEvaluator, testEvaluator: testEvaluator)
+                    summaries += rows
+                    records += rowRecords
+                    Self.printTable(rows)
+                    continue
+                }
                 let defaultDecision = try planner.decide(tasks: sizes, budget: budget)
                 let (rank, decision) = try self.rank.map { r in
                     let d = try planner.decide(tasks: sizes, budget: budget, mergedRank: r)
@@ -193,7 +206,7 @@ struct QualityBench: AsyncParsableCommand {
                 }
                 for method in [Self.refinedLabel(.withTask), Self.refinedLabel(.withoutTask), "weight-space", "random"] {
                     guard let outcomes = perMethod[method] else { continue }
-                    summaries.append(Summary(base: base, fraction: fraction, k: decision.clusterCount, rank: rank,
+                    summaries.append(Summary(base: base, fraction: fraction, k: decision.clusterCount, rank: String(rank),
                                              method: method, outcomes: outcomes,
                                              evaluations: served.first { $0.method == method }?.evaluations ?? 0))
                 }
@@ -214,6 +227,112 @@ struct QualityBench: AsyncParsableCommand {
             print("per-task results: \(json)")
         }
     }
+
+    // MARK: - Per-cluster ranks
+
+    /// One budget with `RankAllocatingPlanner`: weight-space = the best allocation over every K by
+    /// weight-space quality; refined (few) = the best of the `candidates` best allocations by the
+    /// external evaluator on few.jsonl, then the ranks of its clusters re-allocated by the evaluator's
+    /// scores at ranks 1, 2, 4, … (kept if better); random = random clusterings with the weight-space plan's K,
+    /// ranks allocated the same way.
+    func runAllocated(
+        base: String, fraction: Double, budget: Int, names: [String], fewProfiles: [TaskProfile],
+        testProfiles: [TaskProfile], planner: BudgetPlanner, similarity: TaskSimilarity, ownAcc: [Double],
+        baseAcc: [Double], fewEvaluator: CachingEvaluator, testEvaluator: CachingEvaluator
+    ) async throws -> ([Summary], [[String: Any]]) {
+        let n = names.count
+        var options = RankAllocatingPlanner.Options(evaluatedPlans: candidates)
+        options.weighting = MergeWeighting(rawValue: weighting) ?? .uniform
+        var book = RankAllocatingPlanner.CurveBook()
+        let weightPlanner = RankAllocatingPlanner()
+        let all = try weightPlanner.candidates(tasks: fewProfiles, budget: budget, planner: planner, options: options,
+                                               similarity: similarity, book: &book)
+        print("")
+        print("-- \(base), budget \(Self.fractionText(fraction)) = \(budget) bytes, per-cluster ranks; "
+              + "candidates (K: ranks → weight-space mean quality):")
+        for candidate in all {
+            print("   K = \(candidate.clusterCount): ranks \(candidate.ranks)\(candidate.choices.contains { $0.usesOwnAdapter } ? " (own files: \(candidate.choices.filter(\.usesOwnAdapter).count))" : "") → \(Self.f3(candidate.meanQuality)), \(candidate.totalBytes) bytes")
+        }
+        var served: [(method: String, seed: Int?, plan: ClusterPlan, evaluations: Int)] = []
+        var clock = Date()
+        let weightPlan = try await weightPlanner.plan(tasks: fewProfiles, budget: budget, planner: planner,
+                                                      options: options, similarity: similarity)
+        print("weight-space: K = \(weightPlan.clusters.count), ranks \(weightPlan.clusters.map(\.rank)), "
+              + "\(weightPlan.totalBytes) bytes, \(Self.f1(Date().timeIntervalSince(clock))) s")
+        clock = Date()
+        let label = "refined (few: best of \(candidates) plans, ranks by scores)"
+        let dataPlan = try await RankAllocatingPlanner(evaluator: fewEvaluator).plan(
+            tasks: fewProfiles, budget: budget, planner: planner, options: options, similarity: similarity,
+            progress: { _, message in
+                FileHandle.standardError.write(Data("  [\(base) \(Self.fractionText(fraction)) allocated] \(message)\n".utf8))
+            })
+        print("\(label): K = \(dataPlan.clusters.count), ranks \(dataPlan.clusters.map(\.rank)), \(dataPlan.totalBytes) bytes, "
+              + "\(dataPlan.evaluations) few-example evaluations, weight-space quality of the plans scored "
+              + "\(dataPlan.roundMeanQuality.map(Self.f3)), \(Self.f1(Date().timeIntervalSince(clock))) s")
+        served.append((label, nil, dataPlan, dataPlan.evaluations))
+        served.append(("weight-space", nil, weightPlan, 0))
+        let k = weightPlan.clusters.count
+        for seed in 1...max(1, randomSeeds) {
+            let assignment = Self.randomAssignment(n: n, k: k, seed: UInt64(seed))
+            var clusters = [[Int]](repeating: [], count: k)
+            for (task, cluster) in assignment.enumerated() { clusters[cluster].append(task) }
+            let candidate = try weightPlanner.allocate(clusters: clusters, tasks: fewProfiles, budget: budget,
+                                                       planner: planner, options: options, similarity: similarity,
+                                                       book: &book)
+            let plan = try await weightPlanner.plan(candidate: candidate, tasks: fewProfiles, budget: budget,
+                                                    planner: planner, options: options, similarity: similarity)
+            served.append(("random", seed, plan, 0))
+        }
+        var perMethod: [String: [Outcome]] = [:]
+        var records: [[String: Any]] = []
+        for entry in served {
+            let clusters = ServedCluster.of(entry.plan, names: names)
+            var acc = [Double](repeating: 0, count: n)
+            for cluster in clusters {
+                for i in cluster.members {
+                    acc[i] = cluster.usesOwnAdapter
+                        ? ownAcc[i]
+                        : try await testEvaluator.score(task: testProfiles[i], candidate: cluster.adapter)
+                }
+            }
+            let outcome = Outcome(names: names, acc: acc, own: ownAcc, base: baseAcc,
+                                  clusters: clusters.map { $0.members.map { names[$0] } })
+            perMethod[entry.method, default: []].append(outcome)
+            var record: [String: Any] = [
+                "base": base, "fraction": fraction, "budget": budget, "k": entry.plan.clusters.count,
+                "ranks": entry.plan.clusters.map(\.rank), "own_files": entry.plan.clusters.map(\.usesOwnAdapter),
+                "bytes": entry.plan.totalBytes, "method": entry.method, "policy": "allocated",
+                "clusters": outcome.clusters, "accuracy": Dictionary(uniqueKeysWithValues: zip(names, acc)),
+                "own_accuracy": Dictionary(uniqueKeysWithValues: zip(names, ownAcc)),
+                "base_accuracy": Dictionary(uniqueKeysWithValues: zip(names, baseAcc)),
+                "few_evaluations": entry.evaluations,
+            ]
+            if let seed = entry.seed { record["seed"] = seed }
+            records.append(record)
+            print("  \(entry.method)\(entry.seed.map { " seed \($0)" } ?? ""): "
+                  + zip(outcome.clusters, entry.plan.clusters).map { members, cluster in
+                      "{" + members.joined(separator: " ") + "}@\(cluster.usesOwnAdapter ? "own" : String(cluster.rank))"
+                  }.joined(separator: " "))
+        }
+        var rows: [Summary] = []
+        for entry in [(label, dataPlan), ("weight-space", weightPlan)] {
+            let ranks = entry.1.clusters.map(\.rank)
+            rows.append(Summary(base: base, fraction: fraction, k: entry.1.clusters.count,
+                                rank: Self.rankRange(ranks), method: entry.0, outcomes: perMethod[entry.0] ?? [],
+                                evaluations: entry.0 == label ? dataPlan.evaluations : 0))
+        }
+        let randomRanks = served.filter { $0.method == "random" }.flatMap { $0.plan.clusters.map(\.rank) }
+        rows.append(Summary(base: base, fraction: fraction, k: k, rank: Self.rankRange(randomRanks), method: "random",
+                            outcomes: perMethod["random"] ?? [], evaluations: 0))
+        return (rows, records)
+    }
+
+    static func rankRange(_ ranks: [Int]) -> String {
+        guard let low = ranks.min(), let high = ranks.max() else { return "–" }
+        return low == high ? "\(low)" : "\(low)–\(high)"
+    }
+
+    static func f1(_ x: Double) -> String { String(format: "%.1f", x) }
 
     // MARK: - Rank, random assignment
 
@@ -277,7 +396,8 @@ struct QualityBench: AsyncParsableCommand {
         let base: String
         let fraction: Double
         let k: Int
-        let rank: Int
+        /// The merged rank, or the range of per-cluster ranks ("1–4").
+        let rank: String
         let method: String
         let outcomes: [Outcome]
         let evaluations: Int

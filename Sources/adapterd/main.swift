@@ -33,6 +33,11 @@ struct AdapterdCommand: AsyncParsableCommand {
     @Option(name: .customLong("detector-model"), help: ArgumentHelp("Detector model file (default: the built-in model).", valueName: "file"))
     var detectorModel: String?
 
+    @Option(name: .customLong("detector-base-model"), help: ArgumentHelp(
+        "Base model directory whose token embeddings the detector reads (default: none, weights-only detector).",
+        valueName: "dir"))
+    var detectorBaseModel: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
@@ -50,7 +55,7 @@ struct AdapterdCommand: AsyncParsableCommand {
 
     func makeOptions() -> DaemonOptions {
         DaemonOptions(socketPath: socket, stateDirectory: stateDir, configFile: config, budget: budget,
-                      detectorModel: detectorModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
+                      detectorModel: detectorModel, detectorBaseModel: detectorBaseModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
     }
 
     func run() async throws {

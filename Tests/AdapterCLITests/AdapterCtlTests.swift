@@ -84,15 +84,15 @@ struct AdapterCtlTests {
 
 @Suite("adapterctl recluster, export, status and route output")
 struct ServedSetOutputTests {
-    @Test func reclusterPrintsThePlanAsTables() {
+    @Test func reclusterPrintsThePlanAsTables() throws {
         let text = ReclusterCommand.render(ServedSetTypesFixture.plan)
         #expect(text.contains("generation 7 is current: 2 served adapters (clustered)"))
         #expect(text.contains("retained quality: mean 0.800, worst 0.600 (b) by weight-space"))
         #expect(text.contains("note: external:x failed"))
         let lines = text.split(separator: "\n").map(String.init)
-        let clusterRow = try? #require(lines.first { $0.hasPrefix("21 ") })
-        #expect(clusterRow?.contains("merged") == true)
-        #expect(clusterRow?.contains("a, b") == true)
+        let clusterRow = try #require(lines.first(where: { $0.hasPrefix("21 ") }))
+        #expect(clusterRow.contains("merged"))
+        #expect(clusterRow.contains("a, b"))
         let taskRow = lines.first { $0.hasPrefix("b ") }
         #expect(taskRow?.contains("0.600") == true)
         #expect(taskRow?.contains("21") == true)

@@ -38,7 +38,7 @@ private let fixtures = URL(fileURLWithPath: #filePath)
     }
 
     @Test func missingDirectoryExitsWithStatus2() throws {
-        var command = try InspectCommand.parse(["/nonexistent-adapter-dir"])
+        let command = try InspectCommand.parse(["/nonexistent-adapter-dir"])
         #expect(throws: ExitCode(2)) { try command.run() }
     }
 }

@@ -139,7 +139,7 @@ struct AdapterServiceTests {
     }
 
     @Test func installsOverTheBudgetAreClusteredUnderIt() async throws {
-        let fixture = try Fixture(budgetOverride: .some(40_000))
+        let fixture = try Fixture(budgetOverride: .some(9_000))
         _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
         _ = try await fixture.service.install(try fixture.params("llama_gqa_task_b", task: "b"), fixture.context)
         let third = try await fixture.service.install(try fixture.params("llama_gqa_task_c", task: "c"), fixture.context)
@@ -147,17 +147,17 @@ struct AdapterServiceTests {
         #expect(fixture.progress.all.contains("writing"))
         // Every task is stored and routable, the served set is under the budget and merges something.
         #expect(try fixture.store.tasks().map(\.name).sorted() == ["a", "b", "c"])
-        #expect(third.budget.servedBytes <= 40_000)
+        #expect(third.budget.servedBytes <= 9_000)
         let status = try fixture.service.status(fixture.context)
         let served = try #require(status.served)
         #expect(served.kind == "clustered")
         #expect(served.generation == third.generation)
         #expect(served.evaluator == "weight-space")
         #expect(served.clusters.count == 2)
-        #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 40_000)
+        #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 9_000)
         #expect(served.tasks.map(\.task).sorted() == ["a", "b", "c"])
-        let merged = try #require(served.clusters.first { $0.kind == "merged" })
-        #expect(merged.tasks.count >= 2)
+        let merged = try #require(served.clusters.first { $0.kind == "merged" && $0.tasks.count >= 2 })
+        try #require(merged.tasks.count >= 2)
         for task in ["a", "b", "c"] {
             let route = try fixture.service.route(RouteParams(task: task))
             #expect(route.generation == third.generation)
@@ -207,12 +207,12 @@ struct AdapterServiceTests {
         }
         let before = try #require(try fixture.store.currentGeneration())
         #expect(try fixture.service.status(fixture.context).served?.kind == "own")
-        let dry = try await fixture.service.recluster(ReclusterParams(budget: 20_000, dryRun: true), fixture.context)
+        let dry = try await fixture.service.recluster(ReclusterParams(budget: 9_000, dryRun: true), fixture.context)
         #expect(dry.dryRun)
         #expect(dry.generation == nil)
         #expect(dry.kind == "clustered")
         #expect((1..<3).contains(dry.clusterCount))   // merged: fewer served adapters than tasks
-        #expect(dry.totalBytes <= 20_000)
+        #expect(dry.totalBytes <= 9_000)
         #expect(dry.tasks.count == 3)
         #expect(dry.tasks.allSatisfy { $0.retainedQuality >= 0 && $0.retainedQuality < 1 })
         #expect(dry.evaluator == "weight-space")
@@ -220,13 +220,13 @@ struct AdapterServiceTests {
         #expect(try fixture.store.currentGeneration()?.id == before.id)
         #expect(try fixture.store.budgetBytes() == nil)
 
-        let applied = try await fixture.service.recluster(ReclusterParams(budget: 20_000), fixture.context)
+        let applied = try await fixture.service.recluster(ReclusterParams(budget: 9_000), fixture.context)
         #expect(!applied.dryRun)
         let generation = try #require(applied.generation)
         #expect(generation > before.id)
         #expect(applied.clusters.allSatisfy { $0.id != nil })
-        #expect(try fixture.store.budgetBytes() == 20_000)
-        #expect(try fixture.service.budgetStatus().servedBytes <= 20_000)
+        #expect(try fixture.store.budgetBytes() == 9_000)
+        #expect(try fixture.service.budgetStatus().servedBytes <= 9_000)
         // The plan is deterministic: the dry run predicted what was applied.
         #expect(applied.tasks == dry.tasks)
         #expect(applied.clusters.map(\.sha256) == dry.clusters.map(\.sha256))
@@ -235,7 +235,7 @@ struct AdapterServiceTests {
         let error = await Self.rpcError { _ = try await fixture.service.recluster(ReclusterParams(budget: 100), fixture.context) }
         #expect(error?.code == .overBudget)
         #expect(try fixture.store.currentGeneration()?.id == generation)
-        #expect(try fixture.store.budgetBytes() == 20_000)
+        #expect(try fixture.store.budgetBytes() == 9_000)
         // Raising the budget serves every task by its own adapter again.
         _ = try await fixture.service.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
         #expect(try fixture.service.status(fixture.context).served?.kind == "own")

@@ -100,6 +100,29 @@ struct ConfigurationFileTests {
         #expect(throws: ConfigurationError.self) { try DaemonOptions(configFile: directory.path + "/missing.conf").resolve() }
     }
 
+    @Test func detectorBaseModelKeyAndFlag() throws {
+        #expect(DaemonSettings().detectorBaseModel == nil)
+        let set = try ConfigurationFile.parse("detector-base-model = /opt/models/llama-tiny\ndetector-model = builtin\n")
+        #expect(set.detectorBaseModel == "/opt/models/llama-tiny")
+        #expect(set.detectorModel == nil)
+        #expect(try ConfigurationFile.parse("detector-base-model = none\n").detectorBaseModel == nil)
+        #expect(try ConfigurationFile.parse("detector-base-model =\n").detectorBaseModel == nil)
+        #expect(ConfigurationFile.keys.contains { $0.key == "detector-base-model" })
+
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.path + "/adapterd.conf"
+        try "detector-base-model = /from/file\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try DaemonOptions(configFile: path).resolve().detectorBaseModel == "/from/file")
+        #expect(try DaemonOptions(configFile: path, detectorBaseModel: "/from/flag").resolve().detectorBaseModel == "/from/flag")
+
+        // The shipped file documents the key, commented out: no base model unless one is configured.
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../etc/adapterd.conf").standardized.path
+        #expect(try ConfigurationFile.load(path: shipped).detectorBaseModel == nil)
+        #expect(try String(contentsOfFile: shipped, encoding: .utf8).contains("# detector-base-model = "))
+    }
+
     @Test func textEmbedderKeys() throws {
         #expect(DaemonSettings().textEmbedder == .hashing)
         #expect(DaemonSettings().minilmDirectory == nil)

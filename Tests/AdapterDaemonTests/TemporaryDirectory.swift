@@ -16,7 +16,7 @@ struct TemporaryDirectory {
         let template = FileManager.default.temporaryDirectory.path + "/adapterd-test-XXXXXX"
         var bytes = Array(template.utf8CString)
         guard mkdtemp(&bytes) != nil else { throw TestFailure("mkdtemp failed") }
-        path = String(cString: bytes)
+        path = String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     func cleanup() {

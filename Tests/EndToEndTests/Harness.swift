@@ -42,44 +42,107 @@ struct CommandResult: Sendable {
     }
 }
 
-/// Runs an executable and waits for it (posix_spawn + waitpid: Foundation's Process sometimes misses
-/// the exit of a short-lived child while another child execs, which would hang the test).
+/// A child process started with posix_spawn and reaped by this object alone (waitpid on its own
+/// pid). The tests use this instead of Foundation's Process, whose Linux implementation updates its
+/// state from a monitor thread without synchronisation (a test that starts and kills many daemons
+/// raced it), and sometimes missed the exit of a short-lived child while another child execs.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private let lock = NSLock()
+    private var status: Int32?
+
+    /// Starts `executable` with stdin from /dev/null and stdout/stderr appended to `outputPath` and
+    /// `errorPath` (the same file for both is fine). The environment is this process's, without
+    /// systemd's variables, plus `environment`.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+         outputPath: String, errorPath: String) throws {
+        var env = ProcessInfo.processInfo.environment
+        for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "WATCHDOG_USEC"] {
+            env.removeValue(forKey: key)
+        }
+        for (key, value) in environment { env[key] = value }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        if errorPath == outputPath {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard spawned == 0 else { throw HarnessError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
+        self.pid = pid
+    }
+
+    /// The exit status once the child has ended (its exit code, or 128 + the signal that ended it);
+    /// nil while it runs. Reaps the child the first time it is seen ended.
+    var exitStatus: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        if status == nil {
+            var raw: Int32 = 0
+            let result = waitpid(pid, &raw, WNOHANG)
+            if result == pid {
+                status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            } else if result == -1 && errno == ECHILD {
+                status = -1   // reaped elsewhere: gone, status unknown
+            }
+        }
+        return status
+    }
+
+    var isRunning: Bool { exitStatus == nil }
+
+    /// Sends a signal while the child has not been reaped (so its pid cannot have been reused).
+    func signal(_ number: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if status == nil { kill(pid, number) }
+    }
+
+    /// Waits for the end; after `timeout` seconds kills the child and throws.
+    @discardableResult
+    func wait(timeout: Double, what: @autoclosure () -> String = "") throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let status = exitStatus { return status }
+            if Date() > deadline {
+                signal(SIGKILL)
+                while exitStatus == nil { usleep(2000) }
+                throw HarnessError("\(what()) did not exit within \(timeout) s")
+            }
+            usleep(2000)
+        }
+    }
+
+    deinit {
+        if isRunning {
+            signal(SIGKILL)
+            while exitStatus == nil { usleep(2000) }
+        }
+    }
+}
+
+/// Runs an executable to completion and returns its status and output.
 func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
          timeout: Double = 120) throws -> CommandResult {
-    var env = ProcessInfo.processInfo.environment
-    for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] { env.removeValue(forKey: key) }
-    for (key, value) in environment { env[key] = value }
     let base = FileManager.default.temporaryDirectory.path + "/adapterd-run-\(UUID().uuidString)"
     defer {
         try? FileManager.default.removeItem(atPath: base + ".out")
         try? FileManager.default.removeItem(atPath: base + ".err")
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    guard spawned == 0 else { throw HarnessError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    let deadline = Date().addingTimeInterval(timeout)
-    while waitpid(pid, &status, WNOHANG) == 0 {
-        if Date() > deadline {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            throw HarnessError("\(executable) \(arguments) timed out")
-        }
-        usleep(2000)
-    }
-    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let child = try ChildProcess(executable, arguments, environment: environment,
+                                 outputPath: base + ".out", errorPath: base + ".err")
+    let exitStatus = try child.wait(timeout: timeout, what: "\(executable) \(arguments)")
     let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
     let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
     return CommandResult(status: exitStatus, stdout: stdout, stderr: stderr)
@@ -107,7 +170,7 @@ final class Sandbox: @unchecked Sendable {
     init() throws {
         var template = Array((FileManager.default.temporaryDirectory.path + "/adapterd-e2e-XXXXXX").utf8CString)
         guard mkdtemp(&template) != nil else { throw HarnessError("mkdtemp failed") }
-        root = String(cString: template)
+        root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         chmod(root, 0o755)
     }
 
@@ -116,7 +179,7 @@ final class Sandbox: @unchecked Sendable {
 
 /// A running adapterd child process.
 final class DaemonProcess: @unchecked Sendable {
-    let process = Process()
+    let process: ChildProcess
     let logPath: String
     let socket: String
 
@@ -126,19 +189,8 @@ final class DaemonProcess: @unchecked Sendable {
          environment: [String: String] = [:], waitForSocket: Bool = true) throws {
         socket = sandbox.socket
         logPath = sandbox.root + "/adapterd-\(UUID().uuidString.prefix(8)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "WATCHDOG_USEC"] {
-            env.removeValue(forKey: key)
-        }
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let log = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = try ChildProcess(executable, arguments, environment: environment, outputPath: logPath, errorPath: logPath)
         if waitForSocket { try waitUntilServing() }
     }
 
@@ -158,8 +210,8 @@ final class DaemonProcess: @unchecked Sendable {
     func waitUntilServing(timeout: Double = 60) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if !process.isRunning {
-                throw HarnessError("adapterd exited with \(process.terminationStatus): \(log)")
+            if let status = process.exitStatus {
+                throw HarnessError("adapterd exited with \(status): \(log)")
             }
             if (try? canConnect()) == true { return }
             usleep(20_000)
@@ -192,7 +244,7 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Sends a signal.
     func signal(_ number: Int32) {
-        kill(process.processIdentifier, number)
+        process.signal(number)
     }
 
     /// SIGTERM, then waits; returns the exit status.
@@ -202,23 +254,14 @@ final class DaemonProcess: @unchecked Sendable {
         return try wait(timeout: timeout)
     }
 
+    /// Waits for the daemon to exit (SIGKILL after `timeout`); returns its exit status (128 + signal
+    /// when a signal ended it).
     @discardableResult
     func wait(timeout: Double = 30) throws -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            if Date() > deadline {
-                signal(SIGKILL)
-                throw HarnessError("adapterd did not exit within \(timeout) s: \(log)")
-            }
-            usleep(10_000)
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        do {
+            return try process.wait(timeout: timeout, what: "adapterd")
+        } catch {
+            throw HarnessError("\(error): \(log)")
         }
     }
 }

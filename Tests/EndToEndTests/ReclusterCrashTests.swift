@@ -60,7 +60,17 @@ struct ReclusterCrashTests {
                 }
                 await client.close()
             }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 30...900, using: &generator)))
+            if round % 2 == 1 {
+                // Every other round lets at least one re-cluster finish first, so kills also land on a
+                // daemon that has just switched generations (however slow the machine is).
+                let deadline = ContinuousClock.now + .seconds(120)
+                while finished.active == 0 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &generator)))
+            } else {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 30...900, using: &generator)))
+            }
             if inFlight.active > 0 { killedDuringRecluster += 1 }
             daemon.signal(SIGKILL)
             _ = try daemon.wait()
@@ -72,7 +82,7 @@ struct ReclusterCrashTests {
         try await verify(socket: sandbox.socket, state: sandbox.state, tasks: names, round: rounds)
         try daemon.stop()
         #expect(killedDuringRecluster >= rounds / 2, "only \(killedDuringRecluster) of \(rounds) kills hit a re-cluster in progress")
-        #expect(completed >= rounds / 4, "only \(completed) re-clusters completed between kills")
+        #expect(completed >= rounds / 2, "only \(completed) re-clusters completed between kills")
         print("re-cluster crash consistency: \(rounds) rounds, \(killedDuringRecluster) kills during a re-cluster, "
               + "\(completed) re-clusters completed, \(names.count) tasks")
     }

@@ -36,7 +36,7 @@ struct ServedSetTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         let daemon = try DaemonProcess(sandbox: sandbox, arguments: Self.arguments(sandbox))
-        #expect(try adapterctl(sandbox.socket, ["budget", "130KB"]).status == 0)
+        #expect(try adapterctl(sandbox.socket, ["budget", "30KB"]).status == 0)
         var installed: [String] = []
         for adapter in tasks {
             let result = try adapterctl(sandbox.socket, ["install", adapter.directory, "--task", adapter.task,
@@ -49,7 +49,7 @@ struct ServedSetTests {
         let status = try #require(try adapterctl(sandbox.socket, ["status", "--json"]).json)
         let budget = try #require(status["budget"] as? [String: Any])
         let servedBytes = try #require(budget["servedBytes"] as? Int)
-        #expect(servedBytes <= 130_000)
+        #expect(servedBytes <= 30_000)
         let served = try #require(status["served"] as? [String: Any])
         #expect(served["kind"] as? String == "clustered")
         #expect(served["evaluator"] as? String == "weight-space")

@@ -87,7 +87,7 @@ struct TextRouteTests {
         #expect(table.status == 0)
         let lines = table.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("RANK  TASK") == true)
-        #expect(lines.count >= 4)
+        try #require(lines.count >= 4, "route --text printed: \(table.stdout) \(table.stderr)")
         #expect(lines[2].hasPrefix("1     topic_news_headlines"))
         #expect(lines[2].contains("own \(try #require(served["topic_news_headlines"]).prefix(12))"))
         #expect(lines.last == "embedder: hashing")

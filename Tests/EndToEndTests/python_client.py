@@ -34,7 +34,10 @@ class Client:
 
     def _send_frame(self, obj):
         payload = json.dumps(obj, separators=(",", ":")).encode("utf-8")
-        self.sock.sendall(struct.pack(">I", len(payload)) + payload)
+        try:
+            self.sock.sendall(struct.pack(">I", len(payload)) + payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a refused connection (busy, shutting down) is answered and closed at once: read that answer
 
     def _read_exact(self, n):
         chunks = []

@@ -9,7 +9,8 @@
 #
 # Environment: PYTHON (default: tools/.venv, created from PyPI as tools/corpus/make_corpus.sh does),
 # BENCH (the adapterd-bench binary; default: a debug build of it), RANKS (merged-rank policies:
-# "auto" = the largest rank <= the smallest own rank that leaves K >= 2, or a number; default "auto 1"),
+# "alloc" = a rank per cluster chosen by RankAllocatingPlanner, the daemon's policy; "auto" = the largest
+# rank <= the smallest own rank that leaves K >= 2; or a number; default "alloc auto 1"),
 # ROUTE=0 to skip the routing benchmark.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -49,9 +50,10 @@ done
 evaluator="$PYTHON $repo/tools/corpus/headeval.py {adapter_dir} {examples} --server $repo/$sock"
 {
   echo "# tools/quality/measure.sh $*  ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -m), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-  for rank in ${RANKS:-auto 1}; do
+  for rank in ${RANKS:-alloc auto 1}; do
     extra=()
-    [[ "$rank" != auto ]] && extra=(--rank "$rank")
+    if [[ "$rank" == alloc ]]; then extra=(--allocate-ranks)
+    elif [[ "$rank" != auto ]]; then extra=(--rank "$rank"); fi
     echo
     echo "## merged-rank policy: $rank"
     time "$BENCH" quality --evaluator "$evaluator" --json "$out/quality-$stamp-rank-$rank.json" "${extra[@]}" "$@"

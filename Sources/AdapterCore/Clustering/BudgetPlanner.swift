@@ -133,6 +133,24 @@ public struct BudgetPlanner: Sendable {
                            tensorBytes: bytes)
     }
 
+    /// The all-zero adapter at `rank` of only the modules named in `keeping` (a merge whose members
+    /// leave the others at exactly zero), with `targetModules` as its target modules.
+    public func template(rank: Int, keeping: Set<String>, targetModules: [String]) -> LoRAAdapter {
+        let full = template(rank: rank)
+        var config = full.config
+        config.targetModules = targetModules
+        let modules = full.modules.filter { keeping.contains($0.name) }
+        let bytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * dtype.byteSize }
+        return LoRAAdapter(config: config, modules: modules, architecture: architecture, storageDType: dtype,
+                           tensorBytes: bytes)
+    }
+
+    /// Bytes of a merged adapter at `rank` holding only the modules in `keeping`.
+    public func mergedBytes(rank: Int, keeping: Set<String>, targetModules: [String]) throws -> Int {
+        guard rank >= 1 else { throw ClusteringError(.invalidArgument, "a merged adapter needs rank ≥ 1") }
+        return try sizer(template(rank: rank, keeping: keeping, targetModules: targetModules), dtype)
+    }
+
     /// Bytes of one merged adapter of this profile at `rank` in the planner's dtype.
     public func mergedBytes(rank: Int) throws -> Int {
         guard rank >= 1 else { throw ClusteringError(.invalidArgument, "a merged adapter needs rank ≥ 1") }
