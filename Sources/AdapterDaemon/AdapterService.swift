@@ -37,6 +37,8 @@ public final class AdapterService: Sendable {
     let generationEvaluator = NIOLockedValueBox<(id: Int64, name: String)?>(nil)
     /// What `route`, `list` and `status` answer (ServedSnapshot.swift); nil after a failed rebuild.
     let snapshot = NIOLockedValueBox<ServedSnapshot?>(nil)
+    /// `status` encoded but for its peer and uptime, for the current values of everything else.
+    let statusTemplate = NIOLockedValueBox<EncodedStatusTemplate?>(nil)
     /// Number of examples by the examples file's digest, counted once per file.
     let exampleCounts = NIOLockedValueBox<[ContentDigest: Int]>([:])
 

@@ -29,6 +29,8 @@ struct ServedSnapshot: Sendable {
     var served: ServedSetInfo?
     /// The parts of the answers that change only with the snapshot, encoded once when it is built.
     var encoded: EncodedReads
+    /// Tells this build of the snapshot from every other (for caches of what is derived from it).
+    var buildID = UUID()
 
     /// Reads the catalog. `exampleCount` gives the number of examples of a task (cached by the caller).
     static func build(store: AdapterStore, servedSet: (Generation?) -> ServedSetInfo?,

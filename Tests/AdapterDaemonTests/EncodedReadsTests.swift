@@ -19,11 +19,16 @@ struct EncodedReadsTests {
     /// `status` with the uptime of `encoded` (the one member that changes between two calls), so the
     /// typed and the encoded answers can be compared byte for byte.
     static func expectSameStatus(_ fixture: Fixture) throws {
-        let encoded = try fixture.service.encodedStatus(fixture.context)
-        let decoded = try JSONCoding.decoder.decode(StatusResult.self, from: encoded)
-        var typed = try fixture.service.statusWithTextRouting(fixture.context)
-        typed.uptimeSeconds = decoded.uptimeSeconds
-        #expect(text(encoded) == (try Self.typed(typed)))
+        // Twice (the second from the cached template), and for a second peer.
+        let other = RequestContext(peer: PeerCredentials(pid: 77, uid: 4242, gid: 4243), mayMutate: false, requestID: .number(2)) { _ in }
+        for context in [fixture.context, fixture.context, other] {
+            let encoded = try fixture.service.encodedStatus(context)
+            let decoded = try JSONCoding.decoder.decode(StatusResult.self, from: encoded)
+            var typed = try fixture.service.statusWithTextRouting(context)
+            typed.uptimeSeconds = decoded.uptimeSeconds
+            #expect(text(encoded) == (try Self.typed(typed)))
+        }
+        #expect(fixture.service.statusTemplate.withLockedValue { $0 } != nil)
     }
 
     static func expectSameAnswers(_ fixture: Fixture, tasks: [String]) throws {
