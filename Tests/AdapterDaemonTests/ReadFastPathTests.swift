@@ -39,11 +39,12 @@ struct ReadFastPathTests {
         return table
     }
 
-    /// Blocking socket work on a dispatch thread, not on the cooperative pool the server's tasks need
-    /// (suites run in parallel; two blocked pool threads would be all of a 2-core machine's).
+    /// Blocking socket work on a thread of its own, not on the cooperative pool (or dispatch's
+    /// threads) the server's tasks need: suites run in parallel, and two blocked pool threads are all
+    /// of a 2-core machine's.
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+            Thread { continuation.resume(with: Result { try body() }) }.start()
         }
     }
 
