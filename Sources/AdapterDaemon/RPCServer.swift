@@ -77,6 +77,8 @@ public final class RPCServer: Sendable {
         let registryID: Int?
         /// Why the connection was not admitted (when `registryID` is nil).
         let refusal: ConnectionRegistry.Refusal?
+        /// Answers reads on the event loop (admitted connections only).
+        let fastPath: ReadFastPath?
     }
 
     private let address: ListenAddress
@@ -187,6 +189,7 @@ public final class RPCServer: Sendable {
         let policy = self.policy.withLockedValue { $0 }
         let limits = self.limits
         let registry = self.registry
+        let methods = self.methods
         return PeerCredentials.read(from: channel).flatMapThrowing { peer in
             let mayMutate = policy.mayMutate(peer)
             let frameLimit = mayMutate ? limits.maxFrameBytes : limits.maxReadOnlyFrameBytes
@@ -212,15 +215,38 @@ public final class RPCServer: Sendable {
             try sync.addHandler(ByteToMessageHandler(
                 FrameDecoder(maximumFrameSize: frameLimit), maximumBufferSize: frameLimit + Framing.headerSize))
             try sync.addHandler(MessageToByteHandler(FrameEncoder(maximumFrameSize: limits.maxResponseBytes)))
+            var fastPath: ReadFastPath? = nil
+            if let registryID {
+                let handler = ReadFastPath(eventLoop: channel.eventLoop) { frame in
+                    guard registry.beginRequest(registryID) else { return (.deferred, false) }
+                    let outcome = methods.handleImmediately(payload: Data(buffer: frame), peer: peer, mayMutate: mayMutate)
+                    let closeAfter = registry.endRequest(registryID)
+                    if case .answered(let response) = outcome {
+                        return (.answered(response.map { Self.responseBuffer($0, limit: limits.maxResponseBytes) }), closeAfter)
+                    }
+                    return (.deferred, false)
+                }
+                try sync.addHandler(handler)
+                fastPath = handler
+            }
             let asyncChannel = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             return Connection(channel: asyncChannel, peer: peer, mayMutate: mayMutate, registryID: registryID,
-                              refusal: refusal)
+                              refusal: refusal, fastPath: fastPath)
         }
+    }
+
+    /// A response payload as the frame body to send: a `too large` error instead of one over the limit.
+    static func responseBuffer(_ response: Data, limit: Int) -> ByteBuffer {
+        guard response.count <= limit else {
+            let error = RPCError(code: .tooLarge, message: "the response of \(response.count) bytes exceeds the limit of \(limit) bytes")
+            return ByteBuffer(data: RPCEncoding.failure(id: nil, error: error))
+        }
+        return ByteBuffer(data: response)
     }
 
     private func serve(_ connection: Connection) async {
         let logger = self.logger
-        let peerText = "\(connection.peer)"
+        let peer = connection.peer
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
                 guard let id = connection.registryID else {
@@ -228,13 +254,13 @@ public final class RPCServer: Sendable {
                     switch connection.refusal {
                     case .userFull(let limit):
                         logger.warning("declined a connection: uid \(connection.peer.uid) holds \(limit) connections",
-                                       metadata: ["peer": "\(peerText)"])
+                                       metadata: ["peer": "\(peer)"])
                         error = RPCError(code: .busy, message: "uid \(connection.peer.uid) already has \(limit) connections open to adapterd (max-connections-per-user); close one or retry later")
                     case .shuttingDown:
                         error = RPCError(code: .shuttingDown, message: "adapterd is stopping; no new connections")
                     default:
                         logger.warning("declined a connection: \(limits.maxConnections) connections open",
-                                       metadata: ["peer": "\(peerText)"])
+                                       metadata: ["peer": "\(peer)"])
                         error = RPCError(code: .busy, message: "adapterd has \(limits.maxConnections) connections open; retry later")
                     }
                     try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
@@ -252,18 +278,18 @@ public final class RPCServer: Sendable {
                             payload: payload, peer: connection.peer, mayMutate: connection.mayMutate,
                             send: { data in try? await outbound.write(ByteBuffer(data: data)) },
                             logger: logger)
-                        if let response {
-                            if response.count > limits.maxResponseBytes {
-                                let error = RPCError(code: .tooLarge, message: "the response of \(response.count) bytes exceeds the limit of \(limits.maxResponseBytes) bytes")
-                                try await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
-                            } else {
-                                try await outbound.write(ByteBuffer(data: response))
-                            }
+                        let buffer = response.map { Self.responseBuffer($0, limit: limits.maxResponseBytes) }
+                        if let fastPath = connection.fastPath {
+                            // Written on the event loop together with the fast path's count of
+                            // frames it handed over, so a later read cannot be answered first.
+                            try await fastPath.finishForwarded(buffer)
+                        } else if let buffer {
+                            try await outbound.write(buffer)
                         }
                         if registry.endRequest(id) { return }
                     }
                 } catch let error as FramingError {
-                    logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peerText)"])
+                    logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peer)"])
                     if error.code == .frameTooLarge {
                         let rpcError = RPCError(
                             code: .tooLarge, message: "request rejected: \(error)",
@@ -271,13 +297,13 @@ public final class RPCServer: Sendable {
                         try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: rpcError)))
                     }
                 } catch let error as ByteToMessageDecoderError.PayloadTooLargeError {
-                    logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peerText)"])
+                    logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peer)"])
                     let rpcError = RPCError(code: .tooLarge, message: "request rejected: the frame exceeds the buffer limit")
                     try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: rpcError)))
                 }
             }
         } catch {
-            logger.debug("connection ended: \(error)", metadata: ["peer": "\(peerText)"])
+            logger.debug("connection ended: \(error)", metadata: ["peer": "\(peer)"])
         }
     }
 }

@@ -27,6 +27,10 @@ struct ServedSnapshot: Sendable {
     var quarantined: Int
     /// The current generation's served set as `status` shows it (its `reclustering` is filled in when read).
     var served: ServedSetInfo?
+    /// The parts of the answers that change only with the snapshot, encoded once when it is built.
+    var encoded: EncodedReads
+    /// Tells this build of the snapshot from every other (for caches of what is derived from it).
+    var buildID = UUID()
 
     /// Reads the catalog. `exampleCount` gives the number of examples of a task (cached by the caller).
     static func build(store: AdapterStore, servedSet: (Generation?) -> ServedSetInfo?,
@@ -56,7 +60,46 @@ struct ServedSnapshot: Sendable {
             routes: routes, installed: Set(byName.keys), tasks: summaries, generation: generation?.id ?? 0,
             storedBudgetBytes: try store.budgetBytes(), servedBytes: Int64(generation?.bytesUsed ?? 0),
             archiveBytes: Int64(try store.archiveBytes()), quarantined: try store.quarantine().count,
-            served: servedSet(generation))
+            served: servedSet(generation), encoded: EncodedReads())
+            .withEncodedReads()
+    }
+
+    /// This snapshot with `encoded` filled in from its values.
+    func withEncodedReads() -> ServedSnapshot {
+        var copy = self
+        copy.encoded = EncodedReads(routes: routes, tasks: tasks, served: served)
+        return copy
+    }
+}
+
+/// JSON text of what the read methods answer that depends on the snapshot alone: every route result,
+/// the `tasks` of `list` and the `served` of `status` (with `reclustering` false and true), encoded by
+/// the protocol's encoder so the bytes are those the typed results would give. A part that cannot be
+/// encoded is left out and answered the typed way (which then reports the error).
+struct EncodedReads: Sendable {
+    var routes: [String: Data] = [:]
+    var tasks: Data?
+    var servedIdle: Data?
+    var servedReclustering: Data?
+
+    init() {}
+
+    init(routes: [String: RouteResult], tasks: [TaskSummary], served: ServedSetInfo?) {
+        let encoder = JSONCoding.encoder
+        for (task, route) in routes {
+            self.routes[task] = try? encoder.encode(route)
+        }
+        self.tasks = try? encoder.encode(tasks)
+        if var served {
+            served.reclustering = false
+            servedIdle = try? encoder.encode(served)
+            served.reclustering = true
+            servedReclustering = try? encoder.encode(served)
+        }
+    }
+
+    func served(reclustering: Bool) -> Data? {
+        reclustering ? servedReclustering : servedIdle
     }
 }
 
@@ -68,6 +111,10 @@ extension AdapterService {
         snapshot.withLockedValue { if $0 == nil { $0 = built } }
         return built
     }
+
+    /// True when the reads can answer from memory (false after a failed rebuild: the next read goes
+    /// to the catalog, which must not happen on an event loop).
+    var hasSnapshot: Bool { snapshot.withLockedValue { $0 != nil } }
 
     /// Rebuilds the snapshot from the catalog. Call after a change is committed (holding `mutations`,
     /// or before serving). A failure is logged and makes the next read rebuild it.

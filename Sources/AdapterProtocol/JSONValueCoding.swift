@@ -23,4 +23,8 @@ public enum JSONCoding {
     }
 
     public static var decoder: JSONDecoder { JSONDecoder() }
+
+    /// One encoder configured as `encoder`, shared by the hot paths that encode per request (an
+    /// encoder's options are fixed here, so sharing it is safe).
+    public static let sharedEncoder: JSONEncoder = encoder
 }

@@ -104,9 +104,21 @@ public struct RPCInboundRequest: Sendable {
     public let method: String
     public let hasParams: Bool
     public let payload: Data
+    /// The params as `RPCRequestScanner` read them (string members only), nil when it could not.
+    let scannedParams: [String: String]?
 
     /// Validates one frame's payload. Throws the `RPCFailure` to send back when it is not a request.
     public static func parse(_ payload: Data) throws(RPCFailure) -> RPCInboundRequest {
+        // The common small request is read without JSONDecoder; anything else goes the full way.
+        if let scanned = RPCRequestScanner.scan(payload) {
+            return try validated(jsonrpc: scanned.jsonrpc, id: scanned.id.map { Optional($0) }, method: scanned.method,
+                                 hasParams: scanned.params != nil, scannedParams: scanned.params, payload: payload)
+        }
+        return try parseDecoding(payload)
+    }
+
+    /// `parse` with JSONDecoder only (what the scanner must agree with).
+    static func parseDecoding(_ payload: Data) throws(RPCFailure) -> RPCInboundRequest {
         let envelope: RPCEnvelope
         do {
             envelope = try JSONCoding.decoder.decode(RPCEnvelope.self, from: payload)
@@ -122,21 +134,33 @@ public struct RPCInboundRequest: Sendable {
             throw RPCFailure(id: nil, error: RPCError(
                 code: .invalidRequest, message: "not a JSON-RPC 2.0 request: \(Self.describe(error))"))
         }
-        let id = envelope.id ?? nil
-        guard envelope.jsonrpc == "2.0" else {
+        return try validated(jsonrpc: envelope.jsonrpc, id: envelope.id, method: envelope.method,
+                             hasParams: envelope.hasParams, scannedParams: nil, payload: payload)
+    }
+
+    /// The JSON-RPC 2.0 checks of a read envelope. `id`: nil when absent, `.some(nil)` when null.
+    private static func validated(jsonrpc: String?, id envelopeID: RPCID??, method: String?, hasParams: Bool,
+                                  scannedParams: [String: String]?, payload: Data) throws(RPCFailure) -> RPCInboundRequest {
+        let id = envelopeID ?? nil
+        guard jsonrpc == "2.0" else {
             throw RPCFailure(id: id, error: RPCError(code: .invalidRequest, message: "member \"jsonrpc\" must be \"2.0\""))
         }
-        guard let method = envelope.method, !method.isEmpty else {
+        guard let method, !method.isEmpty else {
             throw RPCFailure(id: id, error: RPCError(code: .invalidRequest, message: "member \"method\" must be a non-empty string"))
         }
-        if case .some(.none) = envelope.id {
+        if case .some(.none) = envelopeID {
             throw RPCFailure(id: nil, error: RPCError(code: .invalidRequest, message: "member \"id\" must not be null"))
         }
-        return RPCInboundRequest(id: id, method: method, hasParams: envelope.hasParams, payload: payload)
+        return RPCInboundRequest(id: id, method: method, hasParams: hasParams, payload: payload, scannedParams: scannedParams)
     }
 
     /// Decodes the params as `P`; absent params decode as `P` from an empty object.
     public func params<P: Decodable>(as type: P.Type) throws(RPCError) -> P {
+        if let fast = type as? any ScannedParamsDecodable.Type,
+           let params = fast.init(scannedMembers: scannedParams ?? [:]) as? P,
+           scannedParams != nil || !hasParams {
+            return params
+        }
         do {
             if hasParams, let params = try JSONCoding.decoder.decode(RPCParamsOnly<P>.self, from: payload).params {
                 return params
@@ -176,6 +200,22 @@ extension UInt8 {
 public enum RPCEncoding {
     public static func success<R: Codable & Sendable>(id: RPCID, result: R) throws -> Data {
         try JSONCoding.encoder.encode(RPCSuccess(id: id, result: result))
+    }
+
+    /// A success response around a result already encoded as JSON text: the same bytes as
+    /// `success(id:result:)` gives for the value `encodedResult` encodes (members sorted: id, jsonrpc, result).
+    public static func success(id: RPCID, encodedResult: Data) throws -> Data {
+        var data = Data()
+        data.reserveCapacity(encodedResult.count + 48)
+        data.append(contentsOf: #"{"id":"#.utf8)
+        switch id {
+        case .number(let value): data.append(contentsOf: String(value).utf8)
+        case .string: data.append(try JSONCoding.sharedEncoder.encode(id))
+        }
+        data.append(contentsOf: #","jsonrpc":"2.0","result":"#.utf8)
+        data.append(encodedResult)
+        data.append(UInt8(ascii: "}"))
+        return data
     }
 
     public static func failure(id: RPCID?, error: RPCError) -> Data {

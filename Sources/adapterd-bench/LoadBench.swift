@@ -26,6 +26,8 @@ struct LoadBench: AsyncParsableCommand {
     @Option(help: "Pause of each client between its requests, milliseconds (0: back to back, i.e. the daemon saturated).")
     var pauseMs = 0.0
     @Option(help: "Route p99 goal during a re-cluster, milliseconds.") var goalMs = 5.0
+    @Option(help: "Read clients: raw (one thread each, blocking socket, pre-built requests, a response checked by its first bytes: little CPU taken from the daemon) or typed (AdapterdClient, decoding every result).")
+    var client: LoadClientKind = .raw
     @Flag(help: "Exit 1 when any request failed.") var strictErrors = false
     @Flag(help: "Exit 1 when any request failed or the route p99 goal during re-clustering is missed.")
     var strict = false
@@ -91,6 +93,7 @@ struct LoadBench: AsyncParsableCommand {
         let hasRecluster = !(String(decoding: reclusterProbe, as: UTF8.self).contains("\(RPCErrorCode.methodNotFound.rawValue)"))
         print("load: \(clients) clients × \(requests) requests per phase"
               + (pauseMs > 0 ? String(format: " (each pausing %.1f ms between requests)", pauseMs) : " (back to back)")
+              + ", \(client.rawValue) clients"
               + " against \(status.daemon) \(status.version) "
               + "(pid \(status.pid)); \(names.count) tasks installed from \(accepted.map(\.name).joined(separator: ", ")) "
               + "(\(first.weights.count) B, …), \(ByteSize.format(status.budget.servedBytes)) served")
@@ -98,7 +101,8 @@ struct LoadBench: AsyncParsableCommand {
 
         var outcome = Outcome()
         // Idle.
-        let idle = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names, pauseMs: pauseMs, background: nil)
+        let idle = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names, pauseMs: pauseMs,
+                                           kind: client, background: nil)
         outcome.errors += idle.errors
         print(idle.line(name: "idle", background: "-"))
 
@@ -111,7 +115,7 @@ struct LoadBench: AsyncParsableCommand {
             return !String(decoding: data, as: UTF8.self).contains(#""error""#)
         }
         let installs = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
-                                               pauseMs: pauseMs, background: installBackground)
+                                               pauseMs: pauseMs, kind: client, background: installBackground)
         outcome.errors += installs.errors
         print(installs.line(name: "during installs", background: installBackground.summary(what: "installs")))
 
@@ -129,7 +133,7 @@ struct LoadBench: AsyncParsableCommand {
             return !text.contains(#""error""#)
         }
         let recluster = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
-                                                pauseMs: pauseMs, background: reclusterBackground)
+                                                pauseMs: pauseMs, kind: client, background: reclusterBackground)
         outcome.errors += recluster.errors
         print(recluster.line(name: "during re-cluster", background: reclusterBackground.summary(what: "re-clusterings")))
         let p99 = recluster.percentile("route", 0.99) * 1e3
@@ -155,12 +159,14 @@ struct LoadPhase {
     static let pattern = ["route", "status", "route", "list", "route"]
 
     static func run(socket: String, clients: Int, requests: Int, tasks: [String], pauseMs: Double,
-                    background: LoadBackground?) async throws -> LoadPhase {
+                    kind: LoadClientKind, background: LoadBackground?) async throws -> LoadPhase {
         let done = NIOLockedValueBox(false)
         let backgroundTask = background.map { background in Task { await background.loop(until: done) } }
         if let background { await background.waitUntilStarted() }
         let start = ContinuousClock.now
-        let results = try await withThrowingTaskGroup(of: LoadPhase.self) { group in
+        let results = kind == .raw
+            ? try await runRaw(socket: socket, clients: clients, requests: requests, tasks: tasks, pauseMs: pauseMs, background: background)
+            : try await withThrowingTaskGroup(of: LoadPhase.self) { group in
             for clientIndex in 0..<clients {
                 group.addTask {
                     var phase = LoadPhase()
@@ -209,6 +215,68 @@ struct LoadPhase {
         return phase
     }
 
+    /// The phase with `LoadConnection`s, one thread each, issuing the same sequence of requests as
+    /// the typed clients.
+    static func runRaw(socket: String, clients: Int, requests: Int, tasks: [String], pauseMs: Double,
+                       background: LoadBackground?) async throws -> LoadPhase {
+        let connections = try (0..<clients).map { _ in try LoadConnection(socketPath: socket) }
+        let requestFrames: [String: [Data]] = [
+            "route": tasks.map { LoadConnection.frame(#"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\#($0)"}}"#) },
+            "status": [LoadConnection.frame(#"{"jsonrpc":"2.0","id":1,"method":"status"}"#)],
+            "list": [LoadConnection.frame(#"{"jsonrpc":"2.0","id":1,"method":"list"}"#)],
+        ]
+        let results = NIOLockedValueBox<[LoadPhase]>([])
+        let finished = DispatchGroup()
+        for (clientIndex, connection) in connections.enumerated() {
+            finished.enter()
+            let thread = Thread {
+                var phase = LoadPhase()
+                for index in 0..<requests {
+                    let method = pattern[(index + clientIndex) % pattern.count]
+                    let frames = requestFrames[method]!
+                    let frame = method == "route" ? frames[(index * 7 + clientIndex) % frames.count] : frames[0]
+                    let during = background?.isRunning ?? true
+                    let begin = ContinuousClock.now
+                    do {
+                        let response = try connection.call(frame)
+                        let elapsed = ServerBench.seconds(ContinuousClock.now - begin)
+                        // Sorted keys: a success starts with `{"id":`, an error with `{"error":`.
+                        if response.starts(with: Data(#"{"id":"#.utf8)) {
+                            if during { phase.samples[method, default: []].append(elapsed) } else { phase.outside += 1 }
+                        } else {
+                            phase.errors += 1
+                            if phase.errorExamples.count < 3 {
+                                phase.errorExamples.append("\(method): \(String(decoding: response.prefix(300), as: UTF8.self))")
+                            }
+                        }
+                    } catch {
+                        phase.errors += 1
+                        if phase.errorExamples.count < 3 { phase.errorExamples.append("\(method): \(error)") }
+                    }
+                    phase.requests += 1
+                    if pauseMs > 0 { usleep(UInt32(pauseMs * 1000)) }
+                }
+                connection.close()
+                results.withLockedValue { $0.append(phase) }
+                finished.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            finished.notify(queue: .global()) { continuation.resume() }
+        }
+        var total = LoadPhase()
+        for phase in results.withLockedValue({ $0 }) {
+            total.requests += phase.requests
+            total.errors += phase.errors
+            total.outside += phase.outside
+            total.errorExamples += phase.errorExamples
+            for (method, values) in phase.samples { total.samples[method, default: []] += values }
+        }
+        return total
+    }
+
     func percentile(_ method: String, _ q: Double) -> Double {
         ServerBench.percentile(samples[method] ?? [], q)
     }
@@ -221,6 +289,90 @@ struct LoadPhase {
         return String(format: "%@ %9d %7d %9.0f   %@    %@     %@   %@", padded, requests, errors,
                       Double(requests) / max(seconds, 1e-9), pair("route"), pair("status"), pair("list"),
                       background + (outside > 0 ? " (\(outside) requests outside an operation not timed)" : ""))
+    }
+}
+
+/// How the load benchmark's read clients talk to the daemon.
+enum LoadClientKind: String, ExpressibleByArgument, Sendable {
+    case raw, typed
+}
+
+/// A lean blocking client for the load benchmark: one request at a time on a Unix socket, frames
+/// written and read with plain system calls, no JSON decoding (the daemon answers in order).
+final class LoadConnection: @unchecked Sendable {
+    private let fd: Int32
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(socketPath: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close()
+            throw Failure(description: "socket path too long: \(socketPath)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path)
+            raw[path.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close()
+            throw Failure(description: "cannot connect to \(socketPath): errno \(code)")
+        }
+    }
+
+    /// A request frame: the 4-byte big-endian length, then the JSON text.
+    static func frame(_ json: String) -> Data {
+        let payload = Data(json.utf8)
+        var length = UInt32(payload.count).bigEndian
+        return Data(bytes: &length, count: 4) + payload
+    }
+
+    /// Sends one frame and returns the payload of the next frame the daemon sends.
+    func call(_ frame: Data) throws -> Data {
+        try frame.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw Failure(description: "write: errno \(errno)") }
+                offset += written
+            }
+        }
+        var header = [UInt8](repeating: 0, count: 4)
+        try readFully(&header)
+        let length = header.reduce(0) { $0 << 8 | Int($1) }
+        var payload = [UInt8](repeating: 0, count: length)
+        try readFully(&payload)
+        return Data(payload)
+    }
+
+    private func readFully(_ buffer: inout [UInt8]) throws {
+        let count = buffer.count
+        try buffer.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < count {
+                let got = read(fd, raw.baseAddress! + offset, count - offset)
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { throw Failure(description: got == 0 ? "the daemon closed the connection" : "read: errno \(errno)") }
+                offset += got
+            }
+        }
+    }
+
+    func close() {
+        _ = Glibc.close(fd)
     }
 }
 

@@ -1,0 +1,91 @@
+@testable import AdapterProtocol
+import Foundation
+import Testing
+
+/// The request scanner is a shortcut: for every input, parsing must come out as with JSONDecoder alone.
+@Suite("Request scanner")
+struct RPCRequestScannerTests {
+    struct Outcome: Equatable {
+        var id: RPCID?
+        var method: String?
+        var hasParams: Bool?
+        var failure: String?
+        var route: RouteParams?
+        var routeError: String?
+        var noParamsError: String?
+    }
+
+    static func outcome(_ parse: (Data) throws(RPCFailure) -> RPCInboundRequest, _ text: String) -> Outcome {
+        do {
+            let request = try parse(Data(text.utf8))
+            var outcome = Outcome(id: request.id, method: request.method, hasParams: request.hasParams)
+            do { outcome.route = try request.params(as: RouteParams.self) } catch { outcome.routeError = error.message }
+            do { _ = try request.params(as: NoParams.self) } catch { outcome.noParamsError = error.message }
+            return outcome
+        } catch {
+            return Outcome(failure: "\(error.id.map(String.init(describing:)) ?? "null") \(error.error.code) \(error.error.message)")
+        }
+    }
+
+    /// Shapes the scanner reads itself.
+    static let common = [
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"summarize"}}"#,
+        #"{"jsonrpc":"2.0","id":"r1","method":"status"}"#,
+        #" { "method" : "list" , "id" : -42 , "jsonrpc" : "2.0" , "params" : { } } "#,
+        #"{"jsonrpc":"2.0","method":"route","params":{"text":"a b c","task":"t"}}"#,
+        #"{"jsonrpc":"2.0","id":123456789012345678,"method":"route","params":{}}"#,
+        #"{"jsonrpc":"1.0","id":1,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":""}"#,
+        #"{"jsonrpc":"2.0","id":0,"method":"status","params":{"unknown":"x"}}"#,
+    ]
+
+    /// Shapes it leaves to JSONDecoder.
+    static let other = [
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"sum\u006darize"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"é"}}"#,
+        #"{"jsonrpc":"2.0","id":1.0,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":1e2,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":01,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":1234567890123456789,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":null,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":[1],"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"status","id":2}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"status","extra":true}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":5}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"a","task":"b"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":{"x":"y"}}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":["a"]}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"status"} x"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"status",}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"status""#,
+        #"{"jsonrpc":"2.0","id":1,"method":7}"#,
+        #"{"id":1,"method":"status"}"#,
+        #"{}"#, "", "[1,2]", "42", "{not json", "\u{FF}\u{FE}",
+    ]
+
+    @Test(arguments: common)
+    func readsTheCommonShapesItselfWithTheDecodersOutcome(text: String) {
+        #expect(RPCRequestScanner.scan(Data(text.utf8)) != nil)
+        #expect(Self.outcome(RPCInboundRequest.parse, text) == Self.outcome(RPCInboundRequest.parseDecoding, text))
+    }
+
+    @Test(arguments: other)
+    func leavesEverythingElseToTheDecoder(text: String) {
+        #expect(RPCRequestScanner.scan(Data(text.utf8)) == nil)
+        #expect(Self.outcome(RPCInboundRequest.parse, text) == Self.outcome(RPCInboundRequest.parseDecoding, text))
+    }
+
+    @Test func aRequestWithoutIDIsANotification() throws {
+        let request = try RPCInboundRequest.parse(Data(#"{"jsonrpc":"2.0","method":"status"}"#.utf8))
+        #expect(request.id == nil)
+        #expect(!request.hasParams)
+    }
+
+    @Test(arguments: [RPCID.number(7), .number(-1), .string("r1"), .string(#"a/"b\c"#)])
+    func anEncodedResultIsWrappedLikeATypedOne(id: RPCID) throws {
+        let result = RouteParams(task: "x/y")
+        let typed = try RPCEncoding.success(id: id, result: result)
+        let wrapped = try RPCEncoding.success(id: id, encodedResult: try JSONCoding.encoder.encode(result))
+        #expect(String(decoding: wrapped, as: UTF8.self) == String(decoding: typed, as: UTF8.self))
+    }
+}
