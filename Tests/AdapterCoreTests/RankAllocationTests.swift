@@ -320,4 +320,32 @@ import Testing
         #expect(spread.first == 1 && spread.last == 200 && spread.count == 10)
         #expect(RankAllocatingPlanner.clusterCounts(maximum: 0, limit: 10).isEmpty)
     }
+
+    @Test func theSearchOverKIsCoarseThenFineAroundTheBest() async throws {
+        let grid = Array(1...20)
+        let coarse = RankAllocatingPlanner.coarseCounts(grid, coarse: 5)
+        #expect(coarse.count == 5 && coarse.first == 1 && coarse.last == 20)
+        #expect(RankAllocatingPlanner.coarseCounts(grid, coarse: 64) == grid)
+        // Around the best coarse count: every count strictly between its neighbours, none tried twice.
+        #expect(RankAllocatingPlanner.fineCounts(grid, tried: [1, 6, 10, 15, 20], best: 10) == [7, 8, 9, 11, 12, 13, 14])
+        #expect(RankAllocatingPlanner.fineCounts(grid, tried: [1, 6, 10, 15, 20], best: 1) == [2, 3, 4, 5])
+        #expect(RankAllocatingPlanner.fineCounts(grid, tried: [1, 6, 10, 15, 20], best: 20) == [16, 17, 18, 19])
+        // On families with a clear best K, coarse to fine finds the plan that trying every K finds,
+        // from fewer candidates.
+        let (tasks, _) = SyntheticTasks.families(families: 4, perFamily: 5, noise: 0.3, seed: 9)
+        let planner = try Self.planner(tasks)
+        let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 6
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
+        var book = RankAllocatingPlanner.CurveBook()
+        let every = try RankAllocatingPlanner().candidates(
+            tasks: tasks, budget: budget, planner: planner, options: .init(coarseClusterCounts: 24),
+            similarity: similarity, book: &book)
+        let stepped = try RankAllocatingPlanner().candidates(
+            tasks: tasks, budget: budget, planner: planner, options: .init(coarseClusterCounts: 4),
+            similarity: similarity, book: &book)
+        #expect(stepped.count < every.count)
+        let bestOfEvery = try #require(every.map(\.meanQuality).max())
+        let bestOfStepped = try #require(stepped.map(\.meanQuality).max())
+        #expect(abs(bestOfEvery - bestOfStepped) < 1e-12)
+    }
 }

@@ -26,6 +26,10 @@ public struct RankAllocatingPlanner: Sendable {
         public var maximumRank: Int?
         /// At most this many cluster counts are tried, spread evenly over 1 … K_max.
         public var maximumClusterCounts: Int
+        /// The search over K is coarse to fine: this many of those counts first (spread evenly), then
+        /// every count between the best one's two neighbours. Planning costs about Σ K merges over the
+        /// counts tried, so this cuts it by about a third for large N; ≥ `maximumClusterCounts` tries all.
+        public var coarseClusterCounts: Int
         /// Candidate plans (the best by weight-space quality, one per K) scored with an evaluator other
         /// than the weight-space one; the best by its scores is served.
         public var evaluatedPlans: Int
@@ -41,7 +45,8 @@ public struct RankAllocatingPlanner: Sendable {
         public var candidateClusters: Int
 
         public init(seed: UInt64 = 0, restarts: Int = 4, weighting: MergeWeighting = .uniform,
-                    maximumRank: Int? = nil, maximumClusterCounts: Int = 24, evaluatedPlans: Int = 3,
+                    maximumRank: Int? = nil, maximumClusterCounts: Int = 24, coarseClusterCounts: Int = 8,
+                    evaluatedPlans: Int = 3,
                     ranksByScores: Bool = true, refinementRounds: Int = 8, candidateClusters: Int = 3) {
             self.ranksByScores = ranksByScores
             self.refinementRounds = refinementRounds
@@ -51,6 +56,7 @@ public struct RankAllocatingPlanner: Sendable {
             self.weighting = weighting
             self.maximumRank = maximumRank
             self.maximumClusterCounts = maximumClusterCounts
+            self.coarseClusterCounts = coarseClusterCounts
             self.evaluatedPlans = evaluatedPlans
         }
     }
@@ -102,7 +108,21 @@ public struct RankAllocatingPlanner: Sendable {
         return counts
     }
 
-    /// One allocated candidate per cluster count, in increasing K.
+    /// The counts of `grid` tried first: `coarse` of them spread evenly (all when there are no more).
+    static func coarseCounts(_ grid: [Int], coarse: Int) -> [Int] {
+        clusterCounts(maximum: grid.count, limit: coarse).map { grid[$0 - 1] }
+    }
+
+    /// The counts of `grid` strictly between the neighbours (in `tried`) of the best count tried.
+    static func fineCounts(_ grid: [Int], tried: [Int], best: Int) -> [Int] {
+        let sorted = tried.sorted()
+        guard let position = sorted.firstIndex(of: best) else { return [] }
+        let low = position > 0 ? sorted[position - 1] : best
+        let high = position + 1 < sorted.count ? sorted[position + 1] : best
+        return grid.filter { $0 > low && $0 < high && !tried.contains($0) }
+    }
+
+    /// One allocated candidate per cluster count tried (coarse to fine), in increasing K.
     public func candidates(tasks: [TaskProfile], budget: Int, planner: BudgetPlanner, options: Options = Options(),
                            similarity: TaskSimilarity, book: inout CurveBook) throws -> [Candidate] {
         let n = tasks.count
@@ -111,23 +131,35 @@ public struct RankAllocatingPlanner: Sendable {
         // K_max: as many rank-1 adapters as fit (throws budgetTooSmall when not even one does).
         let oneRank = try planner.decide(tasks: sizes, budget: budget, mergedRank: 1)
         let kMax = oneRank.kind == .ownAdapters ? n : oneRank.clusterCount
-        var result: [Candidate] = []
-        for k in Self.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts) {
-            let assignment = try KMedoids.cluster(distances: similarity.distanceMatrix, count: n, k: k,
-                                                  seed: options.seed, restarts: options.restarts).assignment
-            let clusters = ClusterRefiner.members(of: assignment, k: k).filter { !$0.isEmpty }
-            do {
-                result.append(try allocate(clusters: clusters, tasks: tasks, budget: budget, planner: planner,
-                                           options: options, similarity: similarity, book: &book))
-            } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                continue   // own files of singletons larger than rank 1 cannot all be re-encoded: skip this K
+        var result: [(k: Int, candidate: Candidate)] = []
+        var tried: [Int] = []
+        func attempt(_ counts: [Int]) throws {
+            for k in counts {
+                tried.append(k)
+                let assignment = try KMedoids.cluster(distances: similarity.distanceMatrix, count: n, k: k,
+                                                      seed: options.seed, restarts: options.restarts).assignment
+                let clusters = ClusterRefiner.members(of: assignment, k: k).filter { !$0.isEmpty }
+                do {
+                    result.append((k, try allocate(clusters: clusters, tasks: tasks, budget: budget, planner: planner,
+                                                   options: options, similarity: similarity, book: &book)))
+                } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                    continue   // own files of singletons larger than rank 1 cannot all be re-encoded: skip this K
+                }
             }
+        }
+        let grid = Self.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts)
+        try attempt(Self.coarseCounts(grid, coarse: options.coarseClusterCounts))
+        if let best = result.max(by: { a, b in
+            a.candidate.meanQuality < b.candidate.meanQuality - 1e-12
+                || (abs(a.candidate.meanQuality - b.candidate.meanQuality) <= 1e-12 && a.k > b.k)
+        }) {
+            try attempt(Self.fineCounts(grid, tried: tried, best: best.k))
         }
         guard !result.isEmpty else {
             throw ClusteringError(.budgetTooSmall,
                 "no clustering of the \(n) tasks fits \(BudgetPlanner.format(bytes: budget))")
         }
-        return result
+        return result.sorted { $0.k < $1.k }.map(\.candidate)
     }
 
     /// Allocates ranks to given clusters under `budget`.
