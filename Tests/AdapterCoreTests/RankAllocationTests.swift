@@ -338,10 +338,10 @@ import Testing
         let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
         var book = RankAllocatingPlanner.CurveBook()
         let every = try RankAllocatingPlanner().candidates(
-            tasks: tasks, budget: budget, planner: planner, options: .init(coarseClusterCounts: 24),
+            tasks: tasks, budget: budget, planner: planner, options: .init(exhaustiveClusterCounts: 24),
             similarity: similarity, book: &book)
         let stepped = try RankAllocatingPlanner().candidates(
-            tasks: tasks, budget: budget, planner: planner, options: .init(coarseClusterCounts: 4),
+            tasks: tasks, budget: budget, planner: planner, options: .init(exhaustiveClusterCounts: 1, coarseClusterCounts: 4),
             similarity: similarity, book: &book)
         #expect(stepped.count < every.count)
         let bestOfEvery = try #require(every.map(\.meanQuality).max())

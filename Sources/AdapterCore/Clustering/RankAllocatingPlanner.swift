@@ -26,9 +26,10 @@ public struct RankAllocatingPlanner: Sendable {
         public var maximumRank: Int?
         /// At most this many cluster counts are tried, spread evenly over 1 … K_max.
         public var maximumClusterCounts: Int
-        /// The search over K is coarse to fine: this many of those counts first (spread evenly), then
-        /// every count between the best one's two neighbours. Planning costs about Σ K merges over the
-        /// counts tried, so this cuts it by about a third for large N; ≥ `maximumClusterCounts` tries all.
+        /// Up to this many counts are all tried; with more (large N), the search over K is coarse to
+        /// fine: `coarseClusterCounts` of them first (spread evenly), then every count between the best
+        /// one's two neighbours. Planning costs about Σ K merges over the counts tried.
+        public var exhaustiveClusterCounts: Int
         public var coarseClusterCounts: Int
         /// Candidate plans (the best by weight-space quality, one per K) scored with an evaluator other
         /// than the weight-space one; the best by its scores is served.
@@ -45,7 +46,8 @@ public struct RankAllocatingPlanner: Sendable {
         public var candidateClusters: Int
 
         public init(seed: UInt64 = 0, restarts: Int = 4, weighting: MergeWeighting = .uniform,
-                    maximumRank: Int? = nil, maximumClusterCounts: Int = 24, coarseClusterCounts: Int = 8,
+                    maximumRank: Int? = nil, maximumClusterCounts: Int = 24, exhaustiveClusterCounts: Int = 16,
+                    coarseClusterCounts: Int = 8,
                     evaluatedPlans: Int = 3,
                     ranksByScores: Bool = true, refinementRounds: Int = 8, candidateClusters: Int = 3) {
             self.ranksByScores = ranksByScores
@@ -57,6 +59,7 @@ public struct RankAllocatingPlanner: Sendable {
             self.maximumRank = maximumRank
             self.maximumClusterCounts = maximumClusterCounts
             self.coarseClusterCounts = coarseClusterCounts
+            self.exhaustiveClusterCounts = exhaustiveClusterCounts
             self.evaluatedPlans = evaluatedPlans
         }
     }
@@ -148,7 +151,8 @@ public struct RankAllocatingPlanner: Sendable {
             }
         }
         let grid = Self.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts)
-        try attempt(Self.coarseCounts(grid, coarse: options.coarseClusterCounts))
+        try attempt(grid.count <= options.exhaustiveClusterCounts
+                    ? grid : Self.coarseCounts(grid, coarse: options.coarseClusterCounts))
         if let best = result.max(by: { a, b in
             a.candidate.meanQuality < b.candidate.meanQuality - 1e-12
                 || (abs(a.candidate.meanQuality - b.candidate.meanQuality) <= 1e-12 && a.k > b.k)
