@@ -93,7 +93,10 @@ public final class AdapterdClient: Sendable {
         }
         let promise = channel.eventLoop.makePromise(of: Data.self)
         guard state.register(id: id, promise: promise, onProgress: onProgress) else {
-            throw AdapterdClientError(code: .connectionClosed, message: "the connection to adapterd is closed")
+            // Every promise must be completed: NIO traps on one dropped unfulfilled (debug builds).
+            let error = AdapterdClientError(code: .connectionClosed, message: "the connection to adapterd is closed")
+            promise.fail(error)
+            throw error
         }
         channel.writeAndFlush(ByteBuffer(bytes: payload)).whenFailure { error in
             self.state.fail(id: id, error: AdapterdClientError(
