@@ -220,7 +220,14 @@ final class ClientResponseHandler: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        state.failAll(AdapterdClientError(code: .protocolViolation, message: "connection error: \(error)"))
+        // A socket error (reset, broken pipe: the daemon went away) is a closed connection; anything
+        // else (an unreadable or oversized frame) is the daemon breaking the protocol.
+        if error is IOError || error is ChannelError {
+            state.failAll(AdapterdClientError(code: .connectionClosed,
+                                              message: "the connection to adapterd was lost: \(AdapterdClient.explain(error))"))
+        } else {
+            state.failAll(AdapterdClientError(code: .protocolViolation, message: "connection error: \(error)"))
+        }
         context.close(promise: nil)
     }
 
