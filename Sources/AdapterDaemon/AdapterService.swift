@@ -123,17 +123,13 @@ public final class AdapterService: Sendable {
     /// Runs a change of the catalog or the served set holding `mutations`, then rebuilds the snapshot
     /// the reads answer from (whether the change succeeded or not: a failed one may have changed part).
     func mutating<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        let outcome: Result<T, Error>
-        do {
-            outcome = .success(try await mutations.withLock {
-                defer { refreshSnapshot() }
-                return try await body()
-            })
-        } catch {
-            outcome = .failure(error)
+        // Not awaited: the planning thread runs queued planning work before closures, so waiting for
+        // it could hold this change's answer until the next queued change has planned.
+        defer { Task { await self.releaseFreedMemory() } }
+        return try await mutations.withLock {
+            defer { refreshSnapshot() }
+            return try await body()
         }
-        await releaseFreedMemory()
-        return try outcome.get()
     }
 
     /// Gives the memory a change freed back to the system. An install or re-cluster allocates and
