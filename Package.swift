@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "AdapterProtocolTests",
             dependencies: [
-                "AdapterProtocol",
+                "AdapterProtocol", "AdapterdTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

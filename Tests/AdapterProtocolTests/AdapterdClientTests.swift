@@ -1,4 +1,5 @@
 import Foundation
+import AdapterdTestSupport
 import Testing
 @testable import AdapterProtocol
 #if canImport(Glibc)
@@ -17,15 +18,7 @@ import Glibc
         init() throws {
             path = FileManager.default.temporaryDirectory.path + "/adapterd-client-\(UUID().uuidString.prefix(8)).sock"
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in bytes.enumerated() where index < raw.count - 1 { raw[index] = byte }
-            }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
+            let bound = withUnixSocketAddress(path) { bind(fd, $0, $1) }
             guard bound == 0, listen(fd, 4) == 0 else { throw POSIXError(.EADDRINUSE) }
             let listener = fd
             Thread {

@@ -1,4 +1,5 @@
 import AdapterProtocol
+import AdapterdTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -222,15 +223,7 @@ final class DaemonProcess: @unchecked Sendable {
     private func canConnect() throws -> Bool {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socket.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() where index < raw.count - 1 { raw[index] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        return withUnixSocketAddress(socket) { connect(fd, $0, $1) } == 0
     }
 
     /// Waits until the log contains `text` (e.g. the daemon's "listening on" line).
