@@ -158,6 +158,15 @@ struct LoadPhase {
 
     static let pattern = ["route", "status", "route", "list", "route"]
 
+    /// Adds one client's counts and latencies.
+    mutating func add(_ phase: LoadPhase) {
+        requests += phase.requests
+        errors += phase.errors
+        outside += phase.outside
+        errorExamples += phase.errorExamples
+        for (method, values) in phase.samples { samples[method, default: []] += values }
+    }
+
     static func run(socket: String, clients: Int, requests: Int, tasks: [String], pauseMs: Double,
                     kind: LoadClientKind, background: LoadBackground?) async throws -> LoadPhase {
         let done = NIOLockedValueBox(false)
@@ -198,13 +207,7 @@ struct LoadPhase {
                 }
             }
             var total = LoadPhase()
-            for try await phase in group {
-                total.requests += phase.requests
-                total.errors += phase.errors
-                total.outside += phase.outside
-                total.errorExamples += phase.errorExamples
-                for (method, values) in phase.samples { total.samples[method, default: []] += values }
-            }
+            for try await phase in group { total.add(phase) }
             return total
         }
         var phase = results
@@ -267,13 +270,7 @@ struct LoadPhase {
             finished.notify(queue: .global()) { continuation.resume() }
         }
         var total = LoadPhase()
-        for phase in results.withLockedValue({ $0 }) {
-            total.requests += phase.requests
-            total.errors += phase.errors
-            total.outside += phase.outside
-            total.errorExamples += phase.errorExamples
-            for (method, values) in phase.samples { total.samples[method, default: []] += values }
-        }
+        for phase in results.withLockedValue({ $0 }) { total.add(phase) }
         return total
     }
 
