@@ -26,29 +26,31 @@ final class CountingEvaluator: Evaluator {
         }, rank: adapter.config.r)
     }
 
-    @Test func weightSpaceScoreIsOneMinusRelativeError() async throws {
+    @Test func weightSpaceScoreIsTheShareOfEnergyKept() async throws {
         let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 1)
         let evaluator = WeightSpaceEvaluator()
         let task = tasks[0]
         #expect(abs(try await evaluator.score(task: task, candidate: task.adapter) - 1) < 1e-12)
-        // 0.8·ΔW misses 20 % of the update.
+        // 0.8·ΔW misses 20 % of the update: 1 − 0.2² of its energy is kept.
         let shrunk = Self.scaledCopy(task.adapter, by: 0.8)
-        #expect(abs(try await evaluator.score(task: task, candidate: shrunk) - 0.8) < 1e-12)
-        // 1.3·ΔW overshoots by 30 %.
-        #expect(abs(try await evaluator.score(task: task, candidate: Self.scaledCopy(task.adapter, by: 1.3)) - 0.7) < 1e-12)
+        #expect(abs(try await evaluator.score(task: task, candidate: shrunk) - 0.96) < 1e-12)
+        // 1.3·ΔW overshoots by 30 %: 1 − 0.3².
+        #expect(abs(try await evaluator.score(task: task, candidate: Self.scaledCopy(task.adapter, by: 1.3)) - 0.91) < 1e-12)
+        // 2·ΔW is as far from the update as zero is.
+        #expect(abs(try await evaluator.score(task: task, candidate: Self.scaledCopy(task.adapter, by: 2))) < 1e-12)
         // A zero update preserves nothing; an unrelated one of the same size is clamped at 0.
         #expect(abs(try await evaluator.score(task: task, candidate: Self.scaledCopy(task.adapter, by: 0))) < 1e-12)
         #expect(try await evaluator.score(task: task, candidate: tasks[1].adapter) == 0)
     }
 
-    @Test func weightSpaceScoreMatchesDenseRelativeError() throws {
+    @Test func weightSpaceScoreMatchesDenseEnergyKept() throws {
         let (tasks, _) = SyntheticTasks.families(families: 1, perFamily: 2, noise: 0.4)
         var diff = 0.0, own = 0.0
         for (m, c) in zip(tasks[0].adapter.modules, tasks[1].adapter.modules) {
             let d0 = SyntheticTasks.dense(m).elements, d1 = SyntheticTasks.dense(c).elements
             for k in d0.indices { diff += (d1[k] - d0[k]) * (d1[k] - d0[k]); own += d0[k] * d0[k] }
         }
-        let expected = max(0, 1 - (diff / own).squareRoot())
+        let expected = max(0, 1 - diff / own)   // the share of the update's energy kept
         let got = WeightSpaceEvaluator.score(own: tasks[0].adapter, candidate: tasks[1].adapter)
         #expect(expected > 0.1)
         #expect(abs(got - expected) < 1e-10)

@@ -54,7 +54,7 @@ import Testing
         let single = try RankQualityCurve.compute(members: [0], adapters: [Self.task("x", spectrum: [2, 1, 1, 1], offset: 0).adapter],
                                                   weights: [1], maximumRank: 4)
         #expect(abs(single.quality(rank: 4)[0] - 1) < 1e-12)
-        #expect(abs(single.quality(rank: 1)[0] - (1 - (3.0 / 7).squareRoot())) < 1e-12)
+        #expect(abs(single.quality(rank: 1)[0] - 4.0 / 7) < 1e-12)   // energy 2² of 2² + 1 + 1 + 1
     }
 
     // MARK: The greedy allocation

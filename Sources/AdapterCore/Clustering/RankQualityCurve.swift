@@ -86,8 +86,8 @@ public struct RankQualityCurve: Sendable, Hashable {
                 keptEnergy += energy[r]
                 keptInner += contribution[r]
                 if ownNorm > 0 {
-                    let distance = max(0, keptEnergy - 2 * keptInner + ownNorm).squareRoot()
-                    quality[r][m] = max(0, 1 - distance / ownNorm.squareRoot())
+                    let distanceSquared = max(0, keptEnergy - 2 * keptInner + ownNorm)
+                    quality[r][m] = max(0, 1 - distanceSquared / ownNorm)
                 } else {
                     quality[r][m] = keptEnergy > 0 ? 0 : 1
                 }

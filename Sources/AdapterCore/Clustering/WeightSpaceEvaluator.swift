@@ -1,6 +1,7 @@
 /// The default evaluator, which needs no model: how much of the task's own update a candidate
-/// preserves, score = max(0, 1 − ‖ΔW_candidate − ΔW_own‖ / ‖ΔW_own‖) with Frobenius norms summed
-/// over the task's modules and computed from the factors (never out×in).
+/// preserves, score = max(0, 1 − ‖ΔW_candidate − ΔW_own‖² / ‖ΔW_own‖²) (the share of the update's
+/// energy kept, R² of the candidate as a fit of it) with Frobenius norms summed over the task's modules
+/// and computed from the factors (never out×in). docs/CLUSTERING.md says why squared.
 ///
 /// The task's own adapter scores exactly 1, so retained quality equals the score. A candidate that
 /// misses the update entirely (zero) scores 0, as does any candidate at least that far away.
@@ -19,7 +20,6 @@ public struct WeightSpaceEvaluator: Evaluator {
     public static func score(own: LoRAAdapter, candidate: LoRAAdapter) -> Double {
         let ownNorm = FactoredUpdates.normSquared(own)
         guard ownNorm > 0 else { return FactoredUpdates.normSquared(candidate) > 0 ? 0 : 1 }
-        let error = FactoredUpdates.distanceSquared(candidate, own).squareRoot() / ownNorm.squareRoot()
-        return max(0, 1 - error)
+        return max(0, 1 - FactoredUpdates.distanceSquared(candidate, own) / ownNorm)
     }
 }
