@@ -18,6 +18,9 @@ struct QualityBench: AsyncParsableCommand {
     @Option(help: "Evaluator argv, split at spaces (no shell); placeholders {adapter_dir} {examples} {task} {task_version}.")
     var evaluator = "python3 tools/corpus/headeval.py {adapter_dir} {examples}"
 
+    @Option(help: "Evaluator argv for the few examples that drive refinement and plan choice (default: --evaluator). The test accuracies always come from --evaluator.")
+    var fewEvaluator: String?
+
     @Option(help: "Seconds before one evaluation is killed.")
     var timeout = 600.0
 
@@ -54,8 +57,9 @@ struct QualityBench: AsyncParsableCommand {
         guard let mergeWeighting = MergeWeighting(rawValue: weighting) else {
             throw ValidationError("--weighting must be one of \(MergeWeighting.allCases.map(\.rawValue))")
         }
+        let fewArgv = (fewEvaluator ?? evaluator).split(separator: " ").map(String.init)
         let external = try ExternalCommandEvaluator(arguments: argv, timeout: timeout)
-        let fewEvaluator = CachingEvaluator(external)
+        let fewEvaluator = CachingEvaluator(try ExternalCommandEvaluator(arguments: fewArgv, timeout: timeout))
         let testEvaluator = CachingEvaluator(external)
         let fractionList = try fractions.split(separator: ",").map { text -> Double in
             guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
@@ -63,6 +67,7 @@ struct QualityBench: AsyncParsableCommand {
         }
         let started = Date()
         print("quality benchmark: corpus \(corpus), evaluator: \(argv.joined(separator: " "))")
+        if fewArgv != argv { print("few-example evaluator: \(fewArgv.joined(separator: " "))") }
         print("merge: svd, weighting \(mergeWeighting.rawValue), c = \(candidates), ≤ \(rounds) rounds, "
               + "\(randomSeeds) random seeds, OpenBLAS threads 1")
         var summaries: [Summary] = []
@@ -217,6 +222,7 @@ struct QualityBench: AsyncParsableCommand {
         print("== summary (test.jsonl, 100 examples per task; accuracy ratio acc(merged)/acc(own), gain ratio "
               + "(acc(merged) − acc(base))/(acc(own) − acc(base)); random: mean over seeds, worst over seeds)")
         Self.printTable(summaries)
+        if Set(summaries.map(\.base)).count > 1 { Self.printCorpusTable(summaries) }
         let fewStats = (await fewEvaluator.misses, await fewEvaluator.hits)
         let testStats = (await testEvaluator.misses, await testEvaluator.hits)
         print("external evaluations: few.jsonl \(fewStats.0) (+\(fewStats.1) cached), test.jsonl \(testStats.0) "
@@ -266,9 +272,13 @@ struct QualityBench: AsyncParsableCommand {
             progress: { _, message in
                 FileHandle.standardError.write(Data("  [\(base) \(Self.fractionText(fraction)) allocated] \(message)\n".utf8))
             })
+        // roundMeanQuality: the scored candidates' weight-space quality, then the refinement rounds' mean
+        // quality under the few-example evaluator.
+        let scoredCount = min(candidates, all.count, dataPlan.roundMeanQuality.count)
         print("\(label): K = \(dataPlan.clusters.count), ranks \(dataPlan.clusters.map(\.rank)), \(dataPlan.totalBytes) bytes, "
               + "\(dataPlan.evaluations) few-example evaluations, weight-space quality of the plans scored "
-              + "\(dataPlan.roundMeanQuality.map(Self.f3)), \(Self.f1(Date().timeIntervalSince(clock))) s")
+              + "\(dataPlan.roundMeanQuality.prefix(scoredCount).map(Self.f3)), few-example quality of the refinement rounds "
+              + "\(dataPlan.roundMeanQuality.dropFirst(scoredCount).map(Self.f3)), \(Self.f1(Date().timeIntervalSince(clock))) s")
         served.append((label, nil, dataPlan, dataPlan.evaluations))
         served.append(("weight-space", nil, weightPlan, 0))
         let k = weightPlan.clusters.count
@@ -440,6 +450,35 @@ struct QualityBench: AsyncParsableCommand {
                   + "\(r.outcomes.count > 1 ? " ×\(r.outcomes.count)" : "") | \(f3(r.meanAccuracy)) | \(f3(a.mean)) | "
                   + "\(f3(a.worst)) (\(a.worstTask)) | \(f3(g.mean))\(range) | \(f3(g.worst)) (\(g.worstTask)) | "
                   + "\(r.method.hasPrefix("refined") ? String(r.evaluations) : "–") |")
+        }
+    }
+
+    /// The corpus as a whole: per budget and method, means over every task of every base (each base's
+    /// mean weighted by its task count; random: the mean over seeds of that), worst over all.
+    static func printCorpusTable(_ rows: [Summary]) {
+        print("")
+        print("== the corpus as a whole (every task of every base)")
+        print("| budget | method | tasks | acc. ratio mean | acc. ratio worst | gain ratio mean | gain ratio worst |")
+        print("|---|---|---|---|---|---|---|")
+        var keys: [String] = []
+        var groups: [String: [Summary]] = [:]
+        for row in rows {
+            let key = "\(fractionText(row.fraction))|\(row.method)"
+            if groups[key] == nil { keys.append(key) }
+            groups[key, default: []].append(row)
+        }
+        for key in keys {
+            let group = groups[key]!
+            let counts = group.map { Double($0.outcomes.first?.names.count ?? 0) }
+            let total = counts.reduce(0, +)
+            guard total > 0 else { continue }
+            func pooled(_ value: (Summary) -> Double) -> Double {
+                zip(group, counts).map { value($0) * $1 }.reduce(0, +) / total
+            }
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            print("| \(parts[0]) | \(parts[1]) | \(Int(total)) | \(f3(pooled { $0.accuracy.mean })) | "
+                  + "\(f3(group.map(\.accuracy.worst).min()!)) | \(f3(pooled { $0.gain.mean })) | "
+                  + "\(f3(group.map(\.gain.worst).min()!)) |")
         }
     }
 

@@ -11,15 +11,21 @@ Decoder (the corpus's own llama-tiny, word-level): prompt "<bos> text =>", each 
   by the summed log-probability of "<label> <eos>"; argmax.
 
 Usage:
-  python tools/corpus/headeval.py ADAPTER_DIR EXAMPLES.jsonl     # prints {"score", "accuracy", "n"}
+  python tools/corpus/headeval.py ADAPTER_DIR EXAMPLES.jsonl     # prints {"score", "accuracy", "probability", "n"}
   python tools/corpus/headeval.py - EXAMPLES.jsonl [--base llama-tiny]   # base model, no adapter
   python tools/corpus/headeval.py --serve SOCKET [--cache FILE]  # resident scorer on a Unix socket
   python tools/corpus/headeval.py ADAPTER_DIR EXAMPLES.jsonl --server SOCKET   # ask a resident scorer
   python tools/corpus/headeval.py --batch REQUESTS.jsonl [--cache FILE]        # many in one process
 
+--score accuracy (the default) makes "score" the fraction of examples predicted right; --score
+probability makes it the mean probability the head gives the right label (softmax over the task's
+labels). On ~10 examples accuracy moves in steps of 0.1 and ties most candidates; the probability is
+continuous (like the few-shot loss D2C refines with) and stays in [0, 1], so ratios to the own
+adapter's score remain meaningful. Both are always in the answer ("accuracy", "probability").
+
 One call loads torch, transformers and the base model (~10 s of CPU); the resident scorer (--serve)
 keeps the base models loaded and answers line-delimited JSON requests {"adapter_dir", "examples",
-"base"} with the same {"score", "accuracy", "n"} (or {"error"}). A client call (--server SOCKET, or
+"base", "score"} with the same {"score", "accuracy", "probability", "n"} (or {"error"}). A client call (--server SOCKET, or
 the environment variable HEADEVAL_SERVER) does not import torch: it sends the request and prints the
 answer, so it keeps the one-call contract of adapterd's external evaluator at ~50 ms a call. When
 the socket does not answer, the client scores in-process (and says so on stderr). Scores are cached
@@ -76,6 +82,12 @@ def _client_request(argv):
     if not server:
         return None
     base = None
+    kind = "accuracy"
+    if "--score" in args:
+        i = args.index("--score")
+        if i + 1 < len(args):
+            kind = args[i + 1]
+            del args[i:i + 2]
     if "--base" in args:
         i = args.index("--base")
         if i + 1 < len(args):
@@ -86,7 +98,7 @@ def _client_request(argv):
         return None
     adapter_dir, examples = positional
     return server, {"adapter_dir": adapter_dir if adapter_dir == "-" else os.path.abspath(adapter_dir),
-                    "examples": os.path.abspath(examples), "base": base}
+                    "examples": os.path.abspath(examples), "base": base, "score": kind}
 
 
 if __name__ == "__main__":
@@ -180,12 +192,26 @@ def head_logits(model, batch, label_emb):
 
 
 @torch.no_grad()
-def predict(model, texts, label_emb, batch_size=64):
+def logits(model, texts, label_emb, batch_size=64):
+    """[n, labels] head logits of the texts."""
     model.eval()
-    preds = []
-    for i in range(0, len(texts), batch_size):
-        preds.append(head_logits(model, encode_batch(texts[i:i + batch_size]), label_emb).argmax(-1))
-    return torch.cat(preds).tolist() if preds else []
+    rows = [head_logits(model, encode_batch(texts[i:i + batch_size]), label_emb)
+            for i in range(0, len(texts), batch_size)]
+    return torch.cat(rows) if rows else torch.zeros(0, label_emb.shape[0])
+
+
+def predict(model, texts, label_emb, batch_size=64):
+    return logits(model, texts, label_emb, batch_size).argmax(-1).tolist()
+
+
+def accuracy_and_probability(scores, gold):
+    """(accuracy, mean softmax probability of the gold label) of [n, labels] scores."""
+    if scores.shape[0] == 0:
+        return 0.0, 0.0
+    target = torch.tensor(gold)
+    acc = int((scores.argmax(-1) == target).sum().item()) / scores.shape[0]
+    prob = torch.softmax(scores.double(), -1).gather(-1, target.unsqueeze(-1)).mean().item()
+    return acc, prob
 
 
 # ------------------------------------------------------------------------------------------------
@@ -308,27 +334,31 @@ class Scorer:
                                      ("adapter_config.json", "adapter_model.safetensors")])
         return adapter + "|" + _sha256_files([examples])
 
-    def score(self, adapter_dir, examples, base=None):
-        """{"score", "accuracy", "n"} of the adapter ("-": the base model) on an examples file."""
+    def score(self, adapter_dir, examples, base=None, kind="accuracy"):
+        """{"score", "accuracy", "probability", "n"} of the adapter ("-": the base model) on an
+        examples file; "score" is the accuracy or the probability, as `kind` says."""
+        if kind not in ("accuracy", "probability"):
+            raise SystemExit(f"unknown score {kind!r}: use accuracy or probability")
         key = self.key(adapter_dir, examples, base)
-        if key in self.cache:
+        cached = self.cache.get(key)
+        if cached is not None and kind in cached:   # entries older than "probability" lack it
             self.hits += 1
-            return self.cache[key]
+            return dict(cached, score=cached[kind])
         rows = read_jsonl(examples)
         labels, descriptions = labels_for(examples, rows)
-        acc = self.score_rows(adapter_dir, rows, labels, descriptions, base)
-        answer = {"score": acc, "accuracy": acc, "n": len(rows)}
+        acc, prob = self.score_rows(adapter_dir, rows, labels, descriptions, base)
+        answer = {"score": acc, "accuracy": acc, "probability": prob, "n": len(rows)}
         self.evaluated += 1
         self.cache[key] = answer
         if self.cache_path:
             with open(self.cache_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"key": key, "answer": answer}) + "\n")
-        return answer
+        return dict(answer, score=answer[kind])
 
     def score_rows(self, adapter_dir, rows, labels, descriptions, base=None):
         import copy
         if not rows:
-            return 0.0
+            return 0.0, 0.0
         if adapter_dir in (None, "-"):
             base = base or "minilm"
         else:
@@ -341,18 +371,19 @@ class Scorer:
             model = PeftModel.from_pretrained(copy.deepcopy(model), adapter_dir)
         if base == "llama-tiny":
             import llama_tiny
-            preds = llama_tiny.predict(model, tok, texts, labels)
+            scores = llama_tiny.label_scores(model, tok, texts, labels)   # summed log-probabilities
         else:
             k = (base, tuple(descriptions))
             if k not in self.label_emb:
                 self.label_emb[k] = label_embeddings(self._base(base)[0], descriptions)
-            preds = predict(model, texts, self.label_emb[k])
-        return sum(int(p == g) for p, g in zip(preds, gold)) / len(rows)
+            scores = logits(model, texts, self.label_emb[k])
+        return accuracy_and_probability(scores, gold)
 
 
 def _answer(scorer, request):
     try:
-        return scorer.score(request["adapter_dir"], request["examples"], request.get("base"))
+        return scorer.score(request["adapter_dir"], request["examples"], request.get("base"),
+                            request.get("score") or "accuracy")
     except SystemExit as e:
         return {"error": str(e)}
     except Exception as e:  # the scorer keeps running; the client reports the error
@@ -408,6 +439,8 @@ def main(argv=None):
     ap.add_argument("--server", metavar="SOCKET", help="ask the resident scorer on this socket")
     ap.add_argument("--batch", metavar="REQUESTS", help="score every request line of a JSONL file")
     ap.add_argument("--cache", metavar="FILE", help="score cache (JSONL) for --serve and --batch")
+    ap.add_argument("--score", choices=["accuracy", "probability"], default="accuracy",
+                    help='what "score" is: accuracy (default) or the mean probability of the right label')
     args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("HEADEVAL_THREADS", "1")))
     if args.serve:
@@ -421,7 +454,7 @@ def main(argv=None):
         return
     if not args.adapter_dir or not args.examples:
         ap.error("ADAPTER_DIR and EXAMPLES are required (or --serve / --batch)")
-    print(json.dumps(Scorer().score(args.adapter_dir, args.examples, args.base)))
+    print(json.dumps(Scorer().score(args.adapter_dir, args.examples, args.base, args.score)))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
 # BENCH (the adapterd-bench binary; default: a debug build of it), RANKS (merged-rank policies:
 # "alloc" = a rank per cluster chosen by RankAllocatingPlanner, the daemon's policy; "auto" = the largest
 # rank <= the smallest own rank that leaves K >= 2; or a number; default "alloc auto 1"),
-# ROUTE=0 to skip the routing benchmark.
+# ROUTE=0 to skip the routing benchmark, FEW_SCORE (what the few examples are scored by: probability,
+# the default, or accuracy; test scores are always accuracy).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -48,6 +49,9 @@ done
 [[ -S "$sock" ]] || { echo "the resident scorer did not open $sock" >&2; exit 1; }
 
 evaluator="$PYTHON $repo/tools/corpus/headeval.py {adapter_dir} {examples} --server $repo/$sock"
+# Refinement and plan choice see only few.jsonl (10 examples): scored by the probability of the right
+# label (FEW_SCORE=accuracy for the coarse 0/0.1/…/1 accuracy). Test scores are always accuracy.
+few_evaluator="$evaluator --score ${FEW_SCORE:-probability}"
 {
   echo "# tools/quality/measure.sh $*  ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -m), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
   for rank in ${RANKS:-alloc auto 1}; do
@@ -56,7 +60,7 @@ evaluator="$PYTHON $repo/tools/corpus/headeval.py {adapter_dir} {examples} --ser
     elif [[ "$rank" != auto ]]; then extra=(--rank "$rank"); fi
     echo
     echo "## merged-rank policy: $rank"
-    time "$BENCH" quality --evaluator "$evaluator" --json "$out/quality-$stamp-rank-$rank.json" "${extra[@]}" "$@"
+    time "$BENCH" quality --evaluator "$evaluator" --few-evaluator "$few_evaluator" --json "$out/quality-$stamp-rank-$rank.json" "${extra[@]}" "$@"
   done
   if [[ "${ROUTE:-1}" != 0 ]]; then
     echo
