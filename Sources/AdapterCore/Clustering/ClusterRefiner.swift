@@ -156,26 +156,36 @@ public struct ClusterRefiner: Sendable {
                 break
             }
 
-            // Candidate clusters per task: its own plus the c − 1 most similar others.
-            var requests: [(Int, String)] = []
+            // Candidate clusters per task: its own plus the c − 1 most similar others. Scored a few
+            // tasks at a time, their merges dropped once scored (the scores are cached by member set):
+            // holding every task's candidate merges at once took hundreds of MiB for ~50 tasks.
+            var requestCount = 0
             var candidates: [[Int]] = []
-            for i in 0..<n {
-                let others = Self.rankedClusters(for: i, clusters: clusters, similarity: sim)
-                    .filter { $0 != assignment[i] }
-                let chosen = Array(others.prefix(max(0, options.candidateClusters - 1)))
-                candidates.append(chosen)
-                for c in chosen {
-                    switch options.candidateMerge {
-                    case .withoutTask:
-                        requests.append((i, keys[c]))
-                    case .withTask:
-                        let joined = clusters[c] + [i]
-                        try state.ensureMerged(joined)
-                        requests.append((i, State.key(joined)))
+            var candidateScores: [Double] = []
+            let chunk = max(8, options.parallelism)
+            for start in stride(from: 0, to: n, by: chunk) {
+                var requests: [(Int, String)] = []
+                for i in start..<min(n, start + chunk) {
+                    let others = Self.rankedClusters(for: i, clusters: clusters, similarity: sim)
+                        .filter { $0 != assignment[i] }
+                    let chosen = Array(others.prefix(max(0, options.candidateClusters - 1)))
+                    candidates.append(chosen)
+                    for c in chosen {
+                        switch options.candidateMerge {
+                        case .withoutTask:
+                            requests.append((i, keys[c]))
+                        case .withTask:
+                            let joined = clusters[c] + [i]
+                            let key = State.key(joined)
+                            if !state.hasScore(task: i, key: key) { try state.ensureMerged(joined) }
+                            requests.append((i, key))
+                        }
                     }
                 }
+                candidateScores += try await state.scores(requests: requests)
+                requestCount += requests.count
+                state.keepMerges(only: Set(keys))
             }
-            let candidateScores = try await state.scores(requests: requests)
             var moves: [(task: Int, to: Int, gain: Double)] = []
             var cursor = 0
             for i in 0..<n {
@@ -202,7 +212,7 @@ public struct ClusterRefiner: Sendable {
             }
             let moved = zip(next, assignment).filter { $0 != $1 }.count
             progress?(fractionDone, "round \(round + 1): mean quality \(Self.format(mean)), "
-                      + "\(requests.count) candidate scores, \(moved) tasks moved")
+                      + "\(requestCount) candidate scores, \(moved) tasks moved")
             if moved == 0 { break }
             rounds += 1
             assignment = next
@@ -301,6 +311,17 @@ public struct ClusterRefiner: Sendable {
             }
             merged[key] = adapter
             return adapter
+        }
+
+        /// Whether (task, member set) has a score already (a singleton's own adapter: its own score).
+        func hasScore(task: Int, key: String) -> Bool {
+            scoreCache["\(task)|\(key)"] != nil || singletonOf[key] == task
+        }
+
+        /// Forgets every merge but those of `keys`. Scores stay cached, so a merge is needed only until
+        /// its scores are taken; one needed again is merged again (merges are deterministic).
+        mutating func keepMerges(only keys: Set<String>) {
+            merged = merged.filter { keys.contains($0.key) }
         }
 
         /// Scores of (task, member-set key) pairs; a task against its own adapter is its own score.
