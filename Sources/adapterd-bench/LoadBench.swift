@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import ArgumentParser
 import Foundation
@@ -23,7 +24,7 @@ struct LoadBench: AsyncParsableCommand {
     @Option(help: "Largest corpus adapter to use, bytes (the largest accepted ones below it are used).")
     var maxAdapterBytes = 700_000
     @Option(help: "Detector model file for the daemon (default: its built-in model).") var detectorModel: String?
-    @Option(help: "Pause of each client between its requests, milliseconds (0: back to back, i.e. the daemon saturated).")
+    @Option(help: "Mean pause of each client between its requests, milliseconds (0: back to back, i.e. the daemon saturated). Each pause is drawn uniformly from ½–1½ of it and each client's first request is put off by up to one pause, so the clients do not run in lockstep.")
     var pauseMs = 0.0
     @Option(help: "Route p99 goal during a re-cluster, milliseconds.") var goalMs = 5.0
     @Option(help: "Read clients: raw (one thread each, blocking socket, pre-built requests, a response checked by its first bytes: little CPU taken from the daemon) or typed (AdapterdClient, decoding every result).")
@@ -52,8 +53,12 @@ struct LoadBench: AsyncParsableCommand {
         if let detectorModel { arguments += ["--detector-model", detectorModel] }
         let daemon = try LoadDaemon(executable: executable, arguments: arguments, socket: socket, log: root + "/adapterd.log")
         defer { daemon.stop() }
-        let outcome = try await measure(socket: socket)
-        print(String(format: "adapterd RSS after the run: %.1f MiB", Double(daemon.residentBytes()) / 1_048_576))
+        let outcome = try await measure(socket: socket, daemon: daemon)
+        // The daemon returns freed memory (malloc_trim) on its planning thread after a change has
+        // answered; give it a moment before reading.
+        try? await Task.sleep(for: .seconds(2))
+        print(String(format: "adapterd RSS after the run: %.1f MiB (peak %.1f MiB)",
+                     Double(daemon.residentBytes()) / 1_048_576, Double(daemon.residentBytes(field: "VmHWM:")) / 1_048_576))
         if (strict || strictErrors) && outcome.errors > 0 { throw ExitCode(1) }
         if strict && outcome.goalMissed { throw ExitCode(1) }
     }
@@ -63,7 +68,7 @@ struct LoadBench: AsyncParsableCommand {
         var goalMissed = false
     }
 
-    func measure(socket: String) async throws -> Outcome {
+    func measure(socket: String, daemon: LoadDaemon) async throws -> Outcome {
         let admin = try await AdapterdClient.connect(socketPath: socket)
         defer { Task { await admin.close() } }
         // Adapters the detector accepts, as installable variants (one bit of one weight flipped each).
@@ -92,7 +97,7 @@ struct LoadBench: AsyncParsableCommand {
         let reclusterProbe = try await admin.callRaw(method: "recluster", paramsJSON: #"{"budget":null,"dryRun":true}"#)
         let hasRecluster = !(String(decoding: reclusterProbe, as: UTF8.self).contains("\(RPCErrorCode.methodNotFound.rawValue)"))
         print("load: \(clients) clients × \(requests) requests per phase"
-              + (pauseMs > 0 ? String(format: " (each pausing %.1f ms between requests)", pauseMs) : " (back to back)")
+              + (pauseMs > 0 ? String(format: " (each pausing %.1f ms on average between requests)", pauseMs) : " (back to back)")
               + ", \(client.rawValue) clients"
               + " against \(status.daemon) \(status.version) "
               + "(pid \(status.pid)); \(names.count) tasks installed from \(accepted.map(\.name).joined(separator: ", ")) "
@@ -104,7 +109,7 @@ struct LoadBench: AsyncParsableCommand {
         let idle = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names, pauseMs: pauseMs,
                                            kind: client, background: nil)
         outcome.errors += idle.errors
-        print(idle.line(name: "idle", background: "-"))
+        print(idle.line(name: "idle", background: "-") + daemon.memoryNote())
 
         // During installs: new tasks and new versions of existing ones, back to back on one connection.
         let installBackground = LoadBackground { [names] iteration in
@@ -117,7 +122,7 @@ struct LoadBench: AsyncParsableCommand {
         let installs = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
                                                pauseMs: pauseMs, kind: client, background: installBackground)
         outcome.errors += installs.errors
-        print(installs.line(name: "during installs", background: installBackground.summary(what: "installs")))
+        print(installs.line(name: "during installs", background: installBackground.summary(what: "installs")) + daemon.memoryNote())
 
         // During re-clustering: alternate two budgets below the served bytes, so each run merges anew.
         guard hasRecluster else {
@@ -135,7 +140,7 @@ struct LoadBench: AsyncParsableCommand {
         let recluster = try await LoadPhase.run(socket: socket, clients: clients, requests: requests, tasks: names,
                                                 pauseMs: pauseMs, kind: client, background: reclusterBackground)
         outcome.errors += recluster.errors
-        print(recluster.line(name: "during re-cluster", background: reclusterBackground.summary(what: "re-clusterings")))
+        print(recluster.line(name: "during re-cluster", background: reclusterBackground.summary(what: "re-clusterings")) + daemon.memoryNote())
         let p99 = recluster.percentile("route", 0.99) * 1e3
         outcome.goalMissed = !(p99 < goalMs) || reclusterBackground.completed == 0
         print(String(format: "goal: zero errors (%d) and route p99 under %.1f ms during re-clustering (%.2f ms): %@",
@@ -179,7 +184,9 @@ struct LoadPhase {
             for clientIndex in 0..<clients {
                 group.addTask {
                     var phase = LoadPhase()
+                    var pauses = LoadPauses(meanMs: pauseMs, client: clientIndex)
                     let client = try await AdapterdClient.connect(socketPath: socket)
+                    if let first = pauses.firstDelayMicroseconds() { try? await Task.sleep(for: .microseconds(first)) }
                     for index in 0..<requests {
                         let method = pattern[(index + clientIndex) % pattern.count]
                         let during = background?.isRunning ?? true
@@ -200,7 +207,7 @@ struct LoadPhase {
                             if phase.errorExamples.count < 3 { phase.errorExamples.append("\(method): \(error)") }
                         }
                         phase.requests += 1
-                        if pauseMs > 0 { try? await Task.sleep(for: .microseconds(Int(pauseMs * 1000))) }
+                        if let pause = pauses.nextMicroseconds() { try? await Task.sleep(for: .microseconds(pause)) }
                     }
                     await client.close()
                     return phase
@@ -234,6 +241,8 @@ struct LoadPhase {
             finished.enter()
             let thread = Thread {
                 var phase = LoadPhase()
+                var pauses = LoadPauses(meanMs: pauseMs, client: clientIndex)
+                if let first = pauses.firstDelayMicroseconds() { usleep(UInt32(first)) }
                 for index in 0..<requests {
                     let method = pattern[(index + clientIndex) % pattern.count]
                     let frames = requestFrames[method]!
@@ -257,7 +266,7 @@ struct LoadPhase {
                         if phase.errorExamples.count < 3 { phase.errorExamples.append("\(method): \(error)") }
                     }
                     phase.requests += 1
-                    if pauseMs > 0 { usleep(UInt32(pauseMs * 1000)) }
+                    if let pause = pauses.nextMicroseconds() { usleep(UInt32(pause)) }
                 }
                 connection.close()
                 results.withLockedValue { $0.append(phase) }
@@ -286,6 +295,28 @@ struct LoadPhase {
         return String(format: "%@ %9d %7d %9.0f   %@    %@     %@   %@", padded, requests, errors,
                       Double(requests) / max(seconds, 1e-9), pair("route"), pair("status"), pair("list"),
                       background + (outside > 0 ? " (\(outside) requests outside an operation not timed)" : ""))
+    }
+}
+
+/// A client's pauses between requests: uniform in ½–1½ of the mean, and a first delay uniform in
+/// 0–1 mean, from a generator seeded by the client's index (the same run pauses the same way). Equal
+/// fixed pauses kept the clients in lockstep: all of them woke together and queued behind each other
+/// (idle route p99 7.6 ms in one run, 1.9 ms in the next, depending on how they happened to start).
+struct LoadPauses {
+    let meanMicroseconds: Double
+    var generator: SplitMix64Generator
+
+    init(meanMs: Double, client: Int) {
+        meanMicroseconds = max(0, meanMs) * 1000
+        generator = SplitMix64Generator(seed: 0x10AD_0000 &+ UInt64(client))
+    }
+
+    mutating func firstDelayMicroseconds() -> Int? {
+        meanMicroseconds > 0 ? Int(Double.random(in: 0..<meanMicroseconds, using: &generator)) : nil
+    }
+
+    mutating func nextMicroseconds() -> Int? {
+        meanMicroseconds > 0 ? Int(Double.random(in: 0.5 * meanMicroseconds...1.5 * meanMicroseconds, using: &generator)) : nil
     }
 }
 
@@ -497,12 +528,18 @@ final class LoadDaemon: @unchecked Sendable {
         usleep(100_000)
     }
 
-    /// VmRSS of the daemon, from /proc.
-    func residentBytes() -> Int {
+    /// VmRSS of the daemon (or another field of /proc/PID/status given in kB, such as VmHWM, the peak).
+    func residentBytes(field: String = "VmRSS:") -> Int {
         guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
               let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kib * 1024
+    }
+
+    /// ", RSS x MiB (peak y)": the daemon's memory at the end of a phase.
+    func memoryNote() -> String {
+        String(format: ", RSS %.0f MiB (peak %.0f)", Double(residentBytes()) / 1_048_576,
+               Double(residentBytes(field: "VmHWM:")) / 1_048_576)
     }
 
     func stop() {
