@@ -20,7 +20,7 @@ Usage:
 --score accuracy (the default) makes "score" the fraction of examples predicted right; --score
 probability makes it the mean probability the head gives the right label (softmax over the task's
 labels). On ~10 examples accuracy moves in steps of 0.1 and ties most candidates; the probability is
-continuous (like the few-shot loss D2C refines with) and stays in [0, 1], so ratios to the own
+continuous (as a few-shot loss would be) and stays in [0, 1], so ratios to the own
 adapter's score remain meaningful. Both are always in the answer ("accuracy", "probability").
 
 One call loads torch, transformers and the base model (~10 s of CPU); the resident scorer (--serve)
