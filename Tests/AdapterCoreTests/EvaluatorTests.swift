@@ -7,9 +7,14 @@ import Testing
 final class CountingEvaluator: Evaluator {
     let calls = Mutex(0)
     let failing: Bool
+    let maximum: Double?
     var name: String { "counting" }
+    var maximumScore: Double? { maximum }
 
-    init(failing: Bool = false) { self.failing = failing }
+    init(failing: Bool = false, maximum: Double? = nil) {
+        self.failing = failing
+        self.maximum = maximum
+    }
 
     func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
         calls.withLock { $0 += 1 }

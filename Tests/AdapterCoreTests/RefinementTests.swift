@@ -53,6 +53,24 @@ import Testing
         #expect(result.evaluations > n)
     }
 
+    @Test func stopsWithoutScoringCandidatesWhenEveryTaskHasTheMaximumScore() async throws {
+        // Identical tasks per family, each family its own cluster: every merge is the task itself.
+        let (tasks, family) = SyntheticTasks.families(families: 3, perFamily: 4, noise: 0, seed: 5)
+        let bounded = CountingEvaluator(maximum: 1)
+        let unbounded = CountingEvaluator()
+        let stopped = try await ClusterRefiner(evaluator: bounded, merger: SVDClusterMerger())
+            .refine(tasks: tasks, clusterCount: 3, mergedRank: 4, initialAssignment: family)
+        let searched = try await ClusterRefiner(evaluator: unbounded, merger: SVDClusterMerger())
+            .refine(tasks: tasks, clusterCount: 3, mergedRank: 4, initialAssignment: family)
+        #expect(stopped.meanQuality > 1 - 1e-6)
+        #expect(stopped.assignment == searched.assignment)
+        #expect(zip(stopped.quality, searched.quality).allSatisfy { abs($0 - $1) < 1e-12 })
+        // Own adapters and the current clusters only; the search also scored 2 candidates per task.
+        #expect(stopped.evaluations == 2 * tasks.count)
+        #expect(searched.evaluations == 4 * tasks.count)
+        #expect(bounded.calls.withLock { $0 } == stopped.evaluations)
+    }
+
     @Test func withOneCandidateNothingMoves() async throws {
         let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 3, noise: 1.0, seed: 2)
         let start = tasks.indices.map { $0 % 3 }

@@ -19,6 +19,7 @@ public actor CachingEvaluator: Evaluator {
     }
 
     public nonisolated let name: String
+    public nonisolated let maximumScore: Double?
     private let base: any Evaluator
     private let identify: @Sendable (LoRAAdapter) -> String
     private var scores: [Key: Double] = [:]
@@ -31,6 +32,7 @@ public actor CachingEvaluator: Evaluator {
                 identify: @escaping @Sendable (LoRAAdapter) -> String = { AdapterFingerprint.of($0) }) {
         self.base = base
         self.name = base.name
+        self.maximumScore = base.maximumScore
         self.identify = identify
     }
 

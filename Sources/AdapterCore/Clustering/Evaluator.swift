@@ -9,9 +9,15 @@ public protocol Evaluator: Sendable {
     var name: String { get }
 
     func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double
+
+    /// The highest score any candidate can get, when there is one (weight-space: 1, the task's own
+    /// update); nil when unknown. The refiner stops when every task already has it: no move can help.
+    var maximumScore: Double? { get }
 }
 
 extension Evaluator {
+    public var maximumScore: Double? { nil }
+
     /// `score`, with every failure reported the same way: a `ClusteringError` or cancellation as it
     /// is, any other error and a non-finite score as `evaluatorFailed` naming the evaluator and task.
     func checkedScore(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {

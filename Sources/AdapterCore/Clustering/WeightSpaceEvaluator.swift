@@ -9,6 +9,7 @@
 /// other (the clustering code never mixes base-model profiles, so this does not arise there).
 public struct WeightSpaceEvaluator: Evaluator {
     public var name: String { "weight-space" }
+    public var maximumScore: Double? { 1 }
 
     public init() {}
 
