@@ -259,30 +259,9 @@ def score(adapter_dir, examples_jsonl, base=None):
 
 
 def score_rows(adapter_dir, rows, labels, descriptions, base=None):
-    if not rows:
-        return 0.0
-    if adapter_dir in (None, "-"):
-        base = base or "minilm"
-    else:
-        base = "llama-tiny" if "llama" in adapter_base(adapter_dir) else "minilm"
-    texts = [r["text"] for r in rows]
-    gold = [labels.index(r["label"]) for r in rows]
-    if base == "llama-tiny":
-        import llama_tiny
-        model = llama_tiny.load_base(llama_tiny_path())
-        tok = llama_tiny.WordTokenizer.load(llama_tiny_path())
-        if adapter_dir not in (None, "-"):
-            from peft import PeftModel
-            model = PeftModel.from_pretrained(model, adapter_dir)
-        preds = llama_tiny.predict(model, tok, texts, labels)
-    else:
-        model = load_encoder()
-        label_emb = label_embeddings(model, descriptions)
-        if adapter_dir not in (None, "-"):
-            from peft import PeftModel
-            model = PeftModel.from_pretrained(model, adapter_dir)
-        preds = predict(model, texts, label_emb)
-    return sum(int(p == g) for p, g in zip(preds, gold)) / len(rows)
+    """Accuracy on rows already read, with the base model loaded for this call (the resident
+    scorer's path: the same number)."""
+    return Scorer().score_rows(adapter_dir, rows, labels, descriptions, base)[0]
 
 
 # ------------------------------------------------------------------------------------------------
