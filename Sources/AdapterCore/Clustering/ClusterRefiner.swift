@@ -141,6 +141,8 @@ public struct ClusterRefiner: Sendable {
         var seen: Set<[Int]> = [assignment]
         var rounds = 0
         let maxRounds = max(0, options.maxRounds)
+        // A move must gain more than this (per task: `minimumGain` of its own score).
+        let minimumGains = state.ownScores.map { options.minimumGain * abs($0) }
         for round in 0...maxRounds {
             let clusters = Self.members(of: assignment, k: k)
             let keys = clusters.map(State.key)
@@ -160,7 +162,7 @@ public struct ClusterRefiner: Sendable {
             // minimum gain, so no task would move: skip scoring the candidates (for ~50 near-identical
             // tasks in 3 clusters that was 288 merges of 17 members, most of a 2-minute re-cluster).
             if let top = evaluator.maximumScore,
-               current.indices.allSatisfy({ top - current[$0] <= options.minimumGain * abs(state.ownScores[$0]) }) {
+               current.indices.allSatisfy({ top - current[$0] <= minimumGains[$0] }) {
                 progress?(fractionDone, "round \(round): mean quality \(Self.format(mean)); every task at the "
                           + "maximum score of \(evaluator.name), nothing to refine")
                 break
@@ -207,7 +209,7 @@ public struct ClusterRefiner: Sendable {
                     if s > bestScore { bestScore = s; bestCluster = c }
                 }
                 let gain = bestScore - current[i]
-                if bestCluster != assignment[i] && gain > options.minimumGain * abs(state.ownScores[i]) {
+                if bestCluster != assignment[i] && gain > minimumGains[i] {
                     moves.append((i, bestCluster, gain))
                 }
             }
