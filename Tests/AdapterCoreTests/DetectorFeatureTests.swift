@@ -4,14 +4,8 @@ import Testing
 
 /// Synthetic adapters and embedding tables for detector tests (no corpus needed).
 enum SyntheticAdapters {
-    static func gaussian(_ rng: inout SplitMix64) -> Double {
-        let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(rng.next() >> 11) / Double(1 << 53)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-
-    static func randomMatrix(_ rows: Int, _ cols: Int, _ sd: Double, _ rng: inout SplitMix64) -> Matrix {
-        Matrix(rows: rows, cols: cols, elements: (0..<(rows * cols)).map { _ in sd * gaussian(&rng) })
+    static func randomMatrix(_ rows: Int, _ cols: Int, _ sd: Double, _ rng: inout SeededGenerator) -> Matrix {
+        Matrix(rows: rows, cols: cols, elements: (0..<(rows * cols)).map { _ in sd * rng.nextGaussian() })
     }
 
     /// A BERT-style adapter on q/k/v/o of `layers` layers, width `d`, rank `r`. With `trigger`, every
@@ -20,7 +14,7 @@ enum SyntheticAdapters {
                         trigger: [Double]? = nil, triggerStrength: Double = 3,
                         projections: [Projection] = [.q, .k, .v, .o],
                         architecture: ArchitectureFamily = .bert) -> LoRAAdapter {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var modules: [LoRAModule] = []
         for layer in 0..<layers {
             for p in projections {
@@ -39,7 +33,7 @@ enum SyntheticAdapters {
     }
 
     static func table(vocab: Int = 300, d: Int = 32, seed: UInt64 = 99) -> TokenEmbeddingTable {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         return TokenEmbeddingTable(architecture: .bert, hiddenSize: d, tokens: (0..<vocab).map { "tok\($0)" },
                                    vectors: randomMatrix(vocab, d, 1, &rng), source: "synthetic")
     }
@@ -141,7 +135,7 @@ struct DetectorFeatureTests {
     func alignmentExactValues() throws {
         let table = SyntheticAdapters.table(vocab: 50, d: 8, seed: 7)
         let u = table.centredUnitVectors
-        var rng = SplitMix64(seed: 1)
+        var rng = SeededGenerator(seed: 1)
         // Rank 1: A is token 9's centred unit vector (times 2), B random: the only input direction is token 9.
         let a = Matrix(rows: 1, cols: 8, elements: (0..<8).map { 2 * u[9, $0] })
         let b = SyntheticAdapters.randomMatrix(8, 1, 1, &rng)
