@@ -32,10 +32,15 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CPeerCred"),
 
-        // Pure core: formats, factored low-rank math, screening, merging, clustering, routing.
+        // Pure core: formats, factored low-rank math, screening, merging, clustering, routing. Its
+        // resources (the default detector models) are read with `ShippedFiles`, never `Bundle.module`.
         .target(
             name: "AdapterCore",
             dependencies: ["COpenBLAS"],
+            resources: [
+                .copy("Resources/default-detector-weights-only.json"),
+                .copy("Resources/default-detector-with-tokens.json"),
+            ],
             swiftSettings: strict),
         // SQLite catalog + content-addressed file store + generations.
         .target(
