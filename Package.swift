@@ -37,11 +37,11 @@ let package = Package(
         .target(
             name: "AdapterCore",
             dependencies: ["COpenBLAS"],
-            resources: [
-                .copy("Resources/default-detector-weights-only.json"),
-                .copy("Resources/default-detector-with-tokens.json"),
-            ],
+            resources: [.process("Resources")],
             swiftSettings: strict),
+        // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,
+        // cross-validation, metrics, packaging of the default models. The daemon never links it.
+        .target(name: "AdapterTraining", dependencies: ["AdapterCore"], swiftSettings: strict),
         // SQLite catalog + content-addressed file store + generations.
         .target(
             name: "AdapterStore",
@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "AdapterCLI",
             dependencies: [
-                "AdapterCore", "AdapterProtocol",
+                "AdapterCore", "AdapterTraining", "AdapterProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -118,9 +118,15 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Synthetic adapters shared by the core, training and daemon test targets.
+        .target(name: "AdapterCoreTestSupport", dependencies: ["AdapterCore"], path: "Tests/AdapterCoreTestSupport",
+                swiftSettings: strict),
         .testTarget(
-            name: "AdapterCoreTests", dependencies: ["AdapterCore"],
+            name: "AdapterCoreTests", dependencies: ["AdapterCore", "AdapterCoreTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "AdapterTrainingTests", dependencies: ["AdapterTraining", "AdapterCore", "AdapterCoreTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "AdapterStoreTests", dependencies: ["AdapterStore"], swiftSettings: strict),
         .testTarget(
             name: "AdapterProtocolTests",

@@ -53,14 +53,6 @@ struct DefaultDetectorModelFileTests {
         }
     }
 
-    @Test("the JSON files decode to exactly the models that were embedded in Swift source")
-    func sameModelsAsTheEmbeddedSource() throws {
-        let embeddedWeights = try DetectorModel.decode(Data(try #require(DefaultDetectorModels.weightsOnlyJSON).utf8))
-        let embeddedTokens = try DetectorModel.decode(Data(try #require(DefaultDetectorModels.withTokensJSON).utf8))
-        #expect(try DefaultDetectorModels.weightsOnly() == embeddedWeights)
-        #expect(try DefaultDetectorModels.withTokens() == embeddedTokens)
-    }
-
     @Test("a build finds them in the resource bundle next to the executable")
     func foundInTheBuildTree() throws {
         let directories = DefaultDetectorModels.searchDirectories

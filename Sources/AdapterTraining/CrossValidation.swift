@@ -1,3 +1,5 @@
+import AdapterCore
+
 /// One train/test split of example indices.
 public struct CrossValidationFold: Sendable, Equatable {
     public var train: [Int]
