@@ -140,7 +140,7 @@ let package = Package(
         .target(name: "AdapterdTestSupport", path: "Tests/AdapterdTestSupport", swiftSettings: strict),
         .testTarget(
             name: "AdapterDaemonTests",
-            dependencies: ["AdapterDaemon", "AdapterProtocol", "AdapterCore", "AdapterdTestSupport"],
+            dependencies: ["AdapterDaemon", "AdapterProtocol", "AdapterCore", "AdapterdTestSupport", "AdapterCoreTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "AdapterCLITests", dependencies: ["AdapterCLI"], swiftSettings: strict),
         // Spawns the real adapterd and adapterctl binaries (and a python3 client) on a temporary socket.

@@ -1,4 +1,5 @@
 import AdapterCore
+import AdapterDaemon
 import ArgumentParser
 import Foundation
 
