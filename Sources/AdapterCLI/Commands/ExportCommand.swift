@@ -12,7 +12,8 @@ struct ExportCommand: AsyncParsableCommand {
         discussion: """
             CLUSTER is a cluster id of the current generation (`adapterctl status` or `route` shows them); \
             with --task, the cluster serving that task. DIR must not exist or be empty; it receives \
-            adapter_config.json and adapter_model.safetensors (sha256 checked).
+            adapter_config.json and adapter_model.safetensors (sha256 checked). Only callers that may \
+            change the daemon (root, its user, its admin group) may export: the weights are the operator's.
             """)
 
     @Argument(help: ArgumentHelp("CLUSTER DIR, or DIR with --task.", valueName: "cluster-and-dir"))
