@@ -12,6 +12,12 @@ public struct AdapterCtl: AsyncParsableCommand {
             The daemon commands talk to adapterd over its Unix socket (--socket, or $ADAPTERD_SOCKET, \
             default \(AdapterdClient.defaultSocketPath)); every one takes --json.
 
+            Text that comes from adapter files, other users or the daemon (task names, base models, \
+            module names, examples, messages, paths) is shown with control characters (C0, DEL, C1, so \
+            also terminal escape sequences), bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E, \
+            U+2066-U+2069) and U+2028/U+2029 written in Swift notation: ESC as \\u{1B}, U+202E as \
+            \\u{202E}. --json output is exact JSON, with those characters as \\u escapes.
+
             Exit status:
             \(ExitStatus.allCases.map { "  \($0.rawValue)  \($0.meaning)" }.joined(separator: "\n"))
             """,
@@ -36,16 +42,16 @@ public struct AdapterCtl: AsyncParsableCommand {
             }
             return ExitStatus.ok.rawValue
         } catch let error as CLIError {
-            FileHandle.standardError.write(Data("adapterctl: \(error.message)\n".utf8))
+            printError("adapterctl: \(error.message)")
             return error.status.rawValue
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {
-                if !message.isEmpty { print(message) }
+                if !message.isEmpty { print(message) }  // help, version, completion scripts: our own text
                 return ExitStatus.ok.rawValue
             }
-            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            if !message.isEmpty { printError(message) }
             return code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
         }
     }

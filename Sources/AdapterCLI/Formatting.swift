@@ -1,8 +1,9 @@
 import Foundation
 
-/// Writes a line to standard error.
+/// Writes a message to standard error, escaped for the terminal (`TerminalSafeText`) except for its
+/// line breaks: messages quote paths, adapter files and the daemon.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalSafeText.escape(message, keepingLineBreaks: true) + "\n").utf8))
 }
 
 /// A number in at most 4 significant digits, in scientific notation when very small or large.

@@ -1,7 +1,13 @@
-/// A plain-text table with aligned columns, for adapterctl's human output.
+/// A plain-text table with aligned columns, for adapterctl's human output. Cells are shown escaped
+/// for the terminal (`TerminalSafeText`), and columns are as wide as the escaped cells.
 struct TextTable {
     let header: [String]
     let rows: [[String]]
+
+    init(header: [String], rows: [[String]]) {
+        self.header = header.map(\.terminalSafe)
+        self.rows = rows.map { $0.map(\.terminalSafe) }
+    }
 
     func render() -> String {
         let columns = header.count

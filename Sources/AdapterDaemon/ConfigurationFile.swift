@@ -24,6 +24,7 @@ public enum ConfigurationFile {
         ("max-read-only-request", "largest request from a client that may not mutate"),
         ("idle-timeout", "seconds of silence after which a connection is closed"),
         ("max-connections-per-user", "connections one uid that may not mutate can hold open at once"),
+        ("admin-reserved-connections", "connections only peers that may mutate can use (readers of all uids together get the rest)"),
         ("request-timeout", "seconds within which a request must arrive completely once it has begun"),
         ("max-examples", "most examples (JSONL lines) per task in an install"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
@@ -119,6 +120,11 @@ public enum ConfigurationFile {
                 throw ConfigurationError(.invalidValue, "max-connections-per-user '\(value)' is not an integer")
             }
             settings.maxConnectionsPerUser = number
+        case "admin-reserved-connections":
+            guard let number = Int(value) else {
+                throw ConfigurationError(.invalidValue, "admin-reserved-connections '\(value)' is not an integer")
+            }
+            settings.adminReservedConnections = number
         case "request-timeout":
             settings.requestTimeoutSeconds = try seconds(value, key: key)
         case "max-examples":

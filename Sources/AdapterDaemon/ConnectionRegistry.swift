@@ -3,11 +3,11 @@ import NIOCore
 
 /// The open connections of a server, which of them are handling a request, and whether the server
 /// is shutting down. Graceful shutdown closes idle connections at once and lets busy ones finish
-/// their request first.
+/// their request first. New connections are admitted by a `ConnectionAdmission`.
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         let channel: Channel
-        let uid: UInt32
+        let peer: ConnectionAdmission.Peer
         var busy: Bool
     }
 
@@ -17,6 +17,8 @@ final class ConnectionRegistry: Sendable {
         case full
         /// This uid already holds its per-user share.
         case userFull(limit: Int)
+        /// Peers that may not mutate hold every connection not reserved for administrators.
+        case reservedForAdministrators(unprivilegedLimit: Int)
         case shuttingDown
     }
 
@@ -27,29 +29,29 @@ final class ConnectionRegistry: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    let maximum: Int
+    let admission: ConnectionAdmission
 
-    init(maximum: Int) {
-        self.maximum = maximum
+    init(admission: ConnectionAdmission) {
+        self.admission = admission
     }
 
     /// Adds a connection; returns its id, or nil when the server is full or shutting down.
     func add(_ channel: Channel) -> Int? {
-        if case .success(let id) = add(channel, uid: 0, perUserLimit: nil) { return id }
+        if case .success(let id) = add(channel, uid: 0, mayMutate: true) { return id }
         return nil
     }
 
-    /// Adds a connection of `uid`, which may hold at most `perUserLimit` connections (nil: no share
-    /// limit); returns its id, or why it was refused.
-    func add(_ channel: Channel, uid: UInt32, perUserLimit: Int?) -> Result<Int, RefusalError> {
+    /// Adds a connection of `uid` (allowed to mutate or not) if `admission` admits it; returns its
+    /// id, or why it was refused.
+    func add(_ channel: Channel, uid: UInt32, mayMutate: Bool) -> Result<Int, RefusalError> {
         state.withLockedValue { state in
             guard !state.shuttingDown else { return .failure(RefusalError(refusal: .shuttingDown)) }
-            guard state.entries.count < maximum else { return .failure(RefusalError(refusal: .full)) }
-            if let perUserLimit, state.entries.values.lazy.filter({ $0.uid == uid }).count >= perUserLimit {
-                return .failure(RefusalError(refusal: .userFull(limit: perUserLimit)))
+            let peer = ConnectionAdmission.Peer(uid: uid, mayMutate: mayMutate)
+            if let refusal = admission.refusal(of: peer, open: state.entries.values.lazy.map(\.peer)) {
+                return .failure(RefusalError(refusal: refusal))
             }
             state.nextID += 1
-            state.entries[state.nextID] = Entry(channel: channel, uid: uid, busy: false)
+            state.entries[state.nextID] = Entry(channel: channel, peer: peer, busy: false)
             return .success(state.nextID)
         }
     }
@@ -93,6 +95,49 @@ final class ConnectionRegistry: Sendable {
             return state.entries.values.filter { !$0.busy }.map(\.channel)
         }
         for channel in idle { channel.close(promise: nil) }
+    }
+}
+
+/// Which new connections a server admits: at most `maximum` in all; of them at most
+/// `maximum - reservedForAdministrators` held by peers that may not mutate, so that readers of any
+/// number of uids cannot lock administrators out; and at most `perUserLimit` held by one uid that
+/// may not mutate, so that one reader cannot lock out the others. Peers that may mutate are limited
+/// by `maximum` only.
+struct ConnectionAdmission: Sendable, Hashable {
+    /// Who holds or asks for a connection.
+    struct Peer: Sendable, Hashable {
+        let uid: UInt32
+        let mayMutate: Bool
+    }
+
+    let maximum: Int
+    let reservedForAdministrators: Int
+    let perUserLimit: Int?
+
+    init(maximum: Int, reservedForAdministrators: Int = 0, perUserLimit: Int? = nil) {
+        self.maximum = maximum
+        self.reservedForAdministrators = max(0, min(reservedForAdministrators, maximum))
+        self.perUserLimit = perUserLimit
+    }
+
+    /// Connections peers that may not mutate may hold together.
+    var unprivilegedLimit: Int { maximum - reservedForAdministrators }
+
+    /// Why `peer`'s new connection is refused while `open` connections are held, or nil to admit it.
+    func refusal(of peer: Peer, open: some Sequence<Peer>) -> ConnectionRegistry.Refusal? {
+        var total = 0, unprivileged = 0, ofUID = 0
+        for holder in open {
+            total += 1
+            if !holder.mayMutate {
+                unprivileged += 1
+                if holder.uid == peer.uid { ofUID += 1 }
+            }
+        }
+        guard total < maximum else { return .full }
+        guard !peer.mayMutate else { return nil }
+        if let perUserLimit, ofUID >= perUserLimit { return .userFull(limit: perUserLimit) }
+        guard unprivileged < unprivilegedLimit else { return .reservedForAdministrators(unprivilegedLimit: unprivilegedLimit) }
+        return nil
     }
 }
 

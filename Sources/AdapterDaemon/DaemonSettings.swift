@@ -40,6 +40,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public var idleTimeoutSeconds: Double = 60
     /// Connections one uid that may not mutate can hold open at once (admins are not limited by it).
     public var maxConnectionsPerUser = 16
+    /// Connections only peers that may mutate can use: peers that may not mutate, of any number of
+    /// uids, hold at most `maxConnections - adminReservedConnections` together.
+    public var adminReservedConnections = 4
     /// A request frame must arrive completely within this long after its first byte (slow senders).
     public var requestTimeoutSeconds: Double = 120
     /// Most examples (JSONL lines) an install may carry for its task.
@@ -99,6 +102,10 @@ public struct DaemonSettings: Sendable, Hashable {
         guard idleTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "idle-timeout must be positive") }
         guard maxConnectionsPerUser >= 1 else {
             throw ConfigurationError(.invalidValue, "max-connections-per-user must be at least 1")
+        }
+        guard adminReservedConnections >= 0, adminReservedConnections < maxConnections else {
+            throw ConfigurationError(.invalidValue,
+                "admin-reserved-connections (\(adminReservedConnections)) must be at least 0 and less than max-connections (\(maxConnections))")
         }
         guard requestTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "request-timeout must be positive") }
         guard maxExamples >= 1 else { throw ConfigurationError(.invalidValue, "max-examples must be at least 1") }

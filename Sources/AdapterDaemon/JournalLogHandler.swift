@@ -78,11 +78,36 @@ public struct StderrLogHandler: LogHandler {
     }
 }
 
+/// One log record as one line of text. Messages quote what peers and files sent (error texts,
+/// adapter config values, an evaluator's output), so control characters (C0 including line feeds,
+/// DEL, C1: terminal escape sequences, forged log lines), bidi controls and U+2028/U+2029 are
+/// written as `\u{1B}`, the notation adapterctl uses (its `TerminalSafeText`).
 enum LogFormatting {
     static func line(message: Logger.Message, metadata: Logger.Metadata) -> String {
-        guard !metadata.isEmpty else { return message.description }
+        guard !metadata.isEmpty else { return escapingControls(message.description) }
         let pairs = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        return "\(message) \(pairs)"
+        return escapingControls("\(message) \(pairs)")
+    }
+
+    /// `text` with each character a terminal or a log reader would act on written as `\u{XX}`.
+    static func escapingControls(_ text: String) -> String {
+        func unsafe(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x00...0x1F, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+            default: false
+            }
+        }
+        guard text.unicodeScalars.contains(where: unsafe) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if unsafe(scalar) {
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                result += "\\u{" + (hex.count < 2 ? "0" + hex : hex) + "}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }
 

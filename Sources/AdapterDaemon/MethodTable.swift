@@ -3,10 +3,10 @@ import Foundation
 import Logging
 
 /// Maps method names to typed handlers and turns every outcome into a response payload:
-/// authorisation of mutating methods, params decoding, and errors as JSON-RPC error objects.
+/// authorisation (`MethodAccess`), params decoding, and errors as JSON-RPC error objects.
 public struct MethodTable: Sendable {
     struct Entry: Sendable {
-        let mutates: Bool
+        let access: MethodAccess
         let run: @Sendable (RPCInboundRequest, RequestContext) async throws -> Data
         /// Answers without suspending, or nil when it cannot right now (then `run` answers).
         var immediate: (@Sendable (RPCInboundRequest, RequestContext) throws -> Data?)? = nil
@@ -28,7 +28,7 @@ public struct MethodTable: Sendable {
     public mutating func register<M: RPCMethod>(
         _ method: M.Type, _ body: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
     ) {
-        entries[M.name] = Entry(mutates: M.mutates) { request, context in
+        entries[M.name] = Entry(access: MethodAccess(M.self)) { request, context in
             let params = try request.params(as: M.Params.self)
             let result = try await body(params, context)
             guard let id = request.id else { return Data() }
@@ -47,7 +47,7 @@ public struct MethodTable: Sendable {
         immediate: (@Sendable (M.Params, RequestContext) throws -> Data?)? = nil,
         _ body: @escaping @Sendable (M.Params, RequestContext) async throws -> Data
     ) {
-        var entry = Entry(mutates: M.mutates) { request, context in
+        var entry = Entry(access: MethodAccess(M.self)) { request, context in
             let params = try request.params(as: M.Params.self)
             let result = try await body(params, context)
             guard let id = request.id else { return Data() }
@@ -69,7 +69,7 @@ public struct MethodTable: Sendable {
     /// `RPCError`) is `.deferred` to `handle`.
     public func handleImmediately(payload: Data, peer: PeerCredentials, mayMutate: Bool) -> ImmediateOutcome {
         guard let request = try? RPCInboundRequest.parse(payload), let id = request.id,
-              let entry = entries[request.method], !entry.mutates, let immediate = entry.immediate else {
+              let entry = entries[request.method], entry.access == .everyone, let immediate = entry.immediate else {
             return .deferred
         }
         let context = RequestContext(peer: peer, mayMutate: mayMutate, requestID: id, send: { _ in })
@@ -105,11 +105,11 @@ public struct MethodTable: Sendable {
         guard let entry = entries[request.method] else {
             return reply(RPCError(code: .methodNotFound, message: "no method '\(request.method)'; methods: \(methodNames.joined(separator: ", "))"))
         }
-        if entry.mutates && !mayMutate {
+        if let why = entry.access.administratorsOnlyBecause, !mayMutate {
             logger.notice("refused \(request.method) to an unauthorised peer", metadata: ["peer": "\(peer)"])
             return reply(RPCError(
                 code: .unauthorized,
-                message: "\(request.method) changes the daemon's state; uid \(peer.uid) is not root, not the daemon's user and not in its admin group"))
+                message: "\(request.method) \(why); uid \(peer.uid) is not root, not the daemon's user and not in its admin group"))
         }
         let context = RequestContext(peer: peer, mayMutate: mayMutate, requestID: request.id, send: send)
         do {
@@ -120,6 +120,37 @@ public struct MethodTable: Sendable {
         } catch {
             logger.error("\(request.method) failed: \(error)", metadata: ["peer": "\(peer)"])
             return reply(RPCError(code: .internalError, message: "\(request.method) failed: \(error)"))
+        }
+    }
+}
+
+/// Who may call a method. Peers that may mutate (root, the daemon's uid, the admin group) may call
+/// every method; other peers only those open to `everyone`.
+enum MethodAccess: Sendable, Hashable {
+    /// Every peer that can open the socket: the reads of names, versions, hashes, verdicts, routes.
+    case everyone
+    /// Only peers that may mutate: the method changes the daemon's state.
+    case mutating
+    /// Only peers that may mutate, though nothing changes: the method hands out a served adapter's
+    /// weights, the operator's assets, which other peers cannot open on disk (the state directory is 0700).
+    case servedWeights
+
+    init<M: RPCMethod>(_ method: M.Type) {
+        if M.mutates {
+            self = .mutating
+        } else if M.name == Methods.Export.name {
+            self = .servedWeights
+        } else {
+            self = .everyone
+        }
+    }
+
+    /// What the refusal of a peer that may not mutate says the method does; nil when every peer may call it.
+    var administratorsOnlyBecause: String? {
+        switch self {
+        case .everyone: nil
+        case .mutating: "changes the daemon's state"
+        case .servedWeights: "hands out a served adapter's weights"
         }
     }
 }

@@ -33,13 +33,17 @@ public struct ServerLimits: Sendable, Hashable {
     public var idleTimeout: TimeAmount
     /// Connections one uid that may not mutate can hold at once; nil = only `maxConnections` applies.
     public var maxConnectionsPerUser: Int?
+    /// Connections only peers that may mutate can use: all peers that may not mutate together hold
+    /// at most `maxConnections - adminReservedConnections`.
+    public var adminReservedConnections: Int
     /// Time from a request frame's first byte to its last; nil = unlimited (only the idle timeout).
     public var requestTimeout: TimeAmount?
 
     public init(maxConnections: Int, maxFrameBytes: Int, maxReadOnlyFrameBytes: Int,
                 maxResponseBytes: Int = 64 * 1024 * 1024, idleTimeout: TimeAmount,
-                maxConnectionsPerUser: Int? = nil, requestTimeout: TimeAmount? = nil) {
+                maxConnectionsPerUser: Int? = nil, requestTimeout: TimeAmount? = nil, adminReservedConnections: Int = 0) {
         self.maxConnections = maxConnections
+        self.adminReservedConnections = adminReservedConnections
         self.maxFrameBytes = maxFrameBytes
         self.maxReadOnlyFrameBytes = maxReadOnlyFrameBytes
         self.maxResponseBytes = maxResponseBytes
@@ -55,7 +59,8 @@ public struct ServerLimits: Sendable, Hashable {
             maxReadOnlyFrameBytes: Int(settings.maxReadOnlyFrameBytes),
             idleTimeout: Self.timeAmount(seconds: settings.idleTimeoutSeconds),
             maxConnectionsPerUser: settings.maxConnectionsPerUser,
-            requestTimeout: Self.timeAmount(seconds: settings.requestTimeoutSeconds))
+            requestTimeout: Self.timeAmount(seconds: settings.requestTimeoutSeconds),
+            adminReservedConnections: settings.adminReservedConnections)
     }
 
     /// Seconds as a TimeAmount, saturating instead of overflowing for absurdly large values.
@@ -100,7 +105,9 @@ public final class RPCServer: Sendable {
         self.methods = methods
         self.logger = logger
         self.group = group
-        self.registry = ConnectionRegistry(maximum: limits.maxConnections)
+        self.registry = ConnectionRegistry(admission: ConnectionAdmission(
+            maximum: limits.maxConnections, reservedForAdministrators: limits.adminReservedConnections,
+            perUserLimit: limits.maxConnectionsPerUser))
     }
 
     /// Replaces the access policy (configuration reload); applies to new connections.
@@ -194,8 +201,9 @@ public final class RPCServer: Sendable {
             let mayMutate = policy.mayMutate(peer)
             let frameLimit = mayMutate ? limits.maxFrameBytes : limits.maxReadOnlyFrameBytes
             // Administrators are trusted with connections; everyone else gets a per-user share, so one
-            // local user cannot hold every connection slot.
-            let admission = registry.add(channel, uid: peer.uid, perUserLimit: mayMutate ? nil : limits.maxConnectionsPerUser)
+            // local user cannot hold every connection slot, and readers together leave the slots
+            // reserved for administrators free.
+            let admission = registry.add(channel, uid: peer.uid, mayMutate: mayMutate)
             var registryID: Int? = nil
             var refusal: ConnectionRegistry.Refusal? = nil
             switch admission {
@@ -256,6 +264,10 @@ public final class RPCServer: Sendable {
                         logger.warning("declined a connection: uid \(connection.peer.uid) holds \(limit) connections",
                                        metadata: ["peer": "\(peer)"])
                         error = RPCError(code: .busy, message: "uid \(connection.peer.uid) already has \(limit) connections open to adapterd (max-connections-per-user); close one or retry later")
+                    case .reservedForAdministrators(let unprivilegedLimit):
+                        logger.warning("declined a connection: peers that may not mutate hold \(unprivilegedLimit) connections",
+                                       metadata: ["peer": "\(peer)"])
+                        error = RPCError(code: .busy, message: "adapterd has \(unprivilegedLimit) connections open by peers that may not change it; the other \(limits.maxConnections - unprivilegedLimit) are reserved for administrators (admin-reserved-connections); retry later")
                     case .shuttingDown:
                         error = RPCError(code: .shuttingDown, message: "adapterd is stopping; no new connections")
                     default:

@@ -123,6 +123,7 @@ struct LimitsTests {
         let defaults = DaemonSettings()
         #expect(shipped.maxConnections == defaults.maxConnections)
         #expect(shipped.maxConnectionsPerUser == defaults.maxConnectionsPerUser)
+        #expect(shipped.adminReservedConnections == defaults.adminReservedConnections)
         #expect(shipped.maxAdapterBytes == defaults.maxAdapterBytes)
         #expect(shipped.maxExamplesBytes == defaults.maxExamplesBytes)
         #expect(shipped.maxExamples == defaults.maxExamples)

@@ -26,6 +26,6 @@ struct ConfigCommand: AsyncParsableCommand {
         if let evaluator = config.evaluator { rows.append(["evaluator", evaluator]) }
         if let command = config.evaluatorCommand { rows.append(["evaluator-command", command.joined(separator: " ")]) }
         if let timeout = config.evaluatorTimeoutSeconds { rows.append(["evaluator-timeout", "\(timeout)s"]) }
-        print(TextTable(header: ["SETTING", "VALUE"], rows: rows).render())
+        Output.printText(TextTable(header: ["SETTING", "VALUE"], rows: rows).render())
     }
 }

@@ -115,11 +115,11 @@ public struct DetectorTrainCommand: ParsableCommand {
                 metrics: metrics, tool: "adapterctl \(AdapterdVersion.string)")
             let model = try DetectorTrainer.train(examples, options: options, provenance: provenance)
             try model.encoded().write(to: URL(fileURLWithPath: out), options: .atomic)
-            print("trained \(fs.rawValue) detector on \(examples.count) adapters (\(model.provenance.poisonedCount) poisoned); threshold \(DetectorEvaluation.f(model.threshold, 4))")
+            Output.printText("trained \(fs.rawValue) detector on \(examples.count) adapters (\(model.provenance.poisonedCount) poisoned); threshold \(DetectorEvaluation.f(model.threshold, 4))")
             for m in metrics {
-                print("  \(m.scheme): accuracy \(DetectorEvaluation.f(m.accuracy)), AUC \(DetectorEvaluation.f(m.auc)), FPR \(DetectorEvaluation.f(m.falsePositiveRate)), TPR \(DetectorEvaluation.f(m.truePositiveRate))")
+                Output.printText("  \(m.scheme): accuracy \(DetectorEvaluation.f(m.accuracy)), AUC \(DetectorEvaluation.f(m.auc)), FPR \(DetectorEvaluation.f(m.falsePositiveRate)), TPR \(DetectorEvaluation.f(m.truePositiveRate))")
             }
-            print("wrote \(out)")
+            Output.printText("wrote \(out)")
         } catch let e as DetectorError {
             throw CLIFailure(e.message)
         } catch let e as TokenEmbeddingError {
@@ -173,9 +173,9 @@ public struct DetectorEvalCommand: ParsableCommand {
             if let dumpFeatures {
                 try DetectorEvaluation.dump(features, sets: sets).write(to: URL(fileURLWithPath: dumpFeatures), options: .atomic)
             }
-            print(DetectorEvaluation.header(manifest: manifest, examples: examples, policy: .fixedFalsePositiveRate(corpus.targetFpr), l2: corpus.l2))
-            print(DetectorEvaluation.sideBySide(reports, profiles: examples.map(\.features.profile.key)))
-            if verbose { print(DetectorEvaluation.perAdapter(reports)) }
+            Output.printText(DetectorEvaluation.header(manifest: manifest, examples: examples, policy: .fixedFalsePositiveRate(corpus.targetFpr), l2: corpus.l2))
+            Output.printText(DetectorEvaluation.sideBySide(reports, profiles: examples.map(\.features.profile.key)))
+            if verbose { Output.printText(DetectorEvaluation.perAdapter(reports)) }
             if let model {
                 let m = try model == "default" ? DefaultDetectorModels.model(forBaseModel: !tables.isEmpty) : DetectorModel.load(from: URL(fileURLWithPath: model))
                 guard let mfs = DetectorFeatureSet(rawValue: m.featureSet) else { throw CLIFailure("unknown feature set") }
@@ -185,9 +185,9 @@ public struct DetectorEvalCommand: ParsableCommand {
                 let flagged = verdicts.map(\.isFlagged)
                 let c = ConfusionMatrix(predicted: flagged, actual: extracted.map(\.poisoned))
                 let auc = ClassificationMetrics.auc(scores: verdicts.map { $0.score.isFinite ? $0.score : 2 }, labels: extracted.map(\.poisoned))
-                print("\nmodel \(model) (\(m.featureSet), trained \(m.provenance.trainedAt) on \(m.provenance.trainingCount) adapters) applied to this corpus:")
-                print("  accuracy \(DetectorEvaluation.f(c.accuracy))  AUC \(DetectorEvaluation.f(auc))  FPR \(DetectorEvaluation.f(c.falsePositiveRate))  TPR \(DetectorEvaluation.f(c.truePositiveRate))  out-of-distribution \(verdicts.filter { $0.decision == .outOfDistribution }.count)")
-                print("  confusion: TP \(c.truePositives)  FP \(c.falsePositives)  TN \(c.trueNegatives)  FN \(c.falseNegatives)")
+                Output.printText("\nmodel \(model) (\(m.featureSet), trained \(m.provenance.trainedAt) on \(m.provenance.trainingCount) adapters) applied to this corpus:")
+                Output.printText("  accuracy \(DetectorEvaluation.f(c.accuracy))  AUC \(DetectorEvaluation.f(auc))  FPR \(DetectorEvaluation.f(c.falsePositiveRate))  TPR \(DetectorEvaluation.f(c.truePositiveRate))  out-of-distribution \(verdicts.filter { $0.decision == .outOfDistribution }.count)")
+                Output.printText("  confusion: TP \(c.truePositives)  FP \(c.falsePositives)  TN \(c.trueNegatives)  FN \(c.falseNegatives)")
             }
         } catch let e as DetectorError {
             throw CLIFailure(e.message)

@@ -35,7 +35,7 @@ public struct DetectorEmitDefaultCommand: ParsableCommand {
             let written = try DefaultDetectorModelFiles.write(
                 weightsOnly: loaded[0], withTokens: loaded.count == 2 ? loaded[1] : nil,
                 to: URL(fileURLWithPath: out, isDirectory: true))
-            for file in written { print("wrote \(file.path)") }
+            for file in written { Output.printText("wrote \(file.path)") }
         } catch let e as DetectorError {
             throw CLIFailure(e.message)
         } catch {

@@ -12,7 +12,8 @@ struct ExportCommand: AsyncParsableCommand {
         discussion: """
             CLUSTER is a cluster id of the current generation (`adapterctl status` or `route` shows them); \
             with --task, the cluster serving that task. DIR must not exist or be empty; it receives \
-            adapter_config.json and adapter_model.safetensors (sha256 checked).
+            adapter_config.json and adapter_model.safetensors (sha256 checked). Only callers that may \
+            change the daemon (root, its user, its admin group) may export: the weights are the operator's.
             """)
 
     @Argument(help: ArgumentHelp("CLUSTER DIR, or DIR with --task.", valueName: "cluster-and-dir"))
@@ -29,10 +30,17 @@ struct ExportCommand: AsyncParsableCommand {
         let result = try await client.withClient { try await $0.call(Methods.Export.self, params) }
         try Self.write(result, to: target)
         if client.json { return Output.printJSON(ExportSummary(result, directory: target)) }
-        print("exported cluster \(result.cluster) (\(result.kind), generation \(result.generation)) to \(target)")
-        print("  tasks    \(result.tasks.joined(separator: ", "))")
-        print("  sha256   \(result.sha256)")
-        print("  scale    \(Output.format(result.scale))")
+        Output.printText(Self.render(result, directory: target))
+    }
+
+    /// What was exported where; the daemon's strings and the path escaped for the terminal.
+    static func render(_ result: ExportResult, directory: String) -> String {
+        [
+            "exported cluster \(result.cluster) (\(result.kind.terminalSafe), generation \(result.generation)) to \(directory.terminalSafe)",
+            "  tasks    \(result.tasks.map(\.terminalSafe).joined(separator: ", "))",
+            "  sha256   \(result.sha256.terminalSafe)",
+            "  scale    \(Output.format(result.scale))",
+        ].joined(separator: "\n")
     }
 
     /// The params and target directory from the arguments (`export CLUSTER DIR` or `export --task T DIR`).

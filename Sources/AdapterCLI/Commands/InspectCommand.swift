@@ -32,9 +32,9 @@ struct InspectCommand: ParsableCommand {
             throw ExitCode(2)
         }
         if json {
-            print(try report.jsonString())
+            print(TerminalSafeText.jsonText(try report.jsonString()))
         } else {
-            print(report.text(path: path))
+            Output.printText(report.text(path: path))
         }
     }
 }
@@ -103,8 +103,8 @@ struct AdapterReport: Encodable {
 
     func text(path: String) -> String {
         var lines: [String] = []
-        lines.append("adapter       \(path)")
-        lines.append("base model    \(baseModel ?? "(not given)")")
+        lines.append("adapter       \(path.terminalSafe)")
+        lines.append("base model    \(baseModel?.terminalSafe ?? "(not given)")")
         lines.append("architecture  \(architecture)")
         let scaleText = scales.map { formatNumber($0) }.joined(separator: ", ")
         lines.append("rank / alpha  r=\(rank)  lora_alpha=\(formatNumber(loraAlpha))\(useRSLoRA ? "  rsLoRA" : "")  scale \(scaleText)")
@@ -118,7 +118,7 @@ struct AdapterReport: Encodable {
                                      $0.shapes.joined(separator: ", ")] }).render())
         if !otherModules.isEmpty {
             lines.append("other modules (not screened): \(otherModules.count)")
-            for name in otherModules.prefix(8) { lines.append("  \(name)") }
+            for name in otherModules.prefix(8) { lines.append("  \(name.terminalSafe)") }
             if otherModules.count > 8 { lines.append("  … and \(otherModules.count - 8) more") }
         }
         lines.append("")

@@ -49,7 +49,7 @@ struct InstallCommand: AsyncParsableCommand {
             "  generation \(result.generation)",
             "  budget     \(Output.budgetLine(result.budget))",
         ]
-        print(lines.joined(separator: "\n"))
+        Output.printText(lines.joined(separator: "\n"))
     }
 
     /// Reads the directory and examples file into install params.

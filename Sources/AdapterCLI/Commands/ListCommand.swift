@@ -10,9 +10,13 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         let list = try await client.withClient { try await $0.call(Methods.List.self, NoParams()) }
         if client.json { return Output.printJSON(list) }
+        Output.printText(Self.render(list))
+    }
+
+    /// The task table (cells escaped for the terminal by `TextTable`), the generation and the budget.
+    static func render(_ list: ListResult) -> String {
         if list.tasks.isEmpty {
-            print("no tasks installed (generation \(list.generation); budget \(Output.budgetLine(list.budget)))")
-            return
+            return "no tasks installed (generation \(list.generation); budget \(Output.budgetLine(list.budget)))"
         }
         var rows: [[String]] = []
         for task in list.tasks {
@@ -21,7 +25,7 @@ struct ListCommand: AsyncParsableCommand {
                 Output.format(task.score), task.servedBy.map { String($0.prefix(12)) } ?? "-", task.installedAt,
             ])
         }
-        print(TextTable(header: ["TASK", "VERSION", "RANK", "SIZE", "EXAMPLES", "SCORE", "SERVED BY", "INSTALLED"], rows: rows).render())
-        print("\ngeneration \(list.generation); budget: \(Output.budgetLine(list.budget))")
+        return TextTable(header: ["TASK", "VERSION", "RANK", "SIZE", "EXAMPLES", "SCORE", "SERVED BY", "INSTALLED"], rows: rows).render()
+            + "\n\ngeneration \(list.generation); budget: \(Output.budgetLine(list.budget))"
     }
 }

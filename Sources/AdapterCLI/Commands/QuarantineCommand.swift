@@ -10,7 +10,12 @@ struct QuarantineCommand: AsyncParsableCommand {
     func run() async throws {
         let list = try await client.withClient { try await $0.call(Methods.QuarantineList.self, NoParams()) }
         if client.json { return Output.printJSON(list) }
-        if list.entries.isEmpty { return print("quarantine is empty") }
+        Output.printText(Self.render(list))
+    }
+
+    /// The refused adapters as a table (cells escaped for the terminal by `TextTable`).
+    static func render(_ list: QuarantineListResult) -> String {
+        if list.entries.isEmpty { return "quarantine is empty" }
         var rows: [[String]] = []
         for entry in list.entries {
             rows.append([
@@ -19,6 +24,6 @@ struct QuarantineCommand: AsyncParsableCommand {
                 entry.verdict.topFeatures.first.map { "\($0.name) \(Output.signed($0.contribution))" } ?? "-",
             ])
         }
-        print(TextTable(header: ["ID", "TIME", "TASK", "DECISION", "SCORE", "UID", "SHA256", "TOP FEATURE"], rows: rows).render())
+        return TextTable(header: ["ID", "TIME", "TASK", "DECISION", "SCORE", "UID", "SHA256", "TOP FEATURE"], rows: rows).render()
     }
 }

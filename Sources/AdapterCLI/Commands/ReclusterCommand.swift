@@ -46,7 +46,7 @@ struct ReclusterCommand: AsyncParsableCommand {
             throw error
         }
         if client.json { return Output.printJSON(plan) }
-        print(Self.render(plan))
+        Output.printText(Self.render(plan))
     }
 
     /// The plan as a header line, a cluster table and a per-task table.

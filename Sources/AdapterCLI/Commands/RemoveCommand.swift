@@ -13,6 +13,6 @@ struct RemoveCommand: AsyncParsableCommand {
     func run() async throws {
         let result = try await client.withClient { try await $0.call(Methods.Remove.self, TaskParams(task: task)) }
         if client.json { return Output.printJSON(result) }
-        print("removed \(result.task) version \(result.version); generation \(result.generation); budget: \(Output.budgetLine(result.budget))")
+        Output.printText("removed \(result.task.terminalSafe) version \(result.version); generation \(result.generation); budget: \(Output.budgetLine(result.budget))")
     }
 }

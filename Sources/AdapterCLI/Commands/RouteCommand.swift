@@ -33,28 +33,29 @@ struct RouteCommand: AsyncParsableCommand {
     func routeTask(_ task: String) async throws {
         let route = try await client.withClient { try await $0.call(Methods.Route.self, RouteParams(task: task)) }
         if client.json { return Output.printJSON(route) }
-        print(Self.render(route))
+        Output.printText(Self.render(route))
     }
 
+    /// The route's lines; the daemon's strings escaped for the terminal.
     static func render(_ route: RouteResult) -> String {
         let adapter = route.adapter
-        let cluster = adapter.cluster.map { "cluster \($0)" } ?? "adapter \(adapter.id.prefix(12))"
+        let cluster = adapter.cluster.map { "cluster \($0)" } ?? "adapter \(String(adapter.id.prefix(12)).terminalSafe)"
         let servedBy = adapter.kind != "merged" ? "its own adapter"
             : adapter.tasks.count == 1 ? "its own adapter re-encoded" + (adapter.rank.map { " at rank \($0)" } ?? "")
             : "merged adapter of \(adapter.tasks.count) tasks"
         var lines = [
-            "\(route.task) (version \(route.version)) → \(cluster), \(servedBy), generation \(route.generation)",
-            "  serves    \(adapter.tasks.joined(separator: ", "))",
+            "\(route.task.terminalSafe) (version \(route.version)) → \(cluster), \(servedBy), generation \(route.generation)",
+            "  serves    \(adapter.tasks.map(\.terminalSafe).joined(separator: ", "))",
         ]
         if let quality = route.retainedQuality {
-            lines.append("  retained  \(Output.format(quality))" + (route.evaluator.map { " (by \($0))" } ?? ""))
+            lines.append("  retained  \(Output.format(quality))" + (route.evaluator.map { " (by \($0.terminalSafe))" } ?? ""))
         }
         lines.append("  scale     \(adapter.scale.map(Output.format) ?? "-")" + (adapter.rank.map { ", rank \($0)" } ?? ""))
         lines.append("  size      \(Output.size(adapter.bytes))")
-        lines.append("  sha256    \(adapter.sha256 ?? adapter.id)")
-        lines.append("  directory \(adapter.directory ?? "-")")
-        lines.append("  config    \(adapter.configPath ?? "-")")
-        lines.append("  weights   \(adapter.weightsPath ?? "-")")
+        lines.append("  sha256    \((adapter.sha256 ?? adapter.id).terminalSafe)")
+        lines.append("  directory \(adapter.directory?.terminalSafe ?? "-")")
+        lines.append("  config    \(adapter.configPath?.terminalSafe ?? "-")")
+        lines.append("  weights   \(adapter.weightsPath?.terminalSafe ?? "-")")
         return lines.joined(separator: "\n")
     }
 }
@@ -87,13 +88,14 @@ extension RouteCommand {
             try await $0.call(Methods.RouteText.self, TextRouteParams(text: text, top: top))
         }
         if client.json { return Output.printJSON(result) }
-        print(Self.renderTextRoute(result))
+        Output.printText(Self.renderTextRoute(result))
     }
 
     /// The table of `route --text`: rank, task, similarity, the adapter serving the task and its generation.
+    /// Cells are escaped for the terminal by `TextTable`; the embedder's name here.
     static func renderTextRoute(_ result: TextRouteResult) -> String {
         guard !result.matches.isEmpty else {
-            return "no task to route to: none is installed (embedder \(result.embedder))"
+            return "no task to route to: none is installed (embedder \(result.embedder.terminalSafe))"
         }
         let rows = result.matches.enumerated().map { index, match -> [String] in
             let served = match.route.map {
@@ -103,6 +105,6 @@ extension RouteCommand {
             return ["\(index + 1)", match.task, Output.format(match.similarity), served, generation]
         }
         return TextTable(header: ["RANK", "TASK", "SIMILARITY", "SERVED BY", "GENERATION"], rows: rows).render()
-            + "\n\nembedder: \(result.embedder)"
+            + "\n\nembedder: \(result.embedder.terminalSafe)"
     }
 }

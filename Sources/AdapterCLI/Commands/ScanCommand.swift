@@ -42,7 +42,7 @@ struct ScanRun {
     let command: ScanCommand
 
     func fail(_ message: String) -> Int32 {
-        FileHandle.standardError.write(Data("adapterctl scan: \(message)\n".utf8))
+        printError("adapterctl scan: \(message)")
         return 2
     }
 
@@ -80,9 +80,9 @@ struct ScanRun {
         let counts = ScanSummary(results)
         let summary = counts.line(elapsed: elapsed, model: detector.model)
         if command.json {
-            FileHandle.standardError.write(Data((summary + "\n").utf8))
+            printError(summary)
         } else {
-            print(summary)
+            Output.printText(summary)
         }
         if counts.errors > 0 { return 2 }
         return counts.flagged > 0 ? 1 : 0
@@ -145,18 +145,22 @@ struct ScanPrinter {
     }
 
     static func textLine(_ r: ScanResult) -> String {
-        guard let v = r.verdict else { return "error                 \(r.path): \(r.error ?? "unknown error")" }
+        guard let v = r.verdict else { return "error                 \(r.path.terminalSafe): \((r.error ?? "unknown error").terminalSafe)" }
         let score = v.score.isFinite ? String(format: "%.3f", v.score) : "  -  "
-        var line = DetectorEvaluation.pad(v.decision.rawValue, 20) + " \(score) (threshold \(String(format: "%.3f", v.threshold)))  \(r.path)"
+        var line = DetectorEvaluation.pad(v.decision.rawValue, 20) + " \(score) (threshold \(String(format: "%.3f", v.threshold)))  \(r.path.terminalSafe)"
         if v.decision != .benign {
-            let top = v.topFeatures.prefix(3).map { "\($0.name) \(String(format: "%+.2f", $0.contribution))" }
+            let top = v.topFeatures.prefix(3).map { "\($0.name.terminalSafe) \(String(format: "%+.2f", $0.contribution))" }
             if !top.isEmpty { line += "\n    top features: " + top.joined(separator: ", ") }
-            for reason in v.reasons { line += "\n    " + reason }
+            for reason in v.reasons { line += "\n    " + reason.terminalSafe }
         }
         return line
     }
 
     func print(_ r: ScanResult) {
-        Swift.print(json ? Self.jsonLine(r) : Self.textLine(r))
+        if json {
+            Swift.print(TerminalSafeText.jsonText(Self.jsonLine(r)))
+        } else {
+            Output.printText(Self.textLine(r))
+        }
     }
 }

@@ -13,24 +13,30 @@ struct ShowCommand: AsyncParsableCommand {
     func run() async throws {
         let detail = try await client.withClient { try await $0.call(Methods.Show.self, TaskParams(task: task)) }
         if client.json { return Output.printJSON(detail) }
+        Output.printText(Self.render(detail))
+    }
+
+    /// The task's lines; its strings (from the adapter's files and its installer) escaped for the terminal.
+    static func render(_ detail: TaskDetail) -> String {
         let summary = detail.summary
+        let verdict = detail.verdict
         var lines = [
-            "task        \(summary.task) version \(summary.version)",
-            "sha256      \(summary.sha256)",
-            "size        \(Output.size(summary.bytes)), rank \(summary.rank), \(detail.dtype)",
-            "base model  \(summary.baseModel ?? "-")",
-            "targets     \(detail.targetModules.joined(separator: ", "))",
-            "installed   \(summary.installedAt)",
-            "verdict     \(detail.verdict.decision), score \(Output.format(detail.verdict.score)) (threshold \(Output.format(detail.verdict.threshold)), \(detail.verdict.model))",
-            "served by   \(summary.servedBy ?? "-")",
+            "task        \(summary.task.terminalSafe) version \(summary.version)",
+            "sha256      \(summary.sha256.terminalSafe)",
+            "size        \(Output.size(summary.bytes)), rank \(summary.rank), \(detail.dtype.terminalSafe)",
+            "base model  \(summary.baseModel?.terminalSafe ?? "-")",
+            "targets     \(detail.targetModules.map(\.terminalSafe).joined(separator: ", "))",
+            "installed   \(summary.installedAt.terminalSafe)",
+            "verdict     \(verdict.decision.terminalSafe), score \(Output.format(verdict.score)) (threshold \(Output.format(verdict.threshold)), \(verdict.model.terminalSafe))",
+            "served by   \(summary.servedBy?.terminalSafe ?? "-")",
             "examples    \(summary.examples)",
         ]
         if !detail.previousVersions.isEmpty {
             lines.append("replaced    versions \(detail.previousVersions.map(String.init).joined(separator: ", ")) (never served again)")
         }
         for example in detail.examplePreview {
-            lines.append("  " + (example.count > 100 ? String(example.prefix(97)) + "..." : example))
+            lines.append("  " + (example.count > 100 ? String(example.prefix(97)) + "..." : example).terminalSafe)
         }
-        print(lines.joined(separator: "\n"))
+        return lines.joined(separator: "\n")
     }
 }

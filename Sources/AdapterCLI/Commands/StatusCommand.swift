@@ -12,17 +12,18 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let status = try await client.withClient { try await $0.call(Methods.Status.self, NoParams()) }
         if client.json { return Output.printJSON(status) }
-        print(Self.render(status))
+        Output.printText(Self.render(status))
     }
 
+    /// The status lines; the daemon's strings escaped for the terminal.
     static func render(_ status: StatusResult) -> String {
         var lines = [
-            "adapterd \(status.version) (protocol \(status.protocolVersion)), pid \(status.pid), up \(formatUptime(status.uptimeSeconds))\(status.socketActivated ? ", socket-activated" : "")",
+            "adapterd \(status.version.terminalSafe) (protocol \(status.protocolVersion)), pid \(status.pid), up \(formatUptime(status.uptimeSeconds))\(status.socketActivated ? ", socket-activated" : "")",
             "tasks:       \(status.tasks)",
             "generation:  \(status.generation)",
             "budget:      \(Output.budgetLine(status.budget))",
             "quarantined: \(status.quarantined)",
-            "detector:    \(status.detector.model), threshold \(Output.format(status.detector.threshold))",
+            "detector:    \(status.detector.model.terminalSafe), threshold \(Output.format(status.detector.threshold))",
             textRoutingLine(status.textRouting),
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
         ]
@@ -35,14 +36,14 @@ struct StatusCommand: AsyncParsableCommand {
     /// The served set: clusters and per-task retained quality with the evaluator that produced it.
     static func renderServed(_ served: ServedSetInfo) -> [String] {
         var lines = [
-            "served:      \(served.clusters.count) adapter\(served.clusters.count == 1 ? "" : "s") (\(served.kind))"
-                + (served.lastReclusterAt.map { ", since \($0)" } ?? "")
+            "served:      \(served.clusters.count) adapter\(served.clusters.count == 1 ? "" : "s") (\(served.kind.terminalSafe))"
+                + (served.lastReclusterAt.map { ", since \($0.terminalSafe)" } ?? "")
                 + (served.reclustering ? "; a re-cluster is running" : ""),
             "quality:     mean \(served.meanRetainedQuality.map(Output.format) ?? "-"), worst "
-                + "\(served.worstRetainedQuality.map(Output.format) ?? "-")\(served.worstTask.map { " (\($0))" } ?? "")"
-                + " by \(served.evaluator)",
+                + "\(served.worstRetainedQuality.map(Output.format) ?? "-")\(served.worstTask.map { " (\($0.terminalSafe))" } ?? "")"
+                + " by \(served.evaluator.terminalSafe)",
         ]
-        if let note = served.evaluatorNote { lines.append("note:        \(note)") }
+        if let note = served.evaluatorNote { lines.append("note:        \(note.terminalSafe)") }
         lines.append("")
         lines.append(ReclusterCommand.clusterTable(served.clusters))
         lines.append("")
@@ -53,8 +54,8 @@ struct StatusCommand: AsyncParsableCommand {
     /// "text route:  minilm (all-MiniLM-L6-v2), 12 tasks" (and why MiniLM is not in use, if configured).
     static func textRoutingLine(_ info: TextRoutingInfo?) -> String {
         guard let info else { return "text route:  - (the daemon predates route.text)" }
-        let fallback = info.fallbackReason.map { "; minilm unavailable: \($0)" } ?? ""
-        return "text route:  \(info.embedder) (\(info.model)), \(info.tasks) tasks\(fallback)"
+        let fallback = info.fallbackReason.map { "; minilm unavailable: \($0.terminalSafe)" } ?? ""
+        return "text route:  \(info.embedder.terminalSafe) (\(info.model.terminalSafe)), \(info.tasks) tasks\(fallback)"
     }
 
     static func formatUptime(_ seconds: Double) -> String {

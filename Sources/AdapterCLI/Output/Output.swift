@@ -3,26 +3,36 @@ import Foundation
 
 /// Printing helpers shared by the commands: JSON, readable errors, sizes and times.
 enum Output {
+    /// Prints `value` as JSON: exact JSON, with the characters a terminal would act on escaped
+    /// (`TerminalSafeText.jsonText`).
     static func printJSON<T: Encodable>(_ value: T) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         if let data = try? encoder.encode(value) {
-            print(String(decoding: data, as: UTF8.self))
+            print(TerminalSafeText.jsonText(String(decoding: data, as: UTF8.self)))
         }
     }
 
-    /// A readable explanation of a daemon error, with the verdict of a refusal.
+    /// Prints human-readable output on stdout: every character a terminal acts on is escaped except
+    /// the line breaks of the layout (values interpolated into it must be escaped by the caller,
+    /// `String.terminalSafe`, so that their own line breaks are shown escaped too).
+    static func printText(_ text: String) {
+        print(TerminalSafeText.escape(text, keepingLineBreaks: true))
+    }
+
+    /// A readable explanation of a daemon error, with the verdict of a refusal (the daemon's strings
+    /// escaped for the terminal).
     static func describe(_ error: RPCError) -> String {
-        var text = "\(error.message) [\(error.code.name)]"
+        var text = "\(error.message.terminalSafe) [\(error.code.name)]"
         if error.code == .refused, let details = error.details(as: RefusalDetails.self) {
             let verdict = details.verdict
-            text += "\n  decision: \(verdict.decision)  score \(format(verdict.score)) ≥ threshold \(format(verdict.threshold))  (model \(verdict.model))"
-            text += "\n  sha256:   \(details.sha256)  quarantine record #\(details.quarantineId)"
+            text += "\n  decision: \(verdict.decision.terminalSafe)  score \(format(verdict.score)) ≥ threshold \(format(verdict.threshold))  (model \(verdict.model.terminalSafe))"
+            text += "\n  sha256:   \(details.sha256.terminalSafe)  quarantine record #\(details.quarantineId)"
             if !verdict.topFeatures.isEmpty {
                 text += "\n  top features:"
-                let width = verdict.topFeatures.map(\.name.count).max() ?? 0
+                let width = verdict.topFeatures.map(\.name.terminalSafe.count).max() ?? 0
                 for feature in verdict.topFeatures {
-                    let name = feature.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                    let name = feature.name.terminalSafe.padding(toLength: width, withPad: " ", startingAt: 0)
                     text += "\n    \(name)  value \(format(feature.value))  contribution \(signed(feature.contribution))"
                 }
             }
@@ -42,7 +52,7 @@ enum Output {
     /// How a served adapter is shown in tables: the protocol's kind, except that a "merged" adapter
     /// of one task is that task's own update re-encoded at a lower rank, not a multi-task merge.
     static func servedKind(_ kind: String, taskCount: Int) -> String {
-        kind == "merged" && taskCount == 1 ? "re-encoded" : kind
+        kind == "merged" && taskCount == 1 ? "re-encoded" : kind.terminalSafe
     }
 
     static func signed(_ value: Double) -> String { String(format: "%+.3f", value) }

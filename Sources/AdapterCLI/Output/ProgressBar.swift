@@ -1,7 +1,8 @@
 import AdapterProtocol
 import Foundation
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal; the daemon's message
+/// is shown escaped (`TerminalSafeText`).
 final class ProgressBar: @unchecked Sendable {
     private let enabled: Bool
     private let lock = NSLock()
@@ -17,7 +18,7 @@ final class ProgressBar: @unchecked Sendable {
         let fraction = min(1, max(0, progress.fraction))
         let filled = Int((fraction * Double(width)).rounded())
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = String(format: "\r%@ %3.0f%% %@", bar, fraction * 100, progress.message)
+        let line = String(format: "\r%@ %3.0f%% %@", bar, fraction * 100, progress.message.terminalSafe)
         let padded = line.padding(toLength: max(line.count, 100), withPad: " ", startingAt: 0)
         lock.withLock {
             drawn = true
