@@ -15,7 +15,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -32,11 +31,16 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CPeerCred"),
 
-        // Pure core: formats, factored low-rank math, screening, merging, clustering, routing.
+        // Pure core: formats, factored low-rank math, screening, merging, clustering, routing. Its
+        // resources (the default detector models) are read with `ShippedFiles`, never `Bundle.module`.
         .target(
             name: "AdapterCore",
             dependencies: ["COpenBLAS"],
+            resources: [.process("Resources")],
             swiftSettings: strict),
+        // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,
+        // cross-validation, metrics, packaging of the default models. The daemon never links it.
+        .target(name: "AdapterTraining", dependencies: ["AdapterCore"], swiftSettings: strict),
         // SQLite catalog + content-addressed file store + generations.
         .target(
             name: "AdapterStore",
@@ -54,7 +58,6 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
             ],
             swiftSettings: strict),
         // The daemon: socket server, handlers, access control, systemd integration, background jobs.
@@ -66,7 +69,6 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "AdapterCLI",
             dependencies: [
-                "AdapterCore", "AdapterProtocol",
+                "AdapterCore", "AdapterTraining", "AdapterProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -84,8 +86,9 @@ let package = Package(
         .executableTarget(
             name: "adapterd",
             dependencies: [
-                "AdapterDaemon",
+                "AdapterCore", "AdapterDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .executableTarget(name: "adapterctl", dependencies: ["AdapterCLI"], swiftSettings: strict),
@@ -94,6 +97,8 @@ let package = Package(
             dependencies: [
                 "AdapterCore", "AdapterStore", "AdapterProtocol", "AdapterDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
 
@@ -113,10 +118,19 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Synthetic adapters shared by the core, training and daemon test targets.
+        .target(name: "AdapterCoreTestSupport", dependencies: ["AdapterCore"], path: "Tests/AdapterCoreTestSupport",
+                swiftSettings: strict),
         .testTarget(
-            name: "AdapterCoreTests", dependencies: ["AdapterCore"],
+            name: "AdapterCoreTests", dependencies: ["AdapterCore", "AdapterCoreTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "AdapterStoreTests", dependencies: ["AdapterStore"], swiftSettings: strict),
+        .testTarget(
+            name: "AdapterTrainingTests", dependencies: ["AdapterTraining", "AdapterCore", "AdapterCoreTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AdapterStoreTests",
+            dependencies: ["AdapterStore", "AdapterCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         .testTarget(
             name: "AdapterProtocolTests",
             dependencies: [
@@ -129,9 +143,21 @@ let package = Package(
         .target(name: "AdapterdTestSupport", path: "Tests/AdapterdTestSupport", swiftSettings: strict),
         .testTarget(
             name: "AdapterDaemonTests",
-            dependencies: ["AdapterDaemon", "AdapterProtocol", "AdapterCore", "AdapterdTestSupport"],
+            dependencies: [
+                "AdapterDaemon", "AdapterProtocol", "AdapterCore", "AdapterStore", "AdapterdTestSupport",
+                "AdapterCoreTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: strict),
-        .testTarget(name: "AdapterCLITests", dependencies: ["AdapterCLI"], swiftSettings: strict),
+        .testTarget(
+            name: "AdapterCLITests",
+            dependencies: [
+                "AdapterCLI", "AdapterCore", "AdapterProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
         // Spawns the real adapterd and adapterctl binaries (and a python3 client) on a temporary socket.
         .testTarget(
             name: "EndToEndTests",

@@ -91,7 +91,7 @@ struct ClusterBench: AsyncParsableCommand {
         var randomMeans: [Double] = []
         var randomWorst: [Double] = []
         for seed in 0..<randomSeeds {
-            var g = SplitMix64Generator(seed: UInt64(1000 + seed))
+            var g = SeededGenerator(seed: UInt64(1000 + seed))
             var assignment = (0..<tasks).map { $0 % decision.clusterCount }
             assignment.shuffle(using: &g)
             let result = try await refiner.refine(
@@ -104,7 +104,7 @@ struct ClusterBench: AsyncParsableCommand {
                      randomMeans.reduce(0, +) / Double(randomSeeds), randomWorst.min() ?? 0))
 
         // Refinement alone, started from the first random clustering instead of k-medoids.
-        var g = SplitMix64Generator(seed: 1000)
+        var g = SeededGenerator(seed: 1000)
         var randomStart = (0..<tasks).map { $0 % decision.clusterCount }
         randomStart.shuffle(using: &g)
         cpu = Self.cpuSeconds()
@@ -123,7 +123,7 @@ struct ClusterBench: AsyncParsableCommand {
     /// prototype, plus noise, so that families overlap and weight-space clusters are not clean.
     static func makeTasks(count: Int, families: Int, layers: Int, width: Int, rank: Int, noise: Double,
                           mixing: Double) -> (tasks: [TaskProfile], family: [Int]) {
-        var g = SplitMix64Generator(seed: 42)
+        var g = SeededGenerator(seed: 42)
         let names = (0..<layers).flatMap { l in ["q_proj", "v_proj"].map { "model.layers.\(l).self_attn.\($0)" } }
         func gaussian(_ n: Int, _ s: Double) -> [Double] { (0..<n).map { _ in g.nextGaussian() * s } }
         let aScale = 1 / Double(width).squareRoot(), bScale = 0.02
@@ -135,8 +135,8 @@ struct ClusterBench: AsyncParsableCommand {
         for t in 0..<count {
             let f = t % families
             let other = (f + 1 + Int(g.next() % UInt64(max(1, families - 1)))) % families
-            let share = mixing * g.nextUnit()
-            let scale = 1 + g.nextUnit()
+            let share = mixing * g.nextUnitDouble()
+            let scale = 1 + g.nextUnitDouble()
             let modules = names.enumerated().map { index, name in
                 let (pa, pb) = prototypes[f][index]
                 let (qa, qb) = prototypes[other][index]

@@ -309,11 +309,11 @@ struct LoadPhase {
 /// (idle route p99 7.6 ms in one run, 1.9 ms in the next, depending on how they happened to start).
 struct LoadPauses {
     let meanMicroseconds: Double
-    var generator: SplitMix64Generator
+    var generator: SeededGenerator
 
     init(meanMs: Double, client: Int) {
         meanMicroseconds = max(0, meanMs) * 1000
-        generator = SplitMix64Generator(seed: 0x10AD_0000 &+ UInt64(client))
+        generator = SeededGenerator(seed: 0x10AD_0000 &+ UInt64(client))
     }
 
     mutating func firstDelayMicroseconds() -> Int? {

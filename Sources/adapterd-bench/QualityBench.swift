@@ -1,4 +1,5 @@
 import AdapterCore
+import AdapterDaemon
 import ArgumentParser
 import Foundation
 
@@ -362,7 +363,7 @@ struct QualityBench: AsyncParsableCommand {
 
     /// A uniformly random assignment of n tasks to k non-empty clusters (seeded).
     static func randomAssignment(n: Int, k: Int, seed: UInt64) -> [Int] {
-        var generator = SplitMix64Generator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 17)
+        var generator = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 17)
         let order = (0..<n).shuffled(using: &generator)
         var assignment = [Int](repeating: 0, count: n)
         for (position, task) in order.enumerated() {

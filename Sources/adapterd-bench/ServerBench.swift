@@ -135,14 +135,14 @@ struct ServerBench: ParsableCommand {
 
     /// A synthetic PEFT adapter with Llama-3.2-3B's attention shapes.
     static func llama3BAdapter(rank: Int) throws -> (Data, Data) {
-        var generator = SplitMix(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         var modules: [LoRAModule] = []
         let hidden = 3072
         let kv = 1024
         for layer in 0..<28 {
             for (projection, out) in [(Projection.q, hidden), (.k, kv), (.v, kv), (.o, hidden)] {
-                let a = Matrix(rows: rank, cols: hidden, elements: (0..<(rank * hidden)).map { _ in generator.normal() * 0.02 })
-                let b = Matrix(rows: out, cols: rank, elements: (0..<(out * rank)).map { _ in generator.normal() * 0.01 })
+                let a = Matrix(rows: rank, cols: hidden, elements: (0..<(rank * hidden)).map { _ in generator.nextGaussian() * 0.02 })
+                let b = Matrix(rows: out, cols: rank, elements: (0..<(out * rank)).map { _ in generator.nextGaussian() * 0.01 })
                 modules.append(LoRAModule(name: "model.layers.\(layer).self_attn.\(projection.rawValue)_proj", layer: layer,
                                           projection: projection, a: a, b: b, scale: 2))
             }
@@ -181,24 +181,6 @@ final class TimedAcceptingScreening: Screening, @unchecked Sendable {
     }
 
     var medianSeconds: Double { lock.withLock { ServerBench.percentile(times, 0.5) } }
-}
-
-/// A small deterministic generator for benchmark data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func normal() -> Double {
-        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(next() >> 11) / Double(1 << 53)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
 }
 
 final class ResultBox: @unchecked Sendable {

@@ -16,7 +16,7 @@ enum SyntheticTasks {
         }
     }
 
-    static func gaussian(_ rows: Int, _ cols: Int, scale: Double, _ g: inout SplitMix64Generator) -> Matrix {
+    static func gaussian(_ rows: Int, _ cols: Int, scale: Double, _ g: inout SeededGenerator) -> Matrix {
         Matrix(rows: rows, cols: cols, elements: (0..<(rows * cols)).map { _ in g.nextGaussian() * scale })
     }
 
@@ -41,7 +41,7 @@ enum SyntheticTasks {
         families: Int, perFamily: Int, rank: Int = 4, layers: Int = 2, width: Int = 24, noise: Double = 0.3,
         seed: UInt64 = 1, scaleSpread: Double = 0
     ) -> (tasks: [TaskProfile], family: [Int]) {
-        var g = SplitMix64Generator(seed: seed)
+        var g = SeededGenerator(seed: seed)
         let shapes = shapes(layers: layers, width: width)
         let prototypes: [[(Matrix, Matrix)]] = (0..<families).map { _ in
             shapes.map { s in
@@ -53,7 +53,7 @@ enum SyntheticTasks {
         var family: [Int] = []
         for f in 0..<families {
             for t in 0..<perFamily {
-                let scale = 1 + scaleSpread * g.nextUnit()
+                let scale = 1 + scaleSpread * g.nextUnitDouble()
                 let modules = zip(shapes, prototypes[f]).map { s, proto in
                     let a = Matrix(rows: rank, cols: s.inFeatures, elements: proto.0.elements.map {
                         $0 + noise * g.nextGaussian() / Double(s.inFeatures).squareRoot() })

@@ -1,49 +1,7 @@
 @testable import AdapterCore
+import AdapterCoreTestSupport
 import Foundation
 import Testing
-
-/// Synthetic adapters and embedding tables for detector tests (no corpus needed).
-enum SyntheticAdapters {
-    static func gaussian(_ rng: inout SplitMix64) -> Double {
-        let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(rng.next() >> 11) / Double(1 << 53)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-
-    static func randomMatrix(_ rows: Int, _ cols: Int, _ sd: Double, _ rng: inout SplitMix64) -> Matrix {
-        Matrix(rows: rows, cols: cols, elements: (0..<(rows * cols)).map { _ in sd * gaussian(&rng) })
-    }
-
-    /// A BERT-style adapter on q/k/v/o of `layers` layers, width `d`, rank `r`. With `trigger`, every
-    /// Q/K/V module's A gets a strong component along that direction (a single-token backdoor).
-    static func adapter(seed: UInt64, d: Int = 32, layers: Int = 3, r: Int = 4, alpha: Double = 8,
-                        trigger: [Double]? = nil, triggerStrength: Double = 3,
-                        projections: [Projection] = [.q, .k, .v, .o],
-                        architecture: ArchitectureFamily = .bert) -> LoRAAdapter {
-        var rng = SplitMix64(seed: seed)
-        var modules: [LoRAModule] = []
-        for layer in 0..<layers {
-            for p in projections {
-                var a = randomMatrix(r, d, 0.1, &rng)
-                let b = randomMatrix(d, r, 0.1, &rng)
-                if let t = trigger, p != .o {
-                    let norm = t.map { $0 * $0 }.reduce(0, +).squareRoot()
-                    for j in 0..<d { a[0, j] += triggerStrength * t[j] / norm }
-                }
-                let name = "encoder.layer.\(layer).attention.self.\(p.rawValue)"
-                modules.append(LoRAModule(name: name, layer: layer, projection: p, a: a, b: b, scale: alpha / Double(r)))
-            }
-        }
-        return LoRAAdapter(config: PEFTConfig(r: r, loraAlpha: alpha), modules: modules, architecture: architecture,
-                           storageDType: .f32, tensorBytes: 0)
-    }
-
-    static func table(vocab: Int = 300, d: Int = 32, seed: UInt64 = 99) -> TokenEmbeddingTable {
-        var rng = SplitMix64(seed: seed)
-        return TokenEmbeddingTable(architecture: .bert, hiddenSize: d, tokens: (0..<vocab).map { "tok\($0)" },
-                                   vectors: randomMatrix(vocab, d, 1, &rng), source: "synthetic")
-    }
-}
 
 @Suite("DetectorFeatures")
 struct DetectorFeatureTests {
@@ -141,7 +99,7 @@ struct DetectorFeatureTests {
     func alignmentExactValues() throws {
         let table = SyntheticAdapters.table(vocab: 50, d: 8, seed: 7)
         let u = table.centredUnitVectors
-        var rng = SplitMix64(seed: 1)
+        var rng = SeededGenerator(seed: 1)
         // Rank 1: A is token 9's centred unit vector (times 2), B random: the only input direction is token 9.
         let a = Matrix(rows: 1, cols: 8, elements: (0..<8).map { 2 * u[9, $0] })
         let b = SyntheticAdapters.randomMatrix(8, 1, 1, &rng)

@@ -69,12 +69,12 @@ import Testing
     }
 
     @Test func allocationNeverExceedsTheBudget() throws {
-        var g = SplitMix64Generator(seed: 11)
+        var g = SeededGenerator(seed: 11)
         for _ in 0..<50 {
             let choices: [[RankAllocation.Choice]] = (0..<5).map { _ in
                 var value = 0.0
                 return (1...6).map { rank in
-                    value += g.nextUnit()
+                    value += g.nextUnitDouble()
                     return .init(rank: rank, bytes: 50 + 37 * rank + Int(g.next() % 20), value: value)
                 }
             }

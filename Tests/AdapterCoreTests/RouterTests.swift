@@ -30,7 +30,7 @@ enum SyntheticTexts {
                  "Soften the tone of this note: {f}"],
     ]
 
-    static func text(task: String, _ g: inout SplitMix64Generator) -> String {
+    static func text(task: String, _ g: inout SeededGenerator) -> String {
         let options = templates[task]!
         var text = options[Int(g.next() % UInt64(options.count))]
         while let range = text.range(of: "{f}") {
@@ -45,7 +45,7 @@ enum SyntheticTexts {
     }
 
     static func examples(perTask: Int, seed: UInt64) -> [(name: String, examples: [String])] {
-        var g = SplitMix64Generator(seed: seed)
+        var g = SeededGenerator(seed: seed)
         return templates.keys.sorted().map { task in (task, (0..<perTask).map { _ in text(task: task, &g) }) }
     }
 }

@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func matchesDenseCosineWithMixedRanksScalesAndBlocks() throws {
-        var g = SplitMix64Generator(seed: 7)
+        var g = SeededGenerator(seed: 7)
         let shapes = SyntheticTasks.shapes(layers: 2, width: 10)
         let adapters: [LoRAAdapter] = [1, 3, 2, 5, 4].enumerated().map { index, rank in
             let modules = shapes.map { s in

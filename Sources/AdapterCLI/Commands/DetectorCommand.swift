@@ -1,4 +1,5 @@
 import AdapterCore
+import AdapterTraining
 import ArgumentParser
 import Foundation
 
@@ -7,7 +8,7 @@ public struct DetectorCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "detector",
         abstract: "Train and evaluate the weight-space poison detector.",
-        subcommands: [DetectorTrainCommand.self, DetectorEvalCommand.self, DetectorEmitSwiftCommand.self])
+        subcommands: [DetectorTrainCommand.self, DetectorEvalCommand.self, DetectorEmitDefaultCommand.self])
 
     public init() {}
 }
@@ -191,40 +192,6 @@ public struct DetectorEvalCommand: ParsableCommand {
         } catch let e as DetectorError {
             throw CLIFailure(e.message)
         } catch let e as TokenEmbeddingError {
-            throw CLIFailure(e.message)
-        }
-    }
-}
-
-/// `adapterctl detector emit-swift`: package model files as the built-in default models.
-public struct DetectorEmitSwiftCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "emit-swift",
-        abstract: "Write a Swift source embedding detector models as adapterd's built-in defaults.",
-        discussion: "Give the weights-only model (feature set extended or baseline) and optionally the model that uses the base model's token embeddings (extended-tokens, alignment or extended-alignment).")
-
-    @Argument(help: "Model JSON files: the weights-only default, then optionally the base-model default.")
-    public var models: [String]
-
-    @Option(name: .long, help: "Swift file to write (Sources/AdapterCore/Screening/DefaultDetectorModels.swift).")
-    public var out: String
-
-    public init() {}
-
-    public func run() throws {
-        guard (1...2).contains(models.count) else { throw ValidationError("give one or two model files") }
-        do {
-            let loaded = try models.map { try DetectorModel.load(from: URL(fileURLWithPath: $0)) }
-            guard let first = DetectorFeatureSet(rawValue: loaded[0].featureSet), !first.needsBaseModel else {
-                throw CLIFailure("the first model must not need a base model (got \(loaded[0].featureSet))")
-            }
-            if loaded.count == 2 && DetectorFeatureSet(rawValue: loaded[1].featureSet)?.needsBaseModel != true {
-                throw CLIFailure("the second model must use the base model's embeddings (got \(loaded[1].featureSet))")
-            }
-            let source = try DefaultDetectorSource.swiftSource(weightsOnly: loaded[0], withTokens: loaded.count == 2 ? loaded[1] : nil)
-            try source.write(to: URL(fileURLWithPath: out), atomically: true, encoding: .utf8)
-            Output.printText("wrote \(out)")
-        } catch let e as DetectorError {
             throw CLIFailure(e.message)
         }
     }

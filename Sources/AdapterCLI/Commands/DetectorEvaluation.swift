@@ -1,4 +1,5 @@
 import AdapterCore
+import AdapterTraining
 import Foundation
 
 /// Cross-validation schemes and the tables `adapterctl detector eval` prints.

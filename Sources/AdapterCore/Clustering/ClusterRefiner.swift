@@ -105,18 +105,7 @@ public struct ClusterRefiner: Sendable {
             throw ClusteringError(.invalidArgument, "cannot make \(k) clusters of \(n) tasks")
         }
         guard mergedRank >= 1 else { throw ClusteringError(.invalidArgument, "the merged rank must be ≥ 1") }
-        let names = tasks.map(\.name)
-        let sim: TaskSimilarity
-        if let given = similarity {
-            guard given.names == names else {
-                throw ClusteringError(.invalidArgument, "the similarity matrix is for other tasks")
-            }
-            try AdapterProfileCheck.requireSameProfile(tasks.map(\.adapter), names: names)
-            sim = given
-        } else {
-            progress?(0, "similarity of \(n) tasks")
-            sim = try TaskSimilarity.compute(names: names, adapters: tasks.map(\.adapter))
-        }
+        let sim = try TaskSimilarity.of(tasks, given: similarity, progress: progress)
 
         var assignment: [Int]
         if let start = initialAssignment {

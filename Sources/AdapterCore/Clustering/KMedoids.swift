@@ -27,9 +27,9 @@ public enum KMedoids {
         }
         if k >= n { return finish(medoids: Array(0..<n), distances: distances, n: n) }
         var best: Result?
-        var generator = SplitMix64Generator(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         for _ in 0..<max(1, restarts) {
-            var runGenerator = SplitMix64Generator(seed: generator.next())
+            var runGenerator = SeededGenerator(seed: generator.next())
             var medoids = seedMedoids(distances: distances, n: n, k: k, generator: &runGenerator)
             medoids = alternate(medoids: medoids, distances: distances, n: n, maxIterations: maxIterations)
             medoids = swap(medoids: medoids, distances: distances, n: n, maxSwaps: maxIterations)
@@ -45,7 +45,7 @@ public enum KMedoids {
     }
 
     private static func seedMedoids(distances d: [Double], n: Int, k: Int,
-                                    generator: inout SplitMix64Generator) -> [Int] {
+                                    generator: inout SeededGenerator) -> [Int] {
         var medoids = [Int(generator.next() % UInt64(n))]
         var nearest = (0..<n).map { d[$0 * n + medoids[0]] }
         while medoids.count < k {
@@ -53,7 +53,7 @@ public enum KMedoids {
             let total = weights.reduce(0, +)
             var pick: Int
             if total > 0 {
-                var target = generator.nextUnit() * total
+                var target = generator.nextUnitDouble() * total
                 pick = n - 1
                 for i in 0..<n where weights[i] > 0 {
                     target -= weights[i]

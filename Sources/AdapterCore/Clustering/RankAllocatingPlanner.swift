@@ -214,17 +214,7 @@ public struct RankAllocatingPlanner: Sendable {
             return try await ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: storageDType))
                 .plan(tasks: tasks, budget: budget, planner: planner, progress: progress)
         }
-        let names = tasks.map(\.name)
-        let sim: TaskSimilarity
-        if let similarity {
-            guard similarity.names == names else {
-                throw ClusteringError(.invalidArgument, "the similarity matrix is for other tasks")
-            }
-            sim = similarity
-        } else {
-            progress?(0, "similarity of \(tasks.count) tasks")
-            sim = try TaskSimilarity.compute(names: names, adapters: tasks.map(\.adapter))
-        }
+        let sim = try TaskSimilarity.of(tasks, given: similarity, progress: progress)
         progress?(0.05, "allocating ranks for every cluster count that fits")
         var book = CurveBook()
         let all = try candidates(tasks: tasks, budget: budget, planner: planner, options: options,

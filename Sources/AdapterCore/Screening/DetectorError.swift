@@ -3,6 +3,8 @@ public struct DetectorError: Error, Hashable, Sendable, CustomStringConvertible 
     public enum Code: Hashable, Sendable {
         /// The model file is not valid JSON or violates the schema.
         case malformedModel
+        /// A model file adapterd ships is not installed where it is looked for.
+        case missingModel
         /// The model needs something the caller did not provide (e.g. base-model embeddings).
         case missingBaseModel
         /// The adapter's shapes do not fit the provided base model.

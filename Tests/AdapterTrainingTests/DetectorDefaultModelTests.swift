@@ -1,4 +1,6 @@
 @testable import AdapterCore
+import AdapterCoreTestSupport
+@testable import AdapterTraining
 import Foundation
 import Testing
 

@@ -1,4 +1,6 @@
 @testable import AdapterCore
+import AdapterCoreTestSupport
+@testable import AdapterTraining
 import Foundation
 import Testing
 
@@ -34,7 +36,7 @@ struct DetectorTests {
         #expect(decoded == model)
         let detector = try Detector(model: decoded, tokenTables: [table])
 
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         let tokenIndex = 211
         let trigger = (0..<32).map { table.vectors[tokenIndex, $0] }
         let fresh = SyntheticAdapters.adapter(seed: 9999, r: 4, alpha: 8, trigger: trigger)

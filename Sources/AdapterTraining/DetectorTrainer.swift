@@ -1,3 +1,4 @@
+import AdapterCore
 import Foundation
 
 /// One training adapter: its features, its label, and the group (task) it belongs to.

@@ -1,6 +1,8 @@
+import AdapterCore
+import AdapterCoreTestSupport
+@testable import AdapterDaemon
 import Foundation
 import Testing
-@testable import AdapterCore
 
 /// Failure modes of the external evaluator beyond `ExternalEvaluatorTests`: signals, process groups,
 /// cancellation, caching around a real command, and the refiner's handling of a failing command.
@@ -110,7 +112,9 @@ import Testing
     }
 
     @Test func aFailingCommandFailsThePlanWithAClearErrorAndNothingElse() async throws {
-        let (tasks, _) = SyntheticTasks.families(families: 2, perFamily: 2, rank: 2, layers: 1, width: 6)
+        let tasks = (0..<4).map {
+            TaskProfile(name: "t\($0)", version: 1, adapter: SyntheticAdapters.adapter(seed: UInt64($0), d: 6, layers: 1, r: 2))
+        }
         let dir = FileManager.default.temporaryDirectory.path + "/adapterd-plan-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,3 +1,4 @@
+import AdapterCore
 import Foundation
 
 /// The labelled adapters of a corpus manifest (`data/corpus/manifest.json`): for each adapter its id,

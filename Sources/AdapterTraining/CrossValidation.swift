@@ -1,3 +1,5 @@
+import AdapterCore
+
 /// One train/test split of example indices.
 public struct CrossValidationFold: Sendable, Equatable {
     public var train: [Int]
@@ -21,7 +23,7 @@ public enum CrossValidation {
         let n = labels.count
         guard n >= 2 else { return [] }
         let folds = min(max(k, 2), n)
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var assignment = [Int](repeating: 0, count: n)
         var next = 0
         for cls in [true, false] {
@@ -54,19 +56,5 @@ public enum CrossValidation {
                                 test: groups.indices.filter { groups[$0] == g },
                                 name: g)
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so that splits and shuffles reproduce across runs
-/// and platforms.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

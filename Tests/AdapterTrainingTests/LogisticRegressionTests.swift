@@ -1,4 +1,5 @@
 @testable import AdapterCore
+@testable import AdapterTraining
 import Foundation
 import Testing
 

@@ -1,4 +1,6 @@
-/// A small deterministic random number generator (SplitMix64) so that DARE merges are reproducible.
+/// The one seeded random number generator of adapterd (SplitMix64): clustering restarts, DARE drop
+/// masks, cross-validation splits, benchmark and test data all draw from it, so a given seed gives
+/// the same result on every run and machine. Swift's default generator cannot be seeded.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
@@ -17,6 +19,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         Double(next() >> 11) * 0x1p-53
     }
 
+    /// A standard normal sample (Box–Muller, one per two draws).
+    public mutating func nextGaussian() -> Double {
+        let u1 = max(nextUnitDouble(), 1e-300)
+        let u2 = nextUnitDouble()
+        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+    }
+
     /// A seed derived from a base seed and a string and index, so each module and adapter of a merge
     /// draws an independent stream whatever the processing order.
     public static func derivedSeed(_ base: UInt64, _ label: String, _ index: Int) -> UInt64 {
@@ -29,3 +38,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return mixer.next()
     }
 }
+
+// Foundation-free log/cos through the C library.
+#if canImport(Glibc)
+import Glibc
+@inline(__always) private func _log(_ x: Double) -> Double { Glibc.log(x) }
+@inline(__always) private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+#else
+import Darwin
+@inline(__always) private func _log(_ x: Double) -> Double { Darwin.log(x) }
+@inline(__always) private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+#endif

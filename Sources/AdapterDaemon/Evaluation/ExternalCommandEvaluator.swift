@@ -1,3 +1,4 @@
+import AdapterCore
 import Foundation
 
 /// An evaluator that runs a configured command, the way a device plugs in its real runtime.

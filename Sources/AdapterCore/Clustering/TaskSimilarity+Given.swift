@@ -1,0 +1,18 @@
+extension TaskSimilarity {
+    /// The similarity the planners work with: `given` when a caller computed it already (it must be
+    /// for exactly `tasks`, in their order, and they must share one base-model profile), else computed
+    /// here, reported as the first progress step.
+    static func of(_ tasks: [TaskProfile], given: TaskSimilarity?,
+                   progress: ClusterRefiner.Progress?) throws -> TaskSimilarity {
+        let names = tasks.map(\.name)
+        if let given {
+            guard given.names == names else {
+                throw ClusteringError(.invalidArgument, "the similarity matrix is for other tasks")
+            }
+            try AdapterProfileCheck.requireSameProfile(tasks.map(\.adapter), names: names)
+            return given
+        }
+        progress?(0, "similarity of \(tasks.count) tasks")
+        return try TaskSimilarity.compute(names: names, adapters: tasks.map(\.adapter))
+    }
+}
