@@ -16,8 +16,11 @@ public struct PEFTError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A LoRA variant adapterd does not handle: embeddings (lora_embedding_A/B), DoRA magnitude
         /// vectors, lora_B bias.
         case unsupportedVariant
-        /// A tensor that is neither a LoRA factor nor part of a `modules_to_save` module.
+        /// A tensor that is not a LoRA factor.
         case unexpectedTensor
+        /// The adapter declares `modules_to_save` or holds full copies of modules saved with it (e.g. a
+        /// classifier head); merging keeps only LoRA factors, so they would be dropped.
+        case modulesToSave
         /// The same module's factor appears twice (e.g. with and without an adapter name).
         case duplicateTensor
         /// A lora_A without its lora_B, or the reverse.
