@@ -26,17 +26,28 @@ public enum PEFTAdapterLoader {
     public static let pickleFileName = "adapter_model.bin"
     /// The prefix PEFT puts before module paths in tensor keys.
     public static let keyPrefix = "base_model.model."
+    /// Largest adapter_config.json read from a directory (PEFT writes about 1 KiB).
+    public static let maximumConfigBytes = 16 * 1024 * 1024
 
-    /// Loads a PEFT adapter directory (the safetensors file is memory-mapped).
+    /// Loads a PEFT adapter directory (the safetensors file is memory-mapped). Both files must be
+    /// regular files (`RegularFile`): a FIFO, device or directory in their place is refused with
+    /// `PEFTError.unreadableFile`, never waited on or read without end.
     public static func load(directory: URL) throws -> LoRAAdapter {
-        let fm = FileManager.default
         let configURL = directory.appendingPathComponent(configFileName)
         let weightsURL = directory.appendingPathComponent(weightsFileName)
-        guard fm.fileExists(atPath: configURL.path) else {
+        let configData: Data
+        do {
+            configData = try RegularFile.read(configURL, maximumBytes: maximumConfigBytes)
+        } catch where error.code == .missing {
             throw PEFTError(.missingConfig, "'\(directory.path)' has no \(configFileName)")
+        } catch {
+            throw PEFTError(.unreadableFile, error.message)
         }
-        guard fm.fileExists(atPath: weightsURL.path) else {
-            if fm.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
+        let weightsData: Data
+        do {
+            weightsData = try RegularFile.map(weightsURL)
+        } catch where error.code == .missing {
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
                 throw PEFTError(
                     .pickleNotSupported,
                     "'\(directory.path)' holds only \(pickleFileName), a Python pickle that can run arbitrary code; "
@@ -44,15 +55,11 @@ public enum PEFTAdapterLoader {
                         + "(PEFT: save_pretrained(..., safe_serialization=True)).")
             }
             throw PEFTError(.missingWeights, "'\(directory.path)' has no \(weightsFileName)")
-        }
-        let configData: Data
-        do {
-            configData = try Data(contentsOf: configURL)
         } catch {
-            throw PEFTError(.missingConfig, "cannot read '\(configURL.path)': \(error.localizedDescription)")
+            throw PEFTError(.unreadableFile, error.message)
         }
-        let weights = try SafeTensorsFile(contentsOf: weightsURL)
-        return try load(config: try PEFTConfigParser.parse(configData), weights: weights)
+        let parsed = try PEFTConfigParser.parse(configData)
+        return try load(config: parsed, weights: try SafeTensorsFile(data: weightsData))
     }
 
     /// Loads an adapter from the bytes of its two files (e.g. received over the socket).

@@ -7,6 +7,9 @@ public struct PEFTError: Error, Hashable, Sendable, CustomStringConvertible {
         case missingConfig
         /// The directory has no adapter_model.safetensors (and no pickle either).
         case missingWeights
+        /// adapter_config.json or adapter_model.safetensors is not a regular file (a FIFO, a device, a
+        /// directory), is too large, or cannot be opened or read.
+        case unreadableFile
         /// Only adapter_model.bin (a Python pickle) is present; pickles are never loaded.
         case pickleNotSupported
         /// adapter_config.json is not valid JSON or a field has the wrong type or value.
