@@ -32,6 +32,18 @@ private let corpusAdapter = packageRoot.appendingPathComponent("data/corpus/adap
         return (run.execute(), lines.all)
     }
 
+    @Test func inspectWarnsThatAnUpdateIsTooLargeToScreen() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("inspect-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Self.writeExtremeAdapter(to: root)
+        let extreme = try PEFTAdapterLoader.load(directory: root)
+        let report = AdapterReport(adapter: extreme, signature: try SignatureExtractor.signature(of: extreme))
+        #expect(report.warnings.count == 1 && report.warnings[0].contains("update too large to screen or serve"))
+        #expect(report.text(path: "x").contains("warning       update too large"))
+        let normal = try PEFTAdapterLoader.load(directory: corpusAdapter)
+        #expect(AdapterReport(adapter: normal, signature: try SignatureExtractor.signature(of: normal)).warnings.isEmpty)
+    }
+
     @Test func scanReportsAnAdapterWithExtremeWeightsAndScoresTheNextOne() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("scan-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
