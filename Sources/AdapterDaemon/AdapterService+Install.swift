@@ -46,12 +46,9 @@ extension AdapterService {
         }
 
         await context.progress(stage: "signature", fraction: 0.3, message: "computing the spectral signature")
-        let signature: AdapterSignature
-        do {
-            signature = try await requestThread.run { try SignatureExtractor.signature(of: adapter) }
-        } catch {
-            throw RPCError(code: .invalidAdapter, message: "cannot compute the adapter's signature: \(error)")
-        }
+        // A signature that cannot be computed (an update that overflows) is reported only if the detector
+        // accepts the adapter: the detector refuses such an update as out of distribution, with its reason.
+        let signatureResult = try await requestThread.run { Result { try SignatureExtractor.signature(of: adapter) } }
 
         await context.progress(stage: "screening", fraction: 0.5, message: "screening with the detector")
         let screening = self.screening.withLockedValue { $0 }
@@ -75,6 +72,13 @@ extension AdapterService {
                 code: .refused,
                 message: "adapter for '\(params.task)' refused: \(CatalogMapping.refusalReason(verdict))",
                 details: RefusalDetails(task: params.task, sha256: digest.hex, verdict: verdict.info, quarantineId: record.id))
+        }
+
+        let signature: AdapterSignature
+        do {
+            signature = try signatureResult.get()
+        } catch {
+            throw RPCError(code: .invalidAdapter, message: "cannot compute the adapter's signature: \(error)")
         }
 
         await context.progress(stage: "storing", fraction: 0.7, message: "storing durably")

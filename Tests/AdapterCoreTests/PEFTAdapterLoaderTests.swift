@@ -260,16 +260,43 @@ struct PEFTAdapterLoaderTests {
         }
     }
 
-    @Test func skipsModulesToSaveAndRefusesOtherStrayTensors() throws {
+    @Test func refusesModulesToSaveNamingWhatMergingWouldDropAndOtherStrayTensors() throws {
         let base = SyntheticPEFT.pair("bert.encoder.layer.0.attention.self.query", r: 2, in: 4, out: 4, seed: 1)
         var w = SafeTensorsWriter()
         for (n, m) in base { try w.add(n, matrix: m, dtype: .f32) }
         try w.add("base_model.model.classifier.weight", matrix: SyntheticPEFT.matrix(2, 4, seed: 5), dtype: .f32)
         try w.add("base_model.model.classifier.bias", shape: [2], values: [0, 0], dtype: .f32)
-        let withSave = SyntheticPEFT.config(#"{"peft_type": "LORA", "r": 2, "modules_to_save": ["classifier", "score"]}"#)
-        let adapter = try PEFTAdapterLoader.load(configJSON: withSave, safetensors: w.serialized())
-        #expect(adapter.modules.map(\.name) == ["bert.encoder.layer.0.attention.self.query"])
-        #expect(adapter.architecture == .bert)
+        func loadError(_ config: String, _ weights: Data) -> PEFTError? {
+            do {
+                _ = try PEFTAdapterLoader.load(configJSON: SyntheticPEFT.config(config), safetensors: weights)
+                return nil
+            } catch {
+                return error as? PEFTError
+            }
+        }
+        // A classifier head saved with modules_to_save: refused, naming the key and its tensors.
+        let head = try #require(loadError(#"{"peft_type": "LORA", "r": 2, "modules_to_save": ["classifier", "score"]}"#,
+                                          w.serialized()))
+        #expect(head.code == .modulesToSave)
+        #expect(head.message.contains(#"modules_to_save to ["classifier", "score"]"#), "\(head.message)")
+        #expect(head.message.contains("'base_model.model.classifier.bias', 'base_model.model.classifier.weight'"))
+        #expect(head.message.contains("would drop them"))
+        // Declared without tensors, or tensors of an older PEFT's layout without the key: refused too.
+        let declared = try #require(loadError(#"{"peft_type": "LORA", "r": 2, "modules_to_save": ["score"]}"#,
+                                              try SyntheticPEFT.weights(base)))
+        #expect(declared.code == .modulesToSave && declared.message.contains("holds none of their tensors"))
+        var old = SafeTensorsWriter()
+        for (n, m) in base { try old.add(n, matrix: m, dtype: .f32) }
+        try old.add("base_model.model.classifier.modules_to_save.default.weight", matrix: SyntheticPEFT.matrix(2, 4, seed: 5), dtype: .f32)
+        let legacy = try #require(loadError(#"{"peft_type": "LORA", "r": 2}"#, old.serialized()))
+        #expect(legacy.code == .modulesToSave && legacy.message.contains("classifier.modules_to_save.default.weight"))
+        // An empty or null modules_to_save is no head at all.
+        for value in ["[]", "null"] {
+            let adapter = try PEFTAdapterLoader.load(
+                configJSON: SyntheticPEFT.config(#"{"peft_type": "LORA", "r": 2, "modules_to_save": \#(value)}"#),
+                safetensors: try SyntheticPEFT.weights(base))
+            #expect(adapter.modules.map(\.name) == ["bert.encoder.layer.0.attention.self.query"])
+        }
         let without = SyntheticPEFT.config(#"{"peft_type": "LORA", "r": 2}"#)
         expectPEFTError(.unexpectedTensor) { _ = try PEFTAdapterLoader.load(configJSON: without, safetensors: w.serialized()) }
         expectPEFTError(.emptyAdapter) {

@@ -76,10 +76,14 @@ struct DetectorTests {
         let other = detector.verdict(for: SyntheticAdapters.adapter(seed: 1, d: 48))
         #expect(other.decision == .outOfDistribution)
         #expect(other.reasons.contains { $0.contains("bert-48x3") })
-        // Absurd norms: the same adapter scaled by 10⁶.
-        let absurd = detector.verdict(for: SyntheticAdapters.adapter(seed: 1, alpha: 8e6))
+        // Absurd norms: the same adapter scaled by 10³ (features far beyond training) and by 10⁶ (an update
+        // too large to screen at all).
+        let absurd = detector.verdict(for: SyntheticAdapters.adapter(seed: 1, alpha: 8e3))
         #expect(absurd.decision == .outOfDistribution)
-        #expect(absurd.reasons.contains { $0.contains("standard deviations") })
+        #expect(absurd.reasons.contains { $0.contains("standard deviations") }, "\(absurd.reasons)")
+        let huge = detector.verdict(for: SyntheticAdapters.adapter(seed: 1, alpha: 8e6))
+        #expect(huge.decision == .outOfDistribution)
+        #expect(huge.reasons.contains { $0.contains("update too large to screen or serve") }, "\(huge.reasons)")
         // A token model without embeddings.
         let tokenModel = try DetectorTrainer.train(try Self.labelled(.extendedTokens, table: table),
                                                    options: DetectorTrainingOptions(featureSet: .extendedTokens))

@@ -63,12 +63,14 @@ struct AdapterReport: Encodable {
     let otherModules: [String]
     let signature: [String: Double]
     let missingProjections: [String]
+    /// Why screening would refuse the adapter before scoring it (an update too large), if it would.
+    let warnings: [String]
 
     enum CodingKeys: String, CodingKey {
         case baseModel = "base_model", architecture, peftType = "peft_type", rank
         case loraAlpha = "lora_alpha", useRSLoRA = "use_rslora", scales, dtype
         case tensorBytes = "tensor_bytes", layers, projections, otherModules = "other_modules"
-        case signature, missingProjections = "missing_projections"
+        case signature, missingProjections = "missing_projections", warnings
     }
 
     init(adapter: LoRAAdapter, signature: AdapterSignature) {
@@ -93,6 +95,8 @@ struct AdapterReport: Encodable {
         otherModules = adapter.otherModules.map(\.name).sorted()
         self.signature = signature.features
         missingProjections = signature.missingProjections.map { $0.rawValue.uppercased() }
+        let oversized = UpdateMagnitude.violations(in: adapter)
+        warnings = oversized.isEmpty ? [] : [UpdateMagnitude.reason(oversized)]
     }
 
     func jsonString() throws -> String {
@@ -110,6 +114,7 @@ struct AdapterReport: Encodable {
         lines.append("rank / alpha  r=\(rank)  lora_alpha=\(formatNumber(loraAlpha))\(useRSLoRA ? "  rsLoRA" : "")  scale \(scaleText)")
         lines.append("storage       \(dtype), \(formatBytes(tensorBytes)) of tensors")
         lines.append("layers        \(layers)")
+        for warning in warnings { lines.append("warning       \(warning)") }
         lines.append("")
         lines.append(TextTable(
             header: ["projection", "modules", "layers", "rank", "in→out"],

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import ArgumentParser
 import Foundation
@@ -52,18 +53,23 @@ struct InstallCommand: AsyncParsableCommand {
         Output.printText(lines.joined(separator: "\n"))
     }
 
-    /// Reads the directory and examples file into install params.
+    /// Reads the directory and examples file into install params. Each must be a regular file: a FIFO,
+    /// device or directory in its place is refused, naming it (`RegularFile`).
     static func readParams(directory: String, task: String, examples: String) throws -> InstallParams {
-        let config = try read(directory + "/adapter_config.json", limit: 16 * 1024 * 1024)
+        let config = try read(directory + "/adapter_config.json", limit: PEFTAdapterLoader.maximumConfigBytes)
         let weightsPath = directory + "/adapter_model.safetensors"
-        guard FileManager.default.fileExists(atPath: weightsPath) else {
+        let weights: Data
+        do {
+            weights = try RegularFile.read(URL(fileURLWithPath: weightsPath), maximumBytes: maximumAdapterBytes)
+        } catch where error.code == .missing {
             if FileManager.default.fileExists(atPath: directory + "/adapter_model.bin") {
                 throw CLIError(.usage, "\(directory) has only adapter_model.bin (a pickle); adapterd accepts safetensors only")
             }
-            throw CLIError(.usage, "\(weightsPath) does not exist")
+            throw CLIError(.usage, error.message)
+        } catch {
+            throw CLIError(.usage, error.message)
         }
-        let weights = try read(weightsPath, limit: maximumAdapterBytes)
-        let examplesData = try read(examples, limit: 16 * 1024 * 1024)
+        let examplesData = try read(examples, limit: ExamplesFile.maximumFileBytes)
         guard let configText = String(data: config, encoding: .utf8) else {
             throw CLIError(.usage, "\(directory)/adapter_config.json is not UTF-8 text")
         }
@@ -74,19 +80,10 @@ struct InstallCommand: AsyncParsableCommand {
     }
 
     static func read(_ path: String, limit: Int) throws -> Data {
-        let attributes: [FileAttributeKey: Any]
         do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
+            return try RegularFile.read(URL(fileURLWithPath: path), maximumBytes: limit)
         } catch {
-            throw CLIError(.usage, "cannot read \(path): no such file or not accessible")
-        }
-        if let size = attributes[.size] as? Int, size > limit {
-            throw CLIError(.usage, "\(path) is \(size) bytes; the limit is \(limit) bytes")
-        }
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CLIError(.usage, "cannot read \(path): \(error.localizedDescription)")
+            throw CLIError(.usage, error.message)
         }
     }
 }

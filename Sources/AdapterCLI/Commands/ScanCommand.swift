@@ -37,9 +37,11 @@ public struct ScanCommand: ParsableCommand {
     }
 }
 
-/// The body of `adapterctl scan`, returning its exit status.
+/// The body of `adapterctl scan`, returning its exit status. Result lines and the summary go to
+/// `output` (stdout by default).
 struct ScanRun {
     let command: ScanCommand
+    var output: (String) -> Void = { Output.printText($0) }
 
     func fail(_ message: String) -> Int32 {
         printError("adapterctl scan: \(message)")
@@ -70,7 +72,7 @@ struct ScanRun {
 
         let start = Date()
         let bar = ProgressLine(label: "scanning")
-        let printer = ScanPrinter(json: command.json, bar: bar)
+        let printer = ScanPrinter(json: command.json, bar: bar, output: output)
         let results = AdapterScanner(detector: detector).scan(directories, jobs: command.jobs) { done, total in
             bar?.update(done, total)
         }
@@ -82,7 +84,7 @@ struct ScanRun {
         if command.json {
             printError(summary)
         } else {
-            Output.printText(summary)
+            output(summary)
         }
         if counts.errors > 0 { return 2 }
         return counts.flagged > 0 ? 1 : 0
@@ -115,16 +117,21 @@ struct ScanSummary {
 struct ScanPrinter {
     let json: Bool
     let bar: ProgressLine?
+    var output: (String) -> Void = { Output.printText($0) }
+
+    /// A JSON number, or null for NaN and ±∞ (which JSON cannot hold).
+    static func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
 
     static func jsonObject(_ r: ScanResult) -> [String: Any] {
         var o: [String: Any] = ["path": r.path]
         if let v = r.verdict {
             o["verdict"] = v.decision.rawValue
-            o["score"] = v.score.isFinite ? v.score : NSNull()
-            o["threshold"] = v.threshold
+            o["score"] = number(v.score)
+            o["threshold"] = number(v.threshold)
             o["feature_set"] = v.featureSet
             o["top_features"] = v.topFeatures.map {
-                ["name": $0.name, "value": $0.value, "z": $0.z, "contribution": $0.contribution] as [String: Any]
+                ["name": $0.name, "value": number($0.value), "z": number($0.z), "contribution": number($0.contribution)]
+                    as [String: Any]
             }
             if !v.reasons.isEmpty { o["reasons"] = v.reasons }
         } else {
@@ -157,10 +164,6 @@ struct ScanPrinter {
     }
 
     func print(_ r: ScanResult) {
-        if json {
-            Swift.print(TerminalSafeText.jsonText(Self.jsonLine(r)))
-        } else {
-            Output.printText(Self.textLine(r))
-        }
+        output(json ? TerminalSafeText.jsonText(Self.jsonLine(r)) : Self.textLine(r))
     }
 }

@@ -60,12 +60,18 @@ public enum ExamplesFile {
         }
     }
 
-    public static func load(contentsOf url: URL, limits: Limits = Limits()) throws(ExamplesFileError) -> [TaskExample] {
+    /// Largest examples file `load` reads (the daemon's default max-examples-size).
+    public static let maximumFileBytes = 16 * 1024 * 1024
+
+    /// Reads and parses an examples file, which must be a regular file (`RegularFile`) of at most
+    /// `maximumBytes`.
+    public static func load(contentsOf url: URL, limits: Limits = Limits(),
+                            maximumBytes: Int = maximumFileBytes) throws(ExamplesFileError) -> [TaskExample] {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try RegularFile.read(url, maximumBytes: maximumBytes)
         } catch {
-            throw ExamplesFileError(.unreadableFile, line: nil, "cannot read '\(url.path)': \(error.localizedDescription)")
+            throw ExamplesFileError(.unreadableFile, line: nil, error.message)
         }
         return try parse(data, limits: limits)
     }

@@ -12,30 +12,42 @@ import Foundation
 ///   orientation as for Linear layers (its forward pass is B·A·x), so no transpose is needed; the
 ///   flag is only recorded in the config.
 /// - Fused Q/K/V projections are split by `ModuleNaming` (parts share A and take their rows of B).
-/// - Tensors of `modules_to_save` modules (full copies of e.g. a classifier head) are skipped: they
-///   are not low-rank updates. They still count in `tensorBytes`.
+/// - Every tensor must be a LoRA factor: adapterd serves and merges low-rank updates only, so a tensor
+///   it accepted but did not carry would be silently lost (and the merge reported as lossless).
 ///
 /// Refused with a `PEFTError`: pickles (adapter_model.bin), peft_type other than LORA, DoRA
 /// (`use_dora` or `lora_magnitude_vector`), embedding LoRA (`lora_embedding_A/B`), `lora_B` bias,
-/// unpaired, unexpected or duplicate tensors, wrong shapes or ranks, NaN/Inf. Container problems are
-/// thrown as `SafeTensorsError`.
+/// `modules_to_save` (full copies of e.g. a classifier head, which merging would drop), unpaired,
+/// unexpected or duplicate tensors, wrong shapes or ranks, NaN/Inf. Container problems are thrown as
+/// `SafeTensorsError`.
 public enum PEFTAdapterLoader {
     public static let configFileName = "adapter_config.json"
     public static let weightsFileName = "adapter_model.safetensors"
     public static let pickleFileName = "adapter_model.bin"
     /// The prefix PEFT puts before module paths in tensor keys.
     public static let keyPrefix = "base_model.model."
+    /// Largest adapter_config.json read from a directory (PEFT writes about 1 KiB).
+    public static let maximumConfigBytes = 16 * 1024 * 1024
 
-    /// Loads a PEFT adapter directory (the safetensors file is memory-mapped).
+    /// Loads a PEFT adapter directory (the safetensors file is memory-mapped). Both files must be
+    /// regular files (`RegularFile`): a FIFO, device or directory in their place is refused with
+    /// `PEFTError.unreadableFile`, never waited on or read without end.
     public static func load(directory: URL) throws -> LoRAAdapter {
-        let fm = FileManager.default
         let configURL = directory.appendingPathComponent(configFileName)
         let weightsURL = directory.appendingPathComponent(weightsFileName)
-        guard fm.fileExists(atPath: configURL.path) else {
+        let configData: Data
+        do {
+            configData = try RegularFile.read(configURL, maximumBytes: maximumConfigBytes)
+        } catch where error.code == .missing {
             throw PEFTError(.missingConfig, "'\(directory.path)' has no \(configFileName)")
+        } catch {
+            throw PEFTError(.unreadableFile, error.message)
         }
-        guard fm.fileExists(atPath: weightsURL.path) else {
-            if fm.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
+        let weightsData: Data
+        do {
+            weightsData = try RegularFile.map(weightsURL)
+        } catch where error.code == .missing {
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
                 throw PEFTError(
                     .pickleNotSupported,
                     "'\(directory.path)' holds only \(pickleFileName), a Python pickle that can run arbitrary code; "
@@ -43,15 +55,11 @@ public enum PEFTAdapterLoader {
                         + "(PEFT: save_pretrained(..., safe_serialization=True)).")
             }
             throw PEFTError(.missingWeights, "'\(directory.path)' has no \(weightsFileName)")
-        }
-        let configData: Data
-        do {
-            configData = try Data(contentsOf: configURL)
         } catch {
-            throw PEFTError(.missingConfig, "cannot read '\(configURL.path)': \(error.localizedDescription)")
+            throw PEFTError(.unreadableFile, error.message)
         }
-        let weights = try SafeTensorsFile(contentsOf: weightsURL)
-        return try load(config: try PEFTConfigParser.parse(configData), weights: weights)
+        let parsed = try PEFTConfigParser.parse(configData)
+        return try load(config: parsed, weights: try SafeTensorsFile(data: weightsData))
     }
 
     /// Loads an adapter from the bytes of its two files (e.g. received over the socket).
@@ -66,6 +74,7 @@ public enum PEFTAdapterLoader {
             throw PEFTError(
                 .unsupportedVariant, "this is a DoRA adapter (use_dora); adapterd handles plain LoRA only")
         }
+        try refuseModulesToSave(parsed.modulesToSave, tensorNames: weights.tensors.map(\.name))
 
         struct Pair {
             var a: String?
@@ -85,7 +94,6 @@ public enum PEFTAdapterLoader {
                     .unsupportedVariant, "tensor '\(key)' is a DoRA magnitude vector; adapterd handles plain LoRA only")
             }
             guard let factorIndex = components.lastIndex(where: { $0 == "lora_A" || $0 == "lora_B" }) else {
-                if isModulesToSave(path, parsed.modulesToSave) { continue }
                 throw PEFTError(
                     .unexpectedTensor,
                     "tensor '\(key)' is not a LoRA factor (expected …lora_A.weight / …lora_B.weight)")
@@ -172,8 +180,27 @@ public enum PEFTAdapterLoader {
             storageDType: storage, tensorBytes: weights.dataByteCount)
     }
 
-    private static func isModulesToSave(_ path: String, _ modulesToSave: [String]) -> Bool {
-        // The key is <module>.<parameter>; PEFT matches modules_to_save entries as name suffixes.
+    /// Refuses an adapter that declares `modules_to_save` or holds tensors saved for it, naming them.
+    private static func refuseModulesToSave(_ modulesToSave: [String], tensorNames: [String]) throws(PEFTError) {
+        let saved = tensorNames.filter { isModulesToSaveTensor($0, modulesToSave) }.sorted()
+        guard !modulesToSave.isEmpty || !saved.isEmpty else { return }
+        let listed = saved.prefix(4).map { "'\($0)'" }.joined(separator: ", ")
+            + (saved.count > 4 ? " and \(saved.count - 4) more" : "")
+        let declared = modulesToSave.isEmpty
+            ? "it holds full copies of modules saved with modules_to_save (\(listed))"
+            : "adapter_config.json sets modules_to_save to [\(modulesToSave.map { "\"\($0)\"" }.joined(separator: ", "))]"
+                + (saved.isEmpty ? " (the file holds none of their tensors)" : ", full copies of those modules (\(listed))")
+        throw PEFTError(
+            .modulesToSave,
+            "\(declared); adapterd serves and merges LoRA factors only and would drop them. Save the adapter "
+                + "without modules_to_save (e.g. merge the trained head into the base model).")
+    }
+
+    /// Whether a tensor key belongs to a `modules_to_save` module: `<module>.<parameter>` where PEFT
+    /// matches entries as name suffixes, or any key with a `modules_to_save` component (older PEFT).
+    private static func isModulesToSaveTensor(_ key: String, _ modulesToSave: [String]) -> Bool {
+        let path = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
+        if path.split(separator: ".").contains("modules_to_save") { return true }
         guard let dot = path.lastIndex(of: ".") else { return false }
         let module = path[..<dot]
         return modulesToSave.contains { module == $0 || module.hasSuffix("." + $0) }

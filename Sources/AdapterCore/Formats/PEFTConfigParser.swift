@@ -16,7 +16,7 @@ public enum PEFTConfigParser {
         public var rankPatternKeys: [String]
         /// `alpha_pattern` keys in file order.
         public var alphaPatternKeys: [String]
-        /// `modules_to_save` entries (their full-weight tensors are skipped on load).
+        /// `modules_to_save` entries (an adapter with any is refused on load: merging would drop them).
         public var modulesToSave: [String]
         /// `use_dora` (DoRA adapters are refused).
         public var useDoRA: Bool

@@ -7,6 +7,9 @@ public struct PEFTError: Error, Hashable, Sendable, CustomStringConvertible {
         case missingConfig
         /// The directory has no adapter_model.safetensors (and no pickle either).
         case missingWeights
+        /// adapter_config.json or adapter_model.safetensors is not a regular file (a FIFO, a device, a
+        /// directory), is too large, or cannot be opened or read.
+        case unreadableFile
         /// Only adapter_model.bin (a Python pickle) is present; pickles are never loaded.
         case pickleNotSupported
         /// adapter_config.json is not valid JSON or a field has the wrong type or value.
@@ -16,8 +19,11 @@ public struct PEFTError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A LoRA variant adapterd does not handle: embeddings (lora_embedding_A/B), DoRA magnitude
         /// vectors, lora_B bias.
         case unsupportedVariant
-        /// A tensor that is neither a LoRA factor nor part of a `modules_to_save` module.
+        /// A tensor that is not a LoRA factor.
         case unexpectedTensor
+        /// The adapter declares `modules_to_save` or holds full copies of modules saved with it (e.g. a
+        /// classifier head); merging keeps only LoRA factors, so they would be dropped.
+        case modulesToSave
         /// The same module's factor appears twice (e.g. with and without an adapter name).
         case duplicateTensor
         /// A lora_A without its lora_B, or the reverse.

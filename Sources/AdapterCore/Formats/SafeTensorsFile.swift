@@ -34,13 +34,13 @@ public struct SafeTensorsFile: Sendable {
     private let storage: Data
     private let indexByName: [String: Int]
 
-    /// Memory-maps and validates the file at `url`.
+    /// Memory-maps and validates the file at `url`, which must be a regular file (`RegularFile`).
     public init(contentsOf url: URL) throws(SafeTensorsError) {
         let data: Data
         do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
+            data = try RegularFile.map(url)
         } catch {
-            throw SafeTensorsError(.unreadableFile, "cannot read '\(url.path)': \(error.localizedDescription)")
+            throw SafeTensorsError(.unreadableFile, error.message)
         }
         try self.init(data: data)
     }

@@ -25,13 +25,21 @@ public struct Detector: Sendable {
     }
 
     /// The verdict for one adapter. Structural problems (unknown architecture, no attention modules,
-    /// missing base-model embeddings, unseen profile, extreme features) give `.outOfDistribution` with
-    /// reasons; they are never scored as benign.
+    /// an update too large to screen (`UpdateMagnitude`), missing base-model embeddings, unseen profile,
+    /// extreme or overflowing features) give `.outOfDistribution` with reasons; they are never scored as
+    /// benign.
     public func verdict(for adapter: LoRAAdapter) -> Verdict {
         let fs = model.featureSet
         if adapter.architecture == .unknown {
             return Verdict(decision: .outOfDistribution, score: .nan, threshold: model.threshold, topFeatures: [],
                            reasons: ["unknown architecture: no attention projection names recognised"], featureSet: fs)
+        }
+        // Before any feature: an update too large to screen or serve (weights near the F32 limit, a huge
+        // lora_alpha) would overflow spectral features and look ordinary to scale-free ones.
+        let oversized = UpdateMagnitude.violations(in: adapter)
+        if !oversized.isEmpty {
+            return Verdict(decision: .outOfDistribution, score: .nan, threshold: model.threshold, topFeatures: [],
+                           reasons: [UpdateMagnitude.reason(oversized)], featureSet: fs)
         }
         let features: DetectorFeatures
         do {
@@ -60,6 +68,11 @@ public struct Detector: Sendable {
         if !scored.outOfDistributionReasons.isEmpty {
             return Verdict(decision: .outOfDistribution, score: scored.score, threshold: model.threshold,
                            topFeatures: top, reasons: scored.outOfDistributionReasons + features.notes, featureSet: fs)
+        }
+        // A NaN score would compare as "below the threshold", i.e. benign: never let it.
+        guard scored.score.isFinite else {
+            return Verdict(decision: .outOfDistribution, score: .nan, threshold: model.threshold, topFeatures: [],
+                           reasons: ["the detector's score is not a finite number"] + features.notes, featureSet: fs)
         }
         let decision: Verdict.Decision = scored.score >= model.threshold ? .poisoned : .benign
         return Verdict(decision: decision, score: scored.score, threshold: model.threshold, topFeatures: top,

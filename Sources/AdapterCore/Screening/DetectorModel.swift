@@ -179,13 +179,17 @@ public struct DetectorModel: Sendable, Equatable, Codable {
         }
     }
 
-    /// Reads and validates a model file; every failure is a `DetectorError` naming the file.
+    /// Largest model file `load` reads (the built-in models are about 100 KB).
+    public static let maximumFileBytes = 64 * 1024 * 1024
+
+    /// Reads and validates a model file (a regular file, `RegularFile`); every failure is a
+    /// `DetectorError` naming the file.
     public static func load(from url: URL) throws -> DetectorModel {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            data = try RegularFile.read(url, maximumBytes: maximumFileBytes)
         } catch {
-            throw DetectorError(.malformedModel, "cannot read detector model \(url.path): \(error.localizedDescription)")
+            throw DetectorError(.malformedModel, "cannot read the detector model: \(error.message)")
         }
         do {
             return try decode(data)

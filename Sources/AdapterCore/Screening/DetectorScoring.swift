@@ -9,8 +9,9 @@ public struct DetectorScoring: Sendable, Equatable {
 
 extension DetectorModel {
     /// Scores features extracted for this model's feature set. Out-of-distribution checks: the profile
-    /// is one the model was trained on, the benign bank has a group for it, every value is finite,
-    /// and every standardised value lies within ±`maxAbsZ`.
+    /// is one the model was trained on, the benign bank has a group for it, every value is finite and
+    /// stays finite once standardised (so does the logit), and every standardised value lies within
+    /// ±`maxAbsZ`. An overflow gives a NaN score and a reason, never a score.
     public func scoring(_ features: DetectorFeatures) throws -> DetectorScoring {
         guard features.names == featureNames else {
             throw DetectorError(.malformedModel,
@@ -32,6 +33,12 @@ extension DetectorModel {
             }
             x = normalised
         }
+        // Finite but extreme features (e.g. weights near the F32 limit) can overflow once centred and
+        // scaled; such an adapter is far outside training and gets no score.
+        if let i = x.firstIndex(where: { !$0.isFinite }) {
+            reasons.append("feature \(featureNames[i]) (\(Self.short(features.values[i]))) overflows when compared with the benign bank")
+            return DetectorScoring(score: .nan, z: [], contributions: [], outOfDistributionReasons: reasons)
+        }
         var z = [Double](repeating: 0, count: x.count)
         var logit = intercept
         var contributions: [FeatureContribution] = []
@@ -40,6 +47,14 @@ extension DetectorModel {
             logit += coefficients[j] * z[j]
             contributions.append(FeatureContribution(name: featureNames[j], value: features.values[j], z: z[j],
                                                      contribution: coefficients[j] * z[j]))
+        }
+        if let i = z.firstIndex(where: { !$0.isFinite }) {
+            reasons.append("feature \(featureNames[i]) (\(Self.short(features.values[i]))) overflows when standardised")
+            return DetectorScoring(score: .nan, z: [], contributions: [], outOfDistributionReasons: reasons)
+        }
+        guard logit.isFinite else {
+            reasons.append("the detector's logit overflows (standardised features of absurd size)")
+            return DetectorScoring(score: .nan, z: [], contributions: [], outOfDistributionReasons: reasons)
         }
         let far = z.indices.filter { abs(z[$0]) > maxAbsZ }.sorted { abs(z[$0]) > abs(z[$1]) }
         if !far.isEmpty {
@@ -51,7 +66,9 @@ extension DetectorModel {
                                outOfDistributionReasons: reasons)
     }
 
+    /// A value to one decimal for messages ("12", "4.5"); any magnitude (and ±inf, NaN) is fine.
     static func short(_ v: Double) -> String {
+        guard v.isFinite, abs(v) < 1e15 else { return v.isFinite ? String(format: "%.3g", v) : "\(v)" }
         let r = (v * 10).rounded() / 10
         return r == r.rounded() ? String(Int(r)) : String(r)
     }

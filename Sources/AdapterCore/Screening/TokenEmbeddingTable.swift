@@ -4,6 +4,8 @@ import Foundation
 public struct TokenEmbeddingError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: Hashable, Sendable {
         case missingFile
+        /// A file is not a regular file (a FIFO, a device, a directory), too large, or unreadable.
+        case unreadableFile
         case malformedFile
         case unsupportedModel
     }
@@ -82,7 +84,7 @@ public struct TokenEmbeddingTable: Sendable {
         guard fm.fileExists(atPath: weightsURL.path) else {
             throw TokenEmbeddingError(.missingFile, "base model directory \(directory.path) has no model.safetensors")
         }
-        let configData = try Data(contentsOf: configURL)
+        let configData = try readFile(configURL, maximumBytes: maximumConfigBytes)
         guard let config = try? JSONSerialization.jsonObject(with: configData) as? [String: Any] else {
             throw TokenEmbeddingError(.malformedFile, "\(configURL.path) is not a JSON object")
         }
@@ -174,9 +176,23 @@ public struct TokenEmbeddingTable: Sendable {
         return "#\(id)"
     }
 
+    /// Largest config.json read.
+    static let maximumConfigBytes = 16 * 1024 * 1024
+    /// Largest vocabulary or tokenizer file read (a large tokenizer.json is about 20 MB).
+    static let maximumVocabularyBytes = 256 * 1024 * 1024
+
+    /// The bytes of one file of the base model directory, which must be a regular file (`RegularFile`).
+    static func readFile(_ url: URL, maximumBytes: Int) throws(TokenEmbeddingError) -> Data {
+        do {
+            return try RegularFile.read(url, maximumBytes: maximumBytes)
+        } catch {
+            throw TokenEmbeddingError(error.code == .missing ? .missingFile : .unreadableFile, error.message)
+        }
+    }
+
     private static func readLines(_ url: URL) throws -> [String] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw TokenEmbeddingError(.missingFile, "cannot read \(url.path) as UTF-8 text")
+        guard let text = String(data: try readFile(url, maximumBytes: maximumVocabularyBytes), encoding: .utf8) else {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path) is not UTF-8 text")
         }
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
@@ -185,7 +201,7 @@ public struct TokenEmbeddingTable: Sendable {
 
     /// A word-level vocabulary file: a JSON object whose "vocab" array lists the tokens by id.
     private static func wordListTokenStrings(_ url: URL, count: Int) throws -> [String] {
-        let data = try Data(contentsOf: url)
+        let data = try readFile(url, maximumBytes: maximumVocabularyBytes)
         guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               let vocab = root["vocab"] as? [String] else {
             throw TokenEmbeddingError(.malformedFile, "\(url.path) has no vocab array")
@@ -194,7 +210,7 @@ public struct TokenEmbeddingTable: Sendable {
     }
 
     private static func llamaTokenStrings(_ url: URL, count: Int) throws -> [String] {
-        let data = try Data(contentsOf: url)
+        let data = try readFile(url, maximumBytes: maximumVocabularyBytes)
         guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               let model = root["model"] as? [String: Any],
               let vocab = model["vocab"] as? [String: Any] else {
@@ -224,6 +240,8 @@ struct BaseModelTensorFile {
         self.url = url
         do {
             file = try SafeTensorsFile(contentsOf: url)
+        } catch where error.code == .unreadableFile {
+            throw TokenEmbeddingError(.unreadableFile, error.message)
         } catch {
             throw TokenEmbeddingError(.malformedFile, "\(url.path): \(error)")
         }
