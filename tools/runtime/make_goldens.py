@@ -25,7 +25,8 @@ What each case exercises:
            the MLP (intermediate.dense, output.dense)
   llama    GPT-2-style byte-level BPE (ByteLevel pre-tokenizer with its regex, add_prefix_space, a
            "<s> $A" template), GQA (4 heads, 2 kv heads), untied lm_head, F16 weights, LoRA q/k/v/o
-  qwen2    Qwen2-style BPE (NFC, Split regex + ByteLevel without regex, ignore_merges), q/k/v
+  qwen2    Qwen2-style BPE (NFC, Split regex + ByteLevel without regex, ignore_merges with a vocabulary
+           word no merge reaches), q/k/v
            biases, untied lm_head, BF16 weights, rsLoRA on q/k/v/o and gate/up/down
   mistral  Llama-3-style regex, tied embeddings, explicit head_dim, sliding window, LoRA on q/v
   gemma    embeddings × √hidden, RMSNorm (1 + w), gelu-tanh MLP, tied embeddings, LoRA q/k/v/o
@@ -73,7 +74,7 @@ FORWARD_TEXTS = [
     "naïve café — 3.14,\n\tdon't  stop",
 ]
 
-TOKENIZER_EXTRA = ["<s>hello</s> world", "<|im_start|>user\nhi<|im_end|>", "  two  spaces ", "\n\n\nnewlines\r\n"]
+TOKENIZER_EXTRA = ["the adapterd daemon, adapterd", "<s>hello</s> world", "<|im_start|>user\nhi<|im_end|>", "  two  spaces ", "\n\n\nnewlines\r\n"]
 
 
 def dump_json(path, value):
@@ -107,6 +108,11 @@ def byte_level_bpe(style, vocab_size=320):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(TRAINING_TEXT, trainer)
+    if style == "qwen2":
+        # A word in the vocabulary that no merge sequence reaches: ignore_merges takes it whole.
+        data = json.loads(tok.to_str())
+        data["model"]["vocab"]["\u0120adapterd"] = len(data["model"]["vocab"])
+        tok = Tokenizer.from_str(json.dumps(data))
     if style == "gpt2":
         tok.post_processor = processors.TemplateProcessing(
             single="<s> $A", pair="<s> $A </s> $B", special_tokens=[("<s>", tok.token_to_id("<s>")),
@@ -194,6 +200,10 @@ def save_adapter(peft_model, directory):
         extra.unlink()
     # The reference runs in float64; the factors were drawn in float32 (exactly representable), and
     # are stored as F32 like real adapters.
+    config_path = directory / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["target_modules"] = sorted(config["target_modules"])  # peft writes a set: keep files reproducible
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     from safetensors.torch import load_file
     path = directory / "adapter_model.safetensors"
     tensors = load_file(str(path))

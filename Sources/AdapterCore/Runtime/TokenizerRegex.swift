@@ -1,10 +1,10 @@
 import Foundation
 
-/// A regular expression from a tokenizer file, run with ICU (`NSRegularExpression`) after rewriting the
-/// one construct whose meaning differs between the dialect it was written for and ICU: `\s`.
+/// A regular expression from a tokenizer file, run with ICU (`NSRegularExpression`), with `\s`/`\S`
+/// spelled out as the sets the dialect it was written for means:
 ///
-/// - Oniguruma (Hugging Face `tokenizers`): `\s` is Unicode White_Space (it includes U+000B and U+0085,
-///   which ICU's `\s` = `[\t\n\f\r\p{Z}]` lacks) → `\p{White_Space}`.
+/// - Oniguruma (Hugging Face `tokenizers`): `\s` is Unicode White_Space (U+0009…U+000D, U+0085, Z*),
+///   which is also what ICU's `\s` matches → `\p{White_Space}`.
 /// - Python `re` (the corpus's word-level tokenizer): `\s` is `str.isspace()`, White_Space plus
 ///   U+001C…U+001F.
 /// Everything else these patterns use (`\p{L}`, `\p{N}`, `(?i:…)`, `(?!…)`, classes) reads the same.
