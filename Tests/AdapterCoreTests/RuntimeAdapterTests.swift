@@ -138,6 +138,27 @@ import Testing
         }
     }
 
+    /// The MiniLM embedder passes an adapter through to its BERT model: the embedding is the normalised
+    /// mean of the adapted hidden states.
+    @Test func theEmbedderAppliesAnAdapter() throws {
+        let embedder = try MiniLMEmbedder(modelDirectory: MiniLMFixtures.tinyModel)
+        var generator = SplitMix64Generator(seed: 7)
+        let modules = try ["encoder.layer.0.attention.self.query", "encoder.layer.1.output.dense"].map { name in
+            let inFeatures = name.hasSuffix("output.dense") ? 32 : 16
+            return try FactoredLoRA.Module(
+                name: name, a: (0..<(2 * inFeatures)).map { _ in Float.random(in: -0.5...0.5, using: &generator) },
+                b: (0..<(16 * 2)).map { _ in Float.random(in: -0.5...0.5, using: &generator) },
+                rank: 2, inFeatures: inFeatures, outFeatures: 16, scale: 2)
+        }
+        let adapter = try FactoredLoRA(modules: modules)
+        let text = "the adapters route requests"
+        let adapted = try embedder.embed([text], adapter: adapter)[0]
+        let pooled = try embedder.model.meanPooled([embedder.tokenizer.encode(text)], adapter: adapter)[0]
+        let norm = pooled.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(RuntimeFixtures.relativeError(adapted, pooled.map { Float(Double($0) / norm) }) < 1e-6)
+        #expect(RuntimeFixtures.relativeError(adapted, try embedder.embed([text])[0]) > 1e-2)
+    }
+
     static func renamed(_ adapter: FactoredLoRA, _ rename: (String) -> String) throws -> FactoredLoRA {
         try FactoredLoRA(modules: adapter.modules.values.map { m in
             try FactoredLoRA.Module(name: rename(m.name), a: m.a, b: m.b, rank: m.rank, inFeatures: m.inFeatures,

@@ -41,6 +41,20 @@ import Testing
         }
     }
 
+    /// `BaseModel` loads whichever family a directory holds and gives its hidden states.
+    @Test func baseModelLoadsEitherFamily() throws {
+        let (bertReference, bertTensors) = try RuntimeFixtures.reference("bert")
+        let bert = try BaseModel(modelDirectory: RuntimeFixtures.model("bert"))
+        guard case .bert = bert else { Issue.record("bert loaded as a decoder"); return }
+        #expect(RuntimeFixtures.relativeError(try bert.hiddenStates(bertReference.ids)[0], try bertTensors.floats("base.hidden.0")) <= 1e-4)
+        let (reference, tensors) = try RuntimeFixtures.reference("qwen2")
+        let qwen = try BaseModel(modelDirectory: RuntimeFixtures.model("qwen2"))
+        guard case .decoder = qwen else { Issue.record("qwen2 loaded as BERT"); return }
+        let adapted = try qwen.hiddenStates(reference.ids, adapter: RuntimeFixtures.adapter("qwen2"))
+        #expect(RuntimeFixtures.relativeError(adapted[1], try tensors.floats("adapter.hidden.1")) <= 1e-4)
+        #expect(qwen.adaptableLinearNames.contains("model.layers.1.mlp.down_proj"))
+    }
+
     /// Variants that would compute something else are refused, each naming what it found.
     @Test func configurationsTheRuntimeDoesNotImplementAreRefused() throws {
         let directory = try Self.scratchDirectory("config")

@@ -48,6 +48,20 @@ import Testing
         #expect(tokenizer.vocabularySize == 320)
     }
 
+    /// One tokenizer value serves concurrent callers (the regexes are shared).
+    @Test func tokenizersAreUsableConcurrently() throws {
+        let (reference, _) = try RuntimeFixtures.reference("qwen2")
+        let tokenizer = try TokenizerLoader.load(modelDirectory: RuntimeFixtures.model("qwen2"))
+        let cases = reference.tokenizer_cases
+        let mismatches = ConcurrentResults(count: 1)
+        mismatches.set(0, [[0]])
+        DispatchQueue.concurrentPerform(iterations: 4 * cases.count) { i in
+            let item = cases[i % cases.count]
+            if tokenizer.encode(item.text) != item.ids { mismatches.set(0, [[1]]) }
+        }
+        #expect(mismatches.get(0) == [[0]])
+    }
+
     @Test func theRegexDialectsMeanWhatTheirLibrariesMean() throws {
         // Oniguruma's and Python's \s include U+000B and U+0085; ICU's does not. Python's also U+001C…U+001F.
         let onig = try TokenizerRegex(#"\s+"#, dialect: .oniguruma)
