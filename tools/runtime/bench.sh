@@ -5,6 +5,7 @@
 #
 #   tools/runtime/bench.sh forward [THREADS]      MiniLM (from $ADAPTERD_MINILM_DIR) and the corpus's llama-tiny
 #   tools/runtime/bench.sh embed SENTENCES_FILE   MiniLMEmbedder embeddings, one line per sentence
+#   tools/runtime/bench.sh tokenize MODEL_DIR TEXT_FILE   token ids per line (load/encode times on stderr)
 # Set SOURCES=<dir> to build another checkout's AdapterCore (e.g. to compare embeddings across versions).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,6 +27,8 @@ forward)
     "$binary" forward "$minilm" "$minilm_adapter" "$tiny" "$llama_adapter" "${2:-1}";;
 embed)
     "$binary" embed "$minilm" "${2:?a file of sentences}";;
+tokenize)
+    "$binary" tokenize "${2:?a model directory}" "${3:?a text file}";;
 *)
-    echo "usage: $0 forward [THREADS] | embed SENTENCES_FILE" >&2; exit 2;;
+    echo "usage: $0 forward [THREADS] | embed SENTENCES_FILE | tokenize MODEL_DIR TEXT_FILE" >&2; exit 2;;
 esac

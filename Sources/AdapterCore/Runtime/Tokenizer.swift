@@ -7,7 +7,8 @@ public protocol Tokenizer: Sendable {
 
     /// The ids of a text. With `addingSpecialTokens`, the special tokens the tokenizer's own
     /// post-processing puts around a single sequence (BERT's `[CLS] … [SEP]`, a template's `<s>`) are
-    /// included and its truncation, if any, applies; without, only the text's own tokens. Never
+    /// included and its truncation, if any, applies; without, only the text's own tokens, untruncated
+    /// (so pieces can be composed into prompts; `tokenizers` would still truncate them). Never
     /// fails: text the vocabulary cannot express becomes the unknown token (or, as in the reference
     /// libraries, is dropped when there is none).
     func encode(_ text: String, addingSpecialTokens: Bool) -> [Int32]

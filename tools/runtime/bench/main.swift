@@ -6,6 +6,8 @@
 //       adapter: median of 30 runs after 3 warm-up runs, OpenBLAS on THREADS threads (default 1)
 //   bench embed MINILM_DIR SENTENCES_FILE
 //       prints MiniLMEmbedder's embeddings of each line (to compare builds of the embedder)
+//   bench tokenize MODEL_DIR TEXT_FILE
+//       prints the token ids of each line; the load and encode times go to stderr
 import Foundation
 
 func median(_ runs: Int = 30, _ body: () throws -> Void) rethrows -> Double {
@@ -69,6 +71,18 @@ case "embed":
     for embedding in try embedder.embed(lines) {
         print(embedding.map { String($0) }.joined(separator: " "))
     }
+case "tokenize":
+    guard arguments.count >= 4 else { print("bench tokenize needs MODEL_DIR TEXT_FILE"); exit(2) }
+    var start = DispatchTime.now().uptimeNanoseconds
+    let tokenizer = try TokenizerLoader.load(modelDirectory: URL(fileURLWithPath: arguments[2]))
+    let load = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    let lines = try String(contentsOf: URL(fileURLWithPath: arguments[3]), encoding: .utf8)
+        .split(separator: "\n").map(String.init)
+    start = DispatchTime.now().uptimeNanoseconds
+    let ids = lines.map { tokenizer.encode($0) }
+    let encode = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    FileHandle.standardError.write(Data("load \(format(load)), encode \(lines.count) lines \(format(encode))\n".utf8))
+    for line in ids { print(line.map(String.init).joined(separator: " ")) }
 default:
     print("unknown command \(arguments[1])")
     exit(2)
