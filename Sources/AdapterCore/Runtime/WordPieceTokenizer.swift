@@ -42,15 +42,15 @@ public struct WordPieceTokenizer: Sendable {
     /// Special tokens recognised verbatim in the input, longest first.
     private let specialTokens: [(scalars: [Unicode.Scalar], id: Int32)]
 
-    public init(vocabulary: [String], options: Options = Options()) throws(EmbeddingError) {
+    public init(vocabulary: [String], options: Options = Options()) throws(ModelRuntimeError) {
         guard options.maxLength >= 2 else {
-            throw EmbeddingError(.invalidArgument, "the maximum sequence length is \(options.maxLength); it must leave room for [CLS] and [SEP]")
+            throw ModelRuntimeError(.invalidArgument, "the maximum sequence length is \(options.maxLength); it must leave room for [CLS] and [SEP]")
         }
         guard options.maxCharactersPerWord >= 1 else {
-            throw EmbeddingError(.invalidArgument, "maxCharactersPerWord must be at least 1")
+            throw ModelRuntimeError(.invalidArgument, "maxCharactersPerWord must be at least 1")
         }
         guard !vocabulary.isEmpty, vocabulary.count <= Int(Int32.max) else {
-            throw EmbeddingError(.invalidVocabulary, "the vocabulary has \(vocabulary.count) entries")
+            throw ModelRuntimeError(.invalidVocabulary, "the vocabulary has \(vocabulary.count) entries")
         }
         var ids: [[UInt32]: Int32] = [:]
         ids.reserveCapacity(vocabulary.count)
@@ -60,9 +60,9 @@ public struct WordPieceTokenizer: Sendable {
             ids[key] = Int32(index)  // a repeated entry resolves to its last line, as in the reference
             longest = max(longest, key.count)
         }
-        func required(_ token: String) throws(EmbeddingError) -> Int32 {
+        func required(_ token: String) throws(ModelRuntimeError) -> Int32 {
             guard let id = ids[token.unicodeScalars.map(\.value)] else {
-                throw EmbeddingError(.invalidVocabulary, "the vocabulary has no \(token) token")
+                throw ModelRuntimeError(.invalidVocabulary, "the vocabulary has no \(token) token")
             }
             return id
         }
@@ -81,12 +81,12 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// Reads vocab.txt (one token per line; the line number is the id).
-    public init(vocabularyFile: URL, options: Options = Options()) throws(EmbeddingError) {
+    public init(vocabularyFile: URL, options: Options = Options()) throws(ModelRuntimeError) {
         let text: String
         do {
             text = try String(contentsOf: vocabularyFile, encoding: .utf8)
         } catch {
-            throw EmbeddingError(.unreadableFile, "cannot read the vocabulary '\(vocabularyFile.path)' as UTF-8 text: \(error.localizedDescription)")
+            throw ModelRuntimeError(.unreadableFile, "cannot read the vocabulary '\(vocabularyFile.path)' as UTF-8 text: \(error.localizedDescription)")
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }
@@ -102,18 +102,21 @@ public struct WordPieceTokenizer: Sendable {
     /// Reads vocab.txt with the settings of a sentence-transformers model directory:
     /// tokenizer_config.json (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`) and the
     /// maximum length from sentence_bert_config.json (`max_seq_length`, else 256).
-    public init(modelDirectory: URL) throws(EmbeddingError) {
-        let tokenizerConfig = try ModelDirectoryFile.jsonObject(modelDirectory, "tokenizer_config.json", required: false) ?? [:]
-        let sentenceConfig = try ModelDirectoryFile.jsonObject(modelDirectory, "sentence_bert_config.json", required: false) ?? [:]
-        let lowercase = tokenizerConfig["do_lower_case"] as? Bool ?? true
-        let stripAccents = tokenizerConfig["strip_accents"] as? Bool
-        let cjk = tokenizerConfig["tokenize_chinese_chars"] as? Bool ?? true
+    public init(modelDirectory: URL) throws(ModelRuntimeError) {
+        let tokenizerConfig = try ModelDirectoryFile.jsonObject(modelDirectory, "tokenizer_config.json", required: false)
+        let sentenceConfig = try ModelDirectoryFile.jsonObject(modelDirectory, "sentence_bert_config.json", required: false)
+        let lowercase = try tokenizerConfig?.bool("do_lower_case", default: true) ?? true
+        var stripAccents: Bool?
+        if let tokenizerConfig, tokenizerConfig.has("strip_accents") {
+            stripAccents = try tokenizerConfig.bool("strip_accents", default: lowercase)
+        }
+        let cjk = try tokenizerConfig?.bool("tokenize_chinese_chars", default: true) ?? true
         var maxLength = 256
-        if let value = sentenceConfig["max_seq_length"] {
-            guard let n = value as? Int, n >= 2 else {
-                throw EmbeddingError(.invalidConfiguration, "max_seq_length in sentence_bert_config.json is \(value); an integer of at least 2 was expected")
+        if let sentenceConfig, sentenceConfig.has("max_seq_length") {
+            maxLength = try sentenceConfig.integer("max_seq_length")
+            guard maxLength >= 2 else {
+                throw ModelRuntimeError(.invalidConfiguration, "max_seq_length in sentence_bert_config.json is \(maxLength); an integer of at least 2 was expected")
             }
-            maxLength = n
         }
         let normalizer = BertNormalizer(separateCJKCharacters: cjk, stripAccents: stripAccents, lowercase: lowercase)
         try self.init(

@@ -2,10 +2,10 @@ import Foundation
 import Testing
 @testable import AdapterCore
 
-@Suite struct BertEncoderTests {
+@Suite struct BertModelTests {
     /// Token-level output of a random 2-layer BERT against transformers' BertModel.
     @Test func hiddenStatesMatchTransformers() throws {
-        let encoder = try BertEncoder(modelDirectory: MiniLMFixtures.tinyModel)
+        let encoder = try BertModel(modelDirectory: MiniLMFixtures.tinyModel)
         let configuration = encoder.configuration
         #expect(configuration.hiddenSize == 16 && configuration.layerCount == 2 && configuration.headCount == 4)
         let reference = try MiniLMFixtures.load(MiniLMFixtures.EmbeddingReference.self, "tiny_bert/reference.json")
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func packedBatchEqualsSeparateRunsAndMeanPoolsTheHiddenStates() throws {
-        let encoder = try BertEncoder(modelDirectory: MiniLMFixtures.tinyModel)
+        let encoder = try BertModel(modelDirectory: MiniLMFixtures.tinyModel)
         let sequences: [[Int32]] = [[3, 10, 20, 4], [3, 4], [3, 100, 101, 102, 103, 104, 105, 4]]
         let batch = try encoder.hiddenStates(sequences)
         let pooled = try encoder.meanPooled(sequences)
@@ -39,13 +39,13 @@ import Testing
     }
 
     @Test func badSequencesAreClearErrors() throws {
-        let encoder = try BertEncoder(modelDirectory: MiniLMFixtures.tinyModel)
+        let encoder = try BertModel(modelDirectory: MiniLMFixtures.tinyModel)
         #expect { try encoder.meanPooled([[3, 181, 4]]) } throws: { error in
-            (error as? EmbeddingError)?.code == .invalidArgument && "\(error)".contains("181")
+            (error as? ModelRuntimeError)?.code == .invalidArgument && "\(error)".contains("181")
         }
-        #expect(throws: EmbeddingError.self) { try encoder.meanPooled([[3, -1]]) }
-        #expect(throws: EmbeddingError.self) { try encoder.meanPooled([[]]) }
-        #expect(throws: EmbeddingError.self) { try encoder.meanPooled([[Int32](repeating: 5, count: 25)]) }
+        #expect(throws: ModelRuntimeError.self) { try encoder.meanPooled([[3, -1]]) }
+        #expect(throws: ModelRuntimeError.self) { try encoder.meanPooled([[]]) }
+        #expect(throws: ModelRuntimeError.self) { try encoder.meanPooled([[Int32](repeating: 5, count: 25)]) }
         #expect(try encoder.meanPooled([]).isEmpty)
     }
 
@@ -53,18 +53,18 @@ import Testing
         let wrong = try BertConfiguration(vocabularySize: 181, hiddenSize: 32, layerCount: 2, headCount: 4,
                                           intermediateSize: 32, maxPositions: 24)
         #expect {
-            try BertEncoder(configuration: wrong, weightsFile: MiniLMFixtures.tinyModel.appendingPathComponent("model.safetensors"))
+            try BertModel(configuration: wrong, weightsFile: MiniLMFixtures.tinyModel.appendingPathComponent("model.safetensors"))
         } throws: { error in
-            (error as? EmbeddingError)?.code == .invalidWeights && "\(error)".contains("word_embeddings")
+            (error as? ModelRuntimeError)?.code == .invalidWeights && "\(error)".contains("word_embeddings")
         }
         let tooManyLayers = try BertConfiguration(vocabularySize: 181, hiddenSize: 16, layerCount: 3, headCount: 4,
                                                   intermediateSize: 32, maxPositions: 24)
         #expect {
-            try BertEncoder(configuration: tooManyLayers, weightsFile: MiniLMFixtures.tinyModel.appendingPathComponent("model.safetensors"))
+            try BertModel(configuration: tooManyLayers, weightsFile: MiniLMFixtures.tinyModel.appendingPathComponent("model.safetensors"))
         } throws: { error in
             "\(error)".contains("encoder.layer.2.")
         }
-        #expect(throws: EmbeddingError.self) {
+        #expect(throws: ModelRuntimeError.self) {
             try BertConfiguration(vocabularySize: 10, hiddenSize: 10, layerCount: 1, headCount: 3, intermediateSize: 4, maxPositions: 8)
         }
     }
@@ -79,11 +79,11 @@ import Testing
             try base.replacingOccurrences(of: from, with: to)
                 .write(to: directory.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
             #expect { try BertConfiguration(modelDirectory: directory) } throws: { error in
-                (error as? EmbeddingError)?.code == .invalidConfiguration && "\(error)".contains(mention)
+                (error as? ModelRuntimeError)?.code == .invalidConfiguration && "\(error)".contains(mention)
             }
         }
         try Data("[1]".utf8).write(to: directory.appendingPathComponent("config.json"))
-        #expect(throws: EmbeddingError.self) { try BertConfiguration(modelDirectory: directory) }
+        #expect(throws: ModelRuntimeError.self) { try BertConfiguration(modelDirectory: directory) }
     }
 
     @Test func truncatedOrCorruptWeightFilesAreClearErrors() throws {
@@ -95,8 +95,8 @@ import Testing
         let file = directory.appendingPathComponent("model.safetensors")
         for broken in [original.prefix(original.count - 100), original.prefix(4), Data([0xFF, 0xFF, 0, 0, 0, 0, 0, 0]) + original.dropFirst(8)] {
             try Data(broken).write(to: file)
-            #expect { try BertEncoder(configuration: configuration, weightsFile: file) } throws: { error in
-                (error as? EmbeddingError)?.code == .invalidWeights
+            #expect { try BertModel(configuration: configuration, weightsFile: file) } throws: { error in
+                (error as? ModelRuntimeError)?.code == .invalidWeights
             }
         }
     }

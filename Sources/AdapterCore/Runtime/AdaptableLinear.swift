@@ -1,0 +1,28 @@
+/// One linear map of a base model, y = W x + b, with W as PyTorch's `Linear` stores it (out × in), that
+/// a LoRA adapter may adapt: with factors bound to its name, y = W x + b + s · B (A x).
+struct AdaptableLinear: Sendable {
+    /// The module path adapters name it by, e.g. `model.layers.0.self_attn.q_proj`.
+    let name: String
+    let inputs: Int
+    let outputs: Int
+    /// outputs × inputs, row-major.
+    let weight: [Float]
+    let bias: [Float]?
+
+    /// Loads `<tensor>.weight` (and `<tensor>.bias` when `bias`) with their shapes checked; `name` is
+    /// what adapters call the map.
+    init(_ weights: BaseModelWeights, name: String, tensor: String, inputs: Int, outputs: Int,
+         bias: Bool) throws(ModelRuntimeError) {
+        self.name = name
+        self.inputs = inputs
+        self.outputs = outputs
+        weight = try weights.floats(tensor + ".weight", shape: [outputs, inputs])
+        self.bias = bias ? try weights.floats(tensor + ".bias", shape: [outputs]) : nil
+    }
+
+    /// y (rows × outputs) = x (rows × inputs) · Wᵀ + b, plus the bound adapter's update if any.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding) {
+        FloatKernels.linear(x, rows: rows, inputs: inputs, weight: weight, bias: bias, into: y, outputs: outputs)
+        adapter[name]?.addUpdate(x, rows: rows, into: y, outputStride: outputs)
+    }
+}

