@@ -142,7 +142,7 @@ import Testing
     /// mean of the adapted hidden states.
     @Test func theEmbedderAppliesAnAdapter() throws {
         let embedder = try MiniLMEmbedder(modelDirectory: MiniLMFixtures.tinyModel)
-        var generator = SplitMix64Generator(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         let modules = try ["encoder.layer.0.attention.self.query", "encoder.layer.1.output.dense"].map { name in
             let inFeatures = name.hasSuffix("output.dense") ? 32 : 16
             return try FactoredLoRA.Module(
