@@ -295,12 +295,15 @@ struct ServedSetPlanner: Sendable {
 
     /// Whether the current generation does not serve exactly the installed versions of the installed
     /// tasks within `budget` (after a crash between an install's commit and its generation, a removal,
-    /// or a budget stored just before a crash), or serves a damaged object. Tasks whose stored adapter
-    /// is damaged need no route (a plan leaves them out).
+    /// or a budget stored just before a crash), or serves a damaged object, or routes a task whose
+    /// stored adapter is damaged (a plan leaves such tasks out: they need no route, and get none).
     func isStale(budget: Int64?) throws -> Bool {
         let damaged = store.damagedDigests()
-        let tasks = try store.tasks().filter { !Self.isDamaged($0, damaged) }
+        let installed = try store.tasks()
+        let tasks = installed.filter { !Self.isDamaged($0, damaged) }
         guard let current = try store.currentGeneration() else { return !tasks.isEmpty }
+        let damagedTasks = Set(installed.filter { Self.isDamaged($0, damaged) }.map(\.name))
+        if current.routes.contains(where: { $0.servesInstalledVersion && damagedTasks.contains($0.task) }) { return true }
         if current.routes.contains(where: { !$0.servesInstalledVersion }) { return true }
         if current.servedAdapters.contains(where: { damaged.contains($0.configDigest) || damaged.contains($0.weightsDigest) }) {
             return true

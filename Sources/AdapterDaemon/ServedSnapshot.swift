@@ -54,6 +54,12 @@ struct ServedSnapshot: Sendable {
             let servedAdapters = Dictionary(generation.servedAdapters.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             for route in generation.routes where route.servesInstalledVersion {
                 guard let task = byName[route.task], let served = servedAdapters[route.servedAdapterID] else { continue }
+                if let digest = [task.adapter.weightsDigest, task.adapter.configDigest].first(where: damaged.contains) {
+                    // Kept out like a plan keeps it out (a re-plan follows), even where a merge still holds it.
+                    unservable[route.task] = "task '\(route.task)' is not served: its stored adapter file \(digest.hex) is "
+                        + "damaged on disk (see `adapterctl status`); install the task again to serve it"
+                    continue
+                }
                 if let digest = [served.weightsDigest, served.configDigest].first(where: damaged.contains) {
                     // Never handed out under a hash its bytes no longer have.
                     unservable[route.task] = "task '\(route.task)' is not served: the file \(digest.hex) of the adapter serving it "

@@ -55,6 +55,10 @@ extension AdapterStore {
                 report.removedBytes += object.size
             }
             if pruningEmptyDirectories { objects.pruneEmptyDirectories() }
+            // Damage of an object nothing references any more no longer matters (its copy stays in damaged/).
+            for known in damage.all where referenced[known.digest] == nil && !pinned.contains(known.digest) {
+                damage.clear(known.digest)
+            }
             for id in retired where try FileSystem.status(layout.generationDirectory(id)) != nil {
                 try FileSystem.removeTree(layout.generationDirectory(id))
                 report.removedGenerationDirectories += 1
