@@ -20,8 +20,10 @@ import Darwin
 ///   recover). With `OpenOptions.recoverCatalog` it moves the objects, the generation directories and
 ///   any catalog files to `lost+found/<time>/` (with a README saying what they are and how to install
 ///   them again) and starts with an empty catalog.
-/// - A rescued copy found next to a catalog that is present is stale: it is moved to `lost+found/`,
-///   so it can never be restored over a newer catalog later.
+/// - A rescued copy found next to a catalog that holds nothing (an empty file put in place of the
+///   deleted one) is restored over it (the empty file goes to `lost+found/`). Found next to a real
+///   catalog (one put back by hand), it is stale: it is moved to `lost+found/`, so it can never be
+///   restored over a newer catalog later.
 enum CatalogRecovery {
     /// What a state directory holds that a catalog should account for.
     struct Inventory {
@@ -42,36 +44,12 @@ enum CatalogRecovery {
         }
     }
 
-    /// Before the catalog is opened: restores a rescued copy if catalog.sqlite is missing, refuses (or,
-    /// with `recoverCatalog`, moves aside) what a missing catalog cannot account for, and moves a stale
-    /// rescued copy aside.
+    /// Before the catalog is opened: restores a rescued copy if catalog.sqlite is missing, and refuses
+    /// (or, with `recoverCatalog`, moves aside) what a missing catalog cannot account for.
     static func prepareCatalog(_ layout: StateLayout, options: AdapterStore.OpenOptions, notes: inout [String]) throws {
-        let catalogPresent = try FileSystem.status(layout.catalog) != nil
-        let rescuePresent = try FileSystem.status(layout.catalogRescue) != nil
-        if catalogPresent {
-            if rescuePresent {
-                let batch = try makeBatch(layout)
-                try FileSystem.renameItem(layout.catalogRescue, to: batch + "/catalog.sqlite.rescued")
-                try FileSystem.syncDirectory(layout.root)
-                notes.append("a copy of the catalog saved earlier (\(layout.catalogRescue)) was found next to the catalog in use "
-                             + "and moved to \(batch)/ so that it is never restored over a newer catalog")
-            }
-            return
-        }
-        if rescuePresent {
-            var moved: [String] = []
-            var batch: String?
-            for suffix in ["-wal", "-shm"] where try FileSystem.status(layout.catalog + suffix) != nil {
-                // The journal of the deleted file: its pages belong to that file, never to the copy.
-                let directory = try batch ?? makeBatch(layout)
-                batch = directory
-                try FileSystem.renameItem(layout.catalog + suffix, to: directory + "/catalog.sqlite" + suffix)
-                moved.append("catalog.sqlite" + suffix)
-            }
-            try FileSystem.renameItem(layout.catalogRescue, to: layout.catalog)
-            try FileSystem.syncDirectory(layout.root)
-            notes.append("restored the catalog from \(layout.catalogRescue), the copy saved when \(layout.catalog) was deleted "
-                         + "while adapterd ran" + (batch.map { " (the deleted file's \(moved.joined(separator: " and ")) moved to \($0)/)" } ?? ""))
+        if try FileSystem.status(layout.catalog) != nil { return }
+        if try FileSystem.status(layout.catalogRescue) != nil {
+            try restoreRescue(layout, replacing: [], notes: &notes)
             return
         }
         let inventory = try inventory(of: layout)
@@ -90,14 +68,26 @@ enum CatalogRecovery {
                 let applied = try AdapterStore.translatingErrors("reading \(layout.catalog)") {
                     try pool.read { try CatalogSchema.migrator.appliedIdentifiers($0) }
                 }
+                let rescued = try FileSystem.status(layout.catalogRescue) != nil
                 // (Its write-ahead log is part of what was just opened: only the files count here.)
                 var inventory = try inventory(of: layout)
                 inventory.journalBytes = 0
-                if applied.isEmpty && !inventory.isEmpty {
+                if applied.isEmpty && rescued {
+                    // An empty file put where the catalog was deleted: the saved copy is the catalog.
+                    try pool.close()
+                    try restoreRescue(layout, replacing: ["catalog.sqlite"], notes: &notes)
+                    pool = try AdapterStore.openCatalogPool(layout)
+                } else if applied.isEmpty && !inventory.isEmpty {
                     try pool.close()
                     try refuseOrMoveAside(layout, inventory: inventory, options: options,
                                           what: "holds no catalog (an empty or new file)", catalogFiles: true, notes: &notes)
                     pool = try AdapterStore.openCatalogPool(layout)
+                } else if rescued {
+                    let batch = try makeBatch(layout)
+                    try FileSystem.renameItem(layout.catalogRescue, to: batch + "/catalog.sqlite.rescued")
+                    try FileSystem.syncDirectory(layout.root)
+                    notes.append("a copy of the catalog saved earlier (\(layout.catalogRescue)) was found next to the catalog "
+                                 + "in use and moved to \(batch)/, so that it is never restored over a newer catalog")
                 }
             }
             try AdapterStore.migrate(pool, layout)
@@ -158,6 +148,24 @@ enum CatalogRecovery {
     }
 
     // MARK: Internals
+
+    /// Puts the saved copy in place of the catalog: `replacing` (files of the catalog in its way) and
+    /// the journal of the lost file (its pages belong to that file, never to the copy) go to
+    /// `lost+found/<time>/`.
+    static func restoreRescue(_ layout: StateLayout, replacing: [String], notes: inout [String]) throws {
+        var moved: [String] = []
+        var batch: String?
+        for name in replacing + ["catalog.sqlite-wal", "catalog.sqlite-shm"] where try FileSystem.status(layout.root + "/" + name) != nil {
+            let directory = try batch ?? makeBatch(layout)
+            batch = directory
+            try FileSystem.renameItem(layout.root + "/" + name, to: directory + "/" + name)
+            moved.append(name)
+        }
+        try FileSystem.renameItem(layout.catalogRescue, to: layout.catalog)
+        try FileSystem.syncDirectory(layout.root)
+        notes.append("restored the catalog from \(layout.catalogRescue), the copy saved when \(layout.catalog) was lost "
+                     + "while adapterd ran" + (batch.map { " (\(moved.joined(separator: ", ")) moved to \($0)/)" } ?? ""))
+    }
 
     static func refuseOrMoveAside(_ layout: StateLayout, inventory: Inventory, options: AdapterStore.OpenOptions,
                                   what: String, catalogFiles: Bool, notes: inout [String]) throws {

@@ -147,6 +147,24 @@ struct CatalogRecoveryTests {
         try store.close()
     }
 
+    @Test("a catalog replaced by an empty file while open: the saved copy wins over the empty file at the next open")
+    func replacedByEmptyFile() throws {
+        let temp = try TemporaryDirectory()
+        let store = try AdapterStore.open(stateDirectory: temp.state)
+        try Sample.install(store, "a", seed: 1)
+        let path = temp.state.path + "/catalog.sqlite"
+        unlink(path)
+        FileManager.default.createFile(atPath: path, contents: Data())
+        #expect(throws: StoreError.self) { try Sample.install(store, "b", seed: 2) }
+        try store.close()
+
+        let reopened = try AdapterStore.open(stateDirectory: temp.state)
+        #expect(try reopened.tasks().map(\.name) == ["a"])
+        let batches = try FileManager.default.contentsOfDirectory(atPath: temp.state.path + "/lost+found")
+        #expect(batches.count == 1)
+        #expect(FileManager.default.fileExists(atPath: temp.state.path + "/lost+found/\(batches[0])/catalog.sqlite"))
+    }
+
     @Test("a saved copy found next to a catalog in use is stale: moved aside, never restored later")
     func staleRescueMovedAside() throws {
         let temp = try TemporaryDirectory()
