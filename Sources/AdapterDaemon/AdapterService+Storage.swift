@@ -76,7 +76,8 @@ extension AdapterService {
 
     /// Watches the state directory while the daemon runs (every `interval`): logs when changes become
     /// refused or allowed again (a deleted catalog is noticed here even with no request, and its copy
-    /// saved), puts the space reserve back once there is room, and acts on damage a read found.
+    /// saved), puts the space reserve back (and finishes a postponed start-up clean-up) once there is
+    /// room, and acts on damage a read found.
     public func monitorStorage(every interval: Duration = .seconds(2)) async {
         var reported: String?
         while !Task.isCancelled {
@@ -91,9 +92,10 @@ extension AdapterService {
                 }
                 reported = reason
             }
-            if reason == nil && !store.hasSpaceReserve {
-                // Created only under the change lock: an undo in progress may have just released it.
-                await mutations.withLock { store.ensureSpaceReserve() }
+            if reason == nil && (!store.hasSpaceReserve || store.hasPostponedCleanUp) {
+                // Under the change lock: an undo in progress may have just released the reserve. Puts it
+                // back (and finishes a start-up clean-up a full disk postponed) once there is room.
+                await mutations.withLock { try? store.prepareForChange() }
             }
             let seen = snapshot.withLockedValue { $0?.damageVersion }
             if seen != nil && seen != store.damageVersion {

@@ -43,11 +43,17 @@ extension AdapterStore {
             }
         }
         let free = FileSystem.space(of: layout.root).freeBytes
-        if !requireReserve, let free, free >= Self.spaceReserveBytes + 64 * 1024 { return nil }
+        if !requireReserve, hasRoomForReserve { return nil }
         return "disk full: adapterd keeps \(Self.spaceReserveBytes / 1024) KiB in reserve (\(layout.reserve)) to undo a change "
             + "that fails for lack of space, and there is no room to put it back"
             + (free.map { " (\($0 / 1024) KiB free)" } ?? "")
             + "; changes are refused until there is: free space on the file system of \(layout.root)"
+    }
+
+    /// Whether the file system has room to put the reserve back (and a little more).
+    var hasRoomForReserve: Bool {
+        guard let free = FileSystem.space(of: layout.root).freeBytes else { return false }
+        return free >= Self.spaceReserveBytes + 64 * 1024
     }
 
     /// Whether the reserve file is in place (whole).

@@ -12,7 +12,8 @@ extension AdapterStore {
     /// Cheap (a few system calls): `status` calls it every time.
     public func readOnlyReason() -> String? {
         if let openedReadOnlyBecause { return openedReadOnlyBecause }
-        if let postponed = startUpCleanUp.reason {
+        if let postponed = startUpCleanUp.reason, !hasRoomForReserve {
+            // (With room again, the next change finishes the clean-up first: no reason to refuse it.)
             return "disk full: adapterd could not finish its start-up clean-up (\(postponed)); it finishes it "
                 + "before the next change, once there is room: free space on the file system of \(layout.root)"
         }
@@ -46,6 +47,9 @@ extension AdapterStore {
             throw StoreError(.readOnly, "read-only: \(problem)")
         }
     }
+
+    /// Whether the start-up clean-up waits for a change to finish it (a full disk postponed it).
+    public var hasPostponedCleanUp: Bool { startUpCleanUp.reason != nil }
 
     /// Throws `.readOnly` for a read-only store and `.catalogLost` (saving a copy of the catalog first)
     /// when catalog.sqlite was deleted while open. Every write checks it.

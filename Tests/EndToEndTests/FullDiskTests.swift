@@ -87,6 +87,7 @@ struct FullDiskTests {
             #expect(try Call(sandbox.socket, "route", #"{"task":"\#(task)"}"#).result != nil)
         }
         let full = try Self.storage(sandbox.socket)
+        print("full disk: restarted with 0 bytes free: \(String(describing: full["readOnlyReason"] ?? "writable").prefix(200))")
         #expect(full["readOnly"] as? Bool == true, "\(full)")
         #expect((full["readOnlyReason"] as? String ?? "").contains("disk full"), "\(full)")
         let refused = try Call(sandbox.socket, "budget.set", #"{"bytes":1073741824}"#)
