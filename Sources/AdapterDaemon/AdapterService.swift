@@ -43,7 +43,7 @@ public final class AdapterService: Sendable {
     let statusTemplate = NIOLockedValueBox<EncodedStatusTemplate?>(nil)
     /// Number of examples by the examples file's digest, counted once per file.
     let exampleCounts = NIOLockedValueBox<[ContentDigest: Int]>([:])
-    /// When `verify` last finished (AdapterService+Verify.swift).
+    /// When `verify` last finished (AdapterService+Storage.swift).
     let lastVerifiedAt = NIOLockedValueBox<Date?>(nil)
 
     public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
