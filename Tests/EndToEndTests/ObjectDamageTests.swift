@@ -1,4 +1,5 @@
 import AdapterProtocol
+import AdapterdTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -69,6 +70,18 @@ struct ObjectDamageTests {
         #expect(try StateDirectory.sha256(ofFile: try #require(repaired["weightsPath"] as? String)) == adapters[0].sha256)
         #expect(Self.damaged(try Call(sandbox.socket, "status").result?["storage"] as? [String: Any]).isEmpty)
         #expect(Self.damaged(try Call(sandbox.socket, "verify").result).isEmpty)
+        try daemon.stop()
+    }
+
+    /// `verify` reads every stored byte: only administrators may ask for it.
+    @Test(.enabled(if: getuid() == 0, "needs root to run a client as another uid"))
+    func verifyIsForAdministratorsOnly() throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let daemon = try SecondUIDTests.daemonWithOneTask(sandbox, config: "admin-group = none")
+        let result = try SecondUIDTests.pythonCall(sandbox.socket, uid: 4242, gid: 4242, "verify")
+        #expect(result.json?.errorCode == RPCErrorCode.unauthorized.rawValue, "\(result.stdout) \(result.stderr)")
+        #expect(try Call(sandbox.socket, "verify").result?["checkedObjects"] as? Int == 3)
         try daemon.stop()
     }
 
