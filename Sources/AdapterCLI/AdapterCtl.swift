@@ -25,7 +25,7 @@ public struct AdapterCtl: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self, InstallCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
             RouteCommand.self, ReclusterCommand.self, ExportCommand.self, QuarantineCommand.self, BudgetCommand.self,
-            ConfigCommand.self,
+            ConfigCommand.self, VerifyCommand.self,
             InspectCommand.self, ScanCommand.self, DetectorCommand.self,
         ])
 

@@ -91,6 +91,7 @@ struct EncodedStatusTemplate: Sendable {
         var tasks: Int
         var generation: Int64
         var hasServed: Bool
+        var storage: StorageStatus?
 
         init(_ result: StatusResult, snapshot: UUID) {
             self.snapshot = snapshot
@@ -107,6 +108,7 @@ struct EncodedStatusTemplate: Sendable {
             tasks = result.tasks
             generation = result.generation
             hasServed = result.served != nil
+            storage = result.storage
         }
     }
 

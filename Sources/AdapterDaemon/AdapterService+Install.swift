@@ -11,6 +11,10 @@ extension AdapterService {
         guard TaskName.isValid(params.task) else {
             throw RPCError(code: .invalidParams, message: "task name '\(params.task.prefix(80))' is invalid: use 1–64 characters of A–Z a–z 0–9 . _ -, starting with a letter or digit")
         }
+        // A store that cannot change anything refuses at once, before the heavy work.
+        if let reason = store.readOnlyReason() {
+            throw RPCError(code: .readOnly, message: "read-only: \(reason)")
+        }
         // Route-by-text re-reads the task from the catalog whatever happens below (accepted, refused, failed).
         defer { textIndex.refresh(task: params.task) }
         let base64Limit = (settings.maxAdapterBytes + 2) / 3 * 4

@@ -40,23 +40,25 @@ extension AdapterService {
         if let bytes = params.budget, bytes < 0 {
             throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
         }
-        if params.budget != nil, !params.dryRun, budgetOverride != nil {
-            throw RPCError(code: .invalidParams,
-                           message: "the budget is fixed by adapterd's --budget flag; use --dry-run to try another budget")
+        if params.dryRun {
+            // A dry run changes nothing, so it runs on a read-only store too.
+            defer { Task { await self.releaseFreedMemory() } }
+            return try await mutations.withLock {
+                let budget = try params.budget ?? translating { try budgetLimit() }
+                let plan = try await makePlan(budget: budget, dryRun: true, pending: nil, context: context, range: 0...0.9)
+                await context.progress(stage: "done", fraction: 1, message: "planned (dry run)")
+                return plan.result
+            }
         }
         return try await mutating {
             let budget = try params.budget ?? translating { try budgetLimit() }
             let plan = try await makePlan(budget: budget, dryRun: params.dryRun, pending: nil, context: context,
                                           range: 0...0.9)
-            if params.dryRun {
-                await context.progress(stage: "done", fraction: 1, message: "planned (dry run)")
-                return plan.result
-            }
+            // A given budget is stored with the new generation, in one transaction (both or neither).
+            let result = try await write(plan, budget: budget, storing: params.budget.map { .some($0) }, context: context, at: 0.9)
             if let bytes = params.budget {
-                try translating { try store.setBudgetBytes(Int(bytes)) }
                 logger.notice("budget set to \(ByteSize.format(bytes)) by recluster", metadata: ["peer": "\(context.peer)"])
             }
-            let result = try await write(plan, budget: budget, context: context, at: 0.9)
             await context.progress(stage: "done", fraction: 1, message: "generation \(result.generation ?? 0) is current")
             return result
         }
@@ -71,9 +73,25 @@ extension AdapterService {
 
     /// Plans the served set of the installed tasks (with `pending` added or replacing its namesake) on
     /// the planning thread, forwarding progress as `planning` notifications mapped into `range`.
+    /// Tasks whose stored adapter is damaged are left out (a damaged one found while loading is left
+    /// out and the plan made again); they are reported in `status`, not served, not merged from.
     func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, context: RequestContext?,
                   range: ClosedRange<Double> = 0...0.9) async throws -> ServedSetPlanner.Plan {
-        var stored = try translating { try self.planner.inputs() }
+        var excluded = Set<String>()
+        while true {
+            do {
+                return try await makePlan(budget: budget, dryRun: dryRun, pending: pending, excluding: excluded,
+                                          context: context, range: range)
+            } catch let damaged as ServedSetPlanner.DamagedInput where !excluded.contains(damaged.task) {
+                logger.error("task \(damaged.task) is left out of the served set: \(damaged.message)")
+                excluded.insert(damaged.task)
+            }
+        }
+    }
+
+    private func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, excluding excluded: Set<String>,
+                          context: RequestContext?, range: ClosedRange<Double>) async throws -> ServedSetPlanner.Plan {
+        var stored = try translating { try self.planner.inputs() }.filter { !excluded.contains($0.name) }
         if let pending {
             stored.removeAll { $0.name == pending.name }
             stored.append(pending)
@@ -111,8 +129,10 @@ extension AdapterService {
         }
     }
 
-    /// Writes a plan as the new current generation (on the planning thread).
-    func write(_ plan: ServedSetPlanner.Plan, budget: Int64?, context: RequestContext?, at fraction: Double) async throws -> PlanResult {
+    /// Writes a plan as the new current generation (on the planning thread). `storing` (when given)
+    /// is the budget to store with it (`.some(nil)`: unlimited), in the same transaction.
+    func write(_ plan: ServedSetPlanner.Plan, budget: Int64?, storing: Int64?? = nil, context: RequestContext?,
+               at fraction: Double) async throws -> PlanResult {
         let planner = self.planner
         if plan.result.kind == "clustered" {
             await context?.progress(stage: "writing", fraction: fraction,
@@ -122,7 +142,8 @@ extension AdapterService {
         defer { reclustering.withLockedValue { $0 = false } }
         let result: PlanResult
         do {
-            result = try await planningThread.run { try planner.apply(plan, budget: budget) }
+            let settings = storing.map { [SettingKey.budgetBytes: String($0.map { Int($0) } ?? Int.max)] } ?? [:]
+            result = try await planningThread.run { try planner.apply(plan, budget: budget, settings: settings) }
         } catch let error as StoreError {
             throw CatalogMapping.rpcError(error)
         }
@@ -156,6 +177,9 @@ extension AdapterService {
         guard (params.cluster == nil) != (params.task == nil) else {
             throw RPCError(code: .invalidParams, message: "export needs exactly one of \"cluster\" and \"task\"")
         }
+        if let task = params.task, let damage = try readSnapshot().unservable[task] {
+            throw RPCError(code: .notFound, message: damage)
+        }
         let served: StoredServedAdapter = try translating {
             if let task = params.task {
                 guard let route = try self.store.route(task: task) else {
@@ -182,6 +206,13 @@ extension AdapterService {
         do {
             files = try await requestThread.run { (try store.read(served.configDigest), try store.read(served.weightsDigest)) }
         } catch let error as StoreError {
+            let damaged = store.damagedDigests()
+            if error.code == .digestMismatch || damaged.contains(served.configDigest) || damaged.contains(served.weightsDigest) {
+                noteDamageFound()
+                throw RPCError(code: .notFound,
+                               message: "cluster \(served.id)'s files are damaged on disk, so they are not served: \(error.message) "
+                                   + "(see `adapterctl status`; install the task again, or re-cluster, to write them anew)")
+            }
             throw RPCError(code: .notFound,
                            message: "cluster \(served.id)'s files are gone (generation \(served.generationID) was replaced meanwhile; ask again): \(error.message)")
         }

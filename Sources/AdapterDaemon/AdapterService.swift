@@ -14,7 +14,9 @@ public final class AdapterService: Sendable {
     let store: AdapterStore
     let screening: NIOLockedValueBox<any Screening>
     let settings: NIOLockedValueBox<DaemonSettings>
-    /// The budget given on the command line, which wins over `budget.set` and the config file.
+    /// The budget given on the command line (`--budget`; `.some(nil)`: unlimited): the initial budget,
+    /// in force until one is set at run time (`budget.set`, `recluster --budget`), which is stored and
+    /// wins from then on, across restarts. The configuration file's budget comes after both.
     let budgetOverride: Int64??
     let planner: ServedSetPlanner
     /// Task embeddings for `route.text` (AdapterService+TextRoute.swift).
@@ -41,6 +43,8 @@ public final class AdapterService: Sendable {
     let statusTemplate = NIOLockedValueBox<EncodedStatusTemplate?>(nil)
     /// Number of examples by the examples file's digest, counted once per file.
     let exampleCounts = NIOLockedValueBox<[ContentDigest: Int]>([:])
+    /// When `verify` last finished (AdapterService+Storage.swift).
+    let lastVerifiedAt = NIOLockedValueBox<Date?>(nil)
 
     public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
                 socketActivated: Bool, logger: Logger) {
@@ -82,6 +86,7 @@ public final class AdapterService: Sendable {
         table.register(Methods.BudgetSet.self) { params, context in try await self.budgetSet(params, context) }
         table.register(Methods.Recluster.self) { params, context in try await self.recluster(params, context) }
         table.register(Methods.Export.self) { params, _ in try await self.export(params) }
+        table.register(Methods.Verify.self) { _, context in try await self.verify(context) }
         return table
     }
 
@@ -103,31 +108,46 @@ public final class AdapterService: Sendable {
     }
 
     /// Makes the served set match the installed tasks and the budget (after a crash between an
-    /// install's commit and its generation, a removal, or a budget stored just before a crash): plans
-    /// and writes a new generation when the current one is stale. Called at start, before serving.
-    /// A plan that cannot be made (budget too small) is logged and the current generation stays.
+    /// install's commit and its generation, a removal, or a budget stored just before a crash) and
+    /// keeps it off damaged objects: plans and writes a new generation when the current one is stale.
+    /// Called at start, before serving, and when damage is found. A plan that cannot be made (budget
+    /// too small) is logged and the current generation stays; a read-only store is left as it is.
     public func reconcile() async throws {
-        try await mutating {
-            let budget = try translating { try budgetLimit() }
-            guard try translating({ try planner.isStale(budget: budget) }) else { return }
-            logger.notice("the served set does not match the installed tasks or the budget; re-planning it")
-            do {
-                let plan = try await replan(budget: budget, dryRun: false, context: nil)
-                logger.notice("served set re-planned: generation \(plan.generation ?? 0), \(plan.clusterCount) served adapters")
-            } catch let error as RPCError {
-                logger.error("cannot re-plan the served set: \(error.message)")
-            }
+        if let reason = store.readOnlyReason() {
+            logger.warning("read-only (\(reason)); the served set is not re-planned")
+            return
+        }
+        do {
+            try await mutating { try await reconcileHoldingLock() }
+        } catch let error as RPCError where error.code == .readOnly {
+            logger.warning("the served set is not re-planned: \(error.message)")
+        }
+    }
+
+    /// `reconcile` for a caller that holds `mutations` (and has prepared the store for a change).
+    func reconcileHoldingLock() async throws {
+        let budget = try translating { try budgetLimit() }
+        guard try translating({ try planner.isStale(budget: budget) }) else { return }
+        logger.notice("the served set does not match the installed tasks, the budget or the damaged objects; re-planning it")
+        do {
+            let plan = try await replan(budget: budget, dryRun: false, context: nil)
+            logger.notice("served set re-planned: generation \(plan.generation ?? 0), \(plan.clusterCount) served adapters")
+        } catch let error as RPCError {
+            logger.error("cannot re-plan the served set: \(error.message)")
         }
     }
 
     /// Runs a change of the catalog or the served set holding `mutations`, then rebuilds the snapshot
     /// the reads answer from (whether the change succeeded or not: a failed one may have changed part).
+    /// Refused with `read only` before it starts when the store cannot change safely (read-only,
+    /// catalog lost, disk full with the space reserve gone); puts the space reserve back first.
     func mutating<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         // Not awaited: the planning thread runs queued planning work before closures, so waiting for
         // it could hold this change's answer until the next queued change has planned.
         defer { Task { await self.releaseFreedMemory() } }
         return try await mutations.withLock {
             defer { refreshSnapshot() }
+            try translating { try store.prepareForChange() }
             return try await body()
         }
     }
@@ -151,29 +171,45 @@ public final class AdapterService: Sendable {
 
     // MARK: Budget
 
-    /// The budget in force: the command line's, else the one set with `budget.set`, else the config file's.
+    /// The budget in force: the one set at run time (`budget.set`, `recluster --budget`; stored), else
+    /// the command line's (`--budget`, the initial budget), else the configuration file's.
     func budgetLimit() throws -> Int64? {
-        budgetLimit(stored: budgetOverride == nil ? try store.budgetBytes() : nil)
+        budgetLimit(stored: try store.budgetBytes())
     }
 
     /// The budget in force given the one stored with `budget.set` (`Int.max` for unlimited).
     func budgetLimit(stored: Int?) -> Int64? {
-        if let budgetOverride { return budgetOverride }
         if let stored {
             return stored == Int.max ? nil : Int64(stored)
         }
+        if let budgetOverride { return budgetOverride }
         return settings.withLockedValue { $0.budgetBytes }
+    }
+
+    /// Where the budget in force comes from (`BudgetStatus.source`).
+    func budgetSource(stored: Int?) -> String {
+        if stored != nil { return "budget.set" }
+        return budgetOverride != nil ? "--budget" : "configuration"
     }
 
     /// The budget as the snapshot's reads report it.
     func budgetStatus(_ snapshot: ServedSnapshot) -> BudgetStatus {
         BudgetStatus(limitBytes: budgetLimit(stored: snapshot.storedBudgetBytes), servedBytes: snapshot.servedBytes,
-                     archiveBytes: snapshot.archiveBytes)
+                     archiveBytes: snapshot.archiveBytes, source: budgetSource(stored: snapshot.storedBudgetBytes))
     }
 
     func budgetStatus() throws -> BudgetStatus {
-        BudgetStatus(limitBytes: try budgetLimit(), servedBytes: Int64(try store.servedBytes()),
-                     archiveBytes: Int64(try store.archiveBytes()))
+        let stored = try store.budgetBytes()
+        return BudgetStatus(limitBytes: budgetLimit(stored: stored), servedBytes: Int64(try store.servedBytes()),
+                            archiveBytes: Int64(try store.archiveBytes()), source: budgetSource(stored: stored))
+    }
+
+    /// Logs, at start, when a budget set at run time is in force instead of the `--budget` flag.
+    public func noteBudgetSource() {
+        guard let override = budgetOverride, let stored = try? store.budgetBytes() else { return }
+        let flag = override.map(ByteSize.format) ?? "unlimited"
+        let inForce = stored == Int.max ? "unlimited" : ByteSize.format(Int64(stored))
+        logger.notice("\("the budget set at run time (\(inForce)) is in force; --budget \(flag) is only the initial budget (`adapterctl budget \(flag)` sets it again)")")
     }
 
     // MARK: Read-only methods
@@ -186,13 +222,15 @@ public final class AdapterService: Sendable {
         let screening = self.screening.withLockedValue { $0 }
         var served = snapshot.served
         served?.reclustering = reclustering.withLockedValue { $0 }
-        return StatusResult(
+        var result = StatusResult(
             daemon: DaemonInfo.name, version: DaemonInfo.version, protocolVersion: ProtocolInfo.version,
             pid: getpid(), uptimeSeconds: Date().timeIntervalSince(startedAt), socketActivated: socketActivated,
             tasks: snapshot.installed.count, generation: snapshot.generation,
             budget: budgetStatus(snapshot), quarantined: snapshot.quarantined,
             detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
             peer: context.peerInfo, served: served)
+        result.storage = storageStatus(snapshot)
+        return result
     }
 
     func list() throws -> ListResult {
@@ -234,6 +272,7 @@ public final class AdapterService: Sendable {
     func routeTask(_ name: String) throws -> RouteResult {
         let snapshot = try readSnapshot()
         if let route = snapshot.routes[name] { return route }
+        if let damage = snapshot.unservable[name] { throw RPCError(code: .notFound, message: damage) }
         _ = try translating { try TaskName.validate(name) }
         if snapshot.installed.contains(name) {
             throw RPCError(code: .notFound, message: "task '\(name)' is installed but not served by the current generation")
@@ -262,40 +301,78 @@ public final class AdapterService: Sendable {
 
     // MARK: Mutating methods
 
+    /// Removes a task and re-plans the served set without it, all or nothing: when the new served set
+    /// cannot be written, the removal is undone and the error says so (the task stays installed and
+    /// served as before).
     func remove(_ params: TaskParams, _ context: RequestContext) async throws -> RemoveResult {
         defer { textIndex.refresh(task: params.task) }  // route-by-text re-reads the task from the catalog
         return try await mutating {
-            guard try translating({ try store.task(named: params.task) }) != nil else { throw Self.notFound(params.task) }
+            guard let previous = try translating({ try store.task(named: params.task) }) else { throw Self.notFound(params.task) }
+            let before = try translating { try store.currentGeneration()?.id ?? 0 }
             let removed = try translating { try store.removeTask(named: params.task) }
             refreshSnapshot()  // the task stops being routed now, not once the re-plan is written
-            logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
-            var generation = try translating { try store.currentGeneration()?.id ?? 0 }
+            let generation: Int64
             do {
                 generation = try await replan(budget: try translating { try budgetLimit() }, dryRun: false,
-                                              context: context).generation ?? generation
-            } catch let error as RPCError {
-                // The task is removed either way; the old generation keeps serving the others.
-                logger.error("cannot re-plan the served set after removing \(params.task): \(error.message)")
+                                              context: context).generation ?? before
+            } catch {
+                throw await undoRemoval(previous, generationBefore: before, after: error)
             }
+            logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
             return RemoveResult(task: removed.name, version: removed.version, generation: generation,
                                 budget: try translating { try budgetStatus() })
         }
     }
 
+    /// Puts back a task whose removal could not be followed by a new served set, so that the error
+    /// means "nothing changed". Returns the error to send.
+    func undoRemoval(_ previous: InstalledTask, generationBefore: Int64, after error: any Error) async -> any Error {
+        let store = self.store
+        let reason = (error as? RPCError)?.message ?? "\(error)"
+        let code = (error as? RPCError)?.code ?? .internalError
+        let attempt = "cannot re-plan the served set without '\(previous.name)': \(reason)"
+        // A failure after the new generation became current leaves a finished removal: keep it.
+        if let current = try? store.currentGeneration()?.id, current != generationBefore { return error }
+        do {
+            try await planningThread.run {
+                do {
+                    try store.restoreTask(previous)
+                } catch {
+                    // A full disk: SQLite needs a few free pages even to insert; use the space reserve.
+                    guard store.releaseSpaceReserve() else { throw error }
+                    try store.restoreTask(previous)
+                }
+                store.ensureSpaceReserve()
+            }
+        } catch let undo {
+            logger.error("\(attempt); undoing the removal failed too: \(undo)")
+            return RPCError(code: code, message: "\(attempt); undoing the removal failed (\(undo)), so '\(previous.name)' is "
+                                + "removed and no longer routed, and the served set is re-planned at the next change or start")
+        }
+        logger.error("\(attempt); removal undone")
+        return RPCError(code: code, message: "\(attempt); nothing changed: '\(previous.name)' is still version "
+                            + "\(previous.version), served as before")
+    }
+
+    /// Sets the budget and re-plans the served set for it, all or nothing: the budget is stored in the
+    /// same transaction that makes the new generation current, so a plan that cannot be made or
+    /// written leaves the budget in force and the served set as they were.
     func budgetSet(_ params: BudgetSetParams, _ context: RequestContext) async throws -> BudgetStatus {
         if let bytes = params.bytes, bytes < 0 {
             throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
         }
-        if budgetOverride != nil {
-            throw RPCError(code: .invalidParams,
-                           message: "the budget is fixed by adapterd's --budget flag; restart without it to change the budget at run time")
-        }
         return try await mutating {
-            // Plan first: a budget that cannot hold the tasks changes nothing.
-            let plan = try await makePlan(budget: params.bytes, dryRun: false, pending: nil, context: context)
-            try translating { try store.setBudgetBytes(params.bytes.map { Int($0) } ?? Int.max) }
-            logger.notice("budget set to \(params.bytes.map(ByteSize.format) ?? "unlimited")", metadata: ["peer": "\(context.peer)"])
-            _ = try await write(plan, budget: params.bytes, context: context, at: 0.9)
+            let wanted = params.bytes.map(ByteSize.format) ?? "unlimited"
+            do {
+                // Plan first: a budget that cannot hold the tasks changes nothing.
+                let plan = try await makePlan(budget: params.bytes, dryRun: false, pending: nil, context: context)
+                _ = try await write(plan, budget: params.bytes, storing: params.bytes, context: context, at: 0.9)
+            } catch let error as RPCError {
+                let inForce = (try? budgetLimit()).map { $0.map(ByteSize.format) ?? "unlimited" } ?? "unchanged"
+                throw RPCError(code: error.code, message: "cannot set the budget to \(wanted): \(error.message); "
+                                   + "nothing changed: the budget is still \(inForce)", data: error.data)
+            }
+            logger.notice("budget set to \(wanted)", metadata: ["peer": "\(context.peer)"])
             return try translating { try budgetStatus() }
         }
     }

@@ -106,8 +106,25 @@ enum CatalogMapping {
         case .invalidName: RPCError(code: .invalidParams, message: error.message)
         case .taskNotFound: RPCError(code: .notFound, message: error.message)
         case .overBudget: RPCError(code: .overBudget, message: error.message)
+        // The store cannot change anything now (the message starts with the cause and says what to do).
+        case .readOnly, .catalogLost, .diskFull: RPCError(code: .readOnly, message: error.message)
+        case .digestMismatch: RPCError(code: .internalError, message: "a stored file is damaged: \(error.message)")
         default: RPCError(code: .internalError, message: "store: \(error.message)")
         }
+    }
+
+    /// A damaged object as `status` and `verify` report it: with the installed tasks whose files it is
+    /// and the current generation's served adapters (clusters) whose files it is.
+    static func damaged(_ object: DamagedObject, tasks: [InstalledTask], generation: Generation?) -> DamagedObjectInfo {
+        let digest = object.digest
+        let owners = tasks.filter {
+            [$0.examplesDigest, $0.adapter.configDigest, $0.adapter.weightsDigest].contains(digest)
+        }.map(\.name).sorted()
+        let clusters = (generation?.servedAdapters ?? []).filter { $0.configDigest == digest || $0.weightsDigest == digest }
+            .map(\.id).sorted()
+        return DamagedObjectInfo(
+            sha256: digest.hex, bytes: object.recordedBytes.map(Int64.init), problem: object.problem, tasks: owners,
+            clusters: clusters, setAsideAs: object.setAsideAs, detectedAt: time(object.detectedAt))
     }
 }
 

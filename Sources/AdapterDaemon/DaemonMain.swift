@@ -21,9 +21,17 @@ public enum DaemonMain {
 
         let store: AdapterStore
         do {
-            store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory, isDirectory: true))
+            store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory, isDirectory: true),
+                                          options: AdapterStore.OpenOptions(recoverCatalog: options.recoverCatalog))
         } catch {
             throw DaemonError("cannot open the state directory \(settings.stateDirectory): \(error)")
+        }
+        for note in store.openNotes { logger.warning("\(note)") }
+        if let reason = store.readOnlyReason() {
+            logger.error("the state directory is read-only for now, serving what it holds: \(reason)")
+        }
+        for damaged in store.damagedObjects() {
+            logger.error("stored object \(damaged.digest.hex) is damaged: \(damaged.problem)")
         }
         let screening = try DetectorScreening.make(settings)
         for note in screening.notes { logger.warning("\(note)") }
@@ -45,6 +53,7 @@ public enum DaemonMain {
         let service = AdapterService(
             store: store, screening: screening, settings: settings, budgetOverride: try options.budgetOverride(),
             socketActivated: !inherited.isEmpty, logger: logger)
+        service.noteBudgetSource()
         try await service.reconcile()
         let server = RPCServer(address: address, limits: ServerLimits(settings: settings), policy: policy,
                                methods: service.methods(), logger: logger)
@@ -91,6 +100,7 @@ final class DaemonLifecycle: Service, Sendable {
                 if let interval = SystemdNotifier.watchdogInterval() {
                     group.addTask { await self.pingWatchdog(every: interval / 2) }
                 }
+                group.addTask { await self.service.monitorStorage() }
                 try await group.next()
                 group.cancelAll()
             }

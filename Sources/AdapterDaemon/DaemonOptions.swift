@@ -13,6 +13,9 @@ public struct DaemonOptions: Sendable, Hashable {
     /// The detector's base model directory (`--detector-base-model`).
     public var detectorBaseModel: String?
     public var logLevel: Logger.Level?
+    /// `--recover-catalog`: when the catalog is missing while objects exist, move them to
+    /// `<state>/lost+found/<time>/` and start with an empty catalog (instead of refusing to start).
+    public var recoverCatalog = false
 
     /// Where the configuration is read from when `--config` is not given (if it exists).
     public static let defaultConfigFile = "/etc/adapterd/adapterd.conf"

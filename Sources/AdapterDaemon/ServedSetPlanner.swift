@@ -59,11 +59,25 @@ struct ServedSetPlanner: Sendable {
     /// Reports planning progress: fraction 0…1 and a line for the user.
     typealias Progress = @Sendable (_ fraction: Double, _ message: String) -> Void
 
+    /// A task whose stored adapter turned out damaged (or missing) while the plan loaded it: the
+    /// caller plans again without it.
+    struct DamagedInput: Error {
+        let task: String
+        let message: String
+    }
+
     // MARK: Inputs
 
-    /// The installed tasks as planner inputs, sorted by name.
+    /// The installed tasks as planner inputs, sorted by name; tasks whose stored adapter (config or
+    /// weights) is known to be damaged are left out: never merged from, never served.
     func inputs() throws -> [Input] {
-        try store.tasks().sorted { $0.name < $1.name }.map(input)
+        let damaged = store.damagedDigests()
+        return try store.tasks().filter { !Self.isDamaged($0, damaged) }.sorted { $0.name < $1.name }.map(input)
+    }
+
+    /// Whether a task's stored adapter (config or weights) is among `damaged`.
+    static func isDamaged(_ task: InstalledTask, _ damaged: Set<ContentDigest>) -> Bool {
+        damaged.contains(task.adapter.configDigest) || damaged.contains(task.adapter.weightsDigest)
     }
 
     func input(_ task: InstalledTask) -> Input {
@@ -117,6 +131,8 @@ struct ServedSetPlanner: Sendable {
                 let adapter: LoRAAdapter
                 do {
                     adapter = try input.load()
+                } catch let error as StoreError where [.digestMismatch, .objectMissing].contains(error.code) {
+                    throw DamagedInput(task: input.name, message: "its stored adapter is damaged: \(error.message)")
                 } catch {
                     throw RPCError(code: .internalError, message: "cannot load task '\(input.name)''s stored adapter: \(error)")
                 }
@@ -221,9 +237,10 @@ struct ServedSetPlanner: Sendable {
 
     // MARK: Writing
 
-    /// Writes `plan` as a new generation and makes it current. Heavy (hashing, fsync): call it on the
-    /// worker thread. The plan must be for the installed versions (checked).
-    func apply(_ plan: Plan, budget: Int64?) throws -> PlanResult {
+    /// Writes `plan` as a new generation and makes it current, storing `settings` in the same
+    /// transaction. Heavy (hashing, fsync): call it on the worker thread. The plan must be for the
+    /// installed versions (checked).
+    func apply(_ plan: Plan, budget: Int64?, settings: [String: String] = [:]) throws -> PlanResult {
         let tasks = Dictionary(try store.tasks().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for planned in plan.result.tasks {
             guard let task = tasks[planned.task], task.version == planned.version else {
@@ -266,7 +283,7 @@ struct ServedSetPlanner: Sendable {
                 return RouteDraft(task: planned.task, servedAdapterID: servedIDs[planned.cluster],
                                   taskAdapterID: task.adapter.id, retainedQuality: planned.retainedQuality)
             }
-            let committed = try store.commitGeneration(generation.id, routes: routes)
+            let committed = try store.commitGeneration(generation.id, routes: routes, settings: settings)
             result.generation = committed.id
             result.dryRun = false
             return result
@@ -278,11 +295,19 @@ struct ServedSetPlanner: Sendable {
 
     /// Whether the current generation does not serve exactly the installed versions of the installed
     /// tasks within `budget` (after a crash between an install's commit and its generation, a removal,
-    /// or a budget stored just before a crash).
+    /// or a budget stored just before a crash), or serves a damaged object, or routes a task whose
+    /// stored adapter is damaged (a plan leaves such tasks out: they need no route, and get none).
     func isStale(budget: Int64?) throws -> Bool {
-        let tasks = try store.tasks()
+        let damaged = store.damagedDigests()
+        let installed = try store.tasks()
+        let tasks = installed.filter { !Self.isDamaged($0, damaged) }
         guard let current = try store.currentGeneration() else { return !tasks.isEmpty }
+        let damagedTasks = Set(installed.filter { Self.isDamaged($0, damaged) }.map(\.name))
+        if current.routes.contains(where: { $0.servesInstalledVersion && damagedTasks.contains($0.task) }) { return true }
         if current.routes.contains(where: { !$0.servesInstalledVersion }) { return true }
+        if current.servedAdapters.contains(where: { damaged.contains($0.configDigest) || damaged.contains($0.weightsDigest) }) {
+            return true
+        }
         let routed = Set(current.routes.map(\.task))
         if tasks.contains(where: { !routed.contains($0.name) }) { return true }
         if let budget, Int64(current.bytesUsed) > budget { return true }

@@ -27,6 +27,12 @@ struct ServedSnapshot: Sendable {
     var quarantined: Int
     /// The current generation's served set as `status` shows it (its `reclustering` is filled in when read).
     var served: ServedSetInfo?
+    /// Installed tasks that are not served because a file of theirs is damaged → what `route` answers.
+    var unservable: [String: String] = [:]
+    /// The damaged objects as `status` reports them, with the tasks and clusters they belong to.
+    var damaged: [DamagedObjectInfo] = []
+    /// The store's `damageVersion` this snapshot was built from.
+    var damageVersion = 0
     /// The parts of the answers that change only with the snapshot, encoded once when it is built.
     var encoded: EncodedReads
     /// Tells this build of the snapshot from every other (for caches of what is derived from it).
@@ -35,15 +41,32 @@ struct ServedSnapshot: Sendable {
     /// Reads the catalog. `exampleCount` gives the number of examples of a task (cached by the caller).
     static func build(store: AdapterStore, servedSet: (Generation?) -> ServedSetInfo?,
                       exampleCount: (InstalledTask) throws -> Int) throws -> ServedSnapshot {
+        let damageVersion = store.damageVersion
+        let damagedObjects = store.damagedObjects()
+        let damaged = Set(damagedObjects.map(\.digest))
         let generation = try store.currentGeneration()
         let tasks = try store.tasks()
         let byName = Dictionary(tasks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var routes: [String: RouteResult] = [:]
         var servedBy: [String: String] = [:]
+        var unservable: [String: String] = [:]
         if let generation {
             let servedAdapters = Dictionary(generation.servedAdapters.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             for route in generation.routes where route.servesInstalledVersion {
                 guard let task = byName[route.task], let served = servedAdapters[route.servedAdapterID] else { continue }
+                if let digest = [task.adapter.weightsDigest, task.adapter.configDigest].first(where: damaged.contains) {
+                    // Kept out like a plan keeps it out (a re-plan follows), even where a merge still holds it.
+                    unservable[route.task] = "task '\(route.task)' is not served: its stored adapter file \(digest.hex) is "
+                        + "damaged on disk (see `adapterctl status`); install the task again to serve it"
+                    continue
+                }
+                if let digest = [served.weightsDigest, served.configDigest].first(where: damaged.contains) {
+                    // Never handed out under a hash its bytes no longer have.
+                    unservable[route.task] = "task '\(route.task)' is not served: the file \(digest.hex) of the adapter serving it "
+                        + "(cluster \(served.id)) is damaged on disk; adapterd re-plans the served set without it "
+                        + "(see `adapterctl status`)"
+                    continue
+                }
                 routes[route.task] = RouteResult(
                     task: route.task, version: task.version, generation: generation.id,
                     adapter: CatalogMapping.servedAdapter(served), retainedQuality: route.retainedQuality,
@@ -51,17 +74,26 @@ struct ServedSnapshot: Sendable {
                 servedBy[route.task] = served.weightsDigest.hex
             }
         }
+        for task in tasks where routes[task.name] == nil && unservable[task.name] == nil {
+            if let digest = [task.adapter.weightsDigest, task.adapter.configDigest].first(where: damaged.contains) {
+                unservable[task.name] = "task '\(task.name)' is installed but not served: its stored adapter file \(digest.hex) "
+                    + "is damaged on disk (see `adapterctl status`); install the task again to serve it"
+            }
+        }
         let summaries = try tasks.map { task in
             var summary = CatalogMapping.summary(task, route: nil, examples: try exampleCount(task))
             summary.servedBy = servedBy[task.name]
             return summary
         }
-        return ServedSnapshot(
+        var snapshot = ServedSnapshot(
             routes: routes, installed: Set(byName.keys), tasks: summaries, generation: generation?.id ?? 0,
             storedBudgetBytes: try store.budgetBytes(), servedBytes: Int64(generation?.bytesUsed ?? 0),
             archiveBytes: Int64(try store.archiveBytes()), quarantined: try store.quarantine().count,
             served: servedSet(generation), encoded: EncodedReads())
-            .withEncodedReads()
+        snapshot.unservable = unservable
+        snapshot.damaged = damagedObjects.map { CatalogMapping.damaged($0, tasks: tasks, generation: generation) }
+        snapshot.damageVersion = damageVersion
+        return snapshot.withEncodedReads()
     }
 
     /// This snapshot with `encoded` filled in from its values.
@@ -143,7 +175,9 @@ extension AdapterService {
     private func buildSnapshot() throws -> ServedSnapshot {
         try ServedSnapshot.build(store: store, servedSet: { servedSetInfo(of: $0) }) { task in
             if let known = exampleCounts.withLockedValue({ $0[task.examplesDigest] }) { return known }
-            let count = CatalogMapping.exampleCount(try store.examples(of: task))
+            // Damaged examples (recorded by the read) count as none rather than failing every read.
+            guard let examples = try? store.examples(of: task) else { return 0 }
+            let count = CatalogMapping.exampleCount(examples)
             exampleCounts.withLockedValue { $0[task.examplesDigest] = count }
             return count
         }

@@ -6,11 +6,16 @@ public struct BudgetStatus: Codable, Sendable, Hashable {
     public var servedBytes: Int64
     /// Bytes of the stored originals of installed tasks (kept for re-clustering), not counted in the budget.
     public var archiveBytes: Int64
+    /// Where the limit comes from: `budget.set` (set at run time, kept across restarts), `--budget`
+    /// (adapterd's flag, the initial budget) or `configuration` (the configuration file, or the default).
+    /// Absent from daemons before it.
+    public var source: String?
 
-    public init(limitBytes: Int64?, servedBytes: Int64, archiveBytes: Int64) {
+    public init(limitBytes: Int64?, servedBytes: Int64, archiveBytes: Int64, source: String? = nil) {
         self.limitBytes = limitBytes
         self.servedBytes = servedBytes
         self.archiveBytes = archiveBytes
+        self.source = source
     }
 
     /// Bytes still free under the limit (nil when unlimited).
@@ -92,6 +97,9 @@ public struct StatusResult: Codable, Sendable, Hashable {
     /// The current generation's served set: clusters, per-task retained quality, evaluator, last
     /// re-cluster (absent before the first generation).
     public var served: ServedSetInfo?
+    /// Whether the daemon can change its state, and the stored objects found damaged (absent from
+    /// daemons before it).
+    public var storage: StorageStatus? = nil
 
     public init(daemon: String, version: String, protocolVersion: Int, pid: Int32, uptimeSeconds: Double,
                 socketActivated: Bool, tasks: Int, generation: Int64, budget: BudgetStatus, quarantined: Int,

@@ -33,6 +33,9 @@ public struct RPCErrorCode: RawRepresentable, Sendable, Hashable, Codable, Custo
     public static let invalidAdapter = RPCErrorCode(rawValue: -32007)
     /// The daemon is shutting down and accepts no new work.
     public static let shuttingDown = RPCErrorCode(rawValue: -32008)
+    /// The daemon cannot change its state right now (disk full, read-only state directory, catalog
+    /// deleted while running); reads still work and the message says what to do.
+    public static let readOnly = RPCErrorCode(rawValue: -32009)
 
     /// Short name of the code as used in docs/PROTOCOL.md and by adapterctl.
     public var name: String {
@@ -50,6 +53,7 @@ public struct RPCErrorCode: RawRepresentable, Sendable, Hashable, Codable, Custo
         case .busy: "busy"
         case .invalidAdapter: "invalid adapter"
         case .shuttingDown: "shutting down"
+        case .readOnly: "read only"
         default: "error \(rawValue)"
         }
     }

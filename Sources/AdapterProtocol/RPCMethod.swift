@@ -118,6 +118,7 @@ public enum Methods {
         (RouteText.name, RouteText.mutates),
         (QuarantineList.name, QuarantineList.mutates), (ConfigGet.name, ConfigGet.mutates),
         (BudgetSet.name, BudgetSet.mutates), (Recluster.name, Recluster.mutates), (Export.name, Export.mutates),
+        (Verify.name, Verify.mutates),
     ]
 }
 

@@ -55,6 +55,7 @@ extension AdapterStore {
     @discardableResult
     public func addServedAdapter(_ draft: ServedAdapterDraft, to generationID: Int64) throws -> ServedAdapter {
         try checkOpen()
+        try checkWritable()
         guard draft.rank >= 1 else {
             throw StoreError(.invalidArgument, "a served adapter's rank must be at least 1, got \(draft.rank)")
         }
@@ -178,9 +179,14 @@ extension AdapterStore {
     /// bytes than its budget (`.overBudget`), when a route names a task that was re-installed or removed
     /// since the plan was made (`.planOutdated`), or when a route's served adapter is not in this
     /// generation or does not list the task as a member (`.invalidArgument`).
+    ///
+    /// `settings` are stored in the same transaction (e.g. the budget the plan was made for), so they
+    /// change exactly when the served set does: both, or neither.
     @discardableResult
-    public func commitGeneration(_ generationID: Int64, routes: [RouteDraft]) throws -> Generation {
+    public func commitGeneration(_ generationID: Int64, routes: [RouteDraft],
+                                 settings: [String: String] = [:]) throws -> Generation {
         try checkOpen()
+        for key in settings.keys { try Self.validateSettingKey(key) }
         var seen = Set<String>()
         for route in routes {
             try TaskName.validate(route.task)
@@ -246,6 +252,12 @@ extension AdapterStore {
                            arguments: [now.timeIntervalSince1970])
             try db.execute(sql: "UPDATE generations SET state = 'current', committed_at = ?, bytes_used = ? WHERE id = ?",
                            arguments: [now.timeIntervalSince1970, used, generationID])
+            for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: """
+                    INSERT INTO settings (key, value) VALUES (?, ?)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                    """, arguments: [key, value])
+            }
         }
         _ = try? collectGarbage()
         guard let committed = try generation(id: generationID) else {

@@ -36,6 +36,8 @@ extension AdapterStore {
     /// Empty fan-out directories are pruned only at open, when no put can be creating one concurrently.
     func collectGarbage(pruningEmptyDirectories: Bool) throws -> GarbageCollectionReport {
         try checkOpen()
+        // Never with a catalog deleted while open: what it no longer shows is not garbage.
+        try checkWritable()
         return try pins.whileFrozen { pinned in
             let (referenced, retired) = try reading("collecting garbage") { db in
                 (try Self.referencedObjects(db), try Int64.fetchAll(db, sql: "SELECT id FROM generations WHERE state = 'retired'"))
@@ -53,6 +55,10 @@ extension AdapterStore {
                 report.removedBytes += object.size
             }
             if pruningEmptyDirectories { objects.pruneEmptyDirectories() }
+            // Damage of an object nothing references any more no longer matters (its copy stays in damaged/).
+            for known in damage.all where referenced[known.digest] == nil && !pinned.contains(known.digest) {
+                damage.clear(known.digest)
+            }
             for id in retired where try FileSystem.status(layout.generationDirectory(id)) != nil {
                 try FileSystem.removeTree(layout.generationDirectory(id))
                 report.removedGenerationDirectories += 1
@@ -150,11 +156,28 @@ extension AdapterStore {
         return result
     }
 
+    /// `recoverAtOpen`, retried with the space reserve released when the disk is full (the clean-up
+    /// itself may need a few pages).
+    func recoverAtOpenUsingReserve() throws {
+        do {
+            try recoverAtOpen()
+        } catch {
+            guard releaseSpaceReserve() else { throw error }
+            try recoverAtOpen()
+        }
+    }
+
     /// Start-up recovery: drop generations that were never committed, remove generation directories
     /// that are not the current generation's, rebuild the current one's if missing, then collect garbage.
     func recoverAtOpen() throws {
-        try writing("removing unfinished generations") { db in
-            try db.execute(sql: "DELETE FROM generations WHERE state = 'building'")
+        // (Only when there is one: on a full disk even an empty write transaction may fail.)
+        let building = try reading("looking for unfinished generations") { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM generations WHERE state = 'building'") ?? 0
+        }
+        if building > 0 {
+            try writing("removing unfinished generations") { db in
+                try db.execute(sql: "DELETE FROM generations WHERE state = 'building'")
+            }
         }
         let current = try currentGeneration()
         for name in try FileSystem.entries(of: layout.generations) where name != current.map({ String($0.id) }) {
@@ -168,6 +191,7 @@ extension AdapterStore {
             }
         }
         try FileSystem.syncDirectory(layout.generations)
+        checkObjectSizes()
         _ = try collectGarbage(pruningEmptyDirectories: true)
     }
 }

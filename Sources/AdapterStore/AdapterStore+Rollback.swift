@@ -2,14 +2,15 @@ import Foundation
 import GRDB
 
 extension AdapterStore {
-    /// Puts a task back as it was before a re-install: its previous adapter record (same id, so the
-    /// routes planned for it are served again) and its examples, dropping the newer version's record.
+    /// Puts a task back as it was before a re-install or a removal: its previous adapter record (same
+    /// id, so the routes planned for it are served again) and its examples, dropping a newer version's
+    /// record (and adding the task again if it was removed).
     ///
-    /// For an install whose served set could not be written: the client is told that nothing changed,
-    /// so the catalog must say so too. The previous version's objects must still be stored (they are
-    /// until the next garbage collection, which only a committed generation runs).
-    /// - Parameter previous: The task as `task(named:)` returned it before the install.
-    /// - Throws: `.taskNotFound` if the task is no longer installed, `.io` if an object is missing, `.database`.
+    /// For an install or a removal whose served set could not be written: the client is told that
+    /// nothing changed, so the catalog must say so too. The previous version's objects must still be
+    /// stored (they are until the next garbage collection, which only a committed generation runs).
+    /// - Parameter previous: The task as `task(named:)` returned it before the change.
+    /// - Throws: `.io` if an object is missing, `.database`.
     public func restoreTask(_ previous: InstalledTask) throws {
         try checkOpen()
         try TaskName.validate(previous.name)
@@ -22,9 +23,6 @@ extension AdapterStore {
         let signatureJSON = try CatalogCoding.json(adapter.signature, "the signature")
         let verdictJSON = try CatalogCoding.json(adapter.verdict, "the verdict")
         try writing("restoring task \(previous.name) version \(previous.version)") { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM tasks WHERE name = ?", arguments: [previous.name]) != nil else {
-                throw StoreError(.taskNotFound, "no task named '\(previous.name)' is installed")
-            }
             try db.execute(sql: "DELETE FROM adapters WHERE task = ?", arguments: [previous.name])
             try db.execute(
                 sql: """
@@ -39,11 +37,14 @@ extension AdapterStore {
                             adapter.installedAt.timeIntervalSince1970, Int64(adapter.installedBy)])
             try db.execute(
                 sql: """
-                    UPDATE tasks SET version = ?, created_at = ?, examples_digest = ?, examples_bytes = ?,
-                        current_adapter_id = ? WHERE name = ?
+                    INSERT INTO tasks (name, version, created_at, examples_digest, examples_bytes, current_adapter_id)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET version = excluded.version, created_at = excluded.created_at,
+                        examples_digest = excluded.examples_digest, examples_bytes = excluded.examples_bytes,
+                        current_adapter_id = excluded.current_adapter_id
                     """,
-                arguments: [previous.version, previous.createdAt.timeIntervalSince1970, previous.examplesDigest.hex,
-                            previous.examplesBytes, adapter.id, previous.name])
+                arguments: [previous.name, previous.version, previous.createdAt.timeIntervalSince1970,
+                            previous.examplesDigest.hex, previous.examplesBytes, adapter.id])
         }
     }
 }

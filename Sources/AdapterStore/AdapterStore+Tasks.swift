@@ -20,6 +20,7 @@ extension AdapterStore {
     public func installTask(name: String, examples: Data, adapter: AdapterSubmission,
                             installedBy uid: UInt32) throws -> InstalledTask {
         try checkOpen()
+        try checkWritable()
         try TaskName.validate(name)
         guard adapter.rank >= 1 else {
             throw StoreError(.invalidArgument, "adapter rank must be at least 1, got \(adapter.rank)")

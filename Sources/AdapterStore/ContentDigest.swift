@@ -1,5 +1,12 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The SHA-256 of a stored object, which is also its name in the content store.
 ///
@@ -18,14 +25,35 @@ public struct ContentDigest: Hashable, Comparable, Sendable, Codable, CustomStri
 
     /// The digest of `data`.
     public static func of(_ data: Data) -> ContentDigest {
-        let digest = SHA256.hash(data: data)
+        ContentDigest(validatedHex: hexString(SHA256.hash(data: data)))
+    }
+
+    private static func hexString(_ digest: SHA256.Digest) -> String {
         var text = ""
         text.reserveCapacity(64)
         for byte in digest {
             text.append(Self.hexDigits[Int(byte >> 4)])
             text.append(Self.hexDigits[Int(byte & 0x0f)])
         }
-        return ContentDigest(validatedHex: text)
+        return text
+    }
+
+    /// The digest of everything readable from `fd` (read in pieces of 1 MiB), and how many bytes that was.
+    static func of(fileDescriptor fd: Int32, path: String) throws -> (digest: ContentDigest, bytes: Int) {
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total = 0
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileSystem.ioError("read", path)
+            }
+            if count == 0 { break }
+            hasher.update(data: buffer[0..<count])
+            total += count
+        }
+        return (ContentDigest(validatedHex: hexString(hasher.finalize())), total)
     }
 
     /// The first two hex digits: the fan-out directory under objects/.

@@ -38,8 +38,21 @@ struct FileStatus: Sendable {
 enum FileSystem {
     static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
+    /// The error of a failed call; one that failed for lack of space is `.diskFull` and says so first.
     static func ioError(_ what: String, _ path: String, _ code: Int32 = errno) -> StoreError {
-        StoreError(.io, "cannot \(what) \(path): \(errnoText(code))")
+        if code == ENOSPC || code == EDQUOT {
+            return StoreError(.diskFull, "disk full: cannot \(what) \(path): \(errnoText(code))")
+        }
+        return StoreError(.io, "cannot \(what) \(path): \(errnoText(code))")
+    }
+
+    /// Bytes an unprivileged writer may still use on the file system of `path` (nil if unknown), and
+    /// whether that file system is mounted read-only.
+    static func space(of path: String) -> (freeBytes: Int?, readOnly: Bool) {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return (nil, false) }
+        let (free, overflow) = Int(clamping: info.f_bavail).multipliedReportingOverflow(by: Int(clamping: info.f_frsize))
+        return (overflow ? Int.max : free, (UInt(info.f_flag) & UInt(ST_RDONLY)) != 0)
     }
 
     /// `lstat(path)`, or nil if nothing is there.

@@ -11,6 +11,16 @@ import Darwin
 /// named by its SHA-256, written once and never modified.
 struct ObjectStore: Sendable {
     let layout: StateLayout
+    /// Objects known to be damaged; a put of the right bytes repairs one (and clears it here).
+    let damage: DamageRegistry
+
+    /// What `inspect` found.
+    enum Condition {
+        case intact(bytes: Int)
+        case missing
+        /// Not what its name says; `inode` identifies the file inspected (for setting it aside).
+        case damaged(problem: String, inode: UInt64)
+    }
 
     func path(for digest: ContentDigest) -> String {
         layout.objects + "/" + digest.prefix + "/" + digest.hex
@@ -30,6 +40,7 @@ struct ObjectStore: Sendable {
         if let existing = try FileSystem.status(finalPath) {
             if existing.isRegularFile && existing.size == data.count,
                let present = try? readFile(finalPath), ContentDigest.of(present) == digest {
+                damage.clear(digest)
                 return digest
             }
             if existing.isDirectory {
@@ -73,7 +84,63 @@ struct ObjectStore: Sendable {
         }
         renamed = true
         try FileSystem.syncDirectory(fanOut)
+        damage.clear(digest)   // written and verified: whole again if it was damaged
         return digest
+    }
+
+    /// Checks an object: present, a regular file, of the recorded size (when given), and hashing to
+    /// its name (read in pieces, never whole into memory). A file that cannot be read is damaged too.
+    func inspect(_ digest: ContentDigest, recordedBytes: Int?) throws -> Condition {
+        let path = path(for: digest)
+        guard let info = try FileSystem.status(path) else { return .missing }
+        guard info.isRegularFile else {
+            return .damaged(problem: "\(path) is \(info.typeDescription), not a stored object", inode: info.inode)
+        }
+        if let recordedBytes, info.size != recordedBytes {
+            return .damaged(problem: "it has \(info.size) bytes; the catalog records \(recordedBytes)", inode: info.inode)
+        }
+        let fd: Int32
+        do {
+            fd = try FileSystem.openForReading(path)
+        } catch let error as StoreError where error.code == .objectMissing {
+            return .missing
+        }
+        defer { FileSystem.closeFile(fd) }
+        do {
+            let (actual, bytes) = try ContentDigest.of(fileDescriptor: fd, path: path)
+            guard actual == digest else {
+                return .damaged(problem: "its \(bytes) bytes hash to \(actual), not to its name", inode: info.inode)
+            }
+            return .intact(bytes: bytes)
+        } catch let error as StoreError {
+            return .damaged(problem: "it cannot be read: \(error.message)", inode: info.inode)
+        }
+    }
+
+    /// Moves a damaged object to `damaged/<sha256>.<time>` if the file at its name is still the one
+    /// inspected (`inode`: a put may have replaced it with the right bytes meanwhile). Returns where
+    /// it went, nil if it was not moved.
+    func setAside(_ digest: ContentDigest, inode: UInt64) throws -> String? {
+        let path = path(for: digest)
+        guard let info = try FileSystem.status(path), info.inode == inode else { return nil }
+        try FileSystem.ensureDirectory(layout.damaged)
+        let stamp = Date().formatted(Date.ISO8601FormatStyle()).replacingOccurrences(of: ":", with: "-")
+        var target = layout.damaged + "/" + digest.hex + "." + stamp
+        var counter = 2
+        while try FileSystem.status(target) != nil {
+            target = layout.damaged + "/" + digest.hex + "." + stamp + "-\(counter)"
+            counter += 1
+        }
+        try FileSystem.renameItem(path, to: target)
+        try FileSystem.syncDirectory(layout.objects + "/" + digest.prefix)
+        try FileSystem.syncDirectory(layout.damaged)
+        return target
+    }
+
+    /// The newest file set aside for `digest`, if any.
+    func setAsideCopy(of digest: ContentDigest) -> String? {
+        guard let names = try? FileSystem.entries(of: layout.damaged) else { return nil }
+        return names.filter { $0.hasPrefix(digest.hex + ".") }.sorted().last.map { layout.damaged + "/" + $0 }
     }
 
     /// Reads an object and verifies that it hashes to its name.

@@ -17,6 +17,11 @@ import Darwin
 ///   generations/<g>/<s>/   for the current generation g, one PEFT directory per served adapter s:
 ///                          adapter_config.json and adapter_model.safetensors, hard links to objects/
 ///   tmp/                   files being written; emptied at open
+///   reserve                1 MiB held back to undo a change on a full disk (AdapterStore+SpaceReserve)
+///   catalog.sqlite.rescued a copy of the catalog saved when catalog.sqlite was deleted while the
+///                          store had it open; restored by the next open (AdapterStore+CatalogRecovery)
+///   damaged/<sha256>.<t>   objects whose bytes did not hash to their name, set aside (never deleted)
+///   lost+found/<t>/        what a catalog recovery moved aside: objects no catalog accounts for
 /// ```
 /// The objects are the truth; generation directories are a convenience view (hard links, so they
 /// cost no extra bytes) that is rebuilt at open if missing, and removed once the generation retires.
@@ -29,6 +34,12 @@ struct StateLayout: Sendable {
     var objects: String { root + "/objects" }
     var generations: String { root + "/generations" }
     var tmp: String { root + "/tmp" }
+    /// The copy of the catalog saved when catalog.sqlite was deleted while the store had it open.
+    var catalogRescue: String { catalog + ".rescued" }
+    /// Damaged objects, set aside.
+    var damaged: String { root + "/damaged" }
+    /// What a catalog recovery moved aside, one directory per recovery.
+    var lostAndFound: String { root + "/lost+found" }
 
     func generationDirectory(_ generationID: Int64) -> String { generations + "/\(generationID)" }
 
@@ -75,14 +86,15 @@ struct StateLayout: Sendable {
                              "the state directory \(root) is owned by uid \(info.ownerUID) but adapterd runs as uid "
                                 + "\(owner); refusing to use it")
         }
-        if info.permissions != 0o700 {
+        if info.permissions != 0o700 && !FileSystem.space(of: root).readOnly {
+            // (On a read-only file system nothing can be changed, the mode included; the store opens read-only.)
             try FileSystem.setPermissions(root, 0o700)
         }
         let layout = StateLayout(root: root)
         for directory in [layout.objects, layout.generations, layout.tmp] {
             try FileSystem.ensureDirectory(directory)
         }
-        for file in [layout.catalog, layout.catalog + "-wal", layout.catalog + "-shm", layout.lockFile] {
+        for file in [layout.catalog, layout.catalog + "-wal", layout.catalog + "-shm", layout.lockFile, layout.catalogRescue] {
             if let status = try FileSystem.status(file), !status.isRegularFile {
                 throw StoreError(.symlinkRefused,
                                  "\(file) is \(status.typeDescription), not a regular file; refusing to use it")
@@ -99,7 +111,11 @@ final class StateDirectoryLock: @unchecked Sendable {
     private var fd: Int32
 
     init(path: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        var fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == EROFS {
+            // A read-only file system: flock works on a descriptor opened for reading too.
+            fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        }
         if fd < 0 {
             if errno == ELOOP {
                 throw StoreError(.symlinkRefused, "\(path) is a symbolic link; refusing to use it")

@@ -37,6 +37,17 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case io
         /// SQLite reported an error.
         case database
+        /// The catalog is missing (or holds nothing) while the state directory holds objects: opening
+        /// would start empty and collect them all as garbage, so the store refuses to open.
+        case catalogMissing
+        /// The catalog file was deleted or replaced while the store had it open: changes are refused
+        /// (they would be lost at the next start).
+        case catalogLost
+        /// The store cannot change anything: its file system is read-only, or the disk is full and the
+        /// space reserve cannot be put back.
+        case readOnly
+        /// A write failed for lack of space (ENOSPC, EDQUOT, SQLITE_FULL).
+        case diskFull
     }
 
     public let code: Code

@@ -41,6 +41,10 @@ struct AdapterdCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Flag(name: .customLong("recover-catalog"), help: ArgumentHelp(
+        "When the catalog is missing but objects exist, move them to <state-dir>/lost+found/<time>/ and start empty."))
+    var recoverCatalog = false
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -54,8 +58,10 @@ struct AdapterdCommand: AsyncParsableCommand {
     }
 
     func makeOptions() -> DaemonOptions {
-        DaemonOptions(socketPath: socket, stateDirectory: stateDir, configFile: config, budget: budget,
-                      detectorModel: detectorModel, detectorBaseModel: detectorBaseModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
+        var options = DaemonOptions(socketPath: socket, stateDirectory: stateDir, configFile: config, budget: budget,
+                                    detectorModel: detectorModel, detectorBaseModel: detectorBaseModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
+        options.recoverCatalog = recoverCatalog
+        return options
     }
 
     func run() async throws {

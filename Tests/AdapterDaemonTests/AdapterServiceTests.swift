@@ -342,8 +342,13 @@ struct AdapterServiceTests {
         #expect(unlimited.limitBytes == nil)
         #expect(unlimited.servedBytes == served)
 
-        let fixed = try Fixture(budgetOverride: .some(1 << 30))
-        #expect(await Self.rpcError { _ = try await fixed.service.budgetSet(BudgetSetParams(bytes: 5), fixed.context) }?.code == .invalidParams)
+        // --budget is the initial budget: budget.set changes it at run time, and wins from then on.
+        let flagged = try Fixture(budgetOverride: .some(1 << 30))
+        #expect(try flagged.service.budgetStatus().source == "--budget")
+        let changed = try await flagged.service.budgetSet(BudgetSetParams(bytes: 5_000_000), flagged.context)
+        #expect(changed.limitBytes == 5_000_000)
+        #expect(changed.source == "budget.set")
+        #expect(try flagged.store.budgetBytes() == 5_000_000)
     }
 
     @Test func reconcileServesTasksInstalledWithoutAGeneration() async throws {

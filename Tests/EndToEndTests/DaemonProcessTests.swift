@@ -39,10 +39,12 @@ struct DaemonProcessTests {
         let viaEnvironment = try run(Paths.adapterctl, ["status", "--json"], environment: ["ADAPTERD_SOCKET": sandbox.socket])
         #expect(viaEnvironment.status == 0)
 
-        // Budget: set, shown, and fixed by --budget (so budget.set is refused while the flag is given).
+        // Budget: the --budget flag's is the initial one; `adapterctl budget` changes it at run time.
         let budget = try adapterctl(sandbox.socket, ["budget", "--json"])
         #expect(budget.json?["limitBytes"] as? Int == 64 * 1024 * 1024)
-        #expect(try adapterctl(sandbox.socket, ["budget", "32MiB"]).status == 2)
+        #expect(budget.json?["source"] as? String == "--budget")
+        #expect(try adapterctl(sandbox.socket, ["budget", "32MiB"]).status == 0)
+        #expect(try adapterctl(sandbox.socket, ["budget", "--json"]).json?["limitBytes"] as? Int == 32 * 1024 * 1024)
 
         // The python client, written from docs/PROTOCOL.md.
         let pyStatus = try python(sandbox.socket, ["call", "status"])

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Fault injection for adapterd: SIGKILL at random moments of install, remove, budget.set and
-recluster, restart, and check the invariants after every restart; then disk full on a small file
-system. Run through tools/fault/run.sh (see its --help); Python standard library only."""
+recluster, restart, and check the invariants after every restart; between rounds, faults of the state
+directory itself (storage_faults.py: catalog deleted while running, a flipped bit in a stored object,
+the state directory read-only); then repeated disk full on a small file system. Run through
+tools/fault/run.sh (see its --help); Python standard library only."""
 import argparse
 import os
 import random
@@ -13,9 +15,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from adapterd_client import (INTERNAL_ERROR, METHOD_NOT_FOUND, Client, ConnectionLost, Daemon, RPCError, benign_corpus,  # noqa: E402
-                             call, sha256_file, write_config)
+from adapterd_client import (INTERNAL_ERROR, METHOD_NOT_FOUND, READ_ONLY, Client, ConnectionLost, Daemon, RPCError,  # noqa: E402
+                             benign_corpus, call, sha256_file, write_config)
 from invariants import catalog_checks, served_checks, tmp_checks  # noqa: E402
+import storage_faults  # noqa: E402
 
 ANY = object()  # a version the model cannot predict (an install cut by the kill)
 TASKS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
@@ -74,6 +77,7 @@ class Stats:
         self.killed_during = {}
         self.live_routes = 0
         self.live_retired = 0
+        self.storage_faults = {}
         self.violations = []
 
     def add(self, table, key, n=1):
@@ -101,6 +105,13 @@ def check_after_restart(daemon, model_alternatives, stats, round_index):
     violations += catalog_violations
     served_violations, tasks, status = served_checks(daemon.socket)
     violations += served_violations
+    storage = (status or {}).get("storage")
+    if storage is not None:
+        # No storage fault is outstanding between rounds: the daemon takes changes and reports no damage.
+        if storage.get("readOnly"):
+            violations.append("read-only after a restart: %s" % storage.get("readOnlyReason"))
+        if storage.get("damagedObjects"):
+            violations.append("reports damaged objects though none is: %s" % storage["damagedObjects"][:1])
     budget = observed_budget(status)
     matched = next((m for m in model_alternatives if m.matches(tasks, budget)), None)
     if matched is None and status is not None:
@@ -244,12 +255,29 @@ def kill_rounds(args, binary, workdir, adapters, has_recluster, stats):
     served_bytes = 0
     facts_seen = {"merged": 0, "generations": 0}
     pool = adapters + [a.variant(i) for a in adapters for i in range(2)]
+    by_sha = {a.sha256: a for a in pool}
+    matches = lambda model, tasks, status: model.matches(tasks, observed_budget(status))  # noqa: E731
     for round_index in range(args.rounds):
         daemon.start()
         model, facts, status = check_after_restart(daemon, alternatives, stats, round_index)
         served_bytes = ((status or {}).get("budget") or {}).get("servedBytes", 0)
         facts_seen["merged"] += facts.get("merged", 0)
         facts_seen["generations"] = max(facts_seen["generations"], facts.get("generation", 0))
+
+        if model.tasks and rng.random() < args.storage_faults:
+            # A fault of the state directory instead of a kill during operations.
+            name = storage_faults.choose(rng, args.storage_fault or storage_faults.SCENARIOS)
+            model, fault_violations, outcome = storage_faults.inject(name, daemon, model, random.Random(rng.random()),
+                                                                     matches, workdir, by_sha)
+            stats.add(stats.storage_faults, "%s (%s)" % (name, outcome))
+            for text in fault_violations or []:
+                stats.violation("round %d: %s" % (round_index, text))
+            if daemon.alive():
+                daemon.stop()
+            alternatives = [model]
+            if args.verbose:
+                print("round %d: storage fault %s (%s); %s" % (round_index, name, outcome, model.describe()), flush=True)
+            continue
 
         if rng.random() < 0.1:
             # Kill during the next start-up (its recovery and reconciliation) instead.
@@ -298,7 +326,10 @@ def kill_rounds(args, binary, workdir, adapters, has_recluster, stats):
 
 
 def disk_full(args, binary, workdir, adapters, has_recluster):
-    """Install until a small file system is full; expect clear errors, nothing lost, service after freeing."""
+    """Install until a small file system is full, then free a little (room for the space reserve, hardly
+    more) and go on until three installs have failed: every failure a clear error that changed nothing,
+    the daemon serving throughout; then SIGKILL with the reserve gone and the disk full to the last
+    byte: it must start (read-only: disk full, changes refused) and, with space freed, take changes."""
     violations = []
     notes = []
     mount_point = os.path.join(workdir, "small")
@@ -322,100 +353,143 @@ def disk_full(args, binary, workdir, adapters, has_recluster):
     config = os.path.join(workdir, "small.conf")
     write_config(config, budget="unlimited", log_level="warning")
     daemon = Daemon(binary, os.path.join(workdir, "small.sock"), state, config, os.path.join(workdir, "small.log"))
-    filler = os.path.join(mount_point, "filler")
     acked = {}
+
+    def free_bytes():
+        info = os.statvfs(mount_point)
+        return info.f_bavail * info.f_frsize
+
+    def consistent(when):
+        served_violations, tasks, status = served_checks(daemon.socket)
+        violations.extend("%s: %s" % (when, v) for v in served_violations)
+        for task in sorted(set(tasks) - set(acked)):
+            violations.append("%s: the install of %s failed with an error but left the task installed" % (when, task))
+        for task, (version, sha) in acked.items():
+            if tasks.get(task) != (version, sha):
+                violations.append("%s: acknowledged install %s v%d is %s" % (when, task, version, tasks.get(task)))
+        return status
+
+    def storage_says_disk_full(when):
+        status = consistent(when)
+        storage = (status or {}).get("storage")
+        if storage is None:
+            violations.append("%s: status does not report the state directory's health (no `storage`)" % when)
+        elif not storage.get("readOnly") or "disk full" not in (storage.get("readOnlyReason") or ""):
+            violations.append("%s: status does not say the daemon is read-only for a full disk: %s" % (when, storage))
+
     try:
         daemon.start()
-        # Leave about 400 KiB free, then install distinct adapters until something gives.
-        free = os.statvfs(mount_point).f_bavail * os.statvfs(mount_point).f_frsize
-        with open(filler, "wb") as f:
-            f.write(b"\0" * max(0, free - 400 * 1024))
-        first_error = None
+        # Fill in pieces of 256 KiB, leaving about 400 KiB free.
+        pieces = []
+        while free_bytes() > 400 * 1024 + 64 * 1024:
+            piece = os.path.join(mount_point, "filler%d" % len(pieces))
+            with open(piece, "wb") as f:
+                f.write(b"\0" * min(256 * 1024, free_bytes() - 400 * 1024))
+            pieces.append(piece)
+        failures = []
         index = 0
-        while index < 400:
+        while len(failures) < 3 and index < 400:
             adapter = adapters[index % len(adapters)].variant(1000 + index)
             task = "full%d" % index
             try:
                 result = call(daemon.socket, "install", adapter.params(task))
                 acked[task] = (result["version"], adapter.sha256)
             except RPCError as error:
-                first_error = error
-                break
+                failures.append(error)
+                notes.append("disk-full error %d (install #%d): %s: %s" % (len(failures), index + 1, error.code, error.message[:200]))
+                if not any(word in error.message.lower() for word in ("space", "full", "quota")):
+                    violations.append("the disk-full install error does not say the disk is full: %s" % error.message)
+                if error.code == INTERNAL_ERROR and "disk full" not in error.message:
+                    violations.append("a disk-full install failed as an internal error: %s" % error.message[:200])
+                if not daemon.alive():
+                    violations.append("the daemon died on the full disk: %s" % daemon.log_tail())
+                    daemon.start()
+                consistent("after disk-full error %d" % len(failures))
+                for _ in range(5):   # room for the reserve again, hardly more
+                    if pieces:
+                        os.remove(pieces.pop())
             index += 1
-        if first_error is None:
-            violations.append("400 installs fit in a full file system?")
-        else:
-            clear = any(word in first_error.message.lower() for word in ("space", "full", "quota"))
-            notes.append("install #%d on the full disk: error %s: %s" % (index + 1, first_error.code, first_error.message[:200]))
-            if not clear:
-                violations.append("the disk-full install error does not say the disk is full: %s" % first_error.message)
-        if not daemon.alive():
-            violations.append("the daemon died on the full disk: %s" % daemon.log_tail())
-            daemon.start()
-        served_violations, tasks, status = served_checks(daemon.socket)
-        violations += ["full disk, running: " + v for v in served_violations]
-        for task in sorted(set(tasks) - set(acked)):
-            violations.append("the install of %s failed with an error but left the task installed" % task)
-        for task, (version, sha) in acked.items():
-            if tasks.get(task) != (version, sha):
-                violations.append("acknowledged install %s v%d is %s on the full disk" % (task, version, tasks.get(task)))
+        if len(failures) < 3:
+            violations.append("only %d installs failed on the full disk" % len(failures))
         if has_recluster:
-            served = ((status or {}).get("budget") or {}).get("servedBytes", 0)
+            served = ((status_of(daemon.socket) or {}).get("budget") or {}).get("servedBytes", 0)
             try:
                 result = call(daemon.socket, "recluster", {"budget": max(1, served // 2), "dryRun": False})
                 notes.append("recluster on the full disk succeeded: %s" % str(result)[:200])
             except RPCError as error:
                 notes.append("recluster on the full disk: error %s: %s" % (error.code, error.message[:200]))
-                if not any(w in error.message.lower() for w in ("space", "full", "quota", "budget", "cannot")):
+                if not any(w in error.message.lower() for w in ("space", "full", "quota", "budget", "cannot", "read-only")):
                     violations.append("unclear recluster error on the full disk: %s" % error.message)
             if not daemon.alive():
                 violations.append("the daemon died during recluster on the full disk: %s" % daemon.log_tail())
                 daemon.start()
             served_violations, tasks, _ = served_checks(daemon.socket)
-            violations += ["after recluster on the full disk: " + v for v in served_violations]
+            violations.extend("after recluster on the full disk: " + v for v in served_violations)
             for task, (version, sha) in acked.items():
                 if tasks.get(task) is None or tasks[task][1] != sha:
                     violations.append("after recluster on the full disk %s is %s" % (task, tasks.get(task)))
         else:
             notes.append("recluster on the full disk: skipped: daemon has no recluster")
-        # A crash on the full disk, then a restart: it either recovers on the full disk, or refuses to
-        # start with a clear error and recovers once space is freed. Nothing acknowledged may be lost.
+        # SIGKILL, the space reserve gone (as if an undo had used it) and the disk full to the last
+        # byte: adapterd must start, serve everything acknowledged, say it is read-only (disk full) and
+        # refuse changes with `read only`.
         daemon.kill()
+        reserve = os.path.join(state, "reserve")
+        if os.path.exists(reserve):
+            os.remove(reserve)
+        squeeze = os.path.join(mount_point, "squeeze")
+        with open(squeeze, "wb") as f:
+            try:
+                f.write(b"\0" * free_bytes())
+            except OSError:
+                pass
         try:
             daemon.start()
-            notes.append("restart after SIGKILL on the full disk: serving")
-            os.remove(filler)
+            notes.append("restart after SIGKILL on the full disk (no reserve, 0 bytes free): serving")
+            storage_says_disk_full("restart on the full disk")
+            try:
+                call(daemon.socket, "budget.set", {"bytes": None})
+                violations.append("budget.set was acknowledged on a full disk without the space reserve")
+            except RPCError as error:
+                if error.code != READ_ONLY:
+                    violations.append("a change on the full disk answered %s (%s), not read only" % (error.code, error.message[:160]))
+            consistent("restart on the full disk, after a refused change")
         except RuntimeError as error:
-            text = str(error).splitlines()[0][:240]
-            notes.append("restart after SIGKILL on the full disk: refused (%s); restarted after freeing space" % text)
-            if not any(word in text.lower() for word in ("space", "full")):
-                violations.append("unclear start-up error on the full disk: %s" % text)
-            os.remove(filler)
+            violations.append("adapterd did not start on the full disk: %s" % str(error).splitlines()[0][:240])
+        os.remove(squeeze)
+        for piece in pieces:
+            os.remove(piece)
+        if not daemon.alive():
             daemon.start()
-        v, _ = catalog_checks(state, after_open=True)
-        violations += ["restart after the full disk: " + x for x in v + tmp_checks(state)]
-        served_violations, tasks, _ = served_checks(daemon.socket)
-        violations += ["restart after the full disk: " + x for x in served_violations]
-        for task, (version, sha) in acked.items():
-            if tasks.get(task) != (version, sha):
-                violations.append("after a restart, acknowledged %s v%d is %s" % (task, version, tasks.get(task)))
-        # With space freed, installs work again.
+        # With space freed, changes are taken again (the reserve is put back first), nothing lost.
         adapter = adapters[0].variant(99999)
         try:
             call(daemon.socket, "install", adapter.params("after-free"))
             acked["after-free"] = (1, adapter.sha256)
         except RPCError as error:
             violations.append("install after freeing space failed: %s" % error)
-        served_violations, tasks, _ = served_checks(daemon.socket)
-        violations += ["after freeing space: " + x for x in served_violations]
-        v, _ = catalog_checks(state, after_open=False)
-        violations += ["after freeing space: " + x for x in v]
-        notes.append("%d installs acknowledged before the disk was full; all %d tasks intact after freeing space"
-                     % (len(acked) - 1, len(tasks)))
+        consistent("after freeing space")
+        storage = (status_of(daemon.socket) or {}).get("storage") or {}
+        if storage.get("readOnly"):
+            violations.append("still read-only after freeing space: %s" % storage.get("readOnlyReason"))
+        daemon.stop()
+        daemon.start()
+        v, _ = catalog_checks(state, after_open=True)
+        violations.extend("restart after freeing space: " + x for x in v + tmp_checks(state))
+        consistent("restart after freeing space")
+        notes.append("%d installs acknowledged around %d disk-full errors; all %d tasks intact after freeing space"
+                     % (len(acked) - 1, len(failures), len(acked)))
     finally:
         daemon.stop()
         subprocess.run(["umount", mount_point], stderr=subprocess.DEVNULL)
     return how, notes, violations
+
+
+def status_of(socket):
+    try:
+        return call(socket, "status")
+    except (RPCError, ConnectionLost, OSError):
+        return None
 
 
 def main():
@@ -426,6 +500,10 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-delay", type=float, default=1.5, help="longest time before a kill, seconds")
     parser.add_argument("--no-disk-full", action="store_true")
+    parser.add_argument("--storage-faults", type=float, default=0.12,
+                        help="share of rounds that inject a fault of the state directory instead (0: none)")
+    parser.add_argument("--storage-fault", action="append", choices=storage_faults.SCENARIOS,
+                        help="inject only this storage fault (repeatable; default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
@@ -458,6 +536,7 @@ def main():
         print("  live reads: %d served files hashed intact while operations ran, %d retired between route and read"
               % (stats.live_routes, stats.live_retired))
         print("  highest generation %d; merged adapters seen at restarts: %d" % (facts["generations"], facts["merged"]))
+        print("  storage faults: %s" % (", ".join("%s %d" % kv for kv in sorted(stats.storage_faults.items())) or "none"))
         disk_violations = []
         if not args.no_disk_full:
             outcome = disk_full(args, binary, workdir, adapters, has_recluster)

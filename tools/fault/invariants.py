@@ -1,5 +1,6 @@
 """The invariants adapterd keeps across crashes, checked from outside: over the socket, in the state
 directory and in the catalog (read-only SQLite). Each check returns a list of violations (sentences)."""
+import glob
 import os
 import sqlite3
 
@@ -10,10 +11,17 @@ def object_path(state, digest):
     return os.path.join(state, "objects", digest[:2], digest)
 
 
-def catalog_checks(state, after_open=True):
+def set_aside(state, digest):
+    """The copies of a damaged object adapterd moved to damaged/ (it never deletes them)."""
+    return glob.glob(os.path.join(state, "damaged", digest + ".*"))
+
+
+def catalog_checks(state, after_open=True, known_damaged=frozenset()):
     """PRAGMA integrity_check; foreign keys; every referenced object present, of its size and hash;
     no orphan object (GC runs at open); exactly the current generation on disk and complete; every
-    installed task routed by it to its current version. Returns (violations, facts)."""
+    installed task routed by it to its current version. `known_damaged`: objects the daemon reports
+    as damaged (status `storage`): each must be set aside under damaged/ rather than in objects/, and
+    a task whose adapter is one of them need not be routed. Returns (violations, facts)."""
     violations = []
     facts = {}
     path = os.path.join(state, "catalog.sqlite")
@@ -41,6 +49,10 @@ def catalog_checks(state, after_open=True):
         facts["referenced_objects"] = len(referenced)
         for digest, size in sorted(referenced.items()):
             p = object_path(state, digest)
+            if digest in known_damaged:
+                if not os.path.exists(p) and not set_aside(state, digest):
+                    violations.append("damaged object %s was deleted, not set aside" % digest[:12])
+                continue
             if not os.path.isfile(p) or os.path.islink(p):
                 violations.append("object %s is referenced by the catalog but missing" % digest[:12])
                 continue
@@ -72,6 +84,9 @@ def catalog_checks(state, after_open=True):
         if after_open and building:
             violations.append("generation(s) %s still 'building' after open" % [g[0] for g in building])
         tasks = db.execute("SELECT name, version, current_adapter_id FROM tasks").fetchall()
+        damaged_tasks = {name for name, config, weights in db.execute(
+            """SELECT t.name, a.config_digest, a.weights_digest FROM tasks t
+               JOIN adapters a ON a.id = t.current_adapter_id""") if config in known_damaged or weights in known_damaged}
         facts["tasks"] = len(tasks)
         gen_dirs = set(os.listdir(os.path.join(state, "generations")))
         if not current:
@@ -93,6 +108,8 @@ def catalog_checks(state, after_open=True):
             directory = os.path.join(state, "generations", str(gid), str(sid))
             for name, digest, size in (("adapter_config.json", cdig, cbytes), ("adapter_model.safetensors", wdig, wbytes)):
                 p = os.path.join(directory, name)
+                if digest in known_damaged:
+                    continue  # not served (the route says it is damaged): served_checks
                 if not os.path.isfile(p):
                     violations.append("current generation %d lacks %s/%s" % (gid, sid, name))
                 elif os.path.getsize(p) != size or sha256_file(p) != digest:
@@ -102,6 +119,8 @@ def catalog_checks(state, after_open=True):
         served_ids = {s[0] for s in served}
         for name, version, adapter_id in tasks:
             route = routes.get(name)
+            if route is None and name in damaged_tasks:
+                continue
             if route is None:
                 violations.append("task %s is installed but not routed by current generation %d" % (name, gid))
             elif route[2] != adapter_id:
@@ -119,20 +138,31 @@ def catalog_checks(state, after_open=True):
     return violations, facts
 
 
+def damaged_tasks(status):
+    """Tasks the daemon reports as damaged (status `storage`): not served, each route error says why."""
+    found = set()
+    for damaged in ((status or {}).get("storage") or {}).get("damagedObjects", []):
+        found.update(damaged.get("tasks", []))
+    return found
+
+
 def served_checks(socket_path):
     """Over the socket: every listed task routes to its own version and the served file hashes to the
-    route's adapter id. Returns (violations, tasks: name -> (version, sha256), status)."""
+    route's adapter id (a task the daemon reports as damaged instead gets a route error saying so).
+    Returns (violations, tasks: name -> (version, sha256), status)."""
     violations = []
     tasks = {}
     try:
         status = call(socket_path, "status")
         listing = call(socket_path, "list")
+        unserved = damaged_tasks(status)
         for summary in listing["tasks"]:
             tasks[summary["task"]] = (summary["version"], summary["sha256"])
             try:
                 route = call(socket_path, "route", {"task": summary["task"]})
             except RPCError as error:
-                violations.append("route %s: %s" % (summary["task"], error))
+                if summary["task"] not in unserved or "damaged" not in error.message:
+                    violations.append("route %s: %s" % (summary["task"], error))
                 continue
             if route["version"] != summary["version"]:
                 violations.append("route %s names version %d, list says %d" % (summary["task"], route["version"], summary["version"]))

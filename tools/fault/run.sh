@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Fault injection: SIGKILLs a real adapterd at random moments of install, remove, budget.set and
-# recluster, restarts it and checks the invariants after every restart; then fills a small file
-# system under it (disk full). Needs root for the mount (without it the disk-full part is skipped).
+# recluster, restarts it and checks the invariants after every restart; in some rounds damages the
+# state directory instead (catalog deleted while running, with or without a SIGKILL right after; a
+# bit flipped in a stored object; the state directory mounted read-only); then fills a small file
+# system under it until three installs have failed (disk full). Needs root for the mounts (without
+# it the read-only and disk-full parts are skipped).
 #
 #   tools/fault/run.sh [--rounds N] [--release] [--no-build] [--bin-dir DIR] [--seed S]
-#                      [--max-delay SECONDS] [--no-disk-full] [--keep] [--verbose]
+#                      [--max-delay SECONDS] [--storage-faults P] [--no-disk-full] [--keep] [--verbose]
 #
 #   --rounds N       kill/restart rounds (default 200; CI runs 20)
 #   --release        use (and build) the release binaries instead of debug
@@ -12,6 +15,9 @@
 #   --bin-dir DIR    directory holding adapterd (overrides --release)
 #   --seed S         reproduce a run (the seed is printed)
 #   --max-delay S    longest time from the start of operations to the kill (default 1.5)
+#   --storage-faults P  share of rounds that damage the state directory instead (default 0.12; 0: none)
+#   --storage-fault F   only this one (repeatable): "catalog deleted (noticed)", "catalog deleted (then
+#                       SIGKILL)", "bit flip", "read-only state dir"
 #   --no-disk-full   skip the disk-full part
 #
 # Prints the rounds survived, the violations (each as a VIOLATION: line), what was acknowledged and
@@ -28,9 +34,9 @@ while [[ $# -gt 0 ]]; do
         --release) CONFIG=release; shift ;;
         --no-build) BUILD=0; shift ;;
         --bin-dir) BIN_DIR="$2"; shift 2 ;;
-        --rounds|--seed|--max-delay) PASS+=("$1" "$2"); shift 2 ;;
+        --rounds|--seed|--max-delay|--storage-faults|--storage-fault) PASS+=("$1" "$2"); shift 2 ;;
         --no-disk-full|--keep|--verbose) PASS+=("$1"); shift ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -27,10 +27,27 @@ struct StatusCommand: AsyncParsableCommand {
             textRoutingLine(status.textRouting),
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
         ]
+        if let storage = status.storage { lines.append(contentsOf: renderStorage(storage)) }
         if let served = status.served {
             lines.append(contentsOf: renderServed(served))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The state directory's health: read-only and why, damaged objects and their tasks, last verify.
+    static func renderStorage(_ storage: StorageStatus) -> [String] {
+        var lines: [String] = []
+        if storage.readOnly {
+            lines.append("storage:     READ-ONLY: \((storage.readOnlyReason ?? "no reason given").terminalSafe)")
+        } else {
+            lines.append("storage:     writable, \(storage.damagedObjects.count) damaged object(s)"
+                         + (storage.lastVerifiedAt.map { ", last verified \($0.terminalSafe)" } ?? ", not verified since start"))
+        }
+        for damaged in storage.damagedObjects {
+            let tasks = damaged.tasks.isEmpty ? "" : " (tasks: \(damaged.tasks.joined(separator: ", ")))"
+            lines.append("  damaged:   \(damaged.sha256.prefix(16))… \(damaged.problem)\(tasks)".terminalSafe)
+        }
+        return lines
     }
 
     /// The served set: clusters and per-task retained quality with the evaluator that produced it.

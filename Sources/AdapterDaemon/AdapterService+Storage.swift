@@ -1,0 +1,106 @@
+import AdapterProtocol
+import AdapterStore
+import Foundation
+
+/// The health of the state directory as the daemon handles it: `verify` (hash every stored object),
+/// the `storage` part of `status` (read-only or not and why, damaged objects), and the monitor that
+/// notices a deleted catalog, a space reserve that can be put back, and damage found by a read.
+extension AdapterService {
+    /// Hashes every object the catalog references (AdapterStore.verify), serialised with changes (a
+    /// generation switch collects objects). Damaged objects are set aside, reported, and — unless the
+    /// store is read-only — the served set is re-planned without them. Runs on a read-only store too.
+    func verify(_ context: RequestContext) async throws -> VerifyResult {
+        let started = Date()
+        let store = self.store
+        let (stream, continuation) = AsyncStream.makeStream(of: (Int, Int).self, bufferingPolicy: .bufferingNewest(8))
+        let forwarder = Task {
+            for await (done, total) in stream {
+                await context.progress(stage: "verifying", fraction: Double(done) / Double(max(1, total)),
+                                       message: "hashed \(done) of \(total) stored objects")
+            }
+        }
+        defer { Task { await self.releaseFreedMemory() } }
+        return try await mutations.withLock {
+            defer { refreshSnapshot() }
+            let report: VerifyReport
+            do {
+                report = try await planningThread.run {
+                    try store.verify { done, total in continuation.yield((done, total)) }
+                }
+            } catch {
+                continuation.finish()
+                if let error = error as? StoreError { throw CatalogMapping.rpcError(error) }
+                throw error
+            }
+            continuation.finish()
+            await forwarder.value
+            lastVerifiedAt.withLockedValue { $0 = Date() }
+            if report.damaged.isEmpty {
+                logger.notice("verify: \(report.checkedObjects) stored objects, all intact")
+            } else {
+                for object in report.damaged {
+                    let aside = object.setAsideAs.map { "; set aside as \($0)" } ?? ""
+                    logger.error("verify: stored object \(object.digest.hex) is damaged: \(object.problem)\(aside)")
+                }
+                refreshSnapshot()
+                if (try? store.prepareForChange()) != nil {
+                    try await reconcileHoldingLock()
+                }
+            }
+            let tasks = try translating { try store.tasks() }
+            let generation = try translating { try store.currentGeneration() }
+            return VerifyResult(
+                checkedObjects: report.checkedObjects, checkedBytes: Int64(report.checkedBytes),
+                damagedObjects: report.damaged.map { CatalogMapping.damaged($0, tasks: tasks, generation: generation) },
+                seconds: Date().timeIntervalSince(started), verifiedAt: CatalogMapping.time(Date()),
+                generation: generation?.id ?? 0)
+        }
+    }
+
+    /// The `storage` part of `status`: read-only or not (checked now: a deleted catalog shows at
+    /// once), the damaged objects of the snapshot, the last verify.
+    func storageStatus(_ snapshot: ServedSnapshot) -> StorageStatus {
+        let reason = store.readOnlyReason()
+        return StorageStatus(readOnly: reason != nil, readOnlyReason: reason, damagedObjects: snapshot.damaged,
+                             lastVerifiedAt: lastVerifiedAt.withLockedValue { $0 }.map(CatalogMapping.time))
+    }
+
+    /// A read found a damaged object: the reads stop handing it out (a new snapshot) and the served
+    /// set is re-planned without it, in the background and serialised with changes.
+    func noteDamageFound() {
+        Task {
+            await mutations.withLock { refreshSnapshot() }
+            try? await reconcile()
+        }
+    }
+
+    /// Watches the state directory while the daemon runs (every `interval`): logs when changes become
+    /// refused or allowed again (a deleted catalog is noticed here even with no request, and its copy
+    /// saved), puts the space reserve back (and finishes a postponed start-up clean-up) once there is
+    /// room, and acts on damage a read found.
+    public func monitorStorage(every interval: Duration = .seconds(2)) async {
+        var reported: String?
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            let reason = store.readOnlyReason()
+            if reason != reported {
+                if let reason {
+                    logger.error("changes are refused: \(reason)")
+                } else {
+                    logger.notice("changes are accepted again")
+                }
+                reported = reason
+            }
+            if reason == nil && (!store.hasSpaceReserve || store.hasPostponedCleanUp) {
+                // Under the change lock: an undo in progress may have just released the reserve. Puts it
+                // back (and finishes a start-up clean-up a full disk postponed) once there is room.
+                await mutations.withLock { try? store.prepareForChange() }
+            }
+            let seen = snapshot.withLockedValue { $0?.damageVersion }
+            if seen != nil && seen != store.damageVersion {
+                noteDamageFound()
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import AdapterProtocol
+import Testing
+@testable import AdapterCLI
+
+/// `adapterctl status` in text shows what the daemon reports about its state directory: read-only
+/// and why, and each damaged object with its tasks (not only `--json`).
+@Suite("status: storage lines")
+struct StatusStorageTests {
+    @Test func aReadOnlyDaemonSaysSoAndWhy() {
+        let lines = StatusCommand.renderStorage(StorageStatus(
+            readOnly: true, readOnlyReason: "disk full: no room for the space reserve", damagedObjects: [],
+            lastVerifiedAt: nil))
+        #expect(lines == ["storage:     READ-ONLY: disk full: no room for the space reserve"])
+    }
+
+    @Test func damagedObjectsAreListedWithTheirTasksEscaped() {
+        let damaged = DamagedObjectInfo(
+            sha256: String(repeating: "ab", count: 32), bytes: 10, problem: "hashes to 44…, not to its name",
+            tasks: ["sum\u{1B}[2Jmarize"], clusters: [], setAsideAs: nil, detectedAt: "2026-12-04T00:00:00Z")
+        let lines = StatusCommand.renderStorage(StorageStatus(
+            readOnly: false, readOnlyReason: nil, damagedObjects: [damaged], lastVerifiedAt: "2026-12-04T00:00:00Z"))
+        #expect(lines.count == 2)
+        #expect(lines[0] == "storage:     writable, 1 damaged object(s), last verified 2026-12-04T00:00:00Z")
+        #expect(lines[1].contains("abababababababab… hashes to 44…, not to its name (tasks: sum\\u{1B}[2Jmarize)"))
+        #expect(!lines[1].contains("\u{1B}"))
+    }
+}
