@@ -1,30 +1,13 @@
-@testable import AdapterProtocol
+@_spi(Testing) @testable import AdapterProtocol
 import Foundation
 import Testing
 
 /// The request scanner is a shortcut: for every input, parsing must come out as with JSONDecoder alone.
 @Suite("Request scanner")
 struct RPCRequestScannerTests {
-    struct Outcome: Equatable {
-        var id: RPCID?
-        var method: String?
-        var hasParams: Bool?
-        var failure: String?
-        var route: RouteParams?
-        var routeError: String?
-        var noParamsError: String?
-    }
-
-    static func outcome(_ parse: (Data) throws(RPCFailure) -> RPCInboundRequest, _ text: String) -> Outcome {
-        do {
-            let request = try parse(Data(text.utf8))
-            var outcome = Outcome(id: request.id, method: request.method, hasParams: request.hasParams)
-            do { outcome.route = try request.params(as: RouteParams.self) } catch { outcome.routeError = error.message }
-            do { _ = try request.params(as: NoParams.self) } catch { outcome.noParamsError = error.message }
-            return outcome
-        } catch {
-            return Outcome(failure: "\(error.id.map(String.init(describing:)) ?? "null") \(error.error.code) \(error.error.message)")
-        }
+    /// The scanner's outcome (the daemon's path) and JSONDecoder's alone agree.
+    static func agree(_ text: String) -> Bool {
+        RPCParseOutcome(Data(text.utf8), path: .daemon) == RPCParseOutcome(Data(text.utf8), path: .decoderOnly)
     }
 
     /// Shapes the scanner reads itself.
@@ -75,13 +58,13 @@ struct RPCRequestScannerTests {
     @Test(arguments: common)
     func readsTheCommonShapesItselfWithTheDecodersOutcome(text: String) {
         #expect(RPCRequestScanner.scan(Data(text.utf8)) != nil)
-        #expect(Self.outcome(RPCInboundRequest.parse, text) == Self.outcome(RPCInboundRequest.parseDecoding, text))
+        #expect(Self.agree(text))
     }
 
     @Test(arguments: other)
     func leavesEverythingElseToTheDecoder(text: String) {
         #expect(RPCRequestScanner.scan(Data(text.utf8)) == nil)
-        #expect(Self.outcome(RPCInboundRequest.parse, text) == Self.outcome(RPCInboundRequest.parseDecoding, text))
+        #expect(Self.agree(text))
     }
 
     /// The id a peer may give: one that fits Int64 is kept, a longer number is refused as the full
