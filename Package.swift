@@ -134,7 +134,8 @@ let package = Package(
         .testTarget(
             name: "AdapterProtocolTests",
             dependencies: [
-                "AdapterProtocol", "AdapterdTestSupport",
+                // AdapterCore for its seeded generator (SplitMix64Generator) in the property tests.
+                "AdapterProtocol", "AdapterCore", "AdapterdTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

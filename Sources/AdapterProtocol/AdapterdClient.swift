@@ -64,7 +64,7 @@ public final class AdapterdClient: Sendable {
         } catch {
             throw AdapterdClientError(
                 code: .protocolViolation,
-                message: "the response to \(M.name) is not a valid result: \(RPCInboundRequest.describe(error))")
+                message: "the response to \(M.name) is not a valid result: \(RPCInboundRequest.describe(error, decoding: RPCResultOnly<M.Result>.self, from: response))")
         }
     }
 

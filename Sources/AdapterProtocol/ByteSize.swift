@@ -5,16 +5,26 @@ import Foundation
 /// Decimal units (kB/KB, MB, GB, TB) are powers of 1000, binary units (KiB, MiB, GiB, TiB, also K, M, G, T)
 /// powers of 1024; `B` or no unit means bytes. Case-insensitive except that `b` alone is bytes.
 public enum ByteSize {
+    /// The largest size accepted: 1 EiB (2^60 bytes). Far above any disk, and low enough that the
+    /// sums and small multiples of sizes the daemon computes (a frame limit from the adapter and
+    /// examples limits, base64 lengths) cannot overflow Int64.
+    public static let maximum: Int64 = 1 << 60
+
     /// Parses a size; throws a `ByteSizeError` naming the offending text.
     public static func parse(_ text: String, what: String = "size") throws(ByteSizeError) -> Int64 {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("-"), let next = trimmed.dropFirst().first, next.isNumber || next == "." {
+            throw ByteSizeError("\(what) '\(text)' is negative; a size is 0 or more bytes, e.g. 0, 64MiB or 1.5GB")
+        }
         var numberEnd = trimmed.startIndex
         while numberEnd < trimmed.endIndex, trimmed[numberEnd].isNumber || trimmed[numberEnd] == "." {
             numberEnd = trimmed.index(after: numberEnd)
         }
         let numberText = String(trimmed[..<numberEnd])
         let unit = trimmed[numberEnd...].trimmingCharacters(in: .whitespaces).lowercased()
-        guard !numberText.isEmpty, let number = Double(numberText), number.isFinite, number >= 0 else {
+        // No sign, letters or exponent get here, so `number` is not NaN; it is +infinity for more than
+        // 308 digits, which the maximum below refuses as too large.
+        guard !numberText.isEmpty, let number = Double(numberText), number >= 0 else {
             throw ByteSizeError(
                 "\(what) '\(text)' is not a size; write e.g. 1048576, 64MiB, 1.5GB or 512KiB")
         }
@@ -33,12 +43,16 @@ public enum ByteSize {
             throw ByteSizeError(
                 "\(what) '\(text)' has an unknown unit '\(unit)'; use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB")
         }
-        let bytes = (number * multiplier).rounded()
-        guard bytes < 9.0e18 else {
-            throw ByteSizeError( "\(what) '\(text)' is too large")
+        let tooLarge = ByteSizeError("\(what) '\(text)' is too large; the largest size is 1 EiB (\(maximum) bytes)")
+        if multiplier == 1, !numberText.contains(".") {
+            // Whole bytes: exactly, not through a Double (which rounds above 2^53).
+            guard let exact = Int64(numberText), exact <= maximum else { throw tooLarge }
+            return exact
         }
+        let bytes = (number * multiplier).rounded()
+        guard bytes <= Double(maximum) else { throw tooLarge }
         if multiplier == 1, number.rounded() != number {
-            throw ByteSizeError( "\(what) '\(text)' is a fraction of a byte")
+            throw ByteSizeError("\(what) '\(text)' is a fraction of a byte")
         }
         return Int64(bytes)
     }

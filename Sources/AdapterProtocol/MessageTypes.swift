@@ -477,7 +477,7 @@ public struct BudgetSetParams: Codable, Sendable, Hashable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         guard container.contains(.bytes) else {
             throw DecodingError.keyNotFound(CodingKeys.bytes, .init(
-                codingPath: [], debugDescription: "bytes is required (null for unlimited)"))
+                codingPath: container.codingPath, debugDescription: "bytes is required (null for unlimited)"))
         }
         bytes = try container.decodeIfPresent(Int64.self, forKey: .bytes)
     }

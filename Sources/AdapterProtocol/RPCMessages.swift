@@ -119,6 +119,12 @@ public struct RPCInboundRequest: Sendable {
 
     /// `parse` with JSONDecoder only (what the scanner must agree with).
     static func parseDecoding(_ payload: Data) throws(RPCFailure) -> RPCInboundRequest {
+        // JSONDecoder looks only at the strings it decodes; a frame must be UTF-8 throughout.
+        if let offset = UTF8Validation.firstInvalidOffset(in: payload) {
+            let byte = payload[payload.startIndex + offset]
+            throw RPCFailure(id: nil, error: RPCError(
+                code: .parseError, message: "the frame is not valid UTF-8: byte \(offset) (0x\(String(byte, radix: 16, uppercase: true))) does not begin a UTF-8 sequence or the sequence is incomplete or overlong"))
+        }
         let envelope: RPCEnvelope
         do {
             envelope = try JSONCoding.decoder.decode(RPCEnvelope.self, from: payload)
@@ -128,8 +134,14 @@ public struct RPCInboundRequest: Sendable {
                     code: .invalidRequest, message: "batch requests are not supported; send one request per frame"))
             }
             throw RPCFailure(id: nil, error: RPCError(code: .invalidRequest, message: "a request must be a JSON object"))
-        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
-            throw RPCFailure(id: nil, error: RPCError(code: .parseError, message: "the frame is not valid UTF-8 JSON"))
+        } catch where DecodingErrorLocator.isUnlocated(error) {
+            // Valid JSON with a member that cannot be read (e.g. "method": "\ud800") is not a request;
+            // anything else is not JSON.
+            if let located = DecodingErrorLocator.locate(RPCEnvelope.self, in: payload) {
+                throw RPCFailure(id: nil, error: RPCError(
+                    code: .invalidRequest, message: "not a JSON-RPC 2.0 request: \(Self.describe(located))"))
+            }
+            throw RPCFailure(id: nil, error: RPCError(code: .parseError, message: "the frame is not valid JSON"))
         } catch {
             throw RPCFailure(id: nil, error: RPCError(
                 code: .invalidRequest, message: "not a JSON-RPC 2.0 request: \(Self.describe(error))"))
@@ -167,14 +179,31 @@ public struct RPCInboundRequest: Sendable {
             }
             return try JSONCoding.decoder.decode(P.self, from: Data("{}".utf8))
         } catch {
-            throw RPCError(code: .invalidParams, message: "invalid params for \(method): \(Self.describe(error))")
+            let described = Self.describe(error, decoding: RPCParamsOnly<P>.self, from: payload)
+            throw RPCError(code: .invalidParams, message: "invalid params for \(method): \(described)")
         }
+    }
+
+    /// `describe(error)` for an error of decoding `type` from `data`; when JSONDecoder did not say
+    /// where the error is, the member it is about (found by `DecodingErrorLocator`).
+    static func describe<T: Decodable>(_ error: Error, decoding type: T.Type, from data: Data) -> String {
+        guard DecodingErrorLocator.isUnlocated(error), let located = DecodingErrorLocator.locate(type, in: data) else {
+            return describe(error)
+        }
+        return describe(located)
     }
 
     /// A readable sentence for a decoding error: which member, what was wrong.
     static func describe(_ error: Error) -> String {
         func path(_ keys: [CodingKey]) -> String {
-            let joined = keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            var joined = ""
+            for key in keys {
+                if let index = key.intValue {
+                    joined += "[\(index)]"
+                } else {
+                    joined += (joined.isEmpty ? "" : ".") + key.stringValue
+                }
+            }
             return joined.isEmpty ? "the value" : "\"\(joined)\""
         }
         switch error {
@@ -186,6 +215,8 @@ public struct RPCInboundRequest: Sendable {
             return "\(path(context.codingPath)) must be a \(type), not null"
         case DecodingError.dataCorrupted(let context):
             return "\(path(context.codingPath)): \(context.debugDescription)"
+        case let error as UnrepresentableValue:
+            return "\(path(error.codingPath)) must be \(error.requirement)"
         default:
             return String(describing: error)
         }

@@ -6,9 +6,10 @@ import Foundation
 /// It accepts only a strict subset of JSON whose meaning is unambiguous: one object with the members
 /// `jsonrpc`, `id`, `method` and `params` (each at most once), strings of printable ASCII without
 /// escapes, an `id` that is a plain integer of at most 18 digits, and `params` an object whose values
-/// are such strings. For anything else (escapes, other characters, numbers with fractions, nesting,
-/// unknown members, errors of any kind) it answers nil and the caller uses the full decoder, so the
-/// outcome for every input is the same as with the full decoder alone.
+/// are such strings. For anything else (escapes, other characters, numbers with fractions or
+/// exponents, longer numbers, which may not fit Int64, nesting, unknown members, errors of any kind)
+/// it answers nil and the caller uses the full decoder, so the outcome for every input is the same as
+/// with the full decoder alone. What it accepts is ASCII, hence valid UTF-8.
 enum RPCRequestScanner {
     struct Scanned {
         var jsonrpc: String
@@ -102,7 +103,11 @@ enum RPCRequestScanner {
             return nil
         }
 
-        /// An integer without fraction or exponent, at most 18 digits (so it fits Int64), no leading zeros.
+        /// The most digits `integer()` reads: any 18-digit number fits Int64 (whose limits have 19 digits),
+        /// so accumulating them cannot overflow. Longer numbers are left to the full decoder.
+        static let maximumDigits = 18
+
+        /// An integer without fraction or exponent, at most `maximumDigits` digits, no leading zeros.
         mutating func integer() -> Int64? {
             skipWhitespace()
             var negative = false
@@ -113,11 +118,13 @@ enum RPCRequestScanner {
             let start = position
             var value: Int64 = 0
             while let byte = peek, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+                // Checked before the multiplication: a peer's 19th digit must not overflow `value`.
+                guard position - start < Self.maximumDigits else { return nil }
                 value = value * 10 + Int64(byte - UInt8(ascii: "0"))
                 position += 1
             }
             let digits = position - start
-            guard digits >= 1, digits <= 18, !(digits > 1 && bytes[start] == UInt8(ascii: "0")) else { return nil }
+            guard digits >= 1, !(digits > 1 && bytes[start] == UInt8(ascii: "0")) else { return nil }
             // A fraction or exponent would follow directly; leave those to the full decoder.
             if let byte = peek, byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
                 return nil

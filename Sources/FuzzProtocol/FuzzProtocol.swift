@@ -1,4 +1,4 @@
-import AdapterProtocol
+@_spi(Testing) import AdapterProtocol
 import NIOCore
 import NIOEmbedded
 import Foundation
@@ -10,6 +10,13 @@ let maximumFrameSize = 1 << 16
 /// Feeds the bytes to the daemon's inbound path: as a byte stream through `FrameDecoder` (in two
 /// chunks, so that frames straddle reads, then end of stream), every decoded frame through request
 /// validation and the params decoding of every method; and the whole input as one frame payload.
+///
+/// Each frame is read the way the daemon reads it (`RPCInboundRequest.parse`: the request scanner
+/// first, as on the read fast path and the connection's task alike) and by JSONDecoder alone; the
+/// two must agree (`RPCParseOutcome`), else the target traps so that libFuzzer keeps the input.
+/// `MethodTable.handleImmediately` itself is in AdapterDaemon, which this target does not link (it
+/// would bring SQLite, BoringSSL and OpenBLAS into the sanitizer build); what it does per frame
+/// beyond `parse` and `params(as:)` is wrap an encoded result around the id, checked here too.
 func fuzzOne(_ data: Data) {
     for payload in decodeFrames(data) { handle(payload) }
     handle(data)
@@ -36,31 +43,22 @@ func decodeFrames(_ data: Data) -> [Data] {
 func handle(_ payload: Data) {
     // What a client does with a response frame.
     _ = try? JSONCoding.decoder.decode(RPCEnvelope.self, from: payload)
-    // What the daemon does with a request frame.
-    let request: RPCInboundRequest
-    do {
-        request = try RPCInboundRequest.parse(payload)
-    } catch {
-        _ = RPCEncoding.failure(id: error.id, error: error.error)
-        return
+    // What the daemon does with a request frame (the error reply encoded as it sends it, the params
+    // of every method decoded and encoded again), both ways.
+    let daemon = RPCParseOutcome(payload, path: .daemon)
+    let decoderOnly = RPCParseOutcome(payload, path: .decoderOnly)
+    if daemon != decoderOnly {
+        fatalError("the request scanner and JSONDecoder disagree on \(payload.count) bytes:\n  \(daemon)\nJSONDecoder alone:\n  \(decoderOnly)")
     }
-    decodeParams(Methods.Status.self, request)
-    decodeParams(Methods.Install.self, request)
-    decodeParams(Methods.List.self, request)
-    decodeParams(Methods.Show.self, request)
-    decodeParams(Methods.Remove.self, request)
-    decodeParams(Methods.Route.self, request)
-    decodeParams(Methods.QuarantineList.self, request)
-    decodeParams(Methods.ConfigGet.self, request)
-    decodeParams(Methods.BudgetSet.self, request)
-}
-
-func decodeParams<M: RPCMethod>(_ method: M.Type, _ request: RPCInboundRequest) {
-    do {
-        let params = try request.params(as: M.Params.self)
-        _ = try? JSONCoding.encoder.encode(params)
-    } catch {
-        _ = RPCEncoding.failure(id: request.id, error: error)
+    // The fast path's success response: an encoded result wrapped around the id, which must be the
+    // bytes of the typed encoding.
+    if let id = daemon.id {
+        let result = RouteParams(task: "t")
+        let typed = try? RPCEncoding.success(id: id, result: result)
+        let wrapped = try? RPCEncoding.success(id: id, encodedResult: JSONCoding.encoder.encode(result))
+        if typed == nil || typed != wrapped {
+            fatalError("a wrapped result differs from the typed one for id \(id)")
+        }
     }
 }
 

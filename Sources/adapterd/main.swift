@@ -27,7 +27,9 @@ struct AdapterdCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Configuration file (key = value).", valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Byte budget of the served set, e.g. 64MiB, 1.5GB, unlimited.", valueName: "size"))
+    /// Taken whatever it looks like, so that `--budget -1` gets the size parser's "negative".
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("Byte budget of the served set, e.g. 64MiB, 1.5GB, unlimited.", valueName: "size"))
     var budget: String?
 
     @Option(name: .customLong("detector-model"), help: ArgumentHelp("Detector model file (default: the built-in model).", valueName: "file"))

@@ -126,6 +126,31 @@ struct ByteSizeTests {
         }
     }
 
+    @Test(arguments: ["-1", "-0.5GB", " -64MiB", "-.5k"])
+    func negativeSizesAreRefusedAsNegative(text: String) {
+        #expect {
+            try ByteSize.parse(text, what: "--budget")
+        } throws: { error in
+            (error as? ByteSizeError)?.message == "--budget '\(text)' is negative; a size is 0 or more bytes, e.g. 0, 64MiB or 1.5GB"
+        }
+    }
+
+    /// Up to 1 EiB; anything larger (however written) is "too large", never a trap.
+    @Test func sizesStopAtOneExbibyte() throws {
+        #expect(try ByteSize.parse("1048576TiB") == ByteSize.maximum)
+        #expect(try ByteSize.parse("1152921504606846976") == 1 << 60)
+        for text in ["1048577TiB", "1152921504606846977", "99999999999TiB", "9000000TiB", String(repeating: "9", count: 400) + "TB",
+                     "1" + String(repeating: "0", count: 300) + "TiB"] {
+            #expect {
+                try ByteSize.parse(text, what: "budget")
+            } throws: { error in
+                (error as? ByteSizeError)?.message.hasPrefix("budget '\(text)' is too large; the largest size is 1 EiB") == true
+            }
+        }
+        // Twice the largest adapter plus twice the largest examples size still fits Int64 (frame limits).
+        #expect(!(ByteSize.maximum * 2).multipliedReportingOverflow(by: 2).overflow)
+    }
+
     @Test func unlimitedIsNil() throws {
         #expect(try ByteSize.parseLimit("unlimited") == nil)
         #expect(try ByteSize.parseLimit("1KiB") == 1024)

@@ -1,30 +1,13 @@
-@testable import AdapterProtocol
+@_spi(Testing) @testable import AdapterProtocol
 import Foundation
 import Testing
 
 /// The request scanner is a shortcut: for every input, parsing must come out as with JSONDecoder alone.
 @Suite("Request scanner")
 struct RPCRequestScannerTests {
-    struct Outcome: Equatable {
-        var id: RPCID?
-        var method: String?
-        var hasParams: Bool?
-        var failure: String?
-        var route: RouteParams?
-        var routeError: String?
-        var noParamsError: String?
-    }
-
-    static func outcome(_ parse: (Data) throws(RPCFailure) -> RPCInboundRequest, _ text: String) -> Outcome {
-        do {
-            let request = try parse(Data(text.utf8))
-            var outcome = Outcome(id: request.id, method: request.method, hasParams: request.hasParams)
-            do { outcome.route = try request.params(as: RouteParams.self) } catch { outcome.routeError = error.message }
-            do { _ = try request.params(as: NoParams.self) } catch { outcome.noParamsError = error.message }
-            return outcome
-        } catch {
-            return Outcome(failure: "\(error.id.map(String.init(describing:)) ?? "null") \(error.error.code) \(error.error.message)")
-        }
+    /// The scanner's outcome (the daemon's path) and JSONDecoder's alone agree.
+    static func agree(_ text: String) -> Bool {
+        RPCParseOutcome(Data(text.utf8), path: .daemon) == RPCParseOutcome(Data(text.utf8), path: .decoderOnly)
     }
 
     /// Shapes the scanner reads itself.
@@ -47,6 +30,15 @@ struct RPCRequestScannerTests {
         #"{"jsonrpc":"2.0","id":1e2,"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":01,"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":1234567890123456789,"method":"status"}"#,
+        // Ids beyond 18 digits, in and out of Int64's range (a 19th digit used to overflow the scanner).
+        #"{"jsonrpc":"2.0","id":9223372036854775807,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":-9223372036854775808,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":9223372036854775808,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":9999999999999999999,"method":"route","params":{"task":"a"}}"#,
+        #"{"jsonrpc":"2.0","id":-9999999999999999999,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":1234567890123456789012345,"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":\#(String(repeating: "9", count: 400)),"method":"status"}"#,
+        #"{"jsonrpc":"2.0","id":-\#(String(repeating: "1", count: 400)),"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":null,"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":[1],"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":1,"method":"status","id":2}"#,
@@ -66,13 +58,34 @@ struct RPCRequestScannerTests {
     @Test(arguments: common)
     func readsTheCommonShapesItselfWithTheDecodersOutcome(text: String) {
         #expect(RPCRequestScanner.scan(Data(text.utf8)) != nil)
-        #expect(Self.outcome(RPCInboundRequest.parse, text) == Self.outcome(RPCInboundRequest.parseDecoding, text))
+        #expect(Self.agree(text))
     }
 
     @Test(arguments: other)
     func leavesEverythingElseToTheDecoder(text: String) {
         #expect(RPCRequestScanner.scan(Data(text.utf8)) == nil)
-        #expect(Self.outcome(RPCInboundRequest.parse, text) == Self.outcome(RPCInboundRequest.parseDecoding, text))
+        #expect(Self.agree(text))
+    }
+
+    /// The id a peer may give: one that fits Int64 is kept, a longer number is refused as the full
+    /// decoder refuses it (`invalid request`, id null), whichever path read the frame.
+    @Test(arguments: [("123456789012345678", RPCID.number(123_456_789_012_345_678)),
+                      ("9223372036854775807", .number(.max)), ("-9223372036854775808", .number(.min)),
+                      ("9223372036854775808", nil), ("99999999999999999999", nil),
+                      (String(repeating: "9", count: 25), nil), (String(repeating: "7", count: 400), nil)])
+    func longIDsAreKeptWhenTheyFitAndRefusedOtherwise(id: String, expected: RPCID?) throws {
+        let payload = Data(#"{"jsonrpc":"2.0","id":\#(id),"method":"status"}"#.utf8)
+        if let expected {
+            #expect(try RPCInboundRequest.parse(payload).id == expected)
+        } else {
+            #expect {
+                try RPCInboundRequest.parse(payload)
+            } throws: { error in
+                guard let failure = error as? RPCFailure else { return false }
+                return failure.id == nil && failure.error.code == .invalidRequest
+                    && failure.error.message.contains("\"id\"")
+            }
+        }
     }
 
     @Test func aRequestWithoutIDIsANotification() throws {

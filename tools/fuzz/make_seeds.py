@@ -30,6 +30,10 @@ def put(target, name, data):
 
 def frame(obj):
     payload = json.dumps(obj, separators=(",", ":")).encode()
+    return raw_frame(payload)
+
+
+def raw_frame(payload):
     return struct.pack(">I", len(payload)) + payload
 
 
@@ -77,6 +81,28 @@ def main():
     }
     for name, obj in requests.items():
         put("FuzzProtocol", name + ".frame", frame(obj))
+    # Ids and numbers beyond Int64 and the request scanner's 18 digits (a 19th digit used to overflow
+    # it), other number forms, escapes and bytes that are not UTF-8: written as text, as JSON
+    # libraries would normalise them.
+    texts = {
+        "id_18_digits": b'{"jsonrpc":"2.0","id":123456789012345678,"method":"route","params":{"task":"a"}}',
+        "id_19_digits": b'{"jsonrpc":"2.0","id":9223372036854775807,"method":"status"}',
+        "id_19_digits_over": b'{"jsonrpc":"2.0","id":9999999999999999999,"method":"route","params":{"task":"a"}}',
+        "id_25_digits": b'{"jsonrpc":"2.0","id":1234567890123456789012345,"method":"status"}',
+        "id_400_digits": b'{"jsonrpc":"2.0","id":' + b"9" * 400 + b',"method":"status"}',
+        "id_negative_long": b'{"jsonrpc":"2.0","id":-92233720368547758089,"method":"list"}',
+        "id_forms": b'{"jsonrpc":"2.0","id":-0,"method":"status","params":{}} ',
+        "id_exponent": b'{"jsonrpc":"2.0","id":1e2,"method":"status"}',
+        "bytes_out_of_range": b'{"jsonrpc":"2.0","id":1,"method":"budget.set","params":{"bytes":1e30}}',
+        "recluster_long_budget": b'{"jsonrpc":"2.0","id":2,"method":"recluster","params":{"budget":99999999999999999999,"dryRun":true}}',
+        "route_text_top": b'{"jsonrpc":"2.0","id":3,"method":"route.text","params":{"text":"turn on the lights","top":-0}}',
+        "export_cluster": b'{"jsonrpc":"2.0","id":4,"method":"export","params":{"cluster":18446744073709551616}}',
+        "route_escapes": rb'{"jsonrpc":"2.0","id":"r\u0031","method":"route","params":{"task":"a\/b\u00e9\ud83d\ude00"}}',
+        "route_lone_surrogate": rb'{"jsonrpc":"2.0","id":5,"method":"route","params":{"task":"\ud800"}}',
+        "invalid_utf8": b'{"jsonrpc":"2.0","id":6,"method":"status","params":{"note":"\xff\xfe"}}',
+    }
+    for name, text in texts.items():
+        put("FuzzProtocol", name + ".frame", raw_frame(text))
     # Several frames in one stream, and a stream that ends mid-frame.
     stream = b"".join(frame(requests[n]) for n in ["status", "route", "budget"])
     put("FuzzProtocol", "three_frames.stream", stream)

@@ -4,22 +4,38 @@ import ArgumentParser
 /// `adapterctl budget [SIZE]`: show or set the byte budget of the served set.
 struct BudgetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "budget", abstract: "Show the byte budget, or set it (e.g. 64MiB, 1.5GB, unlimited).")
+        commandName: "budget", abstract: "Show the byte budget, or set it (e.g. 64MiB, 1.5GB, unlimited).",
+        usage: "adapterctl budget [<size>] [--socket <path>] [--json]")
 
-    @Argument(help: "New budget; omit to show the current one.")
-    var size: String?
+    /// The new budget, at most one. Unrecognised inputs are collected too, so that `budget -1` reaches
+    /// the size parser (and gets "negative") instead of being refused as an unknown option.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("New budget; omit to show the current one.", valueName: "size"))
+    var sizes: [String] = []
 
     @OptionGroup var client: ClientOptions
 
-    func run() async throws {
-        var bytes: Int64?? = nil
-        if let size {
-            do {
-                bytes = .some(try ByteSize.parseLimit(size, what: "budget"))
-            } catch {
-                throw ValidationError(error.message)
-            }
+    func validate() throws {
+        _ = try budget()
+    }
+
+    /// The budget to set: nil to show the current one, .some(nil) for unlimited.
+    func budget() throws(ValidationError) -> Int64?? {
+        guard let size = sizes.first else { return nil }
+        guard sizes.count == 1 else {
+            throw ValidationError("give one budget, not \(sizes.count): \(sizes.joined(separator: " "))")
         }
+        if size.hasPrefix("-"), !(size.dropFirst().first.map { $0.isNumber || $0 == "." } ?? false) {
+            throw ValidationError("unknown option '\(size)'")
+        }
+        do {
+            return .some(try ByteSize.parseLimit(size, what: "budget"))
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() async throws {
+        let bytes = try budget()
         let budget: BudgetStatus = try await client.withClient { connection in
             if let bytes {
                 return try await connection.call(Methods.BudgetSet.self, BudgetSetParams(bytes: bytes))

@@ -14,7 +14,9 @@ struct ReclusterCommand: AsyncParsableCommand {
             With --dry-run nothing changes. Progress is drawn on stderr when it is a terminal.
             """)
 
-    @Option(name: .long, help: "Plan for this budget instead of the one in force (e.g. 2MiB).")
+    /// Taken whatever it looks like, so that `--budget -1` reaches the size parser (and gets
+    /// "negative") instead of "missing value".
+    @Option(name: .long, parsing: .unconditional, help: "Plan for this budget instead of the one in force (e.g. 2MiB).")
     var budget: String?
 
     @Flag(name: .long, help: "Only show the plan; change nothing.")
@@ -22,18 +24,27 @@ struct ReclusterCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    func run() async throws {
-        var bytes: Int64?
-        if let budget {
-            do {
-                guard let parsed = try ByteSize.parseLimit(budget, what: "budget") else {
-                    throw ValidationError("--budget needs a size; to plan without a limit, set `adapterctl budget unlimited`")
-                }
-                bytes = parsed
-            } catch let error as ByteSizeError {
-                throw ValidationError(error.message)
-            }
+    func validate() throws {
+        _ = try budgetBytes()
+    }
+
+    /// `--budget` in bytes; nil when not given.
+    func budgetBytes() throws(ValidationError) -> Int64? {
+        guard let budget else { return nil }
+        let parsed: Int64?
+        do {
+            parsed = try ByteSize.parseLimit(budget, what: "--budget")
+        } catch {
+            throw ValidationError(error.message)
         }
+        guard let parsed else {
+            throw ValidationError("--budget needs a size; to plan without a limit, set `adapterctl budget unlimited`")
+        }
+        return parsed
+    }
+
+    func run() async throws {
+        let bytes = try budgetBytes()
         let bar = ProgressBar(enabled: !client.json && isatty(2) == 1)
         let plan: PlanResult
         do {
