@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "AdapterProtocolTests",
             dependencies: [
-                // AdapterCore for its seeded generator (SplitMix64Generator) in the property tests.
+                // AdapterCore for its seeded generator (SeededGenerator) in the property tests.
                 "AdapterProtocol", "AdapterCore", "AdapterdTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -9,14 +9,14 @@ import Testing
 struct RPCRequestScannerPropertyTests {
     /// Seeded, so a failure names an input that can be regenerated.
     struct RequestGenerator {
-        var random: SplitMix64Generator
+        var random: SeededGenerator
         /// While set, only the shapes the scanner reads: printable ASCII strings, integers, flat params.
         var plain = false
 
-        init(seed: UInt64) { random = SplitMix64Generator(seed: seed) }
+        init(seed: UInt64) { random = SeededGenerator(seed: seed) }
 
         mutating func below(_ n: Int) -> Int { Int(random.next() % UInt64(n)) }
-        mutating func chance(_ p: Double) -> Bool { random.nextUnit() < p }
+        mutating func chance(_ p: Double) -> Bool { random.nextUnitDouble() < p }
         mutating func pick<T>(_ values: [T]) -> T { values[below(values.count)] }
 
         mutating func whitespace() -> String { chance(0.8) ? "" : pick([" ", "\n", "\t", "\r\n", "   "]) }
