@@ -50,14 +50,14 @@ public enum DaemonMain {
             address = .path(settings.socketPath)
         }
 
-        let service = AdapterService(
+        let daemon = Daemon(
             store: store, screening: screening, settings: settings, budgetOverride: try options.budgetOverride(),
             socketActivated: !inherited.isEmpty, logger: logger)
-        service.noteBudgetSource()
-        try await service.reconcile()
+        daemon.replanner.budget.noteSource(logger: logger)
+        try await daemon.replanner.reconcile()
         let server = RPCServer(address: address, limits: ServerLimits(settings: settings), policy: policy,
-                               methods: service.methods(), logger: logger)
-        let lifecycle = DaemonLifecycle(server: server, service: service, options: options, logger: logger)
+                               methods: daemon.methods(), logger: logger)
+        let lifecycle = DaemonLifecycle(server: server, daemon: daemon, options: options, logger: logger)
 
         let group = ServiceGroup(configuration: .init(
             services: [lifecycle], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -72,96 +72,4 @@ public struct DaemonError: Error, Hashable, Sendable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// The daemon as a swift-service-lifecycle service: runs the server, tells systemd it is ready, pings
-/// the watchdog, reloads on SIGHUP, and on graceful shutdown stops accepting and drains requests.
-final class DaemonLifecycle: Service, Sendable {
-    let server: RPCServer
-    let service: AdapterService
-    let options: DaemonOptions
-    let logger: Logger
-
-    init(server: RPCServer, service: AdapterService, options: DaemonOptions, logger: Logger) {
-        self.server = server
-        self.service = service
-        self.options = options
-        self.logger = logger
-    }
-
-    func run() async throws {
-        let hangup = installHangupHandler()
-        defer { hangup.cancel() }
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.server.run() }
-                try await self.server.waitUntilListening()
-                SystemdNotifier.ready(status: self.statusLine())
-                if let interval = SystemdNotifier.watchdogInterval() {
-                    group.addTask { await self.pingWatchdog(every: interval / 2) }
-                }
-                group.addTask { await self.service.monitorStorage() }
-                try await group.next()
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            self.logger.info("stopping: finishing requests in progress")
-            SystemdNotifier.stopping()
-            self.server.shutDown()
-        }
-    }
-
-    private func statusLine() -> String {
-        guard let status = try? service.budgetStatus(), let tasks = try? service.store.tasks().count else {
-            return "serving"
-        }
-        let limit = status.limitBytes.map(ByteSize.format) ?? "unlimited"
-        return "serving \(tasks) tasks, \(ByteSize.format(status.servedBytes)) of \(limit)"
-    }
-
-    private func pingWatchdog(every interval: Duration) async {
-        while !Task.isCancelled {
-            SystemdNotifier.watchdogPing()
-            try? await Task.sleep(for: interval)
-        }
-    }
-
-    /// SIGHUP re-reads the configuration: budget, detector (model, base model, threshold), admin group,
-    /// limits of new requests and the log level take effect; a configuration that fails to load (e.g. an
-    /// unreadable base model) is logged and the previous one kept; the socket path and state directory
-    /// need a restart.
-    private func installHangupHandler() -> DispatchSourceSignal {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler { [self] in self.reload() }
-        source.resume()
-        return source
-    }
-
-    func reload() {
-        SystemdNotifier.reloading()
-        defer { SystemdNotifier.ready(status: statusLine()) }
-        do {
-            let old = service.settings.withLockedValue { $0 }
-            var settings = try options.resolve()
-            if settings.socketPath != old.socketPath || settings.stateDirectory != old.stateDirectory {
-                logger.warning("socket and state-dir changes take effect at the next restart")
-                settings.socketPath = old.socketPath
-                settings.stateDirectory = old.stateDirectory
-            }
-            let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
-            // The base model's embeddings are read again only when its path changed.
-            let previous = service.screening.withLockedValue { $0 } as? DetectorScreening
-            let screening = try DetectorScreening.make(settings, reusing: previous?.baseModel)
-            for note in screening.notes { logger.warning("\(note)") }
-            if screening.modelName != previous?.modelName { logger.notice("detector: \(screening.modelName)") }
-            service.reload(settings: settings, screening: screening)
-            service.reloadTextRouting(settings)
-            server.updatePolicy(policy)
-            DaemonLogging.level.withLockedValue { $0 = settings.logLevel }
-            logger.notice("configuration reloaded", metadata: ["config": "\(settings.configFile ?? "none")"])
-        } catch {
-            logger.error("configuration reload failed, keeping the previous settings: \(error)")
-        }
-    }
 }

@@ -50,7 +50,7 @@ struct ServerBench: ParsableCommand {
         // then accepts, so every stage (transport, validation, signature, detector, durable store,
         // new generation) is measured.
         let screening = TimedAcceptingScreening(detector: detector)
-        let service = AdapterService(store: store, screening: screening, settings: settings, budgetOverride: nil,
+        let service = Daemon(store: store, screening: screening, settings: settings, budgetOverride: nil,
                                      socketActivated: false, logger: logger)
         let server = RPCServer(address: .path(settings.socketPath), limits: ServerLimits(settings: settings),
                                policy: try AccessPolicy(daemonUID: getuid(), adminGroupName: nil),

@@ -41,10 +41,10 @@ struct AccessPolicyTests {
 
     @Test func onlyPeersThatMayMutateMayExportAServedAdaptersWeights() async throws {
         let fixture = try AdapterServiceTests.Fixture()
-        _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
+        _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
         let table = fixture.service.methods()
         let reader = PeerCredentials(pid: 7, uid: 4242, gid: 4242)
-        let cluster = try #require(try fixture.service.route(RouteParams(task: "a")).adapter.cluster)
+        let cluster = try #require(try fixture.service.reads.route(RouteParams(task: "a")).adapter.cluster)
 
         for params in [#"{"task":"a"}"#, #"{"cluster":\#(cluster)}"#] {
             let refused = try await Self.call(table, "export", params, peer: reader, mayMutate: false)

@@ -17,16 +17,16 @@ struct AdapterServiceTextRouteTests {
         _ = try await F.install(fixture, task: "cooking", texts: F.cooking, adapter: "llama_gqa_task_b")
         _ = try await F.install(fixture, task: "weather", texts: F.weather, adapter: "llama_gqa_task_c")
 
-        let result = try await fixture.service.routeText(TextRouteParams(text: "heavy rain and wind expected tonight"))
+        let result = try await fixture.service.reads.routeText(TextRouteParams(text: "heavy rain and wind expected tonight"))
         #expect(result.embedder == "hashing")
         #expect(result.matches.count == 3)
         #expect(result.matches.first?.task == "weather")
         let similarities = result.matches.map(\.similarity)
         #expect(similarities == similarities.sorted(by: >))
         for match in result.matches {
-            #expect(match.route == (try fixture.service.route(RouteParams(task: match.task))))
+            #expect(match.route == (try fixture.service.reads.route(RouteParams(task: match.task))))
         }
-        let one = try await fixture.service.routeText(TextRouteParams(text: "chop the onions", top: 1))
+        let one = try await fixture.service.reads.routeText(TextRouteParams(text: "chop the onions", top: 1))
         #expect(one.matches.map(\.task) == ["cooking"])
     }
 
@@ -42,8 +42,8 @@ struct AdapterServiceTextRouteTests {
                                        baseModel: "x", profileHash: "p", signature: Array(repeating: 0.5, count: 20),
                                        verdict: VerdictRecord(score: 0.1, threshold: 0.5, label: "benign")),
             installedBy: 0)
-        fixture.service.textIndex.refresh(task: "cooking")
-        let result = try await fixture.service.routeText(TextRouteParams(text: "whisk the eggs with flour", top: 2))
+        fixture.service.reads.textIndex.refresh(task: "cooking")
+        let result = try await fixture.service.reads.routeText(TextRouteParams(text: "whisk the eggs with flour", top: 2))
         try #require(result.matches.map(\.task) == ["cooking", "banking"])
         #expect(result.matches[0].route == nil)
         #expect(result.matches[1].route?.task == "banking")
@@ -54,7 +54,7 @@ struct AdapterServiceTextRouteTests {
 
     @Test func noTaskInstalledGivesNoMatches() async throws {
         let fixture = try AdapterServiceTests.Fixture()
-        let result = try await fixture.service.routeText(TextRouteParams(text: "hello"))
+        let result = try await fixture.service.reads.routeText(TextRouteParams(text: "hello"))
         #expect(result.matches.isEmpty)
         #expect(result.embedder == "hashing")
     }
@@ -70,8 +70,8 @@ struct AdapterServiceTextRouteTests {
     func badParamsAreInvalidParamsErrors(params: TextRouteParams, message: String) async throws {
         let fixture = try AdapterServiceTests.Fixture()
         _ = try await F.install(fixture, task: "banking", texts: F.banking)
-        await fixture.service.textIndex.whenUpdated()
-        let error = await AdapterServiceTests.rpcError { _ = try await fixture.service.routeText(params) }
+        await fixture.service.reads.textIndex.whenUpdated()
+        let error = await AdapterServiceTests.rpcError { _ = try await fixture.service.reads.routeText(params) }
         #expect(error?.code == .invalidParams)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "no error")")
     }
@@ -80,8 +80,8 @@ struct AdapterServiceTextRouteTests {
         let fixture = try AdapterServiceTests.Fixture()
         _ = try await F.install(fixture, task: "banking", texts: F.banking)
         let long = String(repeating: "card ", count: TextRouteParams.maxTextBytes / 5)
-        #expect(try await fixture.service.routeText(TextRouteParams(text: long, top: 50)).matches.map(\.task) == ["banking"])
-        #expect(try await fixture.service.routeText(TextRouteParams(text: "x", top: 1)).matches.count == 1)
+        #expect(try await fixture.service.reads.routeText(TextRouteParams(text: long, top: 50)).matches.map(\.task) == ["banking"])
+        #expect(try await fixture.service.reads.routeText(TextRouteParams(text: "x", top: 1)).matches.count == 1)
     }
 
     @Test func theMethodTableServesRouteTextToReadOnlyPeers() async throws {

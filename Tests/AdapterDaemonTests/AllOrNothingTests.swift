@@ -20,49 +20,49 @@ struct AllOrNothingTests {
 
     @Test func aBudgetWhosePlanCannotBeWrittenIsNotStored() async throws {
         let fixture = try Fixture(budgetOverride: nil)
-        _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
-        _ = try await fixture.service.install(try fixture.params("llama_gqa_task_c", task: "b"), fixture.context)
-        let before = try fixture.service.budgetStatus()
+        _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
+        _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_task_c", task: "b"), fixture.context)
+        let before = try fixture.service.replanner.budget.status()
         let served = before.servedBytes
         let generation = try fixture.store.currentGeneration()?.id
         try Self.breakGenerations(fixture)
 
         let error = await AdapterServiceTests.rpcError {
-            _ = try await fixture.service.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context)
+            _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context)
         }
         #expect(error != nil)
         #expect(error?.message.contains("budget") == true, "\(String(describing: error))")
         #expect(try fixture.store.budgetBytes() == nil, "the budget of a change that failed was stored")
         #expect(try fixture.store.currentGeneration()?.id == generation)
-        let status = try fixture.service.status(fixture.context)
+        let status = try fixture.service.reads.status(fixture.context)
         #expect(status.budget.limitBytes == before.limitBytes)
         #expect(status.budget.servedBytes == served)
     }
 
     @Test func aRemoveWhoseReplanCannotBeWrittenIsUndone() async throws {
         let fixture = try Fixture()
-        let installed = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
-        _ = try await fixture.service.install(try fixture.params("llama_gqa_task_c", task: "b"), fixture.context)
+        let installed = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
+        _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_task_c", task: "b"), fixture.context)
         try Self.breakGenerations(fixture)
 
         let error = await AdapterServiceTests.rpcError {
-            _ = try await fixture.service.remove(TaskParams(task: "a"), fixture.context)
+            _ = try await fixture.service.installer.remove(TaskParams(task: "a"), fixture.context)
         }
         let message = try #require(error?.message, "remove answered success though its served set was not written")
         #expect(message.contains("nothing changed"), "\(message)")
         #expect(try fixture.store.task(named: "a")?.version == 1)
-        let route = try fixture.service.route(RouteParams(task: "a"))
+        let route = try fixture.service.reads.route(RouteParams(task: "a"))
         #expect(route.adapter.id == installed.sha256)
-        #expect(try fixture.service.list().tasks.map(\.task) == ["a", "b"])
+        #expect(try fixture.service.reads.list().tasks.map(\.task) == ["a", "b"])
     }
 
     @Test func theSpaceReserveIsBackBeforeTheNextChange() async throws {
         let fixture = try Fixture()
-        _ = try await fixture.service.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
+        _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
         let reserve = fixture.store.stateDirectory.path + "/reserve"
         #expect(fixture.store.releaseSpaceReserve())
         #expect(!FileManager.default.fileExists(atPath: reserve))
-        _ = try await fixture.service.recluster(ReclusterParams(), fixture.context)
+        _ = try await fixture.service.replanner.recluster(ReclusterParams(), fixture.context)
         #expect(FileManager.default.fileExists(atPath: reserve))
     }
 }

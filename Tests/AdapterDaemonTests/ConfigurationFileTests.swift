@@ -81,7 +81,7 @@ struct ConfigurationFileTests {
         #expect(settings.evaluatorCommand == ["/usr/local/bin/score", "--adapter", "{adapter_dir}", "--examples", "{examples}"])
         #expect(settings.evaluatorTimeoutSeconds == 30)
         #expect(DaemonSettings().evaluator == .weightSpace)
-        let evaluators = AdapterService.makeEvaluators(settings, logger: .init(label: "test"))
+        let evaluators = EvaluatorFactory.make(settings, logger: .init(label: "test"))
         #expect(evaluators.primary.name == "external:score")
         #expect(evaluators.fallback?.name == "weight-space")
     }

@@ -160,7 +160,7 @@ struct DetectorScreeningTests {
     final class ServiceFixture {
         let directory: TemporaryDirectory
         let store: AdapterStore
-        let service: AdapterService
+        let service: Daemon
 
         init(screening: DetectorScreening) throws {
             directory = try TemporaryDirectory()
@@ -168,7 +168,7 @@ struct DetectorScreeningTests {
             settings.stateDirectory = directory.path + "/state"
             settings.detectorBaseModel = screening.baseModel?.path
             store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory))
-            service = AdapterService(store: store, screening: screening, settings: settings, budgetOverride: .some(nil),
+            service = Daemon(store: store, screening: screening, settings: settings, budgetOverride: .some(nil),
                                      socketActivated: false, logger: Logger(label: "test"))
         }
 
@@ -185,11 +185,11 @@ struct DetectorScreeningTests {
 
     @Test func installsAreScreenedWithTheBaseModelAndStatusNamesIt() async throws {
         let fixture = try ServiceFixture(screening: try Self.withBaseModel())
-        let status = try fixture.service.status(fixture.context)
+        let status = try fixture.service.reads.status(fixture.context)
         #expect(status.detector.model.hasPrefix("alignment logistic regression"))
         #expect(status.detector.model.contains(CorpusFiles.llamaTiny))
 
-        let llama = try await fixture.service.install(
+        let llama = try await fixture.service.installer.install(
             try CorpusFiles.installParams(Self.benignLlama, task: "movies", corpusTask: "sentiment_movie_reviews"),
             fixture.context)
         #expect(llama.verdict.decision == "benign")
@@ -197,21 +197,21 @@ struct DetectorScreeningTests {
         #expect(llama.verdict.topFeatures.allSatisfy { $0.name.hasPrefix("align.") })
 
         // A MiniLM adapter: the llama-tiny table does not fit it, so the weights-only model decides.
-        let minilm = try await fixture.service.install(
+        let minilm = try await fixture.service.installer.install(
             try CorpusFiles.installParams(Self.benignMiniLM, task: "products", corpusTask: "sentiment_product_reviews"),
             fixture.context)
         #expect(minilm.verdict.decision == "benign")
         #expect(minilm.verdict.model.hasPrefix("extended logistic regression"))
         #expect(minilm.verdict.model.contains("weights-only fallback"))
         #expect(minilm.verdict.model.contains("bert-384x6"))
-        #expect(try fixture.service.list().tasks.map(\.task).sorted() == ["movies", "products"])
+        #expect(try fixture.service.reads.list().tasks.map(\.task).sorted() == ["movies", "products"])
     }
 
     @Test func aPoisonedAdapterRefusedWithAlignmentFeaturesIsQuarantinedUnderThatModel() async throws {
         let fixture = try ServiceFixture(screening: try Self.withBaseModel())
         let params = try CorpusFiles.installParams(Self.poisonedLlama, task: "emails", corpusTask: "formality_workplace_emails")
         do {
-            _ = try await fixture.service.install(params, fixture.context)
+            _ = try await fixture.service.installer.install(params, fixture.context)
             Issue.record("the poisoned adapter was installed")
         } catch let error as RPCError {
             #expect(error.code == .refused)
@@ -221,9 +221,9 @@ struct DetectorScreeningTests {
             #expect(details.verdict.model.contains(CorpusFiles.llamaTiny))
             #expect(details.verdict.topFeatures.first?.name.hasPrefix("align.") == true)
         }
-        let quarantine = try fixture.service.quarantineList()
+        let quarantine = try fixture.service.reads.quarantineList()
         #expect(quarantine.entries.count == 1)
         #expect(quarantine.entries.first?.verdict.model.hasPrefix("alignment logistic regression") == true)
-        #expect(try fixture.service.list().tasks.isEmpty)
+        #expect(try fixture.service.reads.list().tasks.isEmpty)
     }
 }

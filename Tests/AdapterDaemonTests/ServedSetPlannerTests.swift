@@ -24,9 +24,9 @@ struct ServedSetPlannerTests {
         let installs = [("llama_gqa_f16", "llama-a"), ("llama_gqa_task_b", "llama-b"), ("llama_gqa_task_c", "llama-c"),
                         ("bert_f32", "bert-a"), ("bert_f32", "bert-b")]
         for (name, task) in installs {
-            _ = try await fixture.service.install(try fixture.params(name, task: task), fixture.context)
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
-        let served = try #require(try fixture.service.status(fixture.context).served)
+        let served = try #require(try fixture.service.reads.status(fixture.context).served)
         #expect(served.kind == "clustered")
         #expect(served.tasks.map(\.task).sorted() == installs.map(\.1).sorted())
         #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
@@ -35,12 +35,12 @@ struct ServedSetPlannerTests {
             #expect(profiles.count == 1, "cluster \(cluster.id ?? -1) mixes profiles: \(cluster.tasks)")
         }
         // Two tasks with the same adapter lose nothing when they share a merge.
-        let bert = try fixture.service.route(RouteParams(task: "bert-a"))
+        let bert = try fixture.service.reads.route(RouteParams(task: "bert-a"))
         if bert.adapter.tasks.contains("bert-b") {
             #expect(try #require(bert.retainedQuality) > 0.99)
         }
         for (_, task) in installs {
-            #expect(try fixture.service.route(RouteParams(task: task)).generation == served.generation)
+            #expect(try fixture.service.reads.route(RouteParams(task: task)).generation == served.generation)
         }
     }
 
@@ -48,15 +48,15 @@ struct ServedSetPlannerTests {
     @Test func underTheBudgetEveryTaskIsServedByItsOwnAdapter() async throws {
         let fixture = try AdapterServiceTests.Fixture(budgetOverride: .some(1_000_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("bert_f32", "b")] {
-            _ = try await fixture.service.install(try fixture.params(name, task: task), fixture.context)
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
-        let plan = try await fixture.service.recluster(ReclusterParams(dryRun: true), fixture.context)
+        let plan = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
         #expect(plan.kind == "own")
         #expect(plan.clusterCount == 2)
         #expect(plan.evaluations == 0)
         #expect(plan.tasks.allSatisfy { $0.retainedQuality == 1 })
         for task in ["a", "b"] {
-            let route = try fixture.service.route(RouteParams(task: task))
+            let route = try fixture.service.reads.route(RouteParams(task: task))
             #expect(route.adapter.kind == "own")
             #expect(route.adapter.sha256 == (try fixture.store.task(named: task))?.adapter.weightsDigest.hex)
         }
@@ -68,11 +68,11 @@ extension ServedSetPlannerTests {
     @Test func mergedAdaptersAreWrittenInTheConfiguredDType() async throws {
         let fixture = try AdapterServiceTests.Fixture(settings: { $0.mergedDType = .f32 }, budgetOverride: .some(60_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
-            _ = try await fixture.service.install(try fixture.params(name, task: task), fixture.context)
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
-        let served = try #require(try fixture.service.status(fixture.context).served)
+        let served = try #require(try fixture.service.reads.status(fixture.context).served)
         let merged = try #require(served.clusters.first { $0.kind == "merged" })
-        let exported = try await fixture.service.export(ExportParams(cluster: merged.id))
+        let exported = try await fixture.service.exporter.export(ExportParams(cluster: merged.id))
         let weights = try #require(Data(base64Encoded: exported.safetensors))
         let adapter = try PEFTAdapterLoader.load(configJSON: Data(exported.config.utf8), safetensors: weights)
         #expect(adapter.storageDType == .f32)

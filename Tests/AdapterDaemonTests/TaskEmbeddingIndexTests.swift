@@ -39,11 +39,11 @@ enum TextRouteFixtures {
     /// Installs a PEFT fixture as `task` with `texts` as its examples.
     static func install(_ fixture: AdapterServiceTests.Fixture, task: String, texts: [String],
                         adapter: String = "llama_gqa_f16") async throws -> InstallResult {
-        try await fixture.service.install(try params(adapter, task: task, texts: texts), fixture.context)
+        try await fixture.service.installer.install(try params(adapter, task: task, texts: texts), fixture.context)
     }
 
     /// Removes `task` through the method table, as a client's `remove` request (whatever the handler's signature).
-    static func remove(_ service: AdapterService, task: String) async throws {
+    static func remove(_ service: Daemon, task: String) async throws {
         let request = #"{"jsonrpc":"2.0","id":1,"method":"remove","params":{"task":"\#(task)"}}"#
         let reply = await service.methods().handle(
             payload: Data(request.utf8), peer: PeerCredentials(pid: 1, uid: 0, gid: 0), mayMutate: true,
@@ -64,7 +64,7 @@ struct TaskEmbeddingIndexTests {
 
     @Test func installAndRemoveUpdateTheIndex() async throws {
         let fixture = try AdapterServiceTests.Fixture()
-        let index = fixture.service.textIndex
+        let index = fixture.service.reads.textIndex
         await index.whenUpdated()
         #expect(index.taskNames.isEmpty)
         #expect(try await index.route("anything", top: 3).matches.isEmpty)
@@ -89,10 +89,10 @@ struct TaskEmbeddingIndexTests {
         let fixture = try AdapterServiceTests.Fixture()
         _ = try await F.install(fixture, task: "t", texts: F.banking)
         _ = try await F.install(fixture, task: "u", texts: F.weather, adapter: "llama_gqa_task_b")
-        let before = try await fixture.service.textIndex.route("bake the bread in the oven", top: 2).matches
+        let before = try await fixture.service.reads.textIndex.route("bake the bread in the oven", top: 2).matches
         let oldSimilarity = try #require(before.first { $0.task == "t" }?.similarity)
         _ = try await F.install(fixture, task: "t", texts: F.cooking, adapter: "llama_gqa_task_c")
-        let after = try await fixture.service.textIndex.route("bake the bread in the oven", top: 2).matches
+        let after = try await fixture.service.reads.textIndex.route("bake the bread in the oven", top: 2).matches
         #expect(after.first?.task == "t")
         #expect(try #require(after.first?.similarity) > oldSimilarity + 0.1)
     }
@@ -102,21 +102,21 @@ struct TaskEmbeddingIndexTests {
         _ = try await F.install(fixture, task: "t", texts: F.banking)
         var refused = try fixture.params("llama_gqa_f16", task: "t", baseModel: "poisoned")
         refused.examples = F.jsonl(F.cooking)
-        #expect(await AdapterServiceTests.rpcError { _ = try await fixture.service.install(refused, fixture.context) }?.code == .refused)
+        #expect(await AdapterServiceTests.rpcError { _ = try await fixture.service.installer.install(refused, fixture.context) }?.code == .refused)
         var unknown = try fixture.params("llama_gqa_f16", task: "v", baseModel: "poisoned")
         unknown.examples = F.jsonl(F.weather)
-        _ = await AdapterServiceTests.rpcError { _ = try await fixture.service.install(unknown, fixture.context) }
-        let matches = try await fixture.service.textIndex.route("bake the bread", top: 5).matches
+        _ = await AdapterServiceTests.rpcError { _ = try await fixture.service.installer.install(unknown, fixture.context) }
+        let matches = try await fixture.service.reads.textIndex.route("bake the bread", top: 5).matches
         #expect(matches.map(\.task) == ["t"])
         // Still the banking examples' embedding, not the refused install's cooking ones.
-        let banking = try await fixture.service.textIndex.route("block my debit card", top: 1).matches
+        let banking = try await fixture.service.reads.textIndex.route("block my debit card", top: 1).matches
         #expect(try #require(banking.first?.similarity) > (try #require(matches.first?.similarity)))
     }
 
     @Test func concurrentQueriesDuringInstallsAndRemovalsSeeConsistentSnapshots() async throws {
         let fixture = try AdapterServiceTests.Fixture()
         _ = try await F.install(fixture, task: "banking", texts: F.banking)
-        let index = fixture.service.textIndex
+        let index = fixture.service.reads.textIndex
         try await withThrowingTaskGroup(of: [String].self) { group in
             for i in 0..<24 {
                 group.addTask {
@@ -126,8 +126,8 @@ struct TaskEmbeddingIndexTests {
             let service = fixture.service
             let context = fixture.context
             group.addTask {
-                _ = try await service.install(try F.params("llama_gqa_task_b", task: "weather", texts: F.weather), context)
-                _ = try await service.install(try F.params("llama_gqa_task_c", task: "cooking", texts: F.cooking), context)
+                _ = try await service.installer.install(try F.params("llama_gqa_task_b", task: "weather", texts: F.weather), context)
+                _ = try await service.installer.install(try F.params("llama_gqa_task_c", task: "cooking", texts: F.cooking), context)
                 try await F.remove(service, task: "cooking")
                 return []
             }
@@ -151,24 +151,24 @@ struct TaskEmbeddingIndexTests {
         var answerBefore: [TaskRouter.Match] = []
         do {
             let store = try AdapterStore.open(stateDirectory: stateURL)
-            let service = AdapterService(store: store, screening: BaseModelScreening(), settings: settings,
+            let service = Daemon(store: store, screening: BaseModelScreening(), settings: settings,
                                          budgetOverride: .some(nil), socketActivated: false, logger: Logger(label: "test"))
             let context = RequestContext(peer: PeerCredentials(pid: 1, uid: 0, gid: 0), mayMutate: true, requestID: .number(1)) { _ in }
             for (task, texts) in [("banking", F.banking), ("cooking", F.cooking), ("weather", F.weather)] {
-                _ = try await service.install(try F.params("llama_gqa_f16", task: task, texts: texts), context)
+                _ = try await service.installer.install(try F.params("llama_gqa_f16", task: task, texts: texts), context)
             }
-            answerBefore = try await service.textIndex.route("is it going to snow tonight", top: 3).matches
+            answerBefore = try await service.reads.textIndex.route("is it going to snow tonight", top: 3).matches
             try store.close()
         }
         #expect(answerBefore.first?.task == "weather")
 
         let store = try AdapterStore.open(stateDirectory: stateURL)
         defer { try? store.close() }
-        let service = AdapterService(store: store, screening: BaseModelScreening(), settings: settings,
+        let service = Daemon(store: store, screening: BaseModelScreening(), settings: settings,
                                      budgetOverride: .some(nil), socketActivated: false, logger: Logger(label: "test"))
-        await service.textIndex.whenUpdated()
-        #expect(service.textIndex.taskNames == ["banking", "cooking", "weather"])
-        let answerAfter = try await service.textIndex.route("is it going to snow tonight", top: 3).matches
+        await service.reads.textIndex.whenUpdated()
+        #expect(service.reads.textIndex.taskNames == ["banking", "cooking", "weather"])
+        let answerAfter = try await service.reads.textIndex.route("is it going to snow tonight", top: 3).matches
         #expect(answerAfter == answerBefore)
     }
 
@@ -178,34 +178,34 @@ struct TaskEmbeddingIndexTests {
             settings.minilmDirectory = "/nonexistent/minilm"
         }
         _ = try await F.install(fixture, task: "banking", texts: F.banking)
-        await fixture.service.textIndex.whenUpdated()
-        let fallback = fixture.service.textIndex.info
+        await fixture.service.reads.textIndex.whenUpdated()
+        let fallback = fixture.service.reads.textIndex.info
         #expect(fallback.embedder == "hashing")
         #expect(fallback.model == "hashing-2048")
         #expect(fallback.tasks == 1)
         #expect(fallback.fallbackReason?.contains("/nonexistent/minilm") == true)
-        #expect(try fixture.service.statusWithTextRouting(fixture.context).textRouting == fallback)
+        #expect(try fixture.service.reads.statusWithTextRouting(fixture.context).textRouting == fallback)
 
         // SIGHUP (DaemonLifecycle.reload) with a loadable model directory: MiniLM (here its tiny test model) takes over, every task re-embedded.
         var settings = DaemonSettings()
         settings.stateDirectory = fixture.directory.path + "/state"
         settings.textEmbedder = .minilm
         settings.minilmDirectory = F.tinyBert
-        fixture.service.reloadTextRouting(settings)
-        let routed = try await fixture.service.textIndex.route("block my card", top: 1)
+        fixture.service.reads.reloadTextRouting(settings)
+        let routed = try await fixture.service.reads.textIndex.route("block my card", top: 1)
         #expect(routed.embedder == .minilm)
         #expect(routed.matches.map(\.task) == ["banking"])
-        let info = fixture.service.textIndex.info
+        let info = fixture.service.reads.textIndex.info
         #expect(info.embedder == "minilm")
         #expect(info.model == "tiny_bert")
         #expect(info.tasks == 1)
         #expect(info.fallbackReason == nil)
-        #expect(fixture.service.configGet().textEmbedder == "minilm")
+        #expect(fixture.service.configuration.configGet().textEmbedder == "minilm")
 
         // And back to hashing.
         settings.textEmbedder = .hashing
-        fixture.service.reloadTextRouting(settings)
-        #expect(try await fixture.service.textIndex.route("block my card", top: 1).embedder == .hashing)
-        #expect(fixture.service.textIndex.info.tasks == 1)
+        fixture.service.reads.reloadTextRouting(settings)
+        #expect(try await fixture.service.reads.textIndex.route("block my card", top: 1).embedder == .hashing)
+        #expect(fixture.service.reads.textIndex.info.tasks == 1)
     }
 }

@@ -1,11 +1,24 @@
 import AdapterProtocol
 import AdapterStore
 import Foundation
+import Logging
 
 /// The health of the state directory as the daemon handles it: `verify` (hash every stored object),
-/// the `storage` part of `status` (read-only or not and why, damaged objects), and the monitor that
-/// notices a deleted catalog, a space reserve that can be put back, and damage found by a read.
-extension AdapterService {
+/// the monitor that notices a deleted catalog, a space reserve that can be put back, and damage
+/// found by a read (the `storage` part of `status` is the ReadModel's).
+final class Maintenance: Sendable {
+    let store: AdapterStore
+    let replanner: Replanner
+    let reads: ReadModel
+    let logger: Logger
+
+    init(store: AdapterStore, replanner: Replanner, reads: ReadModel, logger: Logger) {
+        self.store = store
+        self.replanner = replanner
+        self.reads = reads
+        self.logger = logger
+    }
+
     /// Hashes every object the catalog references (AdapterStore.verify), serialised with changes (a
     /// generation switch collects objects). Damaged objects are set aside, reported, and — unless the
     /// store is read-only — the served set is re-planned without them. Runs on a read-only store too.
@@ -19,12 +32,12 @@ extension AdapterService {
                                        message: "hashed \(done) of \(total) stored objects")
             }
         }
-        defer { Task { await self.releaseFreedMemory() } }
-        return try await mutations.withLock {
-            defer { refreshSnapshot() }
+        defer { Task { await self.replanner.releaseFreedMemory() } }
+        return try await replanner.mutations.withLock {
+            defer { reads.refreshSnapshot() }
             let report: VerifyReport
             do {
-                report = try await planningThread.run {
+                report = try await replanner.planningThread.run {
                     try store.verify { done, total in continuation.yield((done, total)) }
                 }
             } catch {
@@ -34,7 +47,7 @@ extension AdapterService {
             }
             continuation.finish()
             await forwarder.value
-            lastVerifiedAt.withLockedValue { $0 = Date() }
+            reads.lastVerifiedAt.withLockedValue { $0 = Date() }
             if report.damaged.isEmpty {
                 logger.notice("verify: \(report.checkedObjects) stored objects, all intact")
             } else {
@@ -42,9 +55,9 @@ extension AdapterService {
                     let aside = object.setAsideAs.map { "; set aside as \($0)" } ?? ""
                     logger.error("verify: stored object \(object.digest.hex) is damaged: \(object.problem)\(aside)")
                 }
-                refreshSnapshot()
+                reads.refreshSnapshot()
                 if (try? store.prepareForChange()) != nil {
-                    try await reconcileHoldingLock()
+                    try await replanner.reconcileHoldingLock()
                 }
             }
             let tasks = try translating { try store.tasks() }
@@ -57,20 +70,12 @@ extension AdapterService {
         }
     }
 
-    /// The `storage` part of `status`: read-only or not (checked now: a deleted catalog shows at
-    /// once), the damaged objects of the snapshot, the last verify.
-    func storageStatus(_ snapshot: ServedSnapshot) -> StorageStatus {
-        let reason = store.readOnlyReason()
-        return StorageStatus(readOnly: reason != nil, readOnlyReason: reason, damagedObjects: snapshot.damaged,
-                             lastVerifiedAt: lastVerifiedAt.withLockedValue { $0 }.map(CatalogMapping.time))
-    }
-
     /// A read found a damaged object: the reads stop handing it out (a new snapshot) and the served
     /// set is re-planned without it, in the background and serialised with changes.
     func noteDamageFound() {
         Task {
-            await mutations.withLock { refreshSnapshot() }
-            try? await reconcile()
+            await replanner.mutations.withLock { reads.refreshSnapshot() }
+            try? await replanner.reconcile()
         }
     }
 
@@ -78,7 +83,7 @@ extension AdapterService {
     /// refused or allowed again (a deleted catalog is noticed here even with no request, and its copy
     /// saved), puts the space reserve back (and finishes a postponed start-up clean-up) once there is
     /// room, and acts on damage a read found.
-    public func monitorStorage(every interval: Duration = .seconds(2)) async {
+    func monitorStorage(every interval: Duration = .seconds(2)) async {
         var reported: String?
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
@@ -95,9 +100,9 @@ extension AdapterService {
             if reason == nil && (!store.hasSpaceReserve || store.hasPostponedCleanUp) {
                 // Under the change lock: an undo in progress may have just released the reserve. Puts it
                 // back (and finishes a start-up clean-up a full disk postponed) once there is room.
-                await mutations.withLock { try? store.prepareForChange() }
+                await replanner.mutations.withLock { try? store.prepareForChange() }
             }
-            let seen = snapshot.withLockedValue { $0?.damageVersion }
+            let seen = reads.snapshot.withLockedValue { $0?.damageVersion }
             if seen != nil && seen != store.damageVersion {
                 noteDamageFound()
             }

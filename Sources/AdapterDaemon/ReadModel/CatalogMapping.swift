@@ -131,3 +131,21 @@ enum CatalogMapping {
 extension UInt8 {
     var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
 }
+
+/// Runs `body`, turning store errors into protocol errors.
+func translating<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as StoreError {
+        throw CatalogMapping.rpcError(error)
+    }
+}
+
+/// Runs `body`, turning store errors into protocol errors.
+func translating<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as StoreError {
+        throw CatalogMapping.rpcError(error)
+    }
+}

@@ -135,7 +135,7 @@ struct EncodedReads: Sendable {
     }
 }
 
-extension AdapterService {
+extension ReadModel {
     /// The snapshot the read-only methods answer from (rebuilt from the catalog if the last rebuild failed).
     func readSnapshot() throws -> ServedSnapshot {
         if let current = snapshot.withLockedValue({ $0 }) { return current }

@@ -2,7 +2,7 @@ import AdapterCore
 import AdapterProtocol
 import Foundation
 
-extension AdapterService {
+extension ReadModel {
     /// `route.text`: the tasks whose few examples the text most resembles (cosine similarity of the
     /// text's embedding and each task's mean example embedding), each with what `route` answers for it.
     /// The embedding runs on the index's own dispatch queue, not on the cooperative pool.

@@ -5,7 +5,7 @@ import Foundation
 /// encoded when it was made (ServedSnapshot.swift, `EncodedReads`), instead of encoding the whole
 /// result per request. The bytes are exactly those of the typed results (`route`, `list`,
 /// `statusWithTextRouting`), which remain the reference and the fallback.
-extension AdapterService {
+extension ReadModel {
     func encodedRoute(_ params: RouteParams) throws -> Data {
         if params.text == nil, let name = params.task,
            let encoded = try readSnapshot().encoded.routes[name] {
@@ -19,14 +19,14 @@ extension AdapterService {
         let encoder = JSONCoding.sharedEncoder
         guard let tasks = snapshot.encoded.tasks else {
             return try encoder.encode(ListResult(tasks: snapshot.tasks, generation: snapshot.generation,
-                                                 budget: budgetStatus(snapshot)))
+                                                 budget: budget.status(snapshot)))
         }
         // Sorted keys put `tasks` last: `{"budget":…,"generation":…,"tasks":[]}` with the list put in.
-        var bytes = try encoder.encode(ListResult(tasks: [], generation: snapshot.generation, budget: budgetStatus(snapshot)))
+        var bytes = try encoder.encode(ListResult(tasks: [], generation: snapshot.generation, budget: budget.status(snapshot)))
         let emptyTail = Data(#""tasks":[]}"#.utf8)
         guard bytes.count >= emptyTail.count, bytes.suffix(emptyTail.count).elementsEqual(emptyTail) else {
             return try encoder.encode(ListResult(tasks: snapshot.tasks, generation: snapshot.generation,
-                                                 budget: budgetStatus(snapshot)))
+                                                 budget: budget.status(snapshot)))
         }
         bytes.removeLast(3)
         bytes.append(tasks)

@@ -1,0 +1,48 @@
+import AdapterCore
+import AdapterProtocol
+import AdapterStore
+import Logging
+import NIOConcurrencyHelpers
+
+/// Decides whether an install is refused: the detector screens the adapter, and anything but a
+/// benign verdict is refused — recorded in the quarantine (digest, verdict, peer, time; nothing else
+/// of the adapter is kept) and answered with the verdict's score, threshold and strongest features.
+struct ScreeningGate: Sendable {
+    let store: AdapterStore
+    let screening: NIOLockedValueBox<any Screening>
+    let reads: ReadModel
+    let requestThread: WorkerThread
+    let logger: Logger
+
+    /// The verdict of an accepted adapter; throws the refusal otherwise.
+    func screen(_ candidate: Installer.Candidate, peer: PeerCredentials, context: RequestContext) async throws -> ScreeningVerdict {
+        await context.progress(stage: "screening", fraction: 0.5, message: "screening with the detector")
+        let screening = self.screening.withLockedValue { $0 }
+        let adapter = candidate.adapter
+        let verdict: ScreeningVerdict
+        do {
+            verdict = try await requestThread.run { try screening.screen(adapter) }
+        } catch {
+            throw RPCError(code: .invalidAdapter, message: "the detector cannot judge this adapter: \(error)")
+        }
+        guard verdict.accepted else { throw try refuse(candidate, verdict: verdict, peer: peer) }
+        return verdict
+    }
+
+    /// Records the refusal in the quarantine and returns the error that answers it.
+    private func refuse(_ candidate: Installer.Candidate, verdict: ScreeningVerdict, peer: PeerCredentials) throws -> RPCError {
+        let digest = candidate.digest
+        let record = try translating {
+            try store.addQuarantine(weightsDigest: digest, task: candidate.task,
+                                    verdict: CatalogMapping.record(verdict), peerUID: peer.uid)
+        }
+        reads.refreshQuarantineCount()
+        logger.warning(
+            "refused \(candidate.task): \(verdict.decision.rawValue), score \(verdict.score) ≥ \(verdict.threshold)",
+            metadata: ["sha256": "\(digest.hex)", "peer": "\(peer)", "quarantine": "\(record.id)"])
+        return RPCError(
+            code: .refused,
+            message: "adapter for '\(candidate.task)' refused: \(CatalogMapping.refusalReason(verdict))",
+            details: RefusalDetails(task: candidate.task, sha256: digest.hex, verdict: verdict.info, quarantineId: record.id))
+    }
+}

@@ -1,0 +1,202 @@
+import AdapterCore
+import AdapterProtocol
+import AdapterStore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// Every change of the served set: holds the lock that serialises changes of the catalog and the
+/// served set (install, remove, budget, re-cluster, verify), and the planning thread on which plans
+/// are made and generations written.
+///
+/// A change plans (on `planningThread`, nothing written), then writes one generation and switches
+/// to it atomically; routing, status and list read the current generation throughout. A client that
+/// disconnects does not cancel a change it started.
+final class Replanner: Sendable {
+    let store: AdapterStore
+    let settings: NIOLockedValueBox<DaemonSettings>
+    let budget: BudgetSetting
+    let reads: ReadModel
+    let planner: ServedSetPlanner
+    let logger: Logger
+    /// Serialises changes to the catalog and the served set, so a plan and the generation it leads
+    /// to see the same tasks. Waiting suspends, never blocks a thread.
+    let mutations = AsyncMutex()
+    /// Runs planning, merging, scoring and generation writing off the cooperative pool.
+    let planningThread = WorkerThread(name: "adapterd-planner", niceness: 10)
+    /// The evaluators re-clustering uses (rebuilt when the settings change; the external one caches).
+    let evaluators: NIOLockedValueBox<ServedSetPlanner.Evaluators>
+
+    init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
+         logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.budget = budget
+        self.reads = reads
+        self.planner = ServedSetPlanner(store: store, logger: logger)
+        self.logger = logger
+        self.evaluators = NIOLockedValueBox(EvaluatorFactory.make(settings.withLockedValue { $0 }, logger: logger))
+    }
+
+    deinit {
+        planningThread.stop()
+    }
+
+    /// Makes the served set match the installed tasks and the budget (after a crash between an
+    /// install's commit and its generation, a removal, or a budget stored just before a crash) and
+    /// keeps it off damaged objects: plans and writes a new generation when the current one is stale.
+    /// Called at start, before serving, and when damage is found. A plan that cannot be made (budget
+    /// too small) is logged and the current generation stays; a read-only store is left as it is.
+    func reconcile() async throws {
+        if let reason = store.readOnlyReason() {
+            logger.warning("read-only (\(reason)); the served set is not re-planned")
+            return
+        }
+        do {
+            try await mutating { try await reconcileHoldingLock() }
+        } catch let error as RPCError where error.code == .readOnly {
+            logger.warning("the served set is not re-planned: \(error.message)")
+        }
+    }
+
+    /// `reconcile` for a caller that holds `mutations` (and has prepared the store for a change).
+    func reconcileHoldingLock() async throws {
+        let budget = try translating { try self.budget.limit() }
+        guard try translating({ try planner.isStale(budget: budget) }) else { return }
+        logger.notice("the served set does not match the installed tasks, the budget or the damaged objects; re-planning it")
+        do {
+            let plan = try await replan(budget: budget, dryRun: false, context: nil)
+            logger.notice("served set re-planned: generation \(plan.generation ?? 0), \(plan.clusterCount) served adapters")
+        } catch let error as RPCError {
+            logger.error("cannot re-plan the served set: \(error.message)")
+        }
+    }
+
+    /// Runs a change of the catalog or the served set holding `mutations`, then rebuilds the snapshot
+    /// the reads answer from (whether the change succeeded or not: a failed one may have changed part).
+    /// Refused with `read only` before it starts when the store cannot change safely (read-only,
+    /// catalog lost, disk full with the space reserve gone); puts the space reserve back first.
+    func mutating<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        // Not awaited: the planning thread runs queued planning work before closures, so waiting for
+        // it could hold this change's answer until the next queued change has planned.
+        defer { Task { await self.releaseFreedMemory() } }
+        return try await mutations.withLock {
+            defer { reads.refreshSnapshot() }
+            try translating { try store.prepareForChange() }
+            return try await body()
+        }
+    }
+
+    /// Gives the memory a change freed back to the system, on the (niced) planning thread, after the change.
+    func releaseFreedMemory() async {
+        _ = try? await planningThread.run { MemoryTrim.releaseFreedMemory() }
+    }
+
+    /// Applies reloaded settings: new evaluators when they changed, and a re-plan in the background
+    /// (routing goes on) when the configured budget changed.
+    func settingsChanged(from old: DaemonSettings, to new: DaemonSettings) {
+        if (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds)
+            != (new.evaluator, new.evaluatorCommand, new.evaluatorTimeoutSeconds) {
+            evaluators.withLockedValue { $0 = EvaluatorFactory.make(new, logger: logger) }
+        }
+        if old.budgetBytes != new.budgetBytes {
+            Task { try? await self.reconcile() }
+        }
+    }
+
+    /// Plans and (unless `dryRun`) writes the served set of the installed tasks. Call holding `mutations`.
+    func replan(budget: Int64?, dryRun: Bool, context: RequestContext?) async throws -> PlanResult {
+        let plan = try await makePlan(budget: budget, dryRun: dryRun, pending: nil, context: context, range: 0...0.9)
+        if dryRun { return plan.result }
+        return try await write(plan, budget: budget, context: context, at: 0.9)
+    }
+
+    /// Plans the served set of the installed tasks (with `pending` added or replacing its namesake) on
+    /// the planning thread, forwarding progress as `planning` notifications mapped into `range`.
+    /// Tasks whose stored adapter is damaged are left out (a damaged one found while loading is left
+    /// out and the plan made again); they are reported in `status`, not served, not merged from.
+    func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, context: RequestContext?,
+                  range: ClosedRange<Double> = 0...0.9) async throws -> ServedSetPlanner.Plan {
+        var excluded = Set<String>()
+        while true {
+            do {
+                return try await makePlan(budget: budget, dryRun: dryRun, pending: pending, excluding: excluded,
+                                          context: context, range: range)
+            } catch let damaged as ServedSetPlanner.DamagedInput where !excluded.contains(damaged.task) {
+                logger.error("task \(damaged.task) is left out of the served set: \(damaged.message)")
+                excluded.insert(damaged.task)
+            }
+        }
+    }
+
+    private func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, excluding excluded: Set<String>,
+                          context: RequestContext?, range: ClosedRange<Double>) async throws -> ServedSetPlanner.Plan {
+        var inputs = try translating { try self.planner.inputs() }.filter { !excluded.contains($0.name) }
+        if let pending {
+            inputs.removeAll { $0.name == pending.name }
+            inputs.append(pending)
+        }
+        let evaluators = self.evaluators.withLockedValue { $0 }
+        var planner = self.planner
+        planner.dtype = settings.withLockedValue { $0.mergedDType }
+        let (progress, forwarder) = Self.progressForwarder(context, range: range)
+        reads.reclustering.withLockedValue { $0 = true }
+        defer { reads.reclustering.withLockedValue { $0 = false } }
+        defer { progress.finish() }
+        let plan = try await translating { [inputs, planner] in
+            try await planningThread.withPreference {
+                try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
+                    progress.yield((fraction, message))
+                }
+            }
+        }
+        progress.finish()
+        await forwarder.value
+        return plan
+    }
+
+    /// A stream whose (fraction, message) pairs become `planning` notifications mapped into `range`.
+    private static func progressForwarder(_ context: RequestContext?, range: ClosedRange<Double>)
+        -> (AsyncStream<(Double, String)>.Continuation, Task<Void, Never>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: (Double, String).self, bufferingPolicy: .bufferingNewest(64))
+        let forwarder = Task {
+            for await (fraction, message) in stream {
+                let mapped = range.lowerBound + (range.upperBound - range.lowerBound) * min(1, max(0, fraction))
+                await context?.progress(stage: "planning", fraction: mapped, message: message)
+            }
+        }
+        return (continuation, forwarder)
+    }
+
+    /// Writes a plan as the new current generation (on the planning thread). `storing` (when given)
+    /// is the budget to store with it (`.some(nil)`: unlimited), in the same transaction.
+    func write(_ plan: ServedSetPlanner.Plan, budget: Int64?, storing: Int64?? = nil, context: RequestContext?,
+               at fraction: Double) async throws -> PlanResult {
+        let planner = self.planner
+        if plan.result.kind == "clustered" {
+            await context?.progress(stage: "writing", fraction: fraction,
+                                    message: "writing \(plan.result.clusterCount) served adapter\(plan.result.clusterCount == 1 ? "" : "s") as a new generation")
+        }
+        reads.reclustering.withLockedValue { $0 = true }
+        defer { reads.reclustering.withLockedValue { $0 = false } }
+        let settings = storing.map { [SettingKey.budgetBytes: String($0.map { Int($0) } ?? Int.max)] } ?? [:]
+        let result = try await onPlanningThread { try planner.apply(plan, budget: budget, settings: settings) }
+        logger.notice("\(Self.summary(of: result))")
+        return result
+    }
+
+    /// The log line of a generation made current.
+    private static func summary(of result: PlanResult) -> String {
+        let limit: String = result.budgetBytes.map(ByteSize.format) ?? "unlimited"
+        let quality = String(format: "%.3f", result.meanRetainedQuality)
+        let note: String = result.evaluatorNote.map { " (\($0))" } ?? ""
+        return "generation \(result.generation ?? 0) is current: \(result.clusterCount) served adapters "
+            + "(\(result.kind)), \(ByteSize.format(result.totalBytes)) of \(limit), mean retained quality "
+            + "\(quality) by \(result.evaluator)\(note)"
+    }
+
+    /// Runs a store call on the planning thread, turning store errors into protocol errors.
+    func onPlanningThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await translating { try await planningThread.run(body) }
+    }
+}

@@ -1,0 +1,56 @@
+import AdapterProtocol
+import AdapterStore
+import Foundation
+
+/// The methods that change the served set without changing the tasks: `recluster` and `budget.set`.
+extension Replanner {
+    func recluster(_ params: ReclusterParams, _ context: RequestContext) async throws -> PlanResult {
+        if let bytes = params.budget, bytes < 0 {
+            throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
+        }
+        if params.dryRun {
+            // A dry run changes nothing, so it runs on a read-only store too.
+            defer { Task { await self.releaseFreedMemory() } }
+            return try await mutations.withLock {
+                let budget = try params.budget ?? translating { try self.budget.limit() }
+                let plan = try await makePlan(budget: budget, dryRun: true, pending: nil, context: context, range: 0...0.9)
+                await context.progress(stage: "done", fraction: 1, message: "planned (dry run)")
+                return plan.result
+            }
+        }
+        return try await mutating {
+            let budget = try params.budget ?? translating { try self.budget.limit() }
+            let plan = try await makePlan(budget: budget, dryRun: false, pending: nil, context: context, range: 0...0.9)
+            // A given budget is stored with the new generation, in one transaction (both or neither).
+            let result = try await write(plan, budget: budget, storing: params.budget.map { .some($0) }, context: context, at: 0.9)
+            if let bytes = params.budget {
+                logger.notice("budget set to \(ByteSize.format(bytes)) by recluster", metadata: ["peer": "\(context.peer)"])
+            }
+            await context.progress(stage: "done", fraction: 1, message: "generation \(result.generation ?? 0) is current")
+            return result
+        }
+    }
+
+    /// Sets the budget and re-plans the served set for it, all or nothing: the budget is stored in the
+    /// same transaction that makes the new generation current, so a plan that cannot be made or
+    /// written leaves the budget in force and the served set as they were.
+    func budgetSet(_ params: BudgetSetParams, _ context: RequestContext) async throws -> BudgetStatus {
+        if let bytes = params.bytes, bytes < 0 {
+            throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
+        }
+        return try await mutating {
+            let wanted = params.bytes.map(ByteSize.format) ?? "unlimited"
+            do {
+                // Plan first: a budget that cannot hold the tasks changes nothing.
+                let plan = try await makePlan(budget: params.bytes, dryRun: false, pending: nil, context: context)
+                _ = try await write(plan, budget: params.bytes, storing: params.bytes, context: context, at: 0.9)
+            } catch let error as RPCError {
+                let inForce = (try? budget.limit()).map { $0.map(ByteSize.format) ?? "unlimited" } ?? "unchanged"
+                throw RPCError(code: error.code, message: "cannot set the budget to \(wanted): \(error.message); "
+                                   + "nothing changed: the budget is still \(inForce)", data: error.data)
+            }
+            logger.notice("budget set to \(wanted)", metadata: ["peer": "\(context.peer)"])
+            return try translating { try budget.status() }
+        }
+    }
+}
