@@ -123,7 +123,8 @@ public struct RPCInboundRequest: Sendable {
         if let offset = UTF8Validation.firstInvalidOffset(in: payload) {
             let byte = payload[payload.startIndex + offset]
             throw RPCFailure(id: nil, error: RPCError(
-                code: .parseError, message: "the frame is not valid UTF-8: byte \(offset) (0x\(String(byte, radix: 16, uppercase: true))) does not begin a UTF-8 sequence or the sequence is incomplete or overlong"))
+                code: .parseError,
+                message: "the frame is not valid UTF-8 (at byte \(offset), 0x\(String(byte, radix: 16, uppercase: true)))"))
         }
         let envelope: RPCEnvelope
         do {

@@ -9,7 +9,8 @@ let maximumFrameSize = 1 << 16
 
 /// Feeds the bytes to the daemon's inbound path: as a byte stream through `FrameDecoder` (in two
 /// chunks, so that frames straddle reads, then end of stream), every decoded frame through request
-/// validation and the params decoding of every method; and the whole input as one frame payload.
+/// validation and the params decoding of every method; the whole input as one frame payload; and
+/// the input after its first four bytes as one payload.
 ///
 /// Each frame is read the way the daemon reads it (`RPCInboundRequest.parse`: the request scanner
 /// first, as on the read fast path and the connection's task alike) and by JSONDecoder alone; the
@@ -20,6 +21,10 @@ let maximumFrameSize = 1 << 16
 func fuzzOne(_ data: Data) {
     for payload in decodeFrames(data) { handle(payload) }
     handle(data)
+    // What follows a length prefix, whatever length it announces: the seeds are frames, and most
+    // mutations of a frame's payload (an inserted digit) no longer match its prefix, so without this
+    // they would never reach the request readers.
+    if data.count > Framing.headerSize { handle(Data(data.dropFirst(Framing.headerSize))) }
 }
 
 func decodeFrames(_ data: Data) -> [Data] {

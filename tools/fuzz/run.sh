@@ -50,9 +50,12 @@ if [[ $BUILD -eq 1 ]]; then
     for t in "${TARGETS[@]}"; do
         echo "building $t ($(config_of "$t"); sanitizers: fuzzer, address)"
         # --sanitize fuzzer makes SwiftPM keep `main` unrenamed so libFuzzer's main links;
-        # FUZZING drops the replay @main of the normal build.
+        # FUZZING drops the replay @main of the normal build. SwiftPM hands swiftc the sanitizers as
+        # two flags (`-sanitize=fuzzer -sanitize=address`), and with Swift 6.3.1 the last -sanitize=
+        # wins: the Swift code got either no coverage counters (libFuzzer: "no interesting inputs
+        # were found") or no ASan. The combined flag, passed after SwiftPM's, gives both.
         swift build -c "$(config_of "$t")" --scratch-path "$SCRATCH" --product "$t" \
-            --sanitize fuzzer --sanitize address \
+            --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address \
             -Xswiftc -DFUZZING -Xswiftc -parse-as-library 2>&1 \
             | grep -v "Cannot export local symbol" | grep -E "error|warning: .*\.swift|Compiling Fuzz|complete" || true
         [[ -x "$SCRATCH/$(config_of "$t")/$t" ]] || { echo "run.sh: building $t failed" >&2; exit 1; }
@@ -100,6 +103,9 @@ for t in "${TARGETS[@]}"; do
     if ! grep -q 'INFO: Loaded [0-9]* modules' "$log"; then
         failed=1
         note="FAILED (the binary has no coverage counters: libFuzzer would fuzz blind; log $log)"
+    elif grep -q 'no interesting inputs were found' "$log" || ! grep -q ' cov: [0-9]' "$log"; then
+        failed=1
+        note="FAILED (no input reached new coverage: the target's code is not instrumented; log $log)"
     elif [[ $status -ne 0 || $crashes -gt 0 ]]; then
         failed=1
         note="FAILED (exit $status; inputs in tools/fuzz/crashes/$t, log $log)"
