@@ -25,3 +25,15 @@ struct StatusStorageTests {
         #expect(!lines[1].contains("\u{1B}"))
     }
 }
+
+/// Numbers from the daemon that would not fit an Int are shown, not trapped on.
+@Suite("status: uptime")
+struct StatusUptimeTests {
+    @Test func uptimesAreReadableAndHostileOnesDoNotTrap() {
+        #expect(StatusCommand.formatUptime(59) == "59s")
+        #expect(StatusCommand.formatUptime(3725) == "1h2m")
+        #expect(StatusCommand.formatUptime(1e300) == "277777777777h46m")
+        #expect(StatusCommand.formatUptime(.nan) == "unknown")
+        #expect(StatusCommand.formatUptime(-5) == "unknown")
+    }
+}

@@ -76,7 +76,9 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func formatUptime(_ seconds: Double) -> String {
-        let total = Int(seconds)
+        // The daemon's number: NaN, negative or beyond Int (a hostile or broken server) must not trap.
+        guard seconds.isFinite, seconds >= 0 else { return "unknown" }
+        let total = Int(min(seconds, 1e15))
         if total < 60 { return "\(total)s" }
         if total < 3600 { return "\(total / 60)m\(total % 60)s" }
         return "\(total / 3600)h\((total % 3600) / 60)m"

@@ -137,7 +137,7 @@ public struct ExternalCommandEvaluator: Evaluator {
     }
 
     private static func seconds(_ t: Double) -> String {
-        t == t.rounded() ? "\(Int(t)) s" : "\(t) s"
+        t == t.rounded() && abs(t) < 1e15 ? "\(Int(t)) s" : "\(t) s"
     }
 }
 

@@ -118,7 +118,8 @@ enum ExternalProcess {
         var err = Collector(limit: limit)
         let clock = ContinuousClock()
         let start = clock.now
-        let deadline = start + .milliseconds(Int64((max(0, timeout) * 1000).rounded()))
+        // Saturates: a timeout from the configuration file may be any finite number (1e300 must not trap).
+        let deadline = start + .milliseconds(Int64(min(max(0, timeout) * 1000, 1e15).rounded()))
         var status: Int32 = 0
         var exitedAt: ContinuousClock.Instant?
 

@@ -20,6 +20,13 @@ import Testing
         #expect(error?.message.contains("signal 9") == true && error?.message.contains("segfault in kernel") == true)
     }
 
+    /// `evaluator-timeout` may be any finite positive number in the configuration file.
+    @Test func anAbsurdlyLongTimeoutDoesNotTrap() async throws {
+        let outcome = try await ExternalProcess.run(["/bin/sh", "-c", "echo 0.5"], timeout: 1e300)
+        #expect(outcome.exitCode == 0)
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "0.5\n")
+    }
+
     @Test func nonFiniteScoreIsBadOutput() async throws {
         let (task, dir) = try Base.task()
         defer { try? FileManager.default.removeItem(atPath: dir) }
