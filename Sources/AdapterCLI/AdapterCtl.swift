@@ -43,7 +43,7 @@ public struct AdapterCtl: AsyncParsableCommand {
             return ExitStatus.ok.rawValue
         } catch let error as CLIError {
             printError("adapterctl: \(error.message)")
-            return error.status.rawValue
+            return error.code.rawValue
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)

@@ -1,17 +1,10 @@
+import AdapterCore
 import AdapterProtocol
 
-/// A failure of adapterctl with the exit status it maps to (see `ExitStatus`).
-public struct CLIError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let status: ExitStatus
-    public let message: String
+/// A failure of adapterctl; its `code` is the exit status it maps to (see `ExitStatus`).
+public typealias CLIError = CodedError<ExitStatus>
 
-    public init(_ status: ExitStatus, _ message: String) {
-        self.status = status
-        self.message = message
-    }
-
-    public var description: String { message }
-
+extension CLIError {
     /// The exit status for an error the daemon answered with.
     public static func status(for error: RPCError) -> ExitStatus {
         switch error.code {
@@ -24,7 +17,7 @@ public struct CLIError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// adapterctl's exit statuses (documented in `adapterctl --help`).
-public enum ExitStatus: Int32, Sendable, Hashable, CaseIterable {
+public enum ExitStatus: Int32, CaseIterable, ErrorCode {
     /// Success.
     case ok = 0
     /// The daemon declined: adapter refused by screening, task not found, over budget, too large, invalid adapter.

@@ -94,22 +94,13 @@ extension AdapterStore {
                     arguments: [generationID, draft.kind.rawValue, membersJSON, configDigest.hex,
                                 draft.configJSON.count, weightsDigest.hex, draft.weights.count, bytes,
                                 draft.rank, draft.scale])
-                let id = db.lastInsertedRowID
-                try db.execute(sql: "UPDATE generations SET bytes_used = bytes_used + ? WHERE id = ?",
-                               arguments: [bytes, generationID])
-                let served = ServedAdapter(
-                    id: id, generationID: generationID, kind: draft.kind, memberTasks: draft.memberTasks,
-                    configDigest: configDigest, configBytes: draft.configJSON.count,
-                    weightsDigest: weightsDigest, weightsBytes: draft.weights.count, bytes: bytes,
-                    rank: draft.rank, scale: draft.scale,
-                    directory: servedDirectoryURL(generationID: generationID, servedAdapterID: id))
-                do {
-                    try materialise(served)
-                } catch {
-                    try? FileSystem.removeTree(served.directory.path)
-                    throw error
+                return try recordInsertedServedAdapter(generationID, db) { id, directory in
+                    ServedAdapter(
+                        id: id, generationID: generationID, kind: draft.kind, memberTasks: draft.memberTasks,
+                        configDigest: configDigest, configBytes: draft.configJSON.count,
+                        weightsDigest: weightsDigest, weightsBytes: draft.weights.count, bytes: bytes,
+                        rank: draft.rank, scale: draft.scale, directory: directory)
                 }
-                return served
             }
         }
     }
@@ -150,23 +141,33 @@ extension AdapterStore {
                     """,
                 arguments: [generationID, membersJSON, adapter.configDigest.hex, adapter.configBytes,
                             adapter.weightsDigest.hex, adapter.weightsBytes, adapter.bytes, adapter.rank, scale])
-            let id = db.lastInsertedRowID
-            try db.execute(sql: "UPDATE generations SET bytes_used = bytes_used + ? WHERE id = ?",
-                           arguments: [adapter.bytes, generationID])
-            let served = ServedAdapter(
-                id: id, generationID: generationID, kind: .own, memberTasks: [task.name],
-                configDigest: adapter.configDigest, configBytes: adapter.configBytes,
-                weightsDigest: adapter.weightsDigest, weightsBytes: adapter.weightsBytes, bytes: adapter.bytes,
-                rank: adapter.rank, scale: scale,
-                directory: servedDirectoryURL(generationID: generationID, servedAdapterID: id))
-            do {
-                try materialise(served)
-            } catch {
-                try? FileSystem.removeTree(served.directory.path)
-                throw error
+            return try recordInsertedServedAdapter(generationID, db) { id, directory in
+                ServedAdapter(
+                    id: id, generationID: generationID, kind: .own, memberTasks: [task.name],
+                    configDigest: adapter.configDigest, configBytes: adapter.configBytes,
+                    weightsDigest: adapter.weightsDigest, weightsBytes: adapter.weightsBytes, bytes: adapter.bytes,
+                    rank: adapter.rank, scale: scale, directory: directory)
             }
-            return served
         }
+    }
+
+    /// The rest of adding a served adapter, in the transaction whose last statement inserted its row:
+    /// `make` builds it from its row id and directory; its bytes are counted against the generation and
+    /// its PEFT directory is written (and removed again if that fails).
+    private func recordInsertedServedAdapter(
+        _ generationID: Int64, _ db: Database, _ make: (_ id: Int64, _ directory: URL) -> ServedAdapter
+    ) throws -> ServedAdapter {
+        let id = db.lastInsertedRowID
+        let served = make(id, servedDirectoryURL(generationID: generationID, servedAdapterID: id))
+        try db.execute(sql: "UPDATE generations SET bytes_used = bytes_used + ? WHERE id = ?",
+                       arguments: [served.bytes, generationID])
+        do {
+            try materialise(served)
+        } catch {
+            try? FileSystem.removeTree(served.directory.path)
+            throw error
+        }
+        return served
     }
 
     /// Makes a building generation current, in one transaction that also records its routes and

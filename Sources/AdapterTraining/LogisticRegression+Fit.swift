@@ -2,22 +2,16 @@ import AdapterCore
 import Foundation
 
 /// Why fitting a logistic regression failed.
-public struct LogisticRegressionError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: Hashable, Sendable {
-        case emptyTrainingSet
-        case shapeMismatch
-        case singleClass
-        case nonFiniteInput
-        case invalidParameter
-        case numericalFailure
-    }
-    public let code: Code
-    public let message: String
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-    public var description: String { message }
+public typealias LogisticRegressionError = CodedError<LogisticRegressionErrorCode>
+
+/// The kinds of `LogisticRegressionError`.
+public enum LogisticRegressionErrorCode: ErrorCode {
+    case emptyTrainingSet
+    case shapeMismatch
+    case singleClass
+    case nonFiniteInput
+    case invalidParameter
+    case numericalFailure
 }
 
 /// The result of fitting `LogisticRegression`: coefficients on the (already standardised) features,

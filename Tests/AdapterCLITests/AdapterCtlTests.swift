@@ -51,7 +51,7 @@ struct AdapterCtlTests {
             _ = try InstallCommand.readParams(directory: directory, task: "t", examples: directory + "/ex.jsonl")
             Issue.record("expected a missing safetensors file")
         } catch let error as CLIError {
-            #expect(error.status == .usage)
+            #expect(error.code == .usage)
             #expect(error.message.contains("adapter_model.safetensors"))
         }
         try Data([1, 2, 3, 250]).write(to: URL(fileURLWithPath: directory + "/adapter_model.bin"))

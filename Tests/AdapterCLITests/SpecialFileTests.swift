@@ -78,7 +78,7 @@ private let fixture = packageRoot.appendingPathComponent("Tests/AdapterCoreTests
             let error = try #require(throws: CLIError.self) {
                 _ = try InstallCommand.readParams(directory: directory, task: "t", examples: examplesPath)
             }
-            #expect(error.status == .usage)
+            #expect(error.code == .usage)
             #expect(error.message.contains(message), "\(error.message)")
         }
         #expect(try InstallCommand.readParams(directory: normal, task: "t", examples: examples).examples.contains("label"))

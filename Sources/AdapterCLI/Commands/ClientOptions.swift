@@ -48,4 +48,13 @@ public struct ClientOptions: ParsableArguments {
             throw error
         }
     }
+
+    /// Calls `method` and prints its result: as JSON with --json, else `render(result)` as text.
+    public func query<Method: RPCMethod>(
+        _ method: Method.Type, _ params: Method.Params, render: (Method.Result) -> String
+    ) async throws {
+        let result = try await withClient { try await $0.call(method, params) }
+        if json { return Output.printJSON(result) }
+        Output.printText(render(result))
+    }
 }

@@ -2,14 +2,15 @@ import AdapterProtocol
 import ArgumentParser
 
 /// `adapterctl config`: the daemon's effective settings.
-struct ConfigCommand: AsyncParsableCommand {
+struct ConfigCommand: DaemonQueryCommand {
+    typealias Method = Methods.ConfigGet
+
     static let configuration = CommandConfiguration(commandName: "config", abstract: "Show the daemon's effective settings.")
 
     @OptionGroup var client: ClientOptions
 
-    func run() async throws {
-        let config = try await client.withClient { try await $0.call(Methods.ConfigGet.self, NoParams()) }
-        if client.json { return Output.printJSON(config) }
+    /// The settings as a table.
+    static func render(_ config: ConfigResult) -> String {
         var rows: [[String]] = []
         rows.append(["config file", config.configFile ?? "(none)"])
         rows.append(["socket", config.socket])
@@ -26,6 +27,6 @@ struct ConfigCommand: AsyncParsableCommand {
         if let evaluator = config.evaluator { rows.append(["evaluator", evaluator]) }
         if let command = config.evaluatorCommand { rows.append(["evaluator-command", command.joined(separator: " ")]) }
         if let timeout = config.evaluatorTimeoutSeconds { rows.append(["evaluator-timeout", "\(timeout)s"]) }
-        Output.printText(TextTable(header: ["SETTING", "VALUE"], rows: rows).render())
+        return TextTable(header: ["SETTING", "VALUE"], rows: rows).render()
     }
 }

@@ -97,7 +97,7 @@ public struct DetectorTrainCommand: ParsableCommand {
     public func run() throws {
         let fs = try corpus.featureSet()
         let options = try corpus.options(fs)
-        do {
+        try CLIFailure.reportingDetectorErrors {
             let (manifest, features, tables) = try DetectorCorpus.load(corpus, featureSets: [fs])
             let examples = features[fs] ?? []
             var metrics: [DetectorMetrics] = []
@@ -120,10 +120,6 @@ public struct DetectorTrainCommand: ParsableCommand {
                 Output.printText("  \(m.scheme): accuracy \(DetectorEvaluation.f(m.accuracy)), AUC \(DetectorEvaluation.f(m.auc)), FPR \(DetectorEvaluation.f(m.falsePositiveRate)), TPR \(DetectorEvaluation.f(m.truePositiveRate))")
             }
             Output.printText("wrote \(out)")
-        } catch let e as DetectorError {
-            throw CLIFailure(e.message)
-        } catch let e as TokenEmbeddingError {
-            throw CLIFailure(e.message)
         }
     }
 }
@@ -157,7 +153,7 @@ public struct DetectorEvalCommand: ParsableCommand {
     public func run() throws {
         let fs = try corpus.featureSet()
         let sets: [DetectorFeatureSet] = fs == .baseline ? [.baseline] : [.baseline, fs]
-        do {
+        try CLIFailure.reportingDetectorErrors {
             let (manifest, features, tables) = try DetectorCorpus.load(corpus, featureSets: sets)
             var reports: [(DetectorFeatureSet, [CrossValidationReport])] = []
             for s in sets {
@@ -189,10 +185,6 @@ public struct DetectorEvalCommand: ParsableCommand {
                 Output.printText("  accuracy \(DetectorEvaluation.f(c.accuracy))  AUC \(DetectorEvaluation.f(auc))  FPR \(DetectorEvaluation.f(c.falsePositiveRate))  TPR \(DetectorEvaluation.f(c.truePositiveRate))  out-of-distribution \(verdicts.filter { $0.decision == .outOfDistribution }.count)")
                 Output.printText("  confusion: TP \(c.truePositives)  FP \(c.falsePositives)  TN \(c.trueNegatives)  FN \(c.falseNegatives)")
             }
-        } catch let e as DetectorError {
-            throw CLIFailure(e.message)
-        } catch let e as TokenEmbeddingError {
-            throw CLIFailure(e.message)
         }
     }
 }
@@ -202,4 +194,15 @@ struct CLIFailure: Error, CustomStringConvertible {
     let message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+
+    /// Runs `body`; a detector or token-embedding error it throws is reported as its message.
+    static func reportingDetectorErrors(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as DetectorError {
+            throw CLIFailure(e.message)
+        } catch let e as TokenEmbeddingError {
+            throw CLIFailure(e.message)
+        }
+    }
 }

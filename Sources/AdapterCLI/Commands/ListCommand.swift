@@ -2,16 +2,12 @@ import AdapterProtocol
 import ArgumentParser
 
 /// `adapterctl list`: the installed tasks as a table.
-struct ListCommand: AsyncParsableCommand {
+struct ListCommand: DaemonQueryCommand {
+    typealias Method = Methods.List
+
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List installed tasks.")
 
     @OptionGroup var client: ClientOptions
-
-    func run() async throws {
-        let list = try await client.withClient { try await $0.call(Methods.List.self, NoParams()) }
-        if client.json { return Output.printJSON(list) }
-        Output.printText(Self.render(list))
-    }
 
     /// The task table (cells escaped for the terminal by `TextTable`), the generation and the budget.
     static func render(_ list: ListResult) -> String {

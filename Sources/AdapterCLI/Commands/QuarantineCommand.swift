@@ -2,16 +2,12 @@ import AdapterProtocol
 import ArgumentParser
 
 /// `adapterctl quarantine`: adapters refused by screening.
-struct QuarantineCommand: AsyncParsableCommand {
+struct QuarantineCommand: DaemonQueryCommand {
+    typealias Method = Methods.QuarantineList
+
     static let configuration = CommandConfiguration(commandName: "quarantine", abstract: "List adapters refused by screening.")
 
     @OptionGroup var client: ClientOptions
-
-    func run() async throws {
-        let list = try await client.withClient { try await $0.call(Methods.QuarantineList.self, NoParams()) }
-        if client.json { return Output.printJSON(list) }
-        Output.printText(Self.render(list))
-    }
 
     /// The refused adapters as a table (cells escaped for the terminal by `TextTable`).
     static func render(_ list: QuarantineListResult) -> String {

@@ -2,7 +2,9 @@ import AdapterProtocol
 import ArgumentParser
 
 /// `adapterctl remove TASK`: stop serving a task.
-struct RemoveCommand: AsyncParsableCommand {
+struct RemoveCommand: DaemonQueryCommand {
+    typealias Method = Methods.Remove
+
     static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a task; it is no longer served.")
 
     @Argument(help: "Task name.")
@@ -10,9 +12,10 @@ struct RemoveCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    func run() async throws {
-        let result = try await client.withClient { try await $0.call(Methods.Remove.self, TaskParams(task: task)) }
-        if client.json { return Output.printJSON(result) }
-        Output.printText("removed \(result.task.terminalSafe) version \(result.version); generation \(result.generation); budget: \(Output.budgetLine(result.budget))")
+    var params: TaskParams { TaskParams(task: task) }
+
+    /// The one line: what was removed, the new generation and the budget.
+    static func render(_ result: RemoveResult) -> String {
+        "removed \(result.task.terminalSafe) version \(result.version); generation \(result.generation); budget: \(Output.budgetLine(result.budget))"
     }
 }

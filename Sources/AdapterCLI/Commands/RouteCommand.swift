@@ -31,9 +31,7 @@ struct RouteCommand: AsyncParsableCommand {
 
     /// Route by task name: prints the serving cluster, its files, sha256, scale and retained quality.
     func routeTask(_ task: String) async throws {
-        let route = try await client.withClient { try await $0.call(Methods.Route.self, RouteParams(task: task)) }
-        if client.json { return Output.printJSON(route) }
-        Output.printText(Self.render(route))
+        try await client.query(Methods.Route.self, RouteParams(task: task), render: Self.render)
     }
 
     /// The route's lines; the daemon's strings escaped for the terminal.
@@ -84,11 +82,7 @@ extension RouteCommand {
 
     /// Asks the daemon for the tasks `text` resembles and prints them (or the result as JSON).
     func routeText(_ text: String) async throws {
-        let result = try await client.withClient {
-            try await $0.call(Methods.RouteText.self, TextRouteParams(text: text, top: top))
-        }
-        if client.json { return Output.printJSON(result) }
-        Output.printText(Self.renderTextRoute(result))
+        try await client.query(Methods.RouteText.self, TextRouteParams(text: text, top: top), render: Self.renderTextRoute)
     }
 
     /// The table of `route --text`: rank, task, similarity, the adapter serving the task and its generation.

@@ -2,7 +2,9 @@ import AdapterProtocol
 import ArgumentParser
 
 /// `adapterctl show TASK`: one task in detail.
-struct ShowCommand: AsyncParsableCommand {
+struct ShowCommand: DaemonQueryCommand {
+    typealias Method = Methods.Show
+
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one task in detail.")
 
     @Argument(help: "Task name.")
@@ -10,11 +12,7 @@ struct ShowCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    func run() async throws {
-        let detail = try await client.withClient { try await $0.call(Methods.Show.self, TaskParams(task: task)) }
-        if client.json { return Output.printJSON(detail) }
-        Output.printText(Self.render(detail))
-    }
+    var params: TaskParams { TaskParams(task: task) }
 
     /// The task's lines; its strings (from the adapter's files and its installer) escaped for the terminal.
     static func render(_ detail: TaskDetail) -> String {

@@ -3,17 +3,13 @@ import ArgumentParser
 import Foundation
 
 /// `adapterctl status`: health, counts, budget and detector of the daemon.
-struct StatusCommand: AsyncParsableCommand {
+struct StatusCommand: DaemonQueryCommand {
+    typealias Method = Methods.Status
+
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the daemon's state: tasks, generation, budget, detector.")
 
     @OptionGroup var client: ClientOptions
-
-    func run() async throws {
-        let status = try await client.withClient { try await $0.call(Methods.Status.self, NoParams()) }
-        if client.json { return Output.printJSON(status) }
-        Output.printText(Self.render(status))
-    }
 
     /// The status lines; the daemon's strings escaped for the terminal.
     static func render(_ status: StatusResult) -> String {

@@ -8,23 +8,14 @@ public protocol TextEmbedder: Sendable {
 }
 
 /// Why routing could not answer.
-public struct RoutingError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Hashable, Sendable {
-        /// A task was given without example texts, or the query is empty.
-        case noText
-        /// Bad parameters (dimension, top-k, duplicate task names, a vector of the wrong length).
-        case invalidArgument
-        /// The router knows no task.
-        case noTasks
-    }
+public typealias RoutingError = CodedError<RoutingErrorCode>
 
-    public let code: Code
-    public let message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
+/// The kinds of `RoutingError`.
+public enum RoutingErrorCode: String, ErrorCode {
+    /// A task was given without example texts, or the query is empty.
+    case noText
+    /// Bad parameters (dimension, top-k, duplicate task names, a vector of the wrong length).
+    case invalidArgument
+    /// The router knows no task.
+    case noTasks
 }

@@ -1,21 +1,15 @@
 import Foundation
 
 /// Why a base model's token embeddings could not be read.
-public struct TokenEmbeddingError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: Hashable, Sendable {
-        case missingFile
-        /// A file is not a regular file (a FIFO, a device, a directory), too large, or unreadable.
-        case unreadableFile
-        case malformedFile
-        case unsupportedModel
-    }
-    public let code: Code
-    public let message: String
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-    public var description: String { message }
+public typealias TokenEmbeddingError = CodedError<TokenEmbeddingErrorCode>
+
+/// The kinds of `TokenEmbeddingError`.
+public enum TokenEmbeddingErrorCode: ErrorCode {
+    case missingFile
+    /// A file is not a regular file (a FIFO, a device, a directory), too large, or unreadable.
+    case unreadableFile
+    case malformedFile
+    case unsupportedModel
 }
 
 /// The vectors a base model feeds its first attention layer when it reads one vocabulary token, one
