@@ -72,8 +72,7 @@ public struct TaskSimilarity: Sendable, Equatable {
     }
 
     /// This similarity with one more task, appended last: its inner products with the N tasks here and
-    /// itself, from one (r × Σr) product per factor and module, N + 1 products rather than the (N + 1)²
-    /// of `compute`. The entries between the tasks already here are kept as they are.
+    /// itself, N + 1 pairs of small products per module rather than the (N + 1)² pairs of `compute`. The entries between the tasks already here are kept as they are.
     /// - Parameters:
     ///   - adapters: the adapters of the tasks already here, in the order of `names`.
     public func adding(name: String, adapter: LoRAAdapter, to adapters: [LoRAAdapter]) throws -> TaskSimilarity {
@@ -173,26 +172,13 @@ public struct TaskSimilarity: Sendable, Equatable {
     }
 
     /// Adds ⟨ΔW_new, ΔWᵢ⟩ of one module position to row[i] for every other task i, and ‖ΔW_new‖² to
-    /// row[others.count]: B_newᵀ·B̂ and A_new·Âᵀ, two r × Σr products.
+    /// row[others.count]: two r × rᵢ products per task (`FactoredUpdates.inner`), nothing stacked.
     private static func accumulateRow(new module: LoRAModule, others: [LoRAModule], into row: inout [Double]) {
-        let r = module.rank
-        guard r > 0 else { return }
-        let all = others + [module]
-        var offsets = [Int](repeating: 0, count: all.count + 1)
-        for i in all.indices { offsets[i + 1] = offsets[i] + all[i].rank }
-        let updates = all.map(\.update)
-        let b = LowRank.stackedColumns(updates)   // out × total
-        let a = LowRank.stackedRows(updates)      // total × in
-        let bb = module.b.multiplied(by: b, transposeSelf: true)     // r × total
-        let aa = module.a.multiplied(by: a, transposeOther: true)    // r × total
-        let total = offsets[all.count]
-        for (i, other) in all.enumerated() {
-            var sum = 0.0
-            for p in 0..<r {
-                for q in offsets[i]..<offsets[i + 1] { sum += bb.elements[p * total + q] * aa.elements[p * total + q] }
-            }
-            row[i] += module.scale * other.scale * sum
+        guard module.rank > 0 else { return }
+        for (i, other) in others.enumerated() where other.rank > 0 {
+            row[i] += FactoredUpdates.inner(module, other)
         }
+        row[others.count] += FactoredUpdates.inner(module, module)
     }
 
     /// B̂[:, rows]ᵀ · B̂[:, cols] for row-major B̂ (out × total), column-major; dsyrk (upper) when the
