@@ -24,7 +24,7 @@ struct ClusterBench: AsyncParsableCommand {
     @Option(help: "Maximum refinement rounds.") var rounds = 5
     @Option(help: "Candidate clusters scored per task and round (c).") var candidates = 3
     @Option(help: "Random clusterings measured as the baseline.") var randomSeeds = 3
-    @Option(help: "Task pairs on the dense similarity path (extrapolated).") var denseSamplePairs = 3
+    @Option(help: "Task pairs on the dense similarity path (extrapolated; 0: none).") var denseSamplePairs = 3
     @Flag(inversion: .prefixedNo, help: "Also time the pairwise (N² small products) similarity baseline.")
     var pairwiseBaseline = true
     @Flag(help: "Stop after the similarity figures (no budget, k-medoids or refinement).") var similarityOnly = false
@@ -45,7 +45,6 @@ struct ClusterBench: AsyncParsableCommand {
         let similarity = try TaskSimilarity.compute(names: names, adapters: profiles.map(\.adapter))
         let factoredWall = Self.seconds(clock.now - start)
         let factoredSeconds = Self.cpuSeconds() - cpu
-        let dense = Self.denseSimilaritySeconds(profiles.map(\.adapter), pairs: denseSamplePairs)
         print("similarity (factored, stacked Grams, \(tasks * (tasks + 1) / 2) pairs): \(Self.format(factoredSeconds)) CPU, "
               + "\(Self.format(factoredWall)) wall")
         if pairwiseBaseline {
@@ -76,10 +75,13 @@ struct ClusterBench: AsyncParsableCommand {
             print("similarity, one task added to \(tasks - 1) (TaskSimilarity.adding): \(Self.format(incremental)) CPU "
                   + String(format: "(%.1fx less than computing all; max |cos difference| %.1e)", factoredSeconds / incremental, worst))
         }
-        print("similarity (dense ΔW, \(denseSamplePairs) pairs measured, extrapolated): \(Self.format(dense.total)) CPU "
-              + "(form ΔW per task \(Self.format(dense.perTask)), dot per pair \(Self.format(dense.perPair)))")
-        print(String(format: "speed-up factored vs dense similarity: %.1fx", dense.total / factoredSeconds))
-        print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", dense.worstDifference(similarity)))
+        if denseSamplePairs > 0 {
+            let dense = Self.denseSimilaritySeconds(profiles.map(\.adapter), pairs: denseSamplePairs)
+            print("similarity (dense ΔW, \(denseSamplePairs) pairs measured, extrapolated): \(Self.format(dense.total)) CPU "
+                  + "(form ΔW per task \(Self.format(dense.perTask)), dot per pair \(Self.format(dense.perPair)))")
+            print(String(format: "speed-up factored vs dense similarity: %.1fx", dense.total / factoredSeconds))
+            print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", dense.worstDifference(similarity)))
+        }
 
         if similarityOnly { return }
 
