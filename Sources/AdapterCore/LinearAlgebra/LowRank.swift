@@ -9,9 +9,10 @@
 ///   from Householder QR (see `columnTriangularFactor`).
 /// - Norms and inner products use r×r Gram matrices: ‖sBA‖²_F = s² tr((BᵀB)(AAᵀ)) and
 ///   ⟨s₁B₁A₁, s₂B₂A₂⟩_F = s₁s₂ tr((B₁ᵀB₂)(A₂A₁ᵀ)).
-/// - A weighted sum Σ wᵢ sᵢ Bᵢ Aᵢ equals [w₁s₁B₁ … wₙsₙBₙ] · [A₁; …; Aₙ]; QR of both stacked factors and an
-///   SVD of the (Σrᵢ)×(Σrᵢ) core give its exact singular values and its optimal rank-k truncation
-///   (Eckart–Young).
+/// - A weighted sum Σ wᵢ sᵢ Bᵢ Aᵢ equals [w₁s₁B₁ … wₙsₙBₙ] · [A₁; …; Aₙ]; orthonormal bases of both stacked
+///   factors (from their Gram matrices by CholeskyQR when well conditioned, `GramTruncation.swift`, else
+///   Householder QR) and an SVD of the (Σrᵢ)×(Σrᵢ) core give its exact singular values and its optimal
+///   rank-k truncation (Eckart–Young).
 public enum LowRank {
     /// Singular values of `update`, descending; min(out, in, r) of them (the rest of ΔW's are zero).
     public static func singularValues(of update: LowRankUpdate) throws -> [Double] {
