@@ -24,12 +24,16 @@ struct ClusterBench: AsyncParsableCommand {
     @Option(help: "Maximum refinement rounds.") var rounds = 5
     @Option(help: "Candidate clusters scored per task and round (c).") var candidates = 3
     @Option(help: "Random clusterings measured as the baseline.") var randomSeeds = 3
-    @Option(help: "Task pairs on the dense similarity path (extrapolated).") var denseSamplePairs = 3
+    @Option(help: "Task pairs on the dense similarity path (extrapolated; 0: none).") var denseSamplePairs = 3
+    @Flag(inversion: .prefixedNo, help: "Also time the pairwise (N² small products) similarity baseline.")
+    var pairwiseBaseline = true
+    @Flag(help: "Stop after the similarity figures (no budget, k-medoids or refinement).") var similarityOnly = false
 
     func run() async throws {
         BLASThreads.set(1)
         print("cluster benchmark: \(tasks) synthetic tasks in \(families) families, \(layers * 2) modules "
-              + "\(width)×\(width), rank \(rank), budget \(budgetFraction) of storing all, OpenBLAS threads 1")
+              + "\(width)×\(width), rank \(rank), budget \(budgetFraction) of storing all, OpenBLAS threads 1 "
+              + "(\(BLASThreads.coreName))")
         let (profiles, family) = Self.makeTasks(count: tasks, families: families, layers: layers, width: width,
                                                 rank: rank, noise: noise, mixing: mixing)
         let names = profiles.map(\.name)
@@ -41,13 +45,45 @@ struct ClusterBench: AsyncParsableCommand {
         let similarity = try TaskSimilarity.compute(names: names, adapters: profiles.map(\.adapter))
         let factoredWall = Self.seconds(clock.now - start)
         let factoredSeconds = Self.cpuSeconds() - cpu
-        let dense = Self.denseSimilaritySeconds(profiles.map(\.adapter), pairs: denseSamplePairs)
-        print("similarity (factored, \(tasks * (tasks + 1) / 2) pairs): \(Self.format(factoredSeconds)) CPU, "
+        print("similarity (factored, stacked Grams, \(tasks * (tasks + 1) / 2) pairs): \(Self.format(factoredSeconds)) CPU, "
               + "\(Self.format(factoredWall)) wall")
-        print("similarity (dense ΔW, \(denseSamplePairs) pairs measured, extrapolated): \(Self.format(dense.total)) CPU "
-              + "(form ΔW per task \(Self.format(dense.perTask)), dot per pair \(Self.format(dense.perPair)))")
-        print(String(format: "speed-up factored vs dense similarity: %.1fx", dense.total / factoredSeconds))
-        print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", dense.worstDifference(similarity)))
+        if pairwiseBaseline {
+            // The straightforward method: every pair's ⟨ΔWᵢ, ΔWⱼ⟩ from its own two r×r factor products.
+            cpu = Self.cpuSeconds()
+            var worst = 0.0
+            let adapters = profiles.map(\.adapter)
+            var norms = [Double](repeating: 0, count: tasks)
+            for i in 0..<tasks { norms[i] = Self.pairwiseInner(adapters[i], adapters[i]).squareRoot() }
+            for i in 0..<tasks {
+                for j in (i + 1)..<tasks {
+                    let cosine = Self.pairwiseInner(adapters[i], adapters[j]) / (norms[i] * norms[j])
+                    worst = max(worst, abs(cosine - similarity.cosine(i, j)))
+                }
+            }
+            let pairwise = Self.cpuSeconds() - cpu
+            print("similarity (pairwise factored products, the straightforward method): \(Self.format(pairwise)) CPU; "
+                  + String(format: "stacked Grams %.1fx faster, max |cos difference| %.1e", pairwise / factoredSeconds, worst))
+        }
+        // One more task arriving: its row from N + 1 products per module, against computing all again.
+        if tasks > 1 {
+            let head = try TaskSimilarity.compute(names: Array(names.dropLast()), adapters: profiles.dropLast().map(\.adapter))
+            cpu = Self.cpuSeconds()
+            let grown = try head.adding(name: names[tasks - 1], adapter: profiles[tasks - 1].adapter,
+                                        to: profiles.dropLast().map(\.adapter))
+            let incremental = Self.cpuSeconds() - cpu
+            let worst = (0..<tasks).map { abs(grown.cosine($0, tasks - 1) - similarity.cosine($0, tasks - 1)) }.max() ?? 0
+            print("similarity, one task added to \(tasks - 1) (TaskSimilarity.adding): \(Self.format(incremental)) CPU "
+                  + String(format: "(%.1fx less than computing all; max |cos difference| %.1e)", factoredSeconds / incremental, worst))
+        }
+        if denseSamplePairs > 0 {
+            let dense = Self.denseSimilaritySeconds(profiles.map(\.adapter), pairs: denseSamplePairs)
+            print("similarity (dense ΔW, \(denseSamplePairs) pairs measured, extrapolated): \(Self.format(dense.total)) CPU "
+                  + "(form ΔW per task \(Self.format(dense.perTask)), dot per pair \(Self.format(dense.perPair)))")
+            print(String(format: "speed-up factored vs dense similarity: %.1fx", dense.total / factoredSeconds))
+            print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", dense.worstDifference(similarity)))
+        }
+
+        if similarityOnly { return }
 
         // Budget.
         let planner = try BudgetPlanner(tasks: profiles)   // sizes from PEFTAdapterWriter.byteSize
@@ -198,6 +234,19 @@ struct ClusterBench: AsyncParsableCommand {
         let n = Double(adapters.count)
         return DenseTiming(perTask: perTask, perPair: perPair, total: perTask * n + perPair * n * (n - 1) / 2,
                            sampled: sampled)
+    }
+
+    /// Σ over modules of ⟨ΔW_x, ΔW_y⟩ from each module pair's two r×r products (modules in the same order).
+    static func pairwiseInner(_ x: LoRAAdapter, _ y: LoRAAdapter) -> Double {
+        var sum = 0.0
+        for (mx, my) in zip(x.modules, y.modules) {
+            let bb = mx.b.multiplied(by: my.b, transposeSelf: true)
+            let aa = mx.a.multiplied(by: my.a, transposeOther: true)
+            var s = 0.0
+            for k in 0..<bb.elements.count { s += bb.elements[k] * aa.elements[k] }
+            sum += mx.scale * my.scale * s
+        }
+        return sum
     }
 
     static func purity(_ assignment: [Int], _ family: [Int]) -> Double {

@@ -2,10 +2,12 @@ import AdapterCore
 import Foundation
 
 /// Writes the synthetic adapter as an F16 PEFT directory (PEFTAdapterWriter) in a temporary directory and
-/// times reading + decoding it (PEFTAdapterLoader: parse, validate, F16 → Double factors).
+/// times reading + decoding it (PEFTAdapterLoader: parse, validate, F16 → Double factors) and one raw read.
 enum SignatureFileRead {
     struct Measurement {
         let seconds: Double
+        /// One raw read(2) of the safetensors file, the floor of any loader.
+        let rawSeconds: Double
         let bytes: Int
         let adapter: LoRAAdapter
     }
@@ -20,7 +22,8 @@ enum SignatureFileRead {
         try PEFTAdapterWriter.write(adapter, to: directory, dtype: .f16)
         let weights = directory.appendingPathComponent(PEFTAdapterLoader.weightsFileName)
         let bytes = (try fm.attributesOfItem(atPath: weights.path)[.size] as? NSNumber)?.intValue ?? 0
-        let read = try Stopwatch.best(of: repetitions) { try PEFTAdapterLoader.load(directory: directory) }
-        return Measurement(seconds: read.seconds, bytes: bytes, adapter: read.value)
+        let read = try Stopwatch.median(of: repetitions) { try PEFTAdapterLoader.load(directory: directory) }
+        let raw = try Stopwatch.median(of: repetitions) { try ReadBenchmark.rawRead(weights.path) }
+        return Measurement(seconds: read.seconds, rawSeconds: raw.seconds, bytes: bytes, adapter: read.value)
     }
 }

@@ -59,6 +59,21 @@ enum Stopwatch {
         return best
     }
 
+    /// The median of `repetitions` runs (robust to other processes on a shared machine), with the
+    /// last run's result.
+    static func median<T>(of repetitions: Int, _ body: () throws -> T) rethrows -> (seconds: Double, value: T) {
+        var last = try time(body)
+        var times = [last.seconds]
+        for _ in 1..<max(1, repetitions) {
+            last = try time(body)
+            times.append(last.seconds)
+        }
+        times.sort()
+        let middle = times.count / 2
+        let median = times.count % 2 == 1 ? times[middle] : (times[middle - 1] + times[middle]) / 2
+        return (median, last.value)
+    }
+
     static func format(_ seconds: Double) -> String {
         if seconds >= 1 { return String(format: "%.2f s", seconds) }
         return String(format: "%.2f ms", seconds * 1000)

@@ -70,4 +70,41 @@ import Testing
             try TaskSimilarity.compute(names: ["a", "a"], adapters: tasks.map(\.adapter))
         }
     }
+    @Test func addingOneTaskMatchesComputingAllAndKeepsTheOtherEntries() throws {
+        var g = SeededGenerator(seed: 17)
+        let shapes = SyntheticTasks.shapes(layers: 2, width: 12)
+        let adapters: [LoRAAdapter] = [2, 3, 1, 4, 2].enumerated().map { index, rank in
+            let modules = shapes.map { s in
+                SyntheticTasks.module(s, a: SyntheticTasks.gaussian(rank, s.inFeatures, scale: 1, &g),
+                                      b: SyntheticTasks.gaussian(s.outFeatures, rank, scale: 1, &g),
+                                      scale: 0.25 + Double(index))
+            }
+            return SyntheticTasks.adapter(modules, rank: rank)
+        }
+        let names = adapters.indices.map { "t\($0)" }
+        let all = try TaskSimilarity.compute(names: names, adapters: adapters)
+        let head = try TaskSimilarity.compute(names: Array(names.dropLast()), adapters: Array(adapters.dropLast()))
+        let grown = try head.adding(name: names[4], adapter: adapters[4], to: Array(adapters.dropLast()))
+        #expect(grown.names == names)
+        for i in 0..<4 { for j in 0..<4 { #expect(grown.inner[i * 5 + j] == head.inner[i * 4 + j]) } }
+        for i in 0..<5 {
+            #expect(abs(grown.inner[i * 5 + 4] - all.inner[i * 5 + 4]) <= 1e-12 * all.norm(i) * all.norm(4))
+            #expect(grown.inner[i * 5 + 4] == grown.inner[4 * 5 + i])
+            #expect(abs(grown.cosine(i, 4) - Self.denseCosine(adapters[i], adapters[4])) < 1e-10)
+        }
+        // Removing it again gives back the similarity it was added to.
+        let shrunk = try grown.removing(name: names[4])
+        #expect(shrunk == head)
+        let middle = try all.removing(name: "t2")
+        #expect(middle.names == ["t0", "t1", "t3", "t4"] && middle.inner[1 * 4 + 2] == all.inner[1 * 5 + 3])
+        // A name already there, a missing name, the wrong adapters or another profile are refused.
+        #expect(throws: ClusteringError.self) { try head.adding(name: "t0", adapter: adapters[4], to: Array(adapters.dropLast())) }
+        #expect(throws: ClusteringError.self) { try head.adding(name: "t9", adapter: adapters[4], to: Array(adapters.prefix(2))) }
+        #expect(throws: ClusteringError.self) { try head.removing(name: "t9") }
+        let other = SyntheticTasks.adapter(adapters[4].modules, rank: 2, baseModel: "another/model")
+        #expect { try head.adding(name: "t9", adapter: other, to: Array(adapters.dropLast())) } throws: { error in
+            (error as? ClusteringError)?.code == .profileMismatch
+        }
+    }
 }
+

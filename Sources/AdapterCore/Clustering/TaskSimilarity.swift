@@ -3,9 +3,12 @@ import COpenBLAS
 /// Cosine similarity of tasks' updates across all modules, computed in factored form:
 /// cos(i, j) = Σ_modules ⟨ΔWᵢ, ΔWⱼ⟩ / (‖ΔWᵢ‖ ‖ΔWⱼ‖), with ‖ΔW‖² = Σ_modules ‖ΔW‖²_F.
 ///
-/// Per module, the scaled factors of all tasks are stacked (Σr × out and Σr × in) and two Gram
-/// matrices are formed block by block with dgemm; ⟨ΔWᵢ, ΔWⱼ⟩ is the sum of the elementwise product of
-/// their (rᵢ × rⱼ) blocks. No out×in matrix is ever formed, and memory stays bounded by the block size.
+/// Per module, the factors of all tasks are stacked (B̂ = [B₁ … B_N], out × Σr, and Â = [A₁; …; A_N],
+/// Σr × in) and the two Gram matrices B̂ᵀB̂ and ÂÂᵀ are formed with a few large products: dsyrk on the
+/// diagonal blocks (half the work of a general product), dgemm between blocks. ⟨ΔWᵢ, ΔWⱼ⟩ = sᵢsⱼ times
+/// the sum of the elementwise product of their (rᵢ × rⱼ) blocks. No out×in matrix is ever formed, and
+/// memory stays bounded by the block size. A task that arrives later is added with N + 1 inner
+/// products per module (`adding`), not N².
 public struct TaskSimilarity: Sendable, Equatable {
     /// Task names, in the order of the matrix rows.
     public let names: [String]
@@ -43,6 +46,7 @@ public struct TaskSimilarity: Sendable, Equatable {
         self.inner = inner
     }
 
+
     /// Computes the similarity of the given tasks' adapters, which must share one base-model profile.
     /// - Parameter blockRank: at most this many stacked rank rows per Gram block (bounds memory).
     public static func compute(
@@ -58,37 +62,72 @@ public struct TaskSimilarity: Sendable, Equatable {
         let n = adapters.count
         var gram = [Double](repeating: 0, count: n * n)
         guard let first = adapters.first else { return TaskSimilarity(names: names, inner: gram) }
-
+        let byName = adapters.map(Self.modulesByName)
         for template in first.modules {
-            // Every adapter has this module (same profile); look it up by name.
-            let modules: [LoRAModule] = adapters.map { adapter in
-                adapter.modules.first { $0.name == template.name } ?? template
-            }
+            // Every adapter has this module (same profile).
+            let modules = byName.map { $0[template.name] ?? template }
             accumulate(modules: modules, into: &gram, blockRank: max(1, blockRank))
         }
         return TaskSimilarity(names: names, inner: gram)
     }
 
+    /// This similarity with one more task, appended last: its inner products with the N tasks here and
+    /// itself, N + 1 pairs of small products per module rather than the (N + 1)² pairs of `compute`. The entries between the tasks already here are kept as they are.
+    /// - Parameters:
+    ///   - adapters: the adapters of the tasks already here, in the order of `names`.
+    public func adding(name: String, adapter: LoRAAdapter, to adapters: [LoRAAdapter]) throws -> TaskSimilarity {
+        guard adapters.count == count else {
+            throw ClusteringError(.invalidArgument, "\(adapters.count) adapters for the \(count) tasks of the similarity")
+        }
+        guard !names.contains(name) else {
+            throw ClusteringError(.invalidArgument, "task '\(name)' is already in the similarity")
+        }
+        try AdapterProfileCheck.requireSameProfile(adapters + [adapter], names: names + [name])
+        let n = count, m = n + 1
+        var row = [Double](repeating: 0, count: m)
+        let byName = adapters.map(Self.modulesByName)
+        for module in adapter.modules {
+            let others = byName.map { $0[module.name] ?? module }
+            Self.accumulateRow(new: module, others: others, into: &row)
+        }
+        var grown = [Double](repeating: 0, count: m * m)
+        for i in 0..<n {
+            for j in 0..<n { grown[i * m + j] = inner[i * n + j] }
+            grown[i * m + n] = row[i]
+            grown[n * m + i] = row[i]
+        }
+        grown[n * m + n] = row[n]
+        return TaskSimilarity(names: names + [name], inner: grown)
+    }
+
+    /// This similarity without the task `name` (its row and column dropped; nothing is recomputed).
+    public func removing(name: String) throws -> TaskSimilarity {
+        guard let gone = names.firstIndex(of: name) else {
+            throw ClusteringError(.invalidArgument, "task '\(name)' is not in the similarity")
+        }
+        let kept = names.indices.filter { $0 != gone }
+        var smaller: [Double] = []
+        smaller.reserveCapacity(kept.count * kept.count)
+        for i in kept { for j in kept { smaller.append(inner[i * count + j]) } }
+        return TaskSimilarity(names: kept.map { names[$0] }, inner: smaller)
+    }
+
+    private static func modulesByName(_ adapter: LoRAAdapter) -> [String: LoRAModule] {
+        var byName: [String: LoRAModule] = [:]
+        for module in adapter.modules { byName[module.name] = module }
+        return byName
+    }
+
     /// Adds Σ ⟨ΔWᵢ, ΔWⱼ⟩ of one module position for every pair to `gram`.
     private static func accumulate(modules: [LoRAModule], into gram: inout [Double], blockRank: Int) {
         let n = modules.count
-        let outDim = modules[0].outFeatures
-        let inDim = modules[0].inFeatures
         var offsets = [Int](repeating: 0, count: n + 1)
         for i in 0..<n { offsets[i + 1] = offsets[i] + modules[i].rank }
         let total = offsets[n]
         guard total > 0 else { return }
-        // Stacked scale·Bᵢᵀ (total × out) and Aᵢ (total × in).
-        var bt = [Double](repeating: 0, count: total * outDim)
-        var a = [Double](repeating: 0, count: total * inDim)
-        for (i, module) in modules.enumerated() {
-            let r = module.rank
-            let s = module.scale
-            for row in 0..<module.b.rows {
-                for c in 0..<r { bt[(offsets[i] + c) * outDim + row] = s * module.b.elements[row * r + c] }
-            }
-            for c in 0..<(r * inDim) { a[offsets[i] * inDim + c] = module.a.elements[c] }
-        }
+        let updates = modules.map(\.update)
+        let b = LowRank.stackedColumns(updates)   // out × total
+        let a = LowRank.stackedRows(updates)      // total × in
         // Blocks of whole tasks with at most blockRank stacked rows (at least one task each).
         var blocks: [Range<Int>] = []
         var start = 0
@@ -104,15 +143,26 @@ public struct TaskSimilarity: Sendable, Equatable {
                 let c0 = offsets[colBlock.lowerBound], c1 = offsets[colBlock.upperBound]
                 let m = r1 - r0, k = c1 - c0
                 if m == 0 || k == 0 { continue }
-                let gb = gemmRowsByRows(bt, width: outDim, rows: r0..<r1, cols: c0..<c1)
-                let ga = gemmRowsByRows(a, width: inDim, rows: r0..<r1, cols: c0..<c1)
+                // Column-major m×k blocks: element (p, q) at p + q·m (on the diagonal, upper triangle only).
+                let diagonal = rowBlock == colBlock
+                let gb = columnGram(b, rows: r0..<r1, cols: c0..<c1, diagonal: diagonal)
+                let ga = rowGram(a, rows: r0..<r1, cols: c0..<c1, diagonal: diagonal)
                 for i in rowBlock {
-                    for j in colBlock where j >= i {  // diagonal block: upper half only
+                    for j in colBlock where j >= i {
                         var sum = 0.0
-                        for p in (offsets[i] - r0)..<(offsets[i + 1] - r0) {
-                            let base = p * k
-                            for q in (offsets[j] - c0)..<(offsets[j + 1] - c0) { sum += gb[base + q] * ga[base + q] }
+                        let ps = (offsets[i] - r0)..<(offsets[i + 1] - r0)
+                        let qs = (offsets[j] - c0)..<(offsets[j + 1] - c0)
+                        gb.withUnsafeBufferPointer { gbp in
+                            ga.withUnsafeBufferPointer { gap in
+                                for q in qs {
+                                    for p in ps where !diagonal || i != j || p <= q {
+                                        let term = gbp[p + q * m] * gap[p + q * m]
+                                        sum += (diagonal && i == j && p != q) ? 2 * term : term
+                                    }
+                                }
+                            }
                         }
+                        sum *= modules[i].scale * modules[j].scale
                         gram[i * n + j] += sum
                         if i != j { gram[j * n + i] += sum }
                     }
@@ -121,17 +171,56 @@ public struct TaskSimilarity: Sendable, Equatable {
         }
     }
 
-    /// X[rows] · X[cols]ᵀ for a row-major matrix X of the given width: a (rows.count × cols.count) product.
-    private static func gemmRowsByRows(_ x: [Double], width: Int, rows: Range<Int>, cols: Range<Int>) -> [Double] {
+    /// Adds ⟨ΔW_new, ΔWᵢ⟩ of one module position to row[i] for every other task i, and ‖ΔW_new‖² to
+    /// row[others.count]: two r × rᵢ products per task (`FactoredUpdates.inner`), nothing stacked.
+    private static func accumulateRow(new module: LoRAModule, others: [LoRAModule], into row: inout [Double]) {
+        guard module.rank > 0 else { return }
+        for (i, other) in others.enumerated() where other.rank > 0 {
+            row[i] += FactoredUpdates.inner(module, other)
+        }
+        row[others.count] += FactoredUpdates.inner(module, module)
+    }
+
+    /// B̂[:, rows]ᵀ · B̂[:, cols] for row-major B̂ (out × total), column-major; dsyrk (upper) when the
+    /// ranges are the same.
+    private static func columnGram(_ x: Matrix, rows: Range<Int>, cols: Range<Int>, diagonal: Bool) -> [Double] {
         let m = rows.count, k = cols.count
         var out = [Double](repeating: 0, count: m * k)
-        x.withUnsafeBufferPointer { p in
+        // Row-major B̂ is the column-major Y = B̂ᵀ (total × out, ld total); rows of Y are columns of B̂.
+        x.elements.withUnsafeBufferPointer { p in
             out.withUnsafeMutableBufferPointer { c in
-                guard let base = p.baseAddress else { return }
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(width), 1,
-                            base + rows.lowerBound * width, Int32(width),
-                            base + cols.lowerBound * width, Int32(width),
-                            0, c.baseAddress, Int32(k))
+                guard let base = p.baseAddress, x.rows > 0 else { return }
+                let ld = Int32(x.cols)
+                if diagonal {
+                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(x.rows), 1,
+                                base + rows.lowerBound, ld, 0, c.baseAddress, Int32(m))
+                } else {
+                    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(x.rows), 1,
+                                base + rows.lowerBound, ld, base + cols.lowerBound, ld, 0, c.baseAddress, Int32(m))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Â[rows, :] · Â[cols, :]ᵀ for row-major Â (total × in), column-major; dsyrk (upper) when the
+    /// ranges are the same.
+    private static func rowGram(_ x: Matrix, rows: Range<Int>, cols: Range<Int>, diagonal: Bool) -> [Double] {
+        let m = rows.count, k = cols.count
+        var out = [Double](repeating: 0, count: m * k)
+        // Row-major Â is the column-major Z = Âᵀ (in × total, ld in); columns of Z are rows of Â.
+        x.elements.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { c in
+                guard let base = p.baseAddress, x.cols > 0 else { return }
+                let ld = Int32(x.cols)
+                if diagonal {
+                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, Int32(m), Int32(x.cols), 1,
+                                base + rows.lowerBound * x.cols, ld, 0, c.baseAddress, Int32(m))
+                } else {
+                    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(k), Int32(x.cols), 1,
+                                base + rows.lowerBound * x.cols, ld, base + cols.lowerBound * x.cols, ld, 0,
+                                c.baseAddress, Int32(m))
+                }
             }
         }
         return out

@@ -20,7 +20,11 @@ public struct WeightSpaceEvaluator: Evaluator {
     /// The synchronous score, for callers outside an async context.
     public static func score(own: LoRAAdapter, candidate: LoRAAdapter) -> Double {
         let ownNorm = FactoredUpdates.normSquared(own)
-        guard ownNorm > 0 else { return FactoredUpdates.normSquared(candidate) > 0 ? 0 : 1 }
-        return max(0, 1 - FactoredUpdates.distanceSquared(candidate, own) / ownNorm)
+        let candidateNorm = FactoredUpdates.normSquared(candidate)
+        guard ownNorm > 0 else { return candidateNorm > 0 ? 0 : 1 }
+        // ‖ΔW_candidate − ΔW_own‖² as `FactoredUpdates.distanceSquared` computes it, with ‖ΔW_own‖²
+        // taken once rather than twice.
+        let distance = max(0, candidateNorm - 2 * FactoredUpdates.inner(candidate, own) + ownNorm)
+        return max(0, 1 - distance / ownNorm)
     }
 }

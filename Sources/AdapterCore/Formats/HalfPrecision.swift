@@ -1,4 +1,10 @@
 /// Conversions between `Double` and the 16-bit float encodings safetensors stores.
+///
+/// The bulk decoders turn a tensor's little-endian bytes into `Double`s in one pass, straight from the
+/// (mapped) file into the matrix the math uses, and report in the same pass whether any value is NaN
+/// or infinite. They are branch-free bit manipulations that the compiler vectorises (no per-element
+/// call: Swift's `Float16` → `Float` conversion is a library call on x86-64 without F16C) and give
+/// exactly the values of the scalar conversions below.
 enum HalfPrecision {
     /// BF16 bits → Float: BF16 is the upper half of an IEEE-754 binary32.
     @inline(__always)
@@ -19,5 +25,70 @@ enum HalfPrecision {
     @inline(__always)
     static func float(fromF16 bits: UInt16) -> Float {
         Float(Float16(bitPattern: bits))
+    }
+
+    /// F16 bits → Double without a library call: normal numbers, infinities and NaNs by moving the
+    /// exponent and mantissa into place and re-biasing the exponent (15 → 1023, 31 → 2047); subnormals
+    /// (and zero) as mantissa · 2⁻²⁴, which is exact.
+    @inline(__always)
+    static func double(fromF16 bits: UInt16) -> Double {
+        let h = UInt64(bits)
+        let magnitude = h & 0x7FFF
+        let sign = (h & 0x8000) &<< 48
+        let moved = (magnitude &<< 42) &+ (1008 &<< 52)
+        let normal = magnitude >= 0x7C00 ? moved &+ (1008 &<< 52) : moved
+        let subnormal = (Double(Int32(truncatingIfNeeded: magnitude)) * 0x1p-24).bitPattern
+        return Double(bitPattern: (magnitude < 0x0400 ? subnormal : normal) | sign)
+    }
+
+    /// Decodes `count` little-endian values of `dtype` starting at `source` into `destination`.
+    /// - Returns: whether any decoded value is NaN or infinite (exponent all ones).
+    static func decode(_ dtype: DType, from source: UnsafeRawPointer, count: Int,
+                       into destination: UnsafeMutablePointer<Double>) -> Bool {
+        switch dtype {
+        case .f16: decodeF16(source, count: count, into: destination)
+        case .bf16: decodeBF16(source, count: count, into: destination)
+        case .f32: decodeF32(source, count: count, into: destination)
+        }
+    }
+
+    private static func decodeF16(_ source: UnsafeRawPointer, count: Int,
+                                  into destination: UnsafeMutablePointer<Double>) -> Bool {
+        var special: UInt16 = 0
+        var i = 0
+        while i < count {
+            let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
+            // Exponent all ones ⟺ (bits & 0x7FFF) + 0x0400 reaches 0x8000.
+            special |= ((bits & 0x7FFF) &+ 0x0400) & 0x8000
+            destination[i] = double(fromF16: bits)
+            i &+= 1
+        }
+        return special != 0
+    }
+
+    private static func decodeBF16(_ source: UnsafeRawPointer, count: Int,
+                                   into destination: UnsafeMutablePointer<Double>) -> Bool {
+        var special: UInt16 = 0
+        var i = 0
+        while i < count {
+            let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
+            special |= ((bits & 0x7F80) &+ 0x0080) & 0x8000
+            destination[i] = Double(Float(bitPattern: UInt32(bits) &<< 16))
+            i &+= 1
+        }
+        return special != 0
+    }
+
+    private static func decodeF32(_ source: UnsafeRawPointer, count: Int,
+                                  into destination: UnsafeMutablePointer<Double>) -> Bool {
+        var special: UInt32 = 0
+        var i = 0
+        while i < count {
+            let bits = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self))
+            special |= ((bits & 0x7F80_0000) &+ 0x0080_0000) & 0x8000_0000
+            destination[i] = Double(Float(bitPattern: bits))
+            i &+= 1
+        }
+        return special != 0
     }
 }

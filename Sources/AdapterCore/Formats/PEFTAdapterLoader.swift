@@ -146,10 +146,11 @@ public enum PEFTAdapterLoader {
                     }
                 }
             }
-            let a = try weights.matrix(aKey)
-            let b = try weights.matrix(bKey)
-            try requireFinite(a, aKey)
-            try requireFinite(b, bKey)
+            // Decoded straight from the mapped file; NaN/Inf found in the same pass.
+            let (a, aNonFinite) = try weights.checkedMatrix(aKey)
+            let (b, bNonFinite) = try weights.checkedMatrix(bKey)
+            try requireFinite(a, aKey, firstNonFinite: aNonFinite)
+            try requireFinite(b, bKey, firstNonFinite: bNonFinite)
             guard a.rows == b.cols else {
                 throw PEFTError(
                     .shapeMismatch,
@@ -206,8 +207,8 @@ public enum PEFTAdapterLoader {
         return modulesToSave.contains { module == $0 || module.hasSuffix("." + $0) }
     }
 
-    private static func requireFinite(_ m: Matrix, _ key: String) throws(PEFTError) {
-        if let i = m.elements.firstIndex(where: { !$0.isFinite }) {
+    private static func requireFinite(_ m: Matrix, _ key: String, firstNonFinite: Int?) throws(PEFTError) {
+        if let i = firstNonFinite {
             let what = m.elements[i].isNaN ? "NaN" : "an infinite value"
             throw PEFTError(
                 .nonFiniteValue,

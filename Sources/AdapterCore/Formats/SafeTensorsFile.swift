@@ -84,19 +84,47 @@ public struct SafeTensorsFile: Sendable {
 
     /// Decodes an F32, F16 or BF16 tensor to `Double`s in row-major order.
     public func doubles(_ name: String) throws(SafeTensorsError) -> [Double] {
-        let info = try require(name)
-        return try decode(info) { Double($0) }
+        try decodeDoubles(try require(name)).values
     }
 
     /// Decodes a two-dimensional F32, F16 or BF16 tensor as a `Matrix` (rows = shape[0]).
     public func matrix(_ name: String) throws(SafeTensorsError) -> Matrix {
+        try checkedMatrix(name).matrix
+    }
+
+    /// Decodes a two-dimensional F32, F16 or BF16 tensor as a `Matrix` (rows = shape[0]) in one pass
+    /// over its bytes, straight into the matrix's storage, and reports the row-major index of its first
+    /// NaN or infinite element (nil when every element is finite; only then is a second look taken).
+    public func checkedMatrix(_ name: String) throws(SafeTensorsError) -> (matrix: Matrix, firstNonFinite: Int?) {
         let info = try require(name)
         guard info.shape.count == 2 else {
             throw SafeTensorsError(
                 .notAMatrix, "tensor '\(name)' has shape \(info.shape); a two-dimensional matrix was expected")
         }
-        let values = try decode(info) { Double($0) }
-        return Matrix(rows: info.shape[0], cols: info.shape[1], elements: values)
+        let (values, special) = try decodeDoubles(info)
+        let firstNonFinite = special ? values.firstIndex { !$0.isFinite } : nil
+        return (Matrix(rows: info.shape[0], cols: info.shape[1], elements: values), firstNonFinite)
+    }
+
+    /// All elements as `Double`s (bulk conversion, `HalfPrecision.decode`) and whether any is NaN or ∞.
+    private func decodeDoubles(_ info: TensorInfo) throws(SafeTensorsError) -> (values: [Double], special: Bool) {
+        guard let dtype = info.dtype.floatingPoint else {
+            throw SafeTensorsError(
+                .unsupportedDType,
+                "tensor '\(info.name)' has dtype \(info.dtype.rawValue); adapterd reads F32, F16, BF16")
+        }
+        let count = info.elementCount
+        let start = 8 + headerLength + info.dataOffsets.lowerBound
+        var special = false
+        let values = storage.withUnsafeBytes { raw in
+            [Double](unsafeUninitializedCapacity: count) { out, initialized in
+                if count > 0, let base = raw.baseAddress, let destination = out.baseAddress {
+                    special = HalfPrecision.decode(dtype, from: base + start, count: count, into: destination)
+                }
+                initialized = count
+            }
+        }
+        return (values, special)
     }
 
     private func require(_ name: String) throws(SafeTensorsError) -> TensorInfo {

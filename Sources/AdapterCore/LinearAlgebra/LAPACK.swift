@@ -83,6 +83,38 @@ public enum LAPACK {
         return r
     }
 
+    /// The reciprocal of the condition number of an upper-triangular r (row-major, n×n), estimated
+    /// in O(n²) by dtrcon (the ∞-norm of r, i.e. the 1-norm of the column-major buffer's lower triangle
+    /// rᵀ); 0 for a singular r.
+    public static func reciprocalConditionOfUpperTriangular(_ r: Matrix) throws -> Double {
+        guard r.rows == r.cols else {
+            throw LinearAlgebraError(.shapeMismatch, "a triangular matrix must be square, got \(r.rows)×\(r.cols)")
+        }
+        guard r.rows > 0 else { return 1 }
+        try requireFinite(r)
+        var rcond = 0.0
+        let info = r.elements.withUnsafeBufferPointer { p in
+            LAPACKE_dtrcon(LAPACK_COL_MAJOR, job("O"), job("L"), job("N"), COpenBLAS_lapack_int(r.rows),
+                           p.baseAddress, COpenBLAS_lapack_int(r.rows), &rcond)
+        }
+        guard info == 0 else { throw LinearAlgebraError.lapack("dtrcon", info: info) }
+        return rcond
+    }
+
+    /// X with r · X = y, for r upper triangular and non-singular (n×n) and y n×k, by dtrsm.
+    public static func solveUpperTriangular(_ r: Matrix, _ y: Matrix) -> Matrix {
+        precondition(r.rows == r.cols && r.rows == y.rows, "triangular solve: shapes \(r.rows)×\(r.cols) and \(y.rows)×\(y.cols)")
+        var x = y
+        guard y.rows > 0, y.cols > 0 else { return x }
+        r.elements.withUnsafeBufferPointer { rp in
+            x.elements.withUnsafeMutableBufferPointer { xp in
+                cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit,
+                            Int32(y.rows), Int32(y.cols), 1, rp.baseAddress, Int32(r.cols), xp.baseAddress, Int32(y.cols))
+            }
+        }
+        return x
+    }
+
     private static func syrk(_ m: Matrix, n: Int, k: Int, transpose: Bool) -> Matrix {
         var c = Matrix(zeros: n, n)
         guard n > 0, k > 0, let n32 = Int32(exactly: n), let k32 = Int32(exactly: k),

@@ -9,9 +9,10 @@
 ///   from Householder QR (see `columnTriangularFactor`).
 /// - Norms and inner products use r×r Gram matrices: ‖sBA‖²_F = s² tr((BᵀB)(AAᵀ)) and
 ///   ⟨s₁B₁A₁, s₂B₂A₂⟩_F = s₁s₂ tr((B₁ᵀB₂)(A₂A₁ᵀ)).
-/// - A weighted sum Σ wᵢ sᵢ Bᵢ Aᵢ equals [w₁s₁B₁ … wₙsₙBₙ] · [A₁; …; Aₙ]; QR of both stacked factors and an
-///   SVD of the (Σrᵢ)×(Σrᵢ) core give its exact singular values and its optimal rank-k truncation
-///   (Eckart–Young).
+/// - A weighted sum Σ wᵢ sᵢ Bᵢ Aᵢ equals [w₁s₁B₁ … wₙsₙBₙ] · [A₁; …; Aₙ]; orthonormal bases of both stacked
+///   factors (from their Gram matrices by CholeskyQR when well conditioned, `GramTruncation.swift`, else
+///   Householder QR) and an SVD of the (Σrᵢ)×(Σrᵢ) core give its exact singular values and its optimal
+///   rank-k truncation (Eckart–Young).
 public enum LowRank {
     /// Singular values of `update`, descending; min(out, in, r) of them (the rest of ΔW's are zero).
     public static func singularValues(of update: LowRankUpdate) throws -> [Double] {
@@ -119,12 +120,30 @@ public enum LowRank {
 
     /// Optimal rank-k approximation (Eckart–Young) of Σ wᵢ · ΔWᵢ, without forming any out×in matrix.
     ///
-    /// Stacks B̂ = [w₁s₁B₁ … wₙsₙBₙ] (out×R) and Â = [A₁; …; Aₙ] (R×in), R = Σ rᵢ; takes B̂ = Q_B R_B and
-    /// Âᵀ = Q_A R_A; the SVD of the core R_B R_Aᵀ = U Σ Vᵀ gives Σ wᵢΔWᵢ = (Q_B U) Σ (Q_A V)ᵀ exactly. The
+    /// Stacks B̂ = [B₁ … Bₙ] (out×R) and Â = [A₁; …; Aₙ] (R×in), R = Σ rᵢ, so that Σ wᵢΔWᵢ = B̂ D Â with
+    /// D = diag(wᵢsᵢ) repeated over each block. Orthonormal bases B̂ = Q_B R_B, Âᵀ = Q_A R_A turn it into
+    /// Q_B (R_B D R_Aᵀ) Q_Aᵀ, and the SVD of that R×R core, U Σ Vᵀ, gives the exact SVD of the sum. The
     /// result keeps the first k: B' = Q_B U_k Σ_k, A' = V_kᵀ Q_Aᵀ, scale 1 (see `TruncatedFactorization`),
     /// and reports all singular values and the residual √(Σ_{i>k} σᵢ²). Rank-deficient and zero updates
     /// give zero singular values (never NaN).
+    ///
+    /// R_B and R_A come from the R×R Gram matrices (CholeskyQR, `gramTruncatedWeightedSum`) when both
+    /// stacked factors are well enough conditioned for the error bound documented there; otherwise,
+    /// and for factors that are not tall, from Householder QR (`truncatedWeightedSumByHouseholderQR`).
     public static func truncatedWeightedSum(
+        _ updates: [LowRankUpdate], weights: [Double], rank: Int
+    ) throws -> TruncatedFactorization {
+        try requireTerms(updates, weights: weights)
+        guard rank >= 0 else { throw LinearAlgebraError(.invalidArgument, "target rank \(rank) is negative") }
+        if let fast = try gramTruncatedWeightedSum(updates, weights: weights, rank: rank) { return fast }
+        return try truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: rank)
+    }
+
+    /// `truncatedWeightedSum` by Householder QR of both stacked factors (dgeqrf + dorgqr on out×R and
+    /// in×R), exact for any factors: the fallback of the Gram path and the baseline `adapterd-bench
+    /// merge` measures it against. Costs O((out + in)·R²) with a large constant (≈ 4·(out + in)·R² flops,
+    /// much of it in level-2 BLAS).
+    public static func truncatedWeightedSumByHouseholderQR(
         _ updates: [LowRankUpdate], weights: [Double], rank: Int
     ) throws -> TruncatedFactorization {
         try requireTerms(updates, weights: weights)

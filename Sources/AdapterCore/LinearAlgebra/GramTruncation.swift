@@ -1,0 +1,160 @@
+/// The truncated SVD of a weighted sum of low-rank updates from the Gram matrices of the stacked
+/// factors (CholeskyQR), the fast path of `LowRank.truncatedWeightedSum`.
+///
+/// With B̂ = [B₁ … Bₙ] (out×R), Â = [A₁; …; Aₙ] (R×in) and D = diag(wᵢsᵢ) (each repeated rᵢ times),
+/// Σ wᵢΔWᵢ = B̂ D Â. Terms j whose column bⱼ or row aⱼ is exactly zero, or whose coefficient is zero,
+/// contribute exactly nothing and are left out (zero modules, padding); of the p kept terms:
+/// 1. G_B = B̂ᵀB̂ and G_A = ÂÂᵀ (p×p) by dsyrk: (out + in)·R²/2 multiply-adds, the whole cost at
+///    level-3 BLAS speed, against ≈ 4·(out + in)·R² mostly level-2 flops for Householder QR with Q formed.
+/// 2. Columns scaled to unit length (S_B, S_A: the column norms, so that scaling does not count as
+///    ill-conditioning), Cholesky S⁻¹GS⁻¹ = RᵀR (dpotrf), and the condition of R estimated (dtrcon).
+/// 3. B̂ = Q_B R_B S_B and Âᵀ = Q_A R_A S_A with Q = B̂ S⁻¹ R⁻¹ never formed: the p×p core
+///    K = R_B (S_B D S_A) R_Aᵀ = U Σ Vᵀ (dgesdd), and only the kept directions are recovered:
+///    B' = B̂ · (S_B⁻¹ R_B⁻¹ U_k Σ_k) and A' = (S_A⁻¹ R_A⁻¹ V_k)ᵀ · Â, two out×R×k and R×in×k products.
+///
+/// Error bound. For the unit-column factor X (B̂S_B⁻¹ or ÂᵀS_A⁻¹) with condition number κ, the computed
+/// Gram and Cholesky factor satisfy R̂ᵀR̂ = XᵀX + E with ‖E‖₂ ≤ c·ε (ε = 2⁻⁵³; c a low-degree polynomial in
+/// out/in and R: ≤ R·out in the worst case, ≈ √out + R in practice), so Q = X R̂⁻¹ is orthonormal up to
+/// δ = ‖QᵀQ − I‖₂ ≤ c·ε·κ² (the classical CholeskyQR bound). Since the sum equals Q_B K Q_Aᵀ exactly for
+/// the computed R's (up to ε‖K‖ in forming K), with δ = δ_B + δ_A:
+/// - every singular value is within (δ + O(ε))·σᵢ + O(ε)·σ₁ of the exact one (multiplicative
+///   perturbation by Q_B, Q_A; dgesdd is backward stable on K);
+/// - the residual is near-optimal: ‖ΣwᵢΔWᵢ − B'A'‖_F ≤ (1 + δ)²·‖ΣwᵢΔWᵢ − M_k‖_F, M_k the exact rank-k
+///   truncation, and B'A' differs from M_k by O(δ·σ₁/(σ_k − σ_{k+1}))·‖ΣwᵢΔWᵢ‖ (Wedin; the dense and
+///   Householder paths have the same sensitivity with ε in place of δ).
+/// The path is taken only when both estimated condition numbers are at most `gramConditionLimit`
+/// (10³, so c·ε·κ² ≤ c·1.1·10⁻¹⁰), the factors are tall (p ≤ out, p ≤ in) and every Gram entry is finite;
+/// otherwise (nearly parallel or duplicated factors, wide factors, overflow, NaN) `nil` sends the caller
+/// to Householder QR, which is exact for any factors. docs/PERFORMANCE.md has the measured errors.
+extension LowRank {
+    /// Largest estimated condition number (1-norm, columns scaled to unit length) of either stacked
+    /// factor's Cholesky factor for which the Gram path is used (see the error bound above).
+    static let gramConditionLimit = 1e3
+
+    /// Σ wᵢΔWᵢ truncated to `rank` through the Gram matrices, or nil when Householder QR must be used.
+    /// `updates` and `weights` are validated by the caller.
+    static func gramTruncatedWeightedSum(
+        _ updates: [LowRankUpdate], weights: [Double], rank: Int
+    ) throws -> TruncatedFactorization? {
+        let out = updates[0].outFeatures, inn = updates[0].inFeatures
+        let total = try totalRank(updates)
+        guard total > 0, out > 0, inn > 0 else { return nil }
+        let b = stackedColumns(updates)   // out × R
+        let a = stackedRows(updates)      // R × in
+        var coefficient = [Double](repeating: 0, count: total)
+        var offset = 0
+        for (u, w) in zip(updates, weights) {
+            for j in 0..<u.rank { coefficient[offset + j] = w * u.scale }
+            offset += u.rank
+        }
+        return try gramTruncation(
+            b: b, a: a, gramB: LAPACK.gramOfColumns(b), gramA: LAPACK.gramOfRows(a),
+            coefficients: coefficient, rank: rank)
+    }
+
+    /// The Gram path on given stacked factors and their Grams (R×R): B̂ D Â truncated to `rank`, or nil
+    /// when a factor is too ill-conditioned, not tall, or a Gram not finite. Callers that keep Grams
+    /// (e.g. across ranks or weightings) pass them instead of recomputing.
+    static func gramTruncation(
+        b: Matrix, a: Matrix, gramB: Matrix, gramA: Matrix, coefficients: [Double], rank: Int
+    ) throws -> TruncatedFactorization? {
+        let total = coefficients.count, out = b.rows, inn = a.cols
+        guard gramB.elements.allSatisfy(\.isFinite), gramA.elements.allSatisfy(\.isFinite) else { return nil }
+        // Terms that contribute: non-zero column of B̂, non-zero row of Â, non-zero coefficient.
+        let active = (0..<total).filter {
+            gramB.elements[$0 * total + $0] > 0 && gramA.elements[$0 * total + $0] > 0 && coefficients[$0] != 0
+        }
+        let p = active.count
+        let spectrumLength = min(total, out, inn)
+        guard p > 0 else {
+            return TruncatedFactorization(
+                update: LowRankUpdate(unchecked: Matrix(zeros: out, rank), Matrix(zeros: rank, inn), 1),
+                singularValues: [Double](repeating: 0, count: spectrumLength), rank: rank)
+        }
+        guard p <= out, p <= inn,
+              let (rB, normsB) = try scaledCholesky(gramB, active: active),
+              let (rA, normsA) = try scaledCholesky(gramA, active: active)
+        else { return nil }
+        // K = R_B · diag(‖bⱼ‖ cⱼ ‖aⱼ‖) · R_Aᵀ (p×p).
+        var middle = rA
+        for i in 0..<p {
+            for j in 0..<p { middle.elements[i * p + j] *= normsB[j] * coefficients[active[j]] * normsA[j] }
+        }
+        let core = rB.multiplied(by: middle, transposeOther: true)
+        let svd = try LAPACK.svd(core)
+        let kept = min(rank, svd.singularValues.count)
+        // Y_B = U_k Σ_k and Y_A = V_k (p×k), then X = S⁻¹ R⁻¹ Y.
+        var yB = Matrix(zeros: p, kept)
+        var yA = Matrix(zeros: p, kept)
+        for i in 0..<p {
+            for j in 0..<kept {
+                yB.elements[i * kept + j] = svd.u.elements[i * svd.u.cols + j] * svd.singularValues[j]
+                yA.elements[i * kept + j] = svd.vt.elements[j * svd.vt.cols + i]
+            }
+        }
+        let xB = LAPACK.solveUpperTriangular(rB, yB)
+        let xA = LAPACK.solveUpperTriangular(rA, yA)
+        // Scatter into R × rank (zero rows for the terms left out, zero columns past `kept`).
+        var fullB = Matrix(zeros: total, rank)
+        var fullA = Matrix(zeros: total, rank)
+        for (i, term) in active.enumerated() {
+            for j in 0..<kept {
+                fullB.elements[term * rank + j] = xB.elements[i * kept + j] / normsB[i]
+                fullA.elements[term * rank + j] = xA.elements[i * kept + j] / normsA[i]
+            }
+        }
+        let newB = b.multiplied(by: fullB)                       // out × rank
+        let newA = fullA.multiplied(by: a, transposeSelf: true)  // rank × in
+        var values = svd.singularValues
+        if values.count < spectrumLength { values += [Double](repeating: 0, count: spectrumLength - values.count) }
+        return TruncatedFactorization(update: LowRankUpdate(unchecked: newB, newA, 1), singularValues: values, rank: rank)
+    }
+
+    /// Upper-triangular R with RᵀR = S⁻¹ G[J, J] S⁻¹, S = diag(√G_jj) over the active terms J, and
+    /// the column norms √G_jj; nil if the scaled Gram is not numerically positive definite or R's
+    /// estimated condition number exceeds `gramConditionLimit`.
+    private static func scaledCholesky(_ gram: Matrix, active: [Int]) throws -> (Matrix, [Double])? {
+        let n = gram.rows, p = active.count
+        let norms = active.map { gram.elements[$0 * n + $0].squareRoot() }
+        var scaled = Matrix(zeros: p, p)
+        for (i, ti) in active.enumerated() {
+            for (j, tj) in active.enumerated() {
+                scaled.elements[i * p + j] = gram.elements[ti * n + tj] / (norms[i] * norms[j])
+            }
+        }
+        guard let r = try LAPACK.cholesky(scaled) else { return nil }
+        let reciprocal = try LAPACK.reciprocalConditionOfUpperTriangular(r)
+        guard reciprocal.isFinite, reciprocal * gramConditionLimit >= 1 else { return nil }
+        return (r, norms)
+    }
+
+    /// B̂ = [B₁ … Bₙ] (out × Σ rᵢ), unscaled.
+    static func stackedColumns(_ updates: [LowRankUpdate]) -> Matrix {
+        let out = updates[0].outFeatures
+        let total = updates.reduce(0) { $0 + $1.rank }
+        var stacked = Matrix(zeros: out, total)
+        stacked.elements.withUnsafeMutableBufferPointer { dst in
+            var offset = 0
+            for u in updates where u.rank > 0 {
+                let r = u.rank
+                u.b.elements.withUnsafeBufferPointer { src in
+                    for row in 0..<out {
+                        UnsafeMutableBufferPointer(rebasing: dst[(row * total + offset)..<(row * total + offset + r)])
+                            .update(fromContentsOf: src[(row * r)..<(row * r + r)])
+                    }
+                }
+                offset += r
+            }
+        }
+        return stacked
+    }
+
+    /// Â = [A₁; …; Aₙ] (Σ rᵢ × in), unscaled: the factors' elements one after another.
+    static func stackedRows(_ updates: [LowRankUpdate]) -> Matrix {
+        let inn = updates[0].inFeatures
+        var elements: [Double] = []
+        elements.reserveCapacity(updates.reduce(0) { $0 + $1.a.elements.count })
+        for u in updates { elements.append(contentsOf: u.a.elements) }
+        return Matrix(rows: elements.count / max(1, inn), cols: inn, elements: elements)
+    }
+}

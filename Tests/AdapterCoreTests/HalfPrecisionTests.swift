@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import AdapterCore
+
+/// The bulk decoders give exactly the values of the scalar conversions, for every 16-bit pattern, and
+/// flag NaN and infinity in the same pass.
+@Suite struct HalfPrecisionTests {
+    static func bulk(_ dtype: DType, _ bytes: [UInt8], count: Int) -> ([Double], Bool) {
+        var out = [Double](repeating: 0, count: count)
+        let special = bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { HalfPrecision.decode(dtype, from: raw.baseAddress!, count: count, into: $0.baseAddress!) }
+        }
+        return (out, special)
+    }
+
+    static func sameValue(_ x: Double, _ y: Double) -> Bool {
+        x.isNaN ? y.isNaN : x.bitPattern == y.bitPattern
+    }
+
+    @Test(arguments: [DType.f16, .bf16])
+    func everySixteenBitPatternDecodesLikeTheScalarConversion(dtype: DType) {
+        let patterns = (0...UInt16.max).map { $0 }
+        let bytes = patterns.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let (values, _) = Self.bulk(dtype, bytes, count: patterns.count)
+        var mismatches = 0
+        for (bits, value) in zip(patterns, values) {
+            let expected = Double(dtype == .f16 ? HalfPrecision.float(fromF16: bits) : HalfPrecision.float(fromBF16: bits))
+            if !Self.sameValue(value, expected) { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        // The flag: set by any NaN or infinity, and only by them.
+        for bits in patterns where bits % 61 == 0 || [0x7C00, 0xFC00, 0x7F80, 0x7BFF, 0x7F7F, 0x0001].contains(bits) {
+            let (one, special) = Self.bulk(dtype, [UInt8(bits & 0xFF), UInt8(bits >> 8)], count: 1)
+            #expect(special == !one[0].isFinite, "\(dtype) bits \(String(bits, radix: 16))")
+        }
+    }
+
+    @Test func f32DecodesExactlyAndFlagsNonFinite() {
+        let values: [Float] = [0, -0, 1, -2.5, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 3.1415927, -1e-30]
+        let bytes = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+        let (decoded, special) = Self.bulk(.f32, bytes, count: values.count)
+        #expect(!special)
+        #expect(zip(values, decoded).allSatisfy { Double($0).bitPattern == $1.bitPattern })
+        for bad in [Float.infinity, -.infinity, .nan] {
+            let more = bytes + withUnsafeBytes(of: bad.bitPattern.littleEndian) { Array($0) }
+            #expect(Self.bulk(.f32, more, count: values.count + 1).1)
+        }
+    }
+
+    @Test func checkedMatrixReportsTheFirstNonFiniteElement() throws {
+        let finite = LoRAModule(name: "m", layer: nil, projection: nil,
+                                a: Matrix(rows: 2, cols: 3, elements: [1, 2, 3, 4, 5, 6]),
+                                b: Matrix(rows: 2, cols: 2, elements: [0.5, -0.25, 1, 2]), scale: 1)
+        for dtype in DType.allCases {
+            var writer = SafeTensorsWriter()
+            try writer.add("ok", matrix: finite.a, dtype: dtype)
+            let data = writer.serialized()
+            var bytes = [UInt8](data)
+            // Overwrite element 4 (row 1, column 1) with +∞ in the tensor's encoding.
+            let width = dtype.byteSize
+            let infinity: [UInt8] = dtype == .f32 ? [0, 0, 0x80, 0x7F] : dtype == .f16 ? [0, 0x7C] : [0x80, 0x7F]
+            let start = bytes.count - 6 * width + 4 * width
+            bytes.replaceSubrange(start..<(start + width), with: infinity)
+            let file = try SafeTensorsFile(data: Data(bytes))
+            let (matrix, first) = try file.checkedMatrix("ok")
+            #expect(first == 4, "\(dtype)")
+            #expect(matrix[1, 1] == .infinity && matrix[0, 2] == 3)
+            #expect(try SafeTensorsFile(data: data).checkedMatrix("ok").firstNonFinite == nil)
+        }
+    }
+}
