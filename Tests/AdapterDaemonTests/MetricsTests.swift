@@ -158,6 +158,30 @@ struct MetricsTests {
         #expect(secondMetrics.value("adapterd_request_duration_seconds_count", ["method": "install"]) == 0)
     }
 
+    /// The validator the text test relies on refuses what the format forbids.
+    @Test func theValidatorRefusesInvalidExposition() throws {
+        let histogram = { (buckets: String, count: Int) in
+            "# HELP h_seconds H.\n# TYPE h_seconds histogram\n" + buckets + "h_seconds_sum 1.5\nh_seconds_count \(count)\n"
+        }
+        _ = try PrometheusTextValidator.parse(histogram("h_seconds_bucket{le=\"0.1\"} 1\nh_seconds_bucket{le=\"+Inf\"} 2\n", 2))
+        let invalid = [
+            "x 1",  // no final line feed
+            "x 1\n",  // no TYPE
+            "# TYPE x gauge\nx{a=\"1\"} 1\nx{a=\"1\"} 2\n",  // series repeated
+            "# TYPE x gauge\n# TYPE y gauge\ny 1\nx 1\n",  // not contiguous
+            "# TYPE x gauge\nx{1a=\"1\"} 1\n",  // bad label name
+            "# TYPE x gauge\nx{a=\"\\q\"} 1\n",  // bad escape
+            "# TYPE x gauge\nx one\n",  // bad value
+            "# TYPE x_total counter\nx_total 1\n# TYPE x_total counter\n",  // TYPE twice
+            histogram("h_seconds_bucket{le=\"0.1\"} 1\n", 1),  // no +Inf bucket
+            histogram("h_seconds_bucket{le=\"0.1\"} 2\nh_seconds_bucket{le=\"+Inf\"} 1\n", 1),  // not cumulative
+            histogram("h_seconds_bucket{le=\"0.1\"} 1\nh_seconds_bucket{le=\"+Inf\"} 2\n", 3),  // +Inf ≠ count
+        ]
+        for text in invalid {
+            #expect(throws: PrometheusTextValidator.Invalid.self, "\(text)") { _ = try PrometheusTextValidator.parse(text) }
+        }
+    }
+
     @Test func metricsIsReadOnlyAndListed() {
         #expect(Methods.all.contains { $0.name == "metrics" && !$0.mutates })
         #expect(AdapterServiceTests.Fixture.methodNames().contains("metrics"))
