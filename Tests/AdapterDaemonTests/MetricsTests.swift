@@ -182,6 +182,18 @@ struct MetricsTests {
         }
     }
 
+    @Test func errorsOfCodesNotCountedByNameCountAsOther() {
+        let metrics = DaemonMetrics()
+        metrics.countError(.notFound)
+        metrics.countError(RPCErrorCode(rawValue: -32050))
+        metrics.countError(RPCErrorCode(rawValue: -32050))
+        let result = MetricsExposition.render(metrics.registry.emitToBuffer(), help: DaemonMetrics.help)
+        #expect(result.value("adapterd_request_errors_total", ["code": "not_found"]) == 1)
+        #expect(result.value("adapterd_request_errors_total", ["code": "other"]) == 2)
+        #expect(result.families.first { $0.name == "adapterd_request_errors_total" }?.samples.count
+                == DaemonMetrics.countedCodes.count + 1)
+    }
+
     @Test func metricsIsReadOnlyAndListed() {
         #expect(Methods.all.contains { $0.name == "metrics" && !$0.mutates })
         #expect(AdapterServiceTests.Fixture.methodNames().contains("metrics"))

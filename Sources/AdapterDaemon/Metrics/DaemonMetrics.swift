@@ -28,8 +28,9 @@ public final class DaemonMetrics: Sendable {
     let taskRoutes: CoreMetrics.Counter
     /// `route.text` answers (by example text).
     let textRoutes: CoreMetrics.Counter
-    /// Error responses, by code name.
-    private let requestErrors: [String: CoreMetrics.Counter]
+    /// Error responses, by code (`countedCodes`), and of any other code.
+    private let requestErrors: [RPCErrorCode: CoreMetrics.Counter]
+    private let otherRequestErrors: CoreMetrics.Counter
     /// Time to plan a served set (every plan: installs, removals, budget changes, re-clusters, dry runs).
     let replanPlanning: CoreMetrics.Timer
     /// Time to write a planned served set as the new generation and switch to it.
@@ -105,9 +106,11 @@ public final class DaemonMetrics: Sendable {
         removals = CoreMetrics.Counter(label: "adapterd_removals_total", factory: factory)
         taskRoutes = CoreMetrics.Counter(label: "adapterd_routes_total", dimensions: [("kind", "task")], factory: factory)
         textRoutes = CoreMetrics.Counter(label: "adapterd_routes_total", dimensions: [("kind", "text")], factory: factory)
-        requestErrors = Dictionary(uniqueKeysWithValues: (Self.countedCodes.map(Self.codeName) + ["other"]).map { code in
-            (code, CoreMetrics.Counter(label: "adapterd_request_errors_total", dimensions: [("code", code)], factory: factory))
-        })
+        let errorCounter = { (name: String) in
+            CoreMetrics.Counter(label: "adapterd_request_errors_total", dimensions: [("code", name)], factory: factory)
+        }
+        requestErrors = Dictionary(uniqueKeysWithValues: Self.countedCodes.map { ($0, errorCounter(Self.codeName($0))) })
+        otherRequestErrors = errorCounter("other")
         replanPlanning = CoreMetrics.Timer(label: "adapterd_replan_duration_seconds", dimensions: [("phase", "plan")], factory: factory)
         replanWriting = CoreMetrics.Timer(label: "adapterd_replan_duration_seconds", dimensions: [("phase", "write")], factory: factory)
         let gauge = { (label: String) in CoreMetrics.Gauge(label: label, factory: factory) }
@@ -124,10 +127,10 @@ public final class DaemonMetrics: Sendable {
         CoreMetrics.Timer(label: "adapterd_request_duration_seconds", dimensions: [("method", method)], factory: factory)
     }
 
-    /// Counts an error response.
+    /// Counts an error response (a dictionary lookup and an atomic add: errors such as `not found`
+    /// can be as frequent as reads).
     func countError(_ code: RPCErrorCode) {
-        let name = Self.countedCodes.contains(code) ? Self.codeName(code) : "other"
-        requestErrors[name]?.increment()
+        (requestErrors[code] ?? otherRequestErrors).increment()
     }
 
     /// Runs an install, counting it as accepted or as refused by its reason.
