@@ -26,6 +26,7 @@ public struct AdapterCtl: AsyncParsableCommand {
             StatusCommand.self, InstallCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
             RouteCommand.self, ReclusterCommand.self, ExportCommand.self, QuarantineCommand.self, BudgetCommand.self,
             ConfigCommand.self, VerifyCommand.self,
+            MetricsCommand.self,
             InspectCommand.self, ScanCommand.self, DetectorCommand.self,
         ])
 

@@ -12,6 +12,8 @@ public final class Daemon: Sendable {
     let maintenance: Maintenance
     let exporter: Exporter
     let configuration: LiveConfiguration
+    /// This daemon's metrics, in a registry of its own (Metrics/DaemonMetrics.swift).
+    let metrics = DaemonMetrics()
     /// Runs the per-request heavy work of install (parse, signature, screening) and export.
     let requestThread = WorkerThread(name: "adapterd-requests")
 
@@ -24,7 +26,8 @@ public final class Daemon: Sendable {
                                            minilmDirectory: settings.minilmDirectory, logger: logger)
         reads = ReadModel(store: store, budget: budget, screening: screeningBox, textIndex: textIndex,
                           socketActivated: socketActivated, logger: logger)
-        replanner = Replanner(store: store, settings: settingsBox, budget: budget, reads: reads, logger: logger)
+        replanner = Replanner(store: store, settings: settingsBox, budget: budget, reads: reads, metrics: metrics,
+                              logger: logger)
         let gate = ScreeningGate(store: store, screening: screeningBox, reads: reads, requestThread: requestThread,
                                  logger: logger)
         installer = Installer(store: store, settings: settingsBox, gate: gate, replanner: replanner, reads: reads,

@@ -58,9 +58,12 @@ public enum DaemonMain {
         let server = RPCServer(address: address, limits: ServerLimits(settings: settings), policy: policy,
                                methods: daemon.methods(), logger: logger)
         let lifecycle = DaemonLifecycle(server: server, daemon: daemon, options: options, logger: logger)
+        // The textfile writer comes first, so it stops last (services stop in reverse order) and its last
+        // write has the requests answered during the shutdown.
+        let textfile = daemon.metricsTextfileWriter(settings, logger: logger).map { [$0] as [any Service] } ?? []
 
         let group = ServiceGroup(configuration: .init(
-            services: [lifecycle], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: textfile + [lifecycle], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try? store.close()
         logger.info("adapterd stopped")

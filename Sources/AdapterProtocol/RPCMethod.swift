@@ -119,6 +119,7 @@ public enum Methods {
         (QuarantineList.name, QuarantineList.mutates), (ConfigGet.name, ConfigGet.mutates),
         (BudgetSet.name, BudgetSet.mutates), (Recluster.name, Recluster.mutates), (Export.name, Export.mutates),
         (Verify.name, Verify.mutates),
+        (Metrics.name, Metrics.mutates),
     ]
 }
 

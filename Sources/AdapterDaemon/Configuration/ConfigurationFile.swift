@@ -32,6 +32,8 @@ public enum ConfigurationFile {
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
         ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
+        ("metrics-textfile", "file the metrics are written to for node_exporter's textfile collector (atomically), or 'none'"),
+        ("metrics-interval", "seconds between two writes of metrics-textfile"),
     ]
 
     /// Reads the file at `path` over `base`.
@@ -155,6 +157,10 @@ public enum ConfigurationFile {
                 throw ConfigurationError(.invalidValue, "evaluator-timeout '\(value)' is not a number of seconds")
             }
             settings.evaluatorTimeoutSeconds = seconds
+        case "metrics-textfile":
+            settings.metricsTextfile = (value.isEmpty || value.lowercased() == "none") ? nil : value
+        case "metrics-interval":
+            settings.metricsIntervalSeconds = try seconds(value, key: key)
         default:
             let known = keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")

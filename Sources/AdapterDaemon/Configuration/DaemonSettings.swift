@@ -58,6 +58,11 @@ public struct DaemonSettings: Sendable, Hashable {
     public var mergedDType: DType = .f16
     /// Minimum level of log messages.
     public var logLevel: Logger.Level = .info
+    /// The file the metrics are written to for node_exporter's textfile collector; nil = none (the
+    /// default: metrics only through the `metrics` method).
+    public var metricsTextfile: String? = nil
+    /// Seconds between two writes of `metricsTextfile`.
+    public var metricsIntervalSeconds: Double = 15
     /// The file the settings came from, if any.
     public var configFile: String? = nil
 
@@ -109,6 +114,12 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         guard requestTimeoutSeconds > 0 else { throw ConfigurationError(.invalidValue, "request-timeout must be positive") }
         guard maxExamples >= 1 else { throw ConfigurationError(.invalidValue, "max-examples must be at least 1") }
+        if let metricsTextfile, !metricsTextfile.hasPrefix("/") || metricsTextfile.hasSuffix("/") {
+            throw ConfigurationError(.invalidValue, "metrics-textfile '\(metricsTextfile)' must be an absolute file path (e.g. /var/lib/node_exporter/textfile_collector/adapterd.prom)")
+        }
+        guard metricsIntervalSeconds >= 1 else {
+            throw ConfigurationError(.invalidValue, "metrics-interval must be at least 1 second")
+        }
     }
 }
 

@@ -18,6 +18,8 @@ final class Replanner: Sendable {
     let budget: BudgetSetting
     let reads: ReadModel
     let planner: ServedSetPlanner
+    /// Where plan and write durations are recorded.
+    let metrics: DaemonMetrics
     let logger: Logger
     /// Serialises changes to the catalog and the served set, so a plan and the generation it leads
     /// to see the same tasks. Waiting suspends, never blocks a thread.
@@ -28,12 +30,13 @@ final class Replanner: Sendable {
     let evaluators: NIOLockedValueBox<ServedSetPlanner.Evaluators>
 
     init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
-         logger: Logger) {
+         metrics: DaemonMetrics, logger: Logger) {
         self.store = store
         self.settings = settings
         self.budget = budget
         self.reads = reads
         self.planner = ServedSetPlanner(store: store, logger: logger)
+        self.metrics = metrics
         self.logger = logger
         self.evaluators = NIOLockedValueBox(EvaluatorFactory.make(settings.withLockedValue { $0 }, logger: logger))
     }
@@ -117,14 +120,16 @@ final class Replanner: Sendable {
     /// out and the plan made again); they are reported in `status`, not served, not merged from.
     func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, context: RequestContext?,
                   range: ClosedRange<Double> = 0...0.9) async throws -> ServedSetPlanner.Plan {
-        var excluded = Set<String>()
-        while true {
-            do {
-                return try await makePlan(budget: budget, dryRun: dryRun, pending: pending, excluding: excluded,
-                                          context: context, range: range)
-            } catch let damaged as ServedSetPlanner.DamagedInput where !excluded.contains(damaged.task) {
-                logger.error("task \(damaged.task) is left out of the served set: \(damaged.message)")
-                excluded.insert(damaged.task)
+        try await metrics.timing(metrics.replanPlanning) {
+            var excluded = Set<String>()
+            while true {
+                do {
+                    return try await makePlan(budget: budget, dryRun: dryRun, pending: pending, excluding: excluded,
+                                              context: context, range: range)
+                } catch let damaged as ServedSetPlanner.DamagedInput where !excluded.contains(damaged.task) {
+                    logger.error("task \(damaged.task) is left out of the served set: \(damaged.message)")
+                    excluded.insert(damaged.task)
+                }
             }
         }
     }
@@ -180,7 +185,9 @@ final class Replanner: Sendable {
         reads.reclustering.withLockedValue { $0 = true }
         defer { reads.reclustering.withLockedValue { $0 = false } }
         let settings = storing.map { [SettingKey.budgetBytes: String($0.map { Int($0) } ?? Int.max)] } ?? [:]
-        let result = try await onPlanningThread { try planner.apply(plan, budget: budget, settings: settings) }
+        let result = try await metrics.timing(metrics.replanWriting) {
+            try await onPlanningThread { try planner.apply(plan, budget: budget, settings: settings) }
+        }
         logger.notice("\(Self.summary(of: result))")
         return result
     }

@@ -1,4 +1,5 @@
 import AdapterProtocol
+import CoreMetrics
 import Foundation
 import Logging
 
@@ -10,6 +11,8 @@ public struct MethodTable: Sendable {
         let run: @Sendable (RPCInboundRequest, RequestContext) async throws -> Data
         /// Answers without suspending, or nil when it cannot right now (then `run` answers).
         var immediate: (@Sendable (RPCInboundRequest, RequestContext) throws -> Data?)? = nil
+        /// The latency histogram of the method's requests (nil: the table records no metrics).
+        var timer: CoreMetrics.Timer? = nil
     }
 
     /// What `handleImmediately` did with a frame.
@@ -21,19 +24,25 @@ public struct MethodTable: Sendable {
     }
 
     private var entries: [String: Entry] = [:]
+    /// Where latency per method and errors by code are recorded (nil: nowhere).
+    private let metrics: DaemonMetrics?
 
-    public init() {}
+    public init(metrics: DaemonMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     /// Registers the handler of `method`.
     public mutating func register<M: RPCMethod>(
         _ method: M.Type, _ body: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
     ) {
-        entries[M.name] = Entry(access: MethodAccess(M.self)) { request, context in
+        var entry = Entry(access: MethodAccess(M.self)) { request, context in
             let params = try request.params(as: M.Params.self)
             let result = try await body(params, context)
             guard let id = request.id else { return Data() }
             return try RPCEncoding.success(id: id, result: result)
         }
+        entry.timer = metrics?.requestTimer(method: M.name)
+        entries[M.name] = entry
     }
 
     /// Registers the handler of `method` whose result comes already encoded as JSON text (the bytes
@@ -60,6 +69,7 @@ public struct MethodTable: Sendable {
                 return try RPCEncoding.success(id: id, encodedResult: result)
             }
         }
+        entry.timer = metrics?.requestTimer(method: M.name)
         entries[M.name] = entry
     }
 
@@ -73,10 +83,14 @@ public struct MethodTable: Sendable {
             return .deferred
         }
         let context = RequestContext(peer: peer, mayMutate: mayMutate, requestID: id, send: { _ in })
+        let started = DispatchTime.now().uptimeNanoseconds
         do {
             guard let response = try immediate(request, context) else { return .deferred }
+            entry.timer?.recordNanoseconds(DispatchTime.now().uptimeNanoseconds &- started)
             return .answered(response)
         } catch let error as RPCError {
+            entry.timer?.recordNanoseconds(DispatchTime.now().uptimeNanoseconds &- started)
+            metrics?.countError(error.code)
             return .answered(RPCEncoding.failure(id: id, error: error))
         } catch {
             return .deferred
@@ -97,10 +111,12 @@ public struct MethodTable: Sendable {
             request = try RPCInboundRequest.parse(payload)
         } catch {
             logger.debug("rejected a request: \(error.error.message)", metadata: ["peer": "\(peer)"])
+            metrics?.countError(error.error.code)
             return RPCEncoding.failure(id: error.id, error: error.error)
         }
-        let reply: (RPCError) -> Data? = { error in
-            request.id == nil ? nil : RPCEncoding.failure(id: request.id, error: error)
+        let reply: (RPCError) -> Data? = { [metrics] error in
+            metrics?.countError(error.code)
+            return request.id == nil ? nil : RPCEncoding.failure(id: request.id, error: error)
         }
         guard let entry = entries[request.method] else {
             return reply(RPCError(code: .methodNotFound, message: "no method '\(request.method)'; methods: \(methodNames.joined(separator: ", "))"))
@@ -112,6 +128,8 @@ public struct MethodTable: Sendable {
                 message: "\(request.method) \(why); uid \(peer.uid) is not root, not the daemon's user and not in its admin group"))
         }
         let context = RequestContext(peer: peer, mayMutate: mayMutate, requestID: request.id, send: send)
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { entry.timer?.recordNanoseconds(DispatchTime.now().uptimeNanoseconds &- started) }
         do {
             let response = try await entry.run(request, context)
             return request.id == nil ? nil : response
