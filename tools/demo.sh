@@ -183,6 +183,9 @@ say "what three times the budget would buy (dry run: nothing changes)"
 say "export the cluster serving $FIRST_TASK as a PEFT directory"
 "$ADAPTERCTL" export --task "$FIRST_TASK" "$WORK/export" && ls -l "$WORK/export"
 
+say "metrics (Prometheus text; series that are still zero and histogram buckets left out)"
+"$ADAPTERCTL" metrics | grep -vE '^#|_bucket' | grep -vE ' 0(\.0)?$' || true
+
 say "stop the daemon (SIGTERM: finishes requests in progress)"
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" && echo "adapterd exited cleanly"
