@@ -8,6 +8,9 @@
 #
 # A location that cannot be created or written is skipped with a note; this script never fails
 # (tools/setup.sh must not stop for a missing shell).
+#
+# With ADAPTERD_NO_CLI_EXTRAS=1 and no --root it does nothing (tools/install.sh runs tools/setup.sh
+# that way: it installs the files under its own --prefix/--destdir instead).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +21,9 @@ case "${1:-}" in
   *) echo "usage: tools/install-cli-extras.sh [--root DIR]" >&2; exit 2 ;;
 esac
 
-if [[ -n "$root" ]]; then
+if [[ -z "$root" && "${ADAPTERD_NO_CLI_EXTRAS:-}" == 1 ]]; then
+  exit 0
+elif [[ -n "$root" ]]; then
   bash_dir="$root/share/bash-completion/completions"
   zsh_dir="$root/share/zsh/vendor-completions"
   fish_dir="$root/share/fish/vendor_completions.d"
