@@ -33,6 +33,12 @@ struct JSONSchemaTests {
         #expect((printed["clusters"] as? [[String: Any]])?.first?["schema"] == nil)   // top level only
     }
 
+    @Test func aValueThatIsNotAnObjectIsWrappedNotCrashedOn() throws {
+        let printed = try Self.object(Output.json(["a", "b"]))
+        #expect(printed["schema"] as? Int == 1)
+        #expect(printed["value"] as? [String] == ["a", "b"])
+    }
+
     @Test func errorDocumentsHaveItToo() throws {
         let failure = RPCFailure(id: nil, error: RPCError(code: .notFound, message: "no task 'x'"))
         let printed = try Self.object(Output.json(failure))

@@ -16,11 +16,15 @@ enum Output {
     }
 
     /// `value` as the JSON document `printJSON` prints (nil if it cannot be encoded: a non-finite number).
+    /// A value that is not a JSON object (none is today) is printed as `{"schema": 1, "value": …}`.
     static func json<T: Encodable>(_ value: T) -> String? {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(SchemaVersioned(value: value)) else { return nil }
-        return TerminalSafeText.jsonText(String(decoding: data, as: UTF8.self))
+        guard let plain = try? encoder.encode(value) else { return nil }
+        let isObject = plain.first { !Character(UnicodeScalar($0)).isWhitespace } == UInt8(ascii: "{")
+        let data = isObject ? try? encoder.encode(SchemaVersioned(value: value))
+                            : try? encoder.encode(SchemaVersionedValue(value: value))
+        return data.map { TerminalSafeText.jsonText(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// Prints human-readable output on stdout: every character a terminal acts on is escaped except

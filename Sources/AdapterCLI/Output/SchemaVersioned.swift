@@ -11,3 +11,10 @@ struct SchemaVersioned<Value: Encodable>: Encodable {
         try container.encode(Output.jsonSchemaVersion, forKey: .schema)
     }
 }
+
+/// A JSON document of adapterctl for a value that is not an object (an array, a string):
+/// `{"schema": Output.jsonSchemaVersion, "value": value}`.
+struct SchemaVersionedValue<Value: Encodable>: Encodable {
+    let schema = Output.jsonSchemaVersion
+    let value: Value
+}
