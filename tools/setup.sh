@@ -11,3 +11,4 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+bash "$(dirname "$0")/install-cli-extras.sh" || true   # completions and man pages; never fails the set-up

@@ -8,9 +8,16 @@ public struct AdapterCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "adapterctl",
         abstract: "Inspect, screen and manage LoRA adapters served by adapterd.",
+        usage: "adapterctl [--socket <path>] [--json] <subcommand> [<arguments>]",
         discussion: """
             The daemon commands talk to adapterd over its Unix socket (--socket, or $ADAPTERD_SOCKET, \
             default \(AdapterdClient.defaultSocketPath)); every one takes --json.
+
+            \(GlobalOptionPlacement.helpText)
+
+            --json output is stable: every document is one JSON object (scan --json: one per line) with \
+            "schema": \(Output.jsonSchemaVersion). Within a schema version members are only added, never \
+            renamed, retyped or removed; a change that would break a reader raises "schema".
 
             Text that comes from adapter files, other users or the daemon (task names, base models, \
             module names, examples, messages, paths) is shown with control characters (C0, DEL, C1, so \
@@ -28,14 +35,22 @@ public struct AdapterCtl: AsyncParsableCommand {
             ConfigCommand.self, VerifyCommand.self,
             MetricsCommand.self,
             InspectCommand.self, ScanCommand.self, DetectorCommand.self,
+            CompletionCommand.self, ManualCommand.self,
         ])
 
     public init() {}
 
-    /// Runs adapterctl with `arguments` and returns its exit status (errors printed to stderr).
+    /// Runs adapterctl with `arguments` and returns its exit status (errors printed to stderr). Global
+    /// options may come before the subcommand (`GlobalOptionPlacement`).
     public static func run(arguments: [String]) async -> Int32 {
+        await run(arguments: arguments, reportError: printError)
+    }
+
+    /// Runs adapterctl with `arguments`, hands its error message (if any) to `reportError`, and returns
+    /// its exit status.
+    static func run(arguments: [String], reportError: (String) -> Void) async -> Int32 {
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try parseAsRoot(GlobalOptionPlacement.normalised(arguments, root: Self.self))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -43,7 +58,7 @@ public struct AdapterCtl: AsyncParsableCommand {
             }
             return ExitStatus.ok.rawValue
         } catch let error as CLIError {
-            printError("adapterctl: \(error.message)")
+            reportError("adapterctl: \(error.message)")
             return error.code.rawValue
         } catch {
             let code = exitCode(for: error)
@@ -52,7 +67,7 @@ public struct AdapterCtl: AsyncParsableCommand {
                 if !message.isEmpty { print(message) }  // help, version, completion scripts: our own text
                 return ExitStatus.ok.rawValue
             }
-            if !message.isEmpty { printError(message) }
+            if !message.isEmpty { reportError(message) }
             return code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
         }
     }

@@ -22,6 +22,12 @@ struct DaemonProcessTests {
         #expect(json["tasks"] as? Int == 0)
         #expect((json["budget"] as? [String: Any])?["limitBytes"] as? Int == 64 * 1024 * 1024)
         #expect(json["socketActivated"] as? Bool == false)
+        #expect(json["schema"] as? Int == 1)   // adapterctl's --json schema version
+        // Global options before the subcommand too (systemctl -H, docker -H, git -C).
+        let front = try run(Paths.adapterctl, ["--socket", sandbox.socket, "--json", "status"])
+        #expect(front.status == 0, "\(front.stderr)")
+        #expect(front.json?["daemon"] as? String == "adapterd")
+        #expect(try run(Paths.adapterctl, ["--socket=\(sandbox.socket)", "list", "--json"]).json?["schema"] as? Int == 1)
 
         let readable = try adapterctl(sandbox.socket, ["status"])
         #expect(readable.stdout.contains("budget:"))

@@ -2,15 +2,20 @@ import AdapterProtocol
 import ArgumentParser
 import Foundation
 
-/// Options every daemon command takes: where the socket is and whether to print JSON.
+/// Options every daemon command takes: where the socket is and whether to print JSON. They are
+/// adapterctl's global options: given before the subcommand, `GlobalOptionPlacement` moves them after it.
 public struct ClientOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "Path of adapterd's Unix socket.",
-        discussion: "Default: $ADAPTERD_SOCKET, else \(AdapterdClient.defaultSocketPath).",
-        valueName: "path"))
+    /// What `--socket` is, in this command's help and in `adapterctl --help`'s global options.
+    static let socketHelp = "Path of adapterd's Unix socket."
+    static let socketDefault = "Default: $ADAPTERD_SOCKET, else \(AdapterdClient.defaultSocketPath)."
+    /// What `--json` does, in this command's help and in `adapterctl --help`'s global options.
+    static let jsonHelp = "Print the daemon's result as JSON (errors too, on stdout)."
+    static let jsonSchema = "Every document has \"schema\": \(Output.jsonSchemaVersion) (adapterctl --help)."
+
+    @Option(name: .long, help: ArgumentHelp(socketHelp, discussion: socketDefault, valueName: "path"))
     public var socket: String?
 
-    @Flag(name: .long, help: "Print the daemon's result as JSON (errors too, on stdout).")
+    @Flag(name: .long, help: ArgumentHelp(jsonHelp, discussion: jsonSchema))
     public var json = false
 
     public init() {}

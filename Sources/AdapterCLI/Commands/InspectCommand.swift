@@ -102,7 +102,7 @@ struct AdapterReport: Encodable {
     func jsonString() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        return String(decoding: try encoder.encode(SchemaVersioned(value: self)), as: UTF8.self)
     }
 
     func text(path: String) -> String {

@@ -123,7 +123,7 @@ struct ScanPrinter {
     static func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
 
     static func jsonObject(_ r: ScanResult) -> [String: Any] {
-        var o: [String: Any] = ["path": r.path]
+        var o: [String: Any] = ["path": r.path, "schema": Output.jsonSchemaVersion]
         if let v = r.verdict {
             o["verdict"] = v.decision.rawValue
             o["score"] = number(v.score)
@@ -146,7 +146,7 @@ struct ScanPrinter {
     static func jsonLine(_ r: ScanResult) -> String {
         let o = jsonObject(r)
         guard let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return "{\"path\": \"?\", \"verdict\": \"error\", \"error\": \"could not encode the result\"}"
+            return "{\"error\": \"could not encode the result\", \"path\": \"?\", \"schema\": \(Output.jsonSchemaVersion), \"verdict\": \"error\"}"
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -3,14 +3,28 @@ import Foundation
 
 /// Printing helpers shared by the commands: JSON, readable errors, sizes and times.
 enum Output {
-    /// Prints `value` as JSON: exact JSON, with the characters a terminal would act on escaped
-    /// (`TerminalSafeText.jsonText`).
+    /// The version of adapterctl's `--json` output, printed as the top-level `"schema"` member of every
+    /// JSON document (each is an object; `scan --json` prints one object per line, each with it).
+    /// Within a schema version, members are only ever added, never renamed, retyped or removed; a change
+    /// that would break a reader raises it.
+    static let jsonSchemaVersion = 1
+
+    /// Prints `value` as JSON: exact JSON with `"schema"` added, the characters a terminal would act on
+    /// escaped (`TerminalSafeText.jsonText`).
     static func printJSON<T: Encodable>(_ value: T) {
+        if let text = json(value) { print(text) }
+    }
+
+    /// `value` as the JSON document `printJSON` prints (nil if it cannot be encoded: a non-finite number).
+    /// A value that is not a JSON object (none is today) is printed as `{"schema": 1, "value": …}`.
+    static func json<T: Encodable>(_ value: T) -> String? {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        if let data = try? encoder.encode(value) {
-            print(TerminalSafeText.jsonText(String(decoding: data, as: UTF8.self)))
-        }
+        guard let plain = try? encoder.encode(value) else { return nil }
+        let isObject = plain.first { !Character(UnicodeScalar($0)).isWhitespace } == UInt8(ascii: "{")
+        let data = isObject ? try? encoder.encode(SchemaVersioned(value: value))
+                            : try? encoder.encode(SchemaVersionedValue(value: value))
+        return data.map { TerminalSafeText.jsonText(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// Prints human-readable output on stdout: every character a terminal acts on is escaped except
