@@ -173,13 +173,13 @@ _adapterctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|install|list|show|remove|route|recluster|export|quarantine|budget|config|verify|inspect|scan|detector|completion|help)
+    status|install|list|show|remove|route|recluster|export|quarantine|budget|config|verify|metrics|inspect|scan|detector|completion|help)
         # Offer subcommand argument completions
         "_adapterctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status install list show remove route recluster export quarantine budget config verify inspect scan detector completion help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status install list show remove route recluster export quarantine budget config verify metrics inspect scan detector completion help' -- "${cur}"))
         ;;
     esac
 }
@@ -380,6 +380,21 @@ _adapterctl_config() {
 }
 
 _adapterctl_verify() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket)
+    __adapterctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    esac
+}
+
+_adapterctl_metrics() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
