@@ -7,14 +7,15 @@ import Testing
 
 @Suite("Served-set planner", .serialized)
 struct ServedSetPlannerTests {
-    @Test func budgetSharesGiveEachProfileOneMergedAdapterFirst() {
-        let shares = ServedSetPlanner.shares(budget: 100, own: [80, 60], minimum: [20, 10])
+    /// The previous policy's split (now only a baseline for tests and the quality bench).
+    @Test func fixedSharesGiveEachProfileOneMergedAdapterFirst() {
+        let shares = JointBudgetPlanner.fixedShares(budget: 100, own: [80, 60], minimum: [20, 10])
         #expect(shares == [58, 41])
         #expect(shares.reduce(0, +) <= 100)
         // A profile that fits gets no more than its own adapters need.
-        #expect(ServedSetPlanner.shares(budget: 100, own: [15, 200], minimum: [15, 30]) == [15, 85])
+        #expect(JointBudgetPlanner.fixedShares(budget: 100, own: [15, 200], minimum: [15, 30]) == [15, 85])
         // Too little for the minimums: proportional to them (the budget planner then lowers ranks or refuses).
-        #expect(ServedSetPlanner.shares(budget: 15, own: [80, 60], minimum: [20, 10]) == [10, 5])
+        #expect(JointBudgetPlanner.fixedShares(budget: 15, own: [80, 60], minimum: [20, 10]) == [10, 5])
     }
 
     /// Tasks of two base-model profiles under one budget: each profile is clustered on its own, no

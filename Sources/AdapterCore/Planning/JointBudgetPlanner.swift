@@ -152,8 +152,8 @@ public struct JointBudgetPlanner: Sendable {
                 total + (group.clusterings.map { $0.choices.reduce(0) { $0 + ($1.map(\.bytes).min() ?? 0) } }.min() ?? 0)
             }
             throw ClusteringError(.budgetTooSmall,
-                "a budget of \(BudgetPlanner.format(bytes: budget)) cannot hold the served set: the fewest adapters "
-                + "at rank 1 take \(BudgetPlanner.format(bytes: cheapest))")
+                "a budget of \(BudgetPlanner.format(bytes: budget)) cannot hold even one merged adapter per group "
+                + "of tasks that can share one: at rank 1 they take \(BudgetPlanner.format(bytes: cheapest))")
         }
         for _ in 0..<searchPasses {
             var improved = false
