@@ -10,9 +10,12 @@
 ///    choices (rank 1 … its largest, a singleton's own file) with exact bytes and weight-space value.
 /// 3. The joint allocation: one clustering per group, the ranks of all their clusters allocated
 ///    together (`RankAllocation`, greedy by value per byte) under the whole budget; the clusterings
-///    are searched coordinate-wise from the truncate-only start (every group's tasks alone), a change
-///    kept only when the total weight-space quality rises, so the result is never below truncate-only
-///    by that score.
+///    are searched coordinate-wise from the best of three starts (truncate-only: every group's tasks
+///    alone; the fewest clusters; each group's best clustering within the fixed share of the previous
+///    policy), a change kept only when the total weight-space quality rises, so the result is never
+///    below truncate-only nor the fixed-share clusterings by that score. This is done for the module
+///    sets of a base model joined (cross-module-set merges) and for one group per exact profile; the
+///    better is kept.
 /// 4. Each group's part is scored with the evaluator, and, when the group has tasks to cluster, its
 ///    tasks are also planned by `RankAllocatingPlanner` (D2C refinement, ranks by scores) within the
 ///    bytes the joint allocation gave it plus its part of what is left; the better by the evaluator
@@ -66,11 +69,14 @@ public struct JointBudgetPlanner: Sendable {
 
     // MARK: Preparing
 
-    /// The groups of `tasks` with their candidate clusterings (≈ Σ K merges per group).
-    public func prepare(_ tasks: [TaskProfile], progress: Progress? = nil) throws -> [PreparedGroup] {
+    /// The groups of `tasks` with their candidate clusterings (≈ Σ K merges per group): the module
+    /// sets of a base model joined where sound (`MergeableGroups.form`), or, with `exactProfiles`, one
+    /// group per exact profile.
+    public func prepare(_ tasks: [TaskProfile], exactProfiles: Bool = false,
+                        progress: Progress? = nil) throws -> [PreparedGroup] {
         let allocator = RankAllocatingPlanner(evaluator: WeightSpaceEvaluator(), storageDType: storageDType)
         var prepared: [PreparedGroup] = []
-        let groups = MergeableGroups.form(tasks)
+        let groups = exactProfiles ? MergeableGroups.exactProfiles(tasks) : MergeableGroups.form(tasks)
         for (g, group) in groups.enumerated() {
             progress?(0.3 * Double(g) / Double(max(1, groups.count)),
                       "candidate clusterings of \(group.tasks.count) task\(group.tasks.count == 1 ? "" : "s")"
@@ -139,13 +145,15 @@ public struct JointBudgetPlanner: Sendable {
     /// not fit, from the fewest clusters per group).
     /// - Throws: `budgetTooSmall` when no combination of clusterings fits the budget.
     public func jointAllocation(_ prepared: [PreparedGroup], budget: Int) throws -> Allocation {
-        var best = try truncateOnly(prepared, budget: budget)
-        if best == nil {
-            // The clustering with the fewest clusters of every group.
-            let fewest = prepared.map { group in
-                group.clusterings.indices.min { group.clusterings[$0].clusters.count < group.clusterings[$1].clusters.count }!
-            }
-            best = try allocate(prepared, clusterings: fewest, budget: budget)
+        // Starts: truncate-only; the fewest clusters of every group; and each group's best clustering
+        // within the fixed share the previous policy gave it. The best start that fits is improved.
+        let fewest = prepared.map { group in
+            group.clusterings.indices.min { group.clusterings[$0].clusters.count < group.clusterings[$1].clusters.count }!
+        }
+        var best: Allocation?
+        for start in [prepared.map { _ in 0 }, fewest, try fixedShareStart(prepared, budget: budget, fallback: fewest)] {
+            guard let allocation = try allocate(prepared, clusterings: start, budget: budget) else { continue }
+            if best == nil || allocation.value > best!.value + 1e-9 { best = allocation }
         }
         guard var current = best else {
             let cheapest = prepared.reduce(0) { total, group in
@@ -171,6 +179,44 @@ public struct JointBudgetPlanner: Sendable {
             if !improved { break }
         }
         return current
+    }
+
+    /// The better joint allocation of two groupings by weight-space value: module sets of a base model
+    /// joined (cross-module-set merges possible), or one group per exact profile (ties: exact).
+    func bestGrouping(_ tasks: [TaskProfile], budget: Int,
+                      progress: Progress?) throws -> (prepared: [PreparedGroup], allocation: Allocation) {
+        let joined = try prepare(tasks, progress: progress)
+        progress?(0.3, "allocating the budget across \(joined.count) group\(joined.count == 1 ? "" : "s")")
+        guard joined.contains(where: \.group.padded) else { return (joined, try jointAllocation(joined, budget: budget)) }
+        let exact = try prepare(tasks, exactProfiles: true)
+        let byJoined = try? jointAllocation(joined, budget: budget)
+        let byExact = try? jointAllocation(exact, budget: budget)
+        switch (byJoined, byExact) {
+        case let (j?, e?): return j.value > e.value + 1e-9 ? (joined, j) : (exact, e)
+        case let (j?, nil): return (joined, j)
+        case let (nil, e?): return (exact, e)
+        case (nil, nil): return (joined, try jointAllocation(joined, budget: budget))
+        }
+    }
+
+    /// Each group's clustering whose own allocation within the group's fixed share (`fixedShares`)
+    /// is worth most; `fallback[g]` where none fits the share.
+    func fixedShareStart(_ prepared: [PreparedGroup], budget: Int, fallback: [Int]) throws -> [Int] {
+        let own = prepared.map { $0.group.tasks.reduce(0) { $0 + $1.ownBytes } }
+        let minimum = try prepared.enumerated().map { g, group in
+            min(own[g], try group.planner.mergedBytes(rank: max(1, group.group.tasks.map {
+                $0.adapter.modules.map(\.rank).max() ?? 1 }.max() ?? 1)))
+        }
+        let shares = Self.fixedShares(budget: budget, own: own, minimum: minimum)
+        return try prepared.enumerated().map { g, group in
+            var best: (index: Int, value: Double)?
+            for (index, ways) in group.clusterings.enumerated() {
+                guard let picked = try? RankAllocation.allocate(choices: ways.choices, budget: shares[g]) else { continue }
+                let value = zip(ways.choices, picked).reduce(0) { $0 + $1.0[$1.1].value }
+                if best == nil || value > best!.value + 1e-9 { best = (index, value) }
+            }
+            return best?.index ?? fallback[g]
+        }
     }
 
     /// The previous policy, for comparison in tests and benches: each group first gets `minimum` (one
@@ -215,10 +261,15 @@ public struct JointBudgetPlanner: Sendable {
             return JointPlan(groups: groups, policy: .ownAdapters, evaluatorName: evaluator.name,
                              truncateOnlyMeanQuality: nil, evaluations: 0)
         }
-        let prepared = try prepare(tasks, progress: progress)
-        progress?(0.3, "allocating the budget across \(prepared.count) group\(prepared.count == 1 ? "" : "s")")
-        let joint = try jointAllocation(prepared, budget: budget)
-        let truncated = try truncateOnly(prepared, budget: budget)
+        var (prepared, joint) = try bestGrouping(tasks, budget: budget, progress: progress)
+        var truncated = try truncateOnly(prepared, budget: budget)
+        if truncated == nil, tasks.count > 1 {
+            // Truncate-only on its own groups, when the joint allocation's groups hold none.
+            let exact = try prepare(tasks, exactProfiles: true)
+            if let fits = try truncateOnly(exact, budget: budget), fits.value > joint.value + 1e-9 {
+                (prepared, joint, truncated) = (exact, fits, fits)
+            }
+        }
         let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: storageDType)
         var evaluations = 0
 

@@ -19,6 +19,24 @@ public enum MergeableGroups {
         public let padded: Bool
     }
 
+    /// Groups of one exact profile each (base model + module names and shapes), never padded: the
+    /// grouping before module sets were joined, which the planner also tries (merging across module
+    /// sets pays for the union's modules, and k-medoids over the union does not always find clusters
+    /// worth that).
+    public static func exactProfiles(_ tasks: [TaskProfile]) -> [Group] {
+        var order: [String] = []
+        var byProfile: [String: [Int]] = [:]
+        for (index, task) in tasks.enumerated() {
+            let key = (task.adapter.config.baseModelNameOrPath ?? "") + "|" + layoutKey(task.adapter)
+            if byProfile[key] == nil { order.append(key) }
+            byProfile[key, default: []].append(index)
+        }
+        return order.map { key in
+            let members = byProfile[key] ?? []
+            return Group(indices: members, tasks: members.map { tasks[$0] }, padded: false)
+        }
+    }
+
     /// The groups of `tasks`.
     public static func form(_ tasks: [TaskProfile]) -> [Group] {
         var baseOrder: [String] = []
@@ -38,7 +56,7 @@ public enum MergeableGroups {
             } else if let padded = try? ModuleUnionPadding.pad(members) {
                 groups.append(Group(indices: indices, tasks: padded, padded: true))
             } else {
-                groups += exactProfiles(indices, tasks: tasks)
+                groups += joinedProfiles(indices, tasks: tasks)
             }
         }
         return groups
@@ -46,7 +64,7 @@ public enum MergeableGroups {
 
     /// The base model's exact profiles joined greedily, in order of first appearance: each joins the
     /// first union it pads soundly with, or starts a new one.
-    static func exactProfiles(_ indices: [Int], tasks: [TaskProfile]) -> [Group] {
+    static func joinedProfiles(_ indices: [Int], tasks: [TaskProfile]) -> [Group] {
         var order: [String] = []
         var byLayout: [String: [Int]] = [:]
         for index in indices {
