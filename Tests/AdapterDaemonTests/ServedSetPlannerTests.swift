@@ -80,3 +80,26 @@ extension ServedSetPlannerTests {
         #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
     }
 }
+
+extension ServedSetPlannerTests {
+    /// Status says which evaluator produced each task's retained quality, and a plan says how it was
+    /// chosen and the truncate-only score it was compared with.
+    @Test func eachTasksRetainedQualitySaysWhichEvaluatorProducedIt() async throws {
+        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .some(60_000))
+        for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c"), ("bert_f32", "d")] {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        let served = try #require(try fixture.service.reads.status(fixture.context).served)
+        #expect(served.tasks.count == 4)
+        for task in served.tasks {
+            let cluster = served.clusters[task.cluster]
+            #expect(task.evaluator == (cluster.kind == "own" ? "own-adapters" : "weight-space"), "\(task)")
+        }
+        let plan = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
+        #expect(["joint", "truncate-only"].contains(plan.policy ?? ""))
+        #expect(plan.tasks.allSatisfy { $0.evaluator != nil })
+        if let truncated = plan.truncateOnlyMeanRetainedQuality {
+            #expect(plan.meanRetainedQuality >= truncated - 1e-9)
+        }
+    }
+}

@@ -300,7 +300,9 @@ public struct JointBudgetPlanner: Sendable {
             }
             parts.append(JointPlan.Group(indices: group.group.indices, padded: group.group.padded, plan: best))
         }
-        var policy = JointPlan.Policy.joint
+        // A joint plan that merges nothing is truncate-only (the allocation chose it).
+        var policy: JointPlan.Policy = parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } })
+            ? .truncateOnly : .joint
         var truncateOnlyMean: Double?
         if let truncated {
             if truncated.clusterings == joint.clusterings, parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } }) {
