@@ -70,7 +70,8 @@ struct JointQualityBench: AsyncParsableCommand {
                 served.append(("fixed shares (before)", try await Self.fixedShares(profiles, layouts: layouts, budget: budget)))
                 do {
                     let joint = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget)
-                    served.append(("joint (after), \(joint.policy.rawValue)", Served(joint, taskCount: n)))
+                    let grouping = joint.groups.contains(where: \.padded) ? ", module sets joined" : ""
+                    served.append(("joint (after), \(joint.policy.rawValue)\(grouping)", Served(joint, taskCount: n)))
                 } catch let error as ClusteringError where error.code == .budgetTooSmall {
                     served.append(("joint (after)", nil))
                 }
