@@ -180,7 +180,7 @@ struct JointQualityBench: AsyncParsableCommand {
     /// Every task alone, ranks allocated jointly under the budget (nil when rank 1 each does not fit).
     static func truncateOnly(_ profiles: [TaskProfile], budget: Int) async throws -> Served? {
         let planner = JointBudgetPlanner()
-        let prepared = try planner.prepare(profiles)
+        let prepared = try planner.prepare(profiles, budget: budget)
         guard let allocation = try planner.truncateOnly(prepared, budget: budget) else { return nil }
         var served = Served(taskCount: profiles.count)
         let allocator = RankAllocatingPlanner()

@@ -79,7 +79,7 @@ import Testing
                 #expect(bases.count == 1)
             }
             // Never below truncate-only at the same bytes, by the evaluator's own score.
-            let prepared = try planner.prepare(tasks)
+            let prepared = try planner.prepare(tasks, budget: budget)
             let truncated = try #require(try planner.truncateOnly(prepared, budget: budget))
             #expect(truncated.totalBytes <= budget)
             #expect(joint.meanQuality >= truncated.meanQuality - 1e-9, "1/\(divisor)")

@@ -72,7 +72,8 @@ public struct JointBudgetPlanner: Sendable {
     /// The groups of `tasks` with their candidate clusterings (≈ Σ K merges per group): the module
     /// sets of a base model joined where sound (`MergeableGroups.form`), or, with `exactProfiles`, one
     /// group per exact profile.
-    public func prepare(_ tasks: [TaskProfile], exactProfiles: Bool = false,
+    /// Cluster counts are tried up to what `budget` holds at rank 1 (every task alone always is).
+    public func prepare(_ tasks: [TaskProfile], budget: Int, exactProfiles: Bool = false,
                         progress: Progress? = nil) throws -> [PreparedGroup] {
         let allocator = RankAllocatingPlanner(evaluator: WeightSpaceEvaluator(), storageDType: storageDType)
         var prepared: [PreparedGroup] = []
@@ -94,7 +95,9 @@ public struct JointBudgetPlanner: Sendable {
                                                          options: options, similarity: similarity, book: &book))
             }
             try add((0..<n).map { [$0] })
-            for k in RankAllocatingPlanner.clusterCounts(maximum: n, limit: options.maximumClusterCounts) where k < n {
+            let rankOne = try planner.mergedBytes(rank: 1)
+            let kMax = min(n, rankOne > 0 ? max(1, budget / rankOne) : n)
+            for k in RankAllocatingPlanner.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts) where k < n {
                 let assignment = try KMedoids.cluster(distances: similarity.distanceMatrix, count: n, k: k,
                                                       seed: options.seed, restarts: options.restarts).assignment
                 try add(ClusterRefiner.members(of: assignment, k: k).filter { !$0.isEmpty })
@@ -176,7 +179,8 @@ public struct JointBudgetPlanner: Sendable {
                     }
                 }
             }
-            if !improved { break }
+            // One group: its every clustering was tried against the fixed rest; nothing more to find.
+            if !improved || prepared.count == 1 { break }
         }
         return current
     }
@@ -185,10 +189,10 @@ public struct JointBudgetPlanner: Sendable {
     /// joined (cross-module-set merges possible), or one group per exact profile (ties: exact).
     func bestGrouping(_ tasks: [TaskProfile], budget: Int,
                       progress: Progress?) throws -> (prepared: [PreparedGroup], allocation: Allocation) {
-        let joined = try prepare(tasks, progress: progress)
+        let joined = try prepare(tasks, budget: budget, progress: progress)
         progress?(0.3, "allocating the budget across \(joined.count) group\(joined.count == 1 ? "" : "s")")
         guard joined.contains(where: \.group.padded) else { return (joined, try jointAllocation(joined, budget: budget)) }
-        let exact = try prepare(tasks, exactProfiles: true)
+        let exact = try prepare(tasks, budget: budget, exactProfiles: true)
         let byJoined = try? jointAllocation(joined, budget: budget)
         let byExact = try? jointAllocation(exact, budget: budget)
         switch (byJoined, byExact) {
@@ -265,7 +269,7 @@ public struct JointBudgetPlanner: Sendable {
         var truncated = try truncateOnly(prepared, budget: budget)
         if truncated == nil, tasks.count > 1 {
             // Truncate-only on its own groups, when the joint allocation's groups hold none.
-            let exact = try prepare(tasks, exactProfiles: true)
+            let exact = try prepare(tasks, budget: budget, exactProfiles: true)
             if let fits = try truncateOnly(exact, budget: budget), fits.value > joint.value + 1e-9 {
                 (prepared, joint, truncated) = (exact, fits, fits)
             }
@@ -323,6 +327,12 @@ public struct JointBudgetPlanner: Sendable {
                     policy = .truncateOnly
                 }
             }
+        }
+        let total = parts.reduce(0) { $0 + $1.plan.totalBytes }
+        guard total <= budget else {
+            throw ClusteringError(.mergeFailed,
+                "the served adapters take \(BudgetPlanner.format(bytes: total)), over the budget of "
+                + "\(BudgetPlanner.format(bytes: budget))")
         }
         progress?(1, "planned \(parts.reduce(0) { $0 + $1.plan.clusters.count }) served adapters (\(policy.rawValue))")
         return JointPlan(groups: parts, policy: policy, evaluatorName: evaluator.name,
