@@ -36,6 +36,9 @@ struct JointQualityBench: AsyncParsableCommand {
     @Option(help: "Budgets as fractions of storing every own adapter, comma-separated.")
     var fractions = "0.5,0.25,0.125,0.0625,0.03125,0.015625"
 
+    @Option(help: "Evaluator argv scoring few.jsonl (e.g. headeval with --score probability): adds a joint plan made with it, and its predictions beside the measurement.")
+    var fewEvaluator: String?
+
     @Flag(help: "Only the weight-space predictions; no external evaluator is run.")
     var noMeasure = false
 
@@ -48,11 +51,15 @@ struct JointQualityBench: AsyncParsableCommand {
             guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
             return f
         }
+        let few: CachingEvaluator? = try fewEvaluator.map {
+            CachingEvaluator(try ExternalCommandEvaluator(arguments: $0.split(separator: " ").map(String.init), timeout: timeout))
+        }
         print("joint-quality: corpus \(corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
         var rows: [Row] = []
         for base in bases.split(separator: ",").map(String.init) {
             let set = try CorpusTaskSet.load(corpus: corpus, base: base)
             let profiles = set.tasks.map { $0.profile(examples: .test) }
+            let fewProfiles = set.tasks.map { $0.profile(examples: .few) }
             let n = profiles.count
             let ownTotal = profiles.reduce(0) { $0 + $1.ownBytes }
             let layouts = profiles.map { Self.layout($0.adapter) }
@@ -76,6 +83,16 @@ struct JointQualityBench: AsyncParsableCommand {
                     served.append(("joint (after)", nil))
                 }
                 served.append(("truncate-only", try await Self.truncateOnly(profiles, budget: budget)))
+                if let few {
+                    // Planned with the few examples' scores: its predictions are that evaluator's.
+                    do {
+                        let joint = try await JointBudgetPlanner(evaluator: few).plan(tasks: fewProfiles, budget: budget)
+                        served.append(("joint, few-shot evaluator, \(joint.policy.rawValue), \(joint.evaluations) evals",
+                                       Served(joint, taskCount: n)))
+                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                        served.append(("joint, few-shot evaluator", nil))
+                    }
+                }
                 for (method, plan) in served {
                     guard let plan else {
                         rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: nil,

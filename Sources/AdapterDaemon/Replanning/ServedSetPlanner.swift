@@ -6,15 +6,15 @@ import Logging
 
 /// Plans the served set for a byte budget and materialises a plan as a new generation.
 ///
-/// Tasks are grouped by base-model profile (base model + module names and shapes); only tasks of one
-/// profile are ever merged. If every task's own adapter fits the budget, each task is served by its
-/// own adapter, by reference (nothing is loaded or copied). Otherwise the budget is shared among the
-/// profiles (each first gets room for one merged adapter, the rest in proportion to what its own
-/// adapters would take beyond that) and, per profile that does not fit its share,
-/// `RankAllocatingPlanner` picks K, the clusters (k-medoids, then refined with the evaluator as D2C
-/// does) and each cluster's own rank (the evaluator chooses among the best candidates), and merged
-/// adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
-/// writes one generation and makes it current in one transaction.
+/// If every task's own adapter fits the budget, each task is served by its own adapter, by reference
+/// (nothing is loaded or copied). Otherwise the tasks' adapters are loaded and the policy is
+/// AdapterCore's `JointBudgetPlanner`: one allocation of the whole budget across every group of tasks
+/// that may share an adapter (one base model; module sets padded to their union where sound), clusters
+/// and ranks competing for the same bytes by the quality they buy, never below truncate-only by the
+/// evaluator's score. This type only loads the inputs, calls it (again with the fallback evaluator if
+/// the configured one fails), serialises merged adapters as PEFT files (F16 by default) and writes the
+/// generation. `plan` writes nothing; `apply` writes one generation and makes it current in one
+/// transaction.
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
     let logger: Logger
