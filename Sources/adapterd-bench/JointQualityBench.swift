@@ -220,7 +220,7 @@ struct JointQualityBench: AsyncParsableCommand {
 
     static func printRows(_ rows: [Row], budget: Int?) {
         if let budget { print(""); print("-- budget \(rows.first?.budget ?? "") = \(budget) bytes") }
-        print("| base | budget | method | bytes | served (merged) | ranks | weight-space mean (worst) | measured acc. ratio mean | worst (task) | MAE pred.–meas. | Spearman |")
+        print("| base | budget | method | bytes | served (merged) | ranks | predicted mean (worst) | measured acc. ratio mean | worst (task) | MAE pred.–meas. | Spearman |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for row in rows {
             guard let plan = row.plan else {
