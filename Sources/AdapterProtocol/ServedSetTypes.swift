@@ -60,12 +60,17 @@ public struct PlanTask: Codable, Sendable, Hashable {
     public var cluster: Int
     /// score(serving adapter) / score(task's own adapter); 1 for a task served by its own adapter.
     public var retainedQuality: Double
+    /// The evaluator that produced `retainedQuality` (`weight-space`: the share of the update's energy
+    /// the served adapter keeps, not a measured accuracy; `external:…`; `own-adapters`: 1 by definition).
+    /// nil in plans written before the field existed.
+    public var evaluator: String?
 
-    public init(task: String, version: Int, cluster: Int, retainedQuality: Double) {
+    public init(task: String, version: Int, cluster: Int, retainedQuality: Double, evaluator: String? = nil) {
         self.task = task
         self.version = version
         self.cluster = cluster
         self.retainedQuality = retainedQuality
+        self.evaluator = evaluator
     }
 }
 
@@ -106,6 +111,13 @@ public struct PlanResult: Codable, Sendable, Hashable {
     public var seconds: Double
     /// RFC 3339 UTC time the plan was made.
     public var plannedAt: String
+    /// How the served set was chosen: `own-adapters`, `joint` (clusters and ranks of every group
+    /// allocated under the one budget) or `truncate-only` (no merging scored better). nil in plans
+    /// written before the field existed.
+    public var policy: String?
+    /// The evaluator's mean retained quality of the truncate-only plan at this budget, which the plan
+    /// was compared with (nil when it does not fit or nothing had to be reduced).
+    public var truncateOnlyMeanRetainedQuality: Double?
 
     public init(dryRun: Bool, generation: Int64?, kind: String, clusterCount: Int, clusters: [PlanCluster],
                 tasks: [PlanTask], totalBytes: Int64, budgetBytes: Int64?, ownTotalBytes: Int64, dtype: String,

@@ -9,6 +9,6 @@ struct AdapterdBench: AsyncParsableCommand {
         abstract: "Benchmarks of adapterd against baselines measured in the same run.",
         subcommands: [
             SignatureBenchmark.self, MergeBenchmark.self, ScanBench.self, ServerBench.self, EmbedBenchmark.self,
-            ClusterBench.self, QualityBench.self, RouteAccuracyBench.self, LoadBench.self, ReadBenchmark.self,
+            ClusterBench.self, QualityBench.self, JointQualityBench.self, RouteAccuracyBench.self, LoadBench.self, ReadBenchmark.self,
         ])
 }

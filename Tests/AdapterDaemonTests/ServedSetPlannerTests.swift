@@ -7,14 +7,15 @@ import Testing
 
 @Suite("Served-set planner", .serialized)
 struct ServedSetPlannerTests {
-    @Test func budgetSharesGiveEachProfileOneMergedAdapterFirst() {
-        let shares = ServedSetPlanner.shares(budget: 100, own: [80, 60], minimum: [20, 10])
+    /// The previous policy's split (now only a baseline for tests and the quality bench).
+    @Test func fixedSharesGiveEachProfileOneMergedAdapterFirst() {
+        let shares = JointBudgetPlanner.fixedShares(budget: 100, own: [80, 60], minimum: [20, 10])
         #expect(shares == [58, 41])
         #expect(shares.reduce(0, +) <= 100)
         // A profile that fits gets no more than its own adapters need.
-        #expect(ServedSetPlanner.shares(budget: 100, own: [15, 200], minimum: [15, 30]) == [15, 85])
+        #expect(JointBudgetPlanner.fixedShares(budget: 100, own: [15, 200], minimum: [15, 30]) == [15, 85])
         // Too little for the minimums: proportional to them (the budget planner then lowers ranks or refuses).
-        #expect(ServedSetPlanner.shares(budget: 15, own: [80, 60], minimum: [20, 10]) == [10, 5])
+        #expect(JointBudgetPlanner.fixedShares(budget: 15, own: [80, 60], minimum: [20, 10]) == [10, 5])
     }
 
     /// Tasks of two base-model profiles under one budget: each profile is clustered on its own, no
@@ -77,5 +78,28 @@ extension ServedSetPlannerTests {
         let adapter = try PEFTAdapterLoader.load(configJSON: Data(exported.config.utf8), safetensors: weights)
         #expect(adapter.storageDType == .f32)
         #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
+    }
+}
+
+extension ServedSetPlannerTests {
+    /// Status says which evaluator produced each task's retained quality, and a plan says how it was
+    /// chosen and the truncate-only score it was compared with.
+    @Test func eachTasksRetainedQualitySaysWhichEvaluatorProducedIt() async throws {
+        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .some(60_000))
+        for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c"), ("bert_f32", "d")] {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        let served = try #require(try fixture.service.reads.status(fixture.context).served)
+        #expect(served.tasks.count == 4)
+        for task in served.tasks {
+            let cluster = served.clusters[task.cluster]
+            #expect(task.evaluator == (cluster.kind == "own" ? "own-adapters" : "weight-space"), "\(task)")
+        }
+        let plan = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
+        #expect(["joint", "truncate-only"].contains(plan.policy ?? ""))
+        #expect(plan.tasks.allSatisfy { $0.evaluator != nil })
+        if let truncated = plan.truncateOnlyMeanRetainedQuality {
+            #expect(plan.meanRetainedQuality >= truncated - 1e-9)
+        }
     }
 }

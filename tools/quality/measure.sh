@@ -11,7 +11,9 @@
 # BENCH (the adapterd-bench binary; default: a debug build of it), RANKS (merged-rank policies:
 # "alloc" = a rank per cluster chosen by RankAllocatingPlanner, the daemon's policy; "auto" = the largest
 # rank <= the smallest own rank that leaves K >= 2; or a number; default "alloc auto 1"),
-# ROUTE=0 to skip the routing benchmark, FEW_SCORE (what the few examples are scored by: probability,
+# ROUTE=0 to skip the routing benchmark, MODE=joint for the one-budget allocation bench of issue 18
+# (`adapterd-bench joint-quality`: fixed shares vs joint vs truncate-only, predicted and measured;
+# JOINT_FEW=1 adds a joint plan made with the few-example evaluator), FEW_SCORE (what the few examples are scored by: probability,
 # the default, or accuracy; test scores are always accuracy).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,6 +54,18 @@ evaluator="$PYTHON $repo/tools/corpus/headeval.py {adapter_dir} {examples} --ser
 # Refinement and plan choice see only few.jsonl (10 examples): scored by the probability of the right
 # label (FEW_SCORE=accuracy for the coarse 0/0.1/…/1 accuracy). Test scores are always accuracy.
 few_evaluator="$evaluator --score ${FEW_SCORE:-probability}"
+if [[ "${MODE:-}" == joint ]]; then
+  # Issue 18: fixed per-profile shares (before) vs the joint allocation (after) vs truncate-only, at
+  # the same budgets, predicted (weight-space) and measured (test accuracy ratio).
+  {
+    echo "# MODE=joint tools/quality/measure.sh $*  ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -m), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+    few=()
+    if [[ "${JOINT_FEW:-0}" != 0 ]]; then few=(--few-evaluator "$few_evaluator"); fi
+    time "$BENCH" joint-quality --evaluator "$evaluator" "${few[@]}" "$@"
+  } 2>&1 | tee "$log"
+  echo "log: $log" >&2
+  exit 0
+fi
 {
   echo "# tools/quality/measure.sh $*  ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -m), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
   for rank in ${RANKS:-alloc auto 1}; do

@@ -93,8 +93,15 @@ struct ReclusterCommand: AsyncParsableCommand {
             let cluster = task.cluster >= 0 && task.cluster < clusters.count ? clusters[task.cluster] : nil
             return [task.task, "\(task.version)", cluster.map { $0.id.map(String.init) ?? "#\($0.index)" } ?? "-",
                     cluster.map { Output.servedKind($0.kind, taskCount: $0.tasks.count) } ?? "-",
-                    Output.format(task.retainedQuality)]
+                    Output.format(task.retainedQuality), scoredBy(task.evaluator)]
         }
-        return TextTable(header: ["TASK", "VERSION", "CLUSTER", "SERVED BY", "RETAINED"], rows: rows).render()
+        return TextTable(header: ["TASK", "VERSION", "CLUSTER", "SERVED BY", "RETAINED", "SCORED BY"], rows: rows).render()
+    }
+
+    /// Which evaluator produced a retained quality, said plainly: the weight-space figure is the share
+    /// of the update's energy kept, not an accuracy.
+    static func scoredBy(_ evaluator: String?) -> String {
+        guard let evaluator else { return "-" }
+        return evaluator == "weight-space" ? "weight-space (energy share)" : evaluator.terminalSafe
     }
 }

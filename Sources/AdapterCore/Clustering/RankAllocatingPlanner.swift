@@ -170,6 +170,16 @@ public struct RankAllocatingPlanner: Sendable {
     public func allocate(clusters: [[Int]], tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
                          options: Options = Options(), similarity: TaskSimilarity,
                          book: inout CurveBook) throws -> Candidate {
+        let ways = try choices(clusters: clusters, tasks: tasks, planner: planner, options: options,
+                               similarity: similarity, book: &book)
+        return try ways.candidate(picked: try RankAllocation.allocate(choices: ways.choices, budget: budget),
+                                  taskCount: tasks.count)
+    }
+
+    /// Every way of serving each of `clusters` (every rank up to its largest, a singleton's own file)
+    /// with its exact bytes and weight-space value, from one SVD merge per cluster (memoised in `book`).
+    public func choices(clusters: [[Int]], tasks: [TaskProfile], planner: BudgetPlanner, options: Options = Options(),
+                        similarity: TaskSimilarity, book: inout CurveBook) throws -> ClusterChoices {
         let sizes = Self.sizes(tasks)
         let largest = options.maximumRank ?? (sizes.map(\.rank).max() ?? 1)
         var curves: [RankQualityCurve] = []
@@ -194,8 +204,22 @@ public struct RankAllocatingPlanner: Sendable {
             curves.append(curve)
             choices.append(ways)
         }
-        return try Self.allocated(clusters: clusters, choices: choices, budget: budget, taskCount: tasks.count) {
-            curves[$0].quality(rank: $1.rank)
+        return ClusterChoices(clusters: clusters, choices: choices, curves: curves)
+    }
+
+    /// The ways of serving a set of clusters (`choices`), and each cluster's weight-space curve.
+    public struct ClusterChoices: Sendable {
+        /// Member task indices of each cluster.
+        public let clusters: [[Int]]
+        /// Each cluster's choices, as `RankAllocation` takes them.
+        public let choices: [[RankAllocation.Choice]]
+        /// Each cluster's members' weight-space quality at every rank.
+        public let curves: [RankQualityCurve]
+
+        /// The candidate made of choice `picked[c]` of every cluster c.
+        public func candidate(picked: [Int], taskCount: Int) throws -> Candidate {
+            try RankAllocatingPlanner.candidate(clusters: clusters, choices: choices, picked: picked,
+                                                taskCount: taskCount) { curves[$0].quality(rank: $1.rank) }
         }
     }
 
@@ -368,7 +392,19 @@ public struct RankAllocatingPlanner: Sendable {
     /// `values(cluster, choice)` at its position in the cluster, 1 when served by its own file.
     private static func allocated(clusters: [[Int]], choices: [[RankAllocation.Choice]], budget: Int, taskCount: Int,
                                   values: (Int, RankAllocation.Choice) -> [Double]) throws -> Candidate {
-        let picked = try RankAllocation.allocate(choices: choices, budget: budget)
+        try candidate(clusters: clusters, choices: choices,
+                      picked: try RankAllocation.allocate(choices: choices, budget: budget), taskCount: taskCount,
+                      values: values)
+    }
+
+    /// The candidate made of choice `picked[c]` of every cluster c; every member's quality is
+    /// `values(cluster, choice)` at its position in the cluster, 1 when served by its own file.
+    static func candidate(clusters: [[Int]], choices: [[RankAllocation.Choice]], picked: [Int], taskCount: Int,
+                          values: (Int, RankAllocation.Choice) -> [Double]) throws -> Candidate {
+        guard picked.count == clusters.count, choices.count == clusters.count,
+              zip(picked, choices).allSatisfy({ $1.indices.contains($0) }) else {
+            throw ClusteringError(.invalidArgument, "one picked choice per cluster is needed")
+        }
         var quality = [Double](repeating: 0, count: taskCount)
         var chosen: [RankAllocation.Choice] = []
         for (c, members) in clusters.enumerated() {

@@ -15,9 +15,16 @@ extension ReadModel {
                                baseModel: planned?.baseModel)
         }
         let versions = Dictionary((summary?.tasks ?? []).map { ($0.task, $0.version) }, uniquingKeysWith: { a, _ in a })
+        let scoredBy = Dictionary((summary?.tasks ?? []).compactMap { t in t.evaluator.map { (t.task, $0) } },
+                                  uniquingKeysWith: { a, _ in a })
+        let ownAdapters = Set(generation.servedAdapters.filter { $0.kind != .merged }.map(\.id))
         let tasks = generation.routes.filter(\.servesInstalledVersion).map { route in
+            // Which evaluator produced the figure: the plan's record, else (plans before the field)
+            // own-adapters for a task served by its own file and the generation's evaluator otherwise.
             PlanTask(task: route.task, version: versions[route.task] ?? 0, cluster: indexOf[route.servedAdapterID] ?? -1,
-                     retainedQuality: route.retainedQuality)
+                     retainedQuality: route.retainedQuality,
+                     evaluator: scoredBy[route.task]
+                        ?? (ownAdapters.contains(route.servedAdapterID) ? "own-adapters" : generation.evaluator))
         }
         let worst = tasks.min { $0.retainedQuality < $1.retainedQuality }
         return ServedSetInfo(

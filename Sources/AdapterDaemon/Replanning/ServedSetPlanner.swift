@@ -6,15 +6,15 @@ import Logging
 
 /// Plans the served set for a byte budget and materialises a plan as a new generation.
 ///
-/// Tasks are grouped by base-model profile (base model + module names and shapes); only tasks of one
-/// profile are ever merged. If every task's own adapter fits the budget, each task is served by its
-/// own adapter, by reference (nothing is loaded or copied). Otherwise the budget is shared among the
-/// profiles (each first gets room for one merged adapter, the rest in proportion to what its own
-/// adapters would take beyond that) and, per profile that does not fit its share,
-/// `RankAllocatingPlanner` picks K, the clusters (k-medoids, then refined with the evaluator as D2C
-/// does) and each cluster's own rank (the evaluator chooses among the best candidates), and merged
-/// adapters are serialised as PEFT files (F16). `plan` writes nothing; `apply`
-/// writes one generation and makes it current in one transaction.
+/// If every task's own adapter fits the budget, each task is served by its own adapter, by reference
+/// (nothing is loaded or copied). Otherwise the tasks' adapters are loaded and the policy is
+/// AdapterCore's `JointBudgetPlanner`: one allocation of the whole budget across every group of tasks
+/// that may share an adapter (one base model; module sets padded to their union where sound), clusters
+/// and ranks competing for the same bytes by the quality they buy, never below truncate-only by the
+/// evaluator's score. This type only loads the inputs, calls it (again with the fallback evaluator if
+/// the configured one fails), serialises merged adapters as PEFT files (F16 by default) and writes the
+/// generation. `plan` writes nothing; `apply` writes one generation and makes it current in one
+/// transaction.
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
     let logger: Logger
@@ -116,97 +116,52 @@ struct ServedSetPlanner: Sendable {
             return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
         }
 
-        // Group by profile, in order of first appearance (inputs are sorted by name).
-        var order: [String] = []
-        var groups: [String: [Input]] = [:]
-        for input in inputs {
-            if groups[input.profileHash] == nil { order.append(input.profileHash) }
-            groups[input.profileHash, default: []].append(input)
-        }
-        progress?(0, "loading \(inputs.count) adapters (\(order.count) base-model profile\(order.count == 1 ? "" : "s"))")
-        var prepared: [(inputs: [Input], profiles: [TaskProfile], planner: BudgetPlanner, own: Int, oneMerged: Int)] = []
-        for hash in order {
-            let members = groups[hash] ?? []
-            let profiles = try members.map { input -> TaskProfile in
-                let adapter: LoRAAdapter
-                do {
-                    adapter = try input.load()
-                } catch let error as StoreError where [.digestMismatch, .objectMissing].contains(error.code) {
-                    throw DamagedInput(task: input.name, message: "its stored adapter is damaged: \(error.message)")
-                } catch {
-                    throw RPCError(code: .internalError, message: "cannot load task '\(input.name)''s stored adapter: \(error)")
-                }
-                return TaskProfile(name: input.name, version: input.version, adapter: adapter,
-                                   examplesFile: input.examplesFile, ownBytes: input.ownBytes)
-            }
-            let planner = try clustering { try BudgetPlanner(tasks: profiles, dtype: dtype) }
-            let own = members.reduce(0) { $0 + $1.ownBytes }
-            let maxRank = members.map(\.rank).max() ?? 1
-            let oneMerged = min(own, try clustering { try planner.mergedBytes(rank: maxRank) })
-            prepared.append((members, profiles, planner, own, oneMerged))
-        }
-        let shares = Self.shares(budget: limit, own: prepared.map(\.own), minimum: prepared.map(\.oneMerged))
-
-        let totalTasks = Double(max(1, inputs.count))
-        var done = 0
-        for (index, group) in prepared.enumerated() {
-            let share = shares[index]
-            if group.own <= share {
-                for input in group.inputs { builder.addOwn(input) }
-                done += group.inputs.count
-                continue
-            }
-            let base = Double(done) / totalTasks
-            let width = Double(group.inputs.count) / totalTasks
-            let groupProgress: ClusterRefiner.Progress = { fraction, message in
-                progress?(base + width * fraction, message)
-            }
-            let planned: ClusterPlan
-            var note: String?
-            var usedEvaluator = evaluators.primary
+        progress?(0, "loading \(inputs.count) adapters")
+        let profiles = try inputs.map { input -> TaskProfile in
+            let adapter: LoRAAdapter
             do {
-                planned = try await refine(group.profiles, share: share, planner: group.planner,
-                                           evaluator: evaluators.primary, progress: groupProgress)
-            } catch let error as ClusteringError where error.code == .evaluatorFailed && evaluators.fallback != nil {
-                let fallback = evaluators.fallback!
-                note = "\(evaluators.primary.name) failed, scores are \(fallback.name)'s: \(error.message)"
-                logger.warning("evaluator \(evaluators.primary.name) failed; planning with \(fallback.name) instead: \(error.message)")
-                usedEvaluator = fallback
-                planned = try await refine(group.profiles, share: share, planner: group.planner,
-                                           evaluator: fallback, progress: groupProgress)
+                adapter = try input.load()
+            } catch let error as StoreError where [.digestMismatch, .objectMissing].contains(error.code) {
+                throw DamagedInput(task: input.name, message: "its stored adapter is damaged: \(error.message)")
+            } catch {
+                throw RPCError(code: .internalError, message: "cannot load task '\(input.name)''s stored adapter: \(error)")
             }
-            try builder.add(planned, inputs: group.inputs, evaluator: usedEvaluator.name, note: note)
-            done += group.inputs.count
+            return TaskProfile(name: input.name, version: input.version, adapter: adapter,
+                               examplesFile: input.examplesFile, ownBytes: input.ownBytes)
         }
+        let planned: JointPlan
+        var note: String?
+        do {
+            planned = try await jointPlan(profiles, budget: limit, evaluator: evaluators.primary, progress: progress)
+        } catch let error as ClusteringError where error.code == .evaluatorFailed && evaluators.fallback != nil {
+            let fallback = evaluators.fallback!
+            note = "\(evaluators.primary.name) failed, scores are \(fallback.name)'s: \(error.message)"
+            logger.warning("evaluator \(evaluators.primary.name) failed; planning with \(fallback.name) instead: \(error.message)")
+            planned = try await jointPlan(profiles, budget: limit, evaluator: fallback, progress: progress)
+        }
+        for group in planned.groups {
+            try builder.add(group.plan, inputs: group.indices.map { inputs[$0] }, evaluator: planned.evaluatorName,
+                            note: nil)
+        }
+        if let note { builder.notes.append(note) }
+        builder.policy = planned.policy.rawValue
+        builder.truncateOnlyMeanQuality = planned.truncateOnlyMeanQuality
         progress?(1, "planned \(builder.clusterCount) served adapter\(builder.clusterCount == 1 ? "" : "s")")
         return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
     }
 
-    /// Plans one profile's clusters with `RankAllocatingPlanner`: every cluster (merged, or a task
-    /// alone) gets its own rank. For each K the budget allows at rank 1, k-medoids clusters the tasks
-    /// and the ranks are allocated greedily by weight-space quality gained per byte (from one SVD
-    /// merge per cluster); the best K by weight-space quality wins, or, with another evaluator, the
-    /// best of the 3 best candidates by its scores (≈ N evaluations per candidate); the chosen plan's
-    /// assignment is then refined by the evaluator's scores (`ClusterRefiner`, each task scored in its
-    /// c most similar clusters merged with it, until stable) and its ranks allocated again. One merged
-    /// rank for every cluster (the previous policy) spent the bytes badly on the corpus (docs/QUALITY.md).
-    private func refine(_ profiles: [TaskProfile], share: Int, planner: BudgetPlanner, evaluator: any Evaluator,
-                        progress: ClusterRefiner.Progress?) async throws -> ClusterPlan {
-        let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: dtype)
+    /// Plans every task under the one budget with `JointBudgetPlanner` (AdapterCore): clusters and
+    /// ranks of every group compete for the same bytes by the quality they buy per byte, tasks of one
+    /// base model with different module sets may share a merged adapter, and the plan is never below
+    /// truncate-only by the evaluator's score.
+    private func jointPlan(_ profiles: [TaskProfile], budget: Int, evaluator: any Evaluator,
+                           progress: Progress?) async throws -> JointPlan {
+        let planner = JointBudgetPlanner(evaluator: evaluator, storageDType: dtype)
         do {
-            return try await allocator.plan(tasks: profiles, budget: share, planner: planner, progress: progress)
-        } catch let error as ClusteringError where error.code == .budgetTooSmall {
-            throw Self.budgetTooSmall(error.message, base: profiles.first?.adapter.config.baseModelNameOrPath)
-        }
-    }
-
-    /// Runs a clustering call, turning `budgetTooSmall` into an `over budget` protocol error.
-    private func clustering<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
+            return try await planner.plan(tasks: profiles, budget: budget) { fraction, message in progress?(fraction, message) }
         } catch let error as ClusteringError where error.code == .budgetTooSmall {
             throw Self.budgetTooSmall(error.message, base: nil)
-        } catch let error as ClusteringError {
+        } catch let error as ClusteringError where error.code != .evaluatorFailed {
             throw RPCError(code: .internalError, message: "planning failed: \(error.message)")
         }
     }
@@ -215,24 +170,6 @@ struct ServedSetPlanner: Sendable {
         RPCError(code: .overBudget,
                  message: (base.map { "tasks of base model '\($0)': " } ?? "") + message
                     + "; nothing was changed (raise the budget or remove tasks)")
-    }
-
-    /// Splits `budget` among profiles: each gets `minimum` (one merged adapter) first, then the rest in
-    /// proportion to `own − minimum`, never more than `own`. With too little for the minimums, shares are
-    /// proportional to them (the budget planner then lowers the rank, or reports the budget too small).
-    static func shares(budget: Int, own: [Int], minimum: [Int]) -> [Int] {
-        let totalMinimum = minimum.reduce(0, +)
-        guard totalMinimum > 0 else { return own.map { _ in budget / max(1, own.count) } }
-        if budget < totalMinimum {
-            return minimum.map { Int(Double(budget) * Double($0) / Double(totalMinimum)) }
-        }
-        let extra = Double(budget - totalMinimum)
-        let wants = zip(own, minimum).map { Double(max(0, $0 - $1)) }
-        let totalWant = wants.reduce(0, +)
-        return minimum.indices.map { i in
-            let bonus = totalWant > 0 ? (extra * wants[i] / totalWant).rounded(.down) : 0
-            return min(own[i], minimum[i] + Int(bonus))
-        }
     }
 
     // MARK: Writing
@@ -324,6 +261,8 @@ private struct PlanBuilder {
     var evaluator: String?
     var notes: [String] = []
     var merged = false
+    var policy: String?
+    var truncateOnlyMeanQuality: Double?
     var rounds = 0
     var evaluations = 0
 
@@ -334,7 +273,8 @@ private struct PlanBuilder {
         sources.append(.own(task: input.name))
         clusters.append(PlanCluster(index: index, id: nil, kind: "own", tasks: [input.name], rank: input.rank,
                                     bytes: Int64(input.ownBytes), sha256: input.ownSHA256, baseModel: input.baseModel))
-        tasks.append(PlanTask(task: input.name, version: input.version, cluster: index, retainedQuality: 1))
+        tasks.append(PlanTask(task: input.name, version: input.version, cluster: index, retainedQuality: 1,
+                              evaluator: "own-adapters"))
     }
 
     mutating func add(_ plan: ClusterPlan, inputs: [ServedSetPlanner.Input], evaluator name: String, note: String?) throws {
@@ -360,7 +300,9 @@ private struct PlanBuilder {
         for outcome in plan.tasks {
             guard let index = indexOf[outcome.cluster], let input = byName[outcome.name] else { continue }
             tasks.append(PlanTask(task: outcome.name, version: input.version, cluster: index,
-                                  retainedQuality: outcome.quality))
+                                  retainedQuality: outcome.quality,
+                                  evaluator: plan.clusters.first { $0.id == outcome.cluster }?.usesOwnAdapter == true
+                                      ? "own-adapters" : name))
         }
         evaluator = name
         if let note { notes.append(note) }
@@ -386,6 +328,9 @@ private struct PlanBuilder {
             merger: merged ? "svd" : nil, meanRetainedQuality: mean, worstRetainedQuality: worst?.retainedQuality ?? 1,
             worstTask: worst?.task, rounds: rounds, evaluations: evaluations,
             seconds: Date().timeIntervalSince(started), plannedAt: CatalogMapping.time(Date()))
-        return ServedSetPlanner.Plan(sources: sources, result: result)
+        var withPolicy = result
+        withPolicy.policy = policy ?? "own-adapters"
+        withPolicy.truncateOnlyMeanRetainedQuality = truncateOnlyMeanQuality
+        return ServedSetPlanner.Plan(sources: sources, result: withPolicy)
     }
 }

@@ -1,0 +1,283 @@
+import AdapterCore
+import AdapterDaemon
+import ArgumentParser
+import Foundation
+
+/// The one-budget allocation of issue 18 on the committed corpus, whose tasks adapt different module
+/// sets (MiniLM: query+value, query+key+value, all four; llama-tiny: q+v, q+k+v+o) at ranks 4–16:
+/// per base model and budget, three served sets side by side at the same budget —
+/// - fixed shares: the previous daemon policy (one group per exact profile, each first given room for
+///   one merged adapter at its largest rank, the rest in proportion to its own bytes; each group
+///   planned by `RankAllocatingPlanner` within its share);
+/// - joint: `JointBudgetPlanner` (the daemon's policy now), weight-space evaluator;
+/// - truncate-only: every task alone, its own adapter truncated to the rank the joint allocation of
+///   the bytes gives it, no merging.
+/// Each is scored with the weight-space evaluator (its prediction: the share of the update's energy
+/// kept) and, unless `--no-measure`, every served adapter on each task's test.jsonl with the external
+/// evaluator (accuracy ratio to the task's own adapter); then how well the prediction tracks the
+/// measurement (mean absolute error, Spearman rank correlation over the tasks).
+struct JointQualityBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "joint-quality",
+        abstract: "Fixed per-profile shares vs the joint allocation vs truncate-only at the same budgets (issue 18).")
+
+    @Option(help: "The corpus directory (manifest.json, adapters/, tasks/).")
+    var corpus = "data/corpus"
+
+    @Option(help: "Evaluator argv for test.jsonl, split at spaces (no shell); placeholders {adapter_dir} {examples} {task} {task_version}.")
+    var evaluator = "python3 tools/corpus/headeval.py {adapter_dir} {examples}"
+
+    @Option(help: "Seconds before one evaluation is killed.")
+    var timeout = 600.0
+
+    @Option(help: "Base models, comma-separated (manifest base_model values).")
+    var bases = "minilm,llama-tiny"
+
+    @Option(help: "Budgets as fractions of storing every own adapter, comma-separated.")
+    var fractions = "0.5,0.25,0.125,0.0625,0.03125,0.015625"
+
+    @Option(help: "Evaluator argv scoring few.jsonl (e.g. headeval with --score probability): adds a joint plan made with it, and its predictions beside the measurement.")
+    var fewEvaluator: String?
+
+    @Flag(help: "Only the weight-space predictions; no external evaluator is run.")
+    var noMeasure = false
+
+    func run() async throws {
+        BLASThreads.set(1)
+        let argv = evaluator.split(separator: " ").map(String.init)
+        let test: CachingEvaluator? = noMeasure ? nil
+            : CachingEvaluator(try ExternalCommandEvaluator(arguments: argv, timeout: timeout))
+        let fractionList = try fractions.split(separator: ",").map { text -> Double in
+            guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
+            return f
+        }
+        let few: CachingEvaluator? = try fewEvaluator.map {
+            CachingEvaluator(try ExternalCommandEvaluator(arguments: $0.split(separator: " ").map(String.init), timeout: timeout))
+        }
+        print("joint-quality: corpus \(corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
+        var rows: [Row] = []
+        for base in bases.split(separator: ",").map(String.init) {
+            let set = try CorpusTaskSet.load(corpus: corpus, base: base)
+            let profiles = set.tasks.map { $0.profile(examples: .test) }
+            let fewProfiles = set.tasks.map { $0.profile(examples: .few) }
+            let n = profiles.count
+            let ownTotal = profiles.reduce(0) { $0 + $1.ownBytes }
+            let layouts = profiles.map { Self.layout($0.adapter) }
+            print("")
+            print("== \(base): \(n) tasks; own adapters \(ownTotal) bytes; module sets "
+                  + Dictionary(grouping: profiles.indices, by: { layouts[$0] }).map { "\($0.value.count)× \(profiles[$0.value[0]].adapter.config.targetModules.joined(separator: "+"))" }.sorted().joined(separator: ", ")
+                  + "; ranks \(profiles.map { $0.adapter.config.r })")
+            var own: [Double] = []
+            if let test {
+                for profile in profiles { own.append(try await test.score(task: profile, candidate: profile.adapter)) }
+            }
+            for fraction in fractionList {
+                let budget = Int(Double(ownTotal) * fraction)
+                var served: [(method: String, plan: Served?)] = []
+                served.append(("fixed shares (before)", try await Self.fixedShares(profiles, layouts: layouts, budget: budget)))
+                do {
+                    let joint = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget)
+                    let grouping = joint.groups.contains(where: \.padded) ? ", module sets joined" : ""
+                    served.append(("joint (after), \(joint.policy.rawValue)\(grouping)", Served(joint, taskCount: n)))
+                } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                    served.append(("joint (after)", nil))
+                }
+                served.append(("truncate-only", try await Self.truncateOnly(profiles, budget: budget)))
+                if let few {
+                    // Planned with the few examples' scores: its predictions are that evaluator's.
+                    do {
+                        let joint = try await JointBudgetPlanner(evaluator: few).plan(tasks: fewProfiles, budget: budget)
+                        served.append(("joint, few-shot evaluator, \(joint.policy.rawValue), \(joint.evaluations) evals",
+                                       Served(joint, taskCount: n)))
+                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                        served.append(("joint, few-shot evaluator", nil))
+                    }
+                }
+                for (method, plan) in served {
+                    guard let plan else {
+                        rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: nil,
+                                        measured: nil, names: profiles.map(\.name)))
+                        continue
+                    }
+                    var measured: [Double]?
+                    if let test {
+                        var ratios: [Double] = []
+                        for i in 0..<n {
+                            ratios.append(plan.usesOwn[i] ? 1
+                                          : try await test.score(task: profiles[i], candidate: plan.adapters[i]) / own[i])
+                        }
+                        measured = ratios
+                    }
+                    rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: plan,
+                                    measured: measured, names: profiles.map(\.name)))
+                }
+                Self.printRows(rows.filter { $0.base == base && $0.budget == Self.fractionText(fraction) }, budget: budget)
+            }
+        }
+        print("")
+        print("== all rows")
+        Self.printRows(rows, budget: nil)
+    }
+
+    /// A served set: per task, the adapter serving it, whether that is its own file, and the
+    /// weight-space prediction; and the bytes and shape of the whole.
+    struct Served {
+        var adapters: [LoRAAdapter]
+        var usesOwn: [Bool]
+        var predicted: [Double]
+        var bytes: Int
+        var clusters: Int
+        var merged: Int
+        var ranks: [Int]
+
+        init(taskCount n: Int) {
+            adapters = []
+            usesOwn = [Bool](repeating: false, count: n)
+            predicted = [Double](repeating: 0, count: n)
+            bytes = 0
+            clusters = 0
+            merged = 0
+            ranks = []
+        }
+
+        init(_ plan: JointPlan, taskCount n: Int) {
+            self.init(taskCount: n)
+            for group in plan.groups { add(group.plan, indices: group.indices) }
+        }
+
+        mutating func add(_ plan: ClusterPlan, indices: [Int]) {
+            if adapters.isEmpty, let any = plan.clusters.first?.adapter {
+                adapters = [LoRAAdapter](repeating: any, count: usesOwn.count)
+            }
+            let byName = Dictionary(uniqueKeysWithValues: plan.tasks.enumerated().map { ($1.name, indices[$0]) })
+            for cluster in plan.clusters {
+                clusters += 1
+                if cluster.members.count > 1 { merged += 1 }
+                ranks.append(cluster.rank)
+                bytes += cluster.bytes
+                for name in cluster.members {
+                    guard let i = byName[name] else { continue }
+                    adapters[i] = cluster.adapter
+                    usesOwn[i] = cluster.usesOwnAdapter
+                }
+            }
+            for outcome in plan.tasks { if let i = byName[outcome.name] { predicted[i] = outcome.quality } }
+        }
+    }
+
+    /// The previous daemon policy: one group per exact profile, fixed shares, each group planned alone.
+    /// nil when a share cannot hold its group (the daemon refused such a budget).
+    static func fixedShares(_ profiles: [TaskProfile], layouts: [String], budget: Int) async throws -> Served? {
+        var order: [String] = []
+        var groups: [String: [Int]] = [:]
+        for (i, key) in layouts.enumerated() {
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(i)
+        }
+        let members = order.map { groups[$0]! }
+        let planners = try members.map { try BudgetPlanner(tasks: $0.map { profiles[$0] }) }
+        let own = members.map { $0.reduce(0) { $0 + profiles[$1].ownBytes } }
+        let minimum = try members.indices.map { g in
+            min(own[g], try planners[g].mergedBytes(rank: members[g].map { profiles[$0].adapter.config.r }.max() ?? 1))
+        }
+        let shares = JointBudgetPlanner.fixedShares(budget: budget, own: own, minimum: minimum)
+        var served = Served(taskCount: profiles.count)
+        for (g, indices) in members.enumerated() {
+            do {
+                let plan = try await RankAllocatingPlanner().plan(tasks: indices.map { profiles[$0] }, budget: shares[g],
+                                                                  planner: planners[g])
+                served.add(plan, indices: indices)
+            } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                return nil
+            }
+        }
+        return served
+    }
+
+    /// Every task alone, ranks allocated jointly under the budget (nil when rank 1 each does not fit).
+    static func truncateOnly(_ profiles: [TaskProfile], budget: Int) async throws -> Served? {
+        let planner = JointBudgetPlanner()
+        let prepared = try planner.prepare(profiles, budget: budget)
+        guard let allocation = try planner.truncateOnly(prepared, budget: budget) else { return nil }
+        var served = Served(taskCount: profiles.count)
+        let allocator = RankAllocatingPlanner()
+        for (g, group) in prepared.enumerated() {
+            let plan = try await allocator.plan(candidate: allocation.candidates[g], tasks: group.group.tasks,
+                                                budget: budget, planner: group.planner, similarity: group.similarity)
+            served.add(plan, indices: group.group.indices)
+        }
+        return served
+    }
+
+    struct Row {
+        let base: String
+        let budget: String
+        let method: String
+        let plan: Served?
+        let measured: [Double]?
+        let names: [String]
+    }
+
+    static func printRows(_ rows: [Row], budget: Int?) {
+        if let budget { print(""); print("-- budget \(rows.first?.budget ?? "") = \(budget) bytes") }
+        print("| base | budget | method | bytes | served (merged) | ranks | predicted mean (worst) | measured acc. ratio mean | worst (task) | MAE pred.–meas. | Spearman |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for row in rows {
+            guard let plan = row.plan else {
+                print("| \(row.base) | \(row.budget) | \(row.method) | – | does not fit | – | – | – | – | – | – |")
+                continue
+            }
+            let predictedMean = plan.predicted.reduce(0, +) / Double(max(1, plan.predicted.count))
+            let ranks = "\(plan.ranks.min() ?? 0)–\(plan.ranks.max() ?? 0)"
+            var measuredText = "– | – | – | –"
+            if let measured = row.measured {
+                let mean = measured.reduce(0, +) / Double(max(1, measured.count))
+                let worst = measured.indices.min { measured[$0] < measured[$1] } ?? 0
+                let mae = zip(plan.predicted, measured).map { abs($0 - $1) }.reduce(0, +) / Double(max(1, measured.count))
+                measuredText = "\(f3(mean)) | \(f3(measured[worst])) (\(row.names[worst])) | \(f3(mae)) | "
+                    + "\(spearman(plan.predicted, measured).map(f3) ?? "–")"
+            }
+            print("| \(row.base) | \(row.budget) | \(row.method) | \(plan.bytes) | \(plan.clusters) (\(plan.merged)) | \(ranks) | "
+                  + "\(f3(predictedMean)) (\(f3(plan.predicted.min() ?? 0))) | \(measuredText) |")
+        }
+    }
+
+    /// Spearman's rank correlation (average ranks for ties); nil when either side is constant.
+    static func spearman(_ x: [Double], _ y: [Double]) -> Double? {
+        func ranks(_ v: [Double]) -> [Double] {
+            let order = v.indices.sorted { v[$0] < v[$1] }
+            var r = [Double](repeating: 0, count: v.count)
+            var i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
+                for k in i...j { r[order[k]] = Double(i + j) / 2 + 1 }
+                i = j + 1
+            }
+            return r
+        }
+        guard x.count == y.count, x.count > 1 else { return nil }
+        let (rx, ry) = (ranks(x), ranks(y))
+        let mx = rx.reduce(0, +) / Double(rx.count)
+        let my = ry.reduce(0, +) / Double(ry.count)
+        var sxy = 0.0, sxx = 0.0, syy = 0.0
+        for i in rx.indices {
+            sxy += (rx[i] - mx) * (ry[i] - my)
+            sxx += (rx[i] - mx) * (rx[i] - mx)
+            syy += (ry[i] - my) * (ry[i] - my)
+        }
+        guard sxx > 0, syy > 0 else { return nil }
+        return sxy / (sxx * syy).squareRoot()
+    }
+
+    static func layout(_ adapter: LoRAAdapter) -> String {
+        adapter.modules.map { "\($0.name):\($0.outFeatures)x\($0.inFeatures)" }.sorted().joined(separator: ";")
+    }
+
+    static func fractionText(_ f: Double) -> String {
+        let inverse = 1 / f
+        return abs(inverse - inverse.rounded()) < 1e-9 ? "1/\(Int(inverse.rounded()))" : String(format: "%.3g", f)
+    }
+
+    static func f3(_ x: Double) -> String { String(format: "%.3f", x) }
+}
