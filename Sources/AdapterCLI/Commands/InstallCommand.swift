@@ -21,7 +21,11 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Task name (letters, digits, '.', '_', '-'; up to 64).")
     var task: String
 
-    @Option(name: .long, help: "JSON Lines file with the task's few examples.", completion: .file(extensions: ["jsonl"]))
+    @Option(name: .long, help: ArgumentHelp(
+        "JSON Lines file with the task's few examples.",
+        discussion: #"Each line one of {"text","label"} (string or integer label), {"input","output"}, "#
+            + #"{"instruction","input","output"}, {"prompt","completion"}, {"messages":[{"role","content"}]}."#),
+            completion: .file(extensions: ["jsonl"]))
     var examples: String
 
     @Option(name: .long, help: ArgumentHelp(
