@@ -139,14 +139,19 @@ public struct InstallParams: Codable, Sendable, Hashable {
     public var config: String
     /// adapter_model.safetensors, standard base64 (RFC 4648 §4, with padding).
     public var safetensors: String
-    /// The task's few examples, JSON Lines text (one JSON object per line).
+    /// The task's few examples, JSON Lines text (one JSON object per line, in the shapes
+    /// docs/PROTOCOL.md lists).
     public var examples: String
+    /// Optional names of integer labels, by index (`adapterctl install --labels a,b,c`); absent
+    /// keeps integer labels as their decimal strings unless the examples' metadata line names them.
+    public var labels: [String]?
 
-    public init(task: String, config: String, safetensors: String, examples: String) {
+    public init(task: String, config: String, safetensors: String, examples: String, labels: [String]? = nil) {
         self.task = task
         self.config = config
         self.safetensors = safetensors
         self.examples = examples
+        self.labels = labels
     }
 }
 

@@ -34,10 +34,10 @@ struct ExamplesFileTests {
     @Test func reportsTheLineOfEachProblem() {
         Self.expectError("{\"text\": \"a\"}\n\n{\"text\": \"b\",}\n", .invalidJSON, line: 3)
         Self.expectError("{\"text\": \"a\"}\n[\"text\"]\n", .notAnObject, line: 2)
-        Self.expectError("{\"label\": \"x\"}\n", .missingText, line: 1)
+        Self.expectError("{\"label\": \"x\"}\n", .unrecognisedShape, line: 1)
         Self.expectError("{\"text\": \"  \"}\n", .emptyText, line: 1)
         Self.expectError("{\"text\": 3}\n", .wrongFieldType, line: 1)
-        Self.expectError("{\"text\": \"a\", \"label\": 1}\n", .wrongFieldType, line: 1)
+        Self.expectError("{\"text\": \"a\", \"label\": 1.5}\n", .wrongFieldType, line: 1)
         Self.expectError("{\"text\": \"a\", \"text\": \"b\"}\n", .invalidJSON, line: 1)
         Self.expectError("\n\n  \n", .noExamples, line: nil)
         Self.expectError("", .noExamples, line: nil)

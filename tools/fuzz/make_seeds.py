@@ -58,6 +58,19 @@ def main():
         data = pathlib.Path(path).read_bytes()
         put("FuzzExamples", pathlib.Path(path).parent.name + ".jsonl", data)
 
+    # One seed per accepted examples shape (docs/PROTOCOL.md, install), so mutations reach each.
+    shapes = {
+        "shape_text_int_labels": [{"labels": ["neg", "pos"]}, {"text": "dull plot", "label": 0}, {"text": "loved it", "label": 1}],
+        "shape_input_output": [{"input": "fix: teh cat", "output": "the cat"}],
+        "shape_alpaca": [{"instruction": "Translate to French", "input": "good morning", "output": "bonjour"},
+                         {"instruction": "Name a colour", "input": "", "output": "red"}],
+        "shape_prompt_completion": [{"prompt": "2+2=", "completion": "4"}],
+        "shape_chat": [{"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+                                     {"role": "assistant", "content": "hello"}]}],
+    }
+    for name, lines in shapes.items():
+        put("FuzzExamples", name + ".jsonl", "".join(json.dumps(line) + "\n" for line in lines).encode())
+
     config = (PEFT / "llama_gqa_bf16" / "adapter_config.json").read_text()
     weights = (PEFT / "llama_gqa_bf16" / "adapter_model.safetensors").read_bytes()
     examples = '{"text": "turn on the kitchen lights", "label": "lights_on"}\n{"text": "dim the bedroom", "label": "dim"}\n'

@@ -21,15 +21,24 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Task name (letters, digits, '.', '_', '-'; up to 64).")
     var task: String
 
-    @Option(name: .long, help: "JSON Lines file with the task's few examples.", completion: .file(extensions: ["jsonl"]))
+    @Option(name: .long, help: ArgumentHelp(
+        "JSON Lines file with the task's few examples.",
+        discussion: #"Each line one of {"text","label"} (string or integer label), {"input","output"}, "#
+            + #"{"instruction","input","output"}, {"prompt","completion"}, {"messages":[{"role","content"}]}."#),
+            completion: .file(extensions: ["jsonl"]))
     var examples: String
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Names of integer labels in the examples, by index (label 0 is the first name).", valueName: "a,b,c"))
+    var labels: String?
 
     @OptionGroup var client: ClientOptions
 
     static let maximumAdapterBytes = 512 * 1024 * 1024
 
     func run() async throws {
-        let params = try Self.readParams(directory: directory, task: task, examples: examples)
+        var params = try Self.readParams(directory: directory, task: task, examples: examples)
+        params.labels = labels.map(Self.labelNames)
         let bar = ProgressBar(enabled: !client.json && isatty(2) == 1)
         let result: InstallResult
         do {
@@ -77,6 +86,11 @@ struct InstallCommand: AsyncParsableCommand {
             throw CLIError(.usage, "\(examples) is not UTF-8 text")
         }
         return InstallParams(task: task, config: configText, safetensors: weights.base64EncodedString(), examples: examplesText)
+    }
+
+    /// `--labels a,b,c` as names, each trimmed of surrounding spaces (the daemon validates them).
+    static func labelNames(_ list: String) -> [String] {
+        list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     static func read(_ path: String, limit: Int) throws -> Data {

@@ -104,7 +104,13 @@ final class Installer: Sendable {
             throw RPCError(code: .invalidParams, message: "\"safetensors\" is not valid base64 (RFC 4648, with padding)")
         }
         let configJSON = Data(params.config.utf8)
-        let examplesData = Data(params.examples.utf8)
+        if let labels = params.labels {
+            do {
+                try ExamplesFile.validateLabelNames(labels)
+            } catch {
+                throw RPCError(code: .invalidParams, message: "\"labels\": \(error.message)")
+            }
+        }
         await context.progress(stage: "validating", fraction: 0.1, message: "validating \(ByteSize.format(Int64(weights.count)))")
         let adapter: LoRAAdapter
         do {
@@ -112,9 +118,12 @@ final class Installer: Sendable {
         } catch {
             throw RPCError(code: .invalidAdapter, message: "the adapter is not a valid PEFT LoRA: \(error)")
         }
+        // Stored normalised, so every later reader sees one shape with the labels already named.
         let examples: [TaskExample]
+        let examplesData: Data
         do {
-            examples = try ExamplesFile.parse(examplesData, limits: settings.examplesLimits)
+            (examples, examplesData) = try ExamplesFile.normalise(Data(params.examples.utf8), limits: settings.examplesLimits,
+                                                                  labelNames: params.labels)
         } catch {
             throw RPCError(code: .invalidAdapter, message: "the examples are invalid: \(error)")
         }
