@@ -203,7 +203,7 @@ _adapterctl_install() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--task --examples --socket)
+    non_repeating_options=(--task --examples --labels --socket)
     __adapterctl_offer_flags_options 1
 
     # Offer option value completions
@@ -213,6 +213,9 @@ _adapterctl_install() {
         ;;
     '--examples')
         __adapterctl_add_completions -o plusdirs -fX '!*.@(jsonl)'
+        return
+        ;;
+    '--labels')
         return
         ;;
     '--socket')
