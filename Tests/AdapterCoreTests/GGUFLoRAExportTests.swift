@@ -145,4 +145,42 @@ struct GGUFLoRAExportTests {
         let source = Self.llamaAdapter().modules[2].a.elements
         #expect(a.values == source.map { Double(Float16($0)) })
     }
+
+    /// ΔW that llama.cpp applies for a tensor pair: (alpha / r) · B · A with r = lora_b's inner dim.
+    static func llamaCppDelta(_ read: GGUFTestReader, _ stem: String) throws -> Matrix {
+        let alpha = Double(try #require(read.keyValues["adapter.lora.alpha"] as? Float))
+        let a = try #require(read.tensor(stem + ".weight.lora_a"))
+        let b = try #require(read.tensor(stem + ".weight.lora_b"))
+        let am = Matrix(rows: a.dims[1], cols: a.dims[0], elements: a.values)
+        let bm = Matrix(rows: b.dims[1], cols: b.dims[0], elements: b.values)
+        return (bm * am).scaled(alpha / Double(b.dims[0]))
+    }
+
+    @Test func rsLoRAAndRankPatternsGiveTheSameUpdatesUnderLlamaCppsScaling() throws {
+        let dir = try #require(LowRankFixtureTests.fixturesURL).appendingPathComponent("peft/llama_rslora_rankpattern")
+        let adapter = try PEFTAdapterLoader.load(directory: dir)
+        let read = try GGUFTestReader(GGUFLoRAExport.serialize(adapter, options: .init(architecture: .qwen2, dtype: .f32)))
+        #expect(read.tensors.count == 2 * adapter.modules.count)
+        for m in adapter.modules {
+            let stem = try GGUFLoRAExport.tensorStem(forModule: m.name, architecture: .qwen2)
+            let got = try Self.llamaCppDelta(read, stem)
+            let want = SyntheticPEFT.denseDelta(m)
+            #expect(PEFTAdapterWriterTests.maxRelativeDifference(want, got) <= 1e-6, "\(m.name)")
+        }
+    }
+
+    @Test func phi3FusedQKVIsOneAttnQKVPair() throws {
+        let dir = try #require(LowRankFixtureTests.fixturesURL).appendingPathComponent("peft/phi3_fused")
+        let adapter = try PEFTAdapterLoader.load(directory: dir)
+        let read = try GGUFTestReader(GGUFLoRAExport.serialize(adapter, options: .init(architecture: .phi3, dtype: .f32)))
+        #expect(read.keyValues["general.architecture"] as? String == "phi3")
+        for layer in Set(adapter.modules.compactMap(\.layer)) {
+            let parts = ["q", "k", "v"].map { p in adapter.modules.first { $0.name == "model.layers.\(layer).self_attn.qkv_proj#\(p)" }! }
+            let stacked = parts.map(SyntheticPEFT.denseDelta)
+            let want = Matrix(rows: stacked.reduce(0) { $0 + $1.rows }, cols: stacked[0].cols, elements: stacked.flatMap(\.elements))
+            let got = try Self.llamaCppDelta(read, "blk.\(layer).attn_qkv")
+            #expect(PEFTAdapterWriterTests.maxRelativeDifference(want, got) <= 1e-6)
+            #expect(read.tensor("blk.\(layer).attn_output.weight.lora_a") != nil)
+        }
+    }
 }
