@@ -8,7 +8,8 @@ general.architecture present; one lora_a/lora_b pair per PEFT module under llama
 (blk.N.attn_q.weight.lora_a …), nothing else; each tensor's shape (GGML dims = PEFT shape reversed)
 and values: lora_a == PEFT lora_A, lora_b == PEFT lora_B × (module alpha / file alpha), rows permuted
 for Llama/Mistral q/k as llama.cpp's converter does (head counts from --base's config.json);
-max |difference| within F16 rounding of the tensor's largest value.
+max |difference| within half an ulp of the file's type (F16 or finer; BF16: its own) at the
+tensor's largest value.
 
     python3 tools/gguf/check.py --peft DIR --gguf FILE [--base BASE_DIR]
 Exit 0 when everything matches, 1 otherwise.
@@ -30,6 +31,9 @@ NAMES = {
     ("mlp", "gate_proj"): "ffn_gate", ("mlp", "up_proj"): "ffn_up", ("mlp", "gate_up_proj"): "ffn_up",
     ("mlp", "down_proj"): "ffn_down",
 }
+
+
+HALF_ULP = {"F32": 2.0 ** -24, "F16": 2.0 ** -11, "BF16": 2.0 ** -8}
 
 
 def read_safetensors(path):
@@ -144,11 +148,13 @@ def main():
                 continue
             got = tensor_values(t)
             diff = float(np.max(np.abs(got - want))) if want.size else 0.0
-            bound = float(np.max(np.abs(want))) * 2.0 ** -11 + 2.0 ** -25  # half an F16 ulp at the largest value
+            # Half an ulp of the written type at the tensor's largest value (F32 and F16 files are within
+            # F16 rounding; BF16 keeps 8 significand bits, so its own rounding is the bound).
+            bound = float(np.max(np.abs(want))) * HALF_ULP[t.tensor_type.name] + 2.0 ** -25
             worst = max(worst, diff)
             count += 1
             if diff > bound:
-                problems.append(f"{stem + suffix}: max |diff| {diff:.3g} > F16 rounding bound {bound:.3g}")
+                problems.append(f"{stem + suffix}: max |diff| {diff:.3g} > rounding bound {bound:.3g} ({t.tensor_type.name})")
     extra = sorted(set(gguf_tensors) - expected_names)
     if extra:
         problems.append(f"GGUF tensors not in the PEFT export: {extra}")

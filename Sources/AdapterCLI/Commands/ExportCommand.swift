@@ -175,6 +175,8 @@ struct ExportCommand: AsyncParsableCommand {
             bytes = try GGUFLoRAExport.serialize(adapter, options: options)
         } catch let error as CLIError {
             throw error
+        } catch let error as GGUFError where error.code == .invalidBaseConfig {
+            throw CLIError(.usage, "cannot export cluster \(result.cluster) as GGUF: \(error)")
         } catch {
             throw CLIError(.declined, "cannot export cluster \(result.cluster) as GGUF: \(error)")
         }
