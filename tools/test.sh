@@ -24,6 +24,11 @@ if [[ $tests -ne 0 ]]; then
     exit "$tests"
 fi
 rm -f "$log"
+# The GGUF export read back by llama.cpp's own reader (PyPI `gguf`), only where python3 has it.
+if [[ $# -eq 0 ]]; then
+    if python3 -c 'import gguf' 2>/dev/null; then bash tools/gguf/roundtrip.sh "$(swift build --show-bin-path)"
+    else echo "GGUF read-back check skipped: python3 cannot import gguf (pip install gguf)"; fi
+fi
 # Then the short fuzz, fault-injection and load runs (only for the whole suite, not a --filter run).
 if [[ $# -eq 0 && "${ADAPTERD_SKIP_RELIABILITY:-0}" != 1 ]]; then
     bash tools/reliability-short.sh
