@@ -323,12 +323,25 @@ _adapterctl_export() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--task --socket)
+    non_repeating_options=(--task --format --dtype --arch --base --socket)
     __adapterctl_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
     '--task')
+        return
+        ;;
+    '--format')
+        __adapterctl_add_completions -W 'peft'$'\n''gguf'
+        return
+        ;;
+    '--dtype')
+        return
+        ;;
+    '--arch')
+        return
+        ;;
+    '--base')
         return
         ;;
     '--socket')
