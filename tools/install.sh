@@ -2,7 +2,8 @@
 # Installs adapterd: adapterd and adapterctl in PREFIX/bin, and the files they read at start-up (the
 # default detector models) in PREFIX/share/adapterd, where an installed binary looks for them (beside
 # its bin directory; a binary that cannot find them refuses to start and says where it looked);
-# adapterctl's shell completions and both manual pages under PREFIX/share (tools/install-cli-extras.sh).
+# adapterctl's shell completions and both manual pages under PREFIX/share (tools/install-cli-extras.sh), the
+# all-MiniLM-L6-v2 model in PREFIX/share/adapterd/models (tools/get-minilm.sh; skipped with a warning offline).
 # With --systemd, also the units, the sysusers.d and tmpfiles.d entries, the default configuration
 # (kept if present) and the protocol document the units name; the units expect PREFIX=/usr.
 #
@@ -27,7 +28,8 @@ done
 if [[ -n "${ADAPTERD_BIN_DIR:-}" ]]; then
   bin="$ADAPTERD_BIN_DIR"
 else
-  ADAPTERD_NO_CLI_EXTRAS=1 bash tools/setup.sh   # the extras go under $root below, not the build machine's /usr
+  # The extras and the MiniLM model go under $root below, not the build machine's /usr.
+  ADAPTERD_NO_CLI_EXTRAS=1 ADAPTERD_NO_MINILM=1 bash tools/setup.sh
   swift build -c release --product adapterd
   swift build -c release --product adapterctl
   bin="$(swift build -c release --show-bin-path)"
@@ -43,6 +45,7 @@ install -m 0755 "$bin/adapterd" "$bin/adapterctl" "$root/bin/"
 install -m 0644 "$resources"/default-detector-*.json "$root/share/adapterd/"
 echo "installed adapterd and adapterctl in $root/bin, the detector models in $root/share/adapterd"
 bash tools/install-cli-extras.sh --root "$root"   # completions and man pages under $root/share
+bash tools/get-minilm.sh "$root/share/adapterd/models/all-MiniLM-L6-v2"   # text-embedder = auto finds it there
 
 if [[ $systemd -eq 1 ]]; then
   install -d "$root/lib/systemd/system" "$root/lib/sysusers.d" "$root/lib/tmpfiles.d" \

@@ -12,3 +12,4 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 bash "$(dirname "$0")/install-cli-extras.sh" || true   # completions and man pages; never fails the set-up
+bash "$(dirname "$0")/get-minilm.sh" || true           # the default text embedder's model (sha256 checked); never fails the set-up

@@ -39,6 +39,9 @@ public struct TextRouteParams: Codable, Sendable, Hashable {
 
 /// Which text embedder turns examples and queries into vectors (`text-embedder` in adapterd.conf).
 public enum TextEmbedderKind: String, Codable, Sendable, Hashable, CaseIterable {
+    /// MiniLM when its model is found (`minilm-dir`, or the data directories `tools/get-minilm.sh`
+    /// installs into), else hashing: the daemon's default. Only ever configured, never the active kind.
+    case auto
     /// The built-in, dependency-free feature-hashing embedder.
     case hashing
     /// The native all-MiniLM-L6-v2 sentence embedder (needs its model directory).
@@ -101,11 +104,16 @@ public struct TextRoutingInfo: Codable, Sendable, Hashable {
     public var tasks: Int
     /// Why the configured embedder is not the active one (e.g. the MiniLM model directory is missing).
     public var fallbackReason: String?
+    /// Why this embedder serves: the configured `text-embedder` and, for MiniLM, where its model was
+    /// found (e.g. "text-embedder = auto; model found in /usr/share/adapterd/models/all-MiniLM-L6-v2").
+    /// Absent from daemons older than this field.
+    public var reason: String?
 
-    public init(embedder: String, model: String, tasks: Int, fallbackReason: String? = nil) {
+    public init(embedder: String, model: String, tasks: Int, fallbackReason: String? = nil, reason: String? = nil) {
         self.embedder = embedder
         self.model = model
         self.tasks = tasks
         self.fallbackReason = fallbackReason
+        self.reason = reason
     }
 }

@@ -36,4 +36,15 @@ struct StatusUptimeTests {
         #expect(StatusCommand.formatUptime(.nan) == "unknown")
         #expect(StatusCommand.formatUptime(-5) == "unknown")
     }
+
+    @Test func theTextRouteLineSaysWhyItsEmbedderServes() {
+        let minilm = TextRoutingInfo(embedder: "minilm", model: "all-MiniLM-L6-v2", tasks: 3,
+                                     reason: "text-embedder = auto; model found in /usr/share/adapterd/models/all-MiniLM-L6-v2")
+        #expect(StatusCommand.textRoutingLine(minilm)
+                == "text route:  minilm (all-MiniLM-L6-v2), 3 tasks — text-embedder = auto; model found in /usr/share/adapterd/models/all-MiniLM-L6-v2")
+        let old = TextRoutingInfo(embedder: "hashing", model: "hashing-2048", tasks: 1)
+        #expect(StatusCommand.textRoutingLine(old) == "text route:  hashing (hashing-2048), 1 tasks")
+        let hostile = TextRoutingInfo(embedder: "hashing", model: "hashing-2048", tasks: 0, reason: "x\u{1B}[2J")
+        #expect(!StatusCommand.textRoutingLine(hostile).contains("\u{1B}"))
+    }
 }

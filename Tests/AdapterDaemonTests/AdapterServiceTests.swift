@@ -38,6 +38,8 @@ struct AdapterServiceTests {
             directory = try TemporaryDirectory()
             var settings = DaemonSettings()
             settings.stateDirectory = directory.path + "/state"
+            // Hermetic: the default (auto) would use a MiniLM model installed on the machine.
+            settings.textEmbedder = .hashing
             configure(&settings)
             store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory))
             service = Daemon(store: store, screening: BaseModelScreening(), settings: settings,

@@ -124,7 +124,7 @@ struct ConfigurationFileTests {
     }
 
     @Test func textEmbedderKeys() throws {
-        #expect(DaemonSettings().textEmbedder == .hashing)
+        #expect(DaemonSettings().textEmbedder == .auto)
         #expect(DaemonSettings().minilmDirectory == nil)
         let minilm = try ConfigurationFile.parse("text-embedder = MiniLM\nminilm-dir = /opt/minilm/model\n")
         #expect(minilm.textEmbedder == .minilm)
@@ -137,12 +137,13 @@ struct ConfigurationFileTests {
             Issue.record("text-embedder = bert parsed")
         } catch {
             #expect(error.code == .invalidValue)
-            #expect(error.message == "t.conf:1: text-embedder 'bert' is not one of hashing, minilm")
+            #expect(error.message == "t.conf:1: text-embedder 'bert' is not one of auto, hashing, minilm")
         }
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../etc/adapterd.conf").standardized.path
         let settings = try ConfigurationFile.load(path: shipped)
-        #expect(settings.textEmbedder == .hashing)
+        #expect(settings.textEmbedder == .auto)
+        #expect(try ConfigurationFile.parse("text-embedder = auto").textEmbedder == .auto)
         #expect(settings.minilmDirectory == nil)
     }
 }

@@ -147,6 +147,7 @@ struct TaskEmbeddingIndexTests {
         defer { directory.cleanup() }
         var settings = DaemonSettings()
         settings.stateDirectory = directory.path + "/state"
+        settings.textEmbedder = .hashing  // hermetic: auto would use a MiniLM model installed on the machine
         let stateURL = URL(fileURLWithPath: settings.stateDirectory)
         var answerBefore: [TaskRouter.Match] = []
         do {
@@ -207,5 +208,77 @@ struct TaskEmbeddingIndexTests {
         fixture.service.reads.reloadTextRouting(settings)
         #expect(try await fixture.service.reads.textIndex.route("block my card", top: 1).embedder == .hashing)
         #expect(fixture.service.reads.textIndex.info.tasks == 1)
+    }
+
+    // MARK: text-embedder = auto (the default)
+
+    @Test func autoWithoutAModelServesHashingAndSaysWhereItLooked() async throws {
+        let empty = try TemporaryDirectory()
+        defer { empty.cleanup() }
+        let fixture = try AdapterServiceTests.Fixture { settings in
+            settings.textEmbedder = .auto
+            settings.minilmDirectory = empty.path
+        }
+        _ = try await F.install(fixture, task: "banking", texts: F.banking)
+        await fixture.service.reads.textIndex.whenUpdated()
+        let info = fixture.service.reads.textIndex.info
+        #expect(info.embedder == "hashing")
+        #expect(info.fallbackReason == nil)  // hashing is what auto chooses without a model, not a fallback
+        #expect(info.reason?.hasPrefix("text-embedder = auto; no MiniLM model (model.safetensors) in \(empty.path)") == true)
+        #expect(info.reason?.contains("tools/get-minilm.sh") == true)
+
+        // The model appears (tools/get-minilm.sh ran); a reload (SIGHUP) with the same settings looks again.
+        var settings = DaemonSettings()
+        settings.stateDirectory = fixture.directory.path + "/state"
+        settings.textEmbedder = .auto
+        settings.minilmDirectory = empty.path
+        for name in try FileManager.default.contentsOfDirectory(atPath: F.tinyBert) {
+            try FileManager.default.copyItem(atPath: F.tinyBert + "/" + name, toPath: empty.path + "/" + name)
+        }
+        fixture.service.reads.reloadTextRouting(settings)
+        let routed = try await fixture.service.reads.textIndex.route("block my card", top: 1)
+        #expect(routed.embedder == .minilm)
+        #expect(routed.matches.map(\.task) == ["banking"])
+        let after = fixture.service.reads.textIndex.info
+        #expect(after.reason == "text-embedder = auto; model found in \(empty.path)")
+    }
+
+    @Test func autoWithADamagedModelServesHashingAndNamesTheProblem() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        try Data("not a safetensors file".utf8).write(to: URL(fileURLWithPath: directory.path + "/model.safetensors"))
+        let choice = TaskEmbeddingIndex.loadEmbedder(kind: .auto, minilmDirectory: directory.path, logger: Logger(label: "test"))
+        #expect(choice.kind == .hashing)
+        #expect(choice.fallbackReason == nil)
+        #expect(choice.reason?.hasPrefix("text-embedder = auto; cannot load the MiniLM model from \(directory.path)") == true)
+
+        let hashing = TaskEmbeddingIndex.loadEmbedder(kind: .hashing, minilmDirectory: directory.path, logger: Logger(label: "test"))
+        #expect(hashing.kind == .hashing)
+        #expect(hashing.reason == "text-embedder = hashing")
+
+        let minilm = TaskEmbeddingIndex.loadEmbedder(kind: .minilm, minilmDirectory: directory.path, logger: Logger(label: "test"))
+        #expect(minilm.kind == .hashing)
+        #expect(minilm.fallbackReason?.contains("cannot load the MiniLM model") == true)
+    }
+
+    @Test func autoFindsTheModelInTheDataDirectoryTheSetUpInstallsInto() throws {
+        let data = try TemporaryDirectory()
+        defer { data.cleanup() }
+        let model = data.path + "/adapterd/models/all-MiniLM-L6-v2"
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: F.tinyBert) {
+            try FileManager.default.copyItem(atPath: F.tinyBert + "/" + name, toPath: model + "/" + name)
+        }
+        let environment = ["XDG_DATA_HOME": data.path, "HOME": "/nonexistent-home"]
+        let candidates = MiniLMEmbedder.modelDirectoryCandidates(environment: environment).map(\.path)
+        #expect(Array(candidates.prefix(3)) == [model, "/usr/local/share/adapterd/models/all-MiniLM-L6-v2",
+                                                "/usr/share/adapterd/models/all-MiniLM-L6-v2"])
+        #expect(MiniLMEmbedder.modelDirectoryCandidates(environment: ["HOME": "/home/u"]).first?.path
+                == "/home/u/.local/share/adapterd/models/all-MiniLM-L6-v2")
+        #expect(MiniLMEmbedder.modelDirectoryCandidates(environment: ["ADAPTERD_MINILM_DIR": "/m", "HOME": "/h"]).first?.path == "/m")
+        let choice = TaskEmbeddingIndex.loadEmbedder(kind: .auto, minilmDirectory: nil, logger: Logger(label: "test"),
+                                                     environment: environment)
+        #expect(choice.kind == .minilm)
+        #expect(choice.reason == "text-embedder = auto; model found in \(model)")
     }
 }

