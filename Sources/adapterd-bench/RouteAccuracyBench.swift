@@ -20,7 +20,7 @@ struct RouteAccuracyBench: AsyncParsableCommand {
     @Option(help: "Budget of the plan that maps tasks to clusters, as a fraction of storing every own adapter.")
     var fraction = 0.25
 
-    @Option(help: "MiniLM model directory (default: $ADAPTERD_MINILM_DIR, the pip locations, or the tools venv).")
+    @Option(help: "MiniLM model directory (default: $ADAPTERD_MINILM_DIR, the data directories tools/get-minilm.sh installs into, the pip locations, or the tools venv).")
     var modelDir: String?
 
     @Flag(help: "Print the accuracy of every task.")
