@@ -281,4 +281,15 @@ struct TaskEmbeddingIndexTests {
         #expect(choice.kind == .minilm)
         #expect(choice.reason == "text-embedder = auto; model found in \(model)")
     }
+
+    @Test func aTaskWithMoreExamplesThanTheParsersDefaultStaysRoutableByText() async throws {
+        let fixture = try AdapterServiceTests.Fixture { settings in settings.maxExamples = 1500 }
+        let many = (0..<1200).map { "\(F.banking[$0 % F.banking.count]) (\($0))" }
+        let result = try await F.install(fixture, task: "banking", texts: many)
+        #expect(result.examples == 1200)
+        _ = try await F.install(fixture, task: "cooking", texts: F.cooking)
+        let routed = try await fixture.service.reads.textIndex.route("my debit card was stolen", top: 2)
+        #expect(routed.matches.map(\.task) == ["banking", "cooking"])
+        #expect(fixture.service.reads.textIndex.info.tasks == 2)
+    }
 }

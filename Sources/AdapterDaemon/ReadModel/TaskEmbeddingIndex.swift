@@ -164,13 +164,18 @@ final class TaskEmbeddingIndex: Sendable {
     /// The normalised mean embedding of the task's example texts; nil (logged) when it has none usable.
     private func embedding(of task: InstalledTask, with embedder: any TextEmbedder) -> [Double]? {
         do {
-            let examples = try ExamplesFile.parse(try store.examples(of: task))
+            // Stored examples passed the install's limits when they came; a later, lower max-examples
+            // (SIGHUP) or the parser's defaults must not make an installed task unroutable.
+            let examples = try ExamplesFile.parse(try store.examples(of: task), limits: Self.storedExamplesLimits)
             return try TaskRouter(embedder: embedder).centroid(of: examples.map(\.text), task: task.name)
         } catch {
             logger.warning("text routing: task \(task.name) is not routable by text: \(error)")
             return nil
         }
     }
+
+    /// Limits for re-reading stored examples: none beyond the file itself.
+    static let storedExamplesLimits = ExamplesFile.Limits(maxExamples: .max, maxLineBytes: .max)
 
     // MARK: Embedders
 
