@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterStore
 import Logging
 import NIOConcurrencyHelpers
@@ -17,7 +18,7 @@ public final class Daemon: Sendable {
     /// Runs the per-request heavy work of install (parse, signature, screening) and export.
     let requestThread = WorkerThread(name: "adapterd-requests")
 
-    public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Int64??,
+    public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Budget?,
                 socketActivated: Bool, logger: Logger) {
         let settingsBox = NIOLockedValueBox(settings)
         let screeningBox = NIOLockedValueBox<any Screening>(screening)

@@ -1,3 +1,4 @@
+import AdapterCore
 import Foundation
 import GRDB
 
@@ -15,23 +16,25 @@ import GRDB
 extension AdapterStore {
     /// Starts a new generation in state `building` (and its directory).
     /// - Parameters:
-    ///   - budgetBytes: The budget the plan was made for; the commit refuses to exceed it.
+    ///   - budget: The budget the plan was made for; the commit refuses to exceed it.
     ///   - evaluator: Name of the evaluator that scored the plan.
     ///   - planSummary: Anything Encodable describing the plan (stored as JSON; see `Generation.planSummary(as:)`).
-    public func beginGeneration<Summary: Encodable>(budgetBytes: Int, evaluator: String,
+    public func beginGeneration<Summary: Encodable>(budget: Budget, evaluator: String,
                                                     planSummary: Summary) throws -> Generation {
-        guard budgetBytes >= 0 else {
-            throw StoreError(.invalidArgument, "a budget cannot be negative (\(budgetBytes) bytes)")
+        if case .bytes(let bytes) = budget, bytes < 0 {
+            throw StoreError(.invalidArgument, "a budget cannot be negative (\(bytes) bytes)")
         }
         let summaryJSON = try CatalogCoding.json(planSummary, "the plan summary")
         let now = Date()
         let id = try writing("starting a generation") { db in
             try db.execute(
                 sql: """
-                    INSERT INTO generations (state, created_at, budget_bytes, bytes_used, evaluator, plan_summary_json)
-                    VALUES ('building', ?, ?, 0, ?, ?)
+                    INSERT INTO generations (state, created_at, budget_bytes, budget_unlimited, bytes_used, evaluator,
+                                             plan_summary_json)
+                    VALUES ('building', ?, ?, ?, 0, ?, ?)
                     """,
-                arguments: [now.timeIntervalSince1970, budgetBytes, evaluator, summaryJSON])
+                arguments: [now.timeIntervalSince1970, budget.limitBytes ?? 0, budget == .unlimited, evaluator,
+                            summaryJSON])
             return db.lastInsertedRowID
         }
         do {
@@ -235,10 +238,10 @@ extension AdapterStore {
             let used = try Int.fetchOne(
                 db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM served_adapters WHERE generation_id = ?",
                 arguments: [generationID]) ?? 0
-            guard used <= generation.budget else {
+            guard generation.budget.fits(Int64(used)) else {
                 throw StoreError(.overBudget,
                                  "generation \(generationID) needs \(used) bytes but its budget is "
-                                    + "\(generation.budget) bytes; it was not made current")
+                                    + "\(generation.budget); it was not made current")
             }
             for route in routes {
                 try db.execute(
@@ -341,9 +344,14 @@ extension AdapterStore {
 
     // MARK: Internals
 
+    /// A generations row's budget: `budget_unlimited`, else `budget_bytes`.
+    static func generationBudget(_ row: Row) -> Budget {
+        (row["budget_unlimited"] as Bool) ? .unlimited : .bytes(row["budget_bytes"])
+    }
+
     struct BuildingGeneration {
         let id: Int64
-        let budget: Int
+        let budget: Budget
     }
 
     private func requireBuilding(_ generationID: Int64) throws {
@@ -352,7 +360,7 @@ extension AdapterStore {
 
     @discardableResult
     static func requireBuilding(_ generationID: Int64, _ db: Database) throws -> BuildingGeneration {
-        guard let row = try Row.fetchOne(db, sql: "SELECT state, budget_bytes FROM generations WHERE id = ?",
+        guard let row = try Row.fetchOne(db, sql: "SELECT state, budget_bytes, budget_unlimited FROM generations WHERE id = ?",
                                          arguments: [generationID]) else {
             throw StoreError(.generationNotFound, "there is no generation \(generationID) (never begun, or abandoned)")
         }
@@ -360,7 +368,7 @@ extension AdapterStore {
         guard state == GenerationState.building.rawValue else {
             throw StoreError(.generationNotBuilding, "generation \(generationID) is \(state), not building")
         }
-        return BuildingGeneration(id: generationID, budget: row["budget_bytes"])
+        return BuildingGeneration(id: generationID, budget: Self.generationBudget(row))
     }
 
     func servedDirectoryURL(generationID: Int64, servedAdapterID: Int64) -> URL {
@@ -413,7 +421,7 @@ extension AdapterStore {
             id: id, state: state, createdAt: CatalogCoding.date(row, "created_at"),
             committedAt: CatalogCoding.optionalDate(row, "committed_at"),
             retiredAt: CatalogCoding.optionalDate(row, "retired_at"),
-            budgetBytes: row["budget_bytes"], bytesUsed: row["bytes_used"], evaluator: row["evaluator"],
+            budget: Self.generationBudget(row), bytesUsed: row["bytes_used"], evaluator: row["evaluator"],
             planSummaryJSON: row["plan_summary_json"], servedAdapters: served, routes: routes)
     }
 

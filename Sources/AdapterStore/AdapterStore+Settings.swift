@@ -1,9 +1,10 @@
+import AdapterCore
 import Foundation
 import GRDB
 
 /// Keys of settings the daemon keeps in the catalog.
 public enum SettingKey {
-    /// The byte budget of the served set (decimal integer).
+    /// The byte budget of the served set: a decimal byte count, or `unlimited` (see `Budget`).
     public static let budgetBytes = "budget_bytes"
 }
 
@@ -43,20 +44,35 @@ extension AdapterStore {
     }
 
     /// The stored byte budget (`SettingKey.budgetBytes`), nil if none was set.
-    public func budgetBytes() throws -> Int? {
+    public func storedBudget() throws -> Budget? {
         guard let text = try setting(SettingKey.budgetBytes) else { return nil }
-        guard let value = Int(text), value >= 0 else {
-            throw StoreError(.database, "the stored budget '\(text)' is not a byte count")
+        guard let budget = Self.budget(settingText: text) else {
+            throw StoreError(.database, "the stored budget '\(text)' is not a byte count or 'unlimited'")
         }
-        return value
+        return budget
     }
 
     /// Stores the byte budget (nil removes it).
-    public func setBudgetBytes(_ bytes: Int?) throws {
-        if let bytes, bytes < 0 {
+    public func setStoredBudget(_ budget: Budget?) throws {
+        if case .bytes(let bytes)? = budget, bytes < 0 {
             throw StoreError(.invalidArgument, "a budget cannot be negative (\(bytes) bytes)")
         }
-        try setSetting(SettingKey.budgetBytes, to: bytes.map(String.init))
+        try setSetting(SettingKey.budgetBytes, to: budget.map(Self.settingText))
+    }
+
+    /// The text a budget is stored as in the settings: the byte count, or `unlimited`.
+    public static func settingText(_ budget: Budget) -> String {
+        budget.limitBytes.map(String.init) ?? Self.unlimitedSettingText
+    }
+
+    /// The stored text of an unlimited budget.
+    static let unlimitedSettingText = "unlimited"
+
+    /// The budget a stored text means, nil when it is neither a byte count nor `unlimited`.
+    static func budget(settingText text: String) -> Budget? {
+        if text == unlimitedSettingText { return .unlimited }
+        guard let value = Int64(text), value >= 0 else { return nil }
+        return .bytes(value)
     }
 
     static func validateSettingKey(_ key: String) throws {

@@ -31,10 +31,10 @@ import GRDB
 /// - tasks: `installTask(name:examples:adapter:installedBy:)`, `tasks()`, `task(named:)`,
 ///   `examples(of:)`, `removeTask(named:)`
 /// - quarantine: `addQuarantine(weightsDigest:task:verdict:peerUID:refusedAt:)`, `quarantine(limit:)`
-/// - generations: `beginGeneration(budgetBytes:evaluator:planSummary:)`, `addServedAdapter(_:to:)`,
+/// - generations: `beginGeneration(budget:evaluator:planSummary:)`, `addServedAdapter(_:to:)`,
 ///   `addServedAdapter(servingOwnAdapterOf:scale:to:)`, `commitGeneration(_:routes:settings:)`, `abandonGeneration(_:)`, `currentGeneration()`, `generation(id:)`,
 ///   `generations()`, `servedAdapter(id:)`, `route(task:)`
-/// - settings: `setting(_:)`, `setSetting(_:to:)`, `settings()`, `budgetBytes()`, `setBudgetBytes(_:)`
+/// - settings: `setting(_:)`, `setSetting(_:to:)`, `settings()`, `storedBudget()`, `setStoredBudget(_:)`
 /// - accounting and upkeep: `archiveBytes()`, `servedBytes()`, `collectGarbage()`, `integrityCheck()`
 /// - health: `readOnlyReason()`, `prepareForChange()`, `verify(progress:)`, `damagedObjects()`
 public final class AdapterStore: Sendable {

@@ -92,6 +92,18 @@ enum CatalogSchema {
                 ) STRICT;
                 """)
         }
+        // An unlimited budget was stored as Int64.max (a sentinel); it is now explicit: the flag
+        // in generations (budget_bytes 0 beside it) and the text `unlimited` in the settings.
+        migrator.registerMigration("v2: explicit unlimited budget") { db in
+            try db.execute(sql: """
+                ALTER TABLE generations ADD COLUMN budget_unlimited INTEGER NOT NULL DEFAULT 0
+                    CHECK (budget_unlimited IN (0, 1));
+                UPDATE generations SET budget_unlimited = 1, budget_bytes = 0
+                    WHERE budget_bytes = 9223372036854775807;
+                UPDATE settings SET value = 'unlimited'
+                    WHERE key = 'budget_bytes' AND value = '9223372036854775807';
+                """)
+        }
         return migrator
     }
 

@@ -1,3 +1,4 @@
+import AdapterCore
 import Foundation
 
 /// Lifecycle of a generation: written while `building`, switched to `current` atomically (the previous
@@ -62,7 +63,7 @@ public struct Generation: Hashable, Sendable, Codable {
     /// When it was replaced (nil unless retired).
     public var retiredAt: Date?
     /// The budget it was planned for; a generation over budget is never made current.
-    public var budgetBytes: Int
+    public var budget: Budget
     /// Sum of its served adapters' bytes.
     public var bytesUsed: Int
     /// Name of the evaluator that scored the plan.

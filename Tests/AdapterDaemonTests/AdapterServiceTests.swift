@@ -34,7 +34,7 @@ struct AdapterServiceTests {
         let service: Daemon
         let progress = ProgressLog()
 
-        init(settings configure: (inout DaemonSettings) -> Void = { _ in }, budgetOverride: Int64?? = .some(nil)) throws {
+        init(settings configure: (inout DaemonSettings) -> Void = { _ in }, budgetOverride: Budget? = .unlimited) throws {
             directory = try TemporaryDirectory()
             var settings = DaemonSettings()
             settings.stateDirectory = directory.path + "/state"
@@ -141,7 +141,7 @@ struct AdapterServiceTests {
     }
 
     @Test func installsOverTheBudgetAreClusteredUnderIt() async throws {
-        let fixture = try Fixture(budgetOverride: .some(9_000))
+        let fixture = try Fixture(budgetOverride: .bytes(9_000))
         _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
         _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_task_b", task: "b"), fixture.context)
         let third = try await fixture.service.installer.install(try fixture.params("llama_gqa_task_c", task: "c"), fixture.context)
@@ -192,7 +192,7 @@ struct AdapterServiceTests {
     }
 
     @Test func aBudgetTooSmallForOneMergedAdapterChangesNothing() async throws {
-        let fixture = try Fixture(budgetOverride: .some(2_000))
+        let fixture = try Fixture(budgetOverride: .bytes(2_000))
         let error = try #require(await Self.rpcError {
             _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
         })
@@ -220,14 +220,14 @@ struct AdapterServiceTests {
         #expect(dry.evaluator == "weight-space")
         #expect(dry.worstRetainedQuality <= dry.meanRetainedQuality)
         #expect(try fixture.store.currentGeneration()?.id == before.id)
-        #expect(try fixture.store.budgetBytes() == nil)
+        #expect(try fixture.store.storedBudget() == nil)
 
         let applied = try await fixture.service.replanner.recluster(ReclusterParams(budget: 9_000), fixture.context)
         #expect(!applied.dryRun)
         let generation = try #require(applied.generation)
         #expect(generation > before.id)
         #expect(applied.clusters.allSatisfy { $0.id != nil })
-        #expect(try fixture.store.budgetBytes() == 9_000)
+        #expect(try fixture.store.storedBudget() == .bytes(9_000))
         #expect(try fixture.service.replanner.budget.status().servedBytes <= 9_000)
         // The plan is deterministic: the dry run predicted what was applied.
         #expect(applied.tasks == dry.tasks)
@@ -237,7 +237,7 @@ struct AdapterServiceTests {
         let error = await Self.rpcError { _ = try await fixture.service.replanner.recluster(ReclusterParams(budget: 100), fixture.context) }
         #expect(error?.code == .overBudget)
         #expect(try fixture.store.currentGeneration()?.id == generation)
-        #expect(try fixture.store.budgetBytes() == 9_000)
+        #expect(try fixture.store.storedBudget() == .bytes(9_000))
         // Raising the budget serves every task by its own adapter again.
         _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
         #expect(try fixture.service.reads.status(fixture.context).served?.kind == "own")
@@ -257,7 +257,7 @@ struct AdapterServiceTests {
             $0.evaluator = .command
             $0.evaluatorCommand = [script, "{adapter_dir}", "{examples}"]
             $0.evaluatorTimeoutSeconds = 1
-        }, budgetOverride: .some(40_000))
+        }, budgetOverride: .bytes(40_000))
         for (fixtureName, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
             _ = try await fixture.service.installer.install(try fixture.params(fixtureName, task: task), fixture.context)
         }
@@ -282,7 +282,7 @@ struct AdapterServiceTests {
         let fixture = try Fixture(settings: {
             $0.evaluator = .command
             $0.evaluatorCommand = [script, "{adapter_dir}", "{examples}"]
-        }, budgetOverride: .some(40_000))
+        }, budgetOverride: .bytes(40_000))
         for (fixtureName, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
             _ = try await fixture.service.installer.install(try fixture.params(fixtureName, task: task), fixture.context)
         }
@@ -333,24 +333,24 @@ struct AdapterServiceTests {
         let served = try fixture.service.replanner.budget.status().servedBytes
         let generation = try fixture.store.currentGeneration()?.id
         #expect(await Self.rpcError { _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: 50), fixture.context) }?.code == .overBudget)
-        #expect(try fixture.store.budgetBytes() == nil)
+        #expect(try fixture.store.storedBudget() == nil)
         #expect(try fixture.store.currentGeneration()?.id == generation)
         let set = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context)
         #expect(set.limitBytes == served - 1)
         #expect(set.servedBytes <= served - 1)
-        #expect(try fixture.store.budgetBytes() == Int(served - 1))
+        #expect(try fixture.store.storedBudget() == .bytes(Int64(served - 1)))
         #expect(try fixture.service.reads.status(fixture.context).served?.kind == "clustered")
         let unlimited = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
         #expect(unlimited.limitBytes == nil)
         #expect(unlimited.servedBytes == served)
 
         // --budget is the initial budget: budget.set changes it at run time, and wins from then on.
-        let flagged = try Fixture(budgetOverride: .some(1 << 30))
+        let flagged = try Fixture(budgetOverride: .bytes(1 << 30))
         #expect(try flagged.service.replanner.budget.status().source == "--budget")
         let changed = try await flagged.service.replanner.budgetSet(BudgetSetParams(bytes: 5_000_000), flagged.context)
         #expect(changed.limitBytes == 5_000_000)
         #expect(changed.source == "budget.set")
-        #expect(try flagged.store.budgetBytes() == 5_000_000)
+        #expect(try flagged.store.storedBudget() == .bytes(5_000_000))
     }
 
     @Test func reconcileServesTasksInstalledWithoutAGeneration() async throws {

@@ -32,7 +32,7 @@ struct AllOrNothingTests {
         }
         #expect(error != nil)
         #expect(error?.message.contains("budget") == true, "\(String(describing: error))")
-        #expect(try fixture.store.budgetBytes() == nil, "the budget of a change that failed was stored")
+        #expect(try fixture.store.storedBudget() == nil, "the budget of a change that failed was stored")
         #expect(try fixture.store.currentGeneration()?.id == generation)
         let status = try fixture.service.reads.status(fixture.context)
         #expect(status.budget.limitBytes == before.limitBytes)

@@ -95,7 +95,7 @@ struct ConfigurationFileTests {
         #expect(settings.socketPath == "/tmp/flag.sock")
         #expect(settings.stateDirectory == "/tmp/file-state")
         #expect(settings.budgetBytes == Int64(64 * 1024 * 1024))
-        #expect(try DaemonOptions(budget: "unlimited").budgetOverride() == .some(nil))
+        #expect(try DaemonOptions(budget: "unlimited").budgetOverride() == .unlimited)
         #expect(throws: ConfigurationError.self) { try DaemonOptions(budget: "64 parsecs").budgetOverride() }
         #expect(throws: ConfigurationError.self) { try DaemonOptions(configFile: directory.path + "/missing.conf").resolve() }
     }

@@ -19,7 +19,7 @@ struct DamagedTaskPlanningTests {
     }
 
     @Test func aReclusterThatLoadsADamagedAdapterLeavesItsTaskOutAndSaysSo() async throws {
-        let fixture = try Fixture(budgetOverride: .some(9_000))
+        let fixture = try Fixture(budgetOverride: .bytes(9_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }

@@ -168,7 +168,7 @@ struct DetectorScreeningTests {
             settings.stateDirectory = directory.path + "/state"
             settings.detectorBaseModel = screening.baseModel?.path
             store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory))
-            service = Daemon(store: store, screening: screening, settings: settings, budgetOverride: .some(nil),
+            service = Daemon(store: store, screening: screening, settings: settings, budgetOverride: .unlimited,
                                      socketActivated: false, logger: Logger(label: "test"))
         }
 

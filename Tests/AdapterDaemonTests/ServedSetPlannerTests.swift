@@ -21,7 +21,7 @@ struct ServedSetPlannerTests {
     /// Tasks of two base-model profiles under one budget: each profile is clustered on its own, no
     /// served adapter mixes profiles, every task is routed, and the served set fits the budget.
     @Test func twoProfilesAreClusteredSeparatelyUnderOneBudget() async throws {
-        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .some(60_000))
+        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .bytes(60_000))
         let installs = [("llama_gqa_f16", "llama-a"), ("llama_gqa_task_b", "llama-b"), ("llama_gqa_task_c", "llama-c"),
                         ("bert_f32", "bert-a"), ("bert_f32", "bert-b")]
         for (name, task) in installs {
@@ -47,7 +47,7 @@ struct ServedSetPlannerTests {
 
     /// Own adapters when they fit: nothing is loaded or merged, every task is served by its own file.
     @Test func underTheBudgetEveryTaskIsServedByItsOwnAdapter() async throws {
-        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .some(1_000_000))
+        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .bytes(1_000_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("bert_f32", "b")] {
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
@@ -67,7 +67,7 @@ struct ServedSetPlannerTests {
 extension ServedSetPlannerTests {
     /// `merged-dtype` decides the dtype (and so the size) of merged adapters.
     @Test func mergedAdaptersAreWrittenInTheConfiguredDType() async throws {
-        let fixture = try AdapterServiceTests.Fixture(settings: { $0.mergedDType = .f32 }, budgetOverride: .some(60_000))
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.mergedDType = .f32 }, budgetOverride: .bytes(60_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
@@ -85,7 +85,7 @@ extension ServedSetPlannerTests {
     /// Status says which evaluator produced each task's retained quality, and a plan says how it was
     /// chosen and the truncate-only score it was compared with.
     @Test func eachTasksRetainedQualitySaysWhichEvaluatorProducedIt() async throws {
-        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .some(60_000))
+        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .bytes(60_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c"), ("bert_f32", "d")] {
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }

@@ -153,7 +153,7 @@ struct TaskEmbeddingIndexTests {
         do {
             let store = try AdapterStore.open(stateDirectory: stateURL)
             let service = Daemon(store: store, screening: BaseModelScreening(), settings: settings,
-                                         budgetOverride: .some(nil), socketActivated: false, logger: Logger(label: "test"))
+                                         budgetOverride: .unlimited, socketActivated: false, logger: Logger(label: "test"))
             let context = RequestContext(peer: PeerCredentials(pid: 1, uid: 0, gid: 0), mayMutate: true, requestID: .number(1)) { _ in }
             for (task, texts) in [("banking", F.banking), ("cooking", F.cooking), ("weather", F.weather)] {
                 _ = try await service.installer.install(try F.params("llama_gqa_f16", task: task, texts: texts), context)
@@ -166,7 +166,7 @@ struct TaskEmbeddingIndexTests {
         let store = try AdapterStore.open(stateDirectory: stateURL)
         defer { try? store.close() }
         let service = Daemon(store: store, screening: BaseModelScreening(), settings: settings,
-                                     budgetOverride: .some(nil), socketActivated: false, logger: Logger(label: "test"))
+                                     budgetOverride: .unlimited, socketActivated: false, logger: Logger(label: "test"))
         await service.reads.textIndex.whenUpdated()
         #expect(service.reads.textIndex.taskNames == ["banking", "cooking", "weather"])
         let answerAfter = try await service.reads.textIndex.route("is it going to snow tonight", top: 3).matches

@@ -54,7 +54,7 @@ struct CatalogRecoveryTests {
         do {
             let store = try AdapterStore.open(stateDirectory: temp.state)
             let a = try Sample.install(store, "a", seed: 1)
-            let generation = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "e", planSummary: [String]())
+            let generation = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "e", planSummary: [String]())
             let served = try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: generation.id)
             try store.commitGeneration(generation.id, routes: [
                 RouteDraft(task: "a", servedAdapterID: served.id, taskAdapterID: a.adapter.id, retainedQuality: 1)])

@@ -43,7 +43,7 @@ struct CrashConsistencyTests {
             acknowledge("install \(index)")
             if index % 4 == 3 {
                 let tasks = try store.tasks()
-                let generation = try store.beginGeneration(budgetBytes: 1 << 30, evaluator: "crash-test",
+                let generation = try store.beginGeneration(budget: .bytes(1 << 30), evaluator: "crash-test",
                                                            planSummary: ["after": index])
                 var routes: [RouteDraft] = []
                 for task in tasks {

@@ -10,7 +10,7 @@ struct GenerationTests {
         for (index, name) in ["a", "b", "c"].enumerated() {
             tasks[name] = try Sample.install(store, name, seed: index + 1)
         }
-        let building = try store.beginGeneration(budgetBytes: 100_000, evaluator: "weight-preservation",
+        let building = try store.beginGeneration(budget: .bytes(100_000), evaluator: "weight-preservation",
                                                  planSummary: Sample.Plan(clusters: 2, note: "first"))
         let own = try store.addServedAdapter(Sample.served(["a"], seed: 1), to: building.id)
         let merged = try store.addServedAdapter(Sample.served(["b", "c"], seed: 2), to: building.id)
@@ -70,7 +70,7 @@ struct GenerationTests {
             let (first, _) = try firstGeneration(store)
             firstID = first.id
             let d = try Sample.install(store, "d", seed: 4)
-            building = try store.beginGeneration(budgetBytes: 100_000, evaluator: "e",
+            building = try store.beginGeneration(budget: .bytes(100_000), evaluator: "e",
                                                  planSummary: Sample.Plan(clusters: 1, note: "unfinished"))
             #expect(building.state == .building)
             served = try store.addServedAdapter(Sample.served(["a", "b", "c", "d"], seed: 50), to: building.id)
@@ -93,7 +93,7 @@ struct GenerationTests {
         #expect(try store.route(task: "b")?.generationID == firstID)
         #expect(try store.integrityCheck().isHealthy)
         // Ids are never reused, so a leftover could never be mistaken for a new generation.
-        let next = try store.beginGeneration(budgetBytes: 1, evaluator: "e", planSummary: [String]())
+        let next = try store.beginGeneration(budget: .bytes(1), evaluator: "e", planSummary: [String]())
         #expect(next.id > building.id)
     }
 
@@ -105,7 +105,7 @@ struct GenerationTests {
         let oldMerged = try #require(first.servedAdapters.first { $0.kind == .merged })
         let oldOwn = try #require(first.servedAdapters.first { $0.kind == .own })
 
-        let second = try store.beginGeneration(budgetBytes: 100_000, evaluator: "e",
+        let second = try store.beginGeneration(budget: .bytes(100_000), evaluator: "e",
                                                planSummary: Sample.Plan(clusters: 1, note: "all"))
         // The own adapter of "a" is reused byte for byte; the merge is new.
         let keep = try store.addServedAdapter(Sample.served(["a"], seed: 1), to: second.id)
@@ -135,7 +135,7 @@ struct GenerationTests {
         let store = try AdapterStore.open(stateDirectory: temp.state)
         let a = try Sample.install(store, "a", seed: 1)
         let objectCount = try store.objects.inventory().objects.count
-        let generation = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "own", planSummary: [String]())
+        let generation = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "own", planSummary: [String]())
         let own = try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: generation.id)
         #expect(own.kind == .own && own.memberTasks == ["a"] && own.rank == a.adapter.rank)
         #expect(own.weightsDigest == a.adapter.weightsDigest && own.bytes == a.adapter.bytes)
@@ -152,7 +152,7 @@ struct GenerationTests {
         // After a re-install the old version cannot be added to a new plan; after GC the served
         // generation still has its files (they are referenced by it, not only by the task).
         try Sample.install(store, "a", seed: 2)
-        let next = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "own", planSummary: [String]())
+        let next = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "own", planSummary: [String]())
         let error = try #require(throws: StoreError.self) {
             try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: next.id)
         }
@@ -167,7 +167,7 @@ struct GenerationTests {
         let temp = try TemporaryDirectory()
         let store = try AdapterStore.open(stateDirectory: temp.state)
         let a = try Sample.install(store, "a", seed: 1)
-        let generation = try store.beginGeneration(budgetBytes: 1000, evaluator: "e", planSummary: [String]())
+        let generation = try store.beginGeneration(budget: .bytes(1000), evaluator: "e", planSummary: [String]())
         let served = try store.addServedAdapter(Sample.served(["a"], seed: 1, size: 4000), to: generation.id)
         let error = try #require(throws: StoreError.self) {
             try store.commitGeneration(generation.id, routes: [
@@ -199,7 +199,7 @@ struct GenerationTests {
         #expect(current.routes.first { $0.task == "c" }?.servesInstalledVersion == true)
 
         // A plan made before the re-install cannot be committed.
-        let stale = try store.beginGeneration(budgetBytes: 100_000, evaluator: "e", planSummary: [String]())
+        let stale = try store.beginGeneration(budget: .bytes(100_000), evaluator: "e", planSummary: [String]())
         let own = try store.addServedAdapter(Sample.served(["b"], seed: 30), to: stale.id)
         let error = try #require(throws: StoreError.self) {
             try store.commitGeneration(stale.id, routes: [
@@ -227,7 +227,7 @@ struct GenerationTests {
         let store = try AdapterStore.open(stateDirectory: temp.state)
         let (first, tasks) = try firstGeneration(store)
         let foreign = try #require(first.servedAdapters.first { $0.kind == .own })
-        let generation = try store.beginGeneration(budgetBytes: 100_000, evaluator: "e", planSummary: [String]())
+        let generation = try store.beginGeneration(budget: .bytes(100_000), evaluator: "e", planSummary: [String]())
         let served = try store.addServedAdapter(Sample.served(["a", "b"], seed: 5), to: generation.id)
         func draft(_ task: String, _ servedID: Int64 = served.id, quality: Double = 0.5) -> RouteDraft {
             RouteDraft(task: task, servedAdapterID: servedID, taskAdapterID: tasks[task]!.adapter.id, retainedQuality: quality)
@@ -266,7 +266,7 @@ struct GenerationTests {
         #expect(unknown.code == .generationNotFound)
         #expect(try store.currentGeneration() == generation)
         let badOwn = try #require(throws: StoreError.self) {
-            let g = try store.beginGeneration(budgetBytes: 10, evaluator: "e", planSummary: [String]())
+            let g = try store.beginGeneration(budget: .bytes(10), evaluator: "e", planSummary: [String]())
             try store.addServedAdapter(Sample.served(["a", "b"], seed: 9, kind: .own), to: g.id)
         }
         #expect(badOwn.code == .invalidArgument)

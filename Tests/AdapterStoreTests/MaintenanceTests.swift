@@ -10,7 +10,7 @@ struct MaintenanceTests {
         let store = try AdapterStore.open(stateDirectory: temp.state)
         let a = try Sample.install(store, "a", seed: 1)
         let b = try Sample.install(store, "b", seed: 2)
-        let generation = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "e", planSummary: [String]())
+        let generation = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "e", planSummary: [String]())
         let merged = try store.addServedAdapter(Sample.served(["a", "b"], seed: 3), to: generation.id)
         try store.commitGeneration(generation.id, routes: [a, b].map {
             RouteDraft(task: $0.name, servedAdapterID: merged.id, taskAdapterID: $0.adapter.id, retainedQuality: 0.9)
@@ -103,7 +103,7 @@ struct MaintenanceTests {
         let temp = try TemporaryDirectory()
         let store = try AdapterStore.open(stateDirectory: temp.state)
         let a = try Sample.install(store, "a", seed: 1)
-        let generation = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "e", planSummary: [String]())
+        let generation = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "e", planSummary: [String]())
         let own = try store.addServedAdapter(Sample.served(["a"], seed: 1), to: generation.id)
         try store.commitGeneration(generation.id, routes: [
             RouteDraft(task: "a", servedAdapterID: own.id, taskAdapterID: a.adapter.id, retainedQuality: 1),
@@ -123,7 +123,7 @@ struct MaintenanceTests {
         let b = try Sample.install(store, "b", seed: 2)
         #expect(try store.archiveBytes() == a.examplesBytes + a.adapter.bytes + b.examplesBytes + b.adapter.bytes)
         #expect(try store.servedBytes() == 0)
-        let generation = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "e", planSummary: [String]())
+        let generation = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "e", planSummary: [String]())
         let merged = try store.addServedAdapter(Sample.served(["a", "b"], seed: 3, size: 3000), to: generation.id)
         #expect(try store.servedBytes() == 0, "a building generation is not served")
         try store.commitGeneration(generation.id, routes: [])

@@ -14,20 +14,20 @@ struct SettingsTests {
             try store.setSetting("evaluator", to: "command")
             try store.setSetting("gone", to: "soon")
             try store.setSetting("gone", to: nil)
-            try store.setBudgetBytes(123_456_789)
+            try store.setStoredBudget(.bytes(123_456_789))
             try store.close()
         }
         let store = try AdapterStore.open(stateDirectory: temp.state)
         #expect(try store.setting("evaluator") == "command")
         #expect(try store.setting("gone") == nil)
-        #expect(try store.budgetBytes() == 123_456_789)
+        #expect(try store.storedBudget() == .bytes(123_456_789))
         #expect(try store.settings() == ["evaluator": "command", SettingKey.budgetBytes: "123456789"])
-        try store.setBudgetBytes(nil)
-        #expect(try store.budgetBytes() == nil)
-        #expect(throws: StoreError.self) { try store.setBudgetBytes(-1) }
+        try store.setStoredBudget(nil)
+        #expect(try store.storedBudget() == nil)
+        #expect(throws: StoreError.self) { try store.setStoredBudget(.bytes(-1)) }
         #expect(throws: StoreError.self) { try store.setSetting("", to: "x") }
         #expect(throws: StoreError.self) { try store.setSetting("bad key", to: "x") }
         try store.setSetting(SettingKey.budgetBytes, to: "lots")
-        #expect(throws: StoreError.self) { try store.budgetBytes() }
+        #expect(throws: StoreError.self) { try store.storedBudget() }
     }
 }

@@ -49,21 +49,21 @@ struct WritabilityTests {
         let store = try AdapterStore.open(stateDirectory: temp.state)
         let a = try Sample.install(store, "a", seed: 1)
         // Over its budget: not made current, and the setting is not stored.
-        let tooSmall = try store.beginGeneration(budgetBytes: 10, evaluator: "e", planSummary: [String]())
+        let tooSmall = try store.beginGeneration(budget: .bytes(10), evaluator: "e", planSummary: [String]())
         let served = try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: tooSmall.id)
         let route = RouteDraft(task: "a", servedAdapterID: served.id, taskAdapterID: a.adapter.id, retainedQuality: 1)
         #expect(throws: StoreError.self) {
             try store.commitGeneration(tooSmall.id, routes: [route], settings: [SettingKey.budgetBytes: "10"])
         }
-        #expect(try store.budgetBytes() == nil)
+        #expect(try store.storedBudget() == nil)
         try store.abandonGeneration(tooSmall.id)
 
-        let roomy = try store.beginGeneration(budgetBytes: 1 << 20, evaluator: "e", planSummary: [String]())
+        let roomy = try store.beginGeneration(budget: .bytes(1 << 20), evaluator: "e", planSummary: [String]())
         let second = try store.addServedAdapter(servingOwnAdapterOf: a, scale: 2, to: roomy.id)
         try store.commitGeneration(roomy.id, routes: [
             RouteDraft(task: "a", servedAdapterID: second.id, taskAdapterID: a.adapter.id, retainedQuality: 1)],
             settings: [SettingKey.budgetBytes: "\(1 << 20)"])
-        #expect(try store.budgetBytes() == 1 << 20)
+        #expect(try store.storedBudget() == .bytes(1 << 20))
         #expect(try store.currentGeneration()?.id == roomy.id)
     }
 

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import ArgumentParser
 
@@ -18,8 +19,8 @@ struct BudgetCommand: AsyncParsableCommand {
         _ = try budget()
     }
 
-    /// The budget to set: nil to show the current one, .some(nil) for unlimited.
-    func budget() throws(ValidationError) -> Int64?? {
+    /// The budget to set: nil to show the current one.
+    func budget() throws(ValidationError) -> Budget? {
         guard let size = sizes.first else { return nil }
         guard sizes.count == 1 else {
             throw ValidationError("give one budget, not \(sizes.count): \(sizes.joined(separator: " "))")
@@ -28,17 +29,17 @@ struct BudgetCommand: AsyncParsableCommand {
             throw ValidationError("unknown option '\(size)'")
         }
         do {
-            return .some(try ByteSize.parseLimit(size, what: "budget"))
+            return try Budget.parse(size) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "budget") }
         } catch {
             throw ValidationError(error.message)
         }
     }
 
     func run() async throws {
-        let bytes = try budget()
+        let wanted = try budget()
         let budget: BudgetStatus = try await client.withClient { connection in
-            if let bytes {
-                return try await connection.call(Methods.BudgetSet.self, BudgetSetParams(bytes: bytes))
+            if let wanted {
+                return try await connection.call(Methods.BudgetSet.self, BudgetSetParams(bytes: wanted.limitBytes))
             }
             return try await connection.call(Methods.Status.self, NoParams()).budget
         }

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import ArgumentParser
 import Foundation
@@ -31,16 +32,16 @@ struct ReclusterCommand: AsyncParsableCommand {
     /// `--budget` in bytes; nil when not given.
     func budgetBytes() throws(ValidationError) -> Int64? {
         guard let budget else { return nil }
-        let parsed: Int64?
+        let parsed: Budget
         do {
-            parsed = try ByteSize.parseLimit(budget, what: "--budget")
+            parsed = try Budget.parse(budget) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "--budget") }
         } catch {
             throw ValidationError(error.message)
         }
-        guard let parsed else {
+        guard case .bytes(let bytes) = parsed else {
             throw ValidationError("--budget needs a size; to plan without a limit, set `adapterctl budget unlimited`")
         }
-        return parsed
+        return bytes
     }
 
     func run() async throws {

@@ -81,7 +81,10 @@ public enum ConfigurationFile {
         switch key {
         case "socket": settings.socketPath = value
         case "state-dir": settings.stateDirectory = value
-        case "budget": settings.budgetBytes = try size { () throws(ByteSizeError) in try ByteSize.parseLimit(value, what: "budget") }
+        case "budget":
+            settings.budgetBytes = try size { () throws(ByteSizeError) in
+                try Budget.parse(value) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "budget") }
+            }.limitBytes
         case "detector-model":
             settings.detectorModel = (value.isEmpty || value.lowercased() == "builtin") ? nil : value
         case "detector-base-model":

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import Foundation
 import Logging
@@ -32,10 +33,12 @@ public struct DaemonOptions: Sendable, Hashable {
         self.logLevel = logLevel
     }
 
-    /// The budget flag parsed: nil if not given, .some(nil) for unlimited.
-    public func budgetOverride() throws(ConfigurationError) -> Int64?? {
+    /// The budget flag parsed, nil if not given.
+    public func budgetOverride() throws(ConfigurationError) -> Budget? {
         guard let budget else { return nil }
-        return .some(try ConfigurationFile.size { () throws(ByteSizeError) in try ByteSize.parseLimit(budget, what: "--budget") })
+        return try ConfigurationFile.size { () throws(ByteSizeError) in
+            try Budget.parse(budget) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "--budget") }
+        }
     }
 
     /// Reads the configuration file (the given one, else the default one if present) and applies the flags.
@@ -48,7 +51,7 @@ public struct DaemonOptions: Sendable, Hashable {
         }
         if let socketPath { settings.socketPath = socketPath }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
-        if let override = try budgetOverride() { settings.budgetBytes = override }
+        if let override = try budgetOverride() { settings.budgetBytes = override.limitBytes }
         if let detectorModel { settings.detectorModel = detectorModel }
         if let detectorBaseModel { settings.detectorBaseModel = detectorBaseModel }
         if let logLevel { settings.logLevel = logLevel }

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import AdapterStore
 import Foundation
@@ -19,8 +20,8 @@ struct ServedSnapshot: Sendable {
     var tasks: [TaskSummary]
     /// The current generation's id, 0 before the first one.
     var generation: Int64
-    /// The budget stored with `budget.set` (`Int.max` meaning unlimited), nil if never set.
-    var storedBudgetBytes: Int?
+    /// The budget stored with `budget.set`, nil if never set.
+    var storedBudget: Budget?
     var servedBytes: Int64
     var archiveBytes: Int64
     /// Refused adapters recorded in the quarantine.
@@ -87,7 +88,7 @@ struct ServedSnapshot: Sendable {
         }
         var snapshot = ServedSnapshot(
             routes: routes, installed: Set(byName.keys), tasks: summaries, generation: generation?.id ?? 0,
-            storedBudgetBytes: try store.budgetBytes(), servedBytes: Int64(generation?.bytesUsed ?? 0),
+            storedBudget: try store.storedBudget(), servedBytes: Int64(generation?.bytesUsed ?? 0),
             archiveBytes: Int64(try store.archiveBytes()), quarantined: try store.quarantine().count,
             served: servedSet(generation), encoded: EncodedReads())
         snapshot.unservable = unservable

@@ -108,7 +108,7 @@ final class Replanner: Sendable {
     }
 
     /// Plans and (unless `dryRun`) writes the served set of the installed tasks. Call holding `mutations`.
-    func replan(budget: Int64?, dryRun: Bool, context: RequestContext?) async throws -> PlanResult {
+    func replan(budget: Budget, dryRun: Bool, context: RequestContext?) async throws -> PlanResult {
         let plan = try await makePlan(budget: budget, dryRun: dryRun, pending: nil, context: context, range: 0...0.9)
         if dryRun { return plan.result }
         return try await write(plan, budget: budget, context: context, at: 0.9)
@@ -118,7 +118,7 @@ final class Replanner: Sendable {
     /// the planning thread, forwarding progress as `planning` notifications mapped into `range`.
     /// Tasks whose stored adapter is damaged are left out (a damaged one found while loading is left
     /// out and the plan made again); they are reported in `status`, not served, not merged from.
-    func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, context: RequestContext?,
+    func makePlan(budget: Budget, dryRun: Bool, pending: ServedSetPlanner.Input?, context: RequestContext?,
                   range: ClosedRange<Double> = 0...0.9) async throws -> ServedSetPlanner.Plan {
         try await metrics.timing(metrics.replanPlanning) {
             var excluded = Set<String>()
@@ -134,7 +134,7 @@ final class Replanner: Sendable {
         }
     }
 
-    private func makePlan(budget: Int64?, dryRun: Bool, pending: ServedSetPlanner.Input?, excluding excluded: Set<String>,
+    private func makePlan(budget: Budget, dryRun: Bool, pending: ServedSetPlanner.Input?, excluding excluded: Set<String>,
                           context: RequestContext?, range: ClosedRange<Double>) async throws -> ServedSetPlanner.Plan {
         var inputs = try translating { try self.planner.inputs() }.filter { !excluded.contains($0.name) }
         if let pending {
@@ -174,8 +174,8 @@ final class Replanner: Sendable {
     }
 
     /// Writes a plan as the new current generation (on the planning thread). `storing` (when given)
-    /// is the budget to store with it (`.some(nil)`: unlimited), in the same transaction.
-    func write(_ plan: ServedSetPlanner.Plan, budget: Int64?, storing: Int64?? = nil, context: RequestContext?,
+    /// is the budget to store with it, in the same transaction.
+    func write(_ plan: ServedSetPlanner.Plan, budget: Budget, storing: Budget? = nil, context: RequestContext?,
                at fraction: Double) async throws -> PlanResult {
         let planner = self.planner
         if plan.result.kind == "clustered" {
@@ -184,7 +184,7 @@ final class Replanner: Sendable {
         }
         reads.reclustering.withLockedValue { $0 = true }
         defer { reads.reclustering.withLockedValue { $0 = false } }
-        let settings = storing.map { [SettingKey.budgetBytes: String($0.map { Int($0) } ?? Int.max)] } ?? [:]
+        let settings = storing.map { [SettingKey.budgetBytes: AdapterStore.settingText($0)] } ?? [:]
         let result = try await metrics.timing(metrics.replanWriting) {
             try await onPlanningThread { try planner.apply(plan, budget: budget, settings: settings) }
         }

@@ -1,3 +1,4 @@
+import AdapterCore
 import AdapterProtocol
 import AdapterStore
 import Foundation
@@ -12,17 +13,17 @@ extension Replanner {
             // A dry run changes nothing, so it runs on a read-only store too.
             defer { Task { await self.releaseFreedMemory() } }
             return try await mutations.withLock {
-                let budget = try params.budget ?? translating { try self.budget.limit() }
+                let budget = try params.budget.map(Budget.bytes) ?? translating { try self.budget.limit() }
                 let plan = try await makePlan(budget: budget, dryRun: true, pending: nil, context: context, range: 0...0.9)
                 await context.progress(stage: "done", fraction: 1, message: "planned (dry run)")
                 return plan.result
             }
         }
         return try await mutating {
-            let budget = try params.budget ?? translating { try self.budget.limit() }
+            let budget = try params.budget.map(Budget.bytes) ?? translating { try self.budget.limit() }
             let plan = try await makePlan(budget: budget, dryRun: false, pending: nil, context: context, range: 0...0.9)
             // A given budget is stored with the new generation, in one transaction (both or neither).
-            let result = try await write(plan, budget: budget, storing: params.budget.map { .some($0) }, context: context, at: 0.9)
+            let result = try await write(plan, budget: budget, storing: params.budget.map(Budget.bytes), context: context, at: 0.9)
             if let bytes = params.budget {
                 logger.notice("budget set to \(ByteSize.format(bytes)) by recluster", metadata: ["peer": "\(context.peer)"])
             }
@@ -39,17 +40,18 @@ extension Replanner {
             throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
         }
         return try await mutating {
-            let wanted = params.bytes.map(ByteSize.format) ?? "unlimited"
+            let wanted = Budget(limitBytes: params.bytes)
+            let wantedText = wanted.formatted(ByteSize.format)
             do {
                 // Plan first: a budget that cannot hold the tasks changes nothing.
-                let plan = try await makePlan(budget: params.bytes, dryRun: false, pending: nil, context: context)
-                _ = try await write(plan, budget: params.bytes, storing: params.bytes, context: context, at: 0.9)
+                let plan = try await makePlan(budget: wanted, dryRun: false, pending: nil, context: context)
+                _ = try await write(plan, budget: wanted, storing: wanted, context: context, at: 0.9)
             } catch let error as RPCError {
-                let inForce = (try? budget.limit()).map { $0.map(ByteSize.format) ?? "unlimited" } ?? "unchanged"
-                throw RPCError(code: error.code, message: "cannot set the budget to \(wanted): \(error.message); "
+                let inForce = (try? budget.limit()).map { $0.formatted(ByteSize.format) } ?? "unchanged"
+                throw RPCError(code: error.code, message: "cannot set the budget to \(wantedText): \(error.message); "
                                    + "nothing changed: the budget is still \(inForce)", data: error.data)
             }
-            logger.notice("budget set to \(wanted)", metadata: ["peer": "\(context.peer)"])
+            logger.notice("budget set to \(wantedText)", metadata: ["peer": "\(context.peer)"])
             return try translating { try budget.status() }
         }
     }

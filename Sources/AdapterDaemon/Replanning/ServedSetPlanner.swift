@@ -95,14 +95,13 @@ struct ServedSetPlanner: Sendable {
 
     // MARK: Planning
 
-    /// Plans the served set of `inputs` under `budget` bytes (nil: unlimited). Writes nothing. Heavy:
+    /// Plans the served set of `inputs` under `budget`. Writes nothing. Heavy:
     /// call it on the worker thread.
     /// - Throws: `RPCError` `overBudget` when the budget cannot hold one merged adapter per profile.
-    func plan(_ inputs: [Input], budget: Int64?, evaluators: Evaluators, dryRun: Bool,
+    func plan(_ inputs: [Input], budget: Budget, evaluators: Evaluators, dryRun: Bool,
               progress: Progress?) async throws -> Plan {
         let dtype = self.dtype
         let started = Date()
-        let limit = budget.map { Int(clamping: max(0, $0)) } ?? Int.max
         let inputs = inputs.sorted { $0.name < $1.name }
         var ownTotal = 0
         for input in inputs {
@@ -111,10 +110,11 @@ struct ServedSetPlanner: Sendable {
             ownTotal = sum
         }
         var builder = PlanBuilder(dtype: dtype)
-        if ownTotal <= limit {
+        guard case .bytes(let bytes) = budget, !budget.fits(Int64(ownTotal)) else {
             for input in inputs { builder.addOwn(input) }
             return builder.finish(dryRun: dryRun, budget: budget, ownTotal: ownTotal, started: started)
         }
+        let limit = Int(clamping: max(0, bytes))
 
         progress?(0, "loading \(inputs.count) adapters")
         let profiles = try inputs.map { input -> TaskProfile in
@@ -166,6 +166,12 @@ struct ServedSetPlanner: Sendable {
         }
     }
 
+    /// `budget` with a negative byte count read as 0 (the catalog refuses negative budgets).
+    static func clampedAtZero(_ budget: Budget) -> Budget {
+        guard case .bytes(let bytes) = budget else { return budget }
+        return .bytes(max(0, bytes))
+    }
+
     static func budgetTooSmall(_ message: String, base: String?) -> RPCError {
         RPCError(code: .overBudget,
                  message: (base.map { "tasks of base model '\($0)': " } ?? "") + message
@@ -177,7 +183,7 @@ struct ServedSetPlanner: Sendable {
     /// Writes `plan` as a new generation and makes it current, storing `settings` in the same
     /// transaction. Heavy (hashing, fsync): call it on the worker thread. The plan must be for the
     /// installed versions (checked).
-    func apply(_ plan: Plan, budget: Int64?, settings: [String: String] = [:]) throws -> PlanResult {
+    func apply(_ plan: Plan, budget: Budget, settings: [String: String] = [:]) throws -> PlanResult {
         let tasks = Dictionary(try store.tasks().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for planned in plan.result.tasks {
             guard let task = tasks[planned.task], task.version == planned.version else {
@@ -185,8 +191,7 @@ struct ServedSetPlanner: Sendable {
                                message: "the plan is outdated: task '\(planned.task)' changed while it was made")
             }
         }
-        let limit = budget.map { Int(clamping: max(0, $0)) } ?? Int.max
-        let generation = try store.beginGeneration(budgetBytes: limit, evaluator: plan.result.evaluator,
+        let generation = try store.beginGeneration(budget: Self.clampedAtZero(budget), evaluator: plan.result.evaluator,
                                                    planSummary: plan.result)
         do {
             var result = plan.result
@@ -234,7 +239,7 @@ struct ServedSetPlanner: Sendable {
     /// tasks within `budget` (after a crash between an install's commit and its generation, a removal,
     /// or a budget stored just before a crash), or serves a damaged object, or routes a task whose
     /// stored adapter is damaged (a plan leaves such tasks out: they need no route, and get none).
-    func isStale(budget: Int64?) throws -> Bool {
+    func isStale(budget: Budget) throws -> Bool {
         let damaged = store.damagedDigests()
         let installed = try store.tasks()
         let tasks = installed.filter { !Self.isDamaged($0, damaged) }
@@ -247,7 +252,7 @@ struct ServedSetPlanner: Sendable {
         }
         let routed = Set(current.routes.map(\.task))
         if tasks.contains(where: { !routed.contains($0.name) }) { return true }
-        if let budget, Int64(current.bytesUsed) > budget { return true }
+        if !budget.fits(Int64(current.bytesUsed)) { return true }
         return false
     }
 }
@@ -316,14 +321,14 @@ private struct PlanBuilder {
                                     bytes: Int64(input.ownBytes), sha256: input.ownSHA256, baseModel: input.baseModel))
     }
 
-    func finish(dryRun: Bool, budget: Int64?, ownTotal: Int, started: Date) -> ServedSetPlanner.Plan {
+    func finish(dryRun: Bool, budget: Budget, ownTotal: Int, started: Date) -> ServedSetPlanner.Plan {
         let sortedTasks = tasks.sorted { $0.task < $1.task }
         let worst = sortedTasks.min { $0.retainedQuality < $1.retainedQuality }
         let mean = sortedTasks.isEmpty ? 1 : sortedTasks.reduce(0) { $0 + $1.retainedQuality } / Double(sortedTasks.count)
         let result = PlanResult(
             dryRun: dryRun, generation: nil, kind: merged ? "clustered" : "own", clusterCount: clusters.count,
             clusters: clusters, tasks: sortedTasks, totalBytes: clusters.reduce(0) { $0 + $1.bytes },
-            budgetBytes: budget, ownTotalBytes: Int64(ownTotal), dtype: dtype.rawValue,
+            budgetBytes: budget.limitBytes, ownTotalBytes: Int64(ownTotal), dtype: dtype.rawValue,
             evaluator: evaluator ?? "own-adapters", evaluatorNote: notes.isEmpty ? nil : notes.joined(separator: "; "),
             merger: merged ? "svd" : nil, meanRetainedQuality: mean, worstRetainedQuality: worst?.retainedQuality ?? 1,
             worstTask: worst?.task, rounds: rounds, evaluations: evaluations,
