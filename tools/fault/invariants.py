@@ -76,7 +76,10 @@ def catalog_checks(state, after_open=True, known_damaged=frozenset()):
             violations.append("%d orphan object(s) survived the garbage collection at open, e.g. %s"
                               % (len(orphans), orphans[0][:12]))
 
-        generations = db.execute("SELECT id, state, budget_bytes, bytes_used FROM generations").fetchall()
+        # Catalog v2 stores an unlimited budget as budget_unlimited = 1 (budget_bytes 0); v1 as Int64.max.
+        columns = {row[1] for row in db.execute("PRAGMA table_info(generations)")}
+        unlimited = "budget_unlimited" if "budget_unlimited" in columns else "0"
+        generations = db.execute("SELECT id, state, budget_bytes, bytes_used, %s FROM generations" % unlimited).fetchall()
         current = [g for g in generations if g[1] == "current"]
         building = [g for g in generations if g[1] == "building"]
         if len(current) > 1:
@@ -128,8 +131,8 @@ def catalog_checks(state, after_open=True, known_damaged=frozenset()):
                                   % (name, gid, route[2], adapter_id))
             elif route[1] not in served_ids:
                 violations.append("task %s routes to a served adapter not in its generation" % name)
-        budget, used = current[0][2], current[0][3]
-        if used > budget:
+        budget, used, budget_unlimited = current[0][2], current[0][3], current[0][4]
+        if not budget_unlimited and used > budget:
             violations.append("current generation %d uses %d bytes over its budget %d" % (gid, used, budget))
     except sqlite3.Error as error:
         violations.append("catalog query failed: %s" % error)
