@@ -48,7 +48,8 @@ final class TaskEmbeddingIndex: Sendable {
     init(store: AdapterStore, kind: TextEmbedderKind, minilmDirectory: String?, logger: Logger) {
         self.store = store
         self.logger = logger
-        let builtIn = Self.hashingChoice(configuredKind: .hashing, configuredDirectory: nil, fallbackReason: nil)
+        var builtIn = Self.hashingChoice(configuredKind: .hashing, configuredDirectory: nil, fallbackReason: nil)
+        builtIn.reason = "text-embedder = \(kind.rawValue); still loading it and embedding the tasks"
         self.state = NIOLockedValueBox(Snapshot(choice: builtIn, router: Self.emptyRouter(builtIn.embedder)))
         configure(kind: kind, minilmDirectory: minilmDirectory, force: true)
     }
