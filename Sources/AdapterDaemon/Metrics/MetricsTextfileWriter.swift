@@ -1,5 +1,5 @@
+import AdapterCore
 import Foundation
-import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
@@ -7,10 +7,10 @@ import ServiceLifecycle
 /// The opt-in Prometheus export (`metrics-textfile` in the configuration): the metrics written as a
 /// file for node_exporter's textfile collector, at start, every `interval`, and once more at shutdown.
 ///
-/// Each write is atomic: a new file `.<name>.<random>.tmp` beside the target (created with O_EXCL, so
+/// Each write is atomic (`DurableFile`): a new temporary file beside the target (created with O_EXCL, so
 /// never through an existing file or symlink; mode 0644 whatever the umask, for node_exporter's user),
-/// renamed over the target, so the collector reads the previous file or the complete new one and
-/// never a `.prom` file half written. Not fsynced: a file lost in a crash is rewritten at the next start.
+/// fsynced and renamed over the target, so the collector reads the previous file or the complete new
+/// one and never a `.prom` file half written.
 /// A write that fails is logged (once until it works again) and does not stop the daemon.
 struct MetricsTextfileWriter: Service {
     let path: String
@@ -55,33 +55,14 @@ struct MetricsTextfileWriter: Service {
         }
     }
 
-    /// Writes the current text to a temporary file beside `path` and renames it over `path`.
+    /// Writes the current text to a temporary file beside `path` and renames it over `path`
+    /// (`DurableFile`, mode 0644 whatever the umask).
     func write() throws {
-        let bytes = Array(try render().utf8)
-        let target = URL(fileURLWithPath: path)
-        let temp = target.deletingLastPathComponent()
-            .appendingPathComponent(".\(target.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp").path
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure("cannot create \(temp): \(Self.errnoText())") }
-        var failure: Failure? = nil
-        bytes.withUnsafeBytes { raw in
-            var written = 0
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = Failure("cannot write \(temp): \(Self.errnoText())")
-                    return
-                }
-                written += n
-            }
-        }
-        if failure == nil, fchmod(fd, 0o644) != 0 { failure = Failure("cannot chmod \(temp): \(Self.errnoText())") }
-        if close(fd) != 0, failure == nil { failure = Failure("cannot close \(temp): \(Self.errnoText())") }
-        if failure == nil, rename(temp, path) != 0 { failure = Failure("cannot rename \(temp) to \(path): \(Self.errnoText())") }
-        if let failure {
-            unlink(temp)
-            throw failure
+        let text = try render()
+        do {
+            try DurableFile.write(Data(text.utf8), to: URL(fileURLWithPath: path), permissions: 0o644)
+        } catch let failure as DurableFile.Failure {
+            throw Failure("cannot write the metrics textfile \(path): \(failure.description)")
         }
     }
 
@@ -90,7 +71,6 @@ struct MetricsTextfileWriter: Service {
         init(_ description: String) { self.description = description }
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 extension Daemon {
