@@ -121,8 +121,11 @@ public struct MiniLMEmbedder: Sendable {
 
     /// The first of `modelDirectoryCandidates` that holds model.safetensors; nil when none does.
     public static func locateModelDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
-        let fm = FileManager.default
-        return modelDirectoryCandidates(environment: environment)
-            .first { fm.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
+        firstModelDirectory(among: modelDirectoryCandidates(environment: environment))
+    }
+
+    /// The first of `directories` that holds a model (its model.safetensors); nil when none does.
+    public static func firstModelDirectory(among directories: [URL]) -> URL? {
+        directories.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent(BaseModelWeights.singleFileName).path) }
     }
 }

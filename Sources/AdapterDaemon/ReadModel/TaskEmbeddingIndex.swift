@@ -194,7 +194,7 @@ final class TaskEmbeddingIndex: Sendable {
         }
         let searched = minilmDirectory.map { [URL(fileURLWithPath: $0, isDirectory: true)] }
             ?? MiniLMEmbedder.modelDirectoryCandidates(environment: environment)
-        let found = searched.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path) }
+        let found = MiniLMEmbedder.firstModelDirectory(among: searched)
         let problem: String
         if let directory = found {
             do {
