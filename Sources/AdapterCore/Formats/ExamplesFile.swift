@@ -111,14 +111,15 @@ public enum ExamplesFile {
     public static func normalise(_ data: Data, limits: Limits = Limits(), labelNames: [String]? = nil)
         throws(ExamplesFileError) -> (examples: [TaskExample], jsonl: Data) {
         let examples = try parse(data, limits: limits, labelNames: labelNames)
-        for (i, example) in examples.enumerated() {
-            let length = line(of: example).utf8.count
+        let lines = examples.map(line(of:))  // serialised once: checked, then joined
+        for (i, line) in lines.enumerated() {
+            let length = line.utf8.count
             guard length <= limits.maxLineBytes else {
                 throw ExamplesFileError(.lineTooLong, line: nil,
                                         "example \(i + 1) is \(length) bytes once normalised (its label named); the limit is \(limits.maxLineBytes)")
             }
         }
-        return (examples, normalisedJSONL(examples))
+        return (examples, Data(lines.map { $0 + "\n" }.joined().utf8))
     }
 
     private static func line(of example: TaskExample) -> String {
