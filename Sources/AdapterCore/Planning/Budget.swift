@@ -4,8 +4,8 @@ import Foundation
 ///
 /// One shape from the command line to the catalog: flags and the configuration file parse into it
 /// (`parse`), the wire carries it as a byte count or null (`init(limitBytes:)`, `limitBytes`), the
-/// planner resolves it to a byte count (`plannerLimit`), and the catalog stores it explicitly
-/// (`unlimited`, never a sentinel number).
+/// planner is given the byte count of `.bytes` (an unlimited budget never reaches it: every task's own
+/// adapter fits), and the catalog stores it explicitly (`unlimited`, never a sentinel number).
 public enum Budget: Sendable, Hashable, CustomStringConvertible {
     case unlimited
     case bytes(Int64)
