@@ -20,8 +20,11 @@ struct AdaptableLinear: Sendable {
         self.bias = bias ? try weights.floats(tensor + ".bias", shape: [outputs]) : nil
     }
 
-    /// y (rows × outputs) = x (rows × inputs) · Wᵀ + b, plus the bound adapter's update if any.
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding) {
+    /// y (rows × outputs) = x (rows × inputs) · Wᵀ + b, plus the bound adapter's update if any; x is
+    /// shown to `observer` first.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding,
+               observer: (any LinearInputObserver)? = nil) {
+        observer?.observe(module: name, inputs: x, rows: rows, width: inputs)
         FloatKernels.linear(x, rows: rows, inputs: inputs, weight: weight, bias: bias, into: y, outputs: outputs)
         adapter[name]?.addUpdate(x, rows: rows, into: y, outputStride: outputs)
     }

@@ -27,10 +27,20 @@ public enum BaseModel: Sendable {
 
     /// The last hidden states of each sequence (tokens × hidden, row-major) with `adapter` applied:
     /// BERT's last layer, or a decoder's output of its final norm.
-    public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
+    public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil,
+                             observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [[Float]] {
         switch self {
-        case .bert(let model): try model.hiddenStates(sequences, adapter: adapter)
-        case .decoder(let model): try model.forward(sequences, adapter: adapter, logits: .none).map(\.hiddenStates)
+        case .bert(let model): try model.hiddenStates(sequences, adapter: adapter, observer: observer)
+        case .decoder(let model): try model.forward(sequences, adapter: adapter, logits: .none, observer: observer).map(\.hiddenStates)
+        }
+    }
+
+    /// The name this model gives the linear map an adapter module path names (BERT: without a `bert.`
+    /// prefix; decoders: `layers.…` as `model.layers.…`); other names are returned unchanged.
+    public var canonicalLinearName: @Sendable (String) -> String {
+        switch self {
+        case .bert: BertModel.canonicalLinearName
+        case .decoder: DecoderModel.canonicalLinearName
         }
     }
 }

@@ -88,10 +88,11 @@ public struct BertModel: Sendable {
     public var adaptableLinearNames: [String] { linears.keys.sorted() }
 
     /// The last hidden state of each sequence, `sequence.count × hiddenSize` values row-major, with
-    /// `adapter` (if any) applied to its linear maps.
-    public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
+    /// `adapter` (if any) applied to its linear maps and their inputs shown to `observer` (if any).
+    public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil,
+                             observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [[Float]] {
         let h = configuration.hiddenSize
-        return try forward(sequences, adapter: adapter) { hidden, batch in
+        return try forward(sequences, adapter: adapter, observer: observer) { hidden, batch in
             (0..<batch.count).map { s in
                 Array(UnsafeBufferPointer(start: hidden + batch.offsets[s] * h, count: batch.lengths[s] * h))
             }
@@ -100,9 +101,10 @@ public struct BertModel: Sendable {
 
     /// The mean of each sequence's last hidden states over its tokens (sentence-transformers' mean
     /// pooling; no normalisation).
-    public func meanPooled(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil) throws(ModelRuntimeError) -> [[Float]] {
+    public func meanPooled(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil,
+                           observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [[Float]] {
         let h = configuration.hiddenSize
-        return try forward(sequences, adapter: adapter) { hidden, batch in
+        return try forward(sequences, adapter: adapter, observer: observer) { hidden, batch in
             (0..<batch.count).map { s in
                 var sum = [Float](repeating: 0, count: h)
                 let count = batch.lengths[s]
@@ -119,15 +121,19 @@ public struct BertModel: Sendable {
 
     /// `adapter`'s modules bound to this model's linear maps (a `bert.` prefix is dropped).
     func bind(_ adapter: FactoredLoRA?) throws(ModelRuntimeError) -> AdapterBinding {
-        try AdapterBinding(adapter, linears: linears, example: "encoder.layer.0.attention.self.query") { name in
-            name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
-        }
+        try AdapterBinding(adapter, linears: linears, example: "encoder.layer.0.attention.self.query",
+                           canonicalName: Self.canonicalLinearName)
+    }
+
+    /// The name this model gives the linear map an adapter module path names (a `bert.` prefix is dropped).
+    public static func canonicalLinearName(_ name: String) -> String {
+        name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
     }
 
     /// Runs the encoder on the packed batch and hands the final hidden states (tokens × hidden) and the
     /// batch layout to `body`.
     private func forward<R>(
-        _ sequences: [[Int32]], adapter: FactoredLoRA?, _ body: (UnsafePointer<Float>, PackedBatch) -> R
+        _ sequences: [[Int32]], adapter: FactoredLoRA?, observer: (any LinearInputObserver)?, _ body: (UnsafePointer<Float>, PackedBatch) -> R
     ) throws(ModelRuntimeError) -> R {
         let batch = try PackedBatch(sequences, vocabularySize: configuration.vocabularySize,
                                     maxLength: configuration.maxPositions)
@@ -172,18 +178,18 @@ public struct BertModel: Sendable {
         let attention = Attention(heads: configuration.headCount, keyValueHeads: configuration.headCount,
                                   headSize: configuration.headSize, causal: false)
         for layer in layers {
-            layer.query.apply(x, rows: tokens, into: q, adapter: binding)
-            layer.key.apply(x, rows: tokens, into: k, adapter: binding)
-            layer.value.apply(x, rows: tokens, into: v, adapter: binding)
+            layer.query.apply(x, rows: tokens, into: q, adapter: binding, observer: observer)
+            layer.key.apply(x, rows: tokens, into: k, adapter: binding, observer: observer)
+            layer.value.apply(x, rows: tokens, into: v, adapter: binding, observer: observer)
             attention.context(query: q, queryStride: h, key: k, keyStride: h, value: v, valueStride: h,
                               batch: batch, into: context, contextStride: h)
-            layer.attentionOutput.apply(context, rows: tokens, into: scratch, adapter: binding)
+            layer.attentionOutput.apply(context, rows: tokens, into: scratch, adapter: binding, observer: observer)
             FloatKernels.add(x, scratch, count: tokens * h)
             FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: layer.attentionNormGamma,
                                    beta: layer.attentionNormBeta, epsilon: epsilon)
-            layer.intermediate.apply(x, rows: tokens, into: intermediate, adapter: binding)
+            layer.intermediate.apply(x, rows: tokens, into: intermediate, adapter: binding, observer: observer)
             FloatKernels.gelu(intermediate, count: tokens * inner)
-            layer.output.apply(intermediate, rows: tokens, into: scratch, adapter: binding)
+            layer.output.apply(intermediate, rows: tokens, into: scratch, adapter: binding, observer: observer)
             FloatKernels.add(x, scratch, count: tokens * h)
             FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: layer.outputNormGamma,
                                    beta: layer.outputNormBeta, epsilon: epsilon)

@@ -111,9 +111,11 @@ public struct DecoderModel: Sendable {
     public var adaptableLinearNames: [String] { linears.keys.sorted() }
 
     /// One forward pass over each sequence (packed into one batch), with `adapter` (if any) applied to
-    /// its linear maps: the final hidden states and the logits `logitRows` asks for.
+    /// its linear maps and their inputs shown to `observer` (if any): the final hidden states and the
+    /// logits `logitRows` asks for.
     public func forward(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil,
-                        logits logitRows: LogitRows = .all) throws(ModelRuntimeError) -> [Output] {
+                        logits logitRows: LogitRows = .all,
+                        observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [Output] {
         let c = configuration
         let batch = try PackedBatch(sequences, vocabularySize: c.vocabularySize, maxLength: c.maxPositions)
         let binding = try bind(adapter)
@@ -157,22 +159,22 @@ public struct DecoderModel: Sendable {
         for layer in layers {
             FloatKernels.rmsNorm(x, rows: tokens, width: h, weight: layer.inputNorm, offset: normOffset,
                                  epsilon: epsilon, into: normed)
-            layer.query.apply(normed, rows: tokens, into: q, adapter: binding)
-            layer.key.apply(normed, rows: tokens, into: k, adapter: binding)
-            layer.value.apply(normed, rows: tokens, into: v, adapter: binding)
+            layer.query.apply(normed, rows: tokens, into: q, adapter: binding, observer: observer)
+            layer.key.apply(normed, rows: tokens, into: k, adapter: binding, observer: observer)
+            layer.value.apply(normed, rows: tokens, into: v, adapter: binding, observer: observer)
             rotary.apply(q, stride: qWidth, heads: c.headCount, batch: batch, table: angles)
             rotary.apply(k, stride: kvWidth, heads: c.keyValueHeadCount, batch: batch, table: angles)
             attention.context(query: q, queryStride: qWidth, key: k, keyStride: kvWidth, value: v,
                               valueStride: kvWidth, batch: batch, into: context, contextStride: qWidth)
-            layer.attentionOutput.apply(context, rows: tokens, into: scratch, adapter: binding)
+            layer.attentionOutput.apply(context, rows: tokens, into: scratch, adapter: binding, observer: observer)
             FloatKernels.add(x, scratch, count: tokens * h)
 
             FloatKernels.rmsNorm(x, rows: tokens, width: h, weight: layer.postAttentionNorm, offset: normOffset,
                                  epsilon: epsilon, into: normed)
-            layer.gate.apply(normed, rows: tokens, into: gate, adapter: binding)
-            layer.up.apply(normed, rows: tokens, into: up, adapter: binding)
+            layer.gate.apply(normed, rows: tokens, into: gate, adapter: binding, observer: observer)
+            layer.up.apply(normed, rows: tokens, into: up, adapter: binding, observer: observer)
             FloatKernels.gatedActivation(c.activation, gate: gate, up: up, count: tokens * inner)
-            layer.down.apply(gate, rows: tokens, into: scratch, adapter: binding)
+            layer.down.apply(gate, rows: tokens, into: scratch, adapter: binding, observer: observer)
             FloatKernels.add(x, scratch, count: tokens * h)
         }
         FloatKernels.rmsNorm(x, rows: tokens, width: h, weight: finalNorm, offset: normOffset,
@@ -210,8 +212,13 @@ public struct DecoderModel: Sendable {
 
     /// `adapter`'s modules bound to this model's linear maps (`layers.…` gets the `model.` prefix).
     func bind(_ adapter: FactoredLoRA?) throws(ModelRuntimeError) -> AdapterBinding {
-        try AdapterBinding(adapter, linears: linears, example: "model.layers.0.self_attn.q_proj") { name in
-            name.hasPrefix("layers.") ? "model." + name : name
-        }
+        try AdapterBinding(adapter, linears: linears, example: "model.layers.0.self_attn.q_proj",
+                           canonicalName: Self.canonicalLinearName)
+    }
+
+    /// The name this model gives the linear map an adapter module path names (`layers.…` gets the
+    /// `model.` prefix).
+    public static func canonicalLinearName(_ name: String) -> String {
+        name.hasPrefix("layers.") ? "model." + name : name
     }
 }

@@ -1,0 +1,65 @@
+import Synchronization
+
+/// The built-in evaluator that uses a task's examples without running the model per candidate: the
+/// `DataAwareScore` of the candidate against the task's own adapter on the task's `TaskInputSketch`
+/// (made once per task by `TaskInputSketcher`, e.g. at install). Scores lie in [0, 1] and the task's
+/// own adapter scores 1, so retained quality equals the score, as with `WeightSpaceEvaluator`.
+///
+/// The task's side of the computation (`DataAwareScore.Reference`) is prepared on first use and kept
+/// per (task name, version) for the evaluator's lifetime, so each further candidate costs two small
+/// products per linear map. Safe to call concurrently. A task without a sketch, or a candidate
+/// adapting a map its sketch did not record, is an error (`evaluatorFailed`), never a guess: the
+/// caller decides whether to fall back to the weight-space evaluator.
+public struct DataAwareEvaluator: Evaluator {
+    public var name: String { "data-aware" }
+    public var maximumScore: Double? { 1 }
+
+    private let sketchOf: @Sendable (TaskProfile) throws -> TaskInputSketch
+    private let references = ReferenceCache()
+
+    /// Sketches given by a function of the task (e.g. a catalog lookup by name and version).
+    public init(sketch: @escaping @Sendable (TaskProfile) throws -> TaskInputSketch) {
+        sketchOf = sketch
+    }
+
+    /// Sketches by task name.
+    public init(sketches: [String: TaskInputSketch]) {
+        self.init { task in
+            guard let sketch = sketches[task.name] else {
+                throw ClusteringError(.evaluatorFailed, "task '\(task.name)' has no input sketch for the data-aware evaluator")
+            }
+            return sketch
+        }
+    }
+
+    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+        try reference(for: task).breakdown(candidate).score
+    }
+
+    /// The synchronous score, for callers outside an async context (e.g. a merger choosing between merges).
+    public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
+        try reference(for: task).breakdown(candidate).score
+    }
+
+    /// The task's prepared side of the score (cached by name and version).
+    public func reference(for task: TaskProfile) throws -> DataAwareScore.Reference {
+        let key = ReferenceCache.Key(name: task.name, version: task.version)
+        if let known = references.entries.withLock({ $0[key] }) { return known }
+        let made = try DataAwareScore.Reference(own: task.adapter, sketch: sketchOf(task))
+        return references.entries.withLock { entries in
+            if let raced = entries[key] { return raced }
+            entries[key] = made
+            return made
+        }
+    }
+
+    /// Prepared references by task, shared by the copies of one evaluator.
+    final class ReferenceCache: Sendable {
+        struct Key: Hashable, Sendable {
+            let name: String
+            let version: Int
+        }
+
+        let entries = Mutex<[Key: DataAwareScore.Reference]>([:])
+    }
+}
