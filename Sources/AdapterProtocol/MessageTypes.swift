@@ -93,6 +93,8 @@ public struct StatusResult: Codable, Sendable, Hashable {
     /// The embedder `route.text` uses and how many tasks it indexes (absent from daemons before route.text).
     public var textRouting: TextRoutingInfo? = nil
     public var detector: DetectorInfo
+    /// The evaluator re-clustering uses and why (absent from daemons before it was reported).
+    public var evaluator: EvaluatorInfo? = nil
     public var peer: PeerInfo
     /// The current generation's served set: clusters, per-task retained quality, evaluator, last
     /// re-cluster (absent before the first generation).

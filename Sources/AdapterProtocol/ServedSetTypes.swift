@@ -147,6 +147,20 @@ public struct PlanResult: Codable, Sendable, Hashable {
     }
 }
 
+/// The evaluator the next re-cluster scores merges with, and why (`status`).
+public struct EvaluatorInfo: Codable, Sendable, Hashable {
+    /// `data-aware`, `weight-space` or the external command's name.
+    public var name: String
+    /// The configured `evaluator` and what decided it, e.g. "evaluator = auto; base model DIR (…)" or
+    /// "evaluator = auto; no base-model is set, so merges are scored in weight space".
+    public var reason: String
+
+    public init(name: String, reason: String) {
+        self.name = name
+        self.reason = reason
+    }
+}
+
 /// The served set of the current generation, as `status` reports it.
 public struct ServedSetInfo: Codable, Sendable, Hashable {
     public var generation: Int64

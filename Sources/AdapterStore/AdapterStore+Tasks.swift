@@ -118,6 +118,7 @@ extension AdapterStore {
             let task = try CatalogCoding.task(row)
             try db.execute(sql: "DELETE FROM tasks WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM adapters WHERE task = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM input_sketches WHERE task = ?", arguments: [name])
             return task
         }
     }

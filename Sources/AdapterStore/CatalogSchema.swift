@@ -104,6 +104,21 @@ enum CatalogSchema {
                     WHERE key = 'budget_bytes' AND value = '9223372036854775807';
                 """)
         }
+        // Derived data, recomputable from a task's examples and the base model: what the examples
+        // feed the model's linear maps, for the data-aware evaluator. One row per task and base
+        // model, for the task version it was made from.
+        migrator.registerMigration("v3: input sketches") { db in
+            try db.execute(sql: """
+                CREATE TABLE input_sketches (
+                    task        TEXT    NOT NULL,
+                    model       TEXT    NOT NULL,
+                    version     INTEGER NOT NULL CHECK (version >= 1),
+                    sketch      BLOB    NOT NULL,
+                    created_at  REAL    NOT NULL,
+                    PRIMARY KEY (task, model)
+                ) STRICT;
+                """)
+        }
         return migrator
     }
 

@@ -40,6 +40,11 @@ struct AdapterdCommand: AsyncParsableCommand {
         valueName: "dir"))
     var detectorBaseModel: String?
 
+    @Option(name: .customLong("base-model"), help: ArgumentHelp(
+        "Base model directory (weights + tokenizer) the daemon runs; with it merges are scored on each task's examples (default: none, weight-space scores).",
+        valueName: "dir"))
+    var baseModel: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
@@ -62,6 +67,7 @@ struct AdapterdCommand: AsyncParsableCommand {
     func makeOptions() -> DaemonOptions {
         var options = DaemonOptions(socketPath: socket, stateDirectory: stateDir, configFile: config, budget: budget,
                                     detectorModel: detectorModel, detectorBaseModel: detectorBaseModel, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:)))
+        options.baseModel = baseModel
         options.recoverCatalog = recoverCatalog
         return options
     }

@@ -80,10 +80,52 @@ struct ConfigurationFileTests {
         #expect(settings.evaluator == .command)
         #expect(settings.evaluatorCommand == ["/usr/local/bin/score", "--adapter", "{adapter_dir}", "--examples", "{examples}"])
         #expect(settings.evaluatorTimeoutSeconds == 30)
-        #expect(DaemonSettings().evaluator == .weightSpace)
-        let evaluators = EvaluatorFactory.make(settings, logger: .init(label: "test"))
+        #expect(DaemonSettings().evaluator == .auto)
+        guard case .fixed(let evaluators, _) = EvaluatorFactory.make(settings, baseModel: .notConfigured, logger: .init(label: "test")) else {
+            Issue.record("the command evaluator is a fixed one")
+            return
+        }
         #expect(evaluators.primary.name == "external:score")
         #expect(evaluators.fallback?.name == "weight-space")
+    }
+
+    /// `evaluator = auto` (the default) scores data-aware only with a loaded base model, and says why
+    /// otherwise; `data-aware` without `base-model` is a configuration error; `base-model` is a key.
+    @Test func evaluatorAutoFollowsTheBaseModel() throws {
+        let logger = Logger(label: "test")
+        let plain = EvaluatorFactory.make(DaemonSettings(), baseModel: .notConfigured, logger: logger)
+        #expect(plain.name == "weight-space")
+        #expect(plain.reason == "evaluator = auto; no base-model is set, so merges are scored in weight space")
+        var settings = try ConfigurationFile.parse("base-model = \(CorpusFiles.llamaTiny)\n")
+        #expect(settings.baseModel == CorpusFiles.llamaTiny)
+        #expect(try ConfigurationFile.parse("base-model = none\n").baseModel == nil)
+        let loaded = BaseModelState.make(settings)
+        guard case .loaded(let model) = loaded else {
+            Issue.record("the corpus llama-tiny did not load: \(loaded)")
+            return
+        }
+        let choice = EvaluatorFactory.make(settings, baseModel: loaded, logger: logger)
+        #expect(choice.name == "data-aware")
+        #expect(choice.reason.hasPrefix("evaluator = auto; base model \(model.directory) (decoder"))
+        settings.evaluator = .weightSpace
+        #expect(EvaluatorFactory.make(settings, baseModel: loaded, logger: logger).name == "weight-space")
+
+        settings.baseModel = "/nonexistent/model"
+        settings.evaluator = .dataAware
+        let broken = BaseModelState.make(settings)
+        let fallback = EvaluatorFactory.make(settings, baseModel: broken, logger: logger)
+        #expect(fallback.name == "weight-space")
+        #expect(fallback.reason.hasPrefix("evaluator = data-aware; base-model /nonexistent/model cannot be loaded: "))
+        settings.baseModel = nil
+        #expect(throws: ConfigurationError.self) { try settings.validate() }
+        // The same model directory is not loaded twice.
+        var again = DaemonSettings()
+        again.baseModel = model.directory
+        guard case .loaded(let reused) = BaseModelState.make(again, reusing: loaded) else {
+            Issue.record("not reused")
+            return
+        }
+        #expect(reused.identity == model.identity)
     }
 
     @Test func flagsOverrideTheFile() throws {

@@ -21,6 +21,7 @@ struct StatusCommand: DaemonQueryCommand {
             "quarantined: \(status.quarantined)",
             "detector:    \(status.detector.model.terminalSafe), threshold \(Output.format(status.detector.threshold))",
             textRoutingLine(status.textRouting),
+            evaluatorLine(status.evaluator),
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",
         ]
         if let storage = status.storage { lines.append(contentsOf: renderStorage(storage)) }
@@ -71,6 +72,12 @@ struct StatusCommand: DaemonQueryCommand {
         let fallback = info.fallbackReason.map { "; minilm unavailable: \($0.terminalSafe)" } ?? ""
         let reason = info.reason.map { " — \($0.terminalSafe)" } ?? ""
         return "text route:  \(info.embedder.terminalSafe) (\(info.model.terminalSafe)), \(info.tasks) tasks\(reason)\(fallback)"
+    }
+
+    /// "evaluator:   data-aware — evaluator = auto; base model …" (what the next re-cluster scores with, and why).
+    static func evaluatorLine(_ info: EvaluatorInfo?) -> String {
+        guard let info else { return "evaluator:   - (the daemon predates this line)" }
+        return "evaluator:   \(ReclusterCommand.scoredBy(info.name)) — \(info.reason.terminalSafe)"
     }
 
     static func formatUptime(_ seconds: Double) -> String {

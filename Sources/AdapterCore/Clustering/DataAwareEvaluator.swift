@@ -33,12 +33,22 @@ public struct DataAwareEvaluator: Evaluator {
     }
 
     public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
-        try reference(for: task).breakdown(candidate).score
+        try scoreNow(task: task, candidate: candidate)
     }
 
-    /// The synchronous score, for callers outside an async context (e.g. a merger choosing between merges).
+    /// The synchronous score, for callers outside an async context (e.g. a merger choosing between
+    /// merges). Every failure is an `evaluatorFailed` error naming the task, so a planner can fall
+    /// back to another evaluator for the plan.
     public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
-        try reference(for: task).breakdown(candidate).score
+        do {
+            return try reference(for: task).breakdown(candidate).score
+        } catch let error as ClusteringError where error.code == .evaluatorFailed {
+            throw error
+        } catch let error as ClusteringError {
+            throw ClusteringError(.evaluatorFailed, "data-aware score of task '\(task.name)': \(error.message)")
+        } catch {
+            throw ClusteringError(.evaluatorFailed, "data-aware score of task '\(task.name)': \(error)")
+        }
     }
 
     /// The task's prepared side of the score (cached by name and version).

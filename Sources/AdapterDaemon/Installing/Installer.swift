@@ -148,12 +148,17 @@ final class Installer: Sendable {
                 ownBytes: candidate.configJSON.count + candidate.weights.count,
                 rank: adapter.config.r, profileHash: submission.profileHash, baseModel: submission.baseModel,
                 ownSHA256: candidate.digest.hex, examplesFile: store.url(for: examplesDigest).path, load: { adapter })
+            await replanner.sketchAtInstall(pending, context: context)
             let budget = try translating { try replanner.budget.limit() }
             let plan = try await replanner.makePlan(budget: budget, dryRun: false, pending: pending, context: context,
                                                     range: 0.7...0.95)
             let uid = context.peer.uid
-            let installed = try await replanner.onPlanningThread {
-                try store.installTask(name: candidate.task, examples: examplesData, adapter: submission, installedBy: uid)
+            let planning = self.replanner
+            let installed = try await planning.onPlanningThread {
+                let installed = try store.installTask(name: candidate.task, examples: examplesData, adapter: submission,
+                                                      installedBy: uid)
+                planning.persistSketch(pending)
+                return installed
             }
             let result: PlanResult
             do {

@@ -83,6 +83,7 @@ struct EncodedStatusTemplate: Sendable {
         var quarantined: Int
         var detector: DetectorInfo
         var textRouting: TextRoutingInfo?
+        var evaluator: EvaluatorInfo?
         var daemon: String
         var version: String
         var protocolVersion: Int
@@ -100,6 +101,7 @@ struct EncodedStatusTemplate: Sendable {
             quarantined = result.quarantined
             detector = result.detector
             textRouting = result.textRouting
+            evaluator = result.evaluator
             daemon = result.daemon
             version = result.version
             protocolVersion = result.protocolVersion

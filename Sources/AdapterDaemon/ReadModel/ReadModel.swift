@@ -22,6 +22,8 @@ final class ReadModel: Sendable {
     let socketActivated: Bool
     /// True while a re-cluster is planned or written (set by the Replanner).
     let reclustering = NIOLockedValueBox(false)
+    /// The evaluator re-clustering uses and why (set by the replanner).
+    let evaluator = NIOLockedValueBox<EvaluatorInfo?>(nil)
     /// What `route`, `list` and `status` answer; nil after a failed rebuild.
     let snapshot = NIOLockedValueBox<ServedSnapshot?>(nil)
     /// `status` encoded but for its peer and uptime, for the current values of everything else.
@@ -58,6 +60,7 @@ final class ReadModel: Sendable {
             detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
             peer: context.peerInfo, served: served)
         result.storage = storageStatus(snapshot)
+        result.evaluator = evaluator.withLockedValue { $0 }
         return result
     }
 

@@ -2,14 +2,67 @@ import AdapterCore
 import AdapterStore
 import Logging
 
-/// The evaluators re-clustering scores merges with, as the settings configure them.
+/// The evaluator re-clustering uses, as the settings and the base model make it, with the reason
+/// status shows. The data-aware one needs the tasks' input sketches, so it is resolved per plan.
+enum EvaluatorChoice: Sendable {
+    case fixed(ServedSetPlanner.Evaluators, reason: String)
+    case dataAware(LoadedBaseModel, reason: String)
+
+    /// The evaluator's name (`data-aware`, `weight-space`, or the command's cached name).
+    var name: String {
+        switch self {
+        case .fixed(let evaluators, _): evaluators.primary.name
+        case .dataAware: "data-aware"
+        }
+    }
+
+    var reason: String {
+        switch self {
+        case .fixed(_, let reason), .dataAware(_, let reason): reason
+        }
+    }
+
+    /// The evaluators of one plan over `inputs`: data-aware scores from each task's input sketch
+    /// (made on first use, by `book`), falling back to weight-space when a task has none.
+    func evaluators(for inputs: [ServedSetPlanner.Input], book: InputSketchBook) -> ServedSetPlanner.Evaluators {
+        switch self {
+        case .fixed(let evaluators, _):
+            return evaluators
+        case .dataAware(let model, _):
+            let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let evaluator = DataAwareEvaluator { task in
+                guard let input = byName[task.name] else {
+                    throw ClusteringError(.evaluatorFailed, "task '\(task.name)' is not in this plan")
+                }
+                return try book.sketch(of: input, adapter: task.adapter, model: model)
+            }
+            return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
+        }
+    }
+}
+
+/// Makes the `EvaluatorChoice` of the settings.
 enum EvaluatorFactory {
-    /// Weight-space, or the command (cached by the merged adapter's sha256 and the task's version)
-    /// falling back to weight-space when it fails.
-    static func make(_ settings: DaemonSettings, logger: Logger) -> ServedSetPlanner.Evaluators {
+    /// `auto`: data-aware with a loaded base model, else weight-space; `data-aware` without a usable
+    /// base model: weight-space, saying why; the command (cached by the merged adapter's sha256 and
+    /// the task's version) falling back to weight-space when it fails.
+    static func make(_ settings: DaemonSettings, baseModel: BaseModelState, logger: Logger) -> EvaluatorChoice {
         switch settings.evaluator {
         case .weightSpace:
-            return .init(primary: WeightSpaceEvaluator(), fallback: nil)
+            return .fixed(.init(primary: WeightSpaceEvaluator(), fallback: nil), reason: "evaluator = weight-space")
+        case .auto, .dataAware:
+            let key = "evaluator = \(settings.evaluator.rawValue)"
+            switch baseModel {
+            case .loaded(let model):
+                return .dataAware(model, reason: "\(key); base model \(model.directory) (\(model.summary))")
+            case .notConfigured:
+                return .fixed(.init(primary: WeightSpaceEvaluator(), fallback: nil),
+                              reason: "\(key); no base-model is set, so merges are scored in weight space")
+            case .unusable(let directory, let reason):
+                logger.error("base-model \(directory) cannot be loaded (\(reason)); re-clustering uses weight-space scores")
+                return .fixed(.init(primary: WeightSpaceEvaluator(), fallback: nil),
+                              reason: "\(key); base-model \(directory) cannot be loaded: \(reason)")
+            }
         case .command:
             do {
                 let external = try ExternalCommandEvaluator(
@@ -19,10 +72,11 @@ enum EvaluatorFactory {
                     (try? PEFTAdapterWriter.serialize(adapter, dtype: .f16)).map { ContentDigest.of($0.weights).hex }
                         ?? AdapterFingerprint.of(adapter)
                 }
-                return .init(primary: cached, fallback: WeightSpaceEvaluator())
+                return .fixed(.init(primary: cached, fallback: WeightSpaceEvaluator()), reason: "evaluator = command")
             } catch {
                 logger.error("evaluator-command cannot be used (\(error)); re-clustering uses weight-space scores")
-                return .init(primary: WeightSpaceEvaluator(), fallback: nil)
+                return .fixed(.init(primary: WeightSpaceEvaluator(), fallback: nil),
+                              reason: "evaluator = command, which cannot be used: \(error)")
             }
         }
     }

@@ -26,8 +26,12 @@ final class Replanner: Sendable {
     let mutations = AsyncMutex()
     /// Runs planning, merging, scoring and generation writing off the cooperative pool.
     let planningThread = WorkerThread(name: "adapterd-planner", niceness: 10)
-    /// The evaluators re-clustering uses (rebuilt when the settings change; the external one caches).
-    let evaluators: NIOLockedValueBox<ServedSetPlanner.Evaluators>
+    /// The evaluator re-clustering uses (rebuilt when the settings change; the external one caches).
+    let evaluator: NIOLockedValueBox<EvaluatorChoice>
+    /// The base model the daemon runs (setting `base-model`; loaded again when its path changes).
+    let baseModel: NIOLockedValueBox<BaseModelState>
+    /// The tasks' input sketches for the data-aware evaluator.
+    let sketches: InputSketchBook
 
     init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
          metrics: DaemonMetrics, logger: Logger) {
@@ -38,7 +42,15 @@ final class Replanner: Sendable {
         self.planner = ServedSetPlanner(store: store, logger: logger)
         self.metrics = metrics
         self.logger = logger
-        self.evaluators = NIOLockedValueBox(EvaluatorFactory.make(settings.withLockedValue { $0 }, logger: logger))
+        let current = settings.withLockedValue { $0 }
+        let model = BaseModelState.make(current)
+        if case .loaded(let loaded) = model { logger.info("base model: \(loaded.directory) (\(loaded.summary))") }
+        self.baseModel = NIOLockedValueBox(model)
+        self.evaluator = NIOLockedValueBox(EvaluatorFactory.make(current, baseModel: model, logger: logger))
+        self.sketches = InputSketchBook(store: store, logger: logger)
+        reads.evaluator.withLockedValue { [choice = evaluator.withLockedValue { $0 }] in
+            $0 = EvaluatorInfo(name: choice.name, reason: choice.reason)
+        }
     }
 
     deinit {
@@ -95,16 +107,42 @@ final class Replanner: Sendable {
         _ = try? await planningThread.run { MemoryTrim.releaseFreedMemory() }
     }
 
-    /// Applies reloaded settings: new evaluators when they changed, and a re-plan in the background
-    /// (routing goes on) when the configured budget changed.
+    /// Applies reloaded settings: the base model loaded again when its path changed, a new evaluator
+    /// when either changed, and a re-plan in the background (routing goes on) when the configured
+    /// budget changed.
     func settingsChanged(from old: DaemonSettings, to new: DaemonSettings) {
-        if (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds)
-            != (new.evaluator, new.evaluatorCommand, new.evaluatorTimeoutSeconds) {
-            evaluators.withLockedValue { $0 = EvaluatorFactory.make(new, logger: logger) }
+        var model = baseModel.withLockedValue { $0 }
+        if old.baseModel != new.baseModel {
+            model = BaseModelState.make(new, reusing: model)
+            baseModel.withLockedValue { $0 = model }
+            if case .loaded(let loaded) = model { logger.notice("base model: \(loaded.directory) (\(loaded.summary))") }
+        }
+        if (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds, old.baseModel)
+            != (new.evaluator, new.evaluatorCommand, new.evaluatorTimeoutSeconds, new.baseModel) {
+            let choice = EvaluatorFactory.make(new, baseModel: model, logger: logger)
+            evaluator.withLockedValue { $0 = choice }
+            reads.evaluator.withLockedValue { $0 = EvaluatorInfo(name: choice.name, reason: choice.reason) }
         }
         if old.budgetBytes != new.budgetBytes {
             Task { try? await self.reconcile() }
         }
+    }
+
+    /// Makes an install's input sketch (one forward pass of the base model over its examples, on the
+    /// planning thread) when merges are scored data-aware, so that it is there for this plan and every
+    /// later one. Best effort: a sketch that cannot be made is said in the plan's note.
+    func sketchAtInstall(_ pending: ServedSetPlanner.Input, context: RequestContext) async {
+        guard case .dataAware(let model, _) = evaluator.withLockedValue({ $0 }) else { return }
+        await context.progress(stage: "sketching", fraction: 0.72,
+                               message: "recording what the examples feed the base model (\(model.summary))")
+        let book = sketches
+        _ = try? await onPlanningThread { _ = try? book.sketch(of: pending, adapter: try pending.load(), model: model) }
+    }
+
+    /// Stores the sketch `sketchAtInstall` made, once the install's task is in the catalog.
+    func persistSketch(_ input: ServedSetPlanner.Input) {
+        guard case .dataAware(let model, _) = evaluator.withLockedValue({ $0 }) else { return }
+        sketches.persist(input, model: model)
     }
 
     /// Plans and (unless `dryRun`) writes the served set of the installed tasks. Call holding `mutations`.
@@ -141,7 +179,8 @@ final class Replanner: Sendable {
             inputs.removeAll { $0.name == pending.name }
             inputs.append(pending)
         }
-        let evaluators = self.evaluators.withLockedValue { $0 }
+        let choice = self.evaluator.withLockedValue { $0 }
+        let book = sketches
         var planner = self.planner
         planner.dtype = settings.withLockedValue { $0.mergedDType }
         let (progress, forwarder) = Self.progressForwarder(context, range: range)
@@ -150,7 +189,8 @@ final class Replanner: Sendable {
         defer { progress.finish() }
         let plan = try await translating { [inputs, planner] in
             try await planningThread.withPreference {
-                try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
+                let evaluators = choice.evaluators(for: inputs, book: book)
+                return try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
                     progress.yield((fraction, message))
                 }
             }

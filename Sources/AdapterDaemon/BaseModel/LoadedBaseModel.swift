@@ -1,0 +1,64 @@
+import AdapterCore
+import AdapterStore
+import Foundation
+
+/// The base model the daemon runs (setting `base-model`), loaded once: its forward passes make the
+/// tasks' input sketches for the data-aware evaluator. `identity` names the model's files, so that
+/// sketches made with another model are never used.
+struct LoadedBaseModel: Sendable {
+    let directory: String
+    /// sha256 over config.json and the names and sizes of the directory's weight and tokenizer files.
+    let identity: String
+    let sketcher: TaskInputSketcher
+
+    /// Loads the model and its tokenizer. Throws the runtime's error (a clear message) when the
+    /// directory is not a model the runtime implements.
+    static func load(directory: String) throws -> LoadedBaseModel {
+        let url = URL(fileURLWithPath: directory)
+        let sketcher = try TaskInputSketcher(modelDirectory: url)
+        return LoadedBaseModel(directory: directory, identity: try identity(of: url), sketcher: sketcher)
+    }
+
+    /// The model's family and size, for status lines.
+    var summary: String {
+        switch sketcher.model {
+        case .bert(let model):
+            "BERT, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize)"
+        case .decoder(let model):
+            "decoder, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize)"
+        }
+    }
+
+    private static func identity(of directory: URL) throws -> String {
+        var text = try Data(contentsOf: directory.appendingPathComponent("config.json"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        for name in names where name.hasSuffix(".safetensors") || name.hasSuffix(".json") || name.hasSuffix(".txt") {
+            let size = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size]
+                        as? Int) ?? -1
+            text.append(Data("\n\(name) \(size)".utf8))
+        }
+        return ContentDigest.of(text).hex
+    }
+}
+
+/// What the daemon has of its base model: none configured, loaded, or configured but unusable (and why).
+enum BaseModelState: Sendable {
+    case notConfigured
+    case loaded(LoadedBaseModel)
+    case unusable(directory: String, reason: String)
+
+    /// Loads the configured model, keeping `previous` when it is the same directory already loaded.
+    static func make(_ settings: DaemonSettings, reusing previous: BaseModelState? = nil) -> BaseModelState {
+        guard let directory = settings.baseModel else { return .notConfigured }
+        if case .loaded(let model) = previous, model.directory == directory { return .loaded(model) }
+        do {
+            return .loaded(try LoadedBaseModel.load(directory: directory))
+        } catch {
+            return .unusable(directory: directory, reason: "\(error)")
+        }
+    }
+
+    var model: LoadedBaseModel? {
+        if case .loaded(let model) = self { model } else { nil }
+    }
+}
