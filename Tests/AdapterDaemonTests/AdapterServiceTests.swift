@@ -70,12 +70,13 @@ struct AdapterServiceTests {
         }
     }
 
+    /// The error a client gets for what `body` (a use case) throws (WireErrors.swift), nil if it succeeds.
     static func rpcError(_ body: () async throws -> Void) async -> RPCError? {
         do {
             try await body()
             return nil
-        } catch let error as RPCError {
-            return error
+        } catch let error as any RequestError {
+            return error.rpcError
         } catch {
             Issue.record("unexpected error \(error)")
             return nil

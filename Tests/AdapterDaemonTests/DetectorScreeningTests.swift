@@ -213,7 +213,8 @@ struct DetectorScreeningTests {
         do {
             _ = try await fixture.service.installer.install(params, fixture.context)
             Issue.record("the poisoned adapter was installed")
-        } catch let error as RPCError {
+        } catch let thrown as any RequestError {
+            let error = thrown.rpcError
             #expect(error.code == .refused)
             let details = try #require(error.details(as: RefusalDetails.self))
             #expect(details.verdict.decision == "poisoned")

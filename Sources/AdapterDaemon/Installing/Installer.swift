@@ -45,7 +45,7 @@ final class Installer: Sendable {
         try Self.checkName(params.task)
         // A store that cannot change anything refuses at once, before the heavy work.
         if let reason = store.readOnlyReason() {
-            throw RPCError(code: .readOnly, message: "read-only: \(reason)")
+            throw InstallError(.readOnly, "read-only: \(reason)")
         }
         // Route-by-text re-reads the task from the catalog whatever happens below (accepted, refused, failed).
         defer { reads.textIndex.refresh(task: params.task) }
@@ -61,7 +61,7 @@ final class Installer: Sendable {
         do {
             signature = try signatureResult.get()
         } catch {
-            throw RPCError(code: .invalidAdapter, message: "cannot compute the adapter's signature: \(error)")
+            throw InstallError(.invalidAdapter, "cannot compute the adapter's signature: \(error)")
         }
 
         await context.progress(stage: "storing", fraction: 0.7, message: "storing durably")
@@ -77,12 +77,12 @@ final class Installer: Sendable {
         return InstallResult(
             task: installed.name, version: installed.version, replacedVersion: replaced, sha256: candidate.digest.hex,
             bytes: Int64(candidate.weights.count), examples: candidate.examples.count, verdict: verdict.info,
-            generation: generation, budget: try translating { try replanner.budget.status() })
+            generation: generation, budget: try replanner.budget.status())
     }
 
     static func checkName(_ task: String) throws {
         guard TaskName.isValid(task) else {
-            throw RPCError(code: .invalidParams, message: "task name '\(task.prefix(80))' is invalid: use 1–64 characters of A–Z a–z 0–9 . _ -, starting with a letter or digit")
+            throw InstallError(.invalidParams, "task name '\(task.prefix(80))' is invalid: use 1–64 characters of A–Z a–z 0–9 . _ -, starting with a letter or digit")
         }
     }
 
@@ -91,24 +91,22 @@ final class Installer: Sendable {
         let base64Limit = (settings.maxAdapterBytes + 2) / 3 * 4
         guard Int64(params.safetensors.utf8.count) <= base64Limit else {
             let approximate = Int64(params.safetensors.utf8.count) / 4 * 3
-            throw RPCError(code: .tooLarge,
-                           message: "the adapter is about \(ByteSize.format(approximate)); the limit is \(ByteSize.format(settings.maxAdapterBytes))",
-                           details: TooLargeDetails(limitBytes: settings.maxAdapterBytes, actualBytes: approximate))
+            throw InstallError(.tooLarge(TooLargeDetails(limitBytes: settings.maxAdapterBytes, actualBytes: approximate)),
+                               "the adapter is about \(ByteSize.format(approximate)); the limit is \(ByteSize.format(settings.maxAdapterBytes))")
         }
         guard Int64(params.examples.utf8.count) <= settings.maxExamplesBytes else {
-            throw RPCError(code: .tooLarge,
-                           message: "the examples are \(ByteSize.format(Int64(params.examples.utf8.count))); the limit is \(ByteSize.format(settings.maxExamplesBytes))",
-                           details: TooLargeDetails(limitBytes: settings.maxExamplesBytes, actualBytes: Int64(params.examples.utf8.count)))
+            throw InstallError(.tooLarge(TooLargeDetails(limitBytes: settings.maxExamplesBytes, actualBytes: Int64(params.examples.utf8.count))),
+                               "the examples are \(ByteSize.format(Int64(params.examples.utf8.count))); the limit is \(ByteSize.format(settings.maxExamplesBytes))")
         }
         guard let weights = Data(base64Encoded: params.safetensors) else {
-            throw RPCError(code: .invalidParams, message: "\"safetensors\" is not valid base64 (RFC 4648, with padding)")
+            throw InstallError(.invalidParams, "\"safetensors\" is not valid base64 (RFC 4648, with padding)")
         }
         let configJSON = Data(params.config.utf8)
         if let labels = params.labels {
             do {
                 try ExamplesFile.validateLabelNames(labels)
             } catch {
-                throw RPCError(code: .invalidParams, message: "\"labels\": \(error.message)")
+                throw InstallError(.invalidParams, "\"labels\": \(error.message)")
             }
         }
         await context.progress(stage: "validating", fraction: 0.1, message: "validating \(ByteSize.format(Int64(weights.count)))")
@@ -116,7 +114,7 @@ final class Installer: Sendable {
         do {
             adapter = try await requestThread.run { try PEFTAdapterLoader.load(configJSON: configJSON, safetensors: weights) }
         } catch {
-            throw RPCError(code: .invalidAdapter, message: "the adapter is not a valid PEFT LoRA: \(error)")
+            throw InstallError(.invalidAdapter, "the adapter is not a valid PEFT LoRA: \(error)")
         }
         // Stored normalised, so every later reader sees one shape with the labels already named.
         let examples: [TaskExample]
@@ -125,7 +123,7 @@ final class Installer: Sendable {
             (examples, examplesData) = try ExamplesFile.normalise(Data(params.examples.utf8), limits: settings.examplesLimits,
                                                                   labelNames: params.labels)
         } catch {
-            throw RPCError(code: .invalidAdapter, message: "the examples are invalid: \(error)")
+            throw InstallError(.invalidAdapter, "the examples are invalid: \(error)")
         }
         return Candidate(task: params.task, configJSON: configJSON, weights: weights, examplesData: examplesData,
                          examples: examples, adapter: adapter)
@@ -138,7 +136,7 @@ final class Installer: Sendable {
         -> (installed: InstalledTask, generation: Int64, replaced: Int?) {
         try await replanner.mutating {
             let store = self.store
-            let previous = try translating { try store.task(named: candidate.task) }
+            let previous = try store.task(named: candidate.task)
             // Durable writes (fsync) run on the planning thread, never on the cooperative pool.
             let examplesData = candidate.examplesData
             let examplesDigest = try await replanner.onPlanningThread { try store.put(examplesData) }
@@ -149,7 +147,7 @@ final class Installer: Sendable {
                 rank: adapter.config.r, profileHash: submission.profileHash, baseModel: submission.baseModel,
                 ownSHA256: candidate.digest.hex, examplesFile: store.url(for: examplesDigest).path, load: { adapter })
             await replanner.sketchAtInstall(pending, context: context)
-            let budget = try translating { try replanner.budget.limit() }
+            let budget = try replanner.budget.limit()
             let plan = try await replanner.makePlan(budget: budget, dryRun: false, pending: pending, context: context,
                                                     range: 0.7...0.95)
             let uid = context.peer.uid
@@ -175,24 +173,22 @@ final class Installer: Sendable {
     /// current generation still serves. Returns the error to send, saying what state the task is in.
     func rollBack(_ installed: InstalledTask, to previous: InstalledTask?, after error: any Error) async -> any Error {
         let store = self.store
-        let reason = (error as? RPCError)?.message ?? "\(error)"
-        let code = (error as? RPCError)?.code ?? .internalError
         // A failure after the generation became current leaves a served install: keep it.
         if let route = try? store.route(task: installed.name), route.taskVersion == installed.version { return error }
-        let attempt = "cannot write the served set with '\(installed.name)' version \(installed.version): \(reason)"
+        let attempt = "cannot write the served set with '\(installed.name)' version \(installed.version)"
         do {
             try await undo {
                 if let previous { try store.restoreTask(previous) } else { _ = try store.removeTask(named: installed.name) }
             }
         } catch let undo {
-            logger.error("\(attempt); undoing the install failed too: \(undo)")
-            return RPCError(code: code, message: "\(attempt); undoing it failed (\(undo)), so version \(installed.version) "
-                                + "is installed but not served until the next re-plan (adapterctl recluster)")
+            logger.error("\(attempt): \(error); undoing the install failed too: \(undo)")
+            return ChangeError(attempt: attempt, cause: error, outcome: "undoing it failed (\(undo)), so version \(installed.version) "
+                                   + "is installed but not served until the next re-plan (adapterctl recluster)")
         }
         let state = previous.map { "'\($0.name)' is still version \($0.version), served as before" }
             ?? "'\(installed.name)' is not installed"
-        logger.error("\(attempt); install undone: \(state)")
-        return RPCError(code: code, message: "\(attempt); nothing changed: \(state)")
+        logger.error("\(attempt): \(error); install undone: \(state)")
+        return ChangeError(attempt: attempt, cause: error, outcome: "nothing changed: \(state)")
     }
 
     /// Runs a catalog undo on the planning thread; on a full disk (SQLite needs a few free pages even

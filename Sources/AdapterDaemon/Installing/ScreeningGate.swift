@@ -23,26 +23,23 @@ struct ScreeningGate: Sendable {
         do {
             verdict = try await requestThread.run { try screening.screen(adapter) }
         } catch {
-            throw RPCError(code: .invalidAdapter, message: "the detector cannot judge this adapter: \(error)")
+            throw InstallError(.invalidAdapter, "the detector cannot judge this adapter: \(error)")
         }
         guard verdict.accepted else { throw try refuse(candidate, verdict: verdict, peer: peer) }
         return verdict
     }
 
     /// Records the refusal in the quarantine and returns the error that answers it.
-    private func refuse(_ candidate: Installer.Candidate, verdict: ScreeningVerdict, peer: PeerCredentials) throws -> RPCError {
+    private func refuse(_ candidate: Installer.Candidate, verdict: ScreeningVerdict, peer: PeerCredentials) throws -> InstallError {
         let digest = candidate.digest
-        let record = try translating {
-            try store.addQuarantine(weightsDigest: digest, task: candidate.task,
-                                    verdict: CatalogMapping.record(verdict), peerUID: peer.uid)
-        }
+        let record = try store.addQuarantine(weightsDigest: digest, task: candidate.task,
+                                             verdict: CatalogMapping.record(verdict), peerUID: peer.uid)
         reads.refreshQuarantineCount()
         logger.warning(
             "refused \(candidate.task): \(verdict.decision.rawValue), score \(verdict.score) ≥ \(verdict.threshold)",
             metadata: ["sha256": "\(digest.hex)", "peer": "\(peer)", "quarantine": "\(record.id)"])
-        return RPCError(
-            code: .refused,
-            message: "adapter for '\(candidate.task)' refused: \(CatalogMapping.refusalReason(verdict))",
-            details: RefusalDetails(task: candidate.task, sha256: digest.hex, verdict: verdict.info, quarantineId: record.id))
+        return InstallError(
+            .refused(RefusalDetails(task: candidate.task, sha256: digest.hex, verdict: verdict.info, quarantineId: record.id)),
+            "adapter for '\(candidate.task)' refused: \(CatalogMapping.refusalReason(verdict))")
     }
 }

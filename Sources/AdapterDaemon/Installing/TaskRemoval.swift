@@ -9,22 +9,22 @@ extension Installer {
     func remove(_ params: TaskParams, _ context: RequestContext) async throws -> RemoveResult {
         defer { reads.textIndex.refresh(task: params.task) }  // route-by-text re-reads the task from the catalog
         return try await replanner.mutating {
-            guard let previous = try translating({ try store.task(named: params.task) }) else {
+            guard let previous = try store.task(named: params.task) else {
                 throw ReadModel.notFound(params.task)
             }
-            let before = try translating { try store.currentGeneration()?.id ?? 0 }
-            let removed = try translating { try store.removeTask(named: params.task) }
+            let before = try store.currentGeneration()?.id ?? 0
+            let removed = try store.removeTask(named: params.task)
             reads.refreshSnapshot()  // the task stops being routed now, not once the re-plan is written
             let generation: Int64
             do {
-                generation = try await replanner.replan(budget: try translating { try replanner.budget.limit() },
+                generation = try await replanner.replan(budget: try replanner.budget.limit(),
                                                         dryRun: false, context: context).generation ?? before
             } catch {
                 throw await undoRemoval(previous, generationBefore: before, after: error)
             }
             logger.notice("removed task \(params.task) version \(removed.version)", metadata: ["peer": "\(context.peer)"])
             return RemoveResult(task: removed.name, version: removed.version, generation: generation,
-                                budget: try translating { try replanner.budget.status() })
+                                budget: try replanner.budget.status())
         }
     }
 
@@ -32,20 +32,18 @@ extension Installer {
     /// means "nothing changed". Returns the error to send.
     func undoRemoval(_ previous: InstalledTask, generationBefore: Int64, after error: any Error) async -> any Error {
         let store = self.store
-        let reason = (error as? RPCError)?.message ?? "\(error)"
-        let code = (error as? RPCError)?.code ?? .internalError
-        let attempt = "cannot re-plan the served set without '\(previous.name)': \(reason)"
+        let attempt = "cannot re-plan the served set without '\(previous.name)'"
         // A failure after the new generation became current leaves a finished removal: keep it.
         if let current = try? store.currentGeneration()?.id, current != generationBefore { return error }
         do {
             try await undo { try store.restoreTask(previous) }
         } catch let undo {
-            logger.error("\(attempt); undoing the removal failed too: \(undo)")
-            return RPCError(code: code, message: "\(attempt); undoing the removal failed (\(undo)), so '\(previous.name)' is "
-                                + "removed and no longer routed, and the served set is re-planned at the next change or start")
+            logger.error("\(attempt): \(error); undoing the removal failed too: \(undo)")
+            return ChangeError(attempt: attempt, cause: error, outcome: "undoing the removal failed (\(undo)), so '\(previous.name)' is "
+                                   + "removed and no longer routed, and the served set is re-planned at the next change or start")
         }
-        logger.error("\(attempt); removal undone")
-        return RPCError(code: code, message: "\(attempt); nothing changed: '\(previous.name)' is still version "
-                            + "\(previous.version), served as before")
+        logger.error("\(attempt): \(error); removal undone")
+        return ChangeError(attempt: attempt, cause: error, outcome: "nothing changed: '\(previous.name)' is still version "
+                               + "\(previous.version), served as before")
     }
 }

@@ -42,7 +42,6 @@ final class Maintenance: Sendable {
                 }
             } catch {
                 continuation.finish()
-                if let error = error as? StoreError { throw CatalogMapping.rpcError(error) }
                 throw error
             }
             continuation.finish()
@@ -60,8 +59,8 @@ final class Maintenance: Sendable {
                     try await replanner.reconcileHoldingLock()
                 }
             }
-            let tasks = try translating { try store.tasks() }
-            let generation = try translating { try store.currentGeneration() }
+            let tasks = try store.tasks()
+            let generation = try store.currentGeneration()
             return VerifyResult(
                 checkedObjects: report.checkedObjects, checkedBytes: Int64(report.checkedBytes),
                 damagedObjects: report.damaged.map { CatalogMapping.damaged($0, tasks: tasks, generation: generation) },

@@ -168,7 +168,7 @@ public final class DaemonMetrics: Sendable {
 
     /// The reason label of a failed install: the detector's decision for a refusal, else the error code's name.
     static func refusalReason(_ error: any Error) -> String {
-        guard let error = error as? RPCError else { return "internal_error" }
+        guard let error = (error as? any RequestError)?.rpcError else { return "internal_error" }
         if error.code == .refused {
             switch error.details(as: RefusalDetails.self)?.verdict.decision {
             case "poisoned": return "poisoned"

@@ -101,18 +101,6 @@ enum CatalogMapping {
         return rs ? alpha / r.squareRoot() : alpha / r
     }
 
-    static func rpcError(_ error: StoreError) -> RPCError {
-        switch error.code {
-        case .invalidName: RPCError(code: .invalidParams, message: error.message)
-        case .taskNotFound: RPCError(code: .notFound, message: error.message)
-        case .overBudget: RPCError(code: .overBudget, message: error.message)
-        // The store cannot change anything now (the message starts with the cause and says what to do).
-        case .readOnly, .catalogLost, .diskFull: RPCError(code: .readOnly, message: error.message)
-        case .digestMismatch: RPCError(code: .internalError, message: "a stored file is damaged: \(error.message)")
-        default: RPCError(code: .internalError, message: "store: \(error.message)")
-        }
-    }
-
     /// A damaged object as `status` and `verify` report it: with the installed tasks whose files it is
     /// and the current generation's served adapters (clusters) whose files it is.
     static func damaged(_ object: DamagedObject, tasks: [InstalledTask], generation: Generation?) -> DamagedObjectInfo {
@@ -130,22 +118,4 @@ enum CatalogMapping {
 
 extension UInt8 {
     var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
-}
-
-/// Runs `body`, turning store errors into protocol errors.
-func translating<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as StoreError {
-        throw CatalogMapping.rpcError(error)
-    }
-}
-
-/// Runs `body`, turning store errors into protocol errors.
-func translating<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as StoreError {
-        throw CatalogMapping.rpcError(error)
-    }
 }

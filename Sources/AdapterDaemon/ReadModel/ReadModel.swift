@@ -78,30 +78,28 @@ final class ReadModel: Sendable {
     }
 
     func show(_ params: TaskParams) throws -> TaskDetail {
-        try translating {
-            guard let task = try store.task(named: params.task) else { throw Self.notFound(params.task) }
-            let config = try store.read(task.adapter.configDigest)
-            let examples = try store.examples(of: task)
-            let preview = examples.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
-                .prefix(3).map { String(decoding: $0, as: UTF8.self) }
-            return TaskDetail(
-                summary: CatalogMapping.summary(task, route: try store.route(task: task.name),
-                                                examples: CatalogMapping.exampleCount(examples)),
-                verdict: CatalogMapping.verdict(task.adapter.verdict),
-                dtype: task.adapter.dtype.rawValue,
-                targetModules: CatalogMapping.targetModules(configJSON: config),
-                profileHash: task.adapter.profileHash,
-                previousVersions: Array(1..<max(1, task.version)),
-                examplePreview: preview)
-        }
+        guard let task = try store.task(named: params.task) else { throw Self.notFound(params.task) }
+        let config = try store.read(task.adapter.configDigest)
+        let examples = try store.examples(of: task)
+        let preview = examples.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+            .prefix(3).map { String(decoding: $0, as: UTF8.self) }
+        return TaskDetail(
+            summary: CatalogMapping.summary(task, route: try store.route(task: task.name),
+                                            examples: CatalogMapping.exampleCount(examples)),
+            verdict: CatalogMapping.verdict(task.adapter.verdict),
+            dtype: task.adapter.dtype.rawValue,
+            targetModules: CatalogMapping.targetModules(configJSON: config),
+            profileHash: task.adapter.profileHash,
+            previousVersions: Array(1..<max(1, task.version)),
+            examplePreview: preview)
     }
 
     func route(_ params: RouteParams) throws -> RouteResult {
         guard params.text == nil else {
-            throw RPCError(code: .invalidParams, message: "route by text is the method \"route.text\"; \"route\" takes \"task\"")
+            throw ReadError(.invalidQuery, "route by text is the method \"route.text\"; \"route\" takes \"task\"")
         }
         guard let name = params.task else {
-            throw RPCError(code: .invalidParams, message: "route needs \"task\"")
+            throw ReadError(.invalidQuery, "route needs \"task\"")
         }
         return try routeTask(name)
     }
@@ -111,19 +109,19 @@ final class ReadModel: Sendable {
     func routeTask(_ name: String) throws -> RouteResult {
         let snapshot = try readSnapshot()
         if let route = snapshot.routes[name] { return route }
-        if let damage = snapshot.unservable[name] { throw RPCError(code: .notFound, message: damage) }
-        _ = try translating { try TaskName.validate(name) }
+        if let damage = snapshot.unservable[name] { throw ReadError(.taskNotServed, damage) }
+        _ = try TaskName.validate(name)
         if snapshot.installed.contains(name) {
-            throw RPCError(code: .notFound, message: "task '\(name)' is installed but not served by the current generation")
+            throw ReadError(.taskNotServed, "task '\(name)' is installed but not served by the current generation")
         }
         throw Self.notFound(name)
     }
 
     func quarantineList() throws -> QuarantineListResult {
-        try translating { QuarantineListResult(entries: try store.quarantine().map(CatalogMapping.quarantine)) }
+        QuarantineListResult(entries: try store.quarantine().map(CatalogMapping.quarantine))
     }
 
-    static func notFound(_ task: String) -> RPCError {
-        RPCError(code: .notFound, message: "no task named '\(task)' is installed")
+    static func notFound(_ task: String) -> ReadError {
+        ReadError(.taskNotInstalled, "no task named '\(task)' is installed")
     }
 }

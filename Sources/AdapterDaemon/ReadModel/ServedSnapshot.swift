@@ -140,7 +140,7 @@ extension ReadModel {
     /// The snapshot the read-only methods answer from (rebuilt from the catalog if the last rebuild failed).
     func readSnapshot() throws -> ServedSnapshot {
         if let current = snapshot.withLockedValue({ $0 }) { return current }
-        let built = try translating { try buildSnapshot() }
+        let built = try buildSnapshot()
         snapshot.withLockedValue { if $0 == nil { $0 = built } }
         return built
     }

@@ -1,5 +1,6 @@
 import AdapterCore
 import AdapterProtocol
+import AdapterStore
 import Foundation
 
 extension ReadModel {
@@ -12,7 +13,7 @@ extension ReadModel {
         do {
             answer = try await textIndex.route(params.text, top: params.effectiveTop)
         } catch {
-            throw RPCError(code: .internalError, message: "cannot embed the text: \(error)")
+            throw ReadError(.embeddingFailed, "cannot embed the text: \(error)")
         }
         let matches = try answer.matches.map { match in
             TextRouteMatch(task: match.task, similarity: match.similarity, route: try servedRoute(of: match.task))
@@ -39,7 +40,9 @@ extension ReadModel {
     func servedRoute(of task: String) throws -> RouteResult? {
         do {
             return try route(RouteParams(task: task))
-        } catch let error as RPCError where error.code == .notFound {
+        } catch let error as ReadError where error.code == .taskNotInstalled || error.code == .taskNotServed {
+            return nil
+        } catch let error as StoreError where error.code == .taskNotFound {
             return nil
         }
     }

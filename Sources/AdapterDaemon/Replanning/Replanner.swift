@@ -69,21 +69,21 @@ final class Replanner: Sendable {
         }
         do {
             try await mutating { try await reconcileHoldingLock() }
-        } catch let error as RPCError where error.code == .readOnly {
+        } catch let error as StoreError where error.code.refusesChanges {
             logger.warning("the served set is not re-planned: \(error.message)")
         }
     }
 
     /// `reconcile` for a caller that holds `mutations` (and has prepared the store for a change).
     func reconcileHoldingLock() async throws {
-        let budget = try translating { try self.budget.limit() }
-        guard try translating({ try planner.isStale(budget: budget) }) else { return }
+        let budget = try self.budget.limit()
+        guard try planner.isStale(budget: budget) else { return }
         logger.notice("the served set does not match the installed tasks, the budget or the damaged objects; re-planning it")
         do {
             let plan = try await replan(budget: budget, dryRun: false, context: nil)
             logger.notice("served set re-planned: generation \(plan.generation ?? 0), \(plan.clusterCount) served adapters")
-        } catch let error as RPCError {
-            logger.error("cannot re-plan the served set: \(error.message)")
+        } catch let error as any RequestError {
+            logger.error("cannot re-plan the served set: \(error)")
         }
     }
 
@@ -97,7 +97,7 @@ final class Replanner: Sendable {
         defer { Task { await self.releaseFreedMemory() } }
         return try await mutations.withLock {
             defer { reads.refreshSnapshot() }
-            try translating { try store.prepareForChange() }
+            try store.prepareForChange()
             return try await body()
         }
     }
@@ -174,7 +174,7 @@ final class Replanner: Sendable {
 
     private func makePlan(budget: Budget, dryRun: Bool, pending: ServedSetPlanner.Input?, excluding excluded: Set<String>,
                           context: RequestContext?, range: ClosedRange<Double>) async throws -> ServedSetPlanner.Plan {
-        var inputs = try translating { try self.planner.inputs() }.filter { !excluded.contains($0.name) }
+        var inputs = try self.planner.inputs().filter { !excluded.contains($0.name) }
         if let pending {
             inputs.removeAll { $0.name == pending.name }
             inputs.append(pending)
@@ -187,12 +187,10 @@ final class Replanner: Sendable {
         reads.reclustering.withLockedValue { $0 = true }
         defer { reads.reclustering.withLockedValue { $0 = false } }
         defer { progress.finish() }
-        let plan = try await translating { [inputs, planner] in
-            try await planningThread.withPreference {
-                let evaluators = choice.evaluators(for: inputs, book: book)
-                return try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
-                    progress.yield((fraction, message))
-                }
+        let plan = try await planningThread.withPreference { [inputs, planner] in
+            let evaluators = choice.evaluators(for: inputs, book: book)
+            return try await planner.plan(inputs, budget: budget, evaluators: evaluators, dryRun: dryRun) { fraction, message in
+                progress.yield((fraction, message))
             }
         }
         progress.finish()
@@ -242,8 +240,8 @@ final class Replanner: Sendable {
             + "\(quality) by \(result.evaluator)\(note)"
     }
 
-    /// Runs a store call on the planning thread, turning store errors into protocol errors.
+    /// Runs a store call on the planning thread.
     func onPlanningThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await translating { try await planningThread.run(body) }
+        try await planningThread.run(body)
     }
 }

@@ -7,20 +7,20 @@ import Foundation
 extension Replanner {
     func recluster(_ params: ReclusterParams, _ context: RequestContext) async throws -> PlanResult {
         if let bytes = params.budget, bytes < 0 {
-            throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
+            throw PlanningError(.invalidBudget, "a budget cannot be negative")
         }
         if params.dryRun {
             // A dry run changes nothing, so it runs on a read-only store too.
             defer { Task { await self.releaseFreedMemory() } }
             return try await mutations.withLock {
-                let budget = try params.budget.map(Budget.bytes) ?? translating { try self.budget.limit() }
+                let budget = try params.budget.map(Budget.bytes) ?? self.budget.limit()
                 let plan = try await makePlan(budget: budget, dryRun: true, pending: nil, context: context, range: 0...0.9)
                 await context.progress(stage: "done", fraction: 1, message: "planned (dry run)")
                 return plan.result
             }
         }
         return try await mutating {
-            let budget = try params.budget.map(Budget.bytes) ?? translating { try self.budget.limit() }
+            let budget = try params.budget.map(Budget.bytes) ?? self.budget.limit()
             let plan = try await makePlan(budget: budget, dryRun: false, pending: nil, context: context, range: 0...0.9)
             // A given budget is stored with the new generation, in one transaction (both or neither).
             let result = try await write(plan, budget: budget, storing: params.budget.map(Budget.bytes), context: context, at: 0.9)
@@ -37,7 +37,7 @@ extension Replanner {
     /// written leaves the budget in force and the served set as they were.
     func budgetSet(_ params: BudgetSetParams, _ context: RequestContext) async throws -> BudgetStatus {
         if let bytes = params.bytes, bytes < 0 {
-            throw RPCError(code: .invalidParams, message: "a budget cannot be negative")
+            throw PlanningError(.invalidBudget, "a budget cannot be negative")
         }
         return try await mutating {
             let wanted = Budget(limitBytes: params.bytes)
@@ -46,13 +46,13 @@ extension Replanner {
                 // Plan first: a budget that cannot hold the tasks changes nothing.
                 let plan = try await makePlan(budget: wanted, dryRun: false, pending: nil, context: context)
                 _ = try await write(plan, budget: wanted, storing: wanted, context: context, at: 0.9)
-            } catch let error as RPCError {
+            } catch let error as any RequestError {
                 let inForce = (try? budget.limit()).map { $0.formatted(ByteSize.format) } ?? "unchanged"
-                throw RPCError(code: error.code, message: "cannot set the budget to \(wantedText): \(error.message); "
-                                   + "nothing changed: the budget is still \(inForce)", data: error.data)
+                throw ChangeError(attempt: "cannot set the budget to \(wantedText)", cause: error,
+                                  outcome: "nothing changed: the budget is still \(inForce)")
             }
             logger.notice("budget set to \(wantedText)", metadata: ["peer": "\(context.peer)"])
-            return try translating { try budget.status() }
+            return try budget.status()
         }
     }
 }

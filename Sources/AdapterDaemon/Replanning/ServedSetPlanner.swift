@@ -97,7 +97,7 @@ struct ServedSetPlanner: Sendable {
 
     /// Plans the served set of `inputs` under `budget`. Writes nothing. Heavy:
     /// call it on the worker thread.
-    /// - Throws: `RPCError` `overBudget` when the budget cannot hold one merged adapter per profile.
+    /// - Throws: `PlanningError` `budgetTooSmall` when the budget cannot hold one merged adapter per profile.
     func plan(_ inputs: [Input], budget: Budget, evaluators: Evaluators, dryRun: Bool,
               progress: Progress?) async throws -> Plan {
         let dtype = self.dtype
@@ -106,7 +106,7 @@ struct ServedSetPlanner: Sendable {
         var ownTotal = 0
         for input in inputs {
             let (sum, overflow) = ownTotal.addingReportingOverflow(input.ownBytes)
-            guard !overflow else { throw RPCError(code: .internalError, message: "the tasks' sizes overflow") }
+            guard !overflow else { throw PlanningError(.failed, "the tasks' sizes overflow") }
             ownTotal = sum
         }
         var builder = PlanBuilder(dtype: dtype)
@@ -124,7 +124,7 @@ struct ServedSetPlanner: Sendable {
             } catch let error as StoreError where [.digestMismatch, .objectMissing].contains(error.code) {
                 throw DamagedInput(task: input.name, message: "its stored adapter is damaged: \(error.message)")
             } catch {
-                throw RPCError(code: .internalError, message: "cannot load task '\(input.name)''s stored adapter: \(error)")
+                throw PlanningError(.failed, "cannot load task '\(input.name)''s stored adapter: \(error)")
             }
             return TaskProfile(name: input.name, version: input.version, adapter: adapter,
                                examplesFile: input.examplesFile, ownBytes: input.ownBytes)
@@ -162,7 +162,7 @@ struct ServedSetPlanner: Sendable {
         } catch let error as ClusteringError where error.code == .budgetTooSmall {
             throw Self.budgetTooSmall(error.message, base: nil)
         } catch let error as ClusteringError where error.code != .evaluatorFailed {
-            throw RPCError(code: .internalError, message: "planning failed: \(error.message)")
+            throw PlanningError(.failed, "planning failed: \(error.message)")
         }
     }
 
@@ -172,10 +172,10 @@ struct ServedSetPlanner: Sendable {
         return .bytes(max(0, bytes))
     }
 
-    static func budgetTooSmall(_ message: String, base: String?) -> RPCError {
-        RPCError(code: .overBudget,
-                 message: (base.map { "tasks of base model '\($0)': " } ?? "") + message
-                    + "; nothing was changed (raise the budget or remove tasks)")
+    static func budgetTooSmall(_ message: String, base: String?) -> PlanningError {
+        PlanningError(.budgetTooSmall,
+                      (base.map { "tasks of base model '\($0)': " } ?? "") + message
+                        + "; nothing was changed (raise the budget or remove tasks)")
     }
 
     // MARK: Writing
@@ -187,8 +187,8 @@ struct ServedSetPlanner: Sendable {
         let tasks = Dictionary(try store.tasks().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for planned in plan.result.tasks {
             guard let task = tasks[planned.task], task.version == planned.version else {
-                throw RPCError(code: .internalError,
-                               message: "the plan is outdated: task '\(planned.task)' changed while it was made")
+                throw PlanningError(.failed,
+                                    "the plan is outdated: task '\(planned.task)' changed while it was made")
             }
         }
         let generation = try store.beginGeneration(budget: Self.clampedAtZero(budget), evaluator: plan.result.evaluator,
@@ -202,7 +202,7 @@ struct ServedSetPlanner: Sendable {
                 switch source {
                 case .own(let name):
                     guard let task = tasks[name] else {
-                        throw RPCError(code: .internalError, message: "task '\(name)' vanished while planning")
+                        throw PlanningError(.failed, "task '\(name)' vanished while planning")
                     }
                     served = try store.addServedAdapter(
                         servingOwnAdapterOf: task,
@@ -220,7 +220,7 @@ struct ServedSetPlanner: Sendable {
             }
             let routes = try plan.result.tasks.map { planned -> RouteDraft in
                 guard let task = tasks[planned.task] else {
-                    throw RPCError(code: .internalError, message: "task '\(planned.task)' vanished while planning")
+                    throw PlanningError(.failed, "task '\(planned.task)' vanished while planning")
                 }
                 return RouteDraft(task: planned.task, servedAdapterID: servedIDs[planned.cluster],
                                   taskAdapterID: task.adapter.id, retainedQuality: planned.retainedQuality)

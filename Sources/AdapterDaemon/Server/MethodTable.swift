@@ -4,7 +4,8 @@ import Foundation
 import Logging
 
 /// Maps method names to typed handlers and turns every outcome into a response payload:
-/// authorisation (`MethodAccess`), params decoding, and errors as JSON-RPC error objects.
+/// authorisation (`MethodAccess`), params decoding, and errors as JSON-RPC error objects (what each
+/// error becomes is decided in WireErrors.swift).
 public struct MethodTable: Sendable {
     struct Entry: Sendable {
         let access: MethodAccess
@@ -75,8 +76,8 @@ public struct MethodTable: Sendable {
 
     /// Answers a frame without suspending when it is a request (with an id) of a method registered
     /// with an `immediate` handler that can answer now, with the same bytes `handle` would send;
-    /// everything else (malformed frames, notifications, other methods, failures other than
-    /// `RPCError`) is `.deferred` to `handle`.
+    /// everything else (malformed frames, notifications, other methods, failures other than a
+    /// `RequestError`) is `.deferred` to `handle`.
     public func handleImmediately(payload: Data, peer: PeerCredentials, mayMutate: Bool) -> ImmediateOutcome {
         guard let request = try? RPCInboundRequest.parse(payload), let id = request.id,
               let entry = entries[request.method], entry.access == .everyone, let immediate = entry.immediate else {
@@ -88,7 +89,8 @@ public struct MethodTable: Sendable {
             guard let response = try immediate(request, context) else { return .deferred }
             entry.timer?.recordNanoseconds(DispatchTime.now().uptimeNanoseconds &- started)
             return .answered(response)
-        } catch let error as RPCError {
+        } catch let error as any RequestError {
+            let error = error.rpcError
             entry.timer?.recordNanoseconds(DispatchTime.now().uptimeNanoseconds &- started)
             metrics?.countError(error.code)
             return .answered(RPCEncoding.failure(id: id, error: error))
@@ -114,18 +116,19 @@ public struct MethodTable: Sendable {
             metrics?.countError(error.error.code)
             return RPCEncoding.failure(id: error.id, error: error.error)
         }
-        let reply: (RPCError) -> Data? = { [metrics] error in
+        let reply: (any RequestError) -> Data? = { [metrics] error in
+            let error = error.rpcError
             metrics?.countError(error.code)
             return request.id == nil ? nil : RPCEncoding.failure(id: request.id, error: error)
         }
         guard let entry = entries[request.method] else {
-            return reply(RPCError(code: .methodNotFound, message: "no method '\(request.method)'; methods: \(methodNames.joined(separator: ", "))"))
+            return reply(ServerError(.methodNotFound, "no method '\(request.method)'; methods: \(methodNames.joined(separator: ", "))"))
         }
         if let why = entry.access.administratorsOnlyBecause, !mayMutate {
             logger.notice("refused \(request.method) to an unauthorised peer", metadata: ["peer": "\(peer)"])
-            return reply(RPCError(
-                code: .unauthorized,
-                message: "\(request.method) \(why); uid \(peer.uid) is not root, not the daemon's user and not in its admin group"))
+            return reply(ServerError(
+                .unauthorized,
+                "\(request.method) \(why); uid \(peer.uid) is not root, not the daemon's user and not in its admin group"))
         }
         let context = RequestContext(peer: peer, mayMutate: mayMutate, requestID: request.id, send: send)
         let started = DispatchTime.now().uptimeNanoseconds
@@ -133,11 +136,11 @@ public struct MethodTable: Sendable {
         do {
             let response = try await entry.run(request, context)
             return request.id == nil ? nil : response
-        } catch let error as RPCError {
+        } catch let error as any RequestError {
             return reply(error)
         } catch {
             logger.error("\(request.method) failed: \(error)", metadata: ["peer": "\(peer)"])
-            return reply(RPCError(code: .internalError, message: "\(request.method) failed: \(error)"))
+            return reply(ServerError(.failed, "\(request.method) failed: \(error)"))
         }
     }
 }

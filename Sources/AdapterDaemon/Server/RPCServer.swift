@@ -246,8 +246,8 @@ public final class RPCServer: Sendable {
     /// A response payload as the frame body to send: a `too large` error instead of one over the limit.
     static func responseBuffer(_ response: Data, limit: Int) -> ByteBuffer {
         guard response.count <= limit else {
-            let error = RPCError(code: .tooLarge, message: "the response of \(response.count) bytes exceeds the limit of \(limit) bytes")
-            return ByteBuffer(data: RPCEncoding.failure(id: nil, error: error))
+            let error = ServerError(.tooLarge(nil), "the response of \(response.count) bytes exceeds the limit of \(limit) bytes")
+            return ByteBuffer(data: RPCEncoding.failure(id: nil, error: error.rpcError))
         }
         return ByteBuffer(data: response)
     }
@@ -258,31 +258,31 @@ public final class RPCServer: Sendable {
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
                 guard let id = connection.registryID else {
-                    let error: RPCError
+                    let error: ServerError
                     switch connection.refusal {
                     case .userFull(let limit):
                         logger.warning("declined a connection: uid \(connection.peer.uid) holds \(limit) connections",
                                        metadata: ["peer": "\(peer)"])
-                        error = RPCError(code: .busy, message: "uid \(connection.peer.uid) already has \(limit) connections open to adapterd (max-connections-per-user); close one or retry later")
+                        error = ServerError(.busy, "uid \(connection.peer.uid) already has \(limit) connections open to adapterd (max-connections-per-user); close one or retry later")
                     case .reservedForAdministrators(let unprivilegedLimit):
                         logger.warning("declined a connection: peers that may not mutate hold \(unprivilegedLimit) connections",
                                        metadata: ["peer": "\(peer)"])
-                        error = RPCError(code: .busy, message: "adapterd has \(unprivilegedLimit) connections open by peers that may not change it; the other \(limits.maxConnections - unprivilegedLimit) are reserved for administrators (admin-reserved-connections); retry later")
+                        error = ServerError(.busy, "adapterd has \(unprivilegedLimit) connections open by peers that may not change it; the other \(limits.maxConnections - unprivilegedLimit) are reserved for administrators (admin-reserved-connections); retry later")
                     case .shuttingDown:
-                        error = RPCError(code: .shuttingDown, message: "adapterd is stopping; no new connections")
+                        error = ServerError(.shuttingDown, "adapterd is stopping; no new connections")
                     default:
                         logger.warning("declined a connection: \(limits.maxConnections) connections open",
                                        metadata: ["peer": "\(peer)"])
-                        error = RPCError(code: .busy, message: "adapterd has \(limits.maxConnections) connections open; retry later")
+                        error = ServerError(.busy, "adapterd has \(limits.maxConnections) connections open; retry later")
                     }
-                    try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
+                    try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error.rpcError)))
                     return
                 }
                 do {
                     for try await frame in inbound {
                         guard registry.beginRequest(id) else {
-                            let error = RPCError(code: .shuttingDown, message: "adapterd is stopping; no new requests")
-                            try await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error)))
+                            let error = ServerError(.shuttingDown, "adapterd is stopping; no new requests")
+                            try await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: error.rpcError)))
                             return
                         }
                         let payload = Data(buffer: frame)
@@ -303,15 +303,15 @@ public final class RPCServer: Sendable {
                 } catch let error as FramingError {
                     logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peer)"])
                     if error.code == .frameTooLarge {
-                        let rpcError = RPCError(
-                            code: .tooLarge, message: "request rejected: \(error)",
-                            details: TooLargeDetails(limitBytes: Int64(error.limitBytes), actualBytes: Int64(error.announcedBytes)))
-                        try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: rpcError)))
+                        let refusal = ServerError(
+                            .tooLarge(TooLargeDetails(limitBytes: Int64(error.limitBytes), actualBytes: Int64(error.announcedBytes))),
+                            "request rejected: \(error)")
+                        try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: refusal.rpcError)))
                     }
                 } catch let error as ByteToMessageDecoderError.PayloadTooLargeError {
                     logger.notice("dropping a connection: \(error)", metadata: ["peer": "\(peer)"])
-                    let rpcError = RPCError(code: .tooLarge, message: "request rejected: the frame exceeds the buffer limit")
-                    try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: rpcError)))
+                    let refusal = ServerError(.tooLarge(nil), "request rejected: the frame exceeds the buffer limit")
+                    try? await outbound.write(ByteBuffer(data: RPCEncoding.failure(id: nil, error: refusal.rpcError)))
                 }
             }
         } catch {
