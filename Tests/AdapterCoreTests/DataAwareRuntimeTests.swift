@@ -181,6 +181,16 @@ final class RecordingObserver: LinearInputObserver {
         #expect(sketch.tokens == examples.reduce(0) { $0 + sketcher.encoding.tokenizer.encode($1.text).count })
         #expect(sketch.space(forModule: "bert.encoder.layer.0.attention.self.value")?.modules.count == 3)
         #expect(sketch.space(forModule: "encoder.layer.0.output.dense")?.width == bert.configuration.intermediateSize)
+
+        // Asked for query and value only: key reads their input and shares their space for free;
+        // the attention output (another input) is not recorded.
+        let narrow = try sketcher.sketch(examples, options: .init(modules: ["encoder.layer.0.attention.self.query",
+                                                                           "encoder.layer.0.attention.self.value"]))
+        #expect(narrow.spaces.count == 1)
+        #expect(narrow.spaces[0].modules == ["encoder.layer.0.attention.self.query", "encoder.layer.0.attention.self.key",
+                                             "encoder.layer.0.attention.self.value"])
+        #expect(narrow.space(forModule: "encoder.layer.0.attention.output.dense") == nil)
+        #expect(narrow.spaces[0] == sketch.space(forModule: "encoder.layer.0.attention.self.query"))
     }
 
     /// all-MiniLM-L6-v2 with two corpus tasks (runs when ADAPTERD_MINILM_DIR names the model):

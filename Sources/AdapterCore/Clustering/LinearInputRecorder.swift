@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Linear maps that read one buffer (q, k, v; gate, up) are observed one after another with the
 /// same pointer and contents; a map whose input equals the previous observation byte for byte joins
-/// that observation's space, so its X is stored and decomposed once. A space keeps its rows
+/// that observation's space, so its X is stored and decomposed once — also a map not asked for,
+/// which costs nothing and lets a merge that adapts it (k beside an adapter's q and v) be scored. A space keeps its rows
 /// (tokens × width, Float) while it has at most `width` of them, and from then on only its Gram
 /// matrix XᵀX (width², Double, one dsyrk per pass): memory stays bounded for any number of examples.
 final class LinearInputRecorder: LinearInputObserver {
@@ -46,8 +47,17 @@ final class LinearInputRecorder: LinearInputObserver {
     var passCount: Int { pass }
 
     func observe(module: String, inputs: UnsafePointer<Float>, rows: Int, width: Int) {
-        if let wanted, !wanted.contains(module) { return }
         let count = rows * width
+        if let wanted, !wanted.contains(module), spaceOf[module] == nil {
+            // Not asked for, but reading the input a recorded map just read (k beside q and v): it
+            // shares that space at no cost, so a merge that adapts it can still be scored.
+            if let p = previous, p.pointer == inputs, p.rows == rows, p.width == width, pass == 1,
+               spaces[p.space].passes == pass, Self.equal(spaces[p.space].current, inputs, count) {
+                spaces[p.space].modules.append(module)
+                spaceOf[module] = p.space
+            }
+            return
+        }
         if let s = spaceOf[module] {
             if spaces[s].passes == pass {
                 // A sibling map already brought this pass's block: it must be the same input.

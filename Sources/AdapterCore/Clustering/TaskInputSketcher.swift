@@ -36,6 +36,12 @@ public struct TaskInputSketcher: Sendable {
             self.maxBatchTokens = maxBatchTokens
         }
 
+        /// What the daemon records for a task: the maps its `adapter` adapts (and those reading the
+        /// same inputs), in at most half the adapter's tensor bytes.
+        public static func forTask(_ adapter: LoRAAdapter) -> Options {
+            Options(maximumBytes: adapter.tensorBytes / 2, modules: Set(adapter.modules.map(\.name)))
+        }
+
         func validated() throws(ClusteringError) -> Options {
             guard energyShare > 0, energyShare <= 1 else {
                 throw ClusteringError(.invalidArgument, "energy share \(energyShare) must lie in (0, 1]")

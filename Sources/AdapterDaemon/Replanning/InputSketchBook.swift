@@ -115,11 +115,8 @@ final class InputSketchBook: Sendable {
             guard let examplesFile else { throw ClusteringError(.invalidArgument, "its examples are not available") }
             let examples = try ExamplesFile.load(contentsOf: URL(fileURLWithPath: examplesFile),
                                                  limits: TaskEmbeddingIndex.storedExamplesLimits, maximumBytes: .max)
-            // Only the maps the task's adapter adapts, under half the adapter's own bytes.
-            let options = TaskInputSketcher.Options(maximumBytes: adapter.tensorBytes / 2,
-                                                    modules: Set(adapter.modules.map(\.name)))
             let started = Date()
-            let sketch = try model.sketcher.sketch(examples, options: options)
+            let sketch = try model.sketcher.sketch(examples, options: .forTask(adapter))
             let seconds = String(format: "%.2f", Date().timeIntervalSince(started))
             logger.info("input sketch of \(task): \(examples.count) examples, \(sketch.tokens) tokens, \(ByteSize.format(Int64(sketch.byteSize))) in \(seconds) s")
             return .success(sketch)
