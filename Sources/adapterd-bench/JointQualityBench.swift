@@ -39,6 +39,9 @@ struct JointQualityBench: AsyncParsableCommand {
     @Option(help: "Evaluator argv scoring few.jsonl (e.g. headeval with --score probability): adds a joint plan made with it, and its predictions beside the measurement.")
     var fewEvaluator: String?
 
+    @Option(help: "Base model directories for the built-in data-aware evaluator as BASE=DIR, comma-separated (e.g. minilm=/usr/share/adapterd/models/all-MiniLM-L6-v2,llama-tiny=data/corpus/base/llama-tiny): adds a joint plan it scores on few.jsonl's input sketches, with the sketching and planning times.")
+    var baseModels: String?
+
     @Flag(help: "Only the weight-space predictions; no external evaluator is run.")
     var noMeasure = false
 
@@ -54,6 +57,7 @@ struct JointQualityBench: AsyncParsableCommand {
         let few: CachingEvaluator? = try fewEvaluator.map {
             CachingEvaluator(try ExternalCommandEvaluator(arguments: $0.split(separator: " ").map(String.init), timeout: timeout))
         }
+        let modelDirectories = try Self.pairs(baseModels)
         print("joint-quality: corpus \(corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
         var rows: [Row] = []
         for base in bases.split(separator: ",").map(String.init) {
@@ -67,6 +71,7 @@ struct JointQualityBench: AsyncParsableCommand {
             print("== \(base): \(n) tasks; own adapters \(ownTotal) bytes; module sets "
                   + Dictionary(grouping: profiles.indices, by: { layouts[$0] }).map { "\($0.value.count)× \(profiles[$0.value[0]].adapter.config.targetModules.joined(separator: "+"))" }.sorted().joined(separator: ", ")
                   + "; ranks \(profiles.map { $0.adapter.config.r })")
+            let dataAware = try modelDirectories[base].map { try Self.sketches(set, modelDirectory: $0) }
             var own: [Double] = []
             if let test {
                 for profile in profiles { own.append(try await test.score(task: profile, candidate: profile.adapter)) }
@@ -91,6 +96,33 @@ struct JointQualityBench: AsyncParsableCommand {
                                        Served(joint, taskCount: n)))
                     } catch let error as ClusteringError where error.code == .budgetTooSmall {
                         served.append(("joint, few-shot evaluator", nil))
+                    }
+                }
+                if let dataAware {
+                    let started = Date()
+                    do {
+                        let joint = try await JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))
+                            .plan(tasks: fewProfiles, budget: budget)
+                        let seconds = Date().timeIntervalSince(started)
+                        served.append(("joint, data-aware (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
+                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
+                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                        served.append(("joint, data-aware (built in)", nil))
+                    }
+                    // The same, each cluster merged by the SVD or the data-aware (RegMean) merge,
+                    // whichever keeps more by the data-aware score.
+                    let choiceStarted = Date()
+                    do {
+                        let planner = JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware), merger: { tasks, dtype in
+                            try DataAwareMergeChoice(tasks: tasks, sketches: dataAware,
+                                                     options: .init(weighting: .relative), storageDType: dtype)
+                        })
+                        let joint = try await planner.plan(tasks: fewProfiles, budget: budget)
+                        let seconds = Date().timeIntervalSince(choiceStarted)
+                        served.append(("joint, data-aware, merge by data-aware choice of SVD/RegMean, \(joint.policy.rawValue), "
+                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
+                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                        served.append(("joint, data-aware, SVD/RegMean choice", nil))
                     }
                 }
                 for (method, plan) in served {
@@ -163,6 +195,40 @@ struct JointQualityBench: AsyncParsableCommand {
             }
             for outcome in plan.tasks { if let i = byName[outcome.name] { predicted[i] = outcome.quality } }
         }
+    }
+
+    /// BASE=DIR pairs.
+    static func pairs(_ text: String?) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in (text ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--base-models takes BASE=DIR pairs, got '\(pair)'")
+            }
+            result[parts[0]] = parts[1]
+        }
+        return result
+    }
+
+    /// Each task's input sketch of its few.jsonl (what the daemon makes at install), timed.
+    static func sketches(_ set: CorpusTaskSet, modelDirectory: String) throws -> [String: TaskInputSketch] {
+        let loadStarted = Date()
+        let sketcher = try TaskInputSketcher(modelDirectory: URL(fileURLWithPath: modelDirectory))
+        let loaded = Date()
+        var sketches: [String: TaskInputSketch] = [:]
+        var bytes = 0, ownBytes = 0
+        for task in set.tasks {
+            let sketch = try sketcher.sketch(task.few, options: .forTask(task.adapter))
+            sketches[task.name] = sketch
+            bytes += sketch.byteSize
+            ownBytes += task.adapter.tensorBytes
+        }
+        let seconds = Date().timeIntervalSince(loaded)
+        print(String(format: "data-aware: model %@ loaded in %.2f s; %d sketches of few.jsonl in %.2f s (%.0f ms per task), "
+                     + "%d bytes in all = %.2f of the own adapters' tensor bytes", modelDirectory,
+                     loaded.timeIntervalSince(loadStarted), sketches.count, seconds, 1000 * seconds / Double(max(1, sketches.count)),
+                     bytes, Double(bytes) / Double(max(1, ownBytes))))
+        return sketches
     }
 
     /// The previous daemon policy: one group per exact profile, fixed shares, each group planned alone.

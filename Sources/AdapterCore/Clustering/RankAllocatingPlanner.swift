@@ -79,13 +79,23 @@ public struct RankAllocatingPlanner: Sendable {
         public var meanQuality: Double { quality.isEmpty ? 1 : quality.reduce(0, +) / Double(quality.count) }
     }
 
+    /// Makes the merger of a group's clusters from the group's tasks (e.g. a data-aware choice that
+    /// needs their input sketches).
+    public typealias MergerFactory = @Sendable (_ tasks: [TaskProfile], _ storageDType: DType) throws -> any ClusterMerging
+
+    /// The factored truncated-SVD merge, the default.
+    public static let svdMerger: MergerFactory = { _, dtype in SVDClusterMerger(storageDType: dtype) }
+
     public let evaluator: any Evaluator
     /// The dtype merged adapters are written in.
     public let storageDType: DType
+    public let makeMerger: MergerFactory
 
-    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16) {
+    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16,
+                merger: @escaping MergerFactory = RankAllocatingPlanner.svdMerger) {
         self.evaluator = evaluator
         self.storageDType = storageDType
+        self.makeMerger = merger
     }
 
     /// Memoised rank curves, keyed by member set and maximum rank.
@@ -235,7 +245,7 @@ public struct RankAllocatingPlanner: Sendable {
         let sizes = Self.sizes(tasks)
         let decision = try planner.decide(tasks: sizes, budget: budget, mergedRank: 1)
         if decision.kind == .ownAdapters {
-            return try await ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: storageDType))
+            return try await ClusterRefiner(evaluator: evaluator, merger: try makeMerger(tasks, storageDType))
                 .plan(tasks: tasks, budget: budget, planner: planner, progress: progress)
         }
         let sim = try TaskSimilarity.of(tasks, given: similarity, progress: progress)
@@ -310,7 +320,7 @@ public struct RankAllocatingPlanner: Sendable {
         for (c, members) in clusters.enumerated() { for task in members { assignment[task] = c } }
         let rank = zip(clusters, candidate.choices).filter { $0.0.count > 1 }.map { $0.1.rank }.max() ?? 1
         progress?(0.9, "refining the assignment of K = \(k) with \(evaluator.name) (candidate merges at rank \(rank))")
-        let refiner = ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: storageDType))
+        let refiner = ClusterRefiner(evaluator: evaluator, merger: try makeMerger(tasks, storageDType))
         let result = try await refiner.refine(
             tasks: tasks, clusterCount: k, mergedRank: rank,
             options: .init(maxRounds: options.refinementRounds, candidateClusters: options.candidateClusters,
@@ -344,7 +354,7 @@ public struct RankAllocatingPlanner: Sendable {
                                   book: inout CurveBook) async throws -> Candidate {
         let sizes = Self.sizes(tasks)
         let largest = options.maximumRank ?? (sizes.map(\.rank).max() ?? 1)
-        let merger = SVDClusterMerger(storageDType: storageDType)
+        let merger = try makeMerger(tasks, storageDType)
         var choices: [[RankAllocation.Choice]] = []
         var qualities: [[Int: [Double]]] = []
         for members in clusters {
@@ -432,7 +442,7 @@ public struct RankAllocatingPlanner: Sendable {
     private func materialise(_ candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
                              options: Options, similarity: TaskSimilarity,
                              scoring: inout Scoring) async throws -> ClusterPlan {
-        let merger = SVDClusterMerger(storageDType: storageDType)
+        let merger = try makeMerger(tasks, storageDType)
         let adapted = tasks.map { Self.adaptedModules($0.adapter) }
         var clusters: [ClusterPlan.Cluster] = []
         var outcomes = [ClusterPlan.TaskOutcome?](repeating: nil, count: tasks.count)
@@ -518,10 +528,10 @@ public struct RankAllocatingPlanner: Sendable {
         return (keep, targets)
     }
 
-    /// The adapter serving `members` at `rank`: their SVD merge (a task alone: re-encoded), without the
+    /// The adapter serving `members` at `rank`: their merge by `merger` (a task alone: re-encoded), without the
     /// modules no member adapts, in the planner's template form so that its size is what was planned.
     private func served(_ members: [Int], rank: Int, weights: [Double], tasks: [TaskProfile], adapted: [Set<String>],
-                        planner: BudgetPlanner, merger: SVDClusterMerger) throws -> LoRAAdapter {
+                        planner: BudgetPlanner, merger: any ClusterMerging) throws -> LoRAAdapter {
         let merged: LoRAAdapter
         do {
             merged = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)

@@ -31,9 +31,13 @@ public struct JointBudgetPlanner: Sendable {
     /// Passes of the coordinate search over the groups' clusterings.
     public let searchPasses: Int
 
+    /// Makes each group's merger (the SVD merge by default).
+    public let makeMerger: RankAllocatingPlanner.MergerFactory
+
     public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16,
                 options: RankAllocatingPlanner.Options = .init(), sizer: @escaping BudgetPlanner.Sizer = BudgetPlanner.peftDirectorySize,
-                searchPasses: Int = 4) {
+                searchPasses: Int = 4, merger: @escaping RankAllocatingPlanner.MergerFactory = RankAllocatingPlanner.svdMerger) {
+        self.makeMerger = merger
         self.evaluator = evaluator
         self.storageDType = storageDType
         self.options = options
@@ -258,7 +262,7 @@ public struct JointBudgetPlanner: Sendable {
             var groups: [JointPlan.Group] = []
             for group in MergeableGroups.form(tasks) {
                 let planner = try BudgetPlanner(tasks: group.tasks, dtype: storageDType, sizer: sizer)
-                let plan = try await ClusterRefiner(evaluator: evaluator, merger: SVDClusterMerger(storageDType: storageDType))
+                let plan = try await ClusterRefiner(evaluator: evaluator, merger: try makeMerger(group.tasks, storageDType))
                     .plan(tasks: group.tasks, budget: budget, planner: planner)
                 groups.append(JointPlan.Group(indices: group.indices, padded: group.padded, plan: plan))
             }
@@ -274,7 +278,7 @@ public struct JointBudgetPlanner: Sendable {
                 (prepared, joint, truncated) = (exact, fits, fits)
             }
         }
-        let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: storageDType)
+        let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: storageDType, merger: makeMerger)
         var evaluations = 0
 
         // Each group's part, scored; and the group planned on its own within its bytes, if better.
