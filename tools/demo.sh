@@ -81,6 +81,16 @@ else
   POISONED=("fixture-c $FIX/llama_gqa_task_c $WORK/examples.jsonl ? ?")
 fi
 
+# The base model the corpus's MiniLM adapters were trained on (tools/setup.sh fetched it): with it,
+# adapterd records what each install's examples feed the model and scores merges on that
+# (evaluator = auto → data-aware); without it, in weight space.
+BASE_MODEL=""
+if [ -d "$CORPUS" ]; then
+  for dir in "${ADAPTERD_MINILM_DIR:-}" /usr/share/adapterd/models/all-MiniLM-L6-v2 "$HOME/.local/share/adapterd/models/all-MiniLM-L6-v2"; do
+    if [ -n "$dir" ] && [ -f "$dir/config.json" ]; then BASE_MODEL="$dir"; break; fi
+  done
+fi
+if [ -n "$BASE_MODEL" ]; then MODEL_ARGS+=(--base-model "$BASE_MODEL"); fi
 
 # The budget: 1/8 of what storing every chosen adapter takes (the setting of the D2C paper), so the
 # tasks cannot all be served by their own adapters, nor each alone at rank 1: adapterd has to merge.
@@ -157,9 +167,14 @@ say "quarantine"
 
 say "status: the served set under the budget (clusters, members, retained quality and its evaluator)"
 "$ADAPTERCTL" status
-echo "(retained quality here is the weight-space proxy: the share of each task's update its adapter keeps."
-echo " Measured with the model at 1/8 of the bytes, the corpus's 14 minilm tasks keep 0.99 of their accuracy"
-echo " on held-out data: docs/QUALITY.md)"
+if [ -n "$BASE_MODEL" ]; then
+  echo "(retained quality here is data-aware: the share of each task's own update, applied to what its ten"
+  echo " examples feed the base model, that the adapter serving it reproduces. How it tracks accuracy"
+  echo " measured on held-out data: docs/QUALITY.md)"
+else
+  echo "(retained quality here is the weight-space proxy: the share of each task's update its adapter keeps;"
+  echo " no base model was found, so the examples were not used. How it tracks measured accuracy: docs/QUALITY.md)"
+fi
 
 say "route every task to the adapter that serves it"
 for line in "${BENIGN[@]}"; do
