@@ -431,6 +431,8 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var budgetBytes: Int64?
     /// The detector model file; absent for the built-in model.
     public var detectorModel: String?
+    /// The `base-model` directory the daemon runs (absent: none, or a daemon before the setting).
+    public var baseModel: String?
     public var detectorThreshold: Double?
     public var adminGroup: String?
     public var maxConnections: Int

@@ -17,6 +17,7 @@ struct ConfigCommand: DaemonQueryCommand {
         rows.append(["state-dir", config.stateDir])
         rows.append(["budget", Output.size(config.budgetBytes)])
         rows.append(["detector-model", config.detectorModel ?? "built-in"])
+        rows.append(["base-model", config.baseModel ?? "none"])
         rows.append(["detector-threshold", config.detectorThreshold.map(Output.format) ?? "model default"])
         rows.append(["admin-group", config.adminGroup ?? "none"])
         rows.append(["max-connections", "\(config.maxConnections)"])

@@ -14,7 +14,7 @@ struct LiveConfiguration: Sendable {
     func configGet() -> ConfigResult {
         let settings = self.settings.withLockedValue { $0 }
         let budget: Budget = (try? self.budget.limit()) ?? Budget(limitBytes: settings.budgetBytes)
-        return ConfigResult(
+        var result = ConfigResult(
             configFile: settings.configFile, socket: settings.socketPath, stateDir: settings.stateDirectory,
             budgetBytes: budget.limitBytes, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
@@ -24,6 +24,8 @@ struct LiveConfiguration: Sendable {
             evaluator: settings.evaluator.rawValue,
             evaluatorCommand: settings.evaluatorCommand.isEmpty ? nil : settings.evaluatorCommand,
             evaluatorTimeoutSeconds: settings.evaluatorTimeoutSeconds)
+        result.baseModel = settings.baseModel
+        return result
     }
 
     /// Applies reloaded settings and screening (SIGHUP).
