@@ -71,7 +71,8 @@ struct JointQualityBench: AsyncParsableCommand {
             print("== \(base): \(n) tasks; own adapters \(ownTotal) bytes; module sets "
                   + Dictionary(grouping: profiles.indices, by: { layouts[$0] }).map { "\($0.value.count)× \(profiles[$0.value[0]].adapter.config.targetModules.joined(separator: "+"))" }.sorted().joined(separator: ", ")
                   + "; ranks \(profiles.map { $0.adapter.config.r })")
-            let dataAware = try modelDirectories[base].map { try Self.sketches(set, modelDirectory: $0) }
+            let runtime = try modelDirectories[base].map { try Self.sketches(set, modelDirectory: $0) }
+            let fewExamples = Dictionary(uniqueKeysWithValues: set.tasks.map { ($0.name, $0.few) })
             var own: [Double] = []
             if let test {
                 for profile in profiles { own.append(try await test.score(task: profile, candidate: profile.adapter)) }
@@ -98,7 +99,8 @@ struct JointQualityBench: AsyncParsableCommand {
                         served.append(("joint, few-shot evaluator", nil))
                     }
                 }
-                if let dataAware {
+                if let runtime {
+                    let dataAware = runtime.sketches
                     let started = Date()
                     do {
                         let joint = try await JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))
@@ -108,6 +110,22 @@ struct JointQualityBench: AsyncParsableCommand {
                                        + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
                     } catch let error as ClusteringError where error.code == .budgetTooSmall {
                         served.append(("joint, data-aware (built in)", nil))
+                    }
+                    // Scored at the model's output instead: one forward pass per candidate.
+                    let outputStarted = Date()
+                    do {
+                        let evaluator = OutputAgreementEvaluator(sketcher: runtime.sketcher) { task in
+                            guard let examples = fewExamples[task.name] else {
+                                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
+                            }
+                            return examples
+                        }
+                        let joint = try await JointBudgetPlanner(evaluator: evaluator).plan(tasks: fewProfiles, budget: budget)
+                        let seconds = Date().timeIntervalSince(outputStarted)
+                        served.append(("joint, output agreement (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
+                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
+                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                        served.append(("joint, output agreement (built in)", nil))
                     }
                     // The same, each cluster merged by the SVD or the data-aware (RegMean) merge,
                     // whichever keeps more by the data-aware score.
@@ -128,10 +146,11 @@ struct JointQualityBench: AsyncParsableCommand {
                 for (method, plan) in served {
                     guard let plan else {
                         rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: nil,
-                                        measured: nil, names: profiles.map(\.name)))
+                                        measured: nil, gains: nil, names: profiles.map(\.name)))
                         continue
                     }
                     var measured: [Double]?
+                    var gains: [Double?]?
                     if let test {
                         var ratios: [Double] = []
                         for i in 0..<n {
@@ -139,9 +158,14 @@ struct JointQualityBench: AsyncParsableCommand {
                                           : try await test.score(task: profiles[i], candidate: plan.adapters[i]) / own[i])
                         }
                         measured = ratios
+                        // Gain ratio: how much of the own adapter's gain over the base model is kept.
+                        gains = (0..<n).map { i in
+                            let base = set.tasks[i].manifestBaseAccuracy
+                            return own[i] - base > 0 ? (ratios[i] * own[i] - base) / (own[i] - base) : nil
+                        }
                     }
                     rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: plan,
-                                    measured: measured, names: profiles.map(\.name)))
+                                    measured: measured, gains: gains, names: profiles.map(\.name)))
                 }
                 Self.printRows(rows.filter { $0.base == base && $0.budget == Self.fractionText(fraction) }, budget: budget)
             }
@@ -211,7 +235,8 @@ struct JointQualityBench: AsyncParsableCommand {
     }
 
     /// Each task's input sketch of its few.jsonl (what the daemon makes at install), timed.
-    static func sketches(_ set: CorpusTaskSet, modelDirectory: String) throws -> [String: TaskInputSketch] {
+    static func sketches(_ set: CorpusTaskSet, modelDirectory: String) throws
+        -> (sketcher: TaskInputSketcher, sketches: [String: TaskInputSketch]) {
         let loadStarted = Date()
         let sketcher = try TaskInputSketcher(modelDirectory: URL(fileURLWithPath: modelDirectory))
         let loaded = Date()
@@ -228,7 +253,7 @@ struct JointQualityBench: AsyncParsableCommand {
                      + "%d bytes in all = %.2f of the own adapters' tensor bytes", modelDirectory,
                      loaded.timeIntervalSince(loadStarted), sketches.count, seconds, 1000 * seconds / Double(max(1, sketches.count)),
                      bytes, Double(bytes) / Double(max(1, ownBytes))))
-        return sketches
+        return (sketcher, sketches)
     }
 
     /// The previous daemon policy: one group per exact profile, fixed shares, each group planned alone.
@@ -281,27 +306,32 @@ struct JointQualityBench: AsyncParsableCommand {
         let method: String
         let plan: Served?
         let measured: [Double]?
+        /// Per task, (served − base) / (own − base) accuracy; nil where the own adapter does not beat the base.
+        let gains: [Double?]?
         let names: [String]
     }
 
     static func printRows(_ rows: [Row], budget: Int?) {
         if let budget { print(""); print("-- budget \(rows.first?.budget ?? "") = \(budget) bytes") }
-        print("| base | budget | method | bytes | served (merged) | ranks | predicted mean (worst) | measured acc. ratio mean | worst (task) | MAE pred.–meas. | Spearman |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| base | budget | method | bytes | served (merged) | ranks | predicted mean (worst) | measured acc. ratio mean | worst (task) | MAE pred.–meas. | Spearman | gain ratio mean (worst) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for row in rows {
             guard let plan = row.plan else {
-                print("| \(row.base) | \(row.budget) | \(row.method) | – | does not fit | – | – | – | – | – | – |")
+                print("| \(row.base) | \(row.budget) | \(row.method) | – | does not fit | – | – | – | – | – | – | – |")
                 continue
             }
             let predictedMean = plan.predicted.reduce(0, +) / Double(max(1, plan.predicted.count))
             let ranks = "\(plan.ranks.min() ?? 0)–\(plan.ranks.max() ?? 0)"
-            var measuredText = "– | – | – | –"
+            var measuredText = "– | – | – | – | –"
             if let measured = row.measured {
                 let mean = measured.reduce(0, +) / Double(max(1, measured.count))
                 let worst = measured.indices.min { measured[$0] < measured[$1] } ?? 0
                 let mae = zip(plan.predicted, measured).map { abs($0 - $1) }.reduce(0, +) / Double(max(1, measured.count))
                 measuredText = "\(f3(mean)) | \(f3(measured[worst])) (\(row.names[worst])) | \(f3(mae)) | "
-                    + "\(spearman(plan.predicted, measured).map(f3) ?? "–")"
+                    + "\(spearman(plan.predicted, measured).map(f3) ?? "–") | "
+                let gains = (row.gains ?? []).compactMap { $0 }
+                measuredText += gains.isEmpty ? "–"
+                    : "\(f3(gains.reduce(0, +) / Double(gains.count))) (\(f3(gains.min() ?? 0)))"
             }
             print("| \(row.base) | \(row.budget) | \(row.method) | \(plan.bytes) | \(plan.clusters) (\(plan.merged)) | \(ranks) | "
                   + "\(f3(predictedMean)) (\(f3(plan.predicted.min() ?? 0))) | \(measuredText) |")

@@ -1,0 +1,64 @@
+import Synchronization
+
+/// The built-in output-level evaluator: runs the base model with the candidate on the task's examples
+/// and scores how much of the own adapter's change of the model's outputs it reproduces
+/// (`OutputAgreement`): for a decoder, of the next-token distribution where the answer follows
+/// (1 − KL(own ‖ candidate) / KL(own ‖ base)); for an encoder, of the sentence embeddings
+/// (1 − Σ‖o_c − o_own‖² / Σ‖o_own − o_base‖²); clamped to [0, 1], so the own adapter scores 1 and
+/// retained quality equals the score. One forward pass over the examples per candidate, against the
+/// data-aware score's two small products per linear map; the task's side (own and base outputs) is
+/// computed once per (task, version). Every failure is `evaluatorFailed`.
+public struct OutputAgreementEvaluator: Evaluator {
+    public var name: String { "output-agreement" }
+    public var maximumScore: Double? { 1 }
+
+    private let model: BaseModel
+    private let encoding: ExampleSequences
+    private let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
+    private let references = ReferenceCache()
+
+    public init(model: BaseModel, tokenizer: any Tokenizer,
+                examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
+        self.model = model
+        self.encoding = ExampleSequences(tokenizer: tokenizer, model: model)
+        self.examplesOf = examples
+    }
+
+    /// The model and tokenizer of a sketcher (one runtime for both evaluators).
+    public init(sketcher: TaskInputSketcher, examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
+        self.init(model: sketcher.model, tokenizer: sketcher.encoding.tokenizer, examples: examples)
+    }
+
+    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+        do {
+            let agreement = try reference(for: task).agreement(try FactoredLoRA(candidate))
+            let share = agreement.klRetention ?? agreement.retention ?? 1
+            return min(1, max(0, share))
+        } catch let error as ClusteringError where error.code == .evaluatorFailed {
+            throw error
+        } catch {
+            throw ClusteringError(.evaluatorFailed, "output agreement of task '\(task.name)': \(error)")
+        }
+    }
+
+    private func reference(for task: TaskProfile) throws -> OutputAgreement.Reference {
+        let key = ReferenceCache.Key(name: task.name, version: task.version)
+        if let known = references.entries.withLock({ $0[key] }) { return known }
+        let prompts = try examplesOf(task).map { example throws(ModelRuntimeError) in try encoding.prompt(example) }
+        let made = try OutputAgreement.Reference(model: model, sequences: prompts, own: try FactoredLoRA(task.adapter))
+        return references.entries.withLock { entries in
+            if let raced = entries[key] { return raced }
+            entries[key] = made
+            return made
+        }
+    }
+
+    final class ReferenceCache: Sendable {
+        struct Key: Hashable, Sendable {
+            let name: String
+            let version: Int
+        }
+
+        let entries = Mutex<[Key: OutputAgreement.Reference]>([:])
+    }
+}
