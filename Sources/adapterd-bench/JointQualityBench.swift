@@ -127,6 +127,22 @@ struct JointQualityBench: AsyncParsableCommand {
                     } catch let error as ClusteringError where error.code == .budgetTooSmall {
                         served.append(("joint, output agreement (built in)", nil))
                     }
+                    // The few examples' right-label probability, computed by the runtime.
+                    let labelStarted = Date()
+                    do {
+                        let evaluator = LabelProbabilityEvaluator(sketcher: runtime.sketcher) { task in
+                            guard let examples = fewExamples[task.name] else {
+                                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
+                            }
+                            return examples
+                        }
+                        let joint = try await JointBudgetPlanner(evaluator: evaluator).plan(tasks: fewProfiles, budget: budget)
+                        let seconds = Date().timeIntervalSince(labelStarted)
+                        served.append(("joint, label probability (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
+                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
+                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
+                        served.append(("joint, label probability (built in)", nil))
+                    }
                     // The same, each cluster merged by the SVD or the data-aware (RegMean) merge,
                     // whichever keeps more by the data-aware score.
                     let choiceStarted = Date()
