@@ -21,17 +21,9 @@ struct JointQualityBench: AsyncParsableCommand {
         commandName: "joint-quality",
         abstract: "Fixed per-profile shares vs the joint allocation vs truncate-only at the same budgets (issue 18).")
 
-    @Option(help: "The corpus directory (manifest.json, adapters/, tasks/).")
-    var corpus = "data/corpus"
+    @OptionGroup var corpusOptions: CorpusOptions
 
-    @Option(help: "Evaluator argv for test.jsonl, split at spaces (no shell); placeholders {adapter_dir} {examples} {task} {task_version}.")
-    var evaluator = "python3 tools/corpus/headeval.py {adapter_dir} {examples}"
-
-    @Option(help: "Seconds before one evaluation is killed.")
-    var timeout = 600.0
-
-    @Option(help: "Base models, comma-separated (manifest base_model values).")
-    var bases = "minilm,llama-tiny"
+    @OptionGroup var testEvaluator: TestEvaluatorOptions
 
     @Option(help: "Budgets as fractions of storing every own adapter, comma-separated.")
     var fractions = "0.5,0.25,0.125,0.0625,0.03125,0.015625"
@@ -44,7 +36,8 @@ struct JointQualityBench: AsyncParsableCommand {
 
     func run() async throws {
         BLASThreads.set(1)
-        let argv = evaluator.split(separator: " ").map(String.init)
+        let argv = testEvaluator.argv
+        let timeout = testEvaluator.timeout
         let test: CachingEvaluator? = noMeasure ? nil
             : CachingEvaluator(try ExternalCommandEvaluator(arguments: argv, timeout: timeout))
         let fractionList = try fractions.split(separator: ",").map { text -> Double in
@@ -54,10 +47,10 @@ struct JointQualityBench: AsyncParsableCommand {
         let few: CachingEvaluator? = try fewEvaluator.map {
             CachingEvaluator(try ExternalCommandEvaluator(arguments: $0.split(separator: " ").map(String.init), timeout: timeout))
         }
-        print("joint-quality: corpus \(corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
+        print("joint-quality: corpus \(corpusOptions.corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
         var rows: [Row] = []
-        for base in bases.split(separator: ",").map(String.init) {
-            let set = try CorpusTaskSet.load(corpus: corpus, base: base)
+        for base in corpusOptions.baseList {
+            let set = try CorpusTaskSet.load(corpus: corpusOptions.corpus, base: base)
             let profiles = set.tasks.map { $0.profile(examples: .test) }
             let fewProfiles = set.tasks.map { $0.profile(examples: .few) }
             let n = profiles.count
