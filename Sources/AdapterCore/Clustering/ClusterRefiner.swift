@@ -150,12 +150,20 @@ public struct ClusterRefiner: Sendable {
         }
 
         guard let chosen = best else { throw ClusteringError(.invalidArgument, "no assignment was scored") }
-        let clusters = Self.members(of: chosen.assignment, k: k)
-        let adapters = try clusters.map { try state.ensureMerged($0) }
+        let result = try Self.result(chosen.assignment, quality: chosen.quality, k: k, state: &state,
+                                     history: history, rounds: rounds)
         progress?(1, "done: \(k) clusters, mean quality \(Self.format(chosen.mean)) by \(evaluator.name)")
-        return Result(assignment: chosen.assignment, clusters: clusters, adapters: adapters,
-                      quality: chosen.quality, ownScores: state.ownScores, roundMeanQuality: history,
-                      rounds: rounds, evaluations: state.evaluations)
+        return result
+    }
+
+    /// The result for the chosen assignment, its clusters' adapters merged (again, if dropped).
+    private static func result(_ assignment: [Int], quality: [Double], k: Int, state: inout State,
+                               history: [Double], rounds: Int) throws -> Result {
+        let clusters = members(of: assignment, k: k)
+        let adapters = try clusters.map { try state.ensureMerged($0) }
+        return Result(assignment: assignment, clusters: clusters, adapters: adapters, quality: quality,
+                      ownScores: state.ownScores, roundMeanQuality: history, rounds: rounds,
+                      evaluations: state.evaluations)
     }
 
     /// The given start (checked: n entries in 0..<k, no cluster empty), else k-medoids'.
