@@ -200,11 +200,8 @@ public enum LowRank {
     }
 
     static func totalRank(_ updates: [LowRankUpdate]) throws -> Int {
-        var total = 0
-        for u in updates {
-            let (sum, overflow) = total.addingReportingOverflow(u.rank)
-            guard !overflow else { throw LinearAlgebraError(.invalidArgument, "total rank overflows") }
-            total = sum
+        guard let total = updates.lazy.map(\.rank).checkedSum() else {
+            throw LinearAlgebraError(.invalidArgument, "total rank overflows")
         }
         return total
     }
