@@ -33,3 +33,20 @@ struct BLASThreadOptions: ParsableArguments {
     /// Sets them for the run.
     func apply() { BLASThreads.set(threads) }
 }
+
+/// Budgets given as fractions of storing every own adapter (quality, joint-quality, route-accuracy).
+enum BudgetFractions {
+    /// "0.25,0.125" → [0.25, 0.125]; each must be a positive number.
+    static func parse(_ list: String) throws -> [Double] {
+        try list.split(separator: ",").map { text -> Double in
+            guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
+            return f
+        }
+    }
+
+    /// "1/4" for a unit fraction, else three significant digits.
+    static func text(_ f: Double) -> String {
+        let inverse = 1 / f
+        return abs(inverse - inverse.rounded()) < 1e-9 ? "1/\(Int(inverse.rounded()))" : String(format: "%.3g", f)
+    }
+}

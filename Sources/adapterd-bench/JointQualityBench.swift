@@ -40,10 +40,7 @@ struct JointQualityBench: AsyncParsableCommand {
         let timeout = testEvaluator.timeout
         let test: CachingEvaluator? = noMeasure ? nil
             : CachingEvaluator(try ExternalCommandEvaluator(arguments: argv, timeout: timeout))
-        let fractionList = try fractions.split(separator: ",").map { text -> Double in
-            guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
-            return f
-        }
+        let fractionList = try BudgetFractions.parse(fractions)
         let few: CachingEvaluator? = try fewEvaluator.map {
             CachingEvaluator(try ExternalCommandEvaluator(arguments: $0.split(separator: " ").map(String.init), timeout: timeout))
         }
@@ -88,7 +85,7 @@ struct JointQualityBench: AsyncParsableCommand {
                 }
                 for (method, plan) in served {
                     guard let plan else {
-                        rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: nil,
+                        rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: nil,
                                         measured: nil, names: profiles.map(\.name)))
                         continue
                     }
@@ -101,10 +98,10 @@ struct JointQualityBench: AsyncParsableCommand {
                         }
                         measured = ratios
                     }
-                    rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: plan,
+                    rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: plan,
                                     measured: measured, names: profiles.map(\.name)))
                 }
-                Self.printRows(rows.filter { $0.base == base && $0.budget == Self.fractionText(fraction) }, budget: budget)
+                Self.printRows(rows.filter { $0.base == base && $0.budget == BudgetFractions.text(fraction) }, budget: budget)
             }
         }
         print("")
@@ -227,11 +224,11 @@ struct JointQualityBench: AsyncParsableCommand {
                 let mean = measured.reduce(0, +) / Double(max(1, measured.count))
                 let worst = measured.indices.min { measured[$0] < measured[$1] } ?? 0
                 let mae = zip(plan.predicted, measured).map { abs($0 - $1) }.reduce(0, +) / Double(max(1, measured.count))
-                measuredText = "\(f3(mean)) | \(f3(measured[worst])) (\(row.names[worst])) | \(f3(mae)) | "
-                    + "\(spearman(plan.predicted, measured).map(f3) ?? "–")"
+                measuredText = "\(QualityBench.f3(mean)) | \(QualityBench.f3(measured[worst])) (\(row.names[worst])) | \(QualityBench.f3(mae)) | "
+                    + "\(spearman(plan.predicted, measured).map(QualityBench.f3) ?? "–")"
             }
             print("| \(row.base) | \(row.budget) | \(row.method) | \(plan.bytes) | \(plan.clusters) (\(plan.merged)) | \(ranks) | "
-                  + "\(f3(predictedMean)) (\(f3(plan.predicted.min() ?? 0))) | \(measuredText) |")
+                  + "\(QualityBench.f3(predictedMean)) (\(QualityBench.f3(plan.predicted.min() ?? 0))) | \(measuredText) |")
         }
     }
 
@@ -267,10 +264,4 @@ struct JointQualityBench: AsyncParsableCommand {
         adapter.modules.map { "\($0.name):\($0.outFeatures)x\($0.inFeatures)" }.sorted().joined(separator: ";")
     }
 
-    static func fractionText(_ f: Double) -> String {
-        let inverse = 1 / f
-        return abs(inverse - inverse.rounded()) < 1e-9 ? "1/\(Int(inverse.rounded()))" : String(format: "%.3g", f)
-    }
-
-    static func f3(_ x: Double) -> String { String(format: "%.3f", x) }
 }

@@ -55,10 +55,7 @@ struct QualityBench: AsyncParsableCommand {
         let external = try ExternalCommandEvaluator(arguments: argv, timeout: timeout)
         let fewEvaluator = CachingEvaluator(try ExternalCommandEvaluator(arguments: fewArgv, timeout: timeout))
         let testEvaluator = CachingEvaluator(external)
-        let fractionList = try fractions.split(separator: ",").map { text -> Double in
-            guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
-            return f
-        }
+        let fractionList = try BudgetFractions.parse(fractions)
         let started = Date()
         print("quality benchmark: corpus \(corpusOptions.corpus), evaluator: \(argv.joined(separator: " "))")
         if fewArgv != argv { print("few-example evaluator: \(fewArgv.joined(separator: " "))") }
@@ -150,7 +147,7 @@ struct QualityBench: AsyncParsableCommand {
             return (d.mergedRank, d)
         } ?? Self.mergedRank(planner: planner, sizes: sizes, budget: budget)
         print("")
-        print("-- \(set.base), budget \(Self.fractionText(fraction)) = \(budget) bytes: planner default rank "
+        print("-- \(set.base), budget \(BudgetFractions.text(fraction)) = \(budget) bytes: planner default rank "
               + "\(defaultDecision.mergedRank) → K = \(defaultDecision.clusterCount); used: rank \(rank) → "
               + "K = \(decision.clusterCount) (\(decision.mergedBytes) bytes per merged adapter)")
         return (rank, decision)
@@ -189,7 +186,7 @@ struct QualityBench: AsyncParsableCommand {
             let label = Self.refinedLabel(mode)
             let dataPlan = try await ClusterRefiner(evaluator: fewEvaluator).plan(
                 tasks: set.fewProfiles, budget: budget, planner: set.planner, mergedRank: rank, options: refineOptions,
-                similarity: set.similarity, progress: Self.progressLine("\(set.base) \(Self.fractionText(fraction)) \(label)"))
+                similarity: set.similarity, progress: Self.progressLine("\(set.base) \(BudgetFractions.text(fraction)) \(label)"))
             served.insert(ServedSet(method: label, seed: nil, clusters: ServedCluster.of(dataPlan, names: names),
                                     evaluations: dataPlan.evaluations), at: served.count - 1)
             print("\(label): \(dataPlan.rounds) rounds, \(dataPlan.evaluations) few-example evaluations, "
@@ -279,7 +276,7 @@ struct QualityBench: AsyncParsableCommand {
         let all = try weightPlanner.candidates(tasks: fewProfiles, budget: budget, planner: planner, options: options,
                                                similarity: similarity, book: &book)
         print("")
-        print("-- \(set.base), budget \(Self.fractionText(fraction)) = \(budget) bytes, per-cluster ranks; "
+        print("-- \(set.base), budget \(BudgetFractions.text(fraction)) = \(budget) bytes, per-cluster ranks; "
               + "candidates (K: ranks → weight-space mean quality):")
         for candidate in all {
             print("   K = \(candidate.clusterCount): ranks \(candidate.ranks)\(candidate.choices.contains { $0.usesOwnAdapter } ? " (own files: \(candidate.choices.filter(\.usesOwnAdapter).count))" : "") → \(Self.f3(candidate.meanQuality)), \(candidate.totalBytes) bytes")
@@ -293,7 +290,7 @@ struct QualityBench: AsyncParsableCommand {
         let label = "refined (few: best of \(candidates) plans, ranks by scores)"
         let dataPlan = try await RankAllocatingPlanner(evaluator: fewEvaluator).plan(
             tasks: fewProfiles, budget: budget, planner: planner, options: options, similarity: similarity,
-            progress: Self.progressLine("\(set.base) \(Self.fractionText(fraction)) allocated"))
+            progress: Self.progressLine("\(set.base) \(BudgetFractions.text(fraction)) allocated"))
         // roundMeanQuality: the scored candidates' weight-space quality, then the refinement rounds' mean
         // quality under the few-example evaluator.
         let scoredCount = min(candidates, all.count, dataPlan.roundMeanQuality.count)
@@ -427,7 +424,7 @@ struct QualityBench: AsyncParsableCommand {
             let a = r.accuracy
             let g = r.gain
             let range = r.gainRange.map { " (seeds \(f3($0.0))–\(f3($0.1)))" } ?? ""
-            print("| \(r.base) | \(fractionText(r.fraction)) | \(r.k) | \(r.rank) | \(r.method)"
+            print("| \(r.base) | \(BudgetFractions.text(r.fraction)) | \(r.k) | \(r.rank) | \(r.method)"
                   + "\(r.outcomes.count > 1 ? " ×\(r.outcomes.count)" : "") | \(f3(r.meanAccuracy)) | \(f3(a.mean)) | "
                   + "\(f3(a.worst)) (\(a.worstTask)) | \(f3(g.mean))\(range) | \(f3(g.worst)) (\(g.worstTask)) | "
                   + "\(r.method.hasPrefix("refined") ? String(r.evaluations) : "–") |")
@@ -444,7 +441,7 @@ struct QualityBench: AsyncParsableCommand {
         var keys: [String] = []
         var groups: [String: [Summary]] = [:]
         for row in rows {
-            let key = "\(fractionText(row.fraction))|\(row.method)"
+            let key = "\(BudgetFractions.text(row.fraction))|\(row.method)"
             if groups[key] == nil { keys.append(key) }
             groups[key, default: []].append(row)
         }
@@ -465,13 +462,6 @@ struct QualityBench: AsyncParsableCommand {
 
     static func refinedLabel(_ mode: ClusterRefiner.CandidateMerge) -> String {
         mode == .withTask ? "refined (few, with task)" : "refined (few, current merges)"
-    }
-
-    static func fractionText(_ f: Double) -> String {
-        if abs(f - 0.25) < 1e-12 { return "1/4" }
-        if abs(f - 0.125) < 1e-12 { return "1/8" }
-        if abs(f - 0.5) < 1e-12 { return "1/2" }
-        return String(format: "%.3g", f)
     }
 
     static func f2(_ x: Double) -> String { String(format: "%.2f", x) }

@@ -35,7 +35,7 @@ struct RouteAccuracyBench: AsyncParsableCommand {
             print("MiniLM not found (pass --model-dir or set ADAPTERD_MINILM_DIR); only the hashing embedder is measured")
         }
         print("route accuracy: corpus \(corpusOptions.corpus); task embeddings from few.jsonl (10 texts per task), "
-              + "every test.jsonl text routed; clusters of the \(QualityBench.fractionText(fraction))-budget weight-space plan")
+              + "every test.jsonl text routed; clusters of the \(BudgetFractions.text(fraction))-budget weight-space plan")
         print("")
         print("| base | tasks | plan K (rank) | embedder | top-1 task acc. | top-1 cluster acc. | worst task (acc.) | texts | seconds |")
         print("|---|---|---|---|---|---|---|---|---|")
