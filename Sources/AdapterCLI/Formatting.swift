@@ -16,12 +16,3 @@ func formatNumber(_ x: Double) -> String {
     if s.contains("e") { s = String(format: "%.3e", x) }
     return s
 }
-
-/// Bytes in binary units: "512 B", "1.5 KiB", "3.2 MiB".
-func formatBytes(_ n: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
-}

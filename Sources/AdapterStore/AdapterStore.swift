@@ -97,13 +97,7 @@ public final class AdapterStore: Sendable {
             }
             try CatalogRecovery.prepareCatalog(layout, options: options, notes: &notes)
             let pool = try CatalogRecovery.openNonEmptyCatalog(layout, options: options, notes: &notes)
-            let store: AdapterStore
-            do {
-                store = try AdapterStore(layout: layout, pool: pool, lock: lock, notes: notes, readOnlyBecause: nil)
-            } catch {
-                try? pool.close()
-                throw error
-            }
+            let store = try AdapterStore(layout: layout, pool: pool, lock: lock, notes: notes, readOnlyBecause: nil)
             do {
                 try store.recoverAtOpenUsingReserve()
             } catch let error as StoreError where error.code == .diskFull {
@@ -123,6 +117,7 @@ public final class AdapterStore: Sendable {
         }
     }
 
+    /// Takes over `pool`: it is closed when the store cannot be made.
     private init(layout: StateLayout, pool: DatabasePool, lock: StateDirectoryLock, notes: [String],
                  readOnlyBecause: String?) throws {
         self.layout = layout
@@ -134,7 +129,12 @@ public final class AdapterStore: Sendable {
         self.directoryLock = lock
         self.openNotes = notes
         self.openedReadOnlyBecause = readOnlyBecause
-        self.catalogWatch = try CatalogWatch(path: layout.catalog)
+        do {
+            self.catalogWatch = try CatalogWatch(path: layout.catalog)
+        } catch {
+            try? pool.close()
+            throw error
+        }
     }
 
     /// Opens the catalog read-only (reads only; `readOnlyReason()` says why) and checks the sizes
@@ -142,13 +142,7 @@ public final class AdapterStore: Sendable {
     private static func openReadOnly(_ layout: StateLayout, lock: StateDirectoryLock, reason: String,
                                      notes: [String]) throws -> AdapterStore {
         let pool = try CatalogRecovery.openCatalogReadOnly(layout)
-        let store: AdapterStore
-        do {
-            store = try AdapterStore(layout: layout, pool: pool, lock: lock, notes: notes, readOnlyBecause: reason)
-        } catch {
-            try? pool.close()
-            throw error
-        }
+        let store = try AdapterStore(layout: layout, pool: pool, lock: lock, notes: notes, readOnlyBecause: reason)
         store.checkObjectSizes()
         return store
     }

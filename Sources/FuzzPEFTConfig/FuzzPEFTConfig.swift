@@ -16,17 +16,9 @@ func fuzzOne(_ data: Data) {
 
 /// libFuzzer's entry point: one input per call; must not crash, whatever the bytes.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    fuzzOne(Data(bytes: start, count: count))
-    return 0
-}
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt { FuzzEntry.input(start, count, fuzzOne) }
 
 #if !FUZZING
 /// Without libFuzzer (the normal build), replays the files given as arguments.
-@main
-struct Replay {
-    static func main() {
-        exit(FuzzReplay.run(arguments: Array(CommandLine.arguments.dropFirst()), body: fuzzOne))
-    }
-}
+@main struct Replay { static func main() { FuzzEntry.replayArguments(fuzzOne) } }
 #endif

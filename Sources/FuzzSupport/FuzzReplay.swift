@@ -47,3 +47,19 @@ public func splitFuzzInput(_ data: Data, separator: Data) -> (Data, Data) {
     guard let range = data.range(of: separator) else { return (data, Data()) }
     return (Data(data[data.startIndex..<range.lowerBound]), Data(data[range.upperBound...]))
 }
+
+/// What every fuzz target does with one input, whichever way it arrives: libFuzzer's raw bytes
+/// (`LLVMFuzzerTestOneInput`) or the files the normal build's replay `main` reads.
+public enum FuzzEntry {
+    /// libFuzzer's call: runs `body` on the `count` bytes at `start`; always 0 (a failure crashes).
+    public static func input(_ start: UnsafeRawPointer, _ count: Int, _ body: (Data) -> Void) -> CInt {
+        body(Data(bytes: start, count: count))
+        return 0
+    }
+
+    /// The normal build's `main`: replays the files and directories named on the command line and
+    /// exits with `FuzzReplay.run`'s status.
+    public static func replayArguments(_ body: (Data) -> Void) -> Never {
+        exit(FuzzReplay.run(arguments: Array(CommandLine.arguments.dropFirst()), body: body))
+    }
+}

@@ -50,17 +50,17 @@ struct ClusterBench: AsyncParsableCommand {
         if pairwiseBaseline {
             // The straightforward method: every pair's ⟨ΔWᵢ, ΔWⱼ⟩ from its own two r×r factor products.
             cpu = Self.cpuSeconds()
-            var worst = 0.0
+            var cosines: [(Int, Int, Double)] = []
             let adapters = profiles.map(\.adapter)
             var norms = [Double](repeating: 0, count: tasks)
             for i in 0..<tasks { norms[i] = Self.pairwiseInner(adapters[i], adapters[i]).squareRoot() }
             for i in 0..<tasks {
                 for j in (i + 1)..<tasks {
-                    let cosine = Self.pairwiseInner(adapters[i], adapters[j]) / (norms[i] * norms[j])
-                    worst = max(worst, abs(cosine - similarity.cosine(i, j)))
+                    cosines.append((i, j, Self.pairwiseInner(adapters[i], adapters[j]) / (norms[i] * norms[j])))
                 }
             }
             let pairwise = Self.cpuSeconds() - cpu
+            let worst = similarity.worstCosineDifference(cosines)
             print("similarity (pairwise factored products, the straightforward method): \(Self.format(pairwise)) CPU; "
                   + String(format: "stacked Grams %.1fx faster, max |cos difference| %.1e", pairwise / factoredSeconds, worst))
         }
@@ -71,7 +71,7 @@ struct ClusterBench: AsyncParsableCommand {
             let grown = try head.adding(name: names[tasks - 1], adapter: profiles[tasks - 1].adapter,
                                         to: profiles.dropLast().map(\.adapter))
             let incremental = Self.cpuSeconds() - cpu
-            let worst = (0..<tasks).map { abs(grown.cosine($0, tasks - 1) - similarity.cosine($0, tasks - 1)) }.max() ?? 0
+            let worst = similarity.worstCosineDifference((0..<tasks).map { ($0, tasks - 1, grown.cosine($0, tasks - 1)) })
             print("similarity, one task added to \(tasks - 1) (TaskSimilarity.adding): \(Self.format(incremental)) CPU "
                   + String(format: "(%.1fx less than computing all; max |cos difference| %.1e)", factoredSeconds / incremental, worst))
         }
@@ -80,7 +80,7 @@ struct ClusterBench: AsyncParsableCommand {
             print("similarity (dense ΔW, \(denseSamplePairs) pairs measured, extrapolated): \(Self.format(dense.total)) CPU "
                   + "(form ΔW per task \(Self.format(dense.perTask)), dot per pair \(Self.format(dense.perPair)))")
             print(String(format: "speed-up factored vs dense similarity: %.1fx", dense.total / factoredSeconds))
-            print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", dense.worstDifference(similarity)))
+            print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", similarity.worstCosineDifference(dense.sampled)))
         }
 
         if similarityOnly { return }
@@ -127,9 +127,7 @@ struct ClusterBench: AsyncParsableCommand {
         var randomMeans: [Double] = []
         var randomWorst: [Double] = []
         for seed in 0..<randomSeeds {
-            var g = SeededGenerator(seed: UInt64(1000 + seed))
-            var assignment = (0..<tasks).map { $0 % decision.clusterCount }
-            assignment.shuffle(using: &g)
+            let assignment = Self.balancedRandomAssignment(n: tasks, k: decision.clusterCount, seed: UInt64(1000 + seed))
             let result = try await refiner.refine(
                 tasks: profiles, clusterCount: decision.clusterCount, mergedRank: decision.mergedRank,
                 options: .init(maxRounds: 0), similarity: similarity, initialAssignment: assignment)
@@ -140,9 +138,7 @@ struct ClusterBench: AsyncParsableCommand {
                      randomMeans.reduce(0, +) / Double(randomSeeds), randomWorst.min() ?? 0))
 
         // Refinement alone, started from the first random clustering instead of k-medoids.
-        var g = SeededGenerator(seed: 1000)
-        var randomStart = (0..<tasks).map { $0 % decision.clusterCount }
-        randomStart.shuffle(using: &g)
+        let randomStart = Self.balancedRandomAssignment(n: tasks, k: decision.clusterCount, seed: 1000)
         cpu = Self.cpuSeconds()
         let repaired = try await refiner.refine(
             tasks: profiles, clusterCount: decision.clusterCount, mergedRank: decision.mergedRank,
@@ -197,16 +193,21 @@ struct ClusterBench: AsyncParsableCommand {
         return (tasks, family)
     }
 
+    /// n tasks dealt round-robin into k clusters, then shuffled with the seed (sizes differ by at most one).
+    static func balancedRandomAssignment(n: Int, k: Int, seed: UInt64) -> [Int] {
+        var generator = SeededGenerator(seed: seed)
+        var assignment = (0..<n).map { $0 % k }
+        assignment.shuffle(using: &generator)
+        return assignment
+    }
+
     /// The dense path: form every module's ΔW of a few tasks and take flattened dot products.
     struct DenseTiming {
         var perTask: Double
         var perPair: Double
         var total: Double
+        /// (i, j, dense cosine) of each sampled pair.
         var sampled: [(Int, Int, Double)]
-
-        func worstDifference(_ similarity: TaskSimilarity) -> Double {
-            sampled.map { abs(similarity.cosine($0.0, $0.1) - $0.2) }.max() ?? 0
-        }
     }
 
     static func denseSimilaritySeconds(_ adapters: [LoRAAdapter], pairs: Int) -> DenseTiming {
@@ -285,4 +286,11 @@ final class ProgressLog: @unchecked Sendable {
     }
 
     var lines: [(Double, String)] { lock.lock(); defer { lock.unlock() }; return entries }
+}
+
+extension TaskSimilarity {
+    /// The largest |cosine(i, j) − c| over (i, j, c) computed another way: how far apart the two are.
+    func worstCosineDifference(_ references: [(Int, Int, Double)]) -> Double {
+        references.map { abs(cosine($0.0, $0.1) - $0.2) }.max() ?? 0
+    }
 }

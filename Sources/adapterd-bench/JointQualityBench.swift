@@ -21,17 +21,9 @@ struct JointQualityBench: AsyncParsableCommand {
         commandName: "joint-quality",
         abstract: "Fixed per-profile shares vs the joint allocation vs truncate-only at the same budgets (issue 18).")
 
-    @Option(help: "The corpus directory (manifest.json, adapters/, tasks/).")
-    var corpus = "data/corpus"
+    @OptionGroup var corpusOptions: CorpusOptions
 
-    @Option(help: "Evaluator argv for test.jsonl, split at spaces (no shell); placeholders {adapter_dir} {examples} {task} {task_version}.")
-    var evaluator = "python3 tools/corpus/headeval.py {adapter_dir} {examples}"
-
-    @Option(help: "Seconds before one evaluation is killed.")
-    var timeout = 600.0
-
-    @Option(help: "Base models, comma-separated (manifest base_model values).")
-    var bases = "minilm,llama-tiny"
+    @OptionGroup var testEvaluator: TestEvaluatorOptions
 
     @Option(help: "Budgets as fractions of storing every own adapter, comma-separated.")
     var fractions = "0.5,0.25,0.125,0.0625,0.03125,0.015625"
@@ -47,21 +39,19 @@ struct JointQualityBench: AsyncParsableCommand {
 
     func run() async throws {
         BLASThreads.set(1)
-        let argv = evaluator.split(separator: " ").map(String.init)
+        let argv = testEvaluator.argv
+        let timeout = testEvaluator.timeout
         let test: CachingEvaluator? = noMeasure ? nil
             : CachingEvaluator(try ExternalCommandEvaluator(arguments: argv, timeout: timeout))
-        let fractionList = try fractions.split(separator: ",").map { text -> Double in
-            guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
-            return f
-        }
+        let fractionList = try BudgetFractions.parse(fractions)
         let few: CachingEvaluator? = try fewEvaluator.map {
             CachingEvaluator(try ExternalCommandEvaluator(arguments: $0.split(separator: " ").map(String.init), timeout: timeout))
         }
         let modelDirectories = try Self.pairs(baseModels)
-        print("joint-quality: corpus \(corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
+        print("joint-quality: corpus \(corpusOptions.corpus), " + (noMeasure ? "weight-space predictions only" : "test evaluator: \(argv.joined(separator: " "))"))
         var rows: [Row] = []
-        for base in bases.split(separator: ",").map(String.init) {
-            let set = try CorpusTaskSet.load(corpus: corpus, base: base)
+        for base in corpusOptions.baseList {
+            let set = try CorpusTaskSet.load(corpus: corpusOptions.corpus, base: base)
             let profiles = set.tasks.map { $0.profile(examples: .test) }
             let fewProfiles = set.tasks.map { $0.profile(examples: .few) }
             let n = profiles.count
@@ -161,7 +151,7 @@ struct JointQualityBench: AsyncParsableCommand {
                 }
                 for (method, plan) in served {
                     guard let plan else {
-                        rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: nil,
+                        rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: nil,
                                         measured: nil, gains: nil, names: profiles.map(\.name)))
                         continue
                     }
@@ -180,10 +170,10 @@ struct JointQualityBench: AsyncParsableCommand {
                             return own[i] - base > 0 ? (ratios[i] * own[i] - base) / (own[i] - base) : nil
                         }
                     }
-                    rows.append(Row(base: base, budget: Self.fractionText(fraction), method: method, plan: plan,
+                    rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: plan,
                                     measured: measured, gains: gains, names: profiles.map(\.name)))
                 }
-                Self.printRows(rows.filter { $0.base == base && $0.budget == Self.fractionText(fraction) }, budget: budget)
+                Self.printRows(rows.filter { $0.base == base && $0.budget == BudgetFractions.text(fraction) }, budget: budget)
             }
         }
         print("")
@@ -343,14 +333,14 @@ struct JointQualityBench: AsyncParsableCommand {
                 let mean = measured.reduce(0, +) / Double(max(1, measured.count))
                 let worst = measured.indices.min { measured[$0] < measured[$1] } ?? 0
                 let mae = zip(plan.predicted, measured).map { abs($0 - $1) }.reduce(0, +) / Double(max(1, measured.count))
-                measuredText = "\(f3(mean)) | \(f3(measured[worst])) (\(row.names[worst])) | \(f3(mae)) | "
-                    + "\(spearman(plan.predicted, measured).map(f3) ?? "–") | "
+                measuredText = "\(QualityBench.f3(mean)) | \(QualityBench.f3(measured[worst])) (\(row.names[worst])) | \(QualityBench.f3(mae)) | "
+                    + "\(spearman(plan.predicted, measured).map(QualityBench.f3) ?? "–") | "
                 let gains = (row.gains ?? []).compactMap { $0 }
                 measuredText += gains.isEmpty ? "–"
-                    : "\(f3(gains.reduce(0, +) / Double(gains.count))) (\(f3(gains.min() ?? 0)))"
+                    : "\(QualityBench.f3(gains.reduce(0, +) / Double(gains.count))) (\(QualityBench.f3(gains.min() ?? 0)))"
             }
             print("| \(row.base) | \(row.budget) | \(row.method) | \(plan.bytes) | \(plan.clusters) (\(plan.merged)) | \(ranks) | "
-                  + "\(f3(predictedMean)) (\(f3(plan.predicted.min() ?? 0))) | \(measuredText) |")
+                  + "\(QualityBench.f3(predictedMean)) (\(QualityBench.f3(plan.predicted.min() ?? 0))) | \(measuredText) |")
         }
     }
 
@@ -386,10 +376,4 @@ struct JointQualityBench: AsyncParsableCommand {
         adapter.modules.map { "\($0.name):\($0.outFeatures)x\($0.inFeatures)" }.sorted().joined(separator: ";")
     }
 
-    static func fractionText(_ f: Double) -> String {
-        let inverse = 1 / f
-        return abs(inverse - inverse.rounded()) < 1e-9 ? "1/\(Int(inverse.rounded()))" : String(format: "%.3g", f)
-    }
-
-    static func f3(_ x: Double) -> String { String(format: "%.3f", x) }
 }

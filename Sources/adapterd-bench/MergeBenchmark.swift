@@ -28,11 +28,10 @@ struct MergeBenchmark: ParsableCommand {
     @Option(help: "Width of the square modules on which the errors against dense are measured.")
     var errorWidth = 512
 
-    @Option(help: "OpenBLAS threads for every path.")
-    var threads = 1
+    @OptionGroup var blas: BLASThreadOptions
 
     func run() throws {
-        BLASThreads.set(threads)
+        blas.apply()
         print("merge benchmark: \(adapters) synthetic Llama-3.2-3B-shaped adapters (rank \(rank)) → rank \(rank), "
               + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), median of \(repetitions)")
         let inputs = (0..<adapters).map { SyntheticAdapter.llama3B(rank: rank, seed: UInt64(100 + $0)) }

@@ -13,20 +13,12 @@ struct QualityBench: AsyncParsableCommand {
         commandName: "quality",
         abstract: "Retained accuracy of refined vs weight-space vs random clustering on the corpus (external evaluator).")
 
-    @Option(help: "The corpus directory (manifest.json, adapters/, tasks/).")
-    var corpus = "data/corpus"
+    @OptionGroup var corpusOptions: CorpusOptions
 
-    @Option(help: "Evaluator argv, split at spaces (no shell); placeholders {adapter_dir} {examples} {task} {task_version}.")
-    var evaluator = "python3 tools/corpus/headeval.py {adapter_dir} {examples}"
+    @OptionGroup var testEvaluator: TestEvaluatorOptions
 
     @Option(help: "Evaluator argv for the few examples that drive refinement and plan choice (default: --evaluator). The test accuracies always come from --evaluator.")
     var fewEvaluator: String?
-
-    @Option(help: "Seconds before one evaluation is killed.")
-    var timeout = 600.0
-
-    @Option(help: "Base models, comma-separated (manifest base_model values).")
-    var bases = "minilm,llama-tiny"
 
     @Option(help: "Budgets as fractions of storing every own adapter, comma-separated.")
     var fractions = "0.25,0.125"
@@ -54,169 +46,34 @@ struct QualityBench: AsyncParsableCommand {
 
     func run() async throws {
         BLASThreads.set(1)
-        let argv = evaluator.split(separator: " ").map(String.init)
+        let argv = testEvaluator.argv
         guard let mergeWeighting = MergeWeighting(rawValue: weighting) else {
             throw ValidationError("--weighting must be one of \(MergeWeighting.allCases.map(\.rawValue))")
         }
-        let fewArgv = (fewEvaluator ?? evaluator).split(separator: " ").map(String.init)
+        let fewArgv = (fewEvaluator ?? testEvaluator.evaluator).split(separator: " ").map(String.init)
+        let timeout = testEvaluator.timeout
         let external = try ExternalCommandEvaluator(arguments: argv, timeout: timeout)
         let fewEvaluator = CachingEvaluator(try ExternalCommandEvaluator(arguments: fewArgv, timeout: timeout))
         let testEvaluator = CachingEvaluator(external)
-        let fractionList = try fractions.split(separator: ",").map { text -> Double in
-            guard let f = Double(text), f > 0 else { throw ValidationError("bad budget fraction '\(text)'") }
-            return f
-        }
+        let fractionList = try BudgetFractions.parse(fractions)
         let started = Date()
-        print("quality benchmark: corpus \(corpus), evaluator: \(argv.joined(separator: " "))")
+        print("quality benchmark: corpus \(corpusOptions.corpus), evaluator: \(argv.joined(separator: " "))")
         if fewArgv != argv { print("few-example evaluator: \(fewArgv.joined(separator: " "))") }
         print("merge: svd, weighting \(mergeWeighting.rawValue), c = \(candidates), ≤ \(rounds) rounds, "
               + "\(randomSeeds) random seeds, OpenBLAS threads 1")
         var summaries: [Summary] = []
         var records: [[String: Any]] = []
-        for base in bases.split(separator: ",").map(String.init) {
-            let set = try CorpusTaskSet.load(corpus: corpus, base: base)
-            let tasks = set.tasks
-            let n = tasks.count
-            let fewProfiles = try ModuleUnionPadding.pad(tasks.map { $0.profile(examples: .few) })
-            let testProfiles = tasks.map { $0.profile(examples: .test) }
-            let planner = try BudgetPlanner(tasks: fewProfiles)
-            let similarity = try TaskSimilarity.compute(names: fewProfiles.map(\.name), adapters: fewProfiles.map(\.adapter))
-            let sizes = fewProfiles.map {
-                BudgetPlanner.TaskSize(name: $0.name, ownBytes: $0.ownBytes, rank: $0.adapter.modules.map(\.rank).max() ?? 1)
-            }
-            let ownTotal = sizes.reduce(0) { $0 + $1.ownBytes }
-            print("")
-            print("== \(base): \(n) tasks, one benign adapter each (\(CorpusTaskSet.selectionRule)); own adapters "
-                  + "\(ownTotal) bytes; ranks \(sizes.map(\.rank))")
-
-            // References on test.jsonl: each task's own adapter and the base model (an all-zero update).
-            let zero = planner.template(rank: 1)
-            var ownAcc: [Double] = []
-            var baseAcc: [Double] = []
-            for i in 0..<n {
-                ownAcc.append(try await testEvaluator.score(task: testProfiles[i], candidate: tasks[i].adapter))
-                baseAcc.append(try await testEvaluator.score(task: testProfiles[i], candidate: zero))
-            }
-            print("test accuracy own / base: " + (0..<n).map {
-                "\(tasks[$0].name) \(Self.f2(ownAcc[$0]))/\(Self.f2(baseAcc[$0]))"
-            }.joined(separator: ", "))
-            let mismatched = (0..<n).filter { abs(baseAcc[$0] - tasks[$0].manifestBaseAccuracy) > 1e-9 }
-            print("base accuracy vs manifest: " + (mismatched.isEmpty ? "identical for every task"
-                : "differs for \(mismatched.map { tasks[$0].name })"))
-
+        for base in corpusOptions.baseList {
+            let set = try await QualityBaseSet.load(corpus: corpusOptions.corpus, base: base, testEvaluator: testEvaluator)
             for fraction in fractionList {
-                let budget = Int(Double(ownTotal) * fraction)
-                if allocateRanks {
-                    let (rows, rowRecords) = try await runAllocated(
-                        base: base, fraction: fraction, budget: budget, names: tasks.map(\.name),
-                        fewProfiles: fewProfiles, testProfiles: testProfiles, planner: planner, similarity: similarity,
-                        ownAcc: ownAcc, baseAcc: baseAcc, fewEvaluator: fewEvaluator, testEvaluator: testEvaluator)
-                    summaries += rows
-                    records += rowRecords
-                    Self.printTable(rows)
-                    continue
-                }
-                let defaultDecision = try planner.decide(tasks: sizes, budget: budget)
-                let (rank, decision) = try self.rank.map { r in
-                    let d = try planner.decide(tasks: sizes, budget: budget, mergedRank: r)
-                    return (d.mergedRank, d)
-                } ?? Self.mergedRank(planner: planner, sizes: sizes, budget: budget)
-                print("")
-                print("-- \(base), budget \(Self.fractionText(fraction)) = \(budget) bytes: planner default rank "
-                      + "\(defaultDecision.mergedRank) → K = \(defaultDecision.clusterCount); used: rank \(rank) → "
-                      + "K = \(decision.clusterCount) (\(decision.mergedBytes) bytes per merged adapter)")
-                // What the rank alone costs: each own adapter truncated to the merged rank, unmerged.
-                var truncated: [Double] = []
-                for i in 0..<n {
-                    let alone = try SVDClusterMerger().merge([fewProfiles[i].adapter], weights: [1], rank: rank)
-                    truncated.append(try await testEvaluator.score(task: testProfiles[i], candidate: alone) / ownAcc[i])
-                }
-                print("own adapters truncated to rank \(rank), unmerged: accuracy ratio mean "
-                      + "\(Self.f3(truncated.reduce(0, +) / Double(n))), worst \(Self.f3(truncated.min() ?? 0))")
-                var options = ClusterRefiner.Options(maxRounds: rounds, candidateClusters: candidates,
-                                                     weighting: mergeWeighting, seed: 0)
-                options.parallelism = 1
-                var served: [(method: String, seed: Int?, clusters: [ServedCluster], evaluations: Int, seconds: Double)] = []
-
-                // (b) weight-space clustering alone: k-medoids + refinement under the weight-space evaluator.
-                var clock = Date()
-                let weightPlan = try await ClusterRefiner(evaluator: WeightSpaceEvaluator()).plan(
-                    tasks: fewProfiles, budget: budget, planner: planner, mergedRank: rank, options: options,
-                    similarity: similarity)
-                served.append(("weight-space", nil, ServedCluster.of(weightPlan, names: fewProfiles.map(\.name)),
-                               weightPlan.evaluations, Date().timeIntervalSince(clock)))
-
-                // (a) data-driven refinement: the external evaluator on few.jsonl, from the same k-medoids
-                // start, scoring a task against candidate clusters merged with it (as D2C re-merges) and,
-                // for comparison, against their current merges (the refiner's default).
-                for mode in [ClusterRefiner.CandidateMerge.withTask, .withoutTask] {
-                    clock = Date()
-                    var refineOptions = options
-                    refineOptions.candidateMerge = mode
-                    let label = Self.refinedLabel(mode)
-                    let dataPlan = try await ClusterRefiner(evaluator: fewEvaluator).plan(
-                        tasks: fewProfiles, budget: budget, planner: planner, mergedRank: rank, options: refineOptions,
-                        similarity: similarity, progress: { _, message in
-                            FileHandle.standardError.write(Data("  [\(base) \(Self.fractionText(fraction)) \(label)] \(message)\n".utf8))
-                        })
-                    served.insert((label, nil, ServedCluster.of(dataPlan, names: fewProfiles.map(\.name)),
-                                   dataPlan.evaluations, Date().timeIntervalSince(clock)), at: served.count - 1)
-                    print("\(label): \(dataPlan.rounds) rounds, \(dataPlan.evaluations) few-example evaluations, "
-                          + "mean few-shot quality per round \(dataPlan.roundMeanQuality.map(Self.f3))")
-                }
-
-                // (c) random clusterings with the same K and rank.
-                for seed in 1...max(1, randomSeeds) {
-                    let assignment = Self.randomAssignment(n: n, k: decision.clusterCount, seed: UInt64(seed))
-                    var noRounds = options
-                    noRounds.maxRounds = 0
-                    let result = try await ClusterRefiner(evaluator: WeightSpaceEvaluator()).refine(
-                        tasks: fewProfiles, clusterCount: decision.clusterCount, mergedRank: decision.mergedRank,
-                        options: noRounds, similarity: similarity, initialAssignment: assignment)
-                    let serving = try planner.allocate(clusters: result.clusters, tasks: sizes, decision: decision)
-                    let clusters = result.clusters.indices.map { c in
-                        ServedCluster(members: result.clusters[c],
-                                      adapter: serving[c].usesOwnAdapter ? fewProfiles[result.clusters[c][0]].adapter
-                                                                         : result.adapters[c],
-                                      usesOwnAdapter: serving[c].usesOwnAdapter)
-                    }
-                    served.append(("random", seed, clusters, 0, 0))
-                }
-
-                // Held-out scores of every served set.
-                var perMethod: [String: [Outcome]] = [:]
-                for entry in served {
-                    var acc = [Double](repeating: 0, count: n)
-                    for cluster in entry.clusters {
-                        for i in cluster.members {
-                            acc[i] = cluster.usesOwnAdapter
-                                ? ownAcc[i]
-                                : try await testEvaluator.score(task: testProfiles[i], candidate: cluster.adapter)
-                        }
-                    }
-                    let outcome = Outcome(names: tasks.map(\.name), acc: acc, own: ownAcc, base: baseAcc,
-                                          clusters: entry.clusters.map { $0.members.map { tasks[$0].name } })
-                    perMethod[entry.method, default: []].append(outcome)
-                    var record: [String: Any] = [
-                        "base": base, "fraction": fraction, "budget": budget, "k": decision.clusterCount,
-                        "rank": rank, "method": entry.method,
-                        "clusters": outcome.clusters, "accuracy": Dictionary(uniqueKeysWithValues: zip(outcome.names, acc)),
-                        "own_accuracy": Dictionary(uniqueKeysWithValues: zip(outcome.names, ownAcc)),
-                        "base_accuracy": Dictionary(uniqueKeysWithValues: zip(outcome.names, baseAcc)),
-                        "few_evaluations": entry.evaluations,
-                    ]
-                    if let seed = entry.seed { record["seed"] = seed }
-                    records.append(record)
-                    print("  \(entry.method)\(entry.seed.map { " seed \($0)" } ?? ""): clusters "
-                          + outcome.clusters.map { "{" + $0.joined(separator: " ") + "}" }.joined(separator: " "))
-                }
-                for method in [Self.refinedLabel(.withTask), Self.refinedLabel(.withoutTask), "weight-space", "random"] {
-                    guard let outcomes = perMethod[method] else { continue }
-                    summaries.append(Summary(base: base, fraction: fraction, k: decision.clusterCount, rank: String(rank),
-                                             method: method, outcomes: outcomes,
-                                             evaluations: served.first { $0.method == method }?.evaluations ?? 0))
-                }
-                Self.printTable(summaries.filter { $0.base == base && $0.fraction == fraction })
+                let budget = Int(Double(set.ownTotal) * fraction)
+                let (rows, rowRecords) = allocateRanks
+                    ? try await runAllocated(set, fraction: fraction, budget: budget, fewEvaluator: fewEvaluator)
+                    : try await runFixedRank(set, fraction: fraction, budget: budget, weighting: mergeWeighting,
+                                             fewEvaluator: fewEvaluator)
+                summaries += rows
+                records += rowRecords
+                Self.printTable(rows)
             }
         }
         print("")
@@ -235,19 +92,183 @@ struct QualityBench: AsyncParsableCommand {
         }
     }
 
+    // MARK: - One merged rank
+
+    /// A served set a method chose, for held-out scoring.
+    struct ServedSet {
+        let method: String
+        let seed: Int?
+        let clusters: [ServedCluster]
+        /// Few-example evaluations the method spent choosing it.
+        let evaluations: Int
+    }
+
+    /// One budget with one merged rank: the refined (both candidate merges), weight-space and random
+    /// served sets at the same K, each scored on test.jsonl.
+    func runFixedRank(_ set: QualityBaseSet, fraction: Double, budget: Int, weighting: MergeWeighting,
+                      fewEvaluator: CachingEvaluator) async throws -> ([Summary], [[String: Any]]) {
+        let (rank, decision) = try chooseRank(set, fraction: fraction, budget: budget)
+        try await printTruncationCost(set, rank: rank)
+        var options = ClusterRefiner.Options(maxRounds: rounds, candidateClusters: candidates,
+                                             weighting: weighting, seed: 0)
+        options.parallelism = 1
+        let served = try await fixedRankServedSets(set, fraction: fraction, budget: budget, rank: rank,
+                                                   decision: decision, options: options, fewEvaluator: fewEvaluator)
+        var perMethod: [String: [Outcome]] = [:]
+        var records: [[String: Any]] = []
+        for entry in served {
+            let (outcome, record) = try await set.scoreHeldOut(
+                entry.clusters, method: entry.method, seed: entry.seed, fraction: fraction, budget: budget,
+                k: decision.clusterCount, fewEvaluations: entry.evaluations, extra: ["rank": rank])
+            perMethod[entry.method, default: []].append(outcome)
+            records.append(record)
+            print("  \(entry.method)\(entry.seed.map { " seed \($0)" } ?? ""): clusters "
+                  + outcome.clusters.map { "{" + $0.joined(separator: " ") + "}" }.joined(separator: " "))
+        }
+        let methods = [Self.refinedLabel(.withTask), Self.refinedLabel(.withoutTask), "weight-space", "random"]
+        let rows = methods.compactMap { method in
+            perMethod[method].map { outcomes in
+                Summary(base: set.base, fraction: fraction, k: decision.clusterCount, rank: String(rank),
+                        method: method, outcomes: outcomes,
+                        evaluations: served.first { $0.method == method }?.evaluations ?? 0)
+            }
+        }
+        return (rows, records)
+    }
+
+    /// The merged rank (--rank, else `mergedRank`) and the planner's decision at it, printed against
+    /// the planner's default.
+    func chooseRank(_ set: QualityBaseSet, fraction: Double,
+                    budget: Int) throws -> (rank: Int, decision: BudgetPlanner.Decision) {
+        let (planner, sizes) = (set.planner, set.sizes)
+        let defaultDecision = try planner.decide(tasks: sizes, budget: budget)
+        let (rank, decision) = try self.rank.map { r in
+            let d = try planner.decide(tasks: sizes, budget: budget, mergedRank: r)
+            return (d.mergedRank, d)
+        } ?? Self.mergedRank(planner: planner, sizes: sizes, budget: budget)
+        print("")
+        print("-- \(set.base), budget \(BudgetFractions.text(fraction)) = \(budget) bytes: planner default rank "
+              + "\(defaultDecision.mergedRank) → K = \(defaultDecision.clusterCount); used: rank \(rank) → "
+              + "K = \(decision.clusterCount) (\(decision.mergedBytes) bytes per merged adapter)")
+        return (rank, decision)
+    }
+
+    /// What the rank alone costs: each own adapter truncated to the merged rank, unmerged.
+    func printTruncationCost(_ set: QualityBaseSet, rank: Int) async throws {
+        var truncated: [Double] = []
+        for i in 0..<set.count {
+            let alone = try SVDClusterMerger().merge([set.fewProfiles[i].adapter], weights: [1], rank: rank)
+            truncated.append(try await set.testEvaluator.score(task: set.testProfiles[i], candidate: alone) / set.ownAcc[i])
+        }
+        print("own adapters truncated to rank \(rank), unmerged: accuracy ratio mean "
+              + "\(Self.f3(truncated.reduce(0, +) / Double(set.count))), worst \(Self.f3(truncated.min() ?? 0))")
+    }
+
+    /// The served sets of each method at one merged rank: refined (with and without the task in the
+    /// candidate merge), weight-space, then random.
+    func fixedRankServedSets(_ set: QualityBaseSet, fraction: Double, budget: Int, rank: Int,
+                             decision: BudgetPlanner.Decision, options: ClusterRefiner.Options,
+                             fewEvaluator: CachingEvaluator) async throws -> [ServedSet] {
+        let names = set.fewProfiles.map(\.name)
+        // (b) weight-space clustering alone: k-medoids + refinement under the weight-space evaluator.
+        let weightPlan = try await ClusterRefiner(evaluator: WeightSpaceEvaluator()).plan(
+            tasks: set.fewProfiles, budget: budget, planner: set.planner, mergedRank: rank, options: options,
+            similarity: set.similarity)
+        var served = [ServedSet(method: "weight-space", seed: nil, clusters: ServedCluster.of(weightPlan, names: names),
+                                evaluations: weightPlan.evaluations)]
+
+        // (a) data-driven refinement: the external evaluator on few.jsonl, from the same k-medoids
+        // start, scoring a task against candidate clusters merged with it (as D2C re-merges) and,
+        // for comparison, against their current merges (the refiner's default).
+        for mode in [ClusterRefiner.CandidateMerge.withTask, .withoutTask] {
+            var refineOptions = options
+            refineOptions.candidateMerge = mode
+            let label = Self.refinedLabel(mode)
+            let dataPlan = try await ClusterRefiner(evaluator: fewEvaluator).plan(
+                tasks: set.fewProfiles, budget: budget, planner: set.planner, mergedRank: rank, options: refineOptions,
+                similarity: set.similarity, progress: Self.progressLine("\(set.base) \(BudgetFractions.text(fraction)) \(label)"))
+            served.insert(ServedSet(method: label, seed: nil, clusters: ServedCluster.of(dataPlan, names: names),
+                                    evaluations: dataPlan.evaluations), at: served.count - 1)
+            print("\(label): \(dataPlan.rounds) rounds, \(dataPlan.evaluations) few-example evaluations, "
+                  + "mean few-shot quality per round \(dataPlan.roundMeanQuality.map(Self.f3))")
+        }
+
+        // (c) random clusterings with the same K and rank.
+        for seed in 1...max(1, randomSeeds) {
+            let assignment = Self.randomAssignment(n: set.count, k: decision.clusterCount, seed: UInt64(seed))
+            var noRounds = options
+            noRounds.maxRounds = 0
+            let result = try await ClusterRefiner(evaluator: WeightSpaceEvaluator()).refine(
+                tasks: set.fewProfiles, clusterCount: decision.clusterCount, mergedRank: decision.mergedRank,
+                options: noRounds, similarity: set.similarity, initialAssignment: assignment)
+            let serving = try set.planner.allocate(clusters: result.clusters, tasks: set.sizes, decision: decision)
+            let clusters = result.clusters.indices.map { c in
+                ServedCluster(members: result.clusters[c],
+                              adapter: serving[c].usesOwnAdapter ? set.fewProfiles[result.clusters[c][0]].adapter
+                                                                 : result.adapters[c],
+                              usesOwnAdapter: serving[c].usesOwnAdapter)
+            }
+            served.append(ServedSet(method: "random", seed: seed, clusters: clusters, evaluations: 0))
+        }
+        return served
+    }
+
+    /// A refiner's progress, written to standard error behind `[label]`.
+    static func progressLine(_ label: String) -> ClusterRefiner.Progress {
+        { _, message in FileHandle.standardError.write(Data("  [\(label)] \(message)\n".utf8)) }
+    }
+
     // MARK: - Per-cluster ranks
+
+    /// A plan a method chose with per-cluster ranks, for held-out scoring.
+    struct AllocatedPlan {
+        let method: String
+        let seed: Int?
+        let plan: ClusterPlan
+        let evaluations: Int
+    }
 
     /// One budget with `RankAllocatingPlanner`: weight-space = the best allocation over every K by
     /// weight-space quality; refined (few) = the best of the `candidates` best allocations by the
     /// external evaluator on few.jsonl, then the ranks of its clusters re-allocated by the evaluator's
     /// scores at ranks 1, 2, 4, … (kept if better); random = random clusterings with the weight-space plan's K,
     /// ranks allocated the same way.
-    func runAllocated(
-        base: String, fraction: Double, budget: Int, names: [String], fewProfiles: [TaskProfile],
-        testProfiles: [TaskProfile], planner: BudgetPlanner, similarity: TaskSimilarity, ownAcc: [Double],
-        baseAcc: [Double], fewEvaluator: CachingEvaluator, testEvaluator: CachingEvaluator
-    ) async throws -> ([Summary], [[String: Any]]) {
-        let n = names.count
+    func runAllocated(_ set: QualityBaseSet, fraction: Double, budget: Int,
+                      fewEvaluator: CachingEvaluator) async throws -> ([Summary], [[String: Any]]) {
+        let served = try await allocatedPlans(set, fraction: fraction, budget: budget, fewEvaluator: fewEvaluator)
+        var perMethod: [String: [Outcome]] = [:]
+        var records: [[String: Any]] = []
+        for entry in served {
+            let clusters = entry.plan.clusters
+            let (outcome, record) = try await set.scoreHeldOut(
+                ServedCluster.of(entry.plan, names: set.names), method: entry.method, seed: entry.seed,
+                fraction: fraction, budget: budget, k: clusters.count, fewEvaluations: entry.evaluations,
+                extra: ["ranks": clusters.map(\.rank), "own_files": clusters.map(\.usesOwnAdapter),
+                        "bytes": entry.plan.totalBytes, "policy": "allocated"])
+            perMethod[entry.method, default: []].append(outcome)
+            records.append(record)
+            print("  \(entry.method)\(entry.seed.map { " seed \($0)" } ?? ""): "
+                  + zip(outcome.clusters, clusters).map { members, cluster in
+                      "{" + members.joined(separator: " ") + "}@\(cluster.usesOwnAdapter ? "own" : String(cluster.rank))"
+                  }.joined(separator: " "))
+        }
+        // The refined plan first, then weight-space, then every random seed in one row.
+        var rows: [Summary] = served.prefix(2).map { entry in
+            Summary(base: set.base, fraction: fraction, k: entry.plan.clusters.count,
+                    rank: Self.rankRange(entry.plan.clusters.map(\.rank)), method: entry.method,
+                    outcomes: perMethod[entry.method] ?? [], evaluations: entry.evaluations)
+        }
+        let random = served.filter { $0.method == "random" }
+        rows.append(Summary(base: set.base, fraction: fraction, k: served[1].plan.clusters.count,
+                            rank: Self.rankRange(random.flatMap { $0.plan.clusters.map(\.rank) }), method: "random",
+                            outcomes: perMethod["random"] ?? [], evaluations: 0))
+        return (rows, records)
+    }
+
+    /// The plans of each method with per-cluster ranks: refined, weight-space, then random ones.
+    func allocatedPlans(_ set: QualityBaseSet, fraction: Double, budget: Int,
+                        fewEvaluator: CachingEvaluator) async throws -> [AllocatedPlan] {
+        let (fewProfiles, planner, similarity) = (set.fewProfiles, set.planner, set.similarity)
         var options = RankAllocatingPlanner.Options(evaluatedPlans: candidates)
         options.weighting = MergeWeighting(rawValue: weighting) ?? .uniform
         var book = RankAllocatingPlanner.CurveBook()
@@ -255,12 +276,11 @@ struct QualityBench: AsyncParsableCommand {
         let all = try weightPlanner.candidates(tasks: fewProfiles, budget: budget, planner: planner, options: options,
                                                similarity: similarity, book: &book)
         print("")
-        print("-- \(base), budget \(Self.fractionText(fraction)) = \(budget) bytes, per-cluster ranks; "
+        print("-- \(set.base), budget \(BudgetFractions.text(fraction)) = \(budget) bytes, per-cluster ranks; "
               + "candidates (K: ranks → weight-space mean quality):")
         for candidate in all {
             print("   K = \(candidate.clusterCount): ranks \(candidate.ranks)\(candidate.choices.contains { $0.usesOwnAdapter } ? " (own files: \(candidate.choices.filter(\.usesOwnAdapter).count))" : "") → \(Self.f3(candidate.meanQuality)), \(candidate.totalBytes) bytes")
         }
-        var served: [(method: String, seed: Int?, plan: ClusterPlan, evaluations: Int)] = []
         var clock = Date()
         let weightPlan = try await weightPlanner.plan(tasks: fewProfiles, budget: budget, planner: planner,
                                                       options: options, similarity: similarity)
@@ -270,9 +290,7 @@ struct QualityBench: AsyncParsableCommand {
         let label = "refined (few: best of \(candidates) plans, ranks by scores)"
         let dataPlan = try await RankAllocatingPlanner(evaluator: fewEvaluator).plan(
             tasks: fewProfiles, budget: budget, planner: planner, options: options, similarity: similarity,
-            progress: { _, message in
-                FileHandle.standardError.write(Data("  [\(base) \(Self.fractionText(fraction)) allocated] \(message)\n".utf8))
-            })
+            progress: Self.progressLine("\(set.base) \(BudgetFractions.text(fraction)) allocated"))
         // roundMeanQuality: the scored candidates' weight-space quality, then the refinement rounds' mean
         // quality under the few-example evaluator.
         let scoredCount = min(candidates, all.count, dataPlan.roundMeanQuality.count)
@@ -280,11 +298,11 @@ struct QualityBench: AsyncParsableCommand {
               + "\(dataPlan.evaluations) few-example evaluations, weight-space quality of the plans scored "
               + "\(dataPlan.roundMeanQuality.prefix(scoredCount).map(Self.f3)), few-example quality of the refinement rounds "
               + "\(dataPlan.roundMeanQuality.dropFirst(scoredCount).map(Self.f3)), \(Self.f1(Date().timeIntervalSince(clock))) s")
-        served.append((label, nil, dataPlan, dataPlan.evaluations))
-        served.append(("weight-space", nil, weightPlan, 0))
+        var served = [AllocatedPlan(method: label, seed: nil, plan: dataPlan, evaluations: dataPlan.evaluations),
+                      AllocatedPlan(method: "weight-space", seed: nil, plan: weightPlan, evaluations: 0)]
         let k = weightPlan.clusters.count
         for seed in 1...max(1, randomSeeds) {
-            let assignment = Self.randomAssignment(n: n, k: k, seed: UInt64(seed))
+            let assignment = Self.randomAssignment(n: set.count, k: k, seed: UInt64(seed))
             var clusters = [[Int]](repeating: [], count: k)
             for (task, cluster) in assignment.enumerated() { clusters[cluster].append(task) }
             let candidate = try weightPlanner.allocate(clusters: clusters, tasks: fewProfiles, budget: budget,
@@ -292,50 +310,9 @@ struct QualityBench: AsyncParsableCommand {
                                                        book: &book)
             let plan = try await weightPlanner.plan(candidate: candidate, tasks: fewProfiles, budget: budget,
                                                     planner: planner, options: options, similarity: similarity)
-            served.append(("random", seed, plan, 0))
+            served.append(AllocatedPlan(method: "random", seed: seed, plan: plan, evaluations: 0))
         }
-        var perMethod: [String: [Outcome]] = [:]
-        var records: [[String: Any]] = []
-        for entry in served {
-            let clusters = ServedCluster.of(entry.plan, names: names)
-            var acc = [Double](repeating: 0, count: n)
-            for cluster in clusters {
-                for i in cluster.members {
-                    acc[i] = cluster.usesOwnAdapter
-                        ? ownAcc[i]
-                        : try await testEvaluator.score(task: testProfiles[i], candidate: cluster.adapter)
-                }
-            }
-            let outcome = Outcome(names: names, acc: acc, own: ownAcc, base: baseAcc,
-                                  clusters: clusters.map { $0.members.map { names[$0] } })
-            perMethod[entry.method, default: []].append(outcome)
-            var record: [String: Any] = [
-                "base": base, "fraction": fraction, "budget": budget, "k": entry.plan.clusters.count,
-                "ranks": entry.plan.clusters.map(\.rank), "own_files": entry.plan.clusters.map(\.usesOwnAdapter),
-                "bytes": entry.plan.totalBytes, "method": entry.method, "policy": "allocated",
-                "clusters": outcome.clusters, "accuracy": Dictionary(uniqueKeysWithValues: zip(names, acc)),
-                "own_accuracy": Dictionary(uniqueKeysWithValues: zip(names, ownAcc)),
-                "base_accuracy": Dictionary(uniqueKeysWithValues: zip(names, baseAcc)),
-                "few_evaluations": entry.evaluations,
-            ]
-            if let seed = entry.seed { record["seed"] = seed }
-            records.append(record)
-            print("  \(entry.method)\(entry.seed.map { " seed \($0)" } ?? ""): "
-                  + zip(outcome.clusters, entry.plan.clusters).map { members, cluster in
-                      "{" + members.joined(separator: " ") + "}@\(cluster.usesOwnAdapter ? "own" : String(cluster.rank))"
-                  }.joined(separator: " "))
-        }
-        var rows: [Summary] = []
-        for entry in [(label, dataPlan), ("weight-space", weightPlan)] {
-            let ranks = entry.1.clusters.map(\.rank)
-            rows.append(Summary(base: base, fraction: fraction, k: entry.1.clusters.count,
-                                rank: Self.rankRange(ranks), method: entry.0, outcomes: perMethod[entry.0] ?? [],
-                                evaluations: entry.0 == label ? dataPlan.evaluations : 0))
-        }
-        let randomRanks = served.filter { $0.method == "random" }.flatMap { $0.plan.clusters.map(\.rank) }
-        rows.append(Summary(base: base, fraction: fraction, k: k, rank: Self.rankRange(randomRanks), method: "random",
-                            outcomes: perMethod["random"] ?? [], evaluations: 0))
-        return (rows, records)
+        return served
     }
 
     static func rankRange(_ ranks: [Int]) -> String {
@@ -447,7 +424,7 @@ struct QualityBench: AsyncParsableCommand {
             let a = r.accuracy
             let g = r.gain
             let range = r.gainRange.map { " (seeds \(f3($0.0))–\(f3($0.1)))" } ?? ""
-            print("| \(r.base) | \(fractionText(r.fraction)) | \(r.k) | \(r.rank) | \(r.method)"
+            print("| \(r.base) | \(BudgetFractions.text(r.fraction)) | \(r.k) | \(r.rank) | \(r.method)"
                   + "\(r.outcomes.count > 1 ? " ×\(r.outcomes.count)" : "") | \(f3(r.meanAccuracy)) | \(f3(a.mean)) | "
                   + "\(f3(a.worst)) (\(a.worstTask)) | \(f3(g.mean))\(range) | \(f3(g.worst)) (\(g.worstTask)) | "
                   + "\(r.method.hasPrefix("refined") ? String(r.evaluations) : "–") |")
@@ -464,7 +441,7 @@ struct QualityBench: AsyncParsableCommand {
         var keys: [String] = []
         var groups: [String: [Summary]] = [:]
         for row in rows {
-            let key = "\(fractionText(row.fraction))|\(row.method)"
+            let key = "\(BudgetFractions.text(row.fraction))|\(row.method)"
             if groups[key] == nil { keys.append(key) }
             groups[key, default: []].append(row)
         }
@@ -485,13 +462,6 @@ struct QualityBench: AsyncParsableCommand {
 
     static func refinedLabel(_ mode: ClusterRefiner.CandidateMerge) -> String {
         mode == .withTask ? "refined (few, with task)" : "refined (few, current merges)"
-    }
-
-    static func fractionText(_ f: Double) -> String {
-        if abs(f - 0.25) < 1e-12 { return "1/4" }
-        if abs(f - 0.125) < 1e-12 { return "1/8" }
-        if abs(f - 0.5) < 1e-12 { return "1/2" }
-        return String(format: "%.3g", f)
     }
 
     static func f2(_ x: Double) -> String { String(format: "%.2f", x) }

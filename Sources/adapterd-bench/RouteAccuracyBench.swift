@@ -11,11 +11,7 @@ struct RouteAccuracyBench: AsyncParsableCommand {
         commandName: "route-accuracy",
         abstract: "Top-1 task and cluster accuracy of routing held-out corpus texts (hashing vs MiniLM embedder).")
 
-    @Option(help: "The corpus directory (manifest.json, adapters/, tasks/).")
-    var corpus = "data/corpus"
-
-    @Option(help: "Base models whose tasks are routed, comma-separated.")
-    var bases = "minilm,llama-tiny"
+    @OptionGroup var corpusOptions: CorpusOptions
 
     @Option(help: "Budget of the plan that maps tasks to clusters, as a fraction of storing every own adapter.")
     var fraction = 0.25
@@ -38,20 +34,18 @@ struct RouteAccuracyBench: AsyncParsableCommand {
         } else {
             print("MiniLM not found (pass --model-dir or set ADAPTERD_MINILM_DIR); only the hashing embedder is measured")
         }
-        print("route accuracy: corpus \(corpus); task embeddings from few.jsonl (10 texts per task), "
-              + "every test.jsonl text routed; clusters of the \(QualityBench.fractionText(fraction))-budget weight-space plan")
+        print("route accuracy: corpus \(corpusOptions.corpus); task embeddings from few.jsonl (10 texts per task), "
+              + "every test.jsonl text routed; clusters of the \(BudgetFractions.text(fraction))-budget weight-space plan")
         print("")
         print("| base | tasks | plan K (rank) | embedder | top-1 task acc. | top-1 cluster acc. | worst task (acc.) | texts | seconds |")
         print("|---|---|---|---|---|---|---|---|---|")
         var details: [String] = []
-        for base in bases.split(separator: ",").map(String.init) {
-            let set = try CorpusTaskSet.load(corpus: corpus, base: base)
+        for base in corpusOptions.baseList {
+            let set = try CorpusTaskSet.load(corpus: corpusOptions.corpus, base: base)
             let tasks = set.tasks
             let profiles = try ModuleUnionPadding.pad(tasks.map { $0.profile(examples: .few) })
             let planner = try BudgetPlanner(tasks: profiles)
-            let sizes = profiles.map {
-                BudgetPlanner.TaskSize(name: $0.name, ownBytes: $0.ownBytes, rank: $0.adapter.modules.map(\.rank).max() ?? 1)
-            }
+            let sizes = profiles.map(BudgetPlanner.TaskSize.init(ownAdapterOf:))
             let budget = Int(Double(sizes.reduce(0) { $0 + $1.ownBytes }) * fraction)
             let (rank, _) = try QualityBench.mergedRank(planner: planner, sizes: sizes, budget: budget)
             let plan = try await ClusterRefiner(evaluator: WeightSpaceEvaluator()).plan(

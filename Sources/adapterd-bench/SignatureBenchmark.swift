@@ -17,11 +17,10 @@ struct SignatureBenchmark: ParsableCommand {
     @Option(help: "Repetitions of the factored signature, the read and the raw read (the median is reported).")
     var repetitions = 9
 
-    @Option(help: "OpenBLAS threads for both paths.")
-    var threads = 1
+    @OptionGroup var blas: BLASThreadOptions
 
     func run() throws {
-        BLASThreads.set(threads)
+        blas.apply()
         print("signature benchmark: synthetic Llama-3.2-3B-shaped adapter, 28 layers, rank \(rank), OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName))")
         let adapter = SyntheticAdapter.llama3B(rank: rank, seed: 1)
         let moduleCount = adapter.modules.count

@@ -7,13 +7,8 @@ import Testing
 enum SyntheticPEFT {
     /// A deterministic pseudo-random matrix with entries in [-0.5, 0.5), exactly representable in F32.
     static func matrix(_ rows: Int, _ cols: Int, seed: UInt64) -> Matrix {
-        var state = seed &* 6364136223846793005 &+ 1442695040888963407
-        var elements: [Double] = []
-        elements.reserveCapacity(rows * cols)
-        for _ in 0..<(rows * cols) {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            elements.append(Double(Float(Double(state >> 11) / Double(1 << 53) - 0.5)))
-        }
+        var generator = SeededGenerator(seed: seed)
+        let elements = (0..<(rows * cols)).map { _ in Double(Float(generator.nextUnitDouble() - 0.5)) }
         return Matrix(rows: rows, cols: cols, elements: elements)
     }
 

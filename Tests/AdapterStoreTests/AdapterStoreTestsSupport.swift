@@ -31,12 +31,8 @@ enum Sample {
     /// A submission whose files are distinct for each `seed`.
     static func adapter(seed: Int, rank: Int = 8, weightsSize: Int = 4096) -> AdapterSubmission {
         let config = Data("{\"r\": \(rank), \"lora_alpha\": 16, \"seed\": \(seed)}".utf8)
-        var weights = Data(count: weightsSize)
-        var state = UInt64(truncatingIfNeeded: seed) &* 6364136223846793005 &+ 1442695040888963407
-        for index in 0..<weightsSize {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            weights[index] = UInt8(truncatingIfNeeded: state >> 33)
-        }
+        var generator = SeededGenerator(seed: UInt64(truncatingIfNeeded: seed))
+        let weights = Data((0..<weightsSize).map { _ in UInt8(truncatingIfNeeded: generator.next() >> 56) })
         return AdapterSubmission(
             configJSON: config, weights: weights, rank: rank, dtype: .f16, baseModel: "tiny-llama",
             profileHash: "profile-1", signature: (0..<20).map { Double($0) / 10 + Double(seed) },

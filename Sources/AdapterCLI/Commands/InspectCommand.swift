@@ -1,4 +1,5 @@
 import AdapterCore
+import AdapterProtocol
 import ArgumentParser
 import Foundation
 
@@ -112,7 +113,7 @@ struct AdapterReport: Encodable {
         lines.append("architecture  \(architecture)")
         let scaleText = scales.map { formatNumber($0) }.joined(separator: ", ")
         lines.append("rank / alpha  r=\(rank)  lora_alpha=\(formatNumber(loraAlpha))\(useRSLoRA ? "  rsLoRA" : "")  scale \(scaleText)")
-        lines.append("storage       \(dtype), \(formatBytes(tensorBytes)) of tensors")
+        lines.append("storage       \(dtype), \(ByteSize.format(Int64(tensorBytes))) of tensors")
         lines.append("layers        \(layers)")
         for warning in warnings { lines.append("warning       \(warning)") }
         lines.append("")

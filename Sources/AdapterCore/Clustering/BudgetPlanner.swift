@@ -168,11 +168,8 @@ public struct BudgetPlanner: Sendable {
         guard tasks.allSatisfy({ $0.ownBytes >= 0 && $0.rank >= 1 }) else {
             throw ClusteringError(.invalidArgument, "every task needs a rank ≥ 1 and a non-negative size")
         }
-        var ownTotal = 0
-        for task in tasks {
-            let (sum, overflow) = ownTotal.addingReportingOverflow(task.ownBytes)
-            guard !overflow else { throw ClusteringError(.invalidArgument, "the tasks' sizes overflow") }
-            ownTotal = sum
+        guard let ownTotal = tasks.lazy.map(\.ownBytes).checkedSum() else {
+            throw ClusteringError(.invalidArgument, "the tasks' sizes overflow")
         }
         if ownTotal <= budget {
             return Decision(kind: .ownAdapters, clusterCount: tasks.count, mergedRank: 0, mergedBytes: 0,

@@ -106,19 +106,8 @@ public struct ClusterRefiner: Sendable {
         }
         guard mergedRank >= 1 else { throw ClusteringError(.invalidArgument, "the merged rank must be ≥ 1") }
         let sim = try TaskSimilarity.of(tasks, given: similarity, progress: progress)
-
-        var assignment: [Int]
-        if let start = initialAssignment {
-            guard start.count == n, start.allSatisfy({ $0 >= 0 && $0 < k }), Set(start).count == k else {
-                throw ClusteringError(.invalidArgument,
-                    "the starting assignment must give each of the \(n) tasks a cluster in 0..<\(k), none empty")
-            }
-            assignment = start
-        } else {
-            progress?(0.02, "k-medoids: \(k) clusters of \(n) tasks")
-            assignment = try KMedoids.cluster(distances: sim.distanceMatrix, count: n, k: k,
-                                              seed: options.seed, restarts: options.restarts).assignment
-        }
+        var assignment = try Self.startingAssignment(
+            initialAssignment, n: n, k: k, similarity: sim, options: options, progress: progress)
 
         var state = State(tasks: tasks, similarity: sim, mergedRank: mergedRank, options: options,
                           evaluator: evaluator, merger: merger)
@@ -134,66 +123,102 @@ public struct ClusterRefiner: Sendable {
         let minimumGains = state.ownScores.map { options.minimumGain * abs($0) }
         for round in 0...maxRounds {
             let clusters = Self.members(of: assignment, k: k)
-            let keys = clusters.map(State.key)
-            for members in clusters { try state.ensureMerged(members) }
             // Quality of the current assignment.
-            let current = try await state.scores(requests: (0..<n).map { ($0, keys[assignment[$0]]) })
+            let current = try await Self.scores(of: assignment, clusters: clusters, state: &state)
             let quality = (0..<n).map { current[$0] / state.ownScores[$0] }
             let mean = quality.reduce(0, +) / Double(n)
             history.append(mean)
             if best == nil || mean > best!.mean + 1e-12 { best = (assignment, quality, mean) }
             let fractionDone = 0.05 + 0.95 * Double(round + 1) / Double(maxRounds + 1)
-            if round == maxRounds {
-                progress?(fractionDone, "round \(round): mean quality \(Self.format(mean)); stopped after \(maxRounds) rounds")
+            if let reason = stopReason(round: round, maxRounds: maxRounds, current: current, minimumGains: minimumGains) {
+                progress?(fractionDone, "round \(round): mean quality \(Self.format(mean)); \(reason)")
                 break
             }
-            // No candidate can beat a score already at the evaluator's maximum by more than the
-            // minimum gain, so no task would move: skip scoring the candidates (for ~50 near-identical
-            // tasks in 3 clusters that was 288 merges of 17 members, most of a 2-minute re-cluster).
-            if let top = evaluator.maximumScore,
-               current.indices.allSatisfy({ top - current[$0] <= minimumGains[$0] }) {
-                progress?(fractionDone, "round \(round): mean quality \(Self.format(mean)); every task at the "
-                          + "maximum score of \(evaluator.name), nothing to refine")
-                break
-            }
+            let candidates = try await Self.scoreCandidates(
+                assignment: assignment, clusters: clusters, state: &state, options: options)
+            let next = Self.movingBestGainsFirst(
+                assignment, sizes: clusters.map(\.count),
+                moves: candidates.improvingMoves(assignment: assignment, current: current, minimumGains: minimumGains))
+            let moved = zip(next, assignment).filter { $0 != $1 }.count
+            progress?(fractionDone, "round \(round + 1): mean quality \(Self.format(mean)), "
+                      + "\(candidates.requestCount) candidate scores, \(moved) tasks moved")
+            if moved == 0 { break }
+            rounds += 1
+            assignment = next
+            // A cycle: the assignment was scored before and is accounted for in `best`.
+            if !seen.insert(next).inserted { break }
+        }
 
-            // Candidate clusters per task: its own plus the c − 1 most similar others. Scored a few
-            // tasks at a time, their merges dropped once scored (the scores are cached by member set):
-            // holding every task's candidate merges at once took hundreds of MiB for ~50 tasks.
-            var requestCount = 0
-            var candidates: [[Int]] = []
-            var candidateScores: [Double] = []
-            let chunk = max(8, options.parallelism)
-            for start in stride(from: 0, to: n, by: chunk) {
-                var requests: [(Int, String)] = []
-                for i in start..<min(n, start + chunk) {
-                    let others = Self.rankedClusters(for: i, clusters: clusters, similarity: sim)
-                        .filter { $0 != assignment[i] }
-                    let chosen = Array(others.prefix(max(0, options.candidateClusters - 1)))
-                    candidates.append(chosen)
-                    for c in chosen {
-                        switch options.candidateMerge {
-                        case .withoutTask:
-                            requests.append((i, keys[c]))
-                        case .withTask:
-                            let joined = clusters[c] + [i]
-                            let key = State.key(joined)
-                            if !state.hasScore(task: i, key: key) { try state.ensureMerged(joined) }
-                            requests.append((i, key))
-                        }
-                    }
-                }
-                candidateScores += try await state.scores(requests: requests)
-                requestCount += requests.count
-                state.keepMerges(only: Set(keys))
+        guard let chosen = best else { throw ClusteringError(.invalidArgument, "no assignment was scored") }
+        let result = try Self.result(chosen.assignment, quality: chosen.quality, k: k, state: &state,
+                                     history: history, rounds: rounds)
+        progress?(1, "done: \(k) clusters, mean quality \(Self.format(chosen.mean)) by \(evaluator.name)")
+        return result
+    }
+
+    /// The result for the chosen assignment, its clusters' adapters merged (again, if dropped).
+    private static func result(_ assignment: [Int], quality: [Double], k: Int, state: inout State,
+                               history: [Double], rounds: Int) throws -> Result {
+        let clusters = members(of: assignment, k: k)
+        let adapters = try clusters.map { try state.ensureMerged($0) }
+        return Result(assignment: assignment, clusters: clusters, adapters: adapters, quality: quality,
+                      ownScores: state.ownScores, roundMeanQuality: history, rounds: rounds,
+                      evaluations: state.evaluations)
+    }
+
+    /// The given start (checked: n entries in 0..<k, no cluster empty), else k-medoids'.
+    private static func startingAssignment(
+        _ start: [Int]?, n: Int, k: Int, similarity: TaskSimilarity, options: Options, progress: Progress?
+    ) throws -> [Int] {
+        if let start {
+            guard start.count == n, start.allSatisfy({ $0 >= 0 && $0 < k }), Set(start).count == k else {
+                throw ClusteringError(.invalidArgument,
+                    "the starting assignment must give each of the \(n) tasks a cluster in 0..<\(k), none empty")
             }
+            return start
+        }
+        progress?(0.02, "k-medoids: \(k) clusters of \(n) tasks")
+        return try KMedoids.cluster(distances: similarity.distanceMatrix, count: n, k: k,
+                                    seed: options.seed, restarts: options.restarts).assignment
+    }
+
+    /// Each task's score against its own cluster's merge.
+    private static func scores(of assignment: [Int], clusters: [[Int]], state: inout State) async throws -> [Double] {
+        let keys = clusters.map(State.key)
+        for members in clusters { try state.ensureMerged(members) }
+        return try await state.scores(requests: assignment.indices.map { ($0, keys[assignment[$0]]) })
+    }
+
+    /// Why the round's assignment is the last one scored (nil: look for moves). No candidate can beat
+    /// a score already at the evaluator's maximum by more than the minimum gain, so no task would
+    /// move: scoring the candidates is skipped (for ~50 near-identical tasks in 3 clusters that was 288
+    /// merges of 17 members, most of a 2-minute re-cluster).
+    private func stopReason(round: Int, maxRounds: Int, current: [Double], minimumGains: [Double]) -> String? {
+        if round == maxRounds { return "stopped after \(maxRounds) rounds" }
+        if let top = evaluator.maximumScore, current.indices.allSatisfy({ top - current[$0] <= minimumGains[$0] }) {
+            return "every task at the maximum score of \(evaluator.name), nothing to refine"
+        }
+        return nil
+    }
+
+    /// The other clusters each task was scored against in a round, and the scores, task by task.
+    private struct CandidateScores {
+        /// Per task: the candidate clusters, most similar first.
+        var clusters: [[Int]] = []
+        /// The scores of every task's candidates, in the order of `clusters` flattened.
+        var scores: [Double] = []
+        var requestCount = 0
+
+        /// Per task whose best candidate beats its current score by more than its minimum gain: the move.
+        func improvingMoves(assignment: [Int], current: [Double],
+                            minimumGains: [Double]) -> [(task: Int, to: Int, gain: Double)] {
             var moves: [(task: Int, to: Int, gain: Double)] = []
             var cursor = 0
-            for i in 0..<n {
+            for i in assignment.indices {
                 var bestCluster = assignment[i]
                 var bestScore = current[i]
-                for c in candidates[i] {
-                    let s = candidateScores[cursor]
+                for c in clusters[i] {
+                    let s = scores[cursor]
                     cursor += 1
                     if s > bestScore { bestScore = s; bestCluster = c }
                 }
@@ -202,35 +227,58 @@ public struct ClusterRefiner: Sendable {
                     moves.append((i, bestCluster, gain))
                 }
             }
-            var sizes = clusters.map(\.count)
-            var next = assignment
-            for move in moves.sorted(by: { $0.gain > $1.gain || ($0.gain == $1.gain && $0.task < $1.task) }) {
-                let from = next[move.task]
-                guard sizes[from] > 1 else { continue }
-                sizes[from] -= 1
-                sizes[move.to] += 1
-                next[move.task] = move.to
-            }
-            let moved = zip(next, assignment).filter { $0 != $1 }.count
-            progress?(fractionDone, "round \(round + 1): mean quality \(Self.format(mean)), "
-                      + "\(requestCount) candidate scores, \(moved) tasks moved")
-            if moved == 0 { break }
-            rounds += 1
-            assignment = next
-            if seen.contains(next) {
-                // A cycle: the assignment was scored before and is accounted for in `best`.
-                break
-            }
-            seen.insert(next)
+            return moves
         }
+    }
 
-        guard let chosen = best else { throw ClusteringError(.invalidArgument, "no assignment was scored") }
-        let clusters = Self.members(of: chosen.assignment, k: k)
-        let adapters = try clusters.map { try state.ensureMerged($0) }
-        progress?(1, "done: \(k) clusters, mean quality \(Self.format(chosen.mean)) by \(evaluator.name)")
-        return Result(assignment: chosen.assignment, clusters: clusters, adapters: adapters,
-                      quality: chosen.quality, ownScores: state.ownScores, roundMeanQuality: history,
-                      rounds: rounds, evaluations: state.evaluations)
+    /// Scores every task against its c − 1 most similar other clusters. Scored a few tasks at a time,
+    /// their merges dropped once scored (the scores are cached by member set): holding every task's
+    /// candidate merges at once took hundreds of MiB for ~50 tasks.
+    private static func scoreCandidates(assignment: [Int], clusters: [[Int]], state: inout State,
+                                        options: Options) async throws -> CandidateScores {
+        let n = assignment.count
+        let keys = clusters.map(State.key)
+        var result = CandidateScores()
+        let chunk = max(8, options.parallelism)
+        for start in stride(from: 0, to: n, by: chunk) {
+            var requests: [(Int, String)] = []
+            for i in start..<min(n, start + chunk) {
+                let others = rankedClusters(for: i, clusters: clusters, similarity: state.similarity)
+                    .filter { $0 != assignment[i] }
+                let chosen = Array(others.prefix(max(0, options.candidateClusters - 1)))
+                result.clusters.append(chosen)
+                for c in chosen {
+                    switch options.candidateMerge {
+                    case .withoutTask:
+                        requests.append((i, keys[c]))
+                    case .withTask:
+                        let joined = clusters[c] + [i]
+                        let key = State.key(joined)
+                        if !state.hasScore(task: i, key: key) { try state.ensureMerged(joined) }
+                        requests.append((i, key))
+                    }
+                }
+            }
+            result.scores += try await state.scores(requests: requests)
+            result.requestCount += requests.count
+            state.keepMerges(only: Set(keys))
+        }
+        return result
+    }
+
+    /// The assignment after the moves, best gains first, each skipped if it would empty a cluster.
+    private static func movingBestGainsFirst(_ assignment: [Int], sizes: [Int],
+                                             moves: [(task: Int, to: Int, gain: Double)]) -> [Int] {
+        var sizes = sizes
+        var next = assignment
+        for move in moves.sorted(by: { $0.gain > $1.gain || ($0.gain == $1.gain && $0.task < $1.task) }) {
+            let from = next[move.task]
+            guard sizes[from] > 1 else { continue }
+            sizes[from] -= 1
+            sizes[move.to] += 1
+            next[move.task] = move.to
+        }
+        return next
     }
 
     static func members(of assignment: [Int], k: Int) -> [[Int]] {

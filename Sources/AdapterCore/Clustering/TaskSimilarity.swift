@@ -145,8 +145,8 @@ public struct TaskSimilarity: Sendable, Equatable {
                 if m == 0 || k == 0 { continue }
                 // Column-major m×k blocks: element (p, q) at p + q·m (on the diagonal, upper triangle only).
                 let diagonal = rowBlock == colBlock
-                let gb = columnGram(b, rows: r0..<r1, cols: c0..<c1, diagonal: diagonal)
-                let ga = rowGram(a, rows: r0..<r1, cols: c0..<c1, diagonal: diagonal)
+                let gb = blockGram(b, .columns, rows: r0..<r1, cols: c0..<c1, diagonal: diagonal)
+                let ga = blockGram(a, .rows, rows: r0..<r1, cols: c0..<c1, diagonal: diagonal)
                 for i in rowBlock {
                     for j in colBlock where j >= i {
                         var sum = 0.0
@@ -181,45 +181,32 @@ public struct TaskSimilarity: Sendable, Equatable {
         row[others.count] += FactoredUpdates.inner(module, module)
     }
 
-    /// B̂[:, rows]ᵀ · B̂[:, cols] for row-major B̂ (out × total), column-major; dsyrk (upper) when the
-    /// ranges are the same.
-    private static func columnGram(_ x: Matrix, rows: Range<Int>, cols: Range<Int>, diagonal: Bool) -> [Double] {
-        let m = rows.count, k = cols.count
-        var out = [Double](repeating: 0, count: m * k)
-        // Row-major B̂ is the column-major Y = B̂ᵀ (total × out, ld total); rows of Y are columns of B̂.
-        x.elements.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { c in
-                guard let base = p.baseAddress, x.rows > 0 else { return }
-                let ld = Int32(x.cols)
-                if diagonal {
-                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(x.rows), 1,
-                                base + rows.lowerBound, ld, 0, c.baseAddress, Int32(m))
-                } else {
-                    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(x.rows), 1,
-                                base + rows.lowerBound, ld, base + cols.lowerBound, ld, 0, c.baseAddress, Int32(m))
-                }
-            }
-        }
-        return out
-    }
+    /// Which blocks of a stacked factor a Gram pairs: B̂'s columns or Â's rows.
+    private enum GramSide { case columns, rows }
 
-    /// Â[rows, :] · Â[cols, :]ᵀ for row-major Â (total × in), column-major; dsyrk (upper) when the
-    /// ranges are the same.
-    private static func rowGram(_ x: Matrix, rows: Range<Int>, cols: Range<Int>, diagonal: Bool) -> [Double] {
+    /// B̂[:, rows]ᵀ · B̂[:, cols] for row-major B̂ (out × total), or Â[rows, :] · Â[cols, :]ᵀ for row-major
+    /// Â (total × in); column-major, dsyrk (upper) when the ranges are the same.
+    ///
+    /// Row-major B̂ is the column-major Y = B̂ᵀ (total × out, ld total), whose rows are columns of B̂;
+    /// row-major Â is the column-major Z = Âᵀ (in × total, ld in), whose columns are rows of Â.
+    private static func blockGram(_ x: Matrix, _ side: GramSide, rows: Range<Int>, cols: Range<Int>,
+                             diagonal: Bool) -> [Double] {
         let m = rows.count, k = cols.count
+        // The length of each dot product, how far apart the blocks start, and how BLAS reads the first operand.
+        let (inner, blockStride, transpose, other) = side == .columns
+            ? (x.rows, 1, CblasNoTrans, CblasTrans) : (x.cols, x.cols, CblasTrans, CblasNoTrans)
         var out = [Double](repeating: 0, count: m * k)
-        // Row-major Â is the column-major Z = Âᵀ (in × total, ld in); columns of Z are rows of Â.
         x.elements.withUnsafeBufferPointer { p in
             out.withUnsafeMutableBufferPointer { c in
-                guard let base = p.baseAddress, x.cols > 0 else { return }
+                guard let base = p.baseAddress, inner > 0 else { return }
                 let ld = Int32(x.cols)
+                let first = base + rows.lowerBound * blockStride
                 if diagonal {
-                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, Int32(m), Int32(x.cols), 1,
-                                base + rows.lowerBound * x.cols, ld, 0, c.baseAddress, Int32(m))
+                    cblas_dsyrk(CblasColMajor, CblasUpper, transpose, Int32(m), Int32(inner), 1,
+                                first, ld, 0, c.baseAddress, Int32(m))
                 } else {
-                    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(k), Int32(x.cols), 1,
-                                base + rows.lowerBound * x.cols, ld, base + cols.lowerBound * x.cols, ld, 0,
-                                c.baseAddress, Int32(m))
+                    cblas_dgemm(CblasColMajor, transpose, other, Int32(m), Int32(k), Int32(inner), 1,
+                                first, ld, base + cols.lowerBound * blockStride, ld, 0, c.baseAddress, Int32(m))
                 }
             }
         }

@@ -46,47 +46,35 @@ enum HalfPrecision {
     static func decode(_ dtype: DType, from source: UnsafeRawPointer, count: Int,
                        into destination: UnsafeMutablePointer<Double>) -> Bool {
         switch dtype {
-        case .f16: decodeF16(source, count: count, into: destination)
-        case .bf16: decodeBF16(source, count: count, into: destination)
-        case .f32: decodeF32(source, count: count, into: destination)
+        case .f16:
+            decode(source, count: count, into: destination, exponentMask: UInt16(0x7C00), double(fromF16:))
+        case .bf16:
+            decode(source, count: count, into: destination, exponentMask: UInt16(0x7F80)) {
+                Double(Float(bitPattern: UInt32($0) &<< 16))
+            }
+        case .f32:
+            decode(source, count: count, into: destination, exponentMask: UInt32(0x7F80_0000)) {
+                Double(Float(bitPattern: $0))
+            }
         }
     }
 
-    private static func decodeF16(_ source: UnsafeRawPointer, count: Int,
-                                  into destination: UnsafeMutablePointer<Double>) -> Bool {
-        var special: UInt16 = 0
+    /// The one bulk loop: each little-endian `Bits` value converted by `value`, and NaN or ∞ spotted
+    /// branch-free from its exponent field (all ones ⟺ adding the field's lowest bit carries into the
+    /// sign bit).
+    @inline(__always)
+    private static func decode<Bits: FixedWidthInteger & UnsignedInteger>(
+        _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Double>,
+        exponentMask: Bits, _ value: (Bits) -> Double
+    ) -> Bool {
+        let signBit: Bits = 1 &<< (Bits.bitWidth - 1)
+        let lowestExponentBit = exponentMask & (0 &- exponentMask)
+        var special: Bits = 0
         var i = 0
         while i < count {
-            let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
-            // Exponent all ones ⟺ (bits & 0x7FFF) + 0x0400 reaches 0x8000.
-            special |= ((bits & 0x7FFF) &+ 0x0400) & 0x8000
-            destination[i] = double(fromF16: bits)
-            i &+= 1
-        }
-        return special != 0
-    }
-
-    private static func decodeBF16(_ source: UnsafeRawPointer, count: Int,
-                                   into destination: UnsafeMutablePointer<Double>) -> Bool {
-        var special: UInt16 = 0
-        var i = 0
-        while i < count {
-            let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
-            special |= ((bits & 0x7F80) &+ 0x0080) & 0x8000
-            destination[i] = Double(Float(bitPattern: UInt32(bits) &<< 16))
-            i &+= 1
-        }
-        return special != 0
-    }
-
-    private static func decodeF32(_ source: UnsafeRawPointer, count: Int,
-                                  into destination: UnsafeMutablePointer<Double>) -> Bool {
-        var special: UInt32 = 0
-        var i = 0
-        while i < count {
-            let bits = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self))
-            special |= ((bits & 0x7F80_0000) &+ 0x0080_0000) & 0x8000_0000
-            destination[i] = Double(Float(bitPattern: bits))
+            let bits = Bits(littleEndian: source.loadUnaligned(fromByteOffset: i &* MemoryLayout<Bits>.size, as: Bits.self))
+            special |= ((bits & exponentMask) &+ lowestExponentBit) & signBit
+            destination[i] = value(bits)
             i &+= 1
         }
         return special != 0

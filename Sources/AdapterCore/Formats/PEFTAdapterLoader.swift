@@ -74,111 +74,128 @@ public enum PEFTAdapterLoader {
             throw PEFTError(
                 .unsupportedVariant, "this is a DoRA adapter (use_dora); adapterd handles plain LoRA only")
         }
-        try refuseModulesToSave(parsed.modulesToSave, tensorNames: weights.tensors.map(\.name))
-
-        struct Pair {
-            var a: String?
-            var b: String?
+        let tensorNames = weights.tensors.map(\.name)
+        try refuseModulesToSave(parsed.modulesToSave, tensorNames: tensorNames)
+        let pairs = try factorPairs(tensorNames)
+        var modules: [LoRAModule] = []
+        for module in pairs.keys.sorted() {
+            let (aKey, bKey) = try pairs[module, default: FactorPair()].keys(of: module)
+            modules += try loadModule(module, a: aKey, b: bKey, weights: weights, config: parsed)
         }
-        var pairs: [String: Pair] = [:]
-        for key in weights.tensors.map(\.name) {
-            let path = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
-            let components = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            if let bad = components.first(where: { $0.hasPrefix("lora_embedding_") }) {
-                throw PEFTError(
-                    .unsupportedVariant,
-                    "tensor '\(key)' is an embedding LoRA factor (\(bad)); adapterd handles Linear/Conv1D LoRA only")
+        modules.sort(by: servingOrder)
+        // Every tensor is a factor of some module by now: the widest dtype among them is the storage.
+        let dtypes = Set(weights.tensors.map(\.dtype))
+        let storage: DType = dtypes.contains(.f32) ? .f32 : dtypes.contains(.bf16) ? .bf16 : .f16
+        return LoRAAdapter(
+            config: parsed.config, modules: modules, architecture: ModuleNaming.family(of: modules.map(\.name)),
+            storageDType: storage, tensorBytes: weights.dataByteCount)
+    }
+
+    /// The lora_A and lora_B tensor keys of one module, as found in the file.
+    private struct FactorPair {
+        var a: String?
+        var b: String?
+
+        /// Records `key` as the module's lora_A (or lora_B); a second one is a duplicate.
+        mutating func add(_ key: String, isA: Bool, module: String) throws(PEFTError) {
+            let factor = isA ? "lora_A" : "lora_B"
+            if let previous = isA ? a : b {
+                throw PEFTError(.duplicateTensor, "module '\(module)' has two \(factor) tensors: '\(previous)' and '\(key)'")
             }
-            if components.contains(where: { $0.hasPrefix("lora_magnitude_vector") }) {
-                throw PEFTError(
-                    .unsupportedVariant, "tensor '\(key)' is a DoRA magnitude vector; adapterd handles plain LoRA only")
-            }
-            guard let factorIndex = components.lastIndex(where: { $0 == "lora_A" || $0 == "lora_B" }) else {
-                throw PEFTError(
-                    .unexpectedTensor,
-                    "tensor '\(key)' is not a LoRA factor (expected …lora_A.weight / …lora_B.weight)")
-            }
-            let tail = components[(factorIndex + 1)...]
-            // `.lora_A.weight`, or `.lora_A.<adapter name>.weight` as written by some tools.
-            let isWeight = tail.last == "weight" && (tail.count == 1 || (tail.count == 2 && tail.first != ""))
-            guard isWeight, factorIndex > 0 else {
-                if tail.last == "bias" {
-                    throw PEFTError(
-                        .unsupportedVariant, "tensor '\(key)' is a LoRA bias (lora_bias); adapterd does not handle it")
-                }
-                throw PEFTError(.unexpectedTensor, "tensor '\(key)' is not of the form <module>.lora_A|B.weight")
-            }
-            let module = components[..<factorIndex].joined(separator: ".")
-            var pair = pairs[module] ?? Pair()
-            if components[factorIndex] == "lora_A" {
-                if let previous = pair.a {
-                    throw PEFTError(.duplicateTensor, "module '\(module)' has two lora_A tensors: '\(previous)' and '\(key)'")
-                }
-                pair.a = key
-            } else {
-                if let previous = pair.b {
-                    throw PEFTError(.duplicateTensor, "module '\(module)' has two lora_B tensors: '\(previous)' and '\(key)'")
-                }
-                pair.b = key
-            }
-            pairs[module] = pair
+            if isA { a = key } else { b = key }
+        }
+
+        /// Both keys; a factor without its partner is an error.
+        func keys(of module: String) throws(PEFTError) -> (a: String, b: String) {
+            guard let a else { throw PEFTError(.unpairedTensor, "module '\(module)' has lora_B but no lora_A") }
+            guard let b else { throw PEFTError(.unpairedTensor, "module '\(module)' has lora_A but no lora_B") }
+            return (a, b)
+        }
+    }
+
+    /// Every tensor key sorted into its module's factor pair; any tensor that is not a plain LoRA
+    /// factor is refused.
+    private static func factorPairs(_ tensorNames: [String]) throws(PEFTError) -> [String: FactorPair] {
+        var pairs: [String: FactorPair] = [:]
+        for key in tensorNames {
+            let (module, isA) = try factor(key)
+            try pairs[module, default: FactorPair()].add(key, isA: isA, module: module)
         }
         guard !pairs.isEmpty else {
             throw PEFTError(.emptyAdapter, "adapter_model.safetensors holds no LoRA factors")
         }
+        return pairs
+    }
 
-        var modules: [LoRAModule] = []
-        var dtypes = Set<SafeTensorsDType>()
-        for module in pairs.keys.sorted() {
-            let pair = pairs[module] ?? Pair()
-            guard let aKey = pair.a else {
-                throw PEFTError(.unpairedTensor, "module '\(module)' has lora_B but no lora_A")
-            }
-            guard let bKey = pair.b else {
-                throw PEFTError(.unpairedTensor, "module '\(module)' has lora_A but no lora_B")
-            }
-            for key in [aKey, bKey] {
-                if let info = weights.tensor(named: key) {
-                    dtypes.insert(info.dtype)
-                    guard info.shape.count == 2 else {
-                        throw PEFTError(
-                            .shapeMismatch, "tensor '\(key)' has shape \(info.shape); LoRA factors are two-dimensional")
-                    }
-                }
-            }
-            // Decoded straight from the mapped file; NaN/Inf found in the same pass.
-            let (a, aNonFinite) = try weights.checkedMatrix(aKey)
-            let (b, bNonFinite) = try weights.checkedMatrix(bKey)
-            try requireFinite(a, aKey, firstNonFinite: aNonFinite)
-            try requireFinite(b, bKey, firstNonFinite: bNonFinite)
-            guard a.rows == b.cols else {
+    /// The module a tensor key is a factor of, and whether it is lora_A (else lora_B).
+    private static func factor(_ key: String) throws(PEFTError) -> (module: String, isA: Bool) {
+        let path = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
+        let components = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        if let bad = components.first(where: { $0.hasPrefix("lora_embedding_") }) {
+            throw PEFTError(
+                .unsupportedVariant,
+                "tensor '\(key)' is an embedding LoRA factor (\(bad)); adapterd handles Linear/Conv1D LoRA only")
+        }
+        if components.contains(where: { $0.hasPrefix("lora_magnitude_vector") }) {
+            throw PEFTError(
+                .unsupportedVariant, "tensor '\(key)' is a DoRA magnitude vector; adapterd handles plain LoRA only")
+        }
+        guard let factorIndex = components.lastIndex(where: { $0 == "lora_A" || $0 == "lora_B" }) else {
+            throw PEFTError(
+                .unexpectedTensor,
+                "tensor '\(key)' is not a LoRA factor (expected …lora_A.weight / …lora_B.weight)")
+        }
+        let tail = components[(factorIndex + 1)...]
+        // `.lora_A.weight`, or `.lora_A.<adapter name>.weight` as written by some tools.
+        let isWeight = tail.last == "weight" && (tail.count == 1 || (tail.count == 2 && tail.first != ""))
+        guard isWeight, factorIndex > 0 else {
+            if tail.last == "bias" {
                 throw PEFTError(
-                    .shapeMismatch,
-                    "module '\(module)': lora_A is [\(a.rows), \(a.cols)] and lora_B is [\(b.rows), \(b.cols)]; "
-                        + "expected [r, in] and [out, r] with the same r")
+                    .unsupportedVariant, "tensor '\(key)' is a LoRA bias (lora_bias); adapterd does not handle it")
             }
-            let (rank, scale) = try parsed.rankAndScale(forModule: module)
-            guard a.rows == rank else {
+            throw PEFTError(.unexpectedTensor, "tensor '\(key)' is not of the form <module>.lora_A|B.weight")
+        }
+        return (components[..<factorIndex].joined(separator: "."), components[factorIndex] == "lora_A")
+    }
+
+    /// One module's factors decoded and checked (two-dimensional, finite, shapes and rank as the
+    /// config says), as the modules it serves (a fused projection split into its parts).
+    private static func loadModule(_ module: String, a aKey: String, b bKey: String, weights: SafeTensorsFile,
+                                   config parsed: PEFTConfigParser.Parsed) throws -> [LoRAModule] {
+        for key in [aKey, bKey] {
+            if let info = weights.tensor(named: key), info.shape.count != 2 {
                 throw PEFTError(
-                    .rankMismatch, "module '\(module)' has rank \(a.rows) but the config gives it rank \(rank)")
-            }
-            let layer = ModuleNaming.layerIndex(in: module)
-            for part in try ModuleNaming.parts(of: module, inFeatures: a.cols, outFeatures: b.rows) {
-                let partB = part.rows == 0..<b.rows ? b : rowsOf(b, part.rows)
-                modules.append(
-                    LoRAModule(name: part.name, layer: layer, projection: part.projection, a: a, b: partB, scale: scale))
+                    .shapeMismatch, "tensor '\(key)' has shape \(info.shape); LoRA factors are two-dimensional")
             }
         }
-        modules.sort { lhs, rhs in
-            let l = (lhs.layer ?? Int.max, lhs.projection.map { Projection.allCases.firstIndex(of: $0) ?? 0 } ?? 4)
-            let r = (rhs.layer ?? Int.max, rhs.projection.map { Projection.allCases.firstIndex(of: $0) ?? 0 } ?? 4)
-            return l != r ? l < r : lhs.name < rhs.name
+        // Decoded straight from the mapped file; NaN/Inf found in the same pass.
+        let (a, aNonFinite) = try weights.checkedMatrix(aKey)
+        let (b, bNonFinite) = try weights.checkedMatrix(bKey)
+        try requireFinite(a, aKey, firstNonFinite: aNonFinite)
+        try requireFinite(b, bKey, firstNonFinite: bNonFinite)
+        guard a.rows == b.cols else {
+            throw PEFTError(
+                .shapeMismatch,
+                "module '\(module)': lora_A is [\(a.rows), \(a.cols)] and lora_B is [\(b.rows), \(b.cols)]; "
+                    + "expected [r, in] and [out, r] with the same r")
         }
-        let storage: DType =
-            dtypes.contains(.f32) ? .f32 : dtypes.contains(.bf16) ? .bf16 : .f16
-        return LoRAAdapter(
-            config: parsed.config, modules: modules, architecture: ModuleNaming.family(of: modules.map(\.name)),
-            storageDType: storage, tensorBytes: weights.dataByteCount)
+        let (rank, scale) = try parsed.rankAndScale(forModule: module)
+        guard a.rows == rank else {
+            throw PEFTError(
+                .rankMismatch, "module '\(module)' has rank \(a.rows) but the config gives it rank \(rank)")
+        }
+        let layer = ModuleNaming.layerIndex(in: module)
+        return try ModuleNaming.parts(of: module, inFeatures: a.cols, outFeatures: b.rows).map { part in
+            let partB = part.rows == 0..<b.rows ? b : rowsOf(b, part.rows)
+            return LoRAModule(name: part.name, layer: layer, projection: part.projection, a: a, b: partB, scale: scale)
+        }
+    }
+
+    /// Modules by layer, then projection (in `Projection`'s order, other modules last), then name.
+    private static func servingOrder(_ lhs: LoRAModule, _ rhs: LoRAModule) -> Bool {
+        let l = (lhs.layer ?? Int.max, lhs.projection.map { Projection.allCases.firstIndex(of: $0) ?? 0 } ?? 4)
+        let r = (rhs.layer ?? Int.max, rhs.projection.map { Projection.allCases.firstIndex(of: $0) ?? 0 } ?? 4)
+        return l != r ? l < r : lhs.name < rhs.name
     }
 
     /// Refuses an adapter that declares `modules_to_save` or holds tensors saved for it, naming them.

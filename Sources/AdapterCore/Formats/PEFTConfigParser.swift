@@ -43,114 +43,62 @@ public enum PEFTConfigParser {
 
     /// Parses the bytes of adapter_config.json.
     public static func parse(_ data: Data) throws(PEFTError) -> Parsed {
-        let json: StrictJSON.Value
-        do {
-            json = try StrictJSON.parse(data)
-        } catch {
-            throw PEFTError(.invalidConfig, "adapter_config.json is not valid JSON: \(error.description)")
-        }
-        guard json.members != nil else {
-            throw PEFTError(.invalidConfig, "adapter_config.json is \(json.kindName), not a JSON object")
-        }
-        func field(_ key: String) -> StrictJSON.Value? {
-            guard let v = json[key], !v.isNull else { return nil }
-            return v
-        }
-        func bad(_ key: String, _ expected: String, _ v: StrictJSON.Value) -> PEFTError {
-            PEFTError(.invalidConfig, "adapter_config.json: '\(key)' is \(v.kindName); expected \(expected)")
-        }
-        func optionalString(_ key: String) throws(PEFTError) -> String? {
-            guard let v = field(key) else { return nil }
-            guard let s = v.string else { throw bad(key, "a string", v) }
-            return s
-        }
-        func bool(_ key: String) throws(PEFTError) -> Bool {
-            guard let v = field(key) else { return false }
-            guard case .bool(let b) = v else { throw bad(key, "true or false", v) }
-            return b
-        }
-        func positiveInt(_ key: String, _ v: StrictJSON.Value) throws(PEFTError) -> Int {
-            guard let i = v.integer, i >= 1 else { throw bad(key, "a positive integer", v) }
-            return i
-        }
-        func finiteNumber(_ key: String, _ v: StrictJSON.Value) throws(PEFTError) -> Double {
-            guard let d = v.double else { throw bad(key, "a finite number", v) }
-            return d
+        let fields = try PEFTConfigFields(data)
+        let peftType = try loraType(fields)
+        let r = try fields.value("r", default: defaultRank, fields.positiveInt)
+        let alpha = try fields.value("lora_alpha", default: defaultAlpha, fields.finiteNumber)
+        let (targets, targetIsRegex) = try targetModules(fields)
+        let (rankPattern, rankKeys) = try fields.pattern("rank_pattern", fields.positiveInt)
+        let (alphaPattern, alphaKeys) = try fields.pattern("alpha_pattern", fields.finiteNumber)
+        try checkPatternKeys(rankKeys + alphaKeys)
+        let modulesToSave = try fields.value("modules_to_save", default: [String]()) { key, m throws(PEFTError) in
+            guard let list = m.elements else { throw fields.bad(key, "a list of strings", m) }
+            return try fields.strings(of: list, in: key, whole: m, expected: "a list of strings")
         }
 
-        guard let peftType = try optionalString("peft_type") else {
+        let config = PEFTConfig(
+            peftType: peftType,
+            baseModelNameOrPath: try fields.optionalString("base_model_name_or_path"),
+            r: r, loraAlpha: alpha,
+            useRSLoRA: try fields.bool("use_rslora"),
+            fanInFanOut: try fields.bool("fan_in_fan_out"),
+            targetModules: targets,
+            rankPattern: rankPattern, alphaPattern: alphaPattern,
+            taskType: try fields.optionalString("task_type"))
+        return Parsed(
+            config: config, rankPatternKeys: rankKeys, alphaPatternKeys: alphaKeys, modulesToSave: modulesToSave,
+            useDoRA: try fields.bool("use_dora"), targetModulesIsRegex: targetIsRegex)
+    }
+
+    /// `peft_type`, which must be present and `LORA`.
+    private static func loraType(_ fields: PEFTConfigFields) throws(PEFTError) -> String {
+        guard let peftType = try fields.optionalString("peft_type") else {
             throw PEFTError(.invalidConfig, "adapter_config.json has no 'peft_type'")
         }
         guard peftType == "LORA" else {
             throw PEFTError(.unsupportedPEFTType, "peft_type is '\(peftType)'; adapterd handles only LORA adapters")
         }
-        let r = try field("r").map { v throws(PEFTError) in try positiveInt("r", v) } ?? defaultRank
-        let alpha = try field("lora_alpha").map { v throws(PEFTError) in try finiteNumber("lora_alpha", v) }
-            ?? defaultAlpha
+        return peftType
+    }
 
-        var targets: [String] = []
-        var targetIsRegex = false
-        if let t = field("target_modules") {
-            if let s = t.string {
-                targets = [s]
-                targetIsRegex = true
-            } else if let list = t.elements {
-                for e in list {
-                    guard let s = e.string else { throw bad("target_modules", "a string or a list of strings", t) }
-                    targets.append(s)
-                }
-            } else {
-                throw bad("target_modules", "a string or a list of strings", t)
-            }
-        }
+    /// `target_modules`: a list of names, or one string (a regular expression, as PEFT reads it).
+    private static func targetModules(_ fields: PEFTConfigFields) throws(PEFTError) -> (names: [String], isRegex: Bool) {
+        let key = "target_modules", expected = "a string or a list of strings"
+        guard let t = fields.field(key) else { return ([], false) }
+        if let s = t.string { return ([s], true) }
+        guard let list = t.elements else { throw fields.bad(key, expected, t) }
+        return (try fields.strings(of: list, in: key, whole: t, expected: expected), false)
+    }
 
-        var rankPattern: [String: Int] = [:]
-        var rankKeys: [String] = []
-        if let p = field("rank_pattern") {
-            guard let members = p.members else { throw bad("rank_pattern", "an object", p) }
-            for m in members {
-                rankPattern[m.key] = try positiveInt("rank_pattern.\(m.key)", m.value)
-                rankKeys.append(m.key)
-            }
-        }
-        var alphaPattern: [String: Double] = [:]
-        var alphaKeys: [String] = []
-        if let p = field("alpha_pattern") {
-            guard let members = p.members else { throw bad("alpha_pattern", "an object", p) }
-            for m in members {
-                alphaPattern[m.key] = try finiteNumber("alpha_pattern.\(m.key)", m.value)
-                alphaKeys.append(m.key)
-            }
-        }
-        for key in rankKeys + alphaKeys {
+    /// Refuses a pattern key that is not a valid regular expression.
+    private static func checkPatternKeys(_ keys: [String]) throws(PEFTError) {
+        for key in keys {
             do {
                 _ = try NSRegularExpression(pattern: patternText(key))
             } catch {
                 throw PEFTError(.invalidConfig, "pattern key '\(key)' is not a valid regular expression")
             }
         }
-
-        var modulesToSave: [String] = []
-        if let m = field("modules_to_save") {
-            guard let list = m.elements else { throw bad("modules_to_save", "a list of strings", m) }
-            for e in list {
-                guard let s = e.string else { throw bad("modules_to_save", "a list of strings", m) }
-                modulesToSave.append(s)
-            }
-        }
-
-        let config = PEFTConfig(
-            peftType: peftType,
-            baseModelNameOrPath: try optionalString("base_model_name_or_path"),
-            r: r, loraAlpha: alpha,
-            useRSLoRA: try bool("use_rslora"),
-            fanInFanOut: try bool("fan_in_fan_out"),
-            targetModules: targets,
-            rankPattern: rankPattern, alphaPattern: alphaPattern,
-            taskType: try optionalString("task_type"))
-        return Parsed(
-            config: config, rankPatternKeys: rankKeys, alphaPatternKeys: alphaKeys, modulesToSave: modulesToSave,
-            useDoRA: try bool("use_dora"), targetModulesIsRegex: targetIsRegex)
     }
 
     /// Whether a pattern key applies to a module name, as PEFT's `get_pattern_key` decides.

@@ -108,13 +108,7 @@ public struct SafeTensorsFile: Sendable {
 
     /// All elements as `Double`s (bulk conversion, `HalfPrecision.decode`) and whether any is NaN or ∞.
     private func decodeDoubles(_ info: TensorInfo) throws(SafeTensorsError) -> (values: [Double], special: Bool) {
-        guard let dtype = info.dtype.floatingPoint else {
-            throw SafeTensorsError(
-                .unsupportedDType,
-                "tensor '\(info.name)' has dtype \(info.dtype.rawValue); adapterd reads F32, F16, BF16")
-        }
-        let count = info.elementCount
-        let start = 8 + headerLength + info.dataOffsets.lowerBound
+        let (dtype, count, start) = try floatingPointElements(info)
         var special = false
         let values = storage.withUnsafeBytes { raw in
             [Double](unsafeUninitializedCapacity: count) { out, initialized in
@@ -127,6 +121,18 @@ public struct SafeTensorsFile: Sendable {
         return (values, special)
     }
 
+    /// The tensor's floating-point dtype, element count and the offset of its first byte in the file;
+    /// throws for a dtype that cannot be read as floating-point values.
+    private func floatingPointElements(_ info: TensorInfo) throws(SafeTensorsError)
+        -> (dtype: DType, count: Int, start: Int) {
+        guard let dtype = info.dtype.floatingPoint else {
+            throw SafeTensorsError(
+                .unsupportedDType,
+                "tensor '\(info.name)' has dtype \(info.dtype.rawValue); adapterd reads F32, F16, BF16")
+        }
+        return (dtype, info.elementCount, 8 + headerLength + info.dataOffsets.lowerBound)
+    }
+
     private func require(_ name: String) throws(SafeTensorsError) -> TensorInfo {
         guard let info = tensor(named: name) else {
             throw SafeTensorsError(.tensorNotFound, "no tensor named '\(name)'")
@@ -135,13 +141,7 @@ public struct SafeTensorsFile: Sendable {
     }
 
     private func decode<T>(_ info: TensorInfo, _ convert: (Float) -> T) throws(SafeTensorsError) -> [T] {
-        guard let dtype = info.dtype.floatingPoint else {
-            throw SafeTensorsError(
-                .unsupportedDType,
-                "tensor '\(info.name)' has dtype \(info.dtype.rawValue); adapterd reads F32, F16, BF16")
-        }
-        let count = info.elementCount
-        let start = 8 + headerLength + info.dataOffsets.lowerBound
+        let (dtype, count, start) = try floatingPointElements(info)
         return storage.withUnsafeBytes { raw in
             [T](unsafeUninitializedCapacity: count) { out, initialized in
                 switch dtype {

@@ -151,11 +151,7 @@ enum StrictJSON {
             position += 1  // {
             var members: [Member] = []
             var seen = Set<String>()
-            skipWhitespace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
-                position += 1
-                return .object(members)
-            }
+            if consumeEmpty(closedBy: UInt8(ascii: "}")) { return .object(members) }
             while true {
                 skipWhitespace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
@@ -169,17 +165,7 @@ enum StrictJSON {
                 skipWhitespace()
                 let value = try parseValue(depth: depth)
                 members.append(Member(key: key, value: value))
-                skipWhitespace()
-                guard position < bytes.count else { throw fail("unexpected end of JSON in an object") }
-                if bytes[position] == UInt8(ascii: ",") {
-                    position += 1
-                    continue
-                }
-                if bytes[position] == UInt8(ascii: "}") {
-                    position += 1
-                    return .object(members)
-                }
-                throw fail("expected ',' or '}'")
+                if try consumeSeparator(closedBy: UInt8(ascii: "}"), in: "an object") { return .object(members) }
             }
         }
 
@@ -187,26 +173,35 @@ enum StrictJSON {
             guard depth <= StrictJSON.maximumDepth else { throw .tooDeep(offset: position) }
             position += 1  // [
             var elements: [Value] = []
-            skipWhitespace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
-                position += 1
-                return .array(elements)
-            }
+            if consumeEmpty(closedBy: UInt8(ascii: "]")) { return .array(elements) }
             while true {
                 skipWhitespace()
                 elements.append(try parseValue(depth: depth))
-                skipWhitespace()
-                guard position < bytes.count else { throw fail("unexpected end of JSON in an array") }
-                if bytes[position] == UInt8(ascii: ",") {
-                    position += 1
-                    continue
-                }
-                if bytes[position] == UInt8(ascii: "]") {
-                    position += 1
-                    return .array(elements)
-                }
-                throw fail("expected ',' or ']'")
+                if try consumeSeparator(closedBy: UInt8(ascii: "]"), in: "an array") { return .array(elements) }
             }
+        }
+
+        /// At the start of an object or array: consumes white space and `close` if it comes next.
+        /// - Returns: whether the container is empty (its closing bracket consumed).
+        mutating func consumeEmpty(closedBy close: UInt8) -> Bool {
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == close else { return false }
+            position += 1
+            return true
+        }
+
+        /// After a member or element: consumes white space, then ',' or the closing bracket `close`.
+        /// - Returns: whether the container ended (false: another member or element follows).
+        mutating func consumeSeparator(closedBy close: UInt8, in container: String) throws(ParseError) -> Bool {
+            skipWhitespace()
+            guard position < bytes.count else { throw fail("unexpected end of JSON in \(container)") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                return false
+            }
+            guard bytes[position] == close else { throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+            position += 1
+            return true
         }
 
         mutating func parseNumber() throws(ParseError) -> String {

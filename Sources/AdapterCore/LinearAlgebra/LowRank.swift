@@ -102,19 +102,7 @@ public enum LowRank {
         try requireTerms(updates, weights: weights)
         let out = updates[0].outFeatures, inn = updates[0].inFeatures
         let total = try totalRank(updates)
-        var b = Matrix(zeros: out, total)
-        var a = Matrix(zeros: total, inn)
-        var offset = 0
-        for (u, w) in zip(updates, weights) {
-            let factor = w * u.scale
-            for i in 0..<out {
-                for j in 0..<u.rank { b.elements[i * total + offset + j] = u.b.elements[i * u.rank + j] }
-            }
-            for j in 0..<u.rank {
-                for c in 0..<inn { a.elements[(offset + j) * inn + c] = factor * u.a.elements[j * inn + c] }
-            }
-            offset += u.rank
-        }
+        let (b, a) = stackedFactors(Array(zip(updates, weights)), out: out, inn: inn, width: total, weighted: .a)
         return LowRankUpdate(unchecked: b, a, 1)
     }
 
@@ -155,19 +143,7 @@ public enum LowRank {
                 update: LowRankUpdate(unchecked: Matrix(zeros: out, rank), Matrix(zeros: rank, inn), 1),
                 singularValues: [], rank: rank)
         }
-        var bHat = Matrix(zeros: out, total)
-        var aHat = Matrix(zeros: total, inn)
-        var offset = 0
-        for (u, w) in zip(updates, weights) {
-            let factor = w * u.scale
-            for i in 0..<out {
-                for j in 0..<u.rank { bHat.elements[i * total + offset + j] = factor * u.b.elements[i * u.rank + j] }
-            }
-            for j in 0..<u.rank {
-                for c in 0..<inn { aHat.elements[(offset + j) * inn + c] = u.a.elements[j * inn + c] }
-            }
-            offset += u.rank
-        }
+        let (bHat, aHat) = stackedFactors(Array(zip(updates, weights)), out: out, inn: inn, width: total, weighted: .b)
         let (qB, rB) = try LAPACK.thinQR(bHat)  // out×p, p×R
         let (qAT, rA) = try LAPACK.thinQR(ofTransposeOf: aHat)  // q×in, q×R
         let core = rB.multiplied(by: rA, transposeOther: true)  // p×q
@@ -224,11 +200,8 @@ public enum LowRank {
     }
 
     static func totalRank(_ updates: [LowRankUpdate]) throws -> Int {
-        var total = 0
-        for u in updates {
-            let (sum, overflow) = total.addingReportingOverflow(u.rank)
-            guard !overflow else { throw LinearAlgebraError(.invalidArgument, "total rank overflows") }
-            total = sum
+        guard let total = updates.lazy.map(\.rank).checkedSum() else {
+            throw LinearAlgebraError(.invalidArgument, "total rank overflows")
         }
         return total
     }

@@ -183,22 +183,9 @@ public enum AdapterMerger {
     static func concatenate(
         _ updates: [LowRankUpdate?], adapters: [LoRAAdapter], weights: [Double], unit: Unit, rank: Int
     ) throws -> LowRankUpdate {
-        let out = unit.outFeatures, inn = unit.inFeatures
-        var b = Matrix(zeros: out, rank)
-        var a = Matrix(zeros: rank, inn)
-        var offset = 0
-        for i in adapters.indices {
-            if let u = updates[i] {
-                let factor = weights[i] * u.scale
-                for row in 0..<out {
-                    for j in 0..<u.rank { b.elements[row * rank + offset + j] = u.b.elements[row * u.rank + j] }
-                }
-                for j in 0..<u.rank {
-                    for c in 0..<inn { a.elements[(offset + j) * inn + c] = factor * u.a.elements[j * inn + c] }
-                }
-                offset += u.rank
-            }
-        }
+        let present = adapters.indices.compactMap { i in updates[i].map { (update: $0, weight: weights[i]) } }
+        let (b, a) = LowRank.stackedFactors(present, out: unit.outFeatures, inn: unit.inFeatures, width: rank,
+                                            weighted: .a)
         return LowRankUpdate(unchecked: b, a, 1)
     }
 
