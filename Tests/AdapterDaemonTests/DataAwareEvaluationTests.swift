@@ -67,6 +67,28 @@ struct DataAwareEvaluationTests {
         #expect(try fixture.store.inputSketches(model: model.identity).keys.sorted() == ["home", "letters"])
     }
 
+    /// `evaluator = label-probability`: plans scored by the examples' right-label probability, no
+    /// input sketches made.
+    @Test func labelProbabilityScoresPlansOnTheExamplesLabels() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: {
+            $0.baseModel = CorpusFiles.llamaTiny
+            $0.evaluator = .labelProbability
+        }, budgetOverride: .bytes(Self.budget))
+        for (id, task, corpusTask) in Self.tasks {
+            _ = try await fixture.service.installer.install(
+                try CorpusFiles.installParams(id, task: task, corpusTask: corpusTask), fixture.context)
+        }
+        let status = try fixture.service.reads.status(fixture.context)
+        #expect(status.evaluator?.name == "label-probability")
+        let served = try #require(status.served)
+        #expect(served.kind == "clustered")
+        #expect(served.evaluator == "label-probability", "note: \(served.evaluatorNote ?? "none")")
+        #expect(served.evaluatorNote == nil)
+        #expect(status.budget.servedBytes <= Self.budget)
+        #expect(served.tasks.allSatisfy { ($0.retainedQuality ?? -1) > 0 })
+        #expect(fixture.service.replanner.sketches.madeCount == 0)
+    }
+
     @Test func withoutABaseModelTheWeightSpaceEvaluatorScoresAndStatusSaysWhy() async throws {
         let fixture = try Self.fixture(baseModel: nil)
         for (id, task, corpusTask) in Self.tasks {

@@ -29,7 +29,7 @@ public enum ConfigurationFile {
         ("request-timeout", "seconds within which a request must arrive completely once it has begun"),
         ("max-examples", "most examples (JSONL lines) per task in an install"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
-        ("evaluator", "how re-clustering scores merged adapters: auto (default: data-aware with base-model, else weight-space), data-aware, weight-space or command"),
+        ("evaluator", "how re-clustering scores merged adapters: auto (default: data-aware with base-model, else weight-space), data-aware, label-probability, weight-space or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
         ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
@@ -148,7 +148,7 @@ public enum ConfigurationFile {
             settings.logLevel = level
         case "evaluator":
             guard let kind = EvaluatorKind(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of auto, data-aware, weight-space, command")
+                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of auto, data-aware, label-probability, weight-space, command")
             }
             settings.evaluator = kind
         case "evaluator-command":

@@ -103,8 +103,8 @@ public struct DaemonSettings: Sendable, Hashable {
         guard maxReadOnlyFrameBytes >= 4096 else {
             throw ConfigurationError(.invalidValue, "max-read-only-request must be at least 4KiB")
         }
-        if evaluator == .dataAware && baseModel == nil {
-            throw ConfigurationError(.invalidValue, "evaluator = data-aware needs base-model = DIR (the base model directory the tasks' adapters were trained on)")
+        if [.dataAware, .labelProbability].contains(evaluator) && baseModel == nil {
+            throw ConfigurationError(.invalidValue, "evaluator = \(evaluator.rawValue) needs base-model = DIR (the base model directory the tasks' adapters were trained on)")
         }
         if evaluator == .command && evaluatorCommand.isEmpty {
             throw ConfigurationError(.invalidValue, "evaluator = command needs evaluator-command")
@@ -139,6 +139,12 @@ public enum EvaluatorKind: String, Sendable, Hashable, CaseIterable {
     /// inputs the task's examples feed the base model (`DataAwareEvaluator`, from input sketches
     /// made once per task). Falls back to weight-space for a plan it cannot score.
     case dataAware = "data-aware"
+    /// Built in, needs `base-model` and labelled examples: the mean probability the model with the
+    /// candidate gives each example's right label (`LabelProbabilityEvaluator`): one forward pass
+    /// over the examples per candidate, so planning takes about 15× as long as `data-aware`; on the
+    /// corpus its plans match the external few-shot scorer's (docs/QUALITY.md). Falls back to
+    /// weight-space for a plan it cannot score.
+    case labelProbability = "label-probability"
     /// Built in, needs no model: how much of each task's own update the merge preserves.
     case weightSpace = "weight-space"
     /// `evaluator-command`, run per (merged adapter, task) with a timeout; results cached by the

@@ -1,5 +1,6 @@
 import AdapterCore
 import AdapterStore
+import Foundation
 import Logging
 
 /// The evaluator re-clustering uses, as the settings and the base model make it, with the reason
@@ -7,19 +8,26 @@ import Logging
 enum EvaluatorChoice: Sendable {
     case fixed(ServedSetPlanner.Evaluators, reason: String)
     case dataAware(LoadedBaseModel, reason: String)
+    case labelProbability(LoadedBaseModel, reason: String)
 
-    /// The evaluator's name (`data-aware`, `weight-space`, or the command's cached name).
+    /// The evaluator's name (`data-aware`, `label-probability`, `weight-space`, or the command's cached name).
     var name: String {
         switch self {
         case .fixed(let evaluators, _): evaluators.primary.name
         case .dataAware: "data-aware"
+        case .labelProbability: "label-probability"
         }
     }
 
     var reason: String {
         switch self {
-        case .fixed(_, let reason), .dataAware(_, let reason): reason
+        case .fixed(_, let reason), .dataAware(_, let reason), .labelProbability(_, let reason): reason
         }
+    }
+
+    /// The base model a data-aware choice records input sketches with at install.
+    var sketchingModel: LoadedBaseModel? {
+        if case .dataAware(let model, _) = self { model } else { nil }
     }
 
     /// The evaluators of one plan over `inputs`: data-aware scores from each task's input sketch
@@ -37,6 +45,16 @@ enum EvaluatorChoice: Sendable {
                 return try book.sketch(of: input, adapter: task.adapter, model: model)
             }
             return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
+        case .labelProbability(let model, _):
+            let files = Dictionary(inputs.map { ($0.name, $0.examplesFile) }, uniquingKeysWith: { a, _ in a })
+            let evaluator = LabelProbabilityEvaluator(sketcher: model.sketcher) { task in
+                guard let file = files[task.name] ?? nil else {
+                    throw ClusteringError(.evaluatorFailed, "the examples of task '\(task.name)' are not available")
+                }
+                return try ExamplesFile.load(contentsOf: URL(fileURLWithPath: file),
+                                             limits: TaskEmbeddingIndex.storedExamplesLimits, maximumBytes: .max)
+            }
+            return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
         }
     }
 }
@@ -50,9 +68,11 @@ enum EvaluatorFactory {
         switch settings.evaluator {
         case .weightSpace:
             return .fixed(.init(primary: WeightSpaceEvaluator(), fallback: nil), reason: "evaluator = weight-space")
-        case .auto, .dataAware:
+        case .auto, .dataAware, .labelProbability:
             let key = "evaluator = \(settings.evaluator.rawValue)"
             switch baseModel {
+            case .loaded(let model) where settings.evaluator == .labelProbability:
+                return .labelProbability(model, reason: "\(key); base model \(model.directory) (\(model.summary))")
             case .loaded(let model):
                 return .dataAware(model, reason: "\(key); base model \(model.directory) (\(model.summary))")
             case .notConfigured:

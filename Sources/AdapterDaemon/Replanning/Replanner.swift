@@ -132,7 +132,7 @@ final class Replanner: Sendable {
     /// planning thread) when merges are scored data-aware, so that it is there for this plan and every
     /// later one. Best effort: a sketch that cannot be made is said in the plan's note.
     func sketchAtInstall(_ pending: ServedSetPlanner.Input, context: RequestContext) async {
-        guard case .dataAware(let model, _) = evaluator.withLockedValue({ $0 }) else { return }
+        guard let model = evaluator.withLockedValue({ $0 }).sketchingModel else { return }
         await context.progress(stage: "sketching", fraction: 0.72,
                                message: "recording what the examples feed the base model (\(model.summary))")
         let book = sketches
@@ -141,7 +141,7 @@ final class Replanner: Sendable {
 
     /// Stores the sketch `sketchAtInstall` made, once the install's task is in the catalog.
     func persistSketch(_ input: ServedSetPlanner.Input) {
-        guard case .dataAware(let model, _) = evaluator.withLockedValue({ $0 }) else { return }
+        guard let model = evaluator.withLockedValue({ $0 }).sketchingModel else { return }
         sketches.persist(input, model: model)
     }
 

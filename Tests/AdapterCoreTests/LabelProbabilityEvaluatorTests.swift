@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+@testable import AdapterCore
+
+/// The built-in few-shot evaluator on corpus tasks: a trained adapter gives its task's right labels
+/// more probability than the base model does, the probabilities are probabilities, and examples
+/// with one label cannot be scored.
+@Suite("Label probability evaluator")
+struct LabelProbabilityEvaluatorTests {
+    static func check(model directory: URL, id: String) async throws {
+        let sketcher = try TaskInputSketcher(modelDirectory: directory)
+        let adapter = try CorpusTasks.adapter(id)
+        let task = TaskProfile(name: id, version: 1, adapter: adapter)
+        let examples = try CorpusTasks.examples(CorpusTasks.task(of: id))
+        let evaluator = LabelProbabilityEvaluator(sketcher: sketcher) { _ in examples }
+        let own = try await evaluator.score(task: task, candidate: adapter)
+        let base = try await evaluator.score(task: task, candidate: DataAwareFixtures.zeroCopy(adapter))
+        #expect(own > 0 && own <= 1 && base > 0 && base <= 1)
+        #expect(own > base + 0.1, "own \(own) vs base \(base)")
+        // Half the update moves the probability part of the way.
+        let half = try await evaluator.score(task: task, candidate: EvaluatorTests.scaledCopy(adapter, by: 0.5))
+        #expect(half > base, "half \(half), base \(base)")
+
+        let oneLabel = LabelProbabilityEvaluator(sketcher: sketcher) { _ in
+            examples.map { TaskExample(text: $0.text, label: examples[0].label) }
+        }
+        let single = TaskProfile(name: "single", version: 1, adapter: adapter)
+        await #expect(throws: ClusteringError.self) { try await oneLabel.score(task: single, candidate: adapter) }
+    }
+
+    @Test func llamaTinyLabelsAfterThePrompt() async throws {
+        try await Self.check(model: RuntimeFixtures.llamaTiny, id: "llama-003-sentiment_tweets")
+    }
+
+    @Test(.enabled(if: MiniLMFixtures.modelDirectory != nil, MiniLMFixtures.modelMissing))
+    func miniLMPrototypesOfTheOwnAdapter() async throws {
+        try await Self.check(model: try #require(MiniLMFixtures.modelDirectory), id: "minilm-017-sentiment_tweets")
+    }
+}
