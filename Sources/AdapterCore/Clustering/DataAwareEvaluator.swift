@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The built-in evaluator that uses a task's examples without running the model per candidate: the
 /// `DataAwareScore` of the candidate against the task's own adapter on the task's `TaskInputSketch`
 /// (made once per task by `TaskInputSketcher`, e.g. at install). Scores lie in [0, 1] and the task's
@@ -15,7 +13,7 @@ public struct DataAwareEvaluator: Evaluator {
     public var maximumScore: Double? { 1 }
 
     private let sketchOf: @Sendable (TaskProfile) throws -> TaskInputSketch
-    private let references = ReferenceCache()
+    private let references = TaskReferenceCache<DataAwareScore.Reference>()
 
     /// Sketches given by a function of the task (e.g. a catalog lookup by name and version).
     public init(sketch: @escaping @Sendable (TaskProfile) throws -> TaskInputSketch) {
@@ -42,34 +40,13 @@ public struct DataAwareEvaluator: Evaluator {
     public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         do {
             return try reference(for: task).breakdown(candidate).score
-        } catch let error as ClusteringError where error.code == .evaluatorFailed {
-            throw error
-        } catch let error as ClusteringError {
-            throw ClusteringError(.evaluatorFailed, "data-aware score of task '\(task.name)': \(error.message)")
         } catch {
-            throw ClusteringError(.evaluatorFailed, "data-aware score of task '\(task.name)': \(error)")
+            throw ClusteringError.evaluatorFailure(error, "data-aware score of task '\(task.name)'")
         }
     }
 
     /// The task's prepared side of the score (cached by name and version).
     public func reference(for task: TaskProfile) throws -> DataAwareScore.Reference {
-        let key = ReferenceCache.Key(name: task.name, version: task.version)
-        if let known = references.entries.withLock({ $0[key] }) { return known }
-        let made = try DataAwareScore.Reference(own: task.adapter, sketch: sketchOf(task))
-        return references.entries.withLock { entries in
-            if let raced = entries[key] { return raced }
-            entries[key] = made
-            return made
-        }
-    }
-
-    /// Prepared references by task, shared by the copies of one evaluator.
-    final class ReferenceCache: Sendable {
-        struct Key: Hashable, Sendable {
-            let name: String
-            let version: Int
-        }
-
-        let entries = Mutex<[Key: DataAwareScore.Reference]>([:])
+        try references.value(for: task) { try DataAwareScore.Reference(own: task.adapter, sketch: sketchOf(task)) }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The built-in few-shot evaluator: the mean probability the base model with the candidate gives
 /// each of the task's labelled examples' right label, among the labels its examples use — what an
@@ -20,7 +19,7 @@ public struct LabelProbabilityEvaluator: Evaluator {
     private let model: BaseModel
     private let encoding: ExampleSequences
     private let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
-    private let references = Cache()
+    private let references = TaskReferenceCache<Reference>()
     static let temperature = 0.05
 
     public init(model: BaseModel, tokenizer: any Tokenizer,
@@ -38,22 +37,13 @@ public struct LabelProbabilityEvaluator: Evaluator {
     public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
         do {
             return try reference(for: task).probability(with: try FactoredLoRA(candidate))
-        } catch let error as ClusteringError where error.code == .evaluatorFailed {
-            throw error
         } catch {
-            throw ClusteringError(.evaluatorFailed, "label probability of task '\(task.name)': \(error)")
+            throw ClusteringError.evaluatorFailure(error, "label probability of task '\(task.name)'")
         }
     }
 
     private func reference(for task: TaskProfile) throws -> Reference {
-        let key = Cache.Key(name: task.name, version: task.version)
-        if let known = references.entries.withLock({ $0[key] }) { return known }
-        let made = try Reference(task: task, examples: examplesOf(task), model: model, encoding: encoding)
-        return references.entries.withLock { entries in
-            if let raced = entries[key] { return raced }
-            entries[key] = made
-            return made
-        }
+        try references.value(for: task) { try Reference(task: task, examples: examplesOf(task), model: model, encoding: encoding) }
     }
 
     /// A task's labelled examples, encoded once; for encoders also the prototypes of its labels.
@@ -147,12 +137,4 @@ public struct LabelProbabilityEvaluator: Evaluator {
         }
     }
 
-    final class Cache: Sendable {
-        struct Key: Hashable, Sendable {
-            let name: String
-            let version: Int
-        }
-
-        let entries = Mutex<[Key: Reference]>([:])
-    }
 }

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The built-in output-level evaluator: runs the base model with the candidate on the task's examples
 /// and scores how much of the own adapter's change of the model's outputs it reproduces
 /// (`OutputAgreement`): for a decoder, of the next-token distribution where the answer follows
@@ -15,7 +13,7 @@ public struct OutputAgreementEvaluator: Evaluator {
     private let model: BaseModel
     private let encoding: ExampleSequences
     private let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
-    private let references = ReferenceCache()
+    private let references = TaskReferenceCache<OutputAgreement.Reference>()
 
     public init(model: BaseModel, tokenizer: any Tokenizer,
                 examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
@@ -34,31 +32,15 @@ public struct OutputAgreementEvaluator: Evaluator {
             let agreement = try reference(for: task).agreement(try FactoredLoRA(candidate))
             let share = agreement.klRetention ?? agreement.retention ?? 1
             return min(1, max(0, share))
-        } catch let error as ClusteringError where error.code == .evaluatorFailed {
-            throw error
         } catch {
-            throw ClusteringError(.evaluatorFailed, "output agreement of task '\(task.name)': \(error)")
+            throw ClusteringError.evaluatorFailure(error, "output agreement of task '\(task.name)'")
         }
     }
 
     private func reference(for task: TaskProfile) throws -> OutputAgreement.Reference {
-        let key = ReferenceCache.Key(name: task.name, version: task.version)
-        if let known = references.entries.withLock({ $0[key] }) { return known }
-        let prompts = try examplesOf(task).map { example throws(ModelRuntimeError) in try encoding.prompt(example) }
-        let made = try OutputAgreement.Reference(model: model, sequences: prompts, own: try FactoredLoRA(task.adapter))
-        return references.entries.withLock { entries in
-            if let raced = entries[key] { return raced }
-            entries[key] = made
-            return made
+        try references.value(for: task) {
+            let prompts = try examplesOf(task).map { example throws(ModelRuntimeError) in try encoding.prompt(example) }
+            return try OutputAgreement.Reference(model: model, sequences: prompts, own: try FactoredLoRA(task.adapter))
         }
-    }
-
-    final class ReferenceCache: Sendable {
-        struct Key: Hashable, Sendable {
-            let name: String
-            let version: Int
-        }
-
-        let entries = Mutex<[Key: OutputAgreement.Reference]>([:])
     }
 }

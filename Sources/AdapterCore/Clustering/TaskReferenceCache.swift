@@ -1,0 +1,36 @@
+import Synchronization
+
+/// What an evaluator prepares once per task version (its own adapter's side of the score) and reuses
+/// for every candidate; safe to use concurrently (a value made twice by a race is made, not shared).
+final class TaskReferenceCache<Value: Sendable>: Sendable {
+    private struct Key: Hashable, Sendable {
+        let name: String
+        let version: Int
+    }
+
+    private let entries = Mutex<[Key: Value]>([:])
+
+    init() {}
+
+    /// The value of `task`, made by `make` on first use.
+    func value(for task: TaskProfile, make: () throws -> Value) throws -> Value {
+        let key = Key(name: task.name, version: task.version)
+        if let known = entries.withLock({ $0[key] }) { return known }
+        let made = try make()
+        return entries.withLock { entries in
+            if let raced = entries[key] { return raced }
+            entries[key] = made
+            return made
+        }
+    }
+}
+
+extension ClusteringError {
+    /// `error` as the `evaluatorFailed` error a planner falls back on, naming what failed (an
+    /// `evaluatorFailed` error is passed on as it is).
+    static func evaluatorFailure(_ error: any Error, _ what: String) -> ClusteringError {
+        if let error = error as? ClusteringError, error.code == .evaluatorFailed { return error }
+        let reason = (error as? ClusteringError)?.message ?? "\(error)"
+        return ClusteringError(.evaluatorFailed, "\(what): \(reason)")
+    }
+}
