@@ -26,6 +26,12 @@ struct LabelProbabilityEvaluatorTests {
         }
         let single = TaskProfile(name: "single", version: 1, adapter: adapter)
         await #expect(throws: ClusteringError.self) { try await oneLabel.score(task: single, candidate: adapter) }
+        // Too many distinct labels (each candidate would cost examples × labels sequences): refused.
+        let manyLabels = LabelProbabilityEvaluator(sketcher: sketcher) { _ in
+            (0...LabelProbabilityEvaluator.maximumLabels).map { TaskExample(text: examples[0].text, label: "label\($0)") }
+        }
+        let many = TaskProfile(name: "many", version: 1, adapter: adapter)
+        await #expect(throws: ClusteringError.self) { try await manyLabels.score(task: many, candidate: adapter) }
     }
 
     @Test func llamaTinyLabelsAfterThePrompt() async throws {

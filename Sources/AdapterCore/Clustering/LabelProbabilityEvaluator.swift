@@ -11,7 +11,8 @@ import Foundation
 ///   softmax over the labels.
 ///
 /// Retained quality is score(serving) / score(own); the own adapter's score is computed once per
-/// (task, version). A task whose examples carry fewer than two distinct labels cannot be scored:
+/// (task, version). The first `maximumExamples` labelled examples are used; a task whose examples
+/// carry fewer than two or more than `maximumLabels` distinct labels cannot be scored:
 /// `evaluatorFailed`, as is every other failure.
 public struct LabelProbabilityEvaluator: Evaluator {
     public var name: String { "label-probability" }
@@ -21,6 +22,10 @@ public struct LabelProbabilityEvaluator: Evaluator {
     private let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
     private let references = TaskReferenceCache<Reference>()
     static let temperature = 0.05
+    /// At most this many labelled examples are read (the first ones), and at most this many distinct
+    /// labels scored: each candidate costs examples × labels sequences for a decoder.
+    public static let maximumExamples = 64
+    public static let maximumLabels = 32
 
     public init(model: BaseModel, tokenizer: any Tokenizer,
                 examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
@@ -59,11 +64,16 @@ public struct LabelProbabilityEvaluator: Evaluator {
         let prototypes: [[Float]]
 
         init(task: TaskProfile, examples: [TaskExample], model: BaseModel, encoding: ExampleSequences) throws {
-            let labelled = examples.compactMap { example in (example.output ?? example.label).map { (example, $0) } }
+            let labelled = Array(examples.compactMap { example in (example.output ?? example.label).map { (example, $0) } }
+                .prefix(LabelProbabilityEvaluator.maximumExamples))
             let labels = Array(Set(labelled.map(\.1))).sorted()
             guard labels.count >= 2 else {
                 throw ClusteringError(.evaluatorFailed,
                     "task '\(task.name)' has \(labels.count) distinct label(s) in its examples; label probability needs at least 2")
+            }
+            guard labels.count <= LabelProbabilityEvaluator.maximumLabels else {
+                throw ClusteringError(.evaluatorFailed,
+                    "task '\(task.name)' has \(labels.count) distinct labels in its examples; label probability scores at most \(LabelProbabilityEvaluator.maximumLabels)")
             }
             self.model = model
             self.labels = labels

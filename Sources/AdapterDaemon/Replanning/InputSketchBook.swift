@@ -59,6 +59,9 @@ final class InputSketchBook: Sendable {
             }
             let made = make(adapter: adapter, examplesFile: input.examplesFile, model: model, task: input.name)
             state.made += 1
+            // One sketch per task and model in memory: a new version's replaces the old one's.
+            state.sketches = state.sketches.filter { $0.key.task != key.task || $0.key.model != key.model }
+            state.unsaved = state.unsaved.filter { $0.task != key.task || $0.model != key.model }
             state.sketches[key] = made
             if case .success(let sketch) = made, !save(sketch, input, model: model.identity) { state.unsaved.insert(key) }
             return made
