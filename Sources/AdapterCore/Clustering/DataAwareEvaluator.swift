@@ -38,10 +38,18 @@ public struct DataAwareEvaluator: Evaluator {
     /// merges). Every failure is an `evaluatorFailed` error naming the task, so a planner can fall
     /// back to another evaluator for the plan.
     public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
+        let reference: DataAwareScore.Reference
         do {
-            return try reference(for: task).breakdown(candidate).score
+            reference = try self.reference(for: task)
         } catch {
             throw ClusteringError.evaluatorFailure(error, "data-aware score of task '\(task.name)'")
+        }
+        do {
+            return try reference.breakdown(candidate).score
+        } catch {
+            // The candidate does not fit the task's sketch (e.g. it adapts a map the sketch did not record).
+            let reason = (error as? ClusteringError)?.message ?? "\(error)"
+            throw ClusteringError(.evaluatorFailed, "data-aware score of task '\(task.name)': \(reason)")
         }
     }
 
