@@ -91,62 +91,30 @@ struct JointQualityBench: AsyncParsableCommand {
                 }
                 if let runtime {
                     let dataAware = runtime.sketches
-                    let started = Date()
-                    do {
-                        let joint = try await JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))
-                            .plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(started)
-                        served.append(("joint, data-aware (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, data-aware (built in)", nil))
-                    }
-                    // Scored at the model's output instead: one forward pass per candidate.
-                    let outputStarted = Date()
-                    do {
-                        let evaluator = OutputAgreementEvaluator(sketcher: runtime.sketcher) { task in
-                            guard let examples = fewExamples[task.name] else {
-                                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
-                            }
-                            return examples
+                    let examples: @Sendable (TaskProfile) throws -> [TaskExample] = { task in
+                        guard let found = fewExamples[task.name] else {
+                            throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
                         }
-                        let joint = try await JointBudgetPlanner(evaluator: evaluator).plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(outputStarted)
-                        served.append(("joint, output agreement (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, output agreement (built in)", nil))
+                        return found
                     }
-                    // The few examples' right-label probability, computed by the runtime.
-                    let labelStarted = Date()
-                    do {
-                        let evaluator = LabelProbabilityEvaluator(sketcher: runtime.sketcher) { task in
-                            guard let examples = fewExamples[task.name] else {
-                                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
-                            }
-                            return examples
-                        }
-                        let joint = try await JointBudgetPlanner(evaluator: evaluator).plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(labelStarted)
-                        served.append(("joint, label probability (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, label probability (built in)", nil))
-                    }
-                    // The same, each cluster merged by the SVD or the data-aware (RegMean) merge,
-                    // whichever keeps more by the data-aware score.
-                    let choiceStarted = Date()
-                    do {
-                        let planner = JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware), merger: { tasks, dtype in
-                            try DataAwareMergeChoice(tasks: tasks, sketches: dataAware,
-                                                     options: .init(weighting: .relative), storageDType: dtype)
-                        })
-                        let joint = try await planner.plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(choiceStarted)
-                        served.append(("joint, data-aware, merge by data-aware choice of SVD/RegMean, \(joint.policy.rawValue), "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, data-aware, SVD/RegMean choice", nil))
+                    let builtIn: [(String, JointBudgetPlanner)] = [
+                        ("data-aware (built in)", JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))),
+                        // Scored at the model's output instead: one forward pass per candidate.
+                        ("output agreement (built in)",
+                         JointBudgetPlanner(evaluator: OutputAgreementEvaluator(sketcher: runtime.sketcher, examples: examples))),
+                        // The few examples' right-label probability, computed by the runtime.
+                        ("label probability (built in)",
+                         JointBudgetPlanner(evaluator: LabelProbabilityEvaluator(sketcher: runtime.sketcher, examples: examples))),
+                        // Data-aware, each cluster merged by the SVD or the data-aware (RegMean) merge,
+                        // whichever keeps more by the data-aware score.
+                        ("data-aware, merge by data-aware choice of SVD/RegMean",
+                         JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware), merger: { tasks, dtype in
+                             try DataAwareMergeChoice(tasks: tasks, sketches: dataAware,
+                                                      options: .init(weighting: .relative), storageDType: dtype)
+                         })),
+                    ]
+                    for (label, planner) in builtIn {
+                        served.append(try await Self.timedPlan("joint, " + label, planner, fewProfiles, budget: budget))
                     }
                 }
                 for (method, plan) in served {
@@ -224,6 +192,20 @@ struct JointQualityBench: AsyncParsableCommand {
                 }
             }
             for outcome in plan.tasks { if let i = byName[outcome.name] { predicted[i] = outcome.quality } }
+        }
+    }
+
+    /// One plan made and timed, labelled with its policy, evaluations and time (nil: the budget is too small).
+    static func timedPlan(_ label: String, _ planner: JointBudgetPlanner, _ tasks: [TaskProfile],
+                          budget: Int) async throws -> (String, Served?) {
+        let started = Date()
+        do {
+            let joint = try await planner.plan(tasks: tasks, budget: budget)
+            let seconds = Date().timeIntervalSince(started)
+            return ("\(label), \(joint.policy.rawValue), \(joint.evaluations) evals, " + String(format: "planned in %.1f s", seconds),
+                    Served(joint, taskCount: tasks.count))
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            return (label, nil)
         }
     }
 

@@ -17,9 +17,7 @@ import Foundation
 public struct LabelProbabilityEvaluator: Evaluator {
     public var name: String { "label-probability" }
 
-    private let model: BaseModel
-    private let encoding: ExampleSequences
-    private let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
+    private let context: RuntimeScoringContext
     private let references = TaskReferenceCache<Reference>()
     static let temperature = 0.05
     /// At most this many labelled examples are read (the first ones), and at most this many distinct
@@ -29,9 +27,7 @@ public struct LabelProbabilityEvaluator: Evaluator {
 
     public init(model: BaseModel, tokenizer: any Tokenizer,
                 examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
-        self.model = model
-        self.encoding = ExampleSequences(tokenizer: tokenizer, model: model)
-        self.examplesOf = examples
+        context = RuntimeScoringContext(model: model, tokenizer: tokenizer, examples: examples)
     }
 
     /// The model and tokenizer of a sketcher (one runtime for every built-in evaluator).
@@ -48,7 +44,9 @@ public struct LabelProbabilityEvaluator: Evaluator {
     }
 
     private func reference(for task: TaskProfile) throws -> Reference {
-        try references.value(for: task) { try Reference(task: task, examples: examplesOf(task), model: model, encoding: encoding) }
+        try references.value(for: task) {
+            try Reference(task: task, examples: context.examplesOf(task), model: context.model, encoding: context.encoding)
+        }
     }
 
     /// A task's labelled examples, encoded once; for encoders also the prototypes of its labels.

@@ -10,16 +10,12 @@ public struct OutputAgreementEvaluator: Evaluator {
     public var name: String { "output-agreement" }
     public var maximumScore: Double? { 1 }
 
-    private let model: BaseModel
-    private let encoding: ExampleSequences
-    private let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
+    private let context: RuntimeScoringContext
     private let references = TaskReferenceCache<OutputAgreement.Reference>()
 
     public init(model: BaseModel, tokenizer: any Tokenizer,
                 examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
-        self.model = model
-        self.encoding = ExampleSequences(tokenizer: tokenizer, model: model)
-        self.examplesOf = examples
+        context = RuntimeScoringContext(model: model, tokenizer: tokenizer, examples: examples)
     }
 
     /// The model and tokenizer of a sketcher (one runtime for both evaluators).
@@ -39,8 +35,8 @@ public struct OutputAgreementEvaluator: Evaluator {
 
     private func reference(for task: TaskProfile) throws -> OutputAgreement.Reference {
         try references.value(for: task) {
-            let prompts = try examplesOf(task).map { example throws(ModelRuntimeError) in try encoding.prompt(example) }
-            return try OutputAgreement.Reference(model: model, sequences: prompts, own: try FactoredLoRA(task.adapter))
+            let prompts = try context.examplesOf(task).map { example throws(ModelRuntimeError) in try context.encoding.prompt(example) }
+            return try OutputAgreement.Reference(model: context.model, sequences: prompts, own: try FactoredLoRA(task.adapter))
         }
     }
 }
