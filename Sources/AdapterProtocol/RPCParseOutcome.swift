@@ -28,7 +28,7 @@ public struct RPCParseOutcome: Equatable, Sendable, CustomStringConvertible {
     public let id: RPCID?
 
     /// The params types of the methods (one entry each, so `params` lines up).
-    public static let paramsTypes: [any Codable.Type] = [
+    public static let paramsTypes: [any (Codable & Sendable).Type] = [
         NoParams.self, InstallParams.self, TaskParams.self, RouteParams.self, TextRouteParams.self,
         BudgetSetParams.self, ReclusterParams.self, ExportParams.self,
     ]

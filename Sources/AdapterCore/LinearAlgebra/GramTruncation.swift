@@ -139,7 +139,7 @@ extension LowRank {
                 let r = u.rank
                 u.b.elements.withUnsafeBufferPointer { src in
                     for row in 0..<out {
-                        UnsafeMutableBufferPointer(rebasing: dst[(row * total + offset)..<(row * total + offset + r)])
+                        _ = UnsafeMutableBufferPointer(rebasing: dst[(row * total + offset)..<(row * total + offset + r)])
                             .update(fromContentsOf: src[(row * r)..<(row * r + r)])
                     }
                 }

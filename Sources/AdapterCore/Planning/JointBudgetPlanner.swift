@@ -216,7 +216,7 @@ public struct JointBudgetPlanner: Sendable {
                 $0.adapter.modules.map(\.rank).max() ?? 1 }.max() ?? 1)))
         }
         let shares = Self.fixedShares(budget: budget, own: own, minimum: minimum)
-        return try prepared.enumerated().map { g, group in
+        return prepared.enumerated().map { g, group in
             var best: (index: Int, value: Double)?
             for (index, ways) in group.clusterings.enumerated() {
                 guard let picked = try? RankAllocation.allocate(choices: ways.choices, budget: shares[g]) else { continue }
@@ -252,11 +252,8 @@ public struct JointBudgetPlanner: Sendable {
     public func plan(tasks: [TaskProfile], budget: Int, progress: Progress? = nil) async throws -> JointPlan {
         guard !tasks.isEmpty else { throw ClusteringError(.invalidArgument, "there are no tasks to plan for") }
         guard budget >= 0 else { throw ClusteringError(.invalidArgument, "the budget must not be negative") }
-        var ownTotal = 0
-        for task in tasks {
-            let (sum, overflow) = ownTotal.addingReportingOverflow(task.ownBytes)
-            guard !overflow else { throw ClusteringError(.invalidArgument, "the tasks' sizes overflow") }
-            ownTotal = sum
+        guard let ownTotal = tasks.lazy.map(\.ownBytes).checkedSum() else {
+            throw ClusteringError(.invalidArgument, "the tasks' sizes overflow")
         }
         if ownTotal <= budget {
             var groups: [JointPlan.Group] = []
