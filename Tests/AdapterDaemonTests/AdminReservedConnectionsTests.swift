@@ -156,7 +156,7 @@ struct AdminReservedConnectionsTests {
         try Holder.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         chmod(scriptPath, 0o644)
         let release = running.directory.path + "/release"
-        defer { FileManager.default.createFile(atPath: release, contents: nil) }
+        defer { _ = FileManager.default.createFile(atPath: release, contents: nil) }
 
         // uid 4242 asks for 3: its share is 2. uid 4243 takes 2 more: readers now hold 6 - 2.
         let first = try Holder(uid: 4242, count: 3, socket: running.socket, scriptPath: scriptPath, release: release)
@@ -183,7 +183,7 @@ struct AdminReservedConnectionsTests {
         #expect(over.message?.contains("has 6 connections open") == true, "\(over.message ?? "no answer")")
         #expect(running.server.connectionCount == 6)
 
-        FileManager.default.createFile(atPath: release, contents: nil)
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
         try await Self.blocking { for holder in [first, second, third] { holder.wait() } }
         admins.removeAll()
         try await running.stop()

@@ -37,7 +37,7 @@ struct DataAwareEvaluationTests {
         #expect(served.evaluator == "data-aware", "note: \(served.evaluatorNote ?? "none")")
         #expect(served.evaluatorNote == nil)
         #expect(status.budget.servedBytes <= Self.budget)
-        #expect(served.tasks.allSatisfy { ($0.retainedQuality ?? -1) >= 0 && ($0.retainedQuality ?? 2) <= 1 })
+        #expect(served.tasks.allSatisfy { $0.retainedQuality >= 0 && $0.retainedQuality <= 1 })
         // One forward pass per install, each sketch in the catalog for this base model.
         #expect(service.replanner.sketches.madeCount == 3)
         guard case .dataAware(let model, _) = service.replanner.evaluator.withLockedValue({ $0 }) else {
@@ -85,7 +85,7 @@ struct DataAwareEvaluationTests {
         #expect(served.evaluator == "label-probability", "note: \(served.evaluatorNote ?? "none")")
         #expect(served.evaluatorNote == nil)
         #expect(status.budget.servedBytes <= Self.budget)
-        #expect(served.tasks.allSatisfy { ($0.retainedQuality ?? -1) > 0 })
+        #expect(served.tasks.allSatisfy { $0.retainedQuality > 0 })
         #expect(fixture.service.replanner.sketches.madeCount == 0)
     }
 
