@@ -91,48 +91,25 @@ struct JointQualityBench: AsyncParsableCommand {
                 }
                 if let runtime {
                     let dataAware = runtime.sketches
-                    let started = Date()
-                    do {
-                        let joint = try await JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))
-                            .plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(started)
-                        served.append(("joint, data-aware (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, data-aware (built in)", nil))
+                    served.append(try await Self.timedPlan(
+                        "joint, data-aware (built in)", JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware)),
+                        tasks: fewProfiles, budget: budget))
+                    let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample] = { task in
+                        guard let examples = fewExamples[task.name] else {
+                            throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
+                        }
+                        return examples
                     }
                     // Scored at the model's output instead: one forward pass per candidate.
-                    let outputStarted = Date()
-                    do {
-                        let evaluator = OutputAgreementEvaluator(sketcher: runtime.sketcher) { task in
-                            guard let examples = fewExamples[task.name] else {
-                                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
-                            }
-                            return examples
-                        }
-                        let joint = try await JointBudgetPlanner(evaluator: evaluator).plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(outputStarted)
-                        served.append(("joint, output agreement (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, output agreement (built in)", nil))
-                    }
+                    served.append(try await Self.timedPlan(
+                        "joint, output agreement (built in)",
+                        JointBudgetPlanner(evaluator: OutputAgreementEvaluator(sketcher: runtime.sketcher, examples: examplesOf)),
+                        tasks: fewProfiles, budget: budget))
                     // The few examples' right-label probability, computed by the runtime.
-                    let labelStarted = Date()
-                    do {
-                        let evaluator = LabelProbabilityEvaluator(sketcher: runtime.sketcher) { task in
-                            guard let examples = fewExamples[task.name] else {
-                                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
-                            }
-                            return examples
-                        }
-                        let joint = try await JointBudgetPlanner(evaluator: evaluator).plan(tasks: fewProfiles, budget: budget)
-                        let seconds = Date().timeIntervalSince(labelStarted)
-                        served.append(("joint, label probability (built in), \(joint.policy.rawValue), \(joint.evaluations) evals, "
-                                       + String(format: "planned in %.1f s", seconds), Served(joint, taskCount: n)))
-                    } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                        served.append(("joint, label probability (built in)", nil))
-                    }
+                    served.append(try await Self.timedPlan(
+                        "joint, label probability (built in)",
+                        JointBudgetPlanner(evaluator: LabelProbabilityEvaluator(sketcher: runtime.sketcher, examples: examplesOf)),
+                        tasks: fewProfiles, budget: budget))
                     // The same, each cluster merged by the SVD or the data-aware (RegMean) merge,
                     // whichever keeps more by the data-aware score.
                     let choiceStarted = Date()
@@ -183,6 +160,21 @@ struct JointQualityBench: AsyncParsableCommand {
 
     /// A served set: per task, the adapter serving it, whether that is its own file, and the
     /// weight-space prediction; and the bytes and shape of the whole.
+    /// A joint plan of a built-in evaluator at `budget`, named with its policy, evaluation count and
+    /// planning time; no plan (nil) when nothing fits the budget.
+    static func timedPlan(_ name: String, _ planner: JointBudgetPlanner, tasks: [TaskProfile],
+                          budget: Int) async throws -> (method: String, plan: Served?) {
+        let started = Date()
+        do {
+            let joint = try await planner.plan(tasks: tasks, budget: budget)
+            let seconds = Date().timeIntervalSince(started)
+            return ("\(name), \(joint.policy.rawValue), \(joint.evaluations) evals, " + String(format: "planned in %.1f s", seconds),
+                    Served(joint, taskCount: tasks.count))
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            return (name, nil)
+        }
+    }
+
     struct Served {
         var adapters: [LoRAAdapter]
         var usesOwn: [Bool]
