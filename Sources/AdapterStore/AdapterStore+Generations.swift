@@ -377,10 +377,7 @@ extension AdapterStore {
     }
 
     func servedAdapter(_ row: Row) throws -> ServedAdapter {
-        let kindText: String = row["kind"]
-        guard let kind = ServedAdapterKind(rawValue: kindText) else {
-            throw StoreError(.database, "the catalog has a served adapter of unknown kind '\(kindText)'")
-        }
+        let kind: ServedAdapterKind = try CatalogCoding.named(row, "kind", "served adapter kind")
         let id: Int64 = row["id"]
         let generationID: Int64 = row["generation_id"]
         return ServedAdapter(
@@ -396,10 +393,7 @@ extension AdapterStore {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM generations WHERE id = ?", arguments: [id]) else {
             return nil
         }
-        let stateText: String = row["state"]
-        guard let state = GenerationState(rawValue: stateText) else {
-            throw StoreError(.database, "generation \(id) has unknown state '\(stateText)'")
-        }
+        let state: GenerationState = try CatalogCoding.named(row, "state", "state of generation \(id)")
         let served = try Row.fetchAll(db, sql: "SELECT * FROM served_adapters WHERE generation_id = ? ORDER BY id",
                                       arguments: [id]).map(servedAdapter)
         let routes = try Row.fetchAll(

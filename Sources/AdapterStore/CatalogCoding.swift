@@ -22,6 +22,16 @@ enum CatalogCoding {
         }
     }
 
+    /// A text column naming a case of `T`; `what` says whose it is in the error ("generation 4's state").
+    static func named<T: RawRepresentable>(_ row: Row, _ column: String, _ what: String) throws -> T
+    where T.RawValue == String {
+        let text: String = row[column]
+        guard let value = T(rawValue: text) else {
+            throw StoreError(.database, "the catalog has an unknown \(what) '\(text)'")
+        }
+        return value
+    }
+
     static func digest(_ row: Row, _ column: String) throws -> ContentDigest {
         let text: String = row[column]
         guard let digest = ContentDigest(hex: text) else {
@@ -49,10 +59,7 @@ enum CatalogCoding {
         """
 
     static func adapter(_ row: Row) throws -> InstalledAdapter {
-        let dtypeText: String = row["a_dtype"]
-        guard let dtype = DType(rawValue: dtypeText) else {
-            throw StoreError(.database, "the catalog has an adapter with unknown dtype '\(dtypeText)'")
-        }
+        let dtype: DType = try named(row, "a_dtype", "adapter dtype")
         let configBytes: Int = row["a_config_bytes"]
         let weightsBytes: Int = row["a_weights_bytes"]
         return InstalledAdapter(

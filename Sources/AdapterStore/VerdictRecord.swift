@@ -22,7 +22,7 @@ public struct VerdictRecord: Hashable, Sendable, Codable {
     public var score: Double
     /// The threshold the score was compared against.
     public var threshold: Double
-    /// The outcome, e.g. "clean", "poisoned", "out-of-distribution".
+    /// The outcome, as the daemon's detector names it: "benign", "poisoned" or "out-of-distribution".
     public var label: String
     /// The features that weighed most, largest first.
     public var topFeatures: [Feature]

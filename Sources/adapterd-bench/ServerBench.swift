@@ -170,7 +170,7 @@ final class TimedAcceptingScreening: Screening, @unchecked Sendable {
     var modelName: String { detector.modelName }
     var threshold: Double { detector.threshold }
 
-    func screen(_ adapter: LoRAAdapter) throws -> ScreeningVerdict {
+    func screen(_ adapter: LoRAAdapter) throws -> Verdict {
         let start = ContinuousClock.now
         var verdict = try detector.screen(adapter)
         let elapsed = ServerBench.seconds(ContinuousClock.now - start)

@@ -13,12 +13,13 @@ struct BaseModelScreening: Screening {
     var modelName: String { "test screening" }
     var threshold: Double { 0.5 }
 
-    func screen(_ adapter: LoRAAdapter) throws -> ScreeningVerdict {
+    func screen(_ adapter: LoRAAdapter) throws -> Verdict {
         let poisoned = adapter.config.baseModelNameOrPath?.contains("poisoned") ?? false
-        return ScreeningVerdict(
+        return Verdict(
             decision: poisoned ? .poisoned : .benign, score: poisoned ? 0.9 : 0.1, threshold: 0.5,
-            topFeatures: [VerdictFeature(name: "q.kurtosis", value: poisoned ? 3 : 0, contribution: poisoned ? 2 : -1)],
-            model: modelName)
+            topFeatures: [FeatureContribution(name: "q.kurtosis", value: poisoned ? 3 : 0, z: poisoned ? 3 : 0,
+                                              contribution: poisoned ? 2 : -1)],
+            reasons: [], featureSet: "test", model: modelName)
     }
 }
 

@@ -27,22 +27,21 @@ public enum AdapterMerger {
         var bytes = 0
         for unit in units {
             let merged = try mergeUnit(unit, adapters: adapters, weights: weights, method: method, rank: outputRank)
-            var rowOffset = 0
-            for part in unit.parts {
-                let rows = Array(
-                    merged.b.elements[(rowOffset * outputRank)..<((rowOffset + part.outFeatures) * outputRank)])
-                modules.append(LoRAModule(
-                    name: part.name, layer: part.layer, projection: part.projection, a: merged.a,
-                    b: Matrix(rows: part.outFeatures, cols: outputRank, elements: rows), scale: 1))
-                rowOffset += part.outFeatures
-            }
-            bytes += (outputRank * unit.inFeatures + unit.outFeatures * outputRank) * storageDType.byteSize
+            modules += unit.modules(of: merged, rank: outputRank)
+            bytes += unit.storedBytes(rank: outputRank, dtype: storageDType)
         }
+        return mergedAdapter(of: adapters, modules: modules, rank: outputRank, storageDType: storageDType, bytes: bytes)
+    }
+
+    /// The merged adapter of `adapters` made of `modules` at `rank` (alpha = rank, so scale 1): the
+    /// first adapter's base model, architecture and layout, the union of their target modules.
+    static func mergedAdapter(of adapters: [LoRAAdapter], modules: [LoRAModule], rank: Int, storageDType: DType,
+                              bytes: Int) -> LoRAAdapter {
         let first = adapters[0].config
         let targets = Set(adapters.flatMap { $0.config.targetModules }).sorted()
         let config = PEFTConfig(
-            peftType: "LORA", baseModelNameOrPath: first.baseModelNameOrPath, r: outputRank,
-            loraAlpha: Double(outputRank), useRSLoRA: false, fanInFanOut: first.fanInFanOut,
+            peftType: "LORA", baseModelNameOrPath: first.baseModelNameOrPath, r: rank,
+            loraAlpha: Double(rank), useRSLoRA: false, fanInFanOut: first.fanInFanOut,
             targetModules: targets, rankPattern: [:], alphaPattern: [:], taskType: first.taskType)
         return LoRAAdapter(
             config: config, modules: modules, architecture: adapters[0].architecture,
@@ -63,6 +62,25 @@ public enum AdapterMerger {
         var parts: [Part]
         let inFeatures: Int
         var outFeatures: Int { parts.reduce(0) { $0 + $1.outFeatures } }
+
+        /// The unit's merged update split back into its parts' modules (B's rows in part order, A shared).
+        func modules(of merged: LowRankUpdate, rank: Int) -> [LoRAModule] {
+            var modules: [LoRAModule] = []
+            var rowOffset = 0
+            for part in parts {
+                let rows = Array(merged.b.elements[(rowOffset * rank)..<((rowOffset + part.outFeatures) * rank)])
+                modules.append(LoRAModule(
+                    name: part.name, layer: part.layer, projection: part.projection, a: merged.a,
+                    b: Matrix(rows: part.outFeatures, cols: rank, elements: rows), scale: 1))
+                rowOffset += part.outFeatures
+            }
+            return modules
+        }
+
+        /// Bytes of the unit's factors at `rank` stored as `dtype`.
+        func storedBytes(rank: Int, dtype: DType) -> Int {
+            (rank * inFeatures + outFeatures * rank) * dtype.byteSize
+        }
     }
 
     /// The unit a module belongs to: its name up to a `#` part suffix.

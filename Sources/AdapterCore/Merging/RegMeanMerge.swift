@@ -126,24 +126,11 @@ public enum RegMeanMerge {
             } catch let error as LinearAlgebraError {
                 throw MergeError(.computation, "merging module '\(unit.name)' with its inputs: \(error.message)")
             }
-            var rowOffset = 0
-            for part in unit.parts {
-                let rows = Array(merged.b.elements[(rowOffset * rank)..<((rowOffset + part.outFeatures) * rank)])
-                modules.append(LoRAModule(
-                    name: part.name, layer: part.layer, projection: part.projection, a: merged.a,
-                    b: Matrix(rows: part.outFeatures, cols: rank, elements: rows), scale: 1))
-                rowOffset += part.outFeatures
-            }
-            bytes += (rank * unit.inFeatures + unit.outFeatures * rank) * storageDType.byteSize
+            modules += unit.modules(of: merged, rank: rank)
+            bytes += unit.storedBytes(rank: rank, dtype: storageDType)
         }
-        let first = adapters[0].config
-        let config = PEFTConfig(
-            peftType: "LORA", baseModelNameOrPath: first.baseModelNameOrPath, r: rank, loraAlpha: Double(rank),
-            useRSLoRA: false, fanInFanOut: first.fanInFanOut,
-            targetModules: Set(adapters.flatMap { $0.config.targetModules }).sorted(), rankPattern: [:],
-            alphaPattern: [:], taskType: first.taskType)
-        return LoRAAdapter(config: config, modules: modules, architecture: adapters[0].architecture,
-                           storageDType: storageDType, tensorBytes: bytes)
+        return AdapterMerger.mergedAdapter(of: adapters, modules: modules, rank: rank, storageDType: storageDType,
+                                           bytes: bytes)
     }
 
     /// The merged update of one linear map at `rank` (B out × rank, A rank × in, scale 1; zero-padded

@@ -36,59 +36,50 @@ struct JSONFields: Sendable {
         return ModelRuntimeError(invalid, "\(source): '\(key)' is \(found); \(expected) was expected")
     }
 
+    /// A member read by `read`: nil when absent, an error saying `expected` when `read` cannot take it.
+    private func member<T>(_ key: String, _ expected: String,
+                           _ read: (StrictJSON.Value) -> T?) throws(ModelRuntimeError) -> T? {
+        guard let value = self[key] else { return nil }
+        guard let result = read(value) else { throw error(key, expected) }
+        return result
+    }
+
     /// An integer member; `fallback` when absent (an error when absent without one).
     func integer(_ key: String, default fallback: Int? = nil) throws(ModelRuntimeError) -> Int {
-        guard let value = self[key] else {
-            if let fallback { return fallback }
-            throw error(key, "an integer")
-        }
-        guard let n = value.integer else { throw error(key, "an integer") }
+        guard let n = try optionalInteger(key) ?? fallback else { throw error(key, "an integer") }
         return n
     }
 
     func optionalInteger(_ key: String) throws(ModelRuntimeError) -> Int? {
-        guard has(key) else { return nil }
-        return try integer(key)
+        try member(key, "an integer") { $0.integer }
     }
 
     /// A finite number member (integer or not); `fallback` when absent.
     func number(_ key: String, default fallback: Double? = nil) throws(ModelRuntimeError) -> Double {
-        guard let value = self[key] else {
-            if let fallback { return fallback }
-            throw error(key, "a number")
-        }
-        guard let d = value.double else { throw error(key, "a finite number") }
+        guard let d = try optionalNumber(key) ?? fallback else { throw error(key, "a number") }
         return d
     }
 
     func optionalNumber(_ key: String) throws(ModelRuntimeError) -> Double? {
-        guard has(key) else { return nil }
-        return try number(key)
+        try member(key, "a finite number") { $0.double }
     }
 
     func string(_ key: String) throws(ModelRuntimeError) -> String? {
-        guard let value = self[key] else { return nil }
-        guard let s = value.string else { throw error(key, "a string") }
-        return s
+        try member(key, "a string") { $0.string }
     }
 
     func bool(_ key: String, default fallback: Bool) throws(ModelRuntimeError) -> Bool {
-        guard let value = self[key] else { return fallback }
-        guard case .bool(let b) = value else { throw error(key, "true or false") }
-        return b
+        try member(key, "true or false") { value -> Bool? in
+            if case .bool(let b) = value { return b }
+            return nil
+        } ?? fallback
     }
 
     func object(_ key: String) throws(ModelRuntimeError) -> JSONFields? {
-        guard let value = self[key] else { return nil }
-        guard let fields = JSONFields(value, source: "\(source): \(key)", invalid: invalid) else {
-            throw error(key, "an object")
-        }
-        return fields
+        try member(key, "an object") { JSONFields($0, source: "\(source): \(key)", invalid: invalid) }
     }
 
     func array(_ key: String) throws(ModelRuntimeError) -> [StrictJSON.Value]? {
-        guard let value = self[key] else { return nil }
-        guard let elements = value.elements else { throw error(key, "an array") }
-        return elements
+        try member(key, "an array") { $0.elements }
     }
 }

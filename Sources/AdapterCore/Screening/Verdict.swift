@@ -34,15 +34,30 @@ public struct Verdict: Sendable, Equatable, Codable {
     public var reasons: [String]
     /// The feature set of the model that judged.
     public var featureSet: String
+    /// The model that judged as users see it named (the daemon's detector description); the feature
+    /// set when nothing more is known.
+    public var model: String
 
     public init(decision: Decision, score: Double, threshold: Double, topFeatures: [FeatureContribution],
-                reasons: [String], featureSet: String) {
+                reasons: [String], featureSet: String, model: String? = nil) {
         self.decision = decision
         self.score = score
         self.threshold = threshold
         self.topFeatures = topFeatures
         self.reasons = reasons
         self.featureSet = featureSet
+        self.model = model ?? featureSet
+    }
+
+    /// The same judgement against another threshold (a configured override of the model's): the
+    /// score decides anew between benign and poisoned; out of distribution stays so, whatever the threshold.
+    public func judged(against threshold: Double) -> Verdict {
+        var verdict = self
+        verdict.threshold = threshold
+        if decision != .outOfDistribution {
+            verdict.decision = score >= threshold ? .poisoned : .benign
+        }
+        return verdict
     }
 
     /// True when the adapter must not be accepted (poisoned or out of distribution).

@@ -102,33 +102,24 @@ public struct DetectorScreening: Screening {
 
     public var threshold: Double { thresholdOverride ?? detector.model.threshold }
 
-    public func screen(_ adapter: LoRAAdapter) throws -> ScreeningVerdict {
+    public func screen(_ adapter: LoRAAdapter) throws -> Verdict {
         if let baseModel, let fallback, adapter.architecture != .unknown {
             let profile = AdapterProfile(adapter: adapter)
             if detector.extractor.table(for: profile) == nil {
                 let reason = "the adapter (\(profile.key)) does not match the configured base model "
                     + "\(baseModel.summary); screened with the weights-only model"
                 let model = Self.name(of: fallback, source: "built-in") + "; weights-only fallback: " + reason
-                return convert(fallback.verdict(for: adapter), threshold: thresholdOverride ?? fallback.model.threshold,
-                               model: model, extraReasons: [reason])
+                return judged(fallback.verdict(for: adapter), model: model, extraReasons: [reason])
             }
         }
-        return convert(detector.verdict(for: adapter), threshold: threshold, model: modelName, extraReasons: [])
+        return judged(detector.verdict(for: adapter), model: modelName, extraReasons: [])
     }
 
-    private func convert(_ verdict: Verdict, threshold: Double, model: String, extraReasons: [String]) -> ScreeningVerdict {
-        var decision: ScreeningVerdict.Decision
-        switch verdict.decision {
-        case .benign: decision = .benign
-        case .poisoned: decision = .poisoned
-        case .outOfDistribution: decision = .outOfDistribution
-        }
-        if let thresholdOverride, decision != .outOfDistribution {
-            decision = verdict.score >= thresholdOverride ? .poisoned : .benign
-        }
-        return ScreeningVerdict(
-            decision: decision, score: verdict.score, threshold: threshold,
-            topFeatures: verdict.topFeatures.map { VerdictFeature(name: $0.name, value: $0.z, contribution: $0.contribution) },
-            model: model, reasons: extraReasons + verdict.reasons)
+    /// The detector's verdict against the configured threshold, naming the model that judged.
+    private func judged(_ verdict: Verdict, model: String, extraReasons: [String]) -> Verdict {
+        var judged = thresholdOverride.map { verdict.judged(against: $0) } ?? verdict
+        judged.model = model
+        judged.reasons = extraReasons + verdict.reasons
+        return judged
     }
 }

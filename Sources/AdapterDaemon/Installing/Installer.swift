@@ -56,7 +56,7 @@ final class Installer: Sendable {
         // accepts the adapter: the detector refuses such an update as out of distribution, with its reason.
         let adapter = candidate.adapter
         let signatureResult = try await requestThread.run { Result { try SignatureExtractor.signature(of: adapter) } }
-        let verdict = try await gate.screen(candidate, peer: context.peer, context: context)
+        let verdict = CatalogMapping.verdict(try await gate.screen(candidate, peer: context.peer, context: context))
         let signature: AdapterSignature
         do {
             signature = try signatureResult.get()
@@ -76,7 +76,7 @@ final class Installer: Sendable {
         await context.progress(stage: "done", fraction: 1, message: "installed")
         return InstallResult(
             task: installed.name, version: installed.version, replacedVersion: replaced, sha256: candidate.digest.hex,
-            bytes: Int64(candidate.weights.count), examples: candidate.examples.count, verdict: verdict.info,
+            bytes: Int64(candidate.weights.count), examples: candidate.examples.count, verdict: verdict,
             generation: generation, budget: try replanner.budget.status())
     }
 

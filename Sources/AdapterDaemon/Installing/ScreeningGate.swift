@@ -15,31 +15,32 @@ struct ScreeningGate: Sendable {
     let logger: Logger
 
     /// The verdict of an accepted adapter; throws the refusal otherwise.
-    func screen(_ candidate: Installer.Candidate, peer: PeerCredentials, context: RequestContext) async throws -> ScreeningVerdict {
+    func screen(_ candidate: Installer.Candidate, peer: PeerCredentials, context: RequestContext) async throws -> Verdict {
         await context.progress(stage: "screening", fraction: 0.5, message: "screening with the detector")
         let screening = self.screening.withLockedValue { $0 }
         let adapter = candidate.adapter
-        let verdict: ScreeningVerdict
+        let verdict: Verdict
         do {
             verdict = try await requestThread.run { try screening.screen(adapter) }
         } catch {
             throw InstallError(.invalidAdapter, "the detector cannot judge this adapter: \(error)")
         }
-        guard verdict.accepted else { throw try refuse(candidate, verdict: verdict, peer: peer) }
+        guard !verdict.isFlagged else { throw try refuse(candidate, verdict: verdict, peer: peer) }
         return verdict
     }
 
     /// Records the refusal in the quarantine and returns the error that answers it.
-    private func refuse(_ candidate: Installer.Candidate, verdict: ScreeningVerdict, peer: PeerCredentials) throws -> InstallError {
+    private func refuse(_ candidate: Installer.Candidate, verdict: Verdict, peer: PeerCredentials) throws -> InstallError {
         let digest = candidate.digest
+        let info = CatalogMapping.verdict(verdict)
         let record = try store.addQuarantine(weightsDigest: digest, task: candidate.task,
-                                             verdict: CatalogMapping.record(verdict), peerUID: peer.uid)
+                                             verdict: CatalogMapping.record(info), peerUID: peer.uid)
         reads.refreshQuarantineCount()
         logger.warning(
             "refused \(candidate.task): \(verdict.decision.rawValue), score \(verdict.score) ≥ \(verdict.threshold)",
             metadata: ["sha256": "\(digest.hex)", "peer": "\(peer)", "quarantine": "\(record.id)"])
         return InstallError(
-            .refused(RefusalDetails(task: candidate.task, sha256: digest.hex, verdict: verdict.info, quarantineId: record.id)),
+            .refused(RefusalDetails(task: candidate.task, sha256: digest.hex, verdict: info, quarantineId: record.id)),
             "adapter for '\(candidate.task)' refused: \(CatalogMapping.refusalReason(verdict))")
     }
 }

@@ -23,6 +23,16 @@ enum CatalogMapping {
             .filter { line in line.contains { !$0.isASCIIWhitespace } }.count
     }
 
+    /// The detector's verdict on the wire (the one conversion from the core's verdict): the decision's
+    /// name, each feature's standardised value, the model that judged.
+    static func verdict(_ verdict: Verdict) -> VerdictInfo {
+        VerdictInfo(
+            decision: verdict.decision.rawValue, score: verdict.score, threshold: verdict.threshold,
+            topFeatures: verdict.topFeatures.map { VerdictFeature(name: $0.name, value: $0.z, contribution: $0.contribution) },
+            model: verdict.model)
+    }
+
+    /// A stored verdict on the wire.
     static func verdict(_ record: VerdictRecord) -> VerdictInfo {
         VerdictInfo(
             decision: record.label, score: record.score, threshold: record.threshold,
@@ -30,9 +40,11 @@ enum CatalogMapping {
             model: record.reason ?? "")
     }
 
-    static func record(_ verdict: ScreeningVerdict) -> VerdictRecord {
+    /// A verdict as the store keeps it: its wire form, with a score that could not be computed kept as 1
+    /// (the store holds finite numbers only).
+    static func record(_ verdict: VerdictInfo) -> VerdictRecord {
         VerdictRecord(
-            score: verdict.score.isFinite ? verdict.score : 1, threshold: verdict.threshold, label: verdict.decision.rawValue,
+            score: verdict.score.isFinite ? verdict.score : 1, threshold: verdict.threshold, label: verdict.decision,
             topFeatures: verdict.topFeatures.map { .init(name: $0.name, value: $0.value, contribution: $0.contribution) },
             reason: verdict.model)
     }
@@ -61,7 +73,7 @@ enum CatalogMapping {
     }
 
     /// A sentence for a refusal.
-    static func refusalReason(_ verdict: ScreeningVerdict) -> String {
+    static func refusalReason(_ verdict: Verdict) -> String {
         switch verdict.decision {
         case .poisoned:
             let top = verdict.topFeatures.prefix(2).map { "\($0.name) \(String(format: "%+.2f", $0.contribution))" }

@@ -142,27 +142,18 @@ public struct ExternalCommandEvaluator: Evaluator {
 }
 
 /// Why the external evaluator could not produce a score.
-public struct ExternalEvaluatorError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Hashable, Sendable {
-        /// Empty command, bad timeout, missing examples file, unwritable temporary directory.
-        case misconfigured
-        /// The program could not be started (not found, not executable).
-        case launchFailed
-        /// The command ran past its timeout and was killed.
-        case timedOut
-        /// The command exited with a non-zero status or died by a signal.
-        case failed
-        /// The command's stdout held no `{"score": number}`.
-        case badOutput
-    }
+public typealias ExternalEvaluatorError = CodedError<ExternalEvaluatorErrorCode>
 
-    public let code: Code
-    public let message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
+/// The kinds of `ExternalEvaluatorError`.
+public enum ExternalEvaluatorErrorCode: String, ErrorCode {
+    /// Empty command, bad timeout, missing examples file, unwritable temporary directory.
+    case misconfigured
+    /// The program could not be started (not found, not executable).
+    case launchFailed
+    /// The command ran past its timeout and was killed.
+    case timedOut
+    /// The command exited with a non-zero status or died by a signal.
+    case failed
+    /// The command's stdout held no `{"score": number}`.
+    case badOutput
 }
