@@ -103,11 +103,8 @@ struct ServedSetPlanner: Sendable {
         let dtype = self.dtype
         let started = Date()
         let inputs = inputs.sorted { $0.name < $1.name }
-        var ownTotal = 0
-        for input in inputs {
-            let (sum, overflow) = ownTotal.addingReportingOverflow(input.ownBytes)
-            guard !overflow else { throw PlanningError(.failed, "the tasks' sizes overflow") }
-            ownTotal = sum
+        guard let ownTotal = inputs.lazy.map(\.ownBytes).checkedSum() else {
+            throw PlanningError(.failed, "the tasks' sizes overflow")
         }
         var builder = PlanBuilder(dtype: dtype)
         guard case .bytes(let bytes) = budget, !budget.fits(Int64(ownTotal)) else {
