@@ -133,7 +133,7 @@ final class Replanner: Sendable {
     /// later one. Best effort: a sketch that cannot be made is said in the plan's note.
     func sketchAtInstall(_ pending: ServedSetPlanner.Input, context: RequestContext) async {
         guard let model = evaluator.withLockedValue({ $0 }).sketchingModel else { return }
-        await context.progress(stage: "sketching", fraction: 0.72,
+        await context.progress(stage: "sketching", fraction: 0.7,
                                message: "recording what the examples feed the base model (\(model.summary))")
         let book = sketches
         _ = try? await onPlanningThread { _ = try? book.sketch(of: pending, adapter: try pending.load(), model: model) }
