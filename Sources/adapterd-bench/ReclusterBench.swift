@@ -115,6 +115,8 @@ struct ReclusterBench: AsyncParsableCommand {
             _ = try await admin.call(Methods.Install.self, params)
             installs.append(ServerBench.seconds(ContinuousClock.now - start))
             tasks.append(task)
+            // Progress on stderr: a long run cut short still says how far the installs got.
+            FileHandle.standardError.write(Data(String(format: "N=%d: install %d took %.2f s\n", count, index + 1, installs[index]).utf8))
         }
         let before = try await Self.replanSeconds(admin)
         let routing = RouteLoop(socketPath: daemon.socketPath, clients: clients, tasks: tasks)
