@@ -33,36 +33,17 @@ struct ServerBench: ParsableCommand {
     }
 
     func runAsync() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("adapterd-bench-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
-        let logger = Logger(label: "bench")
-
-        var settings = DaemonSettings()
-        settings.socketPath = root.path + "/s.sock"
-        settings.stateDirectory = root.path + "/state"
-        settings.budgetBytes = nil
-        let store = try AdapterStore.open(stateDirectory: URL(fileURLWithPath: settings.stateDirectory))
-        let detector = try DetectorScreening.make(modelPath: detectorModel, thresholdOverride: nil)
-        // The detector has never seen a 3B profile and would refuse the synthetic adapter as out of
-        // distribution; the install is timed with a screening step that runs the real detector and
-        // then accepts, so every stage (transport, validation, signature, detector, durable store,
-        // new generation) is measured.
-        let screening = TimedAcceptingScreening(detector: detector)
-        let service = Daemon(store: store, screening: screening, settings: settings, budgetOverride: nil,
-                                     socketActivated: false, logger: logger)
-        let server = RPCServer(address: .path(settings.socketPath), limits: ServerLimits(settings: settings),
-                               policy: try AccessPolicy(daemonUID: getuid(), adminGroupName: nil),
-                               methods: service.methods(), logger: logger)
-        let serverTask = Task { try await server.run() }
-        try await server.waitUntilListening()
+        // Unlimited budget: the install is timed without a re-plan.
+        let daemon = try await InProcessDaemon(budgetBytes: nil, detectorModel: detectorModel)
+        let screening = daemon.screening
+        let socketPath = daemon.socketPath
 
         // Install of a Llama-3.2-3B-shaped rank-16 adapter (q, k, v, o over 28 layers; GQA k/v 1024).
         let (config, weights) = try Self.llama3BAdapter(rank: 16)
         let params = InstallParams(task: "bench0", config: String(decoding: config, as: UTF8.self),
                                    safetensors: weights.base64EncodedString(), examples: #"{"text":"a","label":"b"}"# + "\n")
-        let client = try await AdapterdClient.connect(socketPath: settings.socketPath)
+        let client = try await AdapterdClient.connect(socketPath: socketPath)
         var installTimes: [Double] = []
         for index in 0..<installs {
             var request = params
@@ -76,16 +57,14 @@ struct ServerBench: ParsableCommand {
 
         // Baseline: the same number of requests on one client, sequentially.
         for method in ["status", "route"] {
-            let single = try await Self.measure(method: method, clients: 1, requests: requests, socket: settings.socketPath)
-            let concurrent = try await Self.measure(method: method, clients: clients, requests: requests, socket: settings.socketPath)
+            let single = try await Self.measure(method: method, clients: 1, requests: requests, socket: socketPath)
+            let concurrent = try await Self.measure(method: method, clients: clients, requests: requests, socket: socketPath)
             print(String(format: "%@: 1 client p50 %.3f ms p99 %.3f ms | %d clients p50 %.3f ms p99 %.3f ms, %.0f req/s (%.1fx the single client's rate)",
                          method, single.p50 * 1e3, single.p99 * 1e3, clients, concurrent.p50 * 1e3, concurrent.p99 * 1e3,
                          concurrent.rate, concurrent.rate / single.rate))
         }
         await client.close()
-        server.shutDown()
-        try await serverTask.value
-        try store.close()
+        try await daemon.stop()
     }
 
     struct Latency {
@@ -157,7 +136,7 @@ struct ServerBench: ParsableCommand {
 }
 
 /// Runs the real detector (timed), then accepts: for timing the whole install path with an
-/// adapter of a profile the detector was not trained on. Used only by this benchmark.
+/// adapter of a profile the detector was not trained on. Used only by the benchmarks' in-process daemon.
 final class TimedAcceptingScreening: Screening, @unchecked Sendable {
     let detector: DetectorScreening
     private let lock = NSLock()

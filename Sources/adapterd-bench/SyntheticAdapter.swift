@@ -13,12 +13,18 @@ enum SyntheticAdapter {
     /// A rank-`rank` adapter with random factors (A uniform in ±1/√in like PEFT's init, B uniform in
     /// ±0.02 as after training) and lora_alpha = 2r.
     static func llama3B(rank: Int = 16, seed: UInt64) -> LoRAAdapter {
+        adapter(layers: layers, hidden: hidden, kvWidth: kvWidth, rank: rank, seed: seed)
+    }
+
+    /// The same kind of adapter with other dimensions (q, k, v, o of `layers` layers; q, o
+    /// hidden→hidden, k, v hidden→kvWidth).
+    static func adapter(layers: Int, hidden: Int, kvWidth: Int, rank: Int, seed: UInt64) -> LoRAAdapter {
         var rng = SeededGenerator(seed: seed)
         let scale = 2.0
         var modules: [LoRAModule] = []
         for layer in 0..<layers {
             for projection in Projection.allCases {
-                let out = outFeatures(projection)
+                let out = projection == .k || projection == .v ? kvWidth : hidden
                 let bound = 1 / Double(hidden).squareRoot()
                 let a = Matrix(rows: rank, cols: hidden,
                                elements: (0..<(rank * hidden)).map { _ in (rng.nextUnitDouble() * 2 - 1) * bound })
@@ -34,6 +40,25 @@ enum SyntheticAdapter {
             targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"], taskType: "CAUSAL_LM")
         let bytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * 2 }
         return LoRAAdapter(config: config, modules: modules, architecture: .llama, storageDType: .f16, tensorBytes: bytes)
+    }
+
+    /// A member of `family`'s cluster: its factors are the family's plus noise of `spread` times
+    /// their size (uniform, seeded by `seed`), so members share most of their update.
+    static func member(of family: LoRAAdapter, spread: Double, seed: UInt64) -> LoRAAdapter {
+        var rng = SeededGenerator(seed: seed)
+        func perturbed(_ m: Matrix) -> Matrix {
+            let size = m.elements.reduce(0) { max($0, abs($1)) }
+            return Matrix(rows: m.rows, cols: m.cols,
+                          elements: m.elements.map { $0 + (rng.nextUnitDouble() * 2 - 1) * size * spread })
+        }
+        let modules = family.modules.map { module in
+            var changed = module
+            changed.a = perturbed(module.a)
+            changed.b = perturbed(module.b)
+            return changed
+        }
+        return LoRAAdapter(config: family.config, modules: modules, architecture: family.architecture,
+                           storageDType: family.storageDType, tensorBytes: family.tensorBytes)
     }
 }
 

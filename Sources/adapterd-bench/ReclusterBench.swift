@@ -1,0 +1,239 @@
+import AdapterCore
+import AdapterProtocol
+import ArgumentParser
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// `adapterd-bench recluster`: installs N synthetic adapters in F families one by one into a real
+/// (in-process) daemon under a budget of a fraction of their bytes, then re-clusters once while
+/// clients call `route` in a loop; per N: install times (first, median, last: the cost of each added
+/// task), the re-cluster's plan and write times, what it serves, and the route latency meanwhile.
+struct ReclusterBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recluster",
+        abstract: "Install N synthetic adapters in families under a budget into a real daemon, then time one re-cluster while clients route.")
+
+    @Option(help: "Adapter counts N, comma-separated (one fresh daemon each).") var counts = "16,32,64"
+    @Option(help: "Families F: adapters of one family share most of their update.") var families = 4
+    @Option(help: "Budget as a fraction of the bytes of all N own adapters.") var fraction = 0.125
+    @Option(help: "Adapter shape: 3b (Llama-3.2-3B q, k, v, o over 28 layers) or small (4 layers, width 256).")
+    var shape: ReclusterShape = .threeB
+    @Option(help: "LoRA rank.") var rank = 16
+    @Option(help: "How far a member's factors lie from its family's (noise as a fraction of their size).")
+    var spread = 0.2
+    @Option(help: "Clients calling route in a loop during the re-cluster.") var clients = 10
+    @Option(help: "Detector model file (default: the built-in model).") var detectorModel: String?
+    @Option(help: "Goal for install + re-cluster of each N, seconds (0: not checked).") var goalSeconds = 20.0
+    @Option(help: "Goal for the route p99 during the re-cluster, milliseconds (0: not checked).") var goalMs = 5.0
+
+    func run() async throws {
+        let counts = try self.counts.split(separator: ",").map { text -> Int in
+            guard let n = Int(text), n > 0 else { throw ValidationError("bad count '\(text)'") }
+            return n
+        }
+        guard families > 0, fraction > 0, clients >= 0, spread >= 0 else {
+            throw ValidationError("--families and --fraction must be positive, --clients and --spread not negative")
+        }
+        LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
+        let familyAdapters = (0..<families).map { shape.adapter(rank: rank, seed: UInt64(1000 + $0)) }
+        let sample = try PEFTAdapterWriter.serialize(familyAdapters[0], dtype: .f16)
+        let adapterBytes = Int64(sample.config.count + sample.weights.count)
+        print("recluster: \(shape.description) rank \(rank) F16 adapters (\(ByteSize.format(Int64(sample.weights.count))) safetensors each), "
+              + "\(families) families (members ±\(spread) of the family's factors), budget \(BudgetFractions.text(fraction)) "
+              + "of all own bytes, \(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("baseline: " + (try Self.rawReadBaseline(sample.weights)))
+        print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster")
+        var goalMissed = false
+        for n in counts {
+            let row = try await measure(count: n, familyAdapters: familyAdapters, adapterBytes: adapterBytes)
+            print(row.line)
+            goalMissed = goalMissed || row.goalMissed(seconds: goalSeconds, milliseconds: goalMs)
+        }
+        var goals: [String] = []
+        if goalSeconds > 0 { goals.append(String(format: "install + re-cluster ≤ %.0f s", goalSeconds)) }
+        if goalMs > 0 { goals.append(String(format: "route p99 < %.1f ms during the re-cluster, no route errors", goalMs)) }
+        if !goals.isEmpty { print("goal: " + goals.joined(separator: " and ") + " for every N: " + (goalMissed ? "MISSED" : "met")) }
+    }
+
+    /// One raw read of one adapter's safetensors file (the page cache warm after a first read): the
+    /// floor under anything that serves or merges it.
+    static func rawReadBaseline(_ weights: Data) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recluster-baseline-\(UUID().uuidString.prefix(8)).safetensors")
+        try weights.write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let read = try Stopwatch.median(of: 5) { try Data(contentsOf: path) }
+        return "raw read of one adapter file (\(ByteSize.format(Int64(read.value.count)))): \(Stopwatch.format(read.seconds)) (median of 5)"
+    }
+
+    struct Row {
+        var count: Int
+        var installs: [Double]
+        var total: Double
+        var plan: Double
+        var write: Double
+        var served: Int
+        var bytes: Int64
+        var budget: Int64
+        var route: [Double]
+        var routeErrors: Int
+        var routeErrorExample: String?
+
+        var installSeconds: Double { installs.reduce(0, +) }
+
+        func goalMissed(seconds: Double, milliseconds: Double) -> Bool {
+            (seconds > 0 && installSeconds + total > seconds)
+                || (milliseconds > 0 && (routeErrors > 0 || !(ServerBench.percentile(route, 0.99) * 1e3 < milliseconds)))
+        }
+
+        var line: String {
+            String(format: "%5d | %7.2f / %5.2f / %5.2f s       | %6.2f s (%.2f, %.2f)        | %6d | %@ / %@ | %5.2f / %6.2f ms (%d) | %6d | %.1f s + %.1f s",
+                   count, installs.first ?? .nan, ServerBench.percentile(installs, 0.5), installs.last ?? .nan,
+                   total, plan, write, served, ByteSize.format(bytes), ByteSize.format(budget),
+                   ServerBench.percentile(route, 0.5) * 1e3, ServerBench.percentile(route, 0.99) * 1e3, route.count,
+                   routeErrors, installSeconds, total)
+                + (routeErrorExample.map { " (\($0))" } ?? "")
+        }
+    }
+
+    func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64) async throws -> Row {
+        let budget = Int64((Double(adapterBytes) * Double(count) * fraction).rounded(.down))
+        let daemon = try await InProcessDaemon(budgetBytes: budget, detectorModel: detectorModel,
+                                               maxConnectionsPerUser: clients + 4)
+        let admin = try await AdapterdClient.connect(socketPath: daemon.socketPath)
+        var installs: [Double] = []
+        var tasks: [String] = []
+        for index in 0..<count {
+            let family = index % familyAdapters.count
+            let adapter = SyntheticAdapter.member(of: familyAdapters[family], spread: spread, seed: UInt64(count * 10_000 + index))
+            let files = try PEFTAdapterWriter.serialize(adapter, dtype: .f16)
+            let task = "f\(family)-t\(index)"
+            let params = InstallParams(task: task, config: String(decoding: files.config, as: UTF8.self),
+                                       safetensors: files.weights.base64EncodedString(),
+                                       examples: #"{"text":"a","label":"b"}"# + "\n")
+            let start = ContinuousClock.now
+            _ = try await admin.call(Methods.Install.self, params)
+            installs.append(ServerBench.seconds(ContinuousClock.now - start))
+            tasks.append(task)
+            // Progress on stderr: a long run cut short still says how far the installs got.
+            FileHandle.standardError.write(Data(String(format: "N=%d: install %d took %.2f s\n", count, index + 1, installs[index]).utf8))
+        }
+        let before = try await Self.replanSeconds(admin)
+        let routing = RouteLoop(socketPath: daemon.socketPath, clients: clients, tasks: tasks)
+        try routing.start()
+        let start = ContinuousClock.now
+        let plan = try await admin.call(Methods.Recluster.self, ReclusterParams(budget: nil, dryRun: false))
+        let total = ServerBench.seconds(ContinuousClock.now - start)
+        let route = routing.stop()
+        let after = try await Self.replanSeconds(admin)
+        await admin.close()
+        try await daemon.stop()
+        return Row(count: count, installs: installs, total: total, plan: after.plan - before.plan, write: after.write - before.write,
+                   served: plan.clusterCount, bytes: plan.totalBytes, budget: plan.budgetBytes ?? budget,
+                   route: route.latencies, routeErrors: route.errors, routeErrorExample: route.example)
+    }
+
+    /// Σ seconds of the daemon's planning and writing so far (its `adapterd_replan_duration_seconds`
+    /// histogram sums, phase plan and write).
+    static func replanSeconds(_ client: AdapterdClient) async throws -> (plan: Double, write: Double) {
+        let text = try await client.call(Methods.Metrics.self, NoParams()).text
+        func sum(_ phase: String) -> Double {
+            for line in text.split(separator: "\n") where line.hasPrefix("adapterd_replan_duration_seconds_sum")
+                && line.contains(#"phase="\#(phase)""#) {
+                if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
+            }
+            return .nan
+        }
+        return (sum("plan"), sum("write"))
+    }
+}
+
+/// The adapter shapes of the re-cluster benchmark.
+enum ReclusterShape: String, ExpressibleByArgument, CustomStringConvertible {
+    case threeB = "3b"
+    case small
+
+    func adapter(rank: Int, seed: UInt64) -> LoRAAdapter {
+        switch self {
+        case .threeB: SyntheticAdapter.llama3B(rank: rank, seed: seed)
+        case .small: SyntheticAdapter.adapter(layers: 4, hidden: 256, kvWidth: 128, rank: rank, seed: seed)
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .threeB: "Llama-3.2-3B-shaped (q, k, v, o × 28 layers)"
+        case .small: "small (q, k, v, o × 4 layers, width 256)"
+        }
+    }
+}
+
+/// Clients calling `route` back to back, one thread and one `LoadConnection` each, until stopped:
+/// every call's latency, and the errors.
+final class RouteLoop: @unchecked Sendable {
+    struct Outcome {
+        var latencies: [Double] = []
+        var errors = 0
+        var example: String?
+    }
+
+    private let socketPath: String
+    private let clients: Int
+    private let tasks: [String]
+    private let stopped = NIOLockedValueBox(false)
+    private let outcome = NIOLockedValueBox(Outcome())
+    private let finished = DispatchGroup()
+
+    init(socketPath: String, clients: Int, tasks: [String]) {
+        self.socketPath = socketPath
+        self.clients = clients
+        self.tasks = tasks
+    }
+
+    /// Connects every client, then starts them.
+    func start() throws {
+        let connections = try (0..<clients).map { _ in try LoadConnection(socketPath: socketPath) }
+        let frames = tasks.map { LoadConnection.frame(#"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\#($0)"}}"#) }
+        for (index, connection) in connections.enumerated() {
+            finished.enter()
+            let thread = Thread { [self] in
+                var mine = Outcome()
+                var call = index
+                while !stopped.withLockedValue({ $0 }) {
+                    let begin = ContinuousClock.now
+                    do {
+                        let reply = try connection.call(frames[call % frames.count])
+                        // Sorted keys: a success starts with `{"id":`, an error with `{"error":`.
+                        if reply.starts(with: Data(#"{"id":"#.utf8)) {
+                            mine.latencies.append(ServerBench.seconds(ContinuousClock.now - begin))
+                        } else {
+                            mine.errors += 1
+                            if mine.example == nil { mine.example = String(decoding: reply.prefix(200), as: UTF8.self) }
+                        }
+                    } catch {
+                        mine.errors += 1
+                        if mine.example == nil { mine.example = "\(error)" }
+                        break
+                    }
+                    call += 7
+                }
+                connection.close()
+                let result = mine
+                outcome.withLockedValue { total in
+                    total.latencies += result.latencies
+                    total.errors += result.errors
+                    total.example = total.example ?? result.example
+                }
+                finished.leave()
+            }
+            thread.start()
+        }
+    }
+
+    /// Stops the clients and returns what they measured.
+    func stop() -> Outcome {
+        stopped.withLockedValue { $0 = true }
+        finished.wait()
+        return outcome.withLockedValue { $0 }
+    }
+}
