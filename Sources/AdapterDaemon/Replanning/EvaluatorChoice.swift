@@ -1,5 +1,4 @@
 import AdapterCore
-import Foundation
 
 /// The evaluator re-clustering uses, as the settings and the base model make it, with the reason
 /// status shows. The data-aware one needs the tasks' input sketches, so it is resolved per plan.
@@ -44,13 +43,12 @@ enum EvaluatorChoice: Sendable {
             }
             return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
         case .labelProbability(let model, _):
-            let files = Dictionary(inputs.map { ($0.name, $0.examplesFile) }, uniquingKeysWith: { a, _ in a })
+            let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let evaluator = LabelProbabilityEvaluator(sketcher: model.sketcher) { task in
-                guard let file = files[task.name] ?? nil else {
-                    throw ClusteringError(.evaluatorFailed, "the examples of task '\(task.name)' are not available")
+                guard let input = byName[task.name] else {
+                    throw ClusteringError(.evaluatorFailed, "task '\(task.name)' is not in this plan")
                 }
-                return try ExamplesFile.load(contentsOf: URL(fileURLWithPath: file),
-                                             limits: TaskEmbeddingIndex.storedExamplesLimits, maximumBytes: .max)
+                return try input.examples()
             }
             return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
         }

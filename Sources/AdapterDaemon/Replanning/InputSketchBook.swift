@@ -57,7 +57,7 @@ final class InputSketchBook: Sendable {
                 }
                 return known
             }
-            let made = make(adapter: adapter, examplesFile: input.examplesFile, model: model, task: input.name)
+            let made = make(adapter: adapter, input: input, model: model)
             state.made += 1
             // One sketch per task and model in memory: a new version's replaces the old one's.
             state.sketches = state.sketches.filter { $0.key.task != key.task || $0.key.model != key.model }
@@ -112,12 +112,11 @@ final class InputSketchBook: Sendable {
         }
     }
 
-    private func make(adapter: LoRAAdapter, examplesFile: String?, model: LoadedBaseModel,
-                      task: String) -> Result<TaskInputSketch, ClusteringError> {
+    private func make(adapter: LoRAAdapter, input: ServedSetPlanner.Input,
+                      model: LoadedBaseModel) -> Result<TaskInputSketch, ClusteringError> {
+        let task = input.name
         do {
-            guard let examplesFile else { throw ClusteringError(.invalidArgument, "its examples are not available") }
-            let examples = try ExamplesFile.load(contentsOf: URL(fileURLWithPath: examplesFile),
-                                                 limits: TaskEmbeddingIndex.storedExamplesLimits, maximumBytes: .max)
+            let examples = try input.examples()
             let started = Date()
             let sketch = try model.sketcher.sketch(examples, options: .forTask(adapter))
             let seconds = String(format: "%.2f", Date().timeIntervalSince(started))

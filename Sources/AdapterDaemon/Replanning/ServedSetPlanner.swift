@@ -34,6 +34,15 @@ struct ServedSetPlanner: Sendable {
         let examplesFile: String?
         /// Loads the own adapter; only called when the task's profile has to be clustered.
         let load: @Sendable () throws -> LoRAAdapter
+
+        /// The task's stored examples (normalised at install, so read without the install limits).
+        func examples() throws -> [TaskExample] {
+            guard let examplesFile else {
+                throw ClusteringError(.evaluatorFailed, "the examples of task '\(name)' are not available")
+            }
+            return try ExamplesFile.load(contentsOf: URL(fileURLWithPath: examplesFile),
+                                         limits: TaskEmbeddingIndex.storedExamplesLimits, maximumBytes: .max)
+        }
     }
 
     /// How one planned cluster is served.
