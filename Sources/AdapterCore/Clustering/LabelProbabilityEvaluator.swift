@@ -113,8 +113,7 @@ public struct LabelProbabilityEvaluator: Evaluator {
                         k += 1
                         var sum = 0.0
                         for t in start..<sequence.count {
-                            let row = Array(logits[((t - 1) * vocabulary)..<(t * vocabulary)])
-                            sum += OutputAgreement.Reference.logSoftmax(row)[Int(sequence[t])]
+                            sum += Self.logProbability(of: Int(sequence[t]), logits[((t - 1) * vocabulary)..<(t * vocabulary)])
                         }
                         logProbabilities.append(sum)
                     }
@@ -135,6 +134,15 @@ public struct LabelProbabilityEvaluator: Evaluator {
         static func embeddings(_ model: BaseModel, _ texts: [[Int32]], _ adapter: FactoredLoRA) throws -> [[Float]] {
             guard case .bert(let bert) = model else { return [] }
             return try bert.meanPooled(texts, adapter: adapter).map(MiniLMEmbedder.normalised)
+        }
+
+        /// log softmax(row)[token], without materialising the distribution (one pass for the maximum,
+        /// one for the sum).
+        static func logProbability(of token: Int, _ row: ArraySlice<Float>) -> Double {
+            let top = Double(row.max() ?? 0)
+            var sum = 0.0
+            for value in row { sum += exp(Double(value) - top) }
+            return Double(row[row.startIndex + token]) - top - log(sum)
         }
 
         static func softmax(_ values: [Double]) -> [Double] {
