@@ -97,6 +97,8 @@ struct JointQualityBench: AsyncParsableCommand {
                         }
                         return found
                     }
+                    // Scores and merge choices share one evaluator, so each task's reference is prepared once.
+                    let sharedEvaluator = DataAwareEvaluator(sketches: dataAware)
                     let builtIn: [(String, JointBudgetPlanner)] = [
                         ("data-aware (built in)", JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))),
                         // Scored at the model's output instead: one forward pass per candidate.
@@ -108,8 +110,8 @@ struct JointQualityBench: AsyncParsableCommand {
                         // Data-aware, each cluster merged by the SVD or the data-aware (RegMean) merge,
                         // whichever keeps more by the data-aware score.
                         ("data-aware, merge by data-aware choice of SVD/RegMean",
-                         JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware), merger: { tasks, dtype in
-                             try DataAwareMergeChoice(tasks: tasks, sketches: dataAware,
+                         JointBudgetPlanner(evaluator: sharedEvaluator, merger: { tasks, dtype in
+                             try DataAwareMergeChoice(tasks: tasks, evaluator: sharedEvaluator,
                                                       options: .init(weighting: .relative), storageDType: dtype)
                          })),
                     ]

@@ -25,8 +25,8 @@ struct DataAwarePlanningTests {
             sketches[id] = sketch
         }
         let evaluator = DataAwareEvaluator(sketches: sketches)
-        let planner = JointBudgetPlanner(evaluator: evaluator, merger: { [sketches] tasks, dtype in
-            try DataAwareMergeChoice(tasks: tasks, sketches: sketches, options: .init(weighting: .relative), storageDType: dtype)
+        let planner = JointBudgetPlanner(evaluator: evaluator, merger: { tasks, dtype in
+            try DataAwareMergeChoice(tasks: tasks, evaluator: evaluator, options: .init(weighting: .relative), storageDType: dtype)
         })
         let own = tasks.reduce(0) { $0 + $1.ownBytes }
         var merged = 0

@@ -21,7 +21,20 @@ public struct DataAwareMergeChoice: ClusterMerging {
     public init(tasks: [TaskProfile], sketch: (TaskProfile) throws -> TaskInputSketch,
                 mergers: [any ClusterMerging]? = nil, options: RegMeanMerge.Options = RegMeanMerge.Options(),
                 storageDType: DType = .f16) throws {
-        let members = try SketchedMembers(tasks: tasks, sketch: sketch)
+        try self.init(members: try SketchedMembers(tasks: tasks, sketch: sketch), mergers: mergers, options: options,
+                      storageDType: storageDType)
+    }
+
+    /// With the references `evaluator` prepared (and prepares) for its scores: a planner that scores
+    /// with it and merges with this choice prepares each task once.
+    public init(tasks: [TaskProfile], evaluator: DataAwareEvaluator, mergers: [any ClusterMerging]? = nil,
+                options: RegMeanMerge.Options = RegMeanMerge.Options(), storageDType: DType = .f16) throws {
+        try self.init(members: try SketchedMembers(tasks: tasks, reference: evaluator.reference(for:)), mergers: mergers,
+                      options: options, storageDType: storageDType)
+    }
+
+    private init(members: SketchedMembers, mergers: [any ClusterMerging]?, options: RegMeanMerge.Options,
+                 storageDType: DType) throws {
         self.members = members
         if let mergers {
             guard !mergers.isEmpty else { throw ClusteringError(.invalidArgument, "no mergers to choose from") }

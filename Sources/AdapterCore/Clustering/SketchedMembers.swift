@@ -13,11 +13,17 @@ struct SketchedMembers: Sendable {
     private let byFingerprint: [String: Member]
 
     init(tasks: [TaskProfile], sketch: (TaskProfile) throws -> TaskInputSketch) throws {
+        try self.init(tasks: tasks) { task in try DataAwareScore.Reference(own: task.adapter, sketch: sketch(task)) }
+    }
+
+    /// With each task's prepared reference from `reference` (e.g. the one a `DataAwareEvaluator`
+    /// already holds, so that a plan prepares each task once).
+    init(tasks: [TaskProfile], reference: (TaskProfile) throws -> DataAwareScore.Reference) throws {
         var members: [String: Member] = [:]
         for task in tasks {
             let key = AdapterFingerprint.of(task.adapter)
             guard members[key] == nil else { continue }
-            members[key] = Member(task: task, reference: try DataAwareScore.Reference(own: task.adapter, sketch: sketch(task)))
+            members[key] = Member(task: task, reference: try reference(task))
         }
         byFingerprint = members
     }
