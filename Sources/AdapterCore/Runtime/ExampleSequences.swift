@@ -38,15 +38,35 @@ public struct ExampleSequences: Sendable {
     /// The prompt and, for a decoder and an example with an answer, the answer after it: the whole
     /// sequence a model trained on the task read.
     public func promptAndAnswer(_ example: TaskExample) throws(ModelRuntimeError) -> [Int32] {
-        var ids = try prompt(example)
+        let ids = try prompt(example)
         guard isDecoder, let answer = example.output ?? example.label else { return ids }
+        return try bounded(ids + answerTokens(answer))
+    }
+
+    /// The tokens of an answer as a decoder was trained to write it after the prompt: its words and,
+    /// for the word-level tokenizer, `<eos>` (empty for an encoder, which reads no answers).
+    public func answerTokens(_ answer: String) -> [Int32] {
+        guard isDecoder else { return [] }
         if let words = tokenizer as? WordLevelTokenizer {
-            ids += words.encode(answer, addingSpecialTokens: false)
+            var ids = words.encode(answer, addingSpecialTokens: false)
             if let end = words.endOfSequenceID { ids.append(end) }
-        } else {
-            ids += tokenizer.encode(" " + answer, addingSpecialTokens: false)
+            return ids
         }
-        return try bounded(ids)
+        return tokenizer.encode(" " + answer, addingSpecialTokens: false)
+    }
+
+    /// Where the text's own tokens stand in its prompt (between BERT's `[CLS]` and `[SEP]`, after a
+    /// decoder's `<bos>`, before a template's `=>`): the places a probe may insert words. Found by
+    /// encoding the text without special tokens and locating it; when the prompt was cut short or the
+    /// tokens do not line up, everything after the first token and before the last.
+    public func contentRange(of prompt: [Int32], text: String) -> Range<Int> {
+        let content = tokenizer.encode(text, addingSpecialTokens: false)
+        if !content.isEmpty, content.count <= prompt.count {
+            for start in 0...(prompt.count - content.count) where prompt[start] == content[0] {
+                if Array(prompt[start..<(start + content.count)]) == content { return start..<(start + content.count) }
+            }
+        }
+        return min(1, prompt.count)..<max(min(1, prompt.count), prompt.count - 1)
     }
 
     private func bounded(_ ids: [Int32]) throws(ModelRuntimeError) -> [Int32] {

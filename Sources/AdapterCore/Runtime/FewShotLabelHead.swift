@@ -1,0 +1,123 @@
+import Foundation
+
+/// Tells which of a task's labels a model (with or without an adapter) gives a prompt, learned from
+/// nothing but the task's labelled examples — the head both the label-probability evaluator and the
+/// behavioural screen read the model through.
+///
+/// - Decoders: each label is scored as the answer after the prompt, as the task was trained
+///   (`ExampleSequences.answerTokens`): the sum of its tokens' log-probabilities.
+/// - Encoders: the prompt's sentence embedding (mean-pooled, unit length) is compared with each
+///   label's prototype — the normalised mean embedding of that label's examples under a reference
+///   adapter (`prototypes(adapter:)`) — as cosine / `temperature`.
+///
+/// The first `maximumExamples` labelled examples (label, else output) are kept; a task with fewer
+/// than two or more than `maximumLabels` distinct labels has no head (`invalidArgument`).
+public struct FewShotLabelHead: Sendable {
+    public let model: BaseModel
+    public let encoding: ExampleSequences
+    /// The distinct labels, sorted.
+    public let labels: [String]
+    /// The kept examples, and the index into `labels` of each one's label.
+    public let examples: [TaskExample]
+    public let gold: [Int]
+    /// Each kept example's prompt tokens.
+    public let prompts: [[Int32]]
+    /// Per label, its answer tokens (decoders; empty for encoders).
+    let answers: [[Int32]]
+
+    public static let temperature = 0.05
+    public static let maximumExamples = 64
+    public static let maximumLabels = 32
+
+    /// The head of a task with `examples`; `taskName` is for messages only.
+    public init(examples: [TaskExample], taskName: String, model: BaseModel, encoding: ExampleSequences) throws(ModelRuntimeError) {
+        let labelled = Array(examples.compactMap { example in (example.output ?? example.label).map { (example, $0) } }
+            .prefix(Self.maximumExamples))
+        let labels = Array(Set(labelled.map(\.1))).sorted()
+        guard labels.count >= 2 else {
+            throw ModelRuntimeError(.invalidArgument,
+                "task '\(taskName)' has \(labels.count) distinct label(s) in its examples; a label head needs at least 2")
+        }
+        guard labels.count <= Self.maximumLabels else {
+            throw ModelRuntimeError(.invalidArgument,
+                "task '\(taskName)' has \(labels.count) distinct labels in its examples; a label head scores at most \(Self.maximumLabels)")
+        }
+        self.model = model
+        self.encoding = encoding
+        self.labels = labels
+        self.examples = labelled.map(\.0)
+        gold = labelled.map { labels.firstIndex(of: $0.1)! }
+        var prompts: [[Int32]] = []
+        for (example, _) in labelled { prompts.append(try encoding.prompt(example)) }
+        self.prompts = prompts
+        answers = labels.map(encoding.answerTokens)
+    }
+
+    /// Encoders: each label's prototype under `adapter` (unit vectors, in `labels` order), from the
+    /// kept examples' prompts. Decoders need none: empty.
+    public func prototypes(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> [[Float]] {
+        guard case .bert(let bert) = model else { return [] }
+        let vectors = try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised)
+        var sums = [[Float]](repeating: [Float](repeating: 0, count: vectors.first?.count ?? 0), count: labels.count)
+        for (i, vector) in vectors.enumerated() {
+            for j in vector.indices { sums[gold[i]][j] += vector[j] }
+        }
+        return sums.map(MiniLMEmbedder.normalised)
+    }
+
+    /// Per prompt, one logit per label (decoders: the answer's summed log-probability; encoders:
+    /// cosine to the label's prototype / `temperature`). A decoder answer cut off by the model's
+    /// positions counts the tokens that fit.
+    public func logits(_ prompts: [[Int32]], adapter: FactoredLoRA?, prototypes: [[Float]]) throws(ModelRuntimeError) -> [[Double]] {
+        switch model {
+        case .decoder(let decoder):
+            var sequences: [[Int32]] = []
+            for prompt in prompts {
+                for answer in answers { sequences.append(Array((prompt + answer).prefix(encoding.maxLength))) }
+            }
+            let outputs = try decoder.forward(sequences, adapter: adapter, logits: .all)
+            let vocabulary = decoder.configuration.vocabularySize
+            return prompts.indices.map { i in
+                answers.indices.map { j in
+                    let k = i * answers.count + j
+                    let sequence = sequences[k], logits = outputs[k].logits
+                    var sum = 0.0
+                    var t = max(1, prompts[i].count)
+                    while t < sequence.count {
+                        sum += Self.logProbability(of: Int(sequence[t]), logits[((t - 1) * vocabulary)..<(t * vocabulary)])
+                        t += 1
+                    }
+                    return sum
+                }
+            }
+        case .bert(let bert):
+            let vectors = try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised)
+            return vectors.map { vector in
+                prototypes.map { prototype in
+                    zip(vector, prototype).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } / Self.temperature
+                }
+            }
+        }
+    }
+
+    /// The index of the largest logit of each row (the predicted label).
+    public static func predictions(_ logits: [[Double]]) -> [Int] {
+        logits.map { row in row.indices.max { row[$0] < row[$1] } ?? 0 }
+    }
+
+    /// log softmax(row)[token], without materialising the distribution (one pass for the maximum,
+    /// one for the sum).
+    static func logProbability(of token: Int, _ row: ArraySlice<Float>) -> Double {
+        let top = Double(row.max() ?? 0)
+        var sum = 0.0
+        for value in row { sum += exp(Double(value) - top) }
+        return Double(row[row.startIndex + token]) - top - log(sum)
+    }
+
+    public static func softmax(_ values: [Double]) -> [Double] {
+        let top = values.max() ?? 0
+        let exps = values.map { exp($0 - top) }
+        let sum = exps.reduce(0, +)
+        return exps.map { $0 / sum }
+    }
+}
