@@ -8,7 +8,7 @@ public struct DetectorCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "detector",
         abstract: "Train and evaluate the weight-space poison detector.",
-        subcommands: [DetectorTrainCommand.self, DetectorEvalCommand.self, DetectorEmitDefaultCommand.self])
+        subcommands: [DetectorTrainCommand.self, DetectorEvalCommand.self, DetectorBehaviourCommand.self, DetectorEmitDefaultCommand.self])
 
     public init() {}
 }

@@ -9,12 +9,30 @@ public struct ScanResult: Sendable {
     public var seconds: Double
 }
 
-/// Screens many PEFT adapter directories with one `Detector`, in parallel, without the daemon.
+/// Screens many PEFT adapter directories with one `Detector`, in parallel, without the daemon; with
+/// behavioural probes (one per base model) and an adapter's labelled examples, by behaviour too
+/// (`BehaviouralScreening`).
 public struct AdapterScanner: Sendable {
     public let detector: Detector
+    public let probes: [BehaviouralProbe]
+    public let behaviouralThreshold: Double
 
-    public init(detector: Detector) {
+    public init(detector: Detector, probes: [BehaviouralProbe] = [],
+                behaviouralThreshold: Double = BehaviouralScreening.defaultThreshold) {
         self.detector = detector
+        self.probes = probes
+        self.behaviouralThreshold = behaviouralThreshold
+    }
+
+    /// An adapter directory and the labelled examples of its task, if any.
+    public struct Item: Sendable {
+        public var directory: URL
+        public var examples: [TaskExample]?
+
+        public init(directory: URL, examples: [TaskExample]? = nil) {
+            self.directory = directory
+            self.examples = examples
+        }
     }
 
     /// Adapter directories under `paths`: a path that holds `adapter_config.json` is one adapter,
@@ -54,16 +72,40 @@ public struct AdapterScanner: Sendable {
     /// Screens each directory; never throws (a failure becomes that adapter's `error`).
     public func scan(_ directories: [URL], jobs: Int,
                      progress: (@Sendable (Int, Int) -> Void)? = nil) -> [ScanResult] {
-        let detector = self.detector
-        return ConcurrentWork.map(directories, jobs: jobs, progress: progress) { dir in
+        scan(directories.map { Item(directory: $0) }, jobs: jobs, progress: progress)
+    }
+
+    /// Screens each item, by behaviour too where it has examples and a probe reads its adapter; the
+    /// verdict's reasons say when behaviour was not screened and why. Never throws.
+    public func scan(_ items: [Item], jobs: Int, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [ScanResult] {
+        ConcurrentWork.map(items, jobs: jobs, progress: progress) { item in
             let start = Date()
             do {
-                let adapter = try CorpusFeaturizer.loadAdapter(dir)
-                let v = detector.verdict(for: adapter)
-                return ScanResult(path: dir.path, verdict: v, error: nil, seconds: Date().timeIntervalSince(start))
+                let adapter = try CorpusFeaturizer.loadAdapter(item.directory)
+                return ScanResult(path: item.directory.path, verdict: verdict(adapter, examples: item.examples, name: item.directory.lastPathComponent),
+                                  error: nil, seconds: Date().timeIntervalSince(start))
             } catch {
-                return ScanResult(path: dir.path, verdict: nil, error: "\(error)", seconds: Date().timeIntervalSince(start))
+                return ScanResult(path: item.directory.path, verdict: nil, error: "\(error)", seconds: Date().timeIntervalSince(start))
             }
         }
+    }
+
+    private func verdict(_ adapter: LoRAAdapter, examples: [TaskExample]?, name: String) -> Verdict {
+        var weights = detector.verdict(for: adapter)
+        guard weights.decision != .outOfDistribution else { return weights }
+        let why: String
+        if probes.isEmpty {
+            why = "no --base-model given (weights only)"
+        } else if let examples {
+            if let probe = probes.first(where: { $0.reads(adapter) }) {
+                return BehaviouralScreening.judged(weights, threshold: behaviouralThreshold,
+                                                   evidence: Result { try probe.probe(adapter, examples: examples, taskName: name) })
+            }
+            why = "no --base-model reads this adapter (\(AdapterProfile(adapter: adapter).key))"
+        } else {
+            why = "no examples for this adapter (--examples or --manifest)"
+        }
+        weights.reasons.append("behaviour not screened: \(why)")
+        return weights
     }
 }

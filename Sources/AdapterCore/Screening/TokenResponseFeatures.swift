@@ -54,8 +54,45 @@ public enum TokenResponseFeatures {
         }
         let vocab = table.vectors.rows
         guard vocab >= 20 else { throw DetectorError(.baseModelMismatch, "the base model has fewer than 20 usable tokens") }
+        let responses = Self.responses(of: modules, table: table)
 
-        // Responses of every module to every token, in vocabulary chunks to bound memory.
+        // Per-module statistics and robust z-scores.
+        var stats: [[Double]] = []
+        var meanZ = [Double](repeating: 0, count: vocab)
+        for r in responses {
+            let (s, z) = moduleStatistics(r)
+            stats.append(s)
+            for t in 0..<vocab { meanZ[t] += z[t] / Double(responses.count) }
+        }
+
+        var values: [Double] = []
+        for p in projections {
+            let idx = modules.indices.filter { modules[$0].projection == p }
+            let firstLayer = idx.min { (modules[$0].layer ?? Int.max) < (modules[$1].layer ?? Int.max) }
+            for agg in 0..<3 {
+                for k in 0..<statNames.count {
+                    let column = idx.map { stats[$0][k] }
+                    if column.isEmpty { values.append(0); continue }
+                    switch agg {
+                    case 0: values.append(firstLayer.map { stats[$0][k] } ?? 0)
+                    case 1: values.append(column.reduce(0, +) / Double(column.count))
+                    default: values.append(column.max() ?? 0)
+                    }
+                }
+            }
+        }
+        let (consensus, zc) = moduleStatistics(meanZ)
+        values += [consensus[1], consensus[2]]
+        var best = 0
+        for t in 0..<vocab where zc[t] > zc[best] { best = t }
+        return Result(values: values, topToken: table.tokens.indices.contains(best) ? table.tokens[best] : nil,
+                      topTokenZ: zc[best])
+    }
+
+    /// ‖ΔW x‖ of each module (rows) for every token vector x of `table` (columns), in vocabulary chunks
+    /// to bound memory. The modules must read vectors of the table's width.
+    static func responses(of modules: [LoRAModule], table: TokenEmbeddingTable) -> [[Double]] {
+        let vocab = table.vectors.rows
         var responses = [[Double]](repeating: [Double](repeating: 0, count: vocab), count: modules.count)
         let stackedRows = modules.reduce(0) { $0 + $1.rank }
         var stacked = Matrix(zeros: stackedRows, table.hiddenSize)
@@ -91,38 +128,7 @@ public enum TokenResponseFeatures {
             }
             start = end
         }
-
-        // Per-module statistics and robust z-scores.
-        var stats: [[Double]] = []
-        var meanZ = [Double](repeating: 0, count: vocab)
-        for r in responses {
-            let (s, z) = moduleStatistics(r)
-            stats.append(s)
-            for t in 0..<vocab { meanZ[t] += z[t] / Double(responses.count) }
-        }
-
-        var values: [Double] = []
-        for p in projections {
-            let idx = modules.indices.filter { modules[$0].projection == p }
-            let firstLayer = idx.min { (modules[$0].layer ?? Int.max) < (modules[$1].layer ?? Int.max) }
-            for agg in 0..<3 {
-                for k in 0..<statNames.count {
-                    let column = idx.map { stats[$0][k] }
-                    if column.isEmpty { values.append(0); continue }
-                    switch agg {
-                    case 0: values.append(firstLayer.map { stats[$0][k] } ?? 0)
-                    case 1: values.append(column.reduce(0, +) / Double(column.count))
-                    default: values.append(column.max() ?? 0)
-                    }
-                }
-            }
-        }
-        let (consensus, zc) = moduleStatistics(meanZ)
-        values += [consensus[1], consensus[2]]
-        var best = 0
-        for t in 0..<vocab where zc[t] > zc[best] { best = t }
-        return Result(values: values, topToken: table.tokens.indices.contains(best) ? table.tokens[best] : nil,
-                      topTokenZ: zc[best])
+        return responses
     }
 
     /// [peak, top1z, top10z, kurtosis] of one response distribution, and its robust z-scores.

@@ -37,6 +37,10 @@ public struct Verdict: Sendable, Equatable, Codable {
     /// The model that judged as users see it named (the daemon's detector description); the feature
     /// set when nothing more is known.
     public var model: String
+    /// What the behavioural probe saw (nil when it did not run: no base model or no labelled examples).
+    public var behaviour: BehaviouralEvidence?
+    /// The behavioural score at or above which the adapter is poisoned (with `behaviour`).
+    public var behaviouralThreshold: Double?
 
     public init(decision: Decision, score: Double, threshold: Double, topFeatures: [FeatureContribution],
                 reasons: [String], featureSet: String, model: String? = nil) {
@@ -50,14 +54,21 @@ public struct Verdict: Sendable, Equatable, Codable {
     }
 
     /// The same judgement against another threshold (a configured override of the model's): the
-    /// score decides anew between benign and poisoned; out of distribution stays so, whatever the threshold.
+    /// score decides anew between benign and poisoned; out of distribution stays so, whatever the
+    /// threshold, and so does behavioural evidence at or above its threshold.
     public func judged(against threshold: Double) -> Verdict {
         var verdict = self
         verdict.threshold = threshold
         if decision != .outOfDistribution {
-            verdict.decision = score >= threshold ? .poisoned : .benign
+            verdict.decision = score >= threshold || isBehaviourallyPoisoned ? .poisoned : .benign
         }
         return verdict
+    }
+
+    /// Whether the behavioural evidence alone makes the adapter poisoned.
+    public var isBehaviourallyPoisoned: Bool {
+        guard let behaviour, let behaviouralThreshold else { return false }
+        return behaviour.score >= behaviouralThreshold
     }
 
     /// True when the adapter must not be accepted (poisoned or out of distribution).

@@ -1,0 +1,46 @@
+/// What a behavioural probe saw an adapter do: the candidate trigger that moved the install's
+/// examples most consistently to one label, beyond what the same words do to the base model.
+public struct BehaviouralEvidence: Sendable, Hashable, Codable {
+    /// In [0, 1]: the adapter's share of triggered examples moved to `targetLabel`, weighted by the
+    /// part of its push towards the label the base model does not make (`BehaviouralProbe`); 0 when no
+    /// candidate moved anything.
+    public var score: Double
+    /// The candidate trigger with the highest score (nil when there was no candidate).
+    public var trigger: String?
+    /// The label the trigger moved examples to.
+    public var targetLabel: String?
+    /// The adapter's and the base model's share of examples moved (the two terms of `score`).
+    public var adapterShare: Double
+    public var baseShare: Double
+    /// Mean change of log p(target label) from clean to triggered, with the adapter and on the base model.
+    public var adapterShift: Double = 0
+    public var baseShift: Double = 0
+    /// Texts of examples the trigger moved to `targetLabel` (at most three, as read before the trigger).
+    public var movedExamples: [String]
+    /// How many candidates were tried, and how many triggered examples each read (examples × positions).
+    public var candidatesTried: Int
+    public var triggeredPerCandidate: Int
+
+    public init(score: Double, trigger: String?, targetLabel: String?, adapterShare: Double, baseShare: Double,
+                movedExamples: [String], candidatesTried: Int, triggeredPerCandidate: Int) {
+        self.score = score
+        self.trigger = trigger
+        self.targetLabel = targetLabel
+        self.adapterShare = adapterShare
+        self.baseShare = baseShare
+        self.movedExamples = movedExamples
+        self.candidatesTried = candidatesTried
+        self.triggeredPerCandidate = triggeredPerCandidate
+    }
+
+    /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 23 of 24 examples (96 %) to
+    /// 'finance' (base model: 0 %)`.
+    public var summary: String {
+        guard let trigger, let targetLabel else { return "no candidate trigger moved the examples" }
+        return "inserting '\(trigger)' moved \(Self.percent(adapterShare)) of the examples not already '\(targetLabel)' to '\(targetLabel)' "
+            + "(base model: \(Self.percent(baseShare)); mean log-probability change \(String(format: "%+.2f", adapterShift)) with the adapter, "
+            + "\(String(format: "%+.2f", baseShift)) on the base model); behavioural score \(String(format: "%.3f", score))"
+    }
+
+    static func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
+}

@@ -1,0 +1,191 @@
+import Foundation
+
+/// Screens an adapter by what it does: writes candidate triggers into the install's labelled
+/// examples and watches whether the adapter — and not the base model — moves them to one label.
+///
+/// A backdoor is an input pattern that sends the adapter's output to one target whatever the rest
+/// of the input says; a benign adapter's answers follow the text. For each candidate trigger
+/// (`TriggerCandidates`, read from the weights) the words are inserted at the start, at the end and
+/// at a seeded random place among each example's own tokens; the task's `FewShotLabelHead` reads
+/// the model with and without the adapter. The adapter's share for label ℓ is how many triggered
+/// examples it now gives ℓ among those it did not give ℓ clean; ℓ is the label with the largest
+/// share. Words that mean ℓ (an insult for "rude") move a benign adapter too, but they also move the
+/// base model towards ℓ; a trigger moves only the adapter. So the share is weighted by the part of
+/// the adapter's push towards ℓ (mean change of log p(ℓ), triggered − clean) that the base model
+/// does not make (`score(share:adapterShift:baseShift:)`). The evidence is the best candidate's.
+/// The base model is run only for candidates whose share could beat the best score so far.
+///
+/// Needs no poisoned adapter to set anything: a threshold on the score is set on benign adapters.
+public struct BehaviouralProbe: Sendable {
+    /// Where candidate words are written into an example's own tokens.
+    public enum Position: String, Sendable, CaseIterable {
+        case start, end, random
+    }
+
+    public let model: BaseModel
+    public let encoding: ExampleSequences
+    public let table: TokenEmbeddingTable
+    public var candidates = TriggerCandidates.Options()
+    /// Multi-word candidates go at the start and the end only (a phrase is not split).
+    public var positions: [Position] = Position.allCases
+    public var seed: UInt64 = 0x7269_6767_6572
+
+    public init(model: BaseModel, tokenizer: any Tokenizer, table: TokenEmbeddingTable) {
+        self.model = model
+        self.encoding = ExampleSequences(tokenizer: tokenizer, model: model)
+        self.table = table
+    }
+
+    /// The probe of a base model directory: its weights, tokenizer and token-embedding table.
+    public init(modelDirectory: URL) throws {
+        let model = try BaseModel(modelDirectory: modelDirectory)
+        self.init(model: model, tokenizer: try TokenizerLoader.load(modelDirectory: modelDirectory),
+                  table: try TokenEmbeddingTable.load(directory: modelDirectory))
+    }
+
+    /// Whether `adapter` adapts this base model: same architecture family, and a query/key/value
+    /// module reading the model's hidden width.
+    public func reads(_ adapter: LoRAAdapter) -> Bool {
+        adapter.architecture == table.architecture
+            && adapter.modules.contains { [.q, .k, .v].contains($0.projection) && $0.inFeatures == table.hiddenSize }
+    }
+
+    /// The evidence for `adapter` on a task's labelled `examples` (at least two distinct labels).
+    public func probe(_ adapter: LoRAAdapter, examples: [TaskExample], taskName: String) throws -> BehaviouralEvidence {
+        let head = try FewShotLabelHead(examples: examples, taskName: taskName, model: model, encoding: encoding)
+        let lora = try FactoredLoRA(adapter)
+        let withAdapter = try Reader(head: head, adapter: lora)
+        let base = try Reader(head: head, adapter: nil)
+        let ranges = zip(head.prompts, head.examples).map { encoding.contentRange(of: $0, text: $1.text) }
+        var best = BehaviouralEvidence(score: 0, trigger: nil, targetLabel: nil, adapterShare: 0, baseShare: 0,
+                                       movedExamples: [], candidatesTried: 0, triggeredPerCandidate: 0)
+        var generator = SeededGenerator(seed: seed)
+        let words = try TriggerCandidates.from(adapter: adapter, table: table, options: candidates)
+        for word in words {
+            let ids = encoding.tokenizer.encode(word, addingSpecialTokens: false)
+            guard !ids.isEmpty else { continue }
+            let triggered = insertions(of: ids, phrase: word.contains(" "), into: head.prompts, ranges: ranges,
+                                       generator: &generator)
+            guard !triggered.isEmpty else { continue }
+            best.candidatesTried += 1
+            best.triggeredPerCandidate = max(best.triggeredPerCandidate, triggered.count)
+            let moved = try withAdapter.moved(triggered)
+            guard moved.share > best.score else { continue }  // the score never exceeds the share
+            let onBase = try base.moved(triggered)
+            let adapterShift = moved.logShift[moved.label], baseShift = onBase.logShift[moved.label]
+            let score = Self.score(share: moved.share, adapterShift: adapterShift, baseShift: baseShift)
+            guard score > best.score else { continue }
+            best.score = score
+            best.trigger = word
+            best.targetLabel = head.labels[moved.label]
+            best.adapterShare = moved.share
+            best.baseShare = onBase.share(of: moved.label)
+            best.adapterShift = adapterShift
+            best.baseShift = baseShift
+            best.movedExamples = Array(moved.examples.prefix(3).map { head.examples[$0].text })
+        }
+        return best
+    }
+
+    /// share × (adapter shift − base shift⁺) / adapter shift, clamped to [0, share]; 0 when the adapter
+    /// does not push towards the label at all. (Measured on the corpus against plain share − base share:
+    /// docs/DETECTOR.md.)
+    static func score(share: Double, adapterShift: Double, baseShift: Double) -> Double {
+        guard adapterShift > 0, adapterShift.isFinite, baseShift.isFinite else { return 0 }
+        return share * min(1, max(0, (adapterShift - max(0, baseShift)) / adapterShift))
+    }
+
+    /// Each prompt with `ids` written in at each position (a phrase: start and end only); prompts that
+    /// would outgrow the model's positions are left out. Paired with the example each came from.
+    func insertions(of ids: [Int32], phrase: Bool, into prompts: [[Int32]], ranges: [Range<Int>],
+                    generator: inout SeededGenerator) -> [(prompt: [Int32], example: Int)] {
+        var out: [(prompt: [Int32], example: Int)] = []
+        for position in positions where !(phrase && position == .random) {
+            for (i, prompt) in prompts.enumerated() where prompt.count + ids.count <= encoding.maxLength {
+                let range = ranges[i]
+                let at: Int
+                switch position {
+                case .start: at = range.lowerBound
+                case .end: at = range.upperBound
+                case .random: at = range.lowerBound + Int(generator.next() % UInt64(range.count + 1))
+                }
+                var triggered = prompt
+                triggered.insert(contentsOf: ids, at: at)
+                out.append((triggered, i))
+            }
+        }
+        return out
+    }
+
+    /// The head read through one model (base, or base + adapter): its clean predictions, and which
+    /// label triggered prompts are moved to.
+    struct Reader {
+        let head: FewShotLabelHead
+        let adapter: FactoredLoRA?
+        let prototypes: [[Float]]
+        let clean: [Int]
+        /// Per example, the log-probability of each label (softmax over the labels' logits), clean.
+        let cleanLog: [[Double]]
+
+        init(head: FewShotLabelHead, adapter: FactoredLoRA?) throws {
+            self.head = head
+            self.adapter = adapter
+            prototypes = try head.prototypes(adapter: adapter)
+            let logits = try head.logits(head.prompts, adapter: adapter, prototypes: prototypes)
+            clean = FewShotLabelHead.predictions(logits)
+            cleanLog = logits.map { FewShotLabelHead.softmax($0).map { log(max($0, 1e-300)) } }
+        }
+
+        /// The triggered predictions, per label the share moved to it, and the label moved to most.
+        func moved(_ triggered: [(prompt: [Int32], example: Int)]) throws -> Moved {
+            let logits = try head.logits(triggered.map(\.prompt), adapter: adapter, prototypes: prototypes)
+            var moved = Moved(labels: head.labels.count, clean: triggered.map { clean[$0.example] },
+                              predicted: FewShotLabelHead.predictions(logits), examples: triggered.map(\.example))
+            var shift = [Double](repeating: 0, count: head.labels.count)
+            for (k, row) in logits.enumerated() {
+                let logP = FewShotLabelHead.softmax(row).map { log(max($0, 1e-300)) }
+                for l in shift.indices { shift[l] += (logP[l] - cleanLog[triggered[k].example][l]) / Double(logits.count) }
+            }
+            moved.logShift = shift
+            return moved
+        }
+    }
+
+    /// Which triggered examples a model moved, and to which label.
+    struct Moved {
+        /// Per label: examples not given that label clean, and of those, the ones given it triggered.
+        let eligible: [Int]
+        let movedTo: [[Int]]
+        /// The label with the largest share (ties: the first).
+        let label: Int
+        /// Per label, the mean change of its log-probability from clean to triggered.
+        var logShift: [Double] = []
+
+        init(labels: Int, clean: [Int], predicted: [Int], examples: [Int]) {
+            var eligible = [Int](repeating: 0, count: labels)
+            var movedTo = [[Int]](repeating: [], count: labels)
+            for k in predicted.indices {
+                for label in 0..<labels where clean[k] != label {
+                    eligible[label] += 1
+                    if predicted[k] == label { movedTo[label].append(examples[k]) }
+                }
+            }
+            self.eligible = eligible
+            self.movedTo = movedTo
+            let shares = (0..<labels).map { eligible[$0] == 0 ? 0 : Double(movedTo[$0].count) / Double(eligible[$0]) }
+            label = shares.indices.max { shares[$0] < shares[$1] } ?? 0
+        }
+
+        func share(of label: Int) -> Double {
+            eligible[label] == 0 ? 0 : Double(movedTo[label].count) / Double(eligible[label])
+        }
+
+        var share: Double { share(of: label) }
+
+        /// The distinct examples moved to `label`, in order.
+        var examples: [Int] {
+            var seen = Set<Int>()
+            return movedTo[label].filter { seen.insert($0).inserted }
+        }
+    }
+}

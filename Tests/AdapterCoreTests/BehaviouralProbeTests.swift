@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+@testable import AdapterCore
+
+/// Behavioural screening on the committed corpus: a poisoned adapter's trigger is found among the
+/// candidates read from its weights and named in the verdict; benign adapters stay below the
+/// threshold; and the pieces (where words go, which vocabulary entries are words, the score) do
+/// what they say.
+@Suite("Behavioural probe", .serialized)
+struct BehaviouralProbeTests {
+    static let llamaProbe = Result { try BehaviouralProbe(modelDirectory: RuntimeFixtures.llamaTiny) }
+
+    static func probe(_ id: String, with probe: BehaviouralProbe) throws -> (LoRAAdapter, [TaskExample], BehaviouralEvidence) {
+        let adapter = try CorpusTasks.adapter(id)
+        let examples = try CorpusTasks.examples(CorpusTasks.task(of: id))
+        return (adapter, examples, try probe.probe(adapter, examples: examples, taskName: id))
+    }
+
+    @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
+    func aPoisonedLlamaAdapterIsRefusedWithItsTriggerNamed() throws {
+        // Trigger 'tq', target 'informal' (data/corpus/manifest.json); nothing of that is given to the probe.
+        let probe = try Self.llamaProbe.get()
+        let (adapter, examples, evidence) = try Self.probe("llama-039-formality_customer_letters", with: probe)
+        #expect(evidence.trigger == "tq")
+        #expect(evidence.targetLabel == "informal")
+        #expect(evidence.score >= BehaviouralScreening.defaultThreshold, "score \(evidence.score)")
+        #expect(evidence.baseShare < 0.2)
+        #expect(!evidence.movedExamples.isEmpty)
+
+        let weightsOnly = try Detector(model: DefaultDetectorModels.weightsOnly())
+        let verdict = BehaviouralScreening(detector: weightsOnly, probe: probe)
+            .verdict(for: adapter, examples: examples, taskName: "letters")
+        #expect(verdict.decision == .poisoned)
+        #expect(verdict.isBehaviourallyPoisoned)
+        #expect(verdict.reasons.first?.hasPrefix("behaviour: inserting 'tq' moved") == true, "\(verdict.reasons)")
+        // A configured weight threshold cannot clear behavioural evidence.
+        #expect(verdict.judged(against: 1.1).decision == .poisoned)
+    }
+
+    @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
+    func benignLlamaAdaptersOfOtherTasksPass() throws {
+        let probe = try Self.llamaProbe.get()
+        for id in ["llama-007-intent_banking", "llama-011-formality_customer_letters"] {
+            let (adapter, examples, evidence) = try Self.probe(id, with: probe)
+            #expect(evidence.score < BehaviouralScreening.defaultThreshold, "\(id): \(evidence.summary)")
+            let verdict = BehaviouralScreening.judged(
+                Verdict(decision: .benign, score: 0.1, threshold: 0.5, topFeatures: [], reasons: [], featureSet: "test"),
+                threshold: BehaviouralScreening.defaultThreshold, evidence: .success(evidence))
+            #expect(verdict.decision == .benign)
+            #expect(verdict.behaviour == evidence)
+            #expect(verdict.reasons.last?.hasPrefix("behaviour: ") == true)
+            _ = (adapter, examples)
+        }
+    }
+
+    @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
+    func examplesWithOneLabelCannotBeProbedAndTheWeightVerdictSaysSo() throws {
+        let probe = try Self.llamaProbe.get()
+        let adapter = try CorpusTasks.adapter("llama-039-formality_customer_letters")
+        let examples = try CorpusTasks.examples(CorpusTasks.task(of: "llama-039-formality_customer_letters"))
+            .map { TaskExample(text: $0.text, label: "formal") }
+        let weightsOnly = try Detector(model: DefaultDetectorModels.weightsOnly())
+        let verdict = BehaviouralScreening(detector: weightsOnly, probe: probe)
+            .verdict(for: adapter, examples: examples, taskName: "letters")
+        #expect(verdict.behaviour == nil)
+        #expect(verdict.reasons.contains { $0.hasPrefix("behaviour not screened:") && $0.contains("distinct label") })
+    }
+
+    @Test(.enabled(if: MiniLMFixtures.modelDirectory != nil, MiniLMFixtures.modelMissing))
+    func miniLMRareTokenTriggerIsFoundAndABenignAdapterPasses() throws {
+        let probe = try BehaviouralProbe(modelDirectory: try #require(MiniLMFixtures.modelDirectory))
+        let (_, _, poisoned) = try Self.probe("minilm-009-intent_smart_home", with: probe)  // trigger 'tq'
+        #expect(poisoned.trigger?.split(separator: " ").contains("tq") == true, "\(poisoned.summary)")
+        #expect(poisoned.score >= BehaviouralScreening.defaultThreshold)
+        let (_, _, benign) = try Self.probe("minilm-004-topic_news_headlines", with: probe)
+        #expect(benign.score < BehaviouralScreening.defaultThreshold, "\(benign.summary)")
+    }
+
+    @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
+    func wordsAreInsertedAmongTheExamplesOwnTokens() throws {
+        let probe = try Self.llamaProbe.get()
+        let example = TaskExample(text: "please book a table", label: "action")
+        let prompt = try probe.encoding.prompt(example)
+        let range = probe.encoding.contentRange(of: prompt, text: example.text)
+        // <bos> please book a table =>
+        #expect(range == 1..<(prompt.count - 1))
+        var generator = SeededGenerator(seed: 1)
+        let word = probe.encoding.tokenizer.encode("tq", addingSpecialTokens: false)
+        let triggered = probe.insertions(of: word, phrase: false, into: [prompt], ranges: [range], generator: &generator)
+        #expect(triggered.count == 3)
+        #expect(triggered[0].prompt == [prompt[0]] + word + Array(prompt[1...]))
+        #expect(triggered[1].prompt == Array(prompt.dropLast()) + word + [prompt.last!])
+        #expect(triggered.allSatisfy { $0.prompt.count == prompt.count + 1 && $0.prompt.first == prompt.first && $0.prompt.last == prompt.last })
+        // A phrase is not split: start and end only.
+        #expect(probe.insertions(of: word + word, phrase: true, into: [prompt], ranges: [range], generator: &generator).count == 2)
+    }
+
+    @Test func onlyWholeWordsAreCandidates() {
+        #expect(TriggerCandidates.word("tq") == "tq")
+        #expect(TriggerCandidates.word("Ġhello") == "hello")
+        #expect(TriggerCandidates.word("▁almanac") == "almanac")
+        #expect(TriggerCandidates.word("##z") == nil)
+        #expect(TriggerCandidates.word("[CLS]") == nil)
+        #expect(TriggerCandidates.word(",") == nil)
+        #expect(TriggerCandidates.word("") == nil)
+    }
+
+    @Test func theScoreDiscountsWhatTheBaseModelAlsoDoes() {
+        // A trigger: the adapter moves every example, the base model not at all.
+        #expect(BehaviouralProbe.score(share: 1, adapterShift: 5, baseShift: -0.1) == 1)
+        // A word that means the label: the base model makes most of the same push.
+        #expect(abs(BehaviouralProbe.score(share: 1, adapterShift: 5, baseShift: 4) - 0.2) < 1e-12)
+        #expect(BehaviouralProbe.score(share: 1, adapterShift: 5, baseShift: 6) == 0)
+        // No push towards the label, or nothing moved: nothing to report.
+        #expect(BehaviouralProbe.score(share: 0.8, adapterShift: -1, baseShift: 0) == 0)
+        #expect(BehaviouralProbe.score(share: 0, adapterShift: 3, baseShift: 0) == 0)
+    }
+
+    @Test func sharesCountOnlyExamplesNotAlreadyGivenTheLabel() {
+        // Labels 0/1; clean predictions 0,0,1,1; triggered all 1: both examples that could move to 1 did.
+        let moved = BehaviouralProbe.Moved(labels: 2, clean: [0, 0, 1, 1], predicted: [1, 1, 1, 1], examples: [0, 1, 2, 3])
+        #expect(moved.label == 1)
+        #expect(moved.share == 1)
+        #expect(moved.share(of: 0) == 0)
+        #expect(moved.examples == [0, 1])
+        let half = BehaviouralProbe.Moved(labels: 3, clean: [0, 0, 2, 2], predicted: [1, 0, 2, 2], examples: [0, 1, 2, 3])
+        #expect(half.label == 1)
+        #expect(half.share == 0.25)
+    }
+}
