@@ -18,8 +18,15 @@ public final class Daemon: Sendable {
     /// Runs the per-request heavy work of install (parse, signature, screening) and export.
     let requestThread = WorkerThread(name: "adapterd-requests")
 
-    public init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Budget?,
-                socketActivated: Bool, logger: Logger) {
+    public convenience init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Budget?,
+                            socketActivated: Bool, logger: Logger) {
+        self.init(store: store, screening: screening, settings: settings, budgetOverride: budgetOverride,
+                  socketActivated: socketActivated, baseModel: BaseModelState.make(settings), logger: logger)
+    }
+
+    /// A daemon on a base model already loaded (the one its screening runs, so it is loaded once).
+    init(store: AdapterStore, screening: any Screening, settings: DaemonSettings, budgetOverride: Budget?,
+         socketActivated: Bool, baseModel: BaseModelState, logger: Logger) {
         let settingsBox = NIOLockedValueBox(settings)
         let screeningBox = NIOLockedValueBox<any Screening>(screening)
         let budget = BudgetSetting(store: store, commandLine: budgetOverride, settings: settingsBox)
@@ -28,7 +35,7 @@ public final class Daemon: Sendable {
         reads = ReadModel(store: store, budget: budget, screening: screeningBox, textIndex: textIndex,
                           socketActivated: socketActivated, logger: logger)
         replanner = Replanner(store: store, settings: settingsBox, budget: budget, reads: reads, metrics: metrics,
-                              logger: logger)
+                              baseModel: baseModel, logger: logger)
         let gate = ScreeningGate(store: store, screening: screeningBox, reads: reads, requestThread: requestThread,
                                  logger: logger)
         installer = Installer(store: store, settings: settingsBox, gate: gate, replanner: replanner, reads: reads,

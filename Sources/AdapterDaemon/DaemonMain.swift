@@ -33,7 +33,8 @@ public enum DaemonMain {
         for damaged in store.damagedObjects() {
             logger.error("stored object \(damaged.digest.hex) is damaged: \(damaged.problem)")
         }
-        let screening = try DetectorScreening.make(settings)
+        let baseModel = BaseModelState.make(settings)
+        let screening = try DetectorScreening.make(settings, baseModel: baseModel)
         for note in screening.notes { logger.warning("\(note)") }
         logger.info("detector: \(screening.modelName)")
         let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
@@ -52,7 +53,7 @@ public enum DaemonMain {
 
         let daemon = Daemon(
             store: store, screening: screening, settings: settings, budgetOverride: try options.budgetOverride(),
-            socketActivated: !inherited.isEmpty, logger: logger)
+            socketActivated: !inherited.isEmpty, baseModel: baseModel, logger: logger)
         daemon.replanner.budget.noteSource(logger: logger)
         try await daemon.replanner.reconcile()
         let server = RPCServer(address: address, limits: ServerLimits(settings: settings), policy: policy,

@@ -50,13 +50,19 @@ public struct VerdictInfo: Codable, Sendable, Hashable {
     public var topFeatures: [VerdictFeature]
     /// The detector model that decided.
     public var model: String
+    /// What else decided or was noted, in order: the behavioural evidence (`behaviour: inserting 'tq'
+    /// moved …`), or why behaviour was not screened. Absent when there is nothing to say, from daemons
+    /// before it, and in stored verdicts.
+    public var reasons: [String]?
 
-    public init(decision: String, score: Double, threshold: Double, topFeatures: [VerdictFeature], model: String) {
+    public init(decision: String, score: Double, threshold: Double, topFeatures: [VerdictFeature], model: String,
+                reasons: [String]? = nil) {
         self.decision = decision
         self.score = score
         self.threshold = threshold
         self.topFeatures = topFeatures
         self.model = model
+        self.reasons = reasons
     }
 }
 
@@ -126,10 +132,14 @@ public struct StatusResult: Codable, Sendable, Hashable {
 public struct DetectorInfo: Codable, Sendable, Hashable {
     public var model: String
     public var threshold: Double
+    /// Whether installs are also screened by their behaviour on the base model, and on what (e.g.
+    /// `weights only: no behavioural screening (set base-model = DIR)`). Absent from daemons before it.
+    public var behaviour: String?
 
-    public init(model: String, threshold: Double) {
+    public init(model: String, threshold: Double, behaviour: String? = nil) {
         self.model = model
         self.threshold = threshold
+        self.behaviour = behaviour
     }
 }
 

@@ -35,14 +35,15 @@ extension VerdictFeature {
 }
 
 extension VerdictInfo {
-    enum CodingKeys: String, CodingKey { case decision, score, threshold, topFeatures, model }
+    enum CodingKeys: String, CodingKey { case decision, score, threshold, topFeatures, model, reasons }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(decision: try container.decode(String.self, forKey: .decision), score: try container.decodeFiniteOrNull(.score),
                   threshold: try container.decode(Double.self, forKey: .threshold),
                   topFeatures: try container.decode([VerdictFeature].self, forKey: .topFeatures),
-                  model: try container.decode(String.self, forKey: .model))
+                  model: try container.decode(String.self, forKey: .model),
+                  reasons: try container.decodeIfPresent([String].self, forKey: .reasons))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -52,5 +53,6 @@ extension VerdictInfo {
         try container.encode(threshold, forKey: .threshold)
         try container.encode(topFeatures, forKey: .topFeatures)
         try container.encode(model, forKey: .model)
+        try container.encodeIfPresent(reasons, forKey: .reasons)
     }
 }

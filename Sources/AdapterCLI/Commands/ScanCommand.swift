@@ -11,6 +11,12 @@ public struct ScanCommand: ParsableCommand {
             Exit status: 0 when every adapter is benign, 1 when any is poisoned or out-of-distribution,
             2 on usage or I/O errors (including an adapter that cannot be read). Without --model the
             built-in model is used: the token-alignment model when --base-model is given, else the weights-only one.
+            With --base-model and examples (--examples for every adapter, or --manifest naming each
+            adapter's examples), adapters are also screened by behaviour: candidate triggers read from the
+            weights are written into the examples and run through the base model with and without the
+            adapter; an adapter that moves them to one label (behavioural score ≥ --behaviour-threshold) is
+            poisoned, and the verdict names the trigger. Without either, every verdict says behaviour was
+            not screened.
             With --json, stdout has one JSON object per adapter and the summary goes to stderr.
             """)
 
@@ -26,8 +32,17 @@ public struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: "Detector model JSON (default: built-in).")
     public var model: String?
 
-    @Option(name: .long, help: "Base model directory (its token embeddings enable the built-in alignment model); repeat for several.")
+    @Option(name: .long, help: "Base model directory (its token embeddings enable the built-in alignment model; with examples, behavioural screening); repeat for several.")
     public var baseModel: [String] = []
+
+    @Option(name: .long, help: "Labelled examples (JSONL) of the task, for every adapter listed.")
+    public var examples: String?
+
+    @Option(name: .long, help: "JSON lines {\"adapter\": DIR, \"examples\": FILE}: adapters to scan, each with its examples (relative paths: from the manifest's directory).")
+    public var manifest: String?
+
+    @Option(name: .long, help: "Behavioural score at or above which an adapter is poisoned.")
+    public var behaviourThreshold: Double = BehaviouralScreening.defaultThreshold
 
     public init() {}
 
@@ -49,31 +64,35 @@ struct ScanRun {
     }
 
     func execute() -> Int32 {
-        guard !command.paths.isEmpty else { return fail("give at least one adapter directory or tree") }
+        guard !command.paths.isEmpty || command.manifest != nil else {
+            return fail("give at least one adapter directory or tree, or --manifest")
+        }
+        guard command.examples == nil || command.manifest == nil else { return fail("give --examples or --manifest, not both") }
         guard command.jobs >= 1 else { return fail("--jobs must be at least 1") }
         // Parallelism comes from the jobs; keep OpenBLAS from oversubscribing the cores.
         BLASThreads.set(1)
-        let detector: Detector
+        let scanner: AdapterScanner
+        let items: [AdapterScanner.Item]
         do {
-            let tables = try command.baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
+            let withBehaviour = command.examples != nil || command.manifest != nil
+            let probes = withBehaviour ? try command.baseModel.map { try BehaviouralProbe(modelDirectory: URL(fileURLWithPath: $0)) } : []
+            let tables = withBehaviour ? probes.map(\.table)
+                : try command.baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
             let model = try command.model.map { try DetectorModel.load(from: URL(fileURLWithPath: $0)) }
                 ?? DefaultDetectorModels.model(forBaseModel: !tables.isEmpty)
-            detector = try Detector(model: model, tokenTables: tables)
+            scanner = AdapterScanner(detector: try Detector(model: model, tokenTables: tables), probes: probes,
+                                     behaviouralThreshold: command.behaviourThreshold)
+            items = try ScanItems.resolve(paths: command.paths, examples: command.examples, manifest: command.manifest)
         } catch {
             return fail("\(error)")
         }
-        let directories: [URL]
-        do {
-            directories = try AdapterScanner.discover(command.paths)
-        } catch {
-            return fail("\(error)")
-        }
-        guard !directories.isEmpty else { return fail("no adapter directories (with adapter_config.json) under \(command.paths.joined(separator: ", "))") }
+        guard !items.isEmpty else { return fail("no adapter directories (with adapter_config.json) under \(command.paths.joined(separator: ", "))") }
+        let detector = scanner.detector
 
         let start = Date()
         let bar = ProgressLine(label: "scanning")
         let printer = ScanPrinter(json: command.json, bar: bar, output: output)
-        let results = AdapterScanner(detector: detector).scan(directories, jobs: command.jobs) { done, total in
+        let results = scanner.scan(items, jobs: command.jobs) { done, total in
             bar?.update(done, total)
         }
         bar?.finish()
@@ -134,6 +153,16 @@ struct ScanPrinter {
                     as [String: Any]
             }
             if !v.reasons.isEmpty { o["reasons"] = v.reasons }
+            o["screening"] = v.behaviour == nil ? "weights-only" : "weights+behaviour"
+            if let b = v.behaviour {
+                var behaviour: [String: Any] = ["score": number(b.score), "adapter_share": number(b.adapterShare),
+                                                "base_share": number(b.baseShare), "moved_examples": b.movedExamples,
+                                                "candidates": b.candidatesTried]
+                behaviour["threshold"] = v.behaviouralThreshold.map(number) ?? NSNull()
+                behaviour["trigger"] = b.trigger ?? NSNull()
+                behaviour["target_label"] = b.targetLabel ?? NSNull()
+                o["behaviour"] = behaviour
+            }
         } else {
             o["verdict"] = "error"
             o["score"] = NSNull()

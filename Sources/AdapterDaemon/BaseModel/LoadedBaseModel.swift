@@ -3,21 +3,33 @@ import AdapterStore
 import Foundation
 
 /// The base model the daemon runs (setting `base-model`), loaded once: its forward passes make the
-/// tasks' input sketches for the data-aware evaluator. `identity` names the model's files, so that
-/// sketches made with another model are never used.
+/// tasks' input sketches for the data-aware evaluator and run the behavioural screen, and its token
+/// table feeds the detector's token features. `identity` names the model's files, so that sketches
+/// made with another model are never used.
 struct LoadedBaseModel: Sendable {
     let directory: String
     /// sha256 over config.json and the names and sizes of the directory's weight and tokenizer files.
     let identity: String
     let sketcher: TaskInputSketcher
+    /// The first-layer inputs of the vocabulary (for trigger candidates and the detector's token features).
+    let table: TokenEmbeddingTable
 
-    /// Loads the model and its tokenizer. Throws the runtime's error (a clear message) when the
-    /// directory is not a model the runtime implements.
+    /// Loads the model, its tokenizer and its token table. Throws the runtime's error (a clear
+    /// message) when the directory is not a model the runtime implements.
     static func load(directory: String) throws -> LoadedBaseModel {
         let url = URL(fileURLWithPath: directory)
         let sketcher = try TaskInputSketcher(modelDirectory: url)
-        return LoadedBaseModel(directory: directory, identity: try identity(of: url), sketcher: sketcher)
+        return LoadedBaseModel(directory: directory, identity: try identity(of: url), sketcher: sketcher,
+                               table: try TokenEmbeddingTable.load(directory: url))
     }
+
+    /// The behavioural probe on this model (the same runtime the sketches use).
+    var probe: BehaviouralProbe {
+        BehaviouralProbe(model: sketcher.model, tokenizer: sketcher.encoding.tokenizer, table: table)
+    }
+
+    /// The detector's view of this model: its directory and token table.
+    var detectorBaseModel: DetectorBaseModel { DetectorBaseModel(path: directory, table: table) }
 
     /// The model's family and size, for status lines.
     var summary: String {

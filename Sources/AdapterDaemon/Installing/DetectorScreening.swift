@@ -21,6 +21,10 @@ public struct DetectorScreening: Screening {
     public let fallback: Detector?
     /// Remarks about the configuration for the log (e.g. a base model the chosen model does not use).
     public let notes: [String]
+    /// The behavioural probe on the daemon's base model (`base-model`); nil: weights only.
+    public var probe: BehaviouralProbe?
+    /// The behavioural score at or above which an adapter is refused.
+    public var behaviouralThreshold = BehaviouralScreening.defaultThreshold
 
     public init(detector: Detector, thresholdOverride: Double? = nil, source: String = "built-in",
                 baseModel: DetectorBaseModel? = nil, fallback: Detector? = nil, notes: [String] = []) {
@@ -82,10 +86,27 @@ public struct DetectorScreening: Screening {
                                  fallback: fallback)
     }
 
-    /// Screening as `settings` configure it (detector-model, detector-base-model, detector-threshold).
+    /// Screening as `settings` configure it (detector-model, detector-base-model, detector-threshold),
+    /// weights only.
     public static func make(_ settings: DaemonSettings, reusing previous: DetectorBaseModel? = nil) throws -> DetectorScreening {
         try make(modelPath: settings.detectorModel, baseModelPath: settings.detectorBaseModel,
                  thresholdOverride: settings.detectorThreshold, reusing: previous)
+    }
+
+    /// Screening as `settings` configure it, on the daemon's loaded base model: its behavioural probe
+    /// screens every install that brings labelled examples, and its token table is the detector's
+    /// base model unless `detector-base-model` names another directory (`base-model` is the one
+    /// setting; `detector-base-model` stays as an alias that wins when both are set).
+    static func make(_ settings: DaemonSettings, reusing previous: DetectorBaseModel? = nil,
+                     baseModel: BaseModelState) throws -> DetectorScreening {
+        let runtime = baseModel.model
+        let path = settings.detectorBaseModel ?? runtime?.directory
+        var reuse = previous
+        if let runtime, let path, runtime.detectorBaseModel.isSame(path: path) { reuse = runtime.detectorBaseModel }
+        var screening = try make(modelPath: settings.detectorModel, baseModelPath: path,
+                                 thresholdOverride: settings.detectorThreshold, reusing: reuse)
+        screening.probe = runtime?.probe
+        return screening
     }
 
     /// The detector in status and verdicts: feature set, where the model came from, how many adapters
@@ -94,6 +115,13 @@ public struct DetectorScreening: Screening {
         let name = Self.name(of: detector, source: source)
         guard let baseModel else { return name }
         return "\(name), base model \(baseModel.summary)"
+    }
+
+    /// Whether installs are also screened by behaviour, and on what.
+    public var behaviourSummary: String? {
+        guard probe != nil else { return "weights only: no behavioural screening (set base-model = DIR)" }
+        return "candidate triggers run through the base model with the install's examples "
+            + "(refused at behavioural score ≥ \(String(format: "%.3f", behaviouralThreshold)))"
     }
 
     private static func name(of detector: Detector, source: String) -> String {
@@ -113,6 +141,24 @@ public struct DetectorScreening: Screening {
             }
         }
         return judged(detector.verdict(for: adapter), model: modelName, extraReasons: [])
+    }
+
+    /// The weight verdict joined with what the behavioural probe sees `examples` do (`BehaviouralScreening`);
+    /// without a probe, or for an adapter of another base model, the weight verdict says why behaviour
+    /// was not screened.
+    public func screen(_ adapter: LoRAAdapter, examples: [TaskExample], task: String) throws -> Verdict {
+        var verdict = try screen(adapter)
+        guard verdict.decision != .outOfDistribution else { return verdict }
+        guard let probe else {
+            verdict.reasons.append("behaviour not screened: no base-model is configured (weights only)")
+            return verdict
+        }
+        guard probe.reads(adapter) else {
+            verdict.reasons.append("behaviour not screened: the adapter does not adapt the configured base model")
+            return verdict
+        }
+        return BehaviouralScreening.judged(verdict, threshold: behaviouralThreshold,
+                                           evidence: Result { try probe.probe(adapter, examples: examples, taskName: task) })
     }
 
     /// The detector's verdict against the configured threshold, naming the model that judged.

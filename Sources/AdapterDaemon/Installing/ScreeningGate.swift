@@ -18,10 +18,10 @@ struct ScreeningGate: Sendable {
     func screen(_ candidate: Installer.Candidate, peer: PeerCredentials, context: RequestContext) async throws -> Verdict {
         await context.progress(stage: "screening", fraction: 0.5, message: "screening with the detector")
         let screening = self.screening.withLockedValue { $0 }
-        let adapter = candidate.adapter
+        let (adapter, examples, task) = (candidate.adapter, candidate.examples, candidate.task)
         let verdict: Verdict
         do {
-            verdict = try await requestThread.run { try screening.screen(adapter) }
+            verdict = try await requestThread.run { try screening.screen(adapter, examples: examples, task: task) }
         } catch {
             throw InstallError(.invalidAdapter, "the detector cannot judge this adapter: \(error)")
         }

@@ -29,7 +29,7 @@ enum CatalogMapping {
         VerdictInfo(
             decision: verdict.decision.rawValue, score: verdict.score, threshold: verdict.threshold,
             topFeatures: verdict.topFeatures.map { VerdictFeature(name: $0.name, value: $0.z, contribution: $0.contribution) },
-            model: verdict.model)
+            model: verdict.model, reasons: verdict.reasons.isEmpty ? nil : verdict.reasons)
     }
 
     /// A stored verdict on the wire.
@@ -75,6 +75,9 @@ enum CatalogMapping {
     /// A sentence for a refusal.
     static func refusalReason(_ verdict: Verdict) -> String {
         switch verdict.decision {
+        case .poisoned where verdict.isBehaviourallyPoisoned:
+            return "screened as poisoned by its behaviour on the install's examples: "
+                + (verdict.behaviour?.summary ?? "") + String(format: " ≥ threshold %.3f", verdict.behaviouralThreshold ?? .nan)
         case .poisoned:
             let top = verdict.topFeatures.prefix(2).map { "\($0.name) \(String(format: "%+.2f", $0.contribution))" }
             return String(format: "screened as poisoned (score %.3f ≥ threshold %.3f", verdict.score, verdict.threshold)

@@ -57,7 +57,8 @@ final class ReadModel: Sendable {
             pid: getpid(), uptimeSeconds: Date().timeIntervalSince(startedAt), socketActivated: socketActivated,
             tasks: snapshot.installed.count, generation: snapshot.generation,
             budget: budget.status(snapshot), quarantined: snapshot.quarantined,
-            detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold),
+            detector: DetectorInfo(model: screening.modelName, threshold: screening.threshold,
+                                   behaviour: screening.behaviourSummary),
             peer: context.peerInfo, served: served)
         result.storage = storageStatus(snapshot)
         result.evaluator = evaluator.withLockedValue { $0 }

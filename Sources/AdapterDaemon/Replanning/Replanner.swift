@@ -34,7 +34,7 @@ final class Replanner: Sendable {
     let sketches: InputSketchBook
 
     init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
-         metrics: DaemonMetrics, logger: Logger) {
+         metrics: DaemonMetrics, baseModel model: BaseModelState, logger: Logger) {
         self.store = store
         self.settings = settings
         self.budget = budget
@@ -43,7 +43,6 @@ final class Replanner: Sendable {
         self.metrics = metrics
         self.logger = logger
         let current = settings.withLockedValue { $0 }
-        let model = BaseModelState.make(current)
         if case .loaded(let loaded) = model { logger.info("base model: \(loaded.directory) (\(loaded.summary))") }
         self.baseModel = NIOLockedValueBox(model)
         self.evaluator = NIOLockedValueBox(EvaluatorFactory.make(current, baseModel: model, logger: logger))

@@ -81,9 +81,12 @@ final class DaemonLifecycle: Service, Sendable {
             let policy = try AccessPolicy(daemonUID: getuid(), adminGroupName: settings.adminGroup)
             // The base model's embeddings are read again only when its path changed.
             let previous = daemon.configuration.screening.withLockedValue { $0 } as? DetectorScreening
-            let screening = try DetectorScreening.make(settings, reusing: previous?.baseModel)
+            let baseModel = BaseModelState.make(settings, reusing: daemon.replanner.baseModel.withLockedValue { $0 })
+            let screening = try DetectorScreening.make(settings, reusing: previous?.baseModel, baseModel: baseModel)
             for note in screening.notes { logger.warning("\(note)") }
             if screening.modelName != previous?.modelName { logger.notice("detector: \(screening.modelName)") }
+            // The replanner keeps the model just loaded (its own reload of the setting finds it in place).
+            daemon.replanner.baseModel.withLockedValue { $0 = baseModel }
             daemon.configuration.reload(settings: settings, screening: screening)
             daemon.reads.reloadTextRouting(settings)
             server.updatePolicy(policy)
