@@ -445,7 +445,7 @@ _adapterctl_scan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=(--base-model)
-    non_repeating_options=(--jobs --model)
+    non_repeating_options=(--jobs --model --examples --manifest --behaviour-threshold)
     __adapterctl_offer_flags_options -1
 
     # Offer option value completions
@@ -457,6 +457,15 @@ _adapterctl_scan() {
         return
         ;;
     '--base-model')
+        return
+        ;;
+    '--examples')
+        return
+        ;;
+    '--manifest')
+        return
+        ;;
+    '--behaviour-threshold')
         return
         ;;
     esac
@@ -474,13 +483,13 @@ _adapterctl_detector() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    train|eval|emit-default)
+    train|eval|behaviour|emit-default)
         # Offer subcommand argument completions
         "_adapterctl_detector_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'train eval emit-default' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'train eval behaviour emit-default' -- "${cur}"))
         ;;
     esac
 }
@@ -549,6 +558,30 @@ _adapterctl_detector_eval() {
         return
         ;;
     '--dump-features')
+        return
+        ;;
+    esac
+}
+
+_adapterctl_detector_behaviour() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=(--base-model)
+    non_repeating_options=(--manifest --jobs --threshold)
+    __adapterctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--manifest')
+        return
+        ;;
+    '--base-model')
+        return
+        ;;
+    '--jobs')
+        return
+        ;;
+    '--threshold')
         return
         ;;
     esac

@@ -51,7 +51,7 @@ struct InstallCommand: AsyncParsableCommand {
             throw error
         }
         if client.json { return Output.printJSON(result) }
-        let lines = [
+        var lines = [
             "installed \(result.task) version \(result.version)" + (result.replacedVersion.map { " (replaces version \($0))" } ?? ""),
             "  sha256     \(result.sha256)",
             "  size       \(Output.size(result.bytes)), \(result.examples) examples",
@@ -59,6 +59,7 @@ struct InstallCommand: AsyncParsableCommand {
             "  generation \(result.generation)",
             "  budget     \(Output.budgetLine(result.budget))",
         ]
+        lines += (result.verdict.reasons ?? []).map { "  \($0.terminalSafe)" }
         Output.printText(lines.joined(separator: "\n"))
     }
 

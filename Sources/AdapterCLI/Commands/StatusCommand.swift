@@ -20,6 +20,9 @@ struct StatusCommand: DaemonQueryCommand {
             "budget:      \(Output.budgetLine(status.budget))",
             "quarantined: \(status.quarantined)",
             "detector:    \(status.detector.model.terminalSafe), threshold \(Output.format(status.detector.threshold))",
+        ]
+        if let behaviour = status.detector.behaviour { lines.append("behaviour:   \(behaviour.terminalSafe)") }
+        lines += [
             textRoutingLine(status.textRouting),
             evaluatorLine(status.evaluator),
             "you:         uid \(status.peer.uid)\(status.peer.mayMutate ? ", may install/remove" : ", read-only")",

@@ -40,7 +40,9 @@ enum Output {
         var text = "\(error.message.terminalSafe) [\(error.code.name)]"
         if error.code == .refused, let details = error.details(as: RefusalDetails.self) {
             let verdict = details.verdict
-            text += "\n  decision: \(verdict.decision.terminalSafe)  score \(format(verdict.score)) ≥ threshold \(format(verdict.threshold))  (model \(verdict.model.terminalSafe))"
+            let comparison = verdict.score >= verdict.threshold ? "≥" : "<"
+            text += "\n  decision: \(verdict.decision.terminalSafe)  score \(format(verdict.score)) \(comparison) threshold \(format(verdict.threshold))  (model \(verdict.model.terminalSafe))"
+            for reason in verdict.reasons ?? [] { text += "\n  \(reason.terminalSafe)" }
             text += "\n  sha256:   \(details.sha256.terminalSafe)  quarantine record #\(details.quarantineId)"
             if !verdict.topFeatures.isEmpty {
                 text += "\n  top features:"

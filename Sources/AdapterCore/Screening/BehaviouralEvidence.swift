@@ -36,7 +36,9 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
     /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 23 of 24 examples (96 %) to
     /// 'finance' (base model: 0 %)`.
     public var summary: String {
-        guard let trigger, let targetLabel else { return "no candidate trigger moved the examples" }
+        guard let trigger, let targetLabel else {
+            return "no candidate trigger moved the examples (behavioural score \(String(format: "%.3f", score)))"
+        }
         return "inserting '\(trigger)' moved \(Self.percent(adapterShare)) of the examples not already '\(targetLabel)' to '\(targetLabel)' "
             + "(base model: \(Self.percent(baseShare)); mean log-probability change \(String(format: "%+.2f", adapterShift)) with the adapter, "
             + "\(String(format: "%+.2f", baseShift)) on the base model); behavioural score \(String(format: "%.3f", score))"
