@@ -116,15 +116,28 @@ for line in "${BENIGN[@]}"; do
   "$ADAPTERCTL" install "$dir" --task "$task" --examples "$examples" | grep -E "^installed|generation|budget" || echo "(exit status $?)"
 done
 
-say "screen the corpus's ${#POISONED[@]} poisoned adapters offline, with the daemon's detector model"
-# Honest numbers first: from the weights alone the detector is weak (docs/DETECTOR.md), so the demo
-# shows how many it flags, then installs the candidate it is surest about.
+say "screen the corpus's ${#POISONED[@]} poisoned adapters offline, as the daemon screens them"
+# Honest numbers first (docs/DETECTOR.md): from the weights alone the detector is weak; with the base
+# model, candidate triggers read from each adapter's weights are run through the model with its task's
+# examples (behavioural screening), which finds rare-token triggers and names them. The demo then
+# installs the candidate screening is surest about.
 SCAN_MODEL=()
 if [ -n "${ADAPTERD_DETECTOR_MODEL:-}" ]; then SCAN_MODEL=(--model "$ADAPTERD_DETECTOR_MODEL"); fi
 POISON_DIRS=()
-for line in "${POISONED[@]}"; do read -r _ dir _ <<<"$line"; POISON_DIRS+=("$dir"); done
-echo "\$ adapterctl scan <${#POISON_DIRS[@]} poisoned adapters> --json"
-"$ADAPTERCTL" scan "${POISON_DIRS[@]}" "${SCAN_MODEL[@]}" --json > "$WORK/scan.jsonl" 2>"$WORK/scan.err" || true
+: > "$WORK/poisoned.jsonl"
+for line in "${POISONED[@]}"; do
+  read -r _ dir examples _ <<<"$line"
+  POISON_DIRS+=("$dir")
+  printf '{"adapter": "%s", "examples": "%s"}\n' "$dir" "$examples" >> "$WORK/poisoned.jsonl"
+done
+if [ -n "$BASE_MODEL" ]; then
+  echo "\$ adapterctl scan --manifest <${#POISON_DIRS[@]} poisoned adapters with their examples> --base-model $BASE_MODEL --json"
+  "$ADAPTERCTL" scan --manifest "$WORK/poisoned.jsonl" --base-model "$BASE_MODEL" "${SCAN_MODEL[@]}" --json \
+    > "$WORK/scan.jsonl" 2>"$WORK/scan.err" || true
+else
+  echo "\$ adapterctl scan <${#POISON_DIRS[@]} poisoned adapters> --json"
+  "$ADAPTERCTL" scan "${POISON_DIRS[@]}" "${SCAN_MODEL[@]}" --json > "$WORK/scan.jsonl" 2>"$WORK/scan.err" || true
+fi
 ORDERED=()
 mapfile -t ORDERED < <(python3 - "$WORK/scan.jsonl" "${POISONED[@]}" <<'PY'
 import json, sys
@@ -135,12 +148,19 @@ for line in open(sys.argv[1]):
         row = json.loads(line)
         verdicts[row["path"].rstrip("/")] = row
 flagged = sum(1 for r in verdicts.values() if r.get("verdict") == "poisoned")
-sys.stderr.write("flagged %d of %d poisoned adapters as poisoned; the model was trained on this corpus, held out it does no better than chance (docs/DETECTOR.md)\n"
-                 % (flagged, len(verdicts)))
+by_behaviour = sum(1 for r in verdicts.values() if (r.get("behaviour") or {}).get("score", 0) >= (r.get("behaviour") or {}).get("threshold", 2))
+if any(r.get("behaviour") for r in verdicts.values()):
+    sys.stderr.write("flagged %d of %d poisoned adapters, %d of them by behaviour (measured held out: docs/DETECTOR.md)\n"
+                     % (flagged, len(verdicts), by_behaviour))
+else:
+    sys.stderr.write("flagged %d of %d poisoned adapters as poisoned; the model was trained on this corpus, held out it does no better than chance (docs/DETECTOR.md)\n"
+                     % (flagged, len(verdicts)))
 lines = sys.argv[2:]
 def score(line):
     row = verdicts.get(line.split()[1].rstrip("/"), {})
-    return row.get("score") if isinstance(row.get("score"), (int, float)) else -1.0
+    behaviour = (row.get("behaviour") or {}).get("score")
+    weights = row.get("score") if isinstance(row.get("score"), (int, float)) else -1.0
+    return (behaviour if isinstance(behaviour, (int, float)) else -1.0, weights)
 for line in sorted(lines, key=score, reverse=True):   # surest first
     print(line)
 PY

@@ -32,13 +32,7 @@ struct BehaviouralScreeningTests {
         let fixture = try DetectorScreeningTests.ServiceFixture(screening: try Self.screening(baseModel: CorpusFiles.llamaTiny))
         let poisoned = try CorpusFiles.installParams("llama-039-formality_customer_letters", task: "letters",
                                                      corpusTask: "formality_customer_letters")
-        do {
-            _ = try await fixture.service.installer.install(poisoned, fixture.context)
-            Issue.record("the poisoned adapter was installed")
-        } catch let thrown as any RequestError {
-            let error = thrown.rpcError
-            #expect(error.code == .refused)
-            let details = try #require(error.details(as: RefusalDetails.self))
+        if let (error, details) = try await fixture.refusal(poisoned) {
             #expect(details.verdict.decision == "poisoned")
             #expect(details.verdict.reasons?.first?.hasPrefix("behaviour: inserting 'tq' moved") == true,
                     "\(String(describing: details.verdict.reasons))")

@@ -177,6 +177,20 @@ struct DetectorScreeningTests {
                            requestID: .number(1)) { _ in }
         }
 
+        /// The refusal an install must end in, with its details (nil, and an issue recorded, when the
+        /// adapter was installed or failed otherwise).
+        func refusal(_ params: InstallParams) async throws -> (RPCError, RefusalDetails)? {
+            do {
+                _ = try await service.installer.install(params, context)
+                Issue.record("the poisoned adapter was installed")
+            } catch let thrown as any RequestError {
+                let error = thrown.rpcError
+                #expect(error.code == .refused)
+                return (error, try #require(error.details(as: RefusalDetails.self)))
+            }
+            return nil
+        }
+
         deinit {
             try? store.close()
             directory.cleanup()
@@ -210,13 +224,7 @@ struct DetectorScreeningTests {
     @Test func aPoisonedAdapterRefusedWithAlignmentFeaturesIsQuarantinedUnderThatModel() async throws {
         let fixture = try ServiceFixture(screening: try Self.withBaseModel())
         let params = try CorpusFiles.installParams(Self.poisonedLlama, task: "emails", corpusTask: "formality_workplace_emails")
-        do {
-            _ = try await fixture.service.installer.install(params, fixture.context)
-            Issue.record("the poisoned adapter was installed")
-        } catch let thrown as any RequestError {
-            let error = thrown.rpcError
-            #expect(error.code == .refused)
-            let details = try #require(error.details(as: RefusalDetails.self))
+        if let (_, details) = try await fixture.refusal(params) {
             #expect(details.verdict.decision == "poisoned")
             #expect(details.verdict.model.hasPrefix("alignment logistic regression"))
             #expect(details.verdict.model.contains(CorpusFiles.llamaTiny))
