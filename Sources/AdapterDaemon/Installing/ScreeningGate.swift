@@ -37,7 +37,7 @@ struct ScreeningGate: Sendable {
                                              verdict: CatalogMapping.record(info), peerUID: peer.uid)
         reads.refreshQuarantineCount()
         logger.warning(
-            "refused \(candidate.task): \(verdict.decision.rawValue), score \(verdict.score) ≥ \(verdict.threshold)",
+            "refused \(candidate.task): \(CatalogMapping.refusalReason(verdict))",
             metadata: ["sha256": "\(digest.hex)", "peer": "\(peer)", "quarantine": "\(record.id)"])
         return InstallError(
             .refused(RefusalDetails(task: candidate.task, sha256: digest.hex, verdict: info, quarantineId: record.id)),
