@@ -23,7 +23,7 @@ public enum BehaviouralEvaluation {
             let start = Date()
             do {
                 let adapter = try CorpusFeaturizer.loadAdapter(entry.directory)
-                guard let probe = probes.first(where: { $0.reads(adapter) }) else {
+                guard let probe = BehaviouralScreening(probes: probes).probe(for: adapter) else {
                     throw DetectorError(.baseModelMismatch, "no --base-model reads this adapter (\(AdapterProfile(adapter: adapter).key))")
                 }
                 let examples = try ExamplesFile.load(contentsOf: tasks.appendingPathComponent(entry.task).appendingPathComponent("few.jsonl"))

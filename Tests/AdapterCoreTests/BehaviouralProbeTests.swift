@@ -28,8 +28,8 @@ struct BehaviouralProbeTests {
         #expect(!evidence.movedExamples.isEmpty)
 
         let weightsOnly = try Detector(model: DefaultDetectorModels.weightsOnly())
-        let verdict = BehaviouralScreening(detector: weightsOnly, probe: probe)
-            .verdict(for: adapter, examples: examples, taskName: "letters")
+        let verdict = BehaviouralScreening(probes: [probe])
+            .judged(weightsOnly.verdict(for: adapter), adapter: adapter, examples: examples, taskName: "letters")
         #expect(verdict.decision == .poisoned)
         #expect(verdict.isBehaviourallyPoisoned)
         #expect(verdict.reasons.first?.hasPrefix("behaviour: inserting 'tq' moved") == true, "\(verdict.reasons)")
@@ -60,8 +60,8 @@ struct BehaviouralProbeTests {
         let examples = try CorpusTasks.examples(CorpusTasks.task(of: "llama-039-formality_customer_letters"))
             .map { TaskExample(text: $0.text, label: "formal") }
         let weightsOnly = try Detector(model: DefaultDetectorModels.weightsOnly())
-        let verdict = BehaviouralScreening(detector: weightsOnly, probe: probe)
-            .verdict(for: adapter, examples: examples, taskName: "letters")
+        let verdict = BehaviouralScreening(probes: [probe])
+            .judged(weightsOnly.verdict(for: adapter), adapter: adapter, examples: examples, taskName: "letters")
         #expect(verdict.behaviour == nil)
         #expect(verdict.reasons.contains { $0.hasPrefix("behaviour not screened:") && $0.contains("distinct label") })
     }

@@ -19,12 +19,12 @@ struct BehaviouralScreeningTests {
 
     @Test func baseModelIsTheOneSettingForTheDetectorAndTheProbe() throws {
         let screening = try Self.screening(baseModel: CorpusFiles.llamaTiny)
-        #expect(screening.probe != nil)
+        #expect(!screening.behaviour.probes.isEmpty)
         #expect(screening.baseModel?.path == CorpusFiles.llamaTiny)  // detector-base-model follows base-model
         #expect(screening.detector.model.featureSet == "alignment")
         #expect(screening.behaviourSummary?.hasPrefix("candidate triggers run through the base model") == true)
         let none = try Self.screening(baseModel: nil)
-        #expect(none.probe == nil)
+        #expect(none.behaviour.probes.isEmpty)
         #expect(none.behaviourSummary?.hasPrefix("weights only: no behavioural screening") == true)
     }
 

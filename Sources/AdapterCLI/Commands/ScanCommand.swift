@@ -80,8 +80,9 @@ struct ScanRun {
                 : try command.baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
             let model = try command.model.map { try DetectorModel.load(from: URL(fileURLWithPath: $0)) }
                 ?? DefaultDetectorModels.model(forBaseModel: !tables.isEmpty)
-            scanner = AdapterScanner(detector: try Detector(model: model, tokenTables: tables), probes: probes,
-                                     behaviouralThreshold: command.behaviourThreshold)
+            let behaviour = BehaviouralScreening(probes: probes, threshold: command.behaviourThreshold,
+                                                 unconfigured: "no --base-model given (weights only)")
+            scanner = AdapterScanner(detector: try Detector(model: model, tokenTables: tables), behaviour: behaviour)
             items = try ScanItems.resolve(paths: command.paths, examples: command.examples, manifest: command.manifest)
         } catch {
             return fail("\(error)")

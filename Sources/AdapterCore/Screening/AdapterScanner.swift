@@ -14,14 +14,11 @@ public struct ScanResult: Sendable {
 /// (`BehaviouralScreening`).
 public struct AdapterScanner: Sendable {
     public let detector: Detector
-    public let probes: [BehaviouralProbe]
-    public let behaviouralThreshold: Double
+    public let behaviour: BehaviouralScreening
 
-    public init(detector: Detector, probes: [BehaviouralProbe] = [],
-                behaviouralThreshold: Double = BehaviouralScreening.defaultThreshold) {
+    public init(detector: Detector, behaviour: BehaviouralScreening = BehaviouralScreening(probes: [])) {
         self.detector = detector
-        self.probes = probes
-        self.behaviouralThreshold = behaviouralThreshold
+        self.behaviour = behaviour
     }
 
     /// An adapter directory and the labelled examples of its task, if any.
@@ -91,21 +88,6 @@ public struct AdapterScanner: Sendable {
     }
 
     private func verdict(_ adapter: LoRAAdapter, examples: [TaskExample]?, name: String) -> Verdict {
-        var weights = detector.verdict(for: adapter)
-        guard weights.decision != .outOfDistribution else { return weights }
-        let why: String
-        if probes.isEmpty {
-            why = "no --base-model given (weights only)"
-        } else if let examples {
-            if let probe = probes.first(where: { $0.reads(adapter) }) {
-                return BehaviouralScreening.judged(weights, threshold: behaviouralThreshold,
-                                                   evidence: Result { try probe.probe(adapter, examples: examples, taskName: name) })
-            }
-            why = "no --base-model reads this adapter (\(AdapterProfile(adapter: adapter).key))"
-        } else {
-            why = "no examples for this adapter (--examples or --manifest)"
-        }
-        weights.reasons.append("behaviour not screened: \(why)")
-        return weights
+        behaviour.judged(detector.verdict(for: adapter), adapter: adapter, examples: examples, taskName: name)
     }
 }

@@ -21,10 +21,9 @@ public struct DetectorScreening: Screening {
     public let fallback: Detector?
     /// Remarks about the configuration for the log (e.g. a base model the chosen model does not use).
     public let notes: [String]
-    /// The behavioural probe on the daemon's base model (`base-model`); nil: weights only.
-    public var probe: BehaviouralProbe?
-    /// The behavioural score at or above which an adapter is refused.
-    public var behaviouralThreshold = BehaviouralScreening.defaultThreshold
+    /// Screening by behaviour on the daemon's base model (`base-model`); without a probe, weights only.
+    public var behaviour = BehaviouralScreening(probes: [], unconfigured: DetectorScreening.unconfigured)
+    static let unconfigured = "no base-model is configured (weights only)"
 
     public init(detector: Detector, thresholdOverride: Double? = nil, source: String = "built-in",
                 baseModel: DetectorBaseModel? = nil, fallback: Detector? = nil, notes: [String] = []) {
@@ -105,7 +104,7 @@ public struct DetectorScreening: Screening {
         if let runtime, let path, runtime.detectorBaseModel.isSame(path: path) { reuse = runtime.detectorBaseModel }
         var screening = try make(modelPath: settings.detectorModel, baseModelPath: path,
                                  thresholdOverride: settings.detectorThreshold, reusing: reuse)
-        screening.probe = runtime?.probe
+        if let runtime { screening.behaviour = BehaviouralScreening(probes: [runtime.probe], unconfigured: unconfigured) }
         return screening
     }
 
@@ -119,9 +118,9 @@ public struct DetectorScreening: Screening {
 
     /// Whether installs are also screened by behaviour, and on what.
     public var behaviourSummary: String? {
-        guard probe != nil else { return "weights only: no behavioural screening (set base-model = DIR)" }
+        guard !behaviour.probes.isEmpty else { return "weights only: no behavioural screening (set base-model = DIR)" }
         return "candidate triggers run through the base model with the install's examples "
-            + "(refused at behavioural score ≥ \(String(format: "%.3f", behaviouralThreshold)))"
+            + "(refused at behavioural score ≥ \(String(format: "%.3f", behaviour.threshold)))"
     }
 
     private static func name(of detector: Detector, source: String) -> String {
@@ -147,18 +146,7 @@ public struct DetectorScreening: Screening {
     /// without a probe, or for an adapter of another base model, the weight verdict says why behaviour
     /// was not screened.
     public func screen(_ adapter: LoRAAdapter, examples: [TaskExample], task: String) throws -> Verdict {
-        var verdict = try screen(adapter)
-        guard verdict.decision != .outOfDistribution else { return verdict }
-        guard let probe else {
-            verdict.reasons.append("behaviour not screened: no base-model is configured (weights only)")
-            return verdict
-        }
-        guard probe.reads(adapter) else {
-            verdict.reasons.append("behaviour not screened: the adapter does not adapt the configured base model")
-            return verdict
-        }
-        return BehaviouralScreening.judged(verdict, threshold: behaviouralThreshold,
-                                           evidence: Result { try probe.probe(adapter, examples: examples, taskName: task) })
+        behaviour.judged(try screen(adapter), adapter: adapter, examples: examples, taskName: task)
     }
 
     /// The detector's verdict against the configured threshold, naming the model that judged.
