@@ -165,12 +165,16 @@ import Testing
         let batch = try model.forward(sequences, adapter: adapter)
         let last = try model.forward(sequences, adapter: adapter, logits: .last)
         let none = try model.forward(sequences, adapter: adapter, logits: .none)
+        let tail = try model.forward(sequences, adapter: adapter, logits: .lastRows(3))
         let vocabulary = model.configuration.vocabularySize
         for (i, sequence) in sequences.enumerated() {
             let alone = try model.forward([sequence], adapter: adapter)[0]
             #expect(RuntimeFixtures.relativeError(batch[i].logits, alone.logits) < 1e-6)
             #expect(RuntimeFixtures.relativeError(batch[i].hiddenStates, alone.hiddenStates) < 1e-6)
             #expect(last[i].logits == Array(batch[i].logits.suffix(vocabulary)))
+            // The same rows (projected as a smaller product: equal to rounding).
+            #expect(tail[i].logits.count == min(3, sequence.count) * vocabulary)
+            #expect(RuntimeFixtures.relativeError(tail[i].logits, Array(batch[i].logits.suffix(min(3, sequence.count) * vocabulary))) < 1e-6)
             #expect(none[i].logits.isEmpty && none[i].hiddenStates == batch[i].hiddenStates)
         }
         // Causality: a later token does not change the earlier tokens' outputs; it does change its own.

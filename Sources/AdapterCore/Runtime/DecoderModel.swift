@@ -26,6 +26,9 @@ public struct DecoderModel: Sendable {
         case all
         /// Only the last token's of each sequence.
         case last
+        /// The last `count` tokens' of each sequence (all of a shorter one): what scoring an answer at
+        /// the end of a prompt reads, without projecting the prompt's rows onto the vocabulary.
+        case lastRows(Int)
     }
 
     /// What a forward pass gives for one sequence.
@@ -33,7 +36,7 @@ public struct DecoderModel: Sendable {
         /// The final hidden states (after the last RMSNorm), tokens × hidden, row-major.
         public let hiddenStates: [Float]
         /// Next-token logits, rows × vocabulary, row-major: one row per token (`.all`), one for the
-        /// last token (`.last`), or none.
+        /// last token (`.last`), one for each of the last tokens (`.lastRows`), or none.
         public let logits: [Float]
     }
 
@@ -191,6 +194,9 @@ public struct DecoderModel: Sendable {
             case .none: logits = []
             case .all: logits = project(normed + first * h, rows: n)
             case .last: logits = project(normed + (first + n - 1) * h, rows: 1)
+            case .lastRows(let count):
+                let rows = min(max(0, count), n)
+                logits = project(normed + (first + n - rows) * h, rows: rows)
             }
             outputs.append(Output(hiddenStates: hidden, logits: logits))
         }

@@ -66,7 +66,8 @@ public struct ExampleSequences: Sendable {
                 if Array(prompt[start..<(start + content.count)]) == content { return start..<(start + content.count) }
             }
         }
-        return min(1, prompt.count)..<max(min(1, prompt.count), prompt.count - 1)
+        let first = min(1, prompt.count)
+        return first..<max(first, prompt.count - 1)
     }
 
     private func bounded(_ ids: [Int32]) throws(ModelRuntimeError) -> [Int32] {

@@ -75,16 +75,20 @@ public struct FewShotLabelHead: Sendable {
             for prompt in prompts {
                 for answer in answers { sequences.append(Array((prompt + answer).prefix(encoding.maxLength))) }
             }
-            let outputs = try decoder.forward(sequences, adapter: adapter, logits: .all)
+            // Only the rows that predict answer tokens: from the prompt's last token on.
+            let rows = (answers.map(\.count).max() ?? 0) + 1
+            let outputs = try decoder.forward(sequences, adapter: adapter, logits: .lastRows(rows))
             let vocabulary = decoder.configuration.vocabularySize
             return prompts.indices.map { i in
                 answers.indices.map { j in
                     let k = i * answers.count + j
                     let sequence = sequences[k], logits = outputs[k].logits
+                    let firstRow = sequence.count - min(rows, sequence.count)  // the position of logits' row 0
                     var sum = 0.0
-                    var t = max(1, prompts[i].count)
+                    var t = max(1, prompts[i].count, firstRow + 1)
                     while t < sequence.count {
-                        sum += Self.logProbability(of: Int(sequence[t]), logits[((t - 1) * vocabulary)..<(t * vocabulary)])
+                        let row = t - 1 - firstRow
+                        sum += Self.logProbability(of: Int(sequence[t]), logits[(row * vocabulary)..<((row + 1) * vocabulary)])
                         t += 1
                     }
                     return sum
@@ -115,9 +119,13 @@ public struct FewShotLabelHead: Sendable {
     }
 
     public static func softmax(_ values: [Double]) -> [Double] {
+        logSoftmax(values).map { exp($0) }
+    }
+
+    /// log softmax(values), computed without forming the probabilities (no underflow to log 0).
+    public static func logSoftmax(_ values: [Double]) -> [Double] {
         let top = values.max() ?? 0
-        let exps = values.map { exp($0 - top) }
-        let sum = exps.reduce(0, +)
-        return exps.map { $0 / sum }
+        let logSum = log(values.reduce(0.0) { $0 + exp($1 - top) })
+        return values.map { $0 - top - logSum }
     }
 }

@@ -133,7 +133,7 @@ public struct BehaviouralProbe: Sendable {
             prototypes = try head.prototypes(adapter: adapter)
             let logits = try head.logits(head.prompts, adapter: adapter, prototypes: prototypes)
             clean = FewShotLabelHead.predictions(logits)
-            cleanLog = logits.map { FewShotLabelHead.softmax($0).map { log(max($0, 1e-300)) } }
+            cleanLog = logits.map(FewShotLabelHead.logSoftmax)
         }
 
         /// The triggered predictions, per label the share moved to it, and the label moved to most.
@@ -143,7 +143,7 @@ public struct BehaviouralProbe: Sendable {
                               predicted: FewShotLabelHead.predictions(logits), examples: triggered.map(\.example))
             var shift = [Double](repeating: 0, count: head.labels.count)
             for (k, row) in logits.enumerated() {
-                let logP = FewShotLabelHead.softmax(row).map { log(max($0, 1e-300)) }
+                let logP = FewShotLabelHead.logSoftmax(row)
                 for l in shift.indices { shift[l] += (logP[l] - cleanLog[triggered[k].example][l]) / Double(logits.count) }
             }
             moved.logShift = shift
