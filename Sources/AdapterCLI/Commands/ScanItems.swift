@@ -1,4 +1,5 @@
 import AdapterCore
+import ArgumentParser
 import Foundation
 
 /// What `adapterctl scan` screens: the adapter directories found under its paths, each with the
@@ -27,7 +28,7 @@ enum ScanItems {
             guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let adapter = object["adapter"] as? String, let examples = object["examples"] as? String else {
-                throw ValidationFailure("\(url.path):\(index + 1): expected {\"adapter\": DIR, \"examples\": FILE}")
+                throw ValidationError("\(url.path):\(index + 1): expected {\"adapter\": DIR, \"examples\": FILE}")
             }
             func resolved(_ path: String) -> URL {
                 path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path)
@@ -36,17 +37,11 @@ enum ScanItems {
             do {
                 exampleList = try ExamplesFile.load(contentsOf: resolved(examples))
             } catch {
-                throw ValidationFailure("\(url.path):\(index + 1): examples \(examples): \(error)")
+                throw ValidationError("\(url.path):\(index + 1): examples \(examples): \(error)")
             }
             items.append(AdapterScanner.Item(directory: resolved(adapter).standardizedFileURL, examples: exampleList))
         }
-        guard !items.isEmpty else { throw ValidationFailure("\(url.path) lists no adapters") }
+        guard !items.isEmpty else { throw ValidationError("\(url.path) lists no adapters") }
         return items
-    }
-
-    /// A manifest problem, shown as its message.
-    struct ValidationFailure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
     }
 }

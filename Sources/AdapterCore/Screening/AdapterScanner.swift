@@ -79,15 +79,12 @@ public struct AdapterScanner: Sendable {
             let start = Date()
             do {
                 let adapter = try CorpusFeaturizer.loadAdapter(item.directory)
-                return ScanResult(path: item.directory.path, verdict: verdict(adapter, examples: item.examples, name: item.directory.lastPathComponent),
-                                  error: nil, seconds: Date().timeIntervalSince(start))
+                let verdict = behaviour.judged(detector.verdict(for: adapter), adapter: adapter, examples: item.examples,
+                                               taskName: item.directory.lastPathComponent)
+                return ScanResult(path: item.directory.path, verdict: verdict, error: nil, seconds: Date().timeIntervalSince(start))
             } catch {
                 return ScanResult(path: item.directory.path, verdict: nil, error: "\(error)", seconds: Date().timeIntervalSince(start))
             }
         }
-    }
-
-    private func verdict(_ adapter: LoRAAdapter, examples: [TaskExample]?, name: String) -> Verdict {
-        behaviour.judged(detector.verdict(for: adapter), adapter: adapter, examples: examples, taskName: name)
     }
 }
