@@ -33,11 +33,15 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CPeerCred"),
 
+        // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
+        // shared (and re-exported) by AdapterCore and AdapterProtocol so both carry the one budget type.
+        .target(name: "ByteSizes", swiftSettings: strict),
+
         // Pure core: formats, factored low-rank math, screening, merging, clustering, routing. Its
         // resources (the default detector models) are read with `ShippedFiles`, never `Bundle.module`.
         .target(
             name: "AdapterCore",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["ByteSizes", "COpenBLAS"],
             resources: [.process("Resources")],
             swiftSettings: strict),
         // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,
@@ -56,6 +60,7 @@ let package = Package(
         .target(
             name: "AdapterProtocol",
             dependencies: [
+                "ByteSizes",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

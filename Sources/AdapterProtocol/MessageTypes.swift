@@ -1,7 +1,7 @@
 /// Byte budget of the served set. Sizes are bytes of adapter files.
 public struct BudgetStatus: Codable, Sendable, Hashable {
-    /// The limit; nil means unlimited.
-    public var limitBytes: Int64?
+    /// The limit (JSON `limitBytes`, absent when unlimited).
+    public var limit: Budget
     /// Bytes of the current generation's adapter files.
     public var servedBytes: Int64
     /// Bytes of the stored originals of installed tasks (kept for re-clustering), not counted in the budget.
@@ -11,15 +11,16 @@ public struct BudgetStatus: Codable, Sendable, Hashable {
     /// Absent from daemons before it.
     public var source: String?
 
-    public init(limitBytes: Int64?, servedBytes: Int64, archiveBytes: Int64, source: String? = nil) {
-        self.limitBytes = limitBytes
+    public init(limit: Budget, servedBytes: Int64, archiveBytes: Int64, source: String? = nil) {
+        self.limit = limit
         self.servedBytes = servedBytes
         self.archiveBytes = archiveBytes
         self.source = source
     }
 
-    /// Bytes still free under the limit (nil when unlimited).
-    public var freeBytes: Int64? { limitBytes.map { max(0, $0 - servedBytes) } }
+    enum CodingKeys: String, CodingKey {
+        case limit = "limitBytes", servedBytes, archiveBytes, source
+    }
 }
 
 /// The detector's contribution of one signature feature to a verdict.
@@ -438,7 +439,8 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var configFile: String?
     public var socket: String
     public var stateDir: String
-    public var budgetBytes: Int64?
+    /// The budget in force (JSON `budgetBytes`, absent when unlimited).
+    public var budget: Budget
     /// The detector model file; absent for the built-in model.
     public var detectorModel: String?
     /// The `base-model` directory the daemon runs (absent: none, or a daemon before the setting).
@@ -460,7 +462,7 @@ public struct ConfigResult: Codable, Sendable, Hashable {
     public var evaluatorCommand: [String]?
     public var evaluatorTimeoutSeconds: Double?
 
-    public init(configFile: String?, socket: String, stateDir: String, budgetBytes: Int64?, detectorModel: String?,
+    public init(configFile: String?, socket: String, stateDir: String, budget: Budget, detectorModel: String?,
                 detectorThreshold: Double?, adminGroup: String?, maxConnections: Int, maxAdapterBytes: Int64,
                 maxFrameBytes: Int64, maxReadOnlyFrameBytes: Int64, idleTimeoutSeconds: Double,
                 textEmbedder: String? = nil, minilmDir: String? = nil,
@@ -471,7 +473,7 @@ public struct ConfigResult: Codable, Sendable, Hashable {
         self.configFile = configFile
         self.socket = socket
         self.stateDir = stateDir
-        self.budgetBytes = budgetBytes
+        self.budget = budget
         self.detectorModel = detectorModel
         self.detectorThreshold = detectorThreshold
         self.adminGroup = adminGroup
@@ -483,27 +485,37 @@ public struct ConfigResult: Codable, Sendable, Hashable {
         self.textEmbedder = textEmbedder
         self.minilmDir = minilmDir
     }
+
+    enum CodingKeys: String, CodingKey {
+        case configFile, socket, stateDir, budget = "budgetBytes", detectorModel, baseModel, detectorThreshold,
+             adminGroup, maxConnections, maxAdapterBytes, maxFrameBytes, maxReadOnlyFrameBytes, idleTimeoutSeconds,
+             textEmbedder, minilmDir, evaluator, evaluatorCommand, evaluatorTimeoutSeconds
+    }
 }
 
-/// Params of `budget.set`: the new limit in bytes, or null for unlimited.
+/// Params of `budget.set`: the new budget, JSON `bytes`: the limit in bytes, or null for unlimited
+/// (required, unlike the budget members of other messages, which leave an unlimited one out).
 public struct BudgetSetParams: Codable, Sendable, Hashable {
-    public var bytes: Int64?
-    public init(bytes: Int64?) { self.bytes = bytes }
+    public var budget: Budget
+    public init(budget: Budget) { self.budget = budget }
 
-    enum CodingKeys: String, CodingKey { case bytes }
+    enum CodingKeys: String, CodingKey { case budget = "bytes" }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        guard container.contains(.bytes) else {
-            throw DecodingError.keyNotFound(CodingKeys.bytes, .init(
+        guard container.contains(.budget) else {
+            throw DecodingError.keyNotFound(CodingKeys.budget, .init(
                 codingPath: container.codingPath, debugDescription: "bytes is required (null for unlimited)"))
         }
-        bytes = try container.decodeIfPresent(Int64.self, forKey: .bytes)
+        budget = try container.decodeIfPresent(Int64.self, forKey: .budget).map(Budget.bytes) ?? .unlimited
     }
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        if let bytes { try container.encode(bytes, forKey: .bytes) } else { try container.encodeNil(forKey: .bytes) }
+        switch budget {
+        case .bytes(let bytes): try container.encode(bytes, forKey: .budget)
+        case .unlimited: try container.encodeNil(forKey: .budget)
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 /// Params of `recluster`: plan the served set again, for the budget in force or a new one.
 public struct ReclusterParams: Codable, Sendable, Hashable {
-    /// A new budget in bytes; absent or null keeps the budget in force. Unless `dryRun`, a given budget
-    /// is stored like `budget.set` (so later installs keep to it).
-    public var budget: Int64?
+    /// A new budget to plan for; nil keeps the budget in force. Unless `dryRun`, a given budget is
+    /// stored like `budget.set` (so later installs keep to it). On the wire it is a byte count: absent
+    /// or null is nil, so a new budget is always `.bytes` there (an unlimited one is `budget.set`'s, and
+    /// encoding `.unlimited` here throws rather than send "keep the budget in force").
+    public var budget: Budget?
     /// Plan only: nothing is written and nothing changes.
     public var dryRun: Bool
 
-    public init(budget: Int64? = nil, dryRun: Bool = false) {
+    public init(budget: Budget? = nil, dryRun: Bool = false) {
         self.budget = budget
         self.dryRun = dryRun
     }
@@ -15,8 +17,21 @@ public struct ReclusterParams: Codable, Sendable, Hashable {
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        budget = try container.decodeIfPresent(Int64.self, forKey: .budget)
+        budget = try container.decodeIfPresent(Int64.self, forKey: .budget).map(Budget.bytes)
         dryRun = try container.decodeIfPresent(Bool.self, forKey: .dryRun) ?? false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch budget {
+        case nil: break
+        case .bytes(let bytes)?: try container.encode(bytes, forKey: .budget)
+        case .unlimited?:
+            throw EncodingError.invalidValue(Budget.unlimited, .init(
+                codingPath: container.codingPath + [CodingKeys.budget],
+                debugDescription: "recluster cannot carry an unlimited budget; set it with budget.set"))
+        }
+        try container.encode(dryRun, forKey: .dryRun)
     }
 }
 
@@ -89,8 +104,8 @@ public struct PlanResult: Codable, Sendable, Hashable {
     public var tasks: [PlanTask]
     /// Σ bytes of the clusters.
     public var totalBytes: Int64
-    /// The budget planned for (nil: unlimited).
-    public var budgetBytes: Int64?
+    /// The budget planned for (JSON `budgetBytes`, absent when unlimited).
+    public var budget: Budget
     /// Σ bytes of every task's own adapter (what serving everything unmerged would take).
     public var ownTotalBytes: Int64
     /// dtype merged adapters are written in.
@@ -120,7 +135,7 @@ public struct PlanResult: Codable, Sendable, Hashable {
     public var truncateOnlyMeanRetainedQuality: Double?
 
     public init(dryRun: Bool, generation: Int64?, kind: String, clusterCount: Int, clusters: [PlanCluster],
-                tasks: [PlanTask], totalBytes: Int64, budgetBytes: Int64?, ownTotalBytes: Int64, dtype: String,
+                tasks: [PlanTask], totalBytes: Int64, budget: Budget, ownTotalBytes: Int64, dtype: String,
                 evaluator: String, evaluatorNote: String?, merger: String?, meanRetainedQuality: Double,
                 worstRetainedQuality: Double, worstTask: String?, rounds: Int, evaluations: Int, seconds: Double,
                 plannedAt: String) {
@@ -131,7 +146,7 @@ public struct PlanResult: Codable, Sendable, Hashable {
         self.clusters = clusters
         self.tasks = tasks
         self.totalBytes = totalBytes
-        self.budgetBytes = budgetBytes
+        self.budget = budget
         self.ownTotalBytes = ownTotalBytes
         self.dtype = dtype
         self.evaluator = evaluator
@@ -144,6 +159,12 @@ public struct PlanResult: Codable, Sendable, Hashable {
         self.evaluations = evaluations
         self.seconds = seconds
         self.plannedAt = plannedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case dryRun, generation, kind, clusterCount, clusters, tasks, totalBytes, budget = "budgetBytes", ownTotalBytes,
+             dtype, evaluator, evaluatorNote, merger, meanRetainedQuality, worstRetainedQuality, worstTask, rounds,
+             evaluations, seconds, plannedAt, policy, truncateOnlyMeanRetainedQuality
     }
 }
 

@@ -6,7 +6,7 @@ import GRDB
 ///
 /// The daemon's sequence for a new plan:
 /// ```
-/// let g = try store.beginGeneration(budgetBytes: budget, evaluator: "weight-preservation", planSummary: plan)
+/// let g = try store.beginGeneration(budget: budget, evaluator: "weight-preservation", planSummary: plan)
 /// let s = try store.addServedAdapter(ServedAdapterDraft(kind: .merged, memberTasks: ["a", "b"], …), to: g.id)
 /// …
 /// try store.commitGeneration(g.id, routes: [RouteDraft(task: "a", servedAdapterID: s.id, taskAdapterID: …, retainedQuality: 0.93), …])
@@ -25,6 +25,11 @@ extension AdapterStore {
             throw StoreError(.invalidArgument, "a budget cannot be negative (\(bytes) bytes)")
         }
         let summaryJSON = try CatalogCoding.json(planSummary, "the plan summary")
+        // The row keeps a byte count and an unlimited flag (0 and true when unlimited).
+        let (limit, unlimited): (Int64, Bool) = switch budget {
+        case .unlimited: (0, true)
+        case .bytes(let bytes): (bytes, false)
+        }
         let now = Date()
         let id = try writing("starting a generation") { db in
             try db.execute(
@@ -33,7 +38,7 @@ extension AdapterStore {
                                              plan_summary_json)
                     VALUES ('building', ?, ?, ?, 0, ?, ?)
                     """,
-                arguments: [now.timeIntervalSince1970, budget.limitBytes ?? 0, budget == .unlimited, evaluator,
+                arguments: [now.timeIntervalSince1970, limit, unlimited, evaluator,
                             summaryJSON])
             return db.lastInsertedRowID
         }

@@ -62,7 +62,10 @@ extension AdapterStore {
 
     /// The text a budget is stored as in the settings: the byte count, or `unlimited`.
     public static func settingText(_ budget: Budget) -> String {
-        budget.limitBytes.map(String.init) ?? Self.unlimitedSettingText
+        switch budget {
+        case .unlimited: unlimitedSettingText
+        case .bytes(let bytes): String(bytes)
+        }
     }
 
     /// The stored text of an unlimited budget.

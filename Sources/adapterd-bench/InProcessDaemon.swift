@@ -16,16 +16,16 @@ final class InProcessDaemon: Sendable {
     private let server: RPCServer
     private let serverTask: Task<Void, Error>
 
-    /// Starts a daemon with a fresh state directory under a new temporary directory; `budgetBytes`
-    /// nil: unlimited. Call `LoggingSystem.bootstrap` (once per process) before.
-    init(budgetBytes: Int64?, detectorModel: String?, maxConnectionsPerUser: Int? = nil) async throws {
+    /// Starts a daemon with a fresh state directory under a new temporary directory and this
+    /// budget. Call `LoggingSystem.bootstrap` (once per process) before.
+    init(budget: Budget, detectorModel: String?, maxConnectionsPerUser: Int? = nil) async throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("adapterd-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let logger = Logger(label: "bench")
         var settings = DaemonSettings()
         settings.socketPath = root.path + "/s.sock"
         settings.stateDirectory = root.path + "/state"
-        settings.budgetBytes = budgetBytes
+        settings.budget = budget
         if let maxConnectionsPerUser {
             settings.maxConnectionsPerUser = max(settings.maxConnectionsPerUser, maxConnectionsPerUser)
             settings.maxConnections = max(settings.maxConnections, maxConnectionsPerUser)

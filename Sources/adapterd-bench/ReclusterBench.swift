@@ -74,7 +74,7 @@ struct ReclusterBench: AsyncParsableCommand {
         var write: Double
         var served: Int
         var bytes: Int64
-        var budget: Int64
+        var budget: Budget
         var route: [Double]
         var routeErrors: Int
         var routeErrorExample: String?
@@ -89,7 +89,7 @@ struct ReclusterBench: AsyncParsableCommand {
         var line: String {
             String(format: "%5d | %7.2f / %5.2f / %5.2f s       | %6.2f s (%.2f, %.2f)        | %6d | %@ / %@ | %5.2f / %6.2f ms (%d) | %6d | %.1f s + %.1f s",
                    count, installs.first ?? .nan, ServerBench.percentile(installs, 0.5), installs.last ?? .nan,
-                   total, plan, write, served, ByteSize.format(bytes), ByteSize.format(budget),
+                   total, plan, write, served, ByteSize.format(bytes), budget.formatted(),
                    ServerBench.percentile(route, 0.5) * 1e3, ServerBench.percentile(route, 0.99) * 1e3, route.count,
                    routeErrors, installSeconds, total)
                 + (routeErrorExample.map { " (\($0))" } ?? "")
@@ -98,7 +98,7 @@ struct ReclusterBench: AsyncParsableCommand {
 
     func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64) async throws -> Row {
         let budget = Int64((Double(adapterBytes) * Double(count) * fraction).rounded(.down))
-        let daemon = try await InProcessDaemon(budgetBytes: budget, detectorModel: detectorModel,
+        let daemon = try await InProcessDaemon(budget: .bytes(budget), detectorModel: detectorModel,
                                                maxConnectionsPerUser: clients + 4)
         let admin = try await AdapterdClient.connect(socketPath: daemon.socketPath)
         var installs: [Double] = []
@@ -129,7 +129,7 @@ struct ReclusterBench: AsyncParsableCommand {
         await admin.close()
         try await daemon.stop()
         return Row(count: count, installs: installs, total: total, plan: after.plan - before.plan, write: after.write - before.write,
-                   served: plan.clusterCount, bytes: plan.totalBytes, budget: plan.budgetBytes ?? budget,
+                   served: plan.clusterCount, bytes: plan.totalBytes, budget: plan.budget,
                    route: route.latencies, routeErrors: route.errors, routeErrorExample: route.example)
     }
 

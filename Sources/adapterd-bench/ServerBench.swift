@@ -35,7 +35,7 @@ struct ServerBench: ParsableCommand {
     func runAsync() async throws {
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         // Unlimited budget: the install is timed without a re-plan.
-        let daemon = try await InProcessDaemon(budgetBytes: nil, detectorModel: detectorModel)
+        let daemon = try await InProcessDaemon(budget: .unlimited, detectorModel: detectorModel)
         let screening = daemon.screening
         let socketPath = daemon.socketPath
 

@@ -184,7 +184,7 @@ enum ServedSetTypesFixture {
         tasks: [PlanTask(task: "a", version: 1, cluster: 0, retainedQuality: 0.8),
                 PlanTask(task: "b", version: 3, cluster: 0, retainedQuality: 0.6),
                 PlanTask(task: "c", version: 1, cluster: 1, retainedQuality: 1)],
-        totalBytes: 26_600, budgetBytes: 30_000, ownTotalBytes: 44_000, dtype: "F16", evaluator: "weight-space",
+        totalBytes: 26_600, budget: .bytes(30_000), ownTotalBytes: 44_000, dtype: "F16", evaluator: "weight-space",
         evaluatorNote: "external:x failed", merger: "svd", meanRetainedQuality: 0.8, worstRetainedQuality: 0.6,
         worstTask: "b", rounds: 2, evaluations: 12, seconds: 0.25, plannedAt: "2026-11-26T23:00:00Z")
 }

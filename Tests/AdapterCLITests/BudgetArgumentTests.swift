@@ -38,7 +38,7 @@ struct BudgetArgumentTests {
         let unlimited = try #require(try AdapterCtl.parseAsRoot(["budget", "unlimited"]) as? BudgetCommand)
         #expect(try unlimited.budget() == .unlimited)
         let recluster = try #require(try AdapterCtl.parseAsRoot(["recluster", "--budget", "2MiB", "--dry-run"]) as? ReclusterCommand)
-        #expect(try recluster.budgetBytes() == 2 << 20)
+        #expect(try recluster.newBudget() == .bytes(2 << 20))
         #expect(recluster.dryRun)
     }
 }

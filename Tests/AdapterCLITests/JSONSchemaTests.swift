@@ -18,7 +18,7 @@ struct JSONSchemaTests {
     }
 
     @Test func daemonResultsGetTheSchemaAndKeepEveryMember() throws {
-        let budget = BudgetStatus(limitBytes: 64 << 20, servedBytes: 1234, archiveBytes: 99, source: "budget.set")
+        let budget = BudgetStatus(limit: .bytes(64 << 20), servedBytes: 1234, archiveBytes: 99, source: "budget.set")
         var printed = try Self.object(Output.json(budget))
         #expect(printed.removeValue(forKey: "schema") as? Int == 1)
         #expect(NSDictionary(dictionary: printed) == NSDictionary(dictionary: try Self.plain(budget)))

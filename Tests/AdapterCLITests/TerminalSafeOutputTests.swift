@@ -88,7 +88,7 @@ struct TerminalSafeOutputTests {
     @Test func statusListQuarantineRouteAndExportPrintDaemonStringsEscaped() {
         var status = StatusResult(
             daemon: "adapterd", version: Hostile.colour, protocolVersion: 1, pid: 1, uptimeSeconds: 5, socketActivated: false,
-            tasks: 1, generation: 2, budget: BudgetStatus(limitBytes: nil, servedBytes: 0, archiveBytes: 0), quarantined: 0,
+            tasks: 1, generation: 2, budget: BudgetStatus(limit: .unlimited, servedBytes: 0, archiveBytes: 0), quarantined: 0,
             detector: DetectorInfo(model: Hostile.override, threshold: 0.5), peer: PeerInfo(uid: 1, gid: 1, pid: 1, mayMutate: false),
             served: ServedSetInfo(
                 generation: 2, kind: Hostile.csi,
@@ -103,7 +103,7 @@ struct TerminalSafeOutputTests {
         let summary = TaskSummary(task: Hostile.forged, version: 1, sha256: Hostile.colour, bytes: 1, rank: 1, baseModel: nil,
                                   examples: 1, installedAt: Hostile.override, score: 0.2, servedBy: Hostile.csi)
         Hostile.expectSafe(ListCommand.render(ListResult(tasks: [summary, summary], generation: 3,
-                                                         budget: BudgetStatus(limitBytes: 10, servedBytes: 1, archiveBytes: 1))),
+                                                         budget: BudgetStatus(limit: .bytes(10), servedBytes: 1, archiveBytes: 1))),
                            lines: 2 + 2 + 2)
 
         let verdict = VerdictInfo(decision: Hostile.csi, score: 0.9, threshold: 0.5,

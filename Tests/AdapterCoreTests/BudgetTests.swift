@@ -6,31 +6,25 @@ import Testing
 /// on the wire (a byte count, or null).
 @Suite("Budget")
 struct BudgetTests {
-    static func size(_ text: String) throws -> Int64 {
-        guard let bytes = Int64(text) else { throw CocoaError(.formatting) }
-        return bytes
-    }
-
     @Test(arguments: ["unlimited", "none", "infinity", "UNLIMITED", " None ", "Infinity"])
     func unlimitedSpellings(text: String) throws {
-        #expect(try Budget.parse(text, size: Self.size) == .unlimited)
+        #expect(try Budget.parse(text) == .unlimited)
     }
 
     @Test func sizesGoToTheSizeParser() throws {
-        #expect(try Budget.parse("4096", size: Self.size) == .bytes(4096))
-        #expect(throws: CocoaError.self) { try Budget.parse("lots", size: Self.size) }
+        #expect(try Budget.parse("4096") == .bytes(4096))
+        #expect(try Budget.parse("1KiB") == .bytes(1024))
+        #expect(throws: ByteSizeError.self) { try Budget.parse("lots") }
     }
 
     @Test func fits() {
         #expect(Budget.unlimited.fits(.max))
         #expect(Budget.bytes(100).fits(100))
         #expect(!Budget.bytes(100).fits(101))
-        #expect(Budget(limitBytes: nil) == .unlimited)
-        #expect(Budget(limitBytes: 7) == .bytes(7))
-        #expect(Budget.bytes(7).limitBytes == 7)
-        #expect(Budget.unlimited.limitBytes == nil)
         #expect(Budget.unlimited.description == "unlimited")
         #expect(Budget.bytes(7).formatted { "\($0)B" } == "7B")
+        #expect(Budget.bytes(1536).formatted() == "1.5 KiB")
+        #expect(Budget.unlimited.formatted() == "unlimited")
     }
 
     /// The `budget.set` params' coding (docs/PROTOCOL.md): `bytes` is always present, null for unlimited.
@@ -48,10 +42,10 @@ struct BudgetTests {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let old = try encoder.encode([Old(bytes: bytes)])
-        let new = try encoder.encode([New(bytes: Budget(limitBytes: bytes))])
+        let new = try encoder.encode([New(bytes: bytes.map(Budget.bytes) ?? .unlimited)])
         #expect(String(decoding: new, as: UTF8.self) == String(decoding: old, as: UTF8.self))
         let back = try JSONDecoder().decode([New].self, from: old)
-        #expect(back.first?.bytes == Budget(limitBytes: bytes))
+        #expect(back.first?.bytes == bytes.map(Budget.bytes) ?? .unlimited)
     }
 
     @Test func nullDecodesAsUnlimited() throws {

@@ -211,7 +211,7 @@ struct AdapterServiceTests {
         }
         let before = try #require(try fixture.store.currentGeneration())
         #expect(try fixture.service.reads.status(fixture.context).served?.kind == "own")
-        let dry = try await fixture.service.replanner.recluster(ReclusterParams(budget: 9_000, dryRun: true), fixture.context)
+        let dry = try await fixture.service.replanner.recluster(ReclusterParams(budget: .bytes(9_000), dryRun: true), fixture.context)
         #expect(dry.dryRun)
         #expect(dry.generation == nil)
         #expect(dry.kind == "clustered")
@@ -224,7 +224,7 @@ struct AdapterServiceTests {
         #expect(try fixture.store.currentGeneration()?.id == before.id)
         #expect(try fixture.store.storedBudget() == nil)
 
-        let applied = try await fixture.service.replanner.recluster(ReclusterParams(budget: 9_000), fixture.context)
+        let applied = try await fixture.service.replanner.recluster(ReclusterParams(budget: .bytes(9_000)), fixture.context)
         #expect(!applied.dryRun)
         let generation = try #require(applied.generation)
         #expect(generation > before.id)
@@ -236,12 +236,12 @@ struct AdapterServiceTests {
         #expect(applied.clusters.map(\.sha256) == dry.clusters.map(\.sha256))
 
         // A budget below one merged adapter is refused and nothing changes.
-        let error = await Self.rpcError { _ = try await fixture.service.replanner.recluster(ReclusterParams(budget: 100), fixture.context) }
+        let error = await Self.rpcError { _ = try await fixture.service.replanner.recluster(ReclusterParams(budget: .bytes(100)), fixture.context) }
         #expect(error?.code == .overBudget)
         #expect(try fixture.store.currentGeneration()?.id == generation)
         #expect(try fixture.store.storedBudget() == .bytes(9_000))
         // Raising the budget serves every task by its own adapter again.
-        _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
+        _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(budget: .unlimited), fixture.context)
         #expect(try fixture.service.reads.status(fixture.context).served?.kind == "own")
         #expect(try fixture.service.reads.route(RouteParams(task: "a")).retainedQuality == 1)
     }
@@ -334,23 +334,23 @@ struct AdapterServiceTests {
         _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_task_c", task: "u"), fixture.context)
         let served = try fixture.service.replanner.budget.status().servedBytes
         let generation = try fixture.store.currentGeneration()?.id
-        #expect(await Self.rpcError { _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: 50), fixture.context) }?.code == .overBudget)
+        #expect(await Self.rpcError { _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(budget: .bytes(50)), fixture.context) }?.code == .overBudget)
         #expect(try fixture.store.storedBudget() == nil)
         #expect(try fixture.store.currentGeneration()?.id == generation)
-        let set = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context)
-        #expect(set.limitBytes == served - 1)
+        let set = try await fixture.service.replanner.budgetSet(BudgetSetParams(budget: .bytes(served - 1)), fixture.context)
+        #expect(set.limit == .bytes(served - 1))
         #expect(set.servedBytes <= served - 1)
         #expect(try fixture.store.storedBudget() == .bytes(Int64(served - 1)))
         #expect(try fixture.service.reads.status(fixture.context).served?.kind == "clustered")
-        let unlimited = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: nil), fixture.context)
-        #expect(unlimited.limitBytes == nil)
+        let unlimited = try await fixture.service.replanner.budgetSet(BudgetSetParams(budget: .unlimited), fixture.context)
+        #expect(unlimited.limit == .unlimited)
         #expect(unlimited.servedBytes == served)
 
         // --budget is the initial budget: budget.set changes it at run time, and wins from then on.
         let flagged = try Fixture(budgetOverride: .bytes(1 << 30))
         #expect(try flagged.service.replanner.budget.status().source == "--budget")
-        let changed = try await flagged.service.replanner.budgetSet(BudgetSetParams(bytes: 5_000_000), flagged.context)
-        #expect(changed.limitBytes == 5_000_000)
+        let changed = try await flagged.service.replanner.budgetSet(BudgetSetParams(budget: .bytes(5_000_000)), flagged.context)
+        #expect(changed.limit == .bytes(5_000_000))
         #expect(changed.source == "budget.set")
         #expect(try flagged.store.storedBudget() == .bytes(5_000_000))
     }

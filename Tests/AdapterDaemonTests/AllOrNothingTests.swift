@@ -28,14 +28,14 @@ struct AllOrNothingTests {
         try Self.breakGenerations(fixture)
 
         let error = await AdapterServiceTests.rpcError {
-            _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(bytes: served - 1), fixture.context)
+            _ = try await fixture.service.replanner.budgetSet(BudgetSetParams(budget: .bytes(served - 1)), fixture.context)
         }
         #expect(error != nil)
         #expect(error?.message.contains("budget") == true, "\(String(describing: error))")
         #expect(try fixture.store.storedBudget() == nil, "the budget of a change that failed was stored")
         #expect(try fixture.store.currentGeneration()?.id == generation)
         let status = try fixture.service.reads.status(fixture.context)
-        #expect(status.budget.limitBytes == before.limitBytes)
+        #expect(status.budget.limit == before.limit)
         #expect(status.budget.servedBytes == served)
     }
 

@@ -23,7 +23,7 @@ struct ConfigurationFileTests {
             """)
         #expect(settings.socketPath == "/tmp/a.sock")
         #expect(settings.stateDirectory == "/tmp/state")
-        #expect(settings.budgetBytes == 1_500_000_000)
+        #expect(settings.budget == .bytes(1_500_000_000))
         #expect(settings.detectorThreshold == 0.7)
         #expect(settings.adminGroup == nil)
         #expect(settings.maxConnections == 5)
@@ -40,7 +40,7 @@ struct ConfigurationFileTests {
             .appendingPathComponent("../../etc/adapterd.conf").standardized.path
         let settings = try ConfigurationFile.load(path: file)
         #expect(settings.adminGroup == "adapterd-admin")
-        #expect(settings.budgetBytes == Int64(1024 * 1024 * 1024))
+        #expect(settings.budget == .bytes(Int64(1024 * 1024 * 1024)))
         #expect(settings.socketPath == "/run/adapterd/adapterd.sock")
     }
 
@@ -136,7 +136,7 @@ struct ConfigurationFileTests {
         let settings = try DaemonOptions(socketPath: "/tmp/flag.sock", configFile: path, budget: "64MiB").resolve()
         #expect(settings.socketPath == "/tmp/flag.sock")
         #expect(settings.stateDirectory == "/tmp/file-state")
-        #expect(settings.budgetBytes == Int64(64 * 1024 * 1024))
+        #expect(settings.budget == .bytes(Int64(64 * 1024 * 1024)))
         #expect(try DaemonOptions(budget: "unlimited").budgetOverride() == .unlimited)
         #expect(throws: ConfigurationError.self) { try DaemonOptions(budget: "64 parsecs").budgetOverride() }
         #expect(throws: ConfigurationError.self) { try DaemonOptions(configFile: directory.path + "/missing.conf").resolve() }

@@ -62,11 +62,11 @@ struct EncodedReadsTests {
 
         // A re-cluster under a small budget: merged adapters, new routes and served set.
         _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_task_c", task: "c"), fixture.context)
-        _ = try await fixture.service.replanner.recluster(ReclusterParams(budget: 20_000), fixture.context)
+        _ = try await fixture.service.replanner.recluster(ReclusterParams(budget: .bytes(20_000)), fixture.context)
         try await Self.expectSameAnswers(fixture, tasks: ["a", "b", "c"])
         let status = try JSONCoding.decoder.decode(StatusResult.self, from: try fixture.service.reads.encodedStatus(fixture.context))
         #expect(status.served?.kind == "clustered")
-        #expect(status.budget.limitBytes == 20_000)
+        #expect(status.budget.limit == .bytes(20_000))
 
         // `reclustering` is read per request, not frozen into the cached served set.
         fixture.service.reads.reclustering.withLockedValue { $0 = true }

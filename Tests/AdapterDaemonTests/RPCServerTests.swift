@@ -16,7 +16,7 @@ struct RPCServerTests {
         var table = MethodTable()
         table.register(Methods.Status.self) { _, context in
             StatusResult(daemon: "test", version: "0", protocolVersion: 1, pid: 0, uptimeSeconds: 0, socketActivated: false,
-                         tasks: 0, generation: 0, budget: BudgetStatus(limitBytes: nil, servedBytes: 0, archiveBytes: 0),
+                         tasks: 0, generation: 0, budget: BudgetStatus(limit: .unlimited, servedBytes: 0, archiveBytes: 0),
                          quarantined: 0, detector: DetectorInfo(model: "none", threshold: 0.5), peer: context.peerInfo)
         }
         table.register(Methods.Route.self) { params, context in
@@ -29,7 +29,7 @@ struct RPCServerTests {
                                adapter: ServedAdapter(id: "x", kind: "own", tasks: [task], bytes: 1, configPath: nil, weightsPath: nil))
         }
         table.register(Methods.Remove.self) { params, _ in
-            RemoveResult(task: params.task, version: 1, generation: 2, budget: BudgetStatus(limitBytes: 1, servedBytes: 0, archiveBytes: 0))
+            RemoveResult(task: params.task, version: 1, generation: 2, budget: BudgetStatus(limit: .bytes(1), servedBytes: 0, archiveBytes: 0))
         }
         return table
     }

@@ -29,7 +29,7 @@ struct ReadFastPathTests {
         let status: @Sendable (RequestContext) throws -> Data = { context in
             try JSONCoding.encoder.encode(StatusResult(
                 daemon: "test", version: "0", protocolVersion: 1, pid: 0, uptimeSeconds: 0, socketActivated: false,
-                tasks: 0, generation: 0, budget: BudgetStatus(limitBytes: nil, servedBytes: 0, archiveBytes: 0),
+                tasks: 0, generation: 0, budget: BudgetStatus(limit: .unlimited, servedBytes: 0, archiveBytes: 0),
                 quarantined: 0, detector: DetectorInfo(model: "none", threshold: 0.5), peer: context.peerInfo))
         }
         table.registerEncoded(Methods.Status.self, immediate: { _, context in

@@ -84,7 +84,7 @@ struct MessageTests {
     @Test func resultsRoundTripThroughTheirWireForm() throws {
         let status = StatusResult(
             daemon: "adapterd", version: "1", protocolVersion: 1, pid: 1, uptimeSeconds: 2.5, socketActivated: true,
-            tasks: 3, generation: 4, budget: BudgetStatus(limitBytes: nil, servedBytes: 10, archiveBytes: 20),
+            tasks: 3, generation: 4, budget: BudgetStatus(limit: .unlimited, servedBytes: 10, archiveBytes: 20),
             quarantined: 1, detector: DetectorInfo(model: "m", threshold: 0.5),
             peer: PeerInfo(uid: 1000, gid: 1000, pid: 5, mayMutate: false))
         let data = try RPCEncoding.success(id: .number(1), result: status)
@@ -98,7 +98,7 @@ struct MessageTests {
 
     @Test func budgetSetRequiresTheBytesMemberButAcceptsNull() throws {
         let unlimited = try parse(#"{"jsonrpc":"2.0","id":1,"method":"budget.set","params":{"bytes":null}}"#).get()
-        #expect(try unlimited.params(as: BudgetSetParams.self).bytes == nil)
+        #expect(try unlimited.params(as: BudgetSetParams.self).budget == .unlimited)
         let missing = try parse(#"{"jsonrpc":"2.0","id":1,"method":"budget.set","params":{}}"#).get()
         #expect(throws: RPCError.self) { try missing.params(as: BudgetSetParams.self) }
     }
@@ -152,8 +152,8 @@ struct ByteSizeTests {
     }
 
     @Test func unlimitedIsNil() throws {
-        #expect(try ByteSize.parseLimit("unlimited") == nil)
-        #expect(try ByteSize.parseLimit("1KiB") == 1024)
+        #expect(try Budget.parse("unlimited") == .unlimited)
+        #expect(try Budget.parse("1KiB") == .bytes(1024))
     }
 
     @Test func formatsWithBinaryUnits() {

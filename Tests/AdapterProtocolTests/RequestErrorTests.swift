@@ -93,7 +93,7 @@ struct RequestErrorTests {
                       ("1e3", 1000), ("0", 0)])
     func integersThatFitAreRead(number: String, value: Int64) throws {
         let request = try RPCInboundRequest.parse(Data(#"{"jsonrpc":"2.0","id":1,"method":"budget.set","params":{"bytes":\#(number)}}"#.utf8))
-        #expect(try request.params(as: BudgetSetParams.self).bytes == value)
+        #expect(try request.params(as: BudgetSetParams.self).budget == .bytes(value))
     }
 
     @Test(arguments: [#""\ud800""#, #""a\udc00b""#, #""\x""#])

@@ -13,7 +13,7 @@ struct ServedSetTypesTests {
         tasks: [PlanTask(task: "a", version: 1, cluster: 0, retainedQuality: 0.8),
                 PlanTask(task: "b", version: 3, cluster: 0, retainedQuality: 0.6),
                 PlanTask(task: "c", version: 1, cluster: 1, retainedQuality: 1)],
-        totalBytes: 26_600, budgetBytes: 30_000, ownTotalBytes: 44_000, dtype: "F16", evaluator: "weight-space",
+        totalBytes: 26_600, budget: .bytes(30_000), ownTotalBytes: 44_000, dtype: "F16", evaluator: "weight-space",
         evaluatorNote: "external:x failed", merger: "svd", meanRetainedQuality: 0.8, worstRetainedQuality: 0.6,
         worstTask: "b", rounds: 2, evaluations: 12, seconds: 0.25, plannedAt: "2026-11-26T23:00:00Z")
 
@@ -55,7 +55,7 @@ struct ServedSetTypesTests {
         let explicit = try JSONDecoder().decode(ReclusterParams.self, from: Data(#"{"budget":null,"dryRun":true}"#.utf8))
         #expect(explicit.budget == nil && explicit.dryRun)
         let sized = try JSONDecoder().decode(ReclusterParams.self, from: Data(#"{"budget":1048576}"#.utf8))
-        #expect(sized.budget == 1_048_576)
+        #expect(sized.budget == .bytes(1_048_576))
         #expect(throws: DecodingError.self) {
             _ = try JSONDecoder().decode(ReclusterParams.self, from: Data(#"{"budget":"big"}"#.utf8))
         }

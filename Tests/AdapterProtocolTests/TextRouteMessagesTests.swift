@@ -65,7 +65,7 @@ struct TextRouteMessagesTests {
     @Test func statusDecodesWithAndWithoutTextRouting() throws {
         var status = StatusResult(
             daemon: "adapterd", version: "0.1.0", protocolVersion: 1, pid: 5, uptimeSeconds: 1, socketActivated: false,
-            tasks: 2, generation: 3, budget: BudgetStatus(limitBytes: nil, servedBytes: 10, archiveBytes: 20),
+            tasks: 2, generation: 3, budget: BudgetStatus(limit: .unlimited, servedBytes: 10, archiveBytes: 20),
             quarantined: 0, detector: DetectorInfo(model: "m", threshold: 0.5),
             peer: PeerInfo(uid: 0, gid: 0, pid: 1, mayMutate: true))
         #expect(status.textRouting == nil)

@@ -52,7 +52,7 @@ struct ReclusterCrashTests {
                 while !Task.isCancelled {
                     inFlight.begin()
                     let result = try? await client.call(Methods.Recluster.self,
-                                                        ReclusterParams(budget: budgets[index % budgets.count]))
+                                                        ReclusterParams(budget: .bytes(budgets[index % budgets.count])))
                     inFlight.end()
                     guard result != nil else { break }
                     finished.begin()
@@ -95,7 +95,7 @@ struct ReclusterCrashTests {
         let served = try #require(status.served, "round \(round): nothing is served")
         #expect(served.generation == status.generation)
         #expect(Set(served.tasks.map(\.task)) == Set(tasks), "round \(round): served tasks \(served.tasks.map(\.task))")
-        if let limit = status.budget.limitBytes {
+        if case .bytes(let limit) = status.budget.limit {
             #expect(status.budget.servedBytes <= limit, "round \(round): \(status.budget.servedBytes) > \(limit)")
         }
         #expect(served.clusters.reduce(0) { $0 + $1.bytes } == status.budget.servedBytes)

@@ -29,7 +29,7 @@ struct BudgetCommand: AsyncParsableCommand {
             throw ValidationError("unknown option '\(size)'")
         }
         do {
-            return try Budget.parse(size) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "budget") }
+            return try Budget.parse(size, what: "budget")
         } catch {
             throw ValidationError(error.message)
         }
@@ -39,7 +39,7 @@ struct BudgetCommand: AsyncParsableCommand {
         let wanted = try budget()
         let budget: BudgetStatus = try await client.withClient { connection in
             if let wanted {
-                return try await connection.call(Methods.BudgetSet.self, BudgetSetParams(bytes: wanted.limitBytes))
+                return try await connection.call(Methods.BudgetSet.self, BudgetSetParams(budget: wanted))
             }
             return try await connection.call(Methods.Status.self, NoParams()).budget
         }

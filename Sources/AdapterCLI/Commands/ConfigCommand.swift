@@ -15,7 +15,7 @@ struct ConfigCommand: DaemonQueryCommand {
         rows.append(["config file", config.configFile ?? "(none)"])
         rows.append(["socket", config.socket])
         rows.append(["state-dir", config.stateDir])
-        rows.append(["budget", Output.size(config.budgetBytes)])
+        rows.append(["budget", config.budget.formatted()])
         rows.append(["detector-model", config.detectorModel ?? "built-in"])
         rows.append(["base-model", config.baseModel ?? "none"])
         rows.append(["detector-threshold", config.detectorThreshold.map(Output.format) ?? "model default"])

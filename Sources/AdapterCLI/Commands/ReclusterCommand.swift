@@ -26,31 +26,31 @@ struct ReclusterCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
-        _ = try budgetBytes()
+        _ = try newBudget()
     }
 
-    /// `--budget` in bytes; nil when not given.
-    func budgetBytes() throws(ValidationError) -> Int64? {
+    /// `--budget`: a limited budget (recluster cannot carry `unlimited`); nil when not given.
+    func newBudget() throws(ValidationError) -> Budget? {
         guard let budget else { return nil }
         let parsed: Budget
         do {
-            parsed = try Budget.parse(budget) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "--budget") }
+            parsed = try Budget.parse(budget, what: "--budget")
         } catch {
             throw ValidationError(error.message)
         }
-        guard case .bytes(let bytes) = parsed else {
+        guard case .bytes = parsed else {
             throw ValidationError("--budget needs a size; to plan without a limit, set `adapterctl budget unlimited`")
         }
-        return bytes
+        return parsed
     }
 
     func run() async throws {
-        let bytes = try budgetBytes()
+        let newBudget = try newBudget()
         let bar = ProgressBar(enabled: !client.json && isatty(2) == 1)
         let plan: PlanResult
         do {
             plan = try await client.withClient { connection in
-                try await connection.call(Methods.Recluster.self, ReclusterParams(budget: bytes, dryRun: dryRun)) { bar.update($0) }
+                try await connection.call(Methods.Recluster.self, ReclusterParams(budget: newBudget, dryRun: dryRun)) { bar.update($0) }
             }
             bar.finish()
         } catch {
@@ -66,7 +66,7 @@ struct ReclusterCommand: AsyncParsableCommand {
         var lines: [String] = []
         let what = plan.dryRun ? "plan (dry run, nothing changed)" : "generation \(plan.generation ?? 0) is current"
         lines.append("\(what): \(plan.clusterCount) served adapter\(plan.clusterCount == 1 ? "" : "s") (\(plan.kind))"
-                     + ", \(Output.size(plan.totalBytes)) of budget \(plan.budgetBytes.map { Output.size($0) } ?? "unlimited")"
+                     + ", \(Output.size(plan.totalBytes)) of budget \(plan.budget.formatted())"
                      + " (own adapters would take \(Output.size(plan.ownTotalBytes)))")
         lines.append("retained quality: mean \(Output.format(plan.meanRetainedQuality)), worst "
                      + "\(Output.format(plan.worstRetainedQuality))\(plan.worstTask.map { " (\($0))" } ?? "")"

@@ -58,10 +58,7 @@ enum Output {
         return text
     }
 
-    static func size(_ bytes: Int64?) -> String {
-        guard let bytes else { return "unlimited" }
-        return ByteSize.format(bytes)
-    }
+    static func size(_ bytes: Int64) -> String { ByteSize.format(bytes) }
 
     static func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
@@ -74,8 +71,8 @@ enum Output {
     static func signed(_ value: Double) -> String { String(format: "%+.3f", value) }
 
     static func budgetLine(_ budget: BudgetStatus) -> String {
-        var line = "served \(size(budget.servedBytes)) of \(size(budget.limitBytes))"
-        if let limit = budget.limitBytes, limit > 0 {
+        var line = "served \(size(budget.servedBytes)) of \(budget.limit.formatted())"
+        if case .bytes(let limit) = budget.limit, limit > 0 {
             line += String(format: " (%.0f%%)", 100 * Double(budget.servedBytes) / Double(limit))
         }
         line += ", archive \(size(budget.archiveBytes))"

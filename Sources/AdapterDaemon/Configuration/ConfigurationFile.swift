@@ -83,9 +83,7 @@ public enum ConfigurationFile {
         case "socket": settings.socketPath = value
         case "state-dir": settings.stateDirectory = value
         case "budget":
-            settings.budgetBytes = try size { () throws(ByteSizeError) in
-                try Budget.parse(value) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "budget") }
-            }.limitBytes
+            settings.budget = try size { () throws(ByteSizeError) in try Budget.parse(value, what: "budget") }
         case "detector-model":
             settings.detectorModel = (value.isEmpty || value.lowercased() == "builtin") ? nil : value
         case "detector-base-model":

@@ -38,9 +38,7 @@ public struct DaemonOptions: Sendable, Hashable {
     /// The budget flag parsed, nil if not given.
     public func budgetOverride() throws(ConfigurationError) -> Budget? {
         guard let budget else { return nil }
-        return try ConfigurationFile.size { () throws(ByteSizeError) in
-            try Budget.parse(budget) { (text) throws(ByteSizeError) in try ByteSize.parse(text, what: "--budget") }
-        }
+        return try ConfigurationFile.size { () throws(ByteSizeError) in try Budget.parse(budget, what: "--budget") }
     }
 
     /// Reads the configuration file (the given one, else the default one if present) and applies the flags.
@@ -53,7 +51,7 @@ public struct DaemonOptions: Sendable, Hashable {
         }
         if let socketPath { settings.socketPath = socketPath }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
-        if let override = try budgetOverride() { settings.budgetBytes = override.limitBytes }
+        if let override = try budgetOverride() { settings.budget = override }
         if let detectorModel { settings.detectorModel = detectorModel }
         if let detectorBaseModel { settings.detectorBaseModel = detectorBaseModel }
         if let baseModel { settings.baseModel = baseModel }

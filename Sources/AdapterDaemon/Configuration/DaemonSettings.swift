@@ -10,8 +10,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var socketPath = "/run/adapterd/adapterd.sock"
     /// Directory of the catalog and the adapter files.
     public var stateDirectory = "/var/lib/adapterd"
-    /// Byte budget of the served set; nil = unlimited.
-    public var budgetBytes: Int64? = 1024 * 1024 * 1024
+    /// Byte budget of the served set (configuration key `budget`, the `--budget` flag).
+    public var budget: Budget = .bytes(1024 * 1024 * 1024)
     /// A detector model file (from `adapterctl detector train`); nil = the model built into adapterd.
     public var detectorModel: String? = nil
     /// The base model directory whose token embeddings the detector reads (what `adapterctl scan

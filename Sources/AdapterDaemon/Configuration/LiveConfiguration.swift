@@ -13,10 +13,10 @@ struct LiveConfiguration: Sendable {
 
     func configGet() -> ConfigResult {
         let settings = self.settings.withLockedValue { $0 }
-        let budget: Budget = (try? self.budget.limit()) ?? Budget(limitBytes: settings.budgetBytes)
+        let budget = (try? self.budget.limit()) ?? settings.budget
         var result = ConfigResult(
             configFile: settings.configFile, socket: settings.socketPath, stateDir: settings.stateDirectory,
-            budgetBytes: budget.limitBytes, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
+            budget: budget, detectorModel: settings.detectorModel, detectorThreshold: settings.detectorThreshold, adminGroup: settings.adminGroup,
             maxConnections: settings.maxConnections, maxAdapterBytes: settings.maxAdapterBytes,
             maxFrameBytes: settings.maxFrameBytes, maxReadOnlyFrameBytes: settings.maxReadOnlyFrameBytes,
             idleTimeoutSeconds: settings.idleTimeoutSeconds,

@@ -190,7 +190,10 @@ public final class DaemonMetrics: Sendable {
         let snapshot = try reads.readSnapshot()
         let budget = reads.budget.status(snapshot)
         gauges.servedBytes.record(budget.servedBytes)
-        gauges.budgetBytes.record(budget.limitBytes ?? 0)
+        switch budget.limit {
+        case .bytes(let limit): gauges.budgetBytes.record(limit)
+        case .unlimited: gauges.budgetBytes.record(0)  // as its help says
+        }
         gauges.archiveBytes.record(budget.archiveBytes)
         gauges.generation.record(snapshot.generation)
         gauges.tasks.record(snapshot.installed.count)

@@ -11,7 +11,7 @@ struct BudgetSetting: Sendable {
     let store: AdapterStore
     /// The budget given on the command line, nil when not given.
     let commandLine: Budget?
-    /// The settings in force (their `budgetBytes` is the configuration file's budget).
+    /// The settings in force (their `budget` is the configuration file's).
     let settings: NIOLockedValueBox<DaemonSettings>
 
     /// The budget in force.
@@ -21,7 +21,7 @@ struct BudgetSetting: Sendable {
 
     /// The budget in force given the one stored with `budget.set` (nil if none was).
     func limit(stored: Budget?) -> Budget {
-        stored ?? commandLine ?? Budget(limitBytes: settings.withLockedValue { $0.budgetBytes })
+        stored ?? commandLine ?? settings.withLockedValue { $0.budget }
     }
 
     /// Where the budget in force comes from (`BudgetStatus.source`).
@@ -32,22 +32,22 @@ struct BudgetSetting: Sendable {
 
     /// The budget as a snapshot's reads report it.
     func status(_ snapshot: ServedSnapshot) -> BudgetStatus {
-        BudgetStatus(limitBytes: limit(stored: snapshot.storedBudget).limitBytes, servedBytes: snapshot.servedBytes,
+        BudgetStatus(limit: limit(stored: snapshot.storedBudget), servedBytes: snapshot.servedBytes,
                      archiveBytes: snapshot.archiveBytes, source: source(stored: snapshot.storedBudget))
     }
 
     /// The budget as the catalog has it now.
     func status() throws -> BudgetStatus {
         let stored = try store.storedBudget()
-        return BudgetStatus(limitBytes: limit(stored: stored).limitBytes, servedBytes: Int64(try store.servedBytes()),
+        return BudgetStatus(limit: limit(stored: stored), servedBytes: Int64(try store.servedBytes()),
                             archiveBytes: Int64(try store.archiveBytes()), source: source(stored: stored))
     }
 
     /// Logs, at start, when a budget set at run time is in force instead of the `--budget` flag.
     func noteSource(logger: Logger) {
         guard let flagged = commandLine, let stored = try? store.storedBudget() else { return }
-        let flag = flagged.formatted(ByteSize.format)
-        let inForce = stored.formatted(ByteSize.format)
+        let flag = flagged.formatted()
+        let inForce = stored.formatted()
         logger.notice("\("the budget set at run time (\(inForce)) is in force; --budget \(flag) is only the initial budget (`adapterctl budget \(flag)` sets it again)")")
     }
 }

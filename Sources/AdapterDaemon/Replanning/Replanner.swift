@@ -122,7 +122,7 @@ final class Replanner: Sendable {
             evaluator.withLockedValue { $0 = choice }
             reads.evaluator.withLockedValue { $0 = EvaluatorInfo(name: choice.name, reason: choice.reason) }
         }
-        if old.budgetBytes != new.budgetBytes {
+        if old.budget != new.budget {
             Task { try? await self.reconcile() }
         }
     }
@@ -231,7 +231,7 @@ final class Replanner: Sendable {
 
     /// The log line of a generation made current.
     private static func summary(of result: PlanResult) -> String {
-        let limit: String = result.budgetBytes.map(ByteSize.format) ?? "unlimited"
+        let limit = result.budget.formatted()
         let quality = String(format: "%.3f", result.meanRetainedQuality)
         let note: String = result.evaluatorNote.map { " (\($0))" } ?? ""
         return "generation \(result.generation ?? 0) is current: \(result.clusterCount) served adapters "

@@ -334,7 +334,7 @@ private struct PlanBuilder {
         let result = PlanResult(
             dryRun: dryRun, generation: nil, kind: merged ? "clustered" : "own", clusterCount: clusters.count,
             clusters: clusters, tasks: sortedTasks, totalBytes: clusters.reduce(0) { $0 + $1.bytes },
-            budgetBytes: budget.limitBytes, ownTotalBytes: Int64(ownTotal), dtype: dtype.rawValue,
+            budget: budget, ownTotalBytes: Int64(ownTotal), dtype: dtype.rawValue,
             evaluator: evaluator ?? "own-adapters", evaluatorNote: notes.isEmpty ? nil : notes.joined(separator: "; "),
             merger: merged ? "svd" : nil, meanRetainedQuality: mean, worstRetainedQuality: worst?.retainedQuality ?? 1,
             worstTask: worst?.task, rounds: rounds, evaluations: evaluations,

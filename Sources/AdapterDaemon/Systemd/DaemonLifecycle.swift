@@ -44,8 +44,7 @@ final class DaemonLifecycle: Service, Sendable {
         guard let status = try? daemon.replanner.budget.status(), let tasks = try? daemon.reads.store.tasks().count else {
             return "serving"
         }
-        let limit = status.limitBytes.map(ByteSize.format) ?? "unlimited"
-        return "serving \(tasks) tasks, \(ByteSize.format(status.servedBytes)) of \(limit)"
+        return "serving \(tasks) tasks, \(ByteSize.format(status.servedBytes)) of \(status.limit.formatted())"
     }
 
     private func pingWatchdog(every interval: Duration) async {

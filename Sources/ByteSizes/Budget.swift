@@ -3,7 +3,7 @@ import Foundation
 /// The byte budget of the served set: no limit, or at most so many bytes of adapter files.
 ///
 /// One shape from the command line to the catalog: flags and the configuration file parse into it
-/// (`parse`), the wire carries it as a byte count or null (`init(limitBytes:)`, `limitBytes`), the
+/// (`parse`), the protocol's messages carry it (as a byte count, unlimited left out or null), the
 /// planner is given the byte count of `.bytes` (an unlimited budget never reaches it: every task's own
 /// adapter fits), and the catalog stores it explicitly (`unlimited`, never a sentinel number).
 public enum Budget: Sendable, Hashable, CustomStringConvertible {
@@ -13,26 +13,12 @@ public enum Budget: Sendable, Hashable, CustomStringConvertible {
     /// The words that mean "no limit" in a size text (any case, surrounding blanks ignored).
     public static let unlimitedSpellings: Set<String> = ["unlimited", "none", "infinity"]
 
-    /// A limit as the wire and the status carry it: nil is unlimited.
-    public init(limitBytes: Int64?) {
-        self = limitBytes.map(Budget.bytes) ?? .unlimited
-    }
-
-    /// Parses `unlimited`/`none`/`infinity`, else a size with `parseSize` (e.g. `ByteSize.parse`).
-    public static func parse<Failure: Error>(
-        _ text: String, size parseSize: (String) throws(Failure) -> Int64
-    ) throws(Failure) -> Budget {
+    /// Parses `unlimited`/`none`/`infinity`, else a size with `ByteSize.parse` (`what` names the text
+    /// in errors, e.g. `--budget`).
+    public static func parse(_ text: String, what: String = "budget") throws(ByteSizeError) -> Budget {
         let word = text.trimmingCharacters(in: .whitespaces).lowercased()
         if unlimitedSpellings.contains(word) { return .unlimited }
-        return .bytes(try parseSize(text))
-    }
-
-    /// The limit in bytes, nil when unlimited (the wire's and the status's shape).
-    public var limitBytes: Int64? {
-        switch self {
-        case .unlimited: nil
-        case .bytes(let bytes): bytes
-        }
+        return .bytes(try ByteSize.parse(text, what: what))
     }
 
     /// Whether `bytes` of adapter files fit (always, when unlimited).
@@ -51,13 +37,17 @@ public enum Budget: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// `unlimited` or the byte count formatted by `format` (e.g. `ByteSize.format`).
-    public func formatted(_ format: (Int64) -> String) -> String {
-        limitBytes.map(format) ?? "unlimited"
+    /// `unlimited` or the byte count formatted by `format`, e.g. `64.0 MiB`.
+    public func formatted(_ format: (Int64) -> String = ByteSize.format) -> String {
+        switch self {
+        case .unlimited: "unlimited"
+        case .bytes(let bytes): format(bytes)
+        }
     }
 }
 
-/// Coded as the wire carries a limit: a byte count, or null for unlimited (as `Int64?` is coded).
+/// Coded as a single value the way `Int64?` is: a byte count, or null for unlimited. (Message fields
+/// leave an unlimited budget out instead; AdapterProtocol's `BudgetCoding` says how.)
 extension Budget: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Parses and prints byte sizes: `1048576`, `64MiB`, `1.5GB`, `512 KiB`, `unlimited`.
+/// Parses and prints byte sizes: `1048576`, `64MiB`, `1.5GB`, `512 KiB` (a budget's `unlimited` is `Budget.parse`'s).
 ///
 /// Decimal units (kB/KB, MB, GB, TB) are powers of 1000, binary units (KiB, MiB, GiB, TiB, also K, M, G, T)
 /// powers of 1024; `B` or no unit means bytes. Case-insensitive except that `b` alone is bytes.
@@ -55,13 +55,6 @@ public enum ByteSize {
             throw ByteSizeError("\(what) '\(text)' is a fraction of a byte")
         }
         return Int64(bytes)
-    }
-
-    /// Parses a size, or `unlimited`/`none` as nil.
-    public static func parseLimit(_ text: String, what: String = "size") throws(ByteSizeError) -> Int64? {
-        let lowered = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if lowered == "unlimited" || lowered == "none" || lowered == "infinity" { return nil }
-        return try parse(text, what: what)
     }
 
     /// A readable size with binary units: `512 B`, `1.5 KiB`, `64.0 MiB`.
