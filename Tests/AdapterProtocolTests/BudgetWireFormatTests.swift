@@ -81,3 +81,25 @@ struct BudgetWireFormatTests {
         #expect(try reencoded(ConfigResult.self, text) == text)
     }
 }
+
+extension BudgetWireFormatTests {
+    /// `recluster` has no way to say "unlimited" (null means "keep the budget in force"), so encoding
+    /// one is refused instead of silently sending the other meaning.
+    @Test func reclusterParamsRefuseToEncodeAnUnlimitedBudget() throws {
+        #expect(throws: EncodingError.self) { try JSONCoding.encoder.encode(ReclusterParams(budget: .unlimited)) }
+        let limited = try JSONCoding.encoder.encode(ReclusterParams(budget: .bytes(5), dryRun: true))
+        #expect(String(decoding: limited, as: UTF8.self) == #"{"budget":5,"dryRun":true}"#)
+    }
+
+    /// The typed values the literals decode to: absent or null is unlimited, a number is `.bytes`.
+    @Test func budgetMembersDecodeToTheirBudget() throws {
+        let decoder = JSONCoding.decoder
+        #expect(try decoder.decode(BudgetStatus.self, from: Data(Self.budgetStatuses[0].utf8)).limit == .bytes(1_073_741_824))
+        #expect(try decoder.decode(BudgetStatus.self, from: Data(Self.budgetStatuses[1].utf8)).limit == .unlimited)
+        #expect(try decoder.decode(BudgetSetParams.self, from: Data(#"{"bytes":null}"#.utf8)).budget == .unlimited)
+        #expect(try decoder.decode(PlanResult.self, from: Data(Self.planResults[0].utf8)).budget == .bytes(30_000))
+        #expect(try decoder.decode(PlanResult.self, from: Data(Self.planResults[1].utf8)).budget == .unlimited)
+        #expect(try decoder.decode(ConfigResult.self, from: Data(Self.configResults[0].utf8)).budget == .bytes(1_073_741_824))
+        #expect(try decoder.decode(ConfigResult.self, from: Data(Self.configResults[1].utf8)).budget == .unlimited)
+    }
+}
