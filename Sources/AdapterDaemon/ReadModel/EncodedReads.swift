@@ -78,39 +78,20 @@ struct EncodedStatusTemplate: Sendable {
     /// Everything in a status answer except peer and uptime (the snapshot stands for its parts).
     struct Key: Hashable, Sendable {
         var snapshot: UUID
-        var reclustering: Bool
-        var budget: BudgetStatus
-        var quarantined: Int
-        var detector: DetectorInfo
-        var textRouting: TextRoutingInfo?
-        var evaluator: EvaluatorInfo?
-        var daemon: String
-        var version: String
-        var protocolVersion: Int
-        var pid: Int32
-        var socketActivated: Bool
-        var tasks: Int
-        var generation: Int64
-        var hasServed: Bool
-        var storage: StorageStatus?
+        /// The answer with the members the template leaves to others blanked: peer and uptime (filled
+        /// per request) and the served set (the snapshot stands for it, all but `reclustering`). Every
+        /// other member is compared as it is, including ones added later.
+        var rest: StatusResult
+        /// The served set's `reclustering`; nil when nothing is served.
+        var reclustering: Bool?
 
         init(_ result: StatusResult, snapshot: UUID) {
             self.snapshot = snapshot
-            reclustering = result.served?.reclustering ?? false
-            budget = result.budget
-            quarantined = result.quarantined
-            detector = result.detector
-            textRouting = result.textRouting
-            evaluator = result.evaluator
-            daemon = result.daemon
-            version = result.version
-            protocolVersion = result.protocolVersion
-            pid = result.pid
-            socketActivated = result.socketActivated
-            tasks = result.tasks
-            generation = result.generation
-            hasServed = result.served != nil
-            storage = result.storage
+            reclustering = result.served.map(\.reclustering)
+            rest = result
+            rest.peer = PeerInfo(uid: 0, gid: 0, pid: 0, mayMutate: false)
+            rest.uptimeSeconds = 0
+            rest.served = nil
         }
     }
 
