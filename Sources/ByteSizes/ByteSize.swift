@@ -68,6 +68,12 @@ public enum ByteSize {
         }
         return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
     }
+
+    /// `format` with the exact count, for messages that compare sizes: `1.5 MiB (1572864 bytes)`;
+    /// below 1 KiB just `512 bytes`.
+    public static func formatWithCount(_ bytes: Int64) -> String {
+        bytes < 1024 ? "\(bytes) bytes" : "\(format(bytes)) (\(bytes) bytes)"
+    }
 }
 
 /// A size that could not be parsed; the message quotes it and shows valid forms.

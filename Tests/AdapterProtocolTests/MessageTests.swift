@@ -160,5 +160,8 @@ struct ByteSizeTests {
         #expect(ByteSize.format(512) == "512 B")
         #expect(ByteSize.format(1536) == "1.5 KiB")
         #expect(ByteSize.format(64 * 1024 * 1024) == "64.0 MiB")
+        #expect(ByteSize.formatWithCount(512) == "512 bytes")
+        #expect(ByteSize.formatWithCount(1536) == "1.5 KiB (1536 bytes)")
+        #expect(ByteSize.formatWithCount(64 << 20) == "64.0 MiB (67108864 bytes)")
     }
 }

@@ -223,14 +223,6 @@ public struct BudgetPlanner: Sendable {
         }
     }
 
-    /// "1.5 MiB (1572864 bytes)".
-    static func format(bytes: Int) -> String {
-        let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        if unit == 0 { return "\(bytes) bytes" }
-        let rounded = (value * 10).rounded() / 10
-        return "\(rounded) \(units[unit]) (\(bytes) bytes)"
-    }
+    /// "1.5 MiB (1572864 bytes)" (`ByteSize.formatWithCount`, for the planners' byte counts).
+    static func format(bytes: Int) -> String { ByteSize.formatWithCount(Int64(bytes)) }
 }
