@@ -24,14 +24,9 @@ public struct LabelProbabilityEvaluator: Evaluator {
     public static let maximumExamples = FewShotLabelHead.maximumExamples
     public static let maximumLabels = FewShotLabelHead.maximumLabels
 
-    public init(model: BaseModel, tokenizer: any Tokenizer,
-                examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
-        context = RuntimeScoringContext(model: model, tokenizer: tokenizer, examples: examples)
-    }
-
-    /// The model and tokenizer of a sketcher (one runtime for every built-in evaluator).
+    /// Scores with the model and tokenizer of a sketcher (one runtime for every built-in evaluator).
     public init(sketcher: TaskInputSketcher, examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
-        self.init(model: sketcher.model, tokenizer: sketcher.encoding.tokenizer, examples: examples)
+        context = RuntimeScoringContext(sketcher: sketcher, examples: examples)
     }
 
     public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {

@@ -1,13 +1,13 @@
 /// What an evaluator that runs the base model needs: the model, how a task's examples become token
-/// sequences, and where each task's examples come from.
+/// sequences (the sketcher's, so every built-in evaluator runs one runtime), and where each task's examples come from.
 struct RuntimeScoringContext: Sendable {
     let model: BaseModel
     let encoding: ExampleSequences
     let examplesOf: @Sendable (TaskProfile) throws -> [TaskExample]
 
-    init(model: BaseModel, tokenizer: any Tokenizer, examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
-        self.model = model
-        self.encoding = ExampleSequences(tokenizer: tokenizer, model: model)
+    init(sketcher: TaskInputSketcher, examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
+        self.model = sketcher.model
+        self.encoding = sketcher.encoding
         self.examplesOf = examples
     }
 }

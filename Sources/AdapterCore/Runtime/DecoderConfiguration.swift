@@ -85,6 +85,26 @@ public struct DecoderConfiguration: Sendable, Hashable {
             throw ModelRuntimeError(.invalidConfiguration,
                 "config.json: num_attention_heads \(headCount) is not a multiple of num_key_value_heads \(keyValueHeadCount)")
         }
+        headSize = try Self.headSize(json, hiddenSize: hiddenSize, headCount: headCount)
+        let epsilon = try json.number("rms_norm_eps", default: 1e-6)
+        guard epsilon >= 0 else {
+            throw ModelRuntimeError(.invalidConfiguration, "config.json: rms_norm_eps is \(epsilon)")
+        }
+        rmsNormEpsilon = Float(epsilon)
+        ropeTheta = try Self.ropeTheta(json)
+        maxPositions = try Self.maxPositions(json, family: family)
+        activation = try Self.activation(json, family: family)
+        (queryKeyValueBias, outputProjectionBias) = try Self.attentionBiases(json, family: family)
+        mlpBias = family == .llama ? try json.bool("mlp_bias", default: false) : false
+        tiedEmbeddings = try json.bool("tie_word_embeddings", default: family == .gemma)
+        gemmaScaling = family == .gemma
+        // Informational only (tokenizers decide the ids they emit), so an unusual value is not an error.
+        beginningOfSequenceID = json["bos_token_id"]?.integer.flatMap { Int32(exactly: $0) }
+    }
+
+    /// `head_dim`, else hidden / heads; even, for rotary embeddings.
+    private static func headSize(_ json: JSONFields, hiddenSize: Int, headCount: Int) throws(ModelRuntimeError) -> Int {
+        let headSize: Int
         if let size = try json.optionalInteger("head_dim") {
             headSize = size
         } else {
@@ -97,14 +117,13 @@ public struct DecoderConfiguration: Sendable, Hashable {
         guard headSize >= 2, headSize % 2 == 0, headSize <= 1 << 16 else {
             throw ModelRuntimeError(.invalidConfiguration, "config.json: the head size is \(headSize); rotary embeddings need a positive even size")
         }
-        let epsilon = try json.number("rms_norm_eps", default: 1e-6)
-        guard epsilon >= 0 else {
-            throw ModelRuntimeError(.invalidConfiguration, "config.json: rms_norm_eps is \(epsilon)")
-        }
-        rmsNormEpsilon = Float(epsilon)
+        return headSize
+    }
 
-        // Rotary embeddings: transformers 5 writes rope_parameters {rope_theta, rope_type}; earlier
-        // versions rope_theta and rope_scaling at the top level.
+    /// The rotary base; any RoPE variant other than plain RoPE over the whole head is refused.
+    /// transformers 5 writes rope_parameters {rope_theta, rope_type}; earlier versions rope_theta and
+    /// rope_scaling at the top level.
+    private static func ropeTheta(_ json: JSONFields) throws(ModelRuntimeError) -> Double {
         var theta = try json.optionalNumber("rope_theta")
         var ropeType: String?
         var partialFactor = try json.optionalNumber("partial_rotary_factor")
@@ -123,17 +142,21 @@ public struct DecoderConfiguration: Sendable, Hashable {
             throw ModelRuntimeError(.invalidConfiguration,
                 "config.json: partial_rotary_factor \(partialFactor) is not implemented; rotary embeddings over the whole head are")
         }
-        ropeTheta = theta ?? 10_000
+        let ropeTheta = theta ?? 10_000
         guard ropeTheta > 1 else {
             throw ModelRuntimeError(.invalidConfiguration, "config.json: rope_theta is \(ropeTheta); a base above 1 was expected")
         }
+        return ropeTheta
+    }
 
+    /// `max_position_embeddings`, bounded by a sliding window where the family uses one: a window
+    /// only matters beyond its length, so sequences are bounded by it instead of implementing the
+    /// windowed mask.
+    private static func maxPositions(_ json: JSONFields, family: Family) throws(ModelRuntimeError) -> Int {
         var positions = try json.integer("max_position_embeddings", default: 2048)
         guard positions >= 1 else {
             throw ModelRuntimeError(.invalidConfiguration, "config.json: max_position_embeddings is \(positions)")
         }
-        // A sliding window only matters beyond its length: sequences are bounded by it instead of
-        // implementing the windowed mask.
         let windowed = switch family {
         case .mistral: true
         case .qwen2: try json.bool("use_sliding_window", default: false)
@@ -145,8 +168,11 @@ public struct DecoderConfiguration: Sendable, Hashable {
             }
             positions = min(positions, window)
         }
-        maxPositions = positions
+        return positions
+    }
 
+    /// The MLP's gate activation (and, for Gemma, a refusal of bidirectional attention).
+    private static func activation(_ json: JSONFields, family: Family) throws(ModelRuntimeError) -> Activation {
         let activationName: String
         switch family {
         case .gemma:
@@ -163,31 +189,24 @@ public struct DecoderConfiguration: Sendable, Hashable {
             activationName = try json.string("hidden_act") ?? "silu"
         }
         switch activationName {
-        case "silu", "swish": activation = .silu
-        case "gelu": activation = .gelu
-        case "gelu_pytorch_tanh", "gelu_new": activation = .geluTanh
+        case "silu", "swish": return .silu
+        case "gelu": return .gelu
+        case "gelu_pytorch_tanh", "gelu_new": return .geluTanh
         default:
             throw ModelRuntimeError(.invalidConfiguration,
                 "config.json: the MLP activation '\(activationName)' is not implemented (silu, gelu, gelu_pytorch_tanh are)")
         }
+    }
 
+    /// Which attention projections have biases: (q, k, v; o).
+    private static func attentionBiases(_ json: JSONFields, family: Family) throws(ModelRuntimeError) -> (Bool, Bool) {
         switch family {
         case .llama, .gemma:
             let bias = try json.bool("attention_bias", default: false)
-            queryKeyValueBias = bias
-            outputProjectionBias = bias
-        case .mistral:
-            queryKeyValueBias = false
-            outputProjectionBias = false
-        case .qwen2:
-            queryKeyValueBias = true
-            outputProjectionBias = false
+            return (bias, bias)
+        case .mistral: return (false, false)
+        case .qwen2: return (true, false)
         }
-        mlpBias = family == .llama ? try json.bool("mlp_bias", default: false) : false
-        tiedEmbeddings = try json.bool("tie_word_embeddings", default: family == .gemma)
-        gemmaScaling = family == .gemma
-        // Informational only (tokenizers decide the ids they emit), so an unusual value is not an error.
-        beginningOfSequenceID = json["bos_token_id"]?.integer.flatMap { Int32(exactly: $0) }
     }
 
     /// Width of the key and value projections (kv heads × head size).
