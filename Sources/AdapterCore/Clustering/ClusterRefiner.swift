@@ -316,16 +316,6 @@ public struct ClusterRefiner: Sendable {
         var scoreCache: [String: Double] = [:]
         var evaluations = 0
 
-        init(tasks: [TaskProfile], similarity: TaskSimilarity, mergedRank: Int, options: Options,
-             evaluator: any Evaluator, merger: any ClusterMerging) {
-            self.tasks = tasks
-            self.similarity = similarity
-            self.mergedRank = mergedRank
-            self.options = options
-            self.evaluator = evaluator
-            self.merger = merger
-        }
-
         static func key(_ members: [Int]) -> String { members.sorted().map(String.init).joined(separator: ",") }
 
         mutating func scoreOwnAdapters() async throws {

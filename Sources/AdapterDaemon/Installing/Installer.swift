@@ -8,7 +8,7 @@ import NIOConcurrencyHelpers
 /// Installs and removes tasks. An install goes: limits → decode → validate → signature → screening
 /// (ScreeningGate.swift: refused adapters end there) → stored durably with its examples → re-planned
 /// served set written → acknowledged. A removal is re-planned the same way. Both are all or nothing.
-final class Installer: Sendable {
+struct Installer: Sendable {
     let store: AdapterStore
     let settings: NIOLockedValueBox<DaemonSettings>
     let gate: ScreeningGate
@@ -17,17 +17,6 @@ final class Installer: Sendable {
     /// Runs the per-request heavy work (parse, signature, screening) off the cooperative pool.
     let requestThread: WorkerThread
     let logger: Logger
-
-    init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, gate: ScreeningGate, replanner: Replanner,
-         reads: ReadModel, requestThread: WorkerThread, logger: Logger) {
-        self.store = store
-        self.settings = settings
-        self.gate = gate
-        self.replanner = replanner
-        self.reads = reads
-        self.requestThread = requestThread
-        self.logger = logger
-    }
 
     /// An install request decoded and validated, before screening.
     struct Candidate: Sendable {

@@ -6,18 +6,11 @@ import Logging
 /// The health of the state directory as the daemon handles it: `verify` (hash every stored object),
 /// the monitor that notices a deleted catalog, a space reserve that can be put back, and damage
 /// found by a read (the `storage` part of `status` is the ReadModel's).
-final class Maintenance: Sendable {
+struct Maintenance: Sendable {
     let store: AdapterStore
     let replanner: Replanner
     let reads: ReadModel
     let logger: Logger
-
-    init(store: AdapterStore, replanner: Replanner, reads: ReadModel, logger: Logger) {
-        self.store = store
-        self.replanner = replanner
-        self.reads = reads
-        self.logger = logger
-    }
 
     /// Hashes every object the catalog references (AdapterStore.verify), serialised with changes (a
     /// generation switch collects objects). Damaged objects are set aside, reported, and — unless the

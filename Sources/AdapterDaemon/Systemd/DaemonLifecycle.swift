@@ -5,18 +5,11 @@ import ServiceLifecycle
 
 /// The daemon as a swift-service-lifecycle service: runs the server, tells systemd it is ready, pings
 /// the watchdog, reloads on SIGHUP, and on graceful shutdown stops accepting and drains requests.
-final class DaemonLifecycle: Service, Sendable {
+struct DaemonLifecycle: Service, Sendable {
     let server: RPCServer
     let daemon: Daemon
     let options: DaemonOptions
     let logger: Logger
-
-    init(server: RPCServer, daemon: Daemon, options: DaemonOptions, logger: Logger) {
-        self.server = server
-        self.daemon = daemon
-        self.options = options
-        self.logger = logger
-    }
 
     func run() async throws {
         let hangup = installHangupHandler()
