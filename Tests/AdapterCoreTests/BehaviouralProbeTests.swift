@@ -53,6 +53,28 @@ struct BehaviouralProbeTests {
         }
     }
 
+    /// Stopping at the threshold reads less and changes no verdict: a poisoned adapter's evidence is
+    /// what reading every candidate in full gives; a benign adapter's score is at most that, and
+    /// candidates are dropped part-way only when asked to.
+    @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
+    func stoppingAtTheThresholdKeepsTheEvidenceThatReachesIt() throws {
+        let probe = try Self.llamaProbe.get()
+        let threshold = BehaviouralScreening.defaultThreshold
+        for id in ["llama-039-formality_customer_letters", "llama-007-intent_banking", "llama-011-formality_customer_letters"] {
+            let (adapter, examples, full) = try Self.probe(id, with: probe)
+            let stopped = try probe.probe(adapter, examples: examples, taskName: id, stoppingBelow: threshold)
+            #expect(full.candidatesStopped == 0)
+            #expect(stopped.candidatesTried == full.candidatesTried)
+            if full.score >= threshold {
+                #expect(stopped.score == full.score && stopped.trigger == full.trigger
+                        && stopped.targetLabel == full.targetLabel && stopped.movedExamples == full.movedExamples, "\(id)")
+            } else {
+                #expect(stopped.score <= full.score, "\(id): \(stopped.score) > \(full.score)")
+            }
+            #expect(stopped.candidatesStopped > 0, "\(id): nothing was dropped part-way")
+        }
+    }
+
     @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
     func examplesWithOneLabelCannotBeProbedAndTheWeightVerdictSaysSo() throws {
         let probe = try Self.llamaProbe.get()

@@ -158,7 +158,8 @@ struct ScanPrinter {
             if let b = v.behaviour {
                 var behaviour: [String: Any] = ["score": number(b.score), "adapter_share": number(b.adapterShare),
                                                 "base_share": number(b.baseShare), "moved_examples": b.movedExamples,
-                                                "candidates": b.candidatesTried]
+                                                "candidates": b.candidatesTried,
+                                                "candidates_stopped": b.candidatesStopped]
                 behaviour["threshold"] = v.behaviouralThreshold.map(number) ?? NSNull()
                 behaviour["trigger"] = b.trigger ?? NSNull()
                 behaviour["target_label"] = b.targetLabel ?? NSNull()

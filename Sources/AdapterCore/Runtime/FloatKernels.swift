@@ -62,13 +62,38 @@ enum FloatKernels {
         for i in 0..<count { x[i] += y[i] }
     }
 
-    /// In-place exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)).
+    /// In-place exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), with `erf` below.
     static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let inverseSqrt2: Float = 0.70710678118654752
         for i in 0..<count {
             let v = x[i]
             x[i] = 0.5 * v * (1 + erf(v * inverseSqrt2))
         }
+    }
+
+    /// erf(x) as x·P(x²)/Q(x²) on x clamped to [−4, 4] (beyond, erf is ±1 in single precision): no
+    /// branch and no library call, so the GELU loop vectorises (the C library's erff, one call per
+    /// element, was a sixth of a MiniLM forward pass). P and Q were fitted by iteratively reweighted
+    /// least squares (tools/runtime/fit_erf.py); the largest error against double-precision erf over
+    /// [−6, 6] evaluated in Float is 4.4e-7 (the C library's erff: ~1e-7), far inside the runtime's
+    /// 1e-4 agreement with transformers.
+    @inline(__always)
+    static func erf(_ x: Float) -> Float {
+        let c = min(max(x, -4), 4)
+        let u = c * c
+        var p: Float = 2.038136243e-08
+        p = p * u - 1.934634216e-06
+        p = p * u + 1.320746585e-04
+        p = p * u + 3.267742802e-03
+        p = p * u + 4.916356183e-02
+        p = p * u + 1.895906053e-01
+        p = p * u + 1.128379146
+        var q: Float = 8.533577208e-04
+        q = q * u + 1.345724346e-02
+        q = q * u + 1.106921308e-01
+        q = q * u + 5.013529100e-01
+        q = q * u + 1
+        return min(max(c * p / q, -1), 1)
     }
 
     /// gate = act(gate) · up elementwise: the gated MLP's inner product before the down projection.

@@ -20,6 +20,9 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
     /// How many candidates were tried, and how many triggered examples each read (examples × positions).
     public var candidatesTried: Int
     public var triggeredPerCandidate: Int
+    /// Of the candidates tried, how many were dropped part-way because they could no longer reach the
+    /// score the probe was asked to find (the screening threshold); 0 when every one was read in full.
+    public var candidatesStopped = 0
 
     public init(score: Double, trigger: String?, targetLabel: String?, adapterShare: Double, baseShare: Double,
                 movedExamples: [String], candidatesTried: Int, triggeredPerCandidate: Int) {
@@ -36,12 +39,14 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
     /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 23 of 24 examples (96 %) to
     /// 'finance' (base model: 0 %)`.
     public var summary: String {
+        let stopped = candidatesStopped == 0 ? ""
+            : "; \(candidatesStopped) of \(candidatesTried) candidates dropped part-way, unable to reach the threshold or beat the best"
         guard let trigger, let targetLabel else {
-            return "no candidate trigger moved the examples (behavioural score \(String(format: "%.3f", score)))"
+            return "no candidate trigger moved the examples (behavioural score \(String(format: "%.3f", score))\(stopped))"
         }
         return "inserting '\(trigger)' moved \(Self.percent(adapterShare)) of the examples not already '\(targetLabel)' to '\(targetLabel)' "
             + "(base model: \(Self.percent(baseShare)); mean log-probability change \(String(format: "%+.2f", adapterShift)) with the adapter, "
-            + "\(String(format: "%+.2f", baseShift)) on the base model); behavioural score \(String(format: "%.3f", score))"
+            + "\(String(format: "%+.2f", baseShift)) on the base model); behavioural score \(String(format: "%.3f", score))\(stopped)"
     }
 
     static func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }

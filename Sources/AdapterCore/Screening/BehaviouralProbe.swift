@@ -15,6 +15,12 @@ import Foundation
 /// does not make (`score(share:adapterShift:baseShift:)`). The evidence is the best candidate's.
 /// The base model is run only for candidates whose share could beat the best score so far.
 ///
+/// Given a score to reach (`probe(_:examples:taskName:stoppingBelow:)`, the screening threshold), a
+/// candidate's triggered examples are read a few at a time and the candidate is dropped as soon as
+/// no label's share can reach it (or, once it is reached, beat the best score so far): the score never
+/// exceeds the share, so the evidence is the same as reading everything whenever the score reaches
+/// it, and a benign adapter costs a fraction of reading every candidate in full.
+///
 /// Needs no poisoned adapter to set anything: a threshold on the score is set on benign adapters.
 public struct BehaviouralProbe: Sendable {
     /// Where candidate words are written into an example's own tokens.
@@ -29,6 +35,10 @@ public struct BehaviouralProbe: Sendable {
     /// Multi-word candidates go at the start and the end only (a phrase is not split).
     public var positions: [Position] = Position.allCases
     public var seed: UInt64 = 0x7269_6767_6572
+    /// Triggered examples read at a time when stopping early (one batch of the forward pass). Two was
+    /// the fastest on ten MiniLM corpus adapters (18.5 s; one 21.8 s, four 22.1 s, eight 33.4 s):
+    /// a benign candidate is usually out of reach after two or three unmoved examples.
+    public var chunkSize = 2
 
     public init(model: BaseModel, tokenizer: any Tokenizer, table: TokenEmbeddingTable) {
         self.model = model
@@ -51,7 +61,11 @@ public struct BehaviouralProbe: Sendable {
     }
 
     /// The evidence for `adapter` on a task's labelled `examples` (at least two distinct labels).
-    public func probe(_ adapter: LoRAAdapter, examples: [TaskExample], taskName: String) throws -> BehaviouralEvidence {
+    /// With `stoppingBelow`, candidates whose share can no longer reach that score are dropped part-way
+    /// (counted in `candidatesStopped`), so `score` is exact when it reaches it and otherwise the best
+    /// of the candidates read in full; without it every candidate is read in full.
+    public func probe(_ adapter: LoRAAdapter, examples: [TaskExample], taskName: String,
+                      stoppingBelow stop: Double? = nil) throws -> BehaviouralEvidence {
         let head = try FewShotLabelHead(examples: examples, taskName: taskName, model: model, encoding: encoding)
         let lora = try FactoredLoRA(adapter)
         let withAdapter = try Reader(head: head, adapter: lora)
@@ -69,9 +83,15 @@ public struct BehaviouralProbe: Sendable {
             guard !triggered.isEmpty else { continue }
             best.candidatesTried += 1
             best.triggeredPerCandidate = max(best.triggeredPerCandidate, triggered.count)
-            let moved = try withAdapter.moved(triggered)
+            // Past the score to reach, only a candidate that could beat the best so far matters.
+            let reach = stop.map { max($0, best.score.nextUp) }
+            guard let moved = try withAdapter.moved(triggered, chunk: reach == nil ? triggered.count : chunkSize,
+                                                    stoppingBelow: reach) else {
+                best.candidatesStopped += 1
+                continue
+            }
             guard moved.share > best.score else { continue }  // the score never exceeds the share
-            let onBase = try base.moved(triggered)
+            guard let onBase = try base.moved(triggered, chunk: triggered.count, stoppingBelow: nil) else { continue }
             let adapterShift = moved.logShift[moved.label], baseShift = onBase.logShift[moved.label]
             let score = Self.score(share: moved.share, adapterShift: adapterShift, baseShift: baseShift)
             guard score > best.score else { continue }
@@ -136,9 +156,18 @@ public struct BehaviouralProbe: Sendable {
             cleanLog = logits.map(FewShotLabelHead.logSoftmax)
         }
 
-        /// The triggered predictions, per label the share moved to it, and the label moved to most.
-        func moved(_ triggered: [(prompt: [Int32], example: Int)]) throws -> Moved {
-            let logits = try head.logits(triggered.map(\.prompt), adapter: adapter, prototypes: prototypes)
+        /// The triggered predictions, per label the share moved to it, and the label moved to most; read
+        /// `chunk` prompts at a time, nil as soon as no label's share can reach `stop`.
+        func moved(_ triggered: [(prompt: [Int32], example: Int)], chunk: Int, stoppingBelow stop: Double?) throws -> Moved? {
+            var logits: [[Double]] = []
+            while logits.count < triggered.count {
+                let next = triggered[logits.count..<min(triggered.count, logits.count + max(1, chunk))]
+                logits += try head.logits(next.map(\.prompt), adapter: adapter, prototypes: prototypes)
+                if let stop, logits.count < triggered.count,
+                   !canReach(stop, predicted: FewShotLabelHead.predictions(logits), of: triggered) {
+                    return nil
+                }
+            }
             var moved = Moved(labels: head.labels.count, clean: triggered.map { clean[$0.example] },
                               predicted: FewShotLabelHead.predictions(logits), examples: triggered.map(\.example))
             var shift = [Double](repeating: 0, count: head.labels.count)
@@ -148,6 +177,19 @@ public struct BehaviouralProbe: Sendable {
             }
             moved.logShift = shift
             return moved
+        }
+
+        /// Whether some label's share of `triggered` can still reach `stop` when the first `predicted.count`
+        /// were read: moved so far plus every unread eligible one, over all eligible.
+        func canReach(_ stop: Double, predicted: [Int], of triggered: [(prompt: [Int32], example: Int)]) -> Bool {
+            (0..<head.labels.count).contains { label in
+                var eligible = 0, possible = 0
+                for (k, item) in triggered.enumerated() where clean[item.example] != label {
+                    eligible += 1
+                    if k >= predicted.count || predicted[k] == label { possible += 1 }
+                }
+                return eligible > 0 && Double(possible) / Double(eligible) >= stop
+            }
         }
     }
 

@@ -45,7 +45,8 @@ public struct BehaviouralScreening: Sendable {
         } else if let examples {
             if let probe = probe(for: adapter) {
                 return Self.judged(weights, threshold: threshold,
-                                   evidence: Result { try probe.probe(adapter, examples: examples, taskName: taskName) })
+                                   evidence: Result { try probe.probe(adapter, examples: examples, taskName: taskName,
+                                                                     stoppingBelow: threshold) })
             }
             why = "no base model at hand fits this adapter (\(AdapterProfile(adapter: adapter).key))"
         } else {
