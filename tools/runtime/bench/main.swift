@@ -8,6 +8,9 @@
 //       prints MiniLMEmbedder's embeddings of each line (to compare builds of the embedder)
 //   bench tokenize MODEL_DIR TEXT_FILE
 //       prints the token ids of each line; the load and encode times go to stderr
+//   bench probe MODEL_DIR ADAPTER EXAMPLES_JSONL
+//       the behavioural probe's cost on one core: one triggered example read with the adapter
+//       (median of 5), and a whole probe stopping at the default threshold, as the daemon runs it
 import Foundation
 
 func median(_ runs: Int = 30, _ body: () throws -> Void) rethrows -> Double {
@@ -63,6 +66,25 @@ case "forward":
     print("llama-tiny 32 tokens (all logits), adapter r=\(llamaAdapter.modules.values.first!.rank) on \(llamaAdapter.modules.count) linears: \(format(try median { _ = try llama.forward([llamaIDs], adapter: llamaAdapter) }))")
     print("llama-tiny 10 × 32 tokens (last logits), no adapter: \(format(try median(10) { _ = try llama.forward(llamaBatch, logits: .last) }))")
     print("llama-tiny 10 × 32 tokens (last logits), adapter: \(format(try median(10) { _ = try llama.forward(llamaBatch, adapter: llamaAdapter, logits: .last) }))")
+case "probe":
+    guard arguments.count >= 5 else { print("bench probe needs MODEL_DIR ADAPTER EXAMPLES"); exit(2) }
+    BLASThreads.set(1)
+    var start = DispatchTime.now().uptimeNanoseconds
+    let probe = try BehaviouralProbe(modelDirectory: URL(fileURLWithPath: arguments[2]))
+    print("load (weights, tokenizer, token table): \(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))")
+    let adapter = try PEFTAdapterLoader.load(directory: URL(fileURLWithPath: arguments[3]))
+    let examples = try ExamplesFile.load(contentsOf: URL(fileURLWithPath: arguments[4]))
+    let head = try FewShotLabelHead(examples: examples, taskName: "bench", model: probe.model, encoding: probe.encoding)
+    let lora = try FactoredLoRA(adapter)
+    let prototypes = try head.prototypes(adapter: lora)
+    var triggered = head.prompts[0]
+    triggered.insert(contentsOf: probe.encoding.tokenizer.encode("tq", addingSpecialTokens: false), at: 1)
+    print("one triggered example (\(triggered.count) tokens, \(head.labels.count) labels) with the adapter: "
+          + format(try median(5) { _ = try head.logits([triggered], adapter: lora, prototypes: prototypes) }))
+    start = DispatchTime.now().uptimeNanoseconds
+    let evidence = try probe.probe(adapter, examples: examples, taskName: "bench", stoppingBelow: BehaviouralScreening.defaultThreshold)
+    print("whole probe, stopping at \(BehaviouralScreening.defaultThreshold): \(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)) "
+          + "(\(evidence.candidatesTried) candidates, \(evidence.candidatesStopped) dropped part-way; \(evidence.summary))")
 case "embed":
     guard arguments.count >= 4 else { print("bench embed needs MINILM_DIR SENTENCES"); exit(2) }
     let embedder = try MiniLMEmbedder(modelDirectory: URL(fileURLWithPath: arguments[2]))
