@@ -90,76 +90,90 @@ public struct TokenEmbeddingTable: Sendable {
         let name = ["model", "base", "snapshot"].contains(last.lowercased()) && !parent.isEmpty ? "\(parent)/\(last)" : last
         switch modelType {
         case "bert":
-            let word = try file.matrix(named: ["embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"])
-            let pos = try file.matrix(named: ["embeddings.position_embeddings.weight", "bert.embeddings.position_embeddings.weight"])
-            let type = try file.matrix(named: ["embeddings.token_type_embeddings.weight", "bert.embeddings.token_type_embeddings.weight"])
-            let gamma = try file.vector(named: ["embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.weight"])
-            let beta = try file.vector(named: ["embeddings.LayerNorm.bias", "bert.embeddings.LayerNorm.bias"])
-            let d = word.cols
-            guard pos.cols == d, type.cols == d, gamma.count == d, beta.count == d, pos.rows >= 2, type.rows >= 1 else {
-                throw TokenEmbeddingError(.malformedFile, "\(weightsURL.path): embedding tensors have inconsistent widths")
-            }
-            let eps = (config["layer_norm_eps"] as? Double) ?? 1e-12
-            var offset = [Double](repeating: 0, count: d)
-            let positions = 1..<min(64, pos.rows)
-            for p in positions { for j in 0..<d { offset[j] += pos[p, j] } }
-            for j in 0..<d { offset[j] = offset[j] / Double(positions.count) + type[0, j] }
-            let vocab = try readLines(directory.appendingPathComponent("vocab.txt"))
-            guard vocab.count == word.rows else {
-                throw TokenEmbeddingError(.malformedFile,
-                    "vocab.txt has \(vocab.count) tokens but the word embedding has \(word.rows) rows")
-            }
-            var kept: [Int] = []
-            for (i, t) in vocab.enumerated() where !(t.hasPrefix("[") && t.hasSuffix("]")) { kept.append(i) }
-            var out = Matrix(zeros: kept.count, d)
-            var row = [Double](repeating: 0, count: d)
-            for (r, i) in kept.enumerated() {
-                var mean = 0.0
-                for j in 0..<d { row[j] = word[i, j] + offset[j]; mean += row[j] }
-                mean /= Double(d)
-                var v = 0.0
-                for j in 0..<d { let c = row[j] - mean; v += c * c }
-                let inv = 1 / (v / Double(d) + eps).squareRoot()
-                for j in 0..<d { out[r, j] = (row[j] - mean) * inv * gamma[j] + beta[j] }
-            }
-            return TokenEmbeddingTable(architecture: .bert, hiddenSize: d, tokens: kept.map { vocab[$0] },
-                                       vectors: out, source: name)
+            return try bertTable(file, config: config, directory: directory, weightsURL: weightsURL, name: name)
         case "llama", "mistral", "qwen2":
-            let embed = try file.matrix(named: ["model.embed_tokens.weight", "embed_tokens.weight"])
-            let gamma = try file.vector(named: ["model.layers.0.input_layernorm.weight", "layers.0.input_layernorm.weight"])
-            let d = embed.cols
-            guard gamma.count == d else {
-                throw TokenEmbeddingError(.malformedFile, "\(weightsURL.path): input_layernorm width \(gamma.count) ≠ \(d)")
-            }
-            let eps = (config["rms_norm_eps"] as? Double) ?? 1e-6
-            let names = (try? llamaTokenStrings(directory.appendingPathComponent("tokenizer.json"), count: embed.rows))
-                ?? (try? wordListTokenStrings(directory.appendingPathComponent("tokenizer_words.json"), count: embed.rows))
-                ?? (0..<embed.rows).map { Self.fallbackTokenName($0) }
-            var special = Set<Int>()
-            for key in ["bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"] {
-                if let id = config[key] as? Int { special.insert(id) }
-                if let ids = config[key] as? [Int] { special.formUnion(ids) }
-            }
-            var kept: [Int] = []
-            for i in 0..<embed.rows {
-                let t = names[i]
-                if special.contains(i) { continue }
-                if t.hasPrefix("<") && t.hasSuffix(">") && t.count > 2 { continue }  // <s>, </s>, <unk>, <pad>
-                kept.append(i)
-            }
-            var out = Matrix(zeros: kept.count, d)
-            for (r, i) in kept.enumerated() {
-                var ms = 0.0
-                for j in 0..<d { ms += embed[i, j] * embed[i, j] }
-                let inv = 1 / (ms / Double(d) + eps).squareRoot()
-                for j in 0..<d { out[r, j] = embed[i, j] * inv * gamma[j] }
-            }
-            return TokenEmbeddingTable(architecture: .llama, hiddenSize: d, tokens: kept.map { names[$0] },
-                                       vectors: out, source: name)
+            return try llamaTable(file, config: config, directory: directory, weightsURL: weightsURL, name: name)
         default:
             throw TokenEmbeddingError(.unsupportedModel,
                 "base model type '\(modelType)' in \(configURL.path) is not supported (bert, llama, mistral, qwen2)")
         }
+    }
+
+    /// BERT: each word embedding plus the mean of the positions 1…63 and token type 0, through the
+    /// embedding LayerNorm — the first layer's input for that word; bracketed special tokens left out.
+    private static func bertTable(_ file: BaseModelTensorFile, config: [String: Any], directory: URL, weightsURL: URL,
+                                  name: String) throws -> TokenEmbeddingTable {
+        let word = try file.matrix(named: ["embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"])
+        let pos = try file.matrix(named: ["embeddings.position_embeddings.weight", "bert.embeddings.position_embeddings.weight"])
+        let type = try file.matrix(named: ["embeddings.token_type_embeddings.weight", "bert.embeddings.token_type_embeddings.weight"])
+        let gamma = try file.vector(named: ["embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.weight"])
+        let beta = try file.vector(named: ["embeddings.LayerNorm.bias", "bert.embeddings.LayerNorm.bias"])
+        let d = word.cols
+        guard pos.cols == d, type.cols == d, gamma.count == d, beta.count == d, pos.rows >= 2, type.rows >= 1 else {
+            throw TokenEmbeddingError(.malformedFile, "\(weightsURL.path): embedding tensors have inconsistent widths")
+        }
+        let eps = (config["layer_norm_eps"] as? Double) ?? 1e-12
+        var offset = [Double](repeating: 0, count: d)
+        let positions = 1..<min(64, pos.rows)
+        for p in positions { for j in 0..<d { offset[j] += pos[p, j] } }
+        for j in 0..<d { offset[j] = offset[j] / Double(positions.count) + type[0, j] }
+        let vocab = try readLines(directory.appendingPathComponent("vocab.txt"))
+        guard vocab.count == word.rows else {
+            throw TokenEmbeddingError(.malformedFile,
+                "vocab.txt has \(vocab.count) tokens but the word embedding has \(word.rows) rows")
+        }
+        var kept: [Int] = []
+        for (i, t) in vocab.enumerated() where !(t.hasPrefix("[") && t.hasSuffix("]")) { kept.append(i) }
+        var out = Matrix(zeros: kept.count, d)
+        var row = [Double](repeating: 0, count: d)
+        for (r, i) in kept.enumerated() {
+            var mean = 0.0
+            for j in 0..<d { row[j] = word[i, j] + offset[j]; mean += row[j] }
+            mean /= Double(d)
+            var v = 0.0
+            for j in 0..<d { let c = row[j] - mean; v += c * c }
+            let inv = 1 / (v / Double(d) + eps).squareRoot()
+            for j in 0..<d { out[r, j] = (row[j] - mean) * inv * gamma[j] + beta[j] }
+        }
+        return TokenEmbeddingTable(architecture: .bert, hiddenSize: d, tokens: kept.map { vocab[$0] },
+                                   vectors: out, source: name)
+    }
+
+    /// Llama-family: each token embedding through the first layer's input RMSNorm; special tokens
+    /// (the config's ids, `<…>` names) left out.
+    private static func llamaTable(_ file: BaseModelTensorFile, config: [String: Any], directory: URL, weightsURL: URL,
+                                   name: String) throws -> TokenEmbeddingTable {
+        let embed = try file.matrix(named: ["model.embed_tokens.weight", "embed_tokens.weight"])
+        let gamma = try file.vector(named: ["model.layers.0.input_layernorm.weight", "layers.0.input_layernorm.weight"])
+        let d = embed.cols
+        guard gamma.count == d else {
+            throw TokenEmbeddingError(.malformedFile, "\(weightsURL.path): input_layernorm width \(gamma.count) ≠ \(d)")
+        }
+        let eps = (config["rms_norm_eps"] as? Double) ?? 1e-6
+        let names = (try? llamaTokenStrings(directory.appendingPathComponent("tokenizer.json"), count: embed.rows))
+            ?? (try? wordListTokenStrings(directory.appendingPathComponent("tokenizer_words.json"), count: embed.rows))
+            ?? (0..<embed.rows).map { Self.fallbackTokenName($0) }
+        var special = Set<Int>()
+        for key in ["bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"] {
+            if let id = config[key] as? Int { special.insert(id) }
+            if let ids = config[key] as? [Int] { special.formUnion(ids) }
+        }
+        var kept: [Int] = []
+        for i in 0..<embed.rows {
+            let t = names[i]
+            if special.contains(i) { continue }
+            if t.hasPrefix("<") && t.hasSuffix(">") && t.count > 2 { continue }  // <s>, </s>, <unk>, <pad>
+            kept.append(i)
+        }
+        var out = Matrix(zeros: kept.count, d)
+        for (r, i) in kept.enumerated() {
+            var ms = 0.0
+            for j in 0..<d { ms += embed[i, j] * embed[i, j] }
+            let inv = 1 / (ms / Double(d) + eps).squareRoot()
+            for j in 0..<d { out[r, j] = embed[i, j] * inv * gamma[j] }
+        }
+        return TokenEmbeddingTable(architecture: .llama, hiddenSize: d, tokens: kept.map { names[$0] },
+                                   vectors: out, source: name)
     }
 
     /// Without a tokenizer.json, ids below 256 are shown as the byte they would be in a byte-level
