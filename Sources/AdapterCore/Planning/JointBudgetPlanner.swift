@@ -255,17 +255,7 @@ public struct JointBudgetPlanner: Sendable {
         guard let ownTotal = tasks.lazy.map(\.ownBytes).checkedSum() else {
             throw ClusteringError(.invalidArgument, "the tasks' sizes overflow")
         }
-        if ownTotal <= budget {
-            var groups: [JointPlan.Group] = []
-            for group in MergeableGroups.form(tasks) {
-                let planner = try BudgetPlanner(tasks: group.tasks, dtype: storageDType, sizer: sizer)
-                let plan = try await ClusterRefiner(evaluator: evaluator, merger: try makeMerger(group.tasks, storageDType))
-                    .plan(tasks: group.tasks, budget: budget, planner: planner)
-                groups.append(JointPlan.Group(indices: group.indices, padded: group.padded, plan: plan))
-            }
-            return JointPlan(groups: groups, policy: .ownAdapters, evaluatorName: evaluator.name,
-                             truncateOnlyMeanQuality: nil, evaluations: 0)
-        }
+        if ownTotal <= budget { return try await ownAdapters(tasks, budget: budget) }
         var (prepared, joint) = try bestGrouping(tasks, budget: budget, progress: progress)
         var truncated = try truncateOnly(prepared, budget: budget)
         if truncated == nil, tasks.count > 1 {
@@ -276,9 +266,56 @@ public struct JointBudgetPlanner: Sendable {
             }
         }
         let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: storageDType, merger: makeMerger)
-        var evaluations = 0
+        var (parts, evaluations) = try await groupParts(prepared, joint: joint, budget: budget, allocator: allocator,
+                                                        progress: progress)
+        // A joint plan that merges nothing is truncate-only (the allocation chose it).
+        var policy: JointPlan.Policy = parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } })
+            ? .truncateOnly : .joint
+        var truncateOnlyMean: Double?
+        if let truncated {
+            if truncated.clusterings == joint.clusterings, parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } }) {
+                truncateOnlyMean = parts.reduce(0) { $0 + Self.sum($1.plan) } / Double(tasks.count)
+            } else {
+                let (truncatedParts, more) = try await truncateOnlyParts(prepared, truncated: truncated, budget: budget,
+                                                                         allocator: allocator)
+                evaluations += more
+                let truncatedSum = truncatedParts.reduce(0) { $0 + Self.sum($1.plan) }
+                truncateOnlyMean = truncatedSum / Double(tasks.count)
+                if truncatedSum > parts.reduce(0, { $0 + Self.sum($1.plan) }) + 1e-9 {
+                    parts = truncatedParts
+                    policy = .truncateOnly
+                }
+            }
+        }
+        let total = parts.reduce(0) { $0 + $1.plan.totalBytes }
+        guard total <= budget else {
+            throw ClusteringError(.mergeFailed,
+                "the served adapters take \(BudgetPlanner.format(bytes: total)), over the budget of "
+                + "\(BudgetPlanner.format(bytes: budget))")
+        }
+        progress?(1, "planned \(parts.reduce(0) { $0 + $1.plan.clusters.count }) served adapters (\(policy.rawValue))")
+        return JointPlan(groups: parts, policy: policy, evaluatorName: evaluator.name,
+                         truncateOnlyMeanQuality: truncateOnlyMean, evaluations: evaluations)
+    }
 
-        // Each group's part, scored; and the group planned on its own within its bytes, if better.
+    /// Every task's own adapter fits: each group planned by the refiner with its own adapters.
+    private func ownAdapters(_ tasks: [TaskProfile], budget: Int) async throws -> JointPlan {
+        var groups: [JointPlan.Group] = []
+        for group in MergeableGroups.form(tasks) {
+            let planner = try BudgetPlanner(tasks: group.tasks, dtype: storageDType, sizer: sizer)
+            let plan = try await ClusterRefiner(evaluator: evaluator, merger: try makeMerger(group.tasks, storageDType))
+                .plan(tasks: group.tasks, budget: budget, planner: planner)
+            groups.append(JointPlan.Group(indices: group.indices, padded: group.padded, plan: plan))
+        }
+        return JointPlan(groups: groups, policy: .ownAdapters, evaluatorName: evaluator.name,
+                         truncateOnlyMeanQuality: nil, evaluations: 0)
+    }
+
+    /// Each group's part of the joint allocation, scored by the evaluator; and the group planned on
+    /// its own within its bytes (its allocation plus its part of what is left), if that scores better.
+    private func groupParts(_ prepared: [PreparedGroup], joint: Allocation, budget: Int, allocator: RankAllocatingPlanner,
+                            progress: Progress?) async throws -> (parts: [JointPlan.Group], evaluations: Int) {
+        var evaluations = 0
         let leftover = budget - joint.totalBytes
         let allocated = joint.candidates.map(\.totalBytes)
         let allocatedTotal = max(1, allocated.reduce(0, +))
@@ -305,39 +342,22 @@ public struct JointBudgetPlanner: Sendable {
             }
             parts.append(JointPlan.Group(indices: group.group.indices, padded: group.group.padded, plan: best))
         }
-        // A joint plan that merges nothing is truncate-only (the allocation chose it).
-        var policy: JointPlan.Policy = parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } })
-            ? .truncateOnly : .joint
-        var truncateOnlyMean: Double?
-        if let truncated {
-            if truncated.clusterings == joint.clusterings, parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } }) {
-                truncateOnlyMean = parts.reduce(0) { $0 + Self.sum($1.plan) } / Double(tasks.count)
-            } else {
-                var truncatedParts: [JointPlan.Group] = []
-                for (g, group) in prepared.enumerated() {
-                    let plan = try await allocator.plan(candidate: truncated.candidates[g], tasks: group.group.tasks,
-                                                        budget: budget, planner: group.planner, options: options,
-                                                        similarity: group.similarity)
-                    evaluations += plan.evaluations
-                    truncatedParts.append(JointPlan.Group(indices: group.group.indices, padded: group.group.padded, plan: plan))
-                }
-                let truncatedSum = truncatedParts.reduce(0) { $0 + Self.sum($1.plan) }
-                truncateOnlyMean = truncatedSum / Double(tasks.count)
-                if truncatedSum > parts.reduce(0, { $0 + Self.sum($1.plan) }) + 1e-9 {
-                    parts = truncatedParts
-                    policy = .truncateOnly
-                }
-            }
+        return (parts, evaluations)
+    }
+
+    /// The truncate-only allocation's groups, each scored by the evaluator.
+    private func truncateOnlyParts(_ prepared: [PreparedGroup], truncated: Allocation, budget: Int,
+                                   allocator: RankAllocatingPlanner) async throws -> (parts: [JointPlan.Group], evaluations: Int) {
+        var parts: [JointPlan.Group] = []
+        var evaluations = 0
+        for (g, group) in prepared.enumerated() {
+            let plan = try await allocator.plan(candidate: truncated.candidates[g], tasks: group.group.tasks,
+                                                budget: budget, planner: group.planner, options: options,
+                                                similarity: group.similarity)
+            evaluations += plan.evaluations
+            parts.append(JointPlan.Group(indices: group.group.indices, padded: group.group.padded, plan: plan))
         }
-        let total = parts.reduce(0) { $0 + $1.plan.totalBytes }
-        guard total <= budget else {
-            throw ClusteringError(.mergeFailed,
-                "the served adapters take \(BudgetPlanner.format(bytes: total)), over the budget of "
-                + "\(BudgetPlanner.format(bytes: budget))")
-        }
-        progress?(1, "planned \(parts.reduce(0) { $0 + $1.plan.clusters.count }) served adapters (\(policy.rawValue))")
-        return JointPlan(groups: parts, policy: policy, evaluatorName: evaluator.name,
-                         truncateOnlyMeanQuality: truncateOnlyMean, evaluations: evaluations)
+        return (parts, evaluations)
     }
 
     /// Σ of a plan's tasks' retained quality.
