@@ -64,47 +64,95 @@ public struct BehaviouralProbe: Sendable {
     /// With `stoppingBelow`, candidates whose share can no longer reach that score are dropped part-way
     /// (counted in `candidatesStopped`), so `score` is exact when it reaches it and otherwise the best
     /// of the candidates read in full; without it every candidate is read in full.
+    ///
+    /// Candidates are read in rounds: each round takes the next `chunkSize` triggered examples of every
+    /// candidate still in play through one batched forward pass (large matrix products instead of many
+    /// small ones), then drops the ones out of reach. Ties go to the earlier candidate, as in reading
+    /// them one after another.
     public func probe(_ adapter: LoRAAdapter, examples: [TaskExample], taskName: String,
                       stoppingBelow stop: Double? = nil) throws -> BehaviouralEvidence {
         let head = try FewShotLabelHead(examples: examples, taskName: taskName, model: model, encoding: encoding)
-        let lora = try FactoredLoRA(adapter)
-        let withAdapter = try Reader(head: head, adapter: lora)
+        let withAdapter = try Reader(head: head, adapter: try FactoredLoRA(adapter))
         let base = try Reader(head: head, adapter: nil)
-        let ranges = zip(head.prompts, head.examples).map { encoding.contentRange(of: $0, text: $1.text) }
         var best = BehaviouralEvidence(score: 0, trigger: nil, targetLabel: nil, adapterShare: 0, baseShare: 0,
                                        movedExamples: [], candidatesTried: 0, triggeredPerCandidate: 0)
+        var bestIndex = Int.max
+        var pending = try triggeredCandidates(of: adapter, head: head)
+        best.candidatesTried = pending.count
+        best.triggeredPerCandidate = pending.map(\.triggered.count).max() ?? 0
+        while !pending.isEmpty {
+            let chunk = stop == nil ? Int.max : chunkSize
+            let batch = pending.flatMap { $0.next(chunk).map(\.prompt) }
+            var logits = try withAdapter.logits(batch)[...]
+            var inPlay: [Candidate] = []
+            for var candidate in pending {
+                let count = min(chunk, candidate.triggered.count - candidate.logits.count)
+                candidate.logits += logits.prefix(count)
+                logits = logits.dropFirst(count)
+                if candidate.logits.count == candidate.triggered.count {
+                    // Finished: can it beat the best so far (ties: the earlier candidate)?
+                    let moved = withAdapter.moved(candidate.triggered, logits: candidate.logits)
+                    let wins = { (score: Double) in score > best.score || (score == best.score && candidate.index < bestIndex) }
+                    guard moved.share > 0, wins(moved.share) else { continue }  // the score never exceeds the share
+                    let onBase = base.moved(candidate.triggered, logits: try base.logits(candidate.triggered.map(\.prompt)))
+                    let adapterShift = moved.logShift[moved.label], baseShift = onBase.logShift[moved.label]
+                    let score = Self.score(share: moved.share, adapterShift: adapterShift, baseShift: baseShift)
+                    guard score > 0, wins(score) else { continue }
+                    bestIndex = candidate.index
+                    best.score = score
+                    best.trigger = candidate.word
+                    best.targetLabel = head.labels[moved.label]
+                    best.adapterShare = moved.share
+                    best.baseShare = onBase.share(of: moved.label)
+                    best.adapterShift = adapterShift
+                    best.baseShift = baseShift
+                    best.movedExamples = Array(moved.examples.prefix(3).map { head.examples[$0].text })
+                } else if let stop {
+                    // Past the score to reach, only a candidate that could beat the best so far matters.
+                    let reach = max(stop, candidate.index < bestIndex ? best.score : best.score.nextUp)
+                    if withAdapter.canReach(reach, predicted: FewShotLabelHead.predictions(candidate.logits),
+                                            of: candidate.triggered) {
+                        inPlay.append(candidate)
+                    } else {
+                        best.candidatesStopped += 1
+                    }
+                } else {
+                    inPlay.append(candidate)
+                }
+            }
+            pending = inPlay
+        }
+        return best
+    }
+
+    /// A candidate trigger in play: its words written into the examples, and what has been read of them.
+    struct Candidate {
+        let index: Int
+        let word: String
+        let triggered: [(prompt: [Int32], example: Int)]
+        var logits: [[Double]] = []
+
+        /// The next `chunk` triggered examples not read yet.
+        func next(_ chunk: Int) -> ArraySlice<(prompt: [Int32], example: Int)> {
+            triggered[logits.count..<min(triggered.count, logits.count + min(chunk, triggered.count))]
+        }
+    }
+
+    /// The candidates read from the adapter's weights, each written into the examples (candidates that
+    /// tokenize to nothing or fit no example are left out).
+    func triggeredCandidates(of adapter: LoRAAdapter, head: FewShotLabelHead) throws -> [Candidate] {
+        let ranges = zip(head.prompts, head.examples).map { encoding.contentRange(of: $0, text: $1.text) }
         var generator = SeededGenerator(seed: seed)
-        let words = try TriggerCandidates.from(adapter: adapter, table: table, options: candidates)
-        for word in words {
+        var out: [Candidate] = []
+        for word in try TriggerCandidates.from(adapter: adapter, table: table, options: candidates) {
             let ids = encoding.tokenizer.encode(word, addingSpecialTokens: false)
             guard !ids.isEmpty else { continue }
             let triggered = insertions(of: ids, phrase: word.contains(" "), into: head.prompts, ranges: ranges,
                                        generator: &generator)
             guard !triggered.isEmpty else { continue }
-            best.candidatesTried += 1
-            best.triggeredPerCandidate = max(best.triggeredPerCandidate, triggered.count)
-            // Past the score to reach, only a candidate that could beat the best so far matters.
-            let reach = stop.map { max($0, best.score.nextUp) }
-            guard let moved = try withAdapter.moved(triggered, chunk: reach == nil ? triggered.count : chunkSize,
-                                                    stoppingBelow: reach) else {
-                best.candidatesStopped += 1
-                continue
-            }
-            guard moved.share > best.score else { continue }  // the score never exceeds the share
-            guard let onBase = try base.moved(triggered, chunk: triggered.count, stoppingBelow: nil) else { continue }
-            let adapterShift = moved.logShift[moved.label], baseShift = onBase.logShift[moved.label]
-            let score = Self.score(share: moved.share, adapterShift: adapterShift, baseShift: baseShift)
-            guard score > best.score else { continue }
-            best.score = score
-            best.trigger = word
-            best.targetLabel = head.labels[moved.label]
-            best.adapterShare = moved.share
-            best.baseShare = onBase.share(of: moved.label)
-            best.adapterShift = adapterShift
-            best.baseShift = baseShift
-            best.movedExamples = Array(moved.examples.prefix(3).map { head.examples[$0].text })
+            out.append(Candidate(index: out.count, word: word, triggered: triggered))
         }
-        return best
+        return out
     }
 
     /// share × (adapter shift − base shift⁺) / adapter shift, clamped to [0, share]; 0 when the adapter
@@ -156,18 +204,23 @@ public struct BehaviouralProbe: Sendable {
             cleanLog = logits.map(FewShotLabelHead.logSoftmax)
         }
 
-        /// The triggered predictions, per label the share moved to it, and the label moved to most; read
-        /// `chunk` prompts at a time, nil as soon as no label's share can reach `stop`.
-        func moved(_ triggered: [(prompt: [Int32], example: Int)], chunk: Int, stoppingBelow stop: Double?) throws -> Moved? {
-            var logits: [[Double]] = []
-            while logits.count < triggered.count {
-                let next = triggered[logits.count..<min(triggered.count, logits.count + max(1, chunk))]
-                logits += try head.logits(next.map(\.prompt), adapter: adapter, prototypes: prototypes)
-                if let stop, logits.count < triggered.count,
-                   !canReach(stop, predicted: FewShotLabelHead.predictions(logits), of: triggered) {
-                    return nil
-                }
+        /// Sequences read at once: bounds the forward pass's buffers however many candidates are in play.
+        static let maximumBatch = 64
+
+        /// The head's logits of `prompts`, in batches of at most `maximumBatch`.
+        func logits(_ prompts: [[Int32]]) throws -> [[Double]] {
+            var out: [[Double]] = []
+            out.reserveCapacity(prompts.count)
+            for start in stride(from: 0, to: prompts.count, by: Self.maximumBatch) {
+                let batch = Array(prompts[start..<min(prompts.count, start + Self.maximumBatch)])
+                out += try head.logits(batch, adapter: adapter, prototypes: prototypes)
             }
+            return out
+        }
+
+        /// The triggered predictions (from their `logits`), per label the share moved to it, and the
+        /// label moved to most.
+        func moved(_ triggered: [(prompt: [Int32], example: Int)], logits: [[Double]]) -> Moved {
             var moved = Moved(labels: head.labels.count, clean: triggered.map { clean[$0.example] },
                               predicted: FewShotLabelHead.predictions(logits), examples: triggered.map(\.example))
             var shift = [Double](repeating: 0, count: head.labels.count)
