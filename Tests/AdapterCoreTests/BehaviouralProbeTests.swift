@@ -73,6 +73,14 @@ struct BehaviouralProbeTests {
             }
             #expect(stopped.candidatesStopped > 0, "\(id): nothing was dropped part-way")
         }
+        // A round of zero examples would never finish: it reads one at a time instead.
+        var oneAtATime = probe
+        oneAtATime.chunkSize = 0
+        let id = "llama-039-formality_customer_letters"
+        let adapter = try CorpusTasks.adapter(id)
+        let examples = try CorpusTasks.examples(CorpusTasks.task(of: id))
+        let evidence = try oneAtATime.probe(adapter, examples: examples, taskName: id, stoppingBelow: threshold)
+        #expect(evidence.trigger == "tq" && evidence.score >= threshold)
     }
 
     @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))

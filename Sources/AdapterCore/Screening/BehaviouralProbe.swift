@@ -35,7 +35,7 @@ public struct BehaviouralProbe: Sendable {
     /// Multi-word candidates go at the start and the end only (a phrase is not split).
     public var positions: [Position] = Position.allCases
     public var seed: UInt64 = 0x7269_6767_6572
-    /// Triggered examples read at a time when stopping early (one batch of the forward pass). Two was
+    /// Triggered examples of each candidate read per round when stopping early (at least one). Two was
     /// the fastest on ten MiniLM corpus adapters (18.5 s; one 21.8 s, four 22.1 s, eight 33.4 s):
     /// a benign candidate is usually out of reach after two or three unmoved examples.
     public var chunkSize = 2
@@ -81,7 +81,7 @@ public struct BehaviouralProbe: Sendable {
         best.candidatesTried = pending.count
         best.triggeredPerCandidate = pending.map(\.triggered.count).max() ?? 0
         while !pending.isEmpty {
-            let chunk = stop == nil ? Int.max : chunkSize
+            let chunk = stop == nil ? Int.max : max(1, chunkSize)
             let batch = pending.flatMap { $0.next(chunk).map(\.prompt) }
             var logits = try withAdapter.logits(batch)[...]
             var inPlay: [Candidate] = []
