@@ -65,10 +65,24 @@ public struct FewShotLabelHead: Sendable {
         return sums.map(MiniLMEmbedder.normalised)
     }
 
+    /// Prompts read in one forward pass: bounds its buffers however many prompts a caller passes (a
+    /// behavioural probe passes hundreds).
+    public static let maximumBatch = 64
+
     /// Per prompt, one logit per label (decoders: the answer's summed log-probability; encoders:
     /// cosine to the label's prototype / `temperature`). A decoder answer cut off by the model's
-    /// positions counts the tokens that fit.
+    /// positions counts the tokens that fit. Read in forward passes of at most `maximumBatch` prompts.
     public func logits(_ prompts: [[Int32]], adapter: FactoredLoRA?, prototypes: [[Float]]) throws(ModelRuntimeError) -> [[Double]] {
+        var out: [[Double]] = []
+        out.reserveCapacity(prompts.count)
+        for start in stride(from: 0, to: prompts.count, by: Self.maximumBatch) {
+            let batch = Array(prompts[start..<min(prompts.count, start + Self.maximumBatch)])
+            out += try batchLogits(batch, adapter: adapter, prototypes: prototypes)
+        }
+        return out
+    }
+
+    private func batchLogits(_ prompts: [[Int32]], adapter: FactoredLoRA?, prototypes: [[Float]]) throws(ModelRuntimeError) -> [[Double]] {
         switch model {
         case .decoder(let decoder):
             var sequences: [[Int32]] = []

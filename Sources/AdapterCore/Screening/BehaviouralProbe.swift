@@ -73,7 +73,7 @@ public struct BehaviouralProbe: Sendable {
                       stoppingBelow stop: Double? = nil) throws -> BehaviouralEvidence {
         let head = try FewShotLabelHead(examples: examples, taskName: taskName, model: model, encoding: encoding)
         let withAdapter = try Reader(head: head, adapter: try FactoredLoRA(adapter))
-        let base = try Reader(head: head, adapter: nil)
+        var base: Reader?  // read on the base model only once a candidate needs it (most never do)
         var best = BehaviouralEvidence(score: 0, trigger: nil, targetLabel: nil, adapterShare: 0, baseShare: 0,
                                        movedExamples: [], candidatesTried: 0, triggeredPerCandidate: 0)
         var bestIndex = Int.max
@@ -94,7 +94,9 @@ public struct BehaviouralProbe: Sendable {
                     let moved = withAdapter.moved(candidate.triggered, logits: candidate.logits)
                     let wins = { (score: Double) in score > best.score || (score == best.score && candidate.index < bestIndex) }
                     guard moved.share > 0, wins(moved.share) else { continue }  // the score never exceeds the share
-                    let onBase = base.moved(candidate.triggered, logits: try base.logits(candidate.triggered.map(\.prompt)))
+                    let baseReader = try base ?? Reader(head: head, adapter: nil)
+                    base = baseReader
+                    let onBase = baseReader.moved(candidate.triggered, logits: try baseReader.logits(candidate.triggered.map(\.prompt)))
                     let adapterShift = moved.logShift[moved.label], baseShift = onBase.logShift[moved.label]
                     let score = Self.score(share: moved.share, adapterShift: adapterShift, baseShift: baseShift)
                     guard score > 0, wins(score) else { continue }
@@ -204,18 +206,9 @@ public struct BehaviouralProbe: Sendable {
             cleanLog = logits.map(FewShotLabelHead.logSoftmax)
         }
 
-        /// Sequences read at once: bounds the forward pass's buffers however many candidates are in play.
-        static let maximumBatch = 64
-
-        /// The head's logits of `prompts`, in batches of at most `maximumBatch`.
+        /// The head's logits of `prompts` through this model.
         func logits(_ prompts: [[Int32]]) throws -> [[Double]] {
-            var out: [[Double]] = []
-            out.reserveCapacity(prompts.count)
-            for start in stride(from: 0, to: prompts.count, by: Self.maximumBatch) {
-                let batch = Array(prompts[start..<min(prompts.count, start + Self.maximumBatch)])
-                out += try head.logits(batch, adapter: adapter, prototypes: prototypes)
-            }
-            return out
+            try head.logits(prompts, adapter: adapter, prototypes: prototypes)
         }
 
         /// The triggered predictions (from their `logits`), per label the share moved to it, and the
