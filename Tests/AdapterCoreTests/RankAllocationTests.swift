@@ -68,6 +68,25 @@ import Testing
         #expect(try RankAllocation.allocate(choices: [late, steady], budget: 300) == [0, 1])
     }
 
+    @Test func bytesTheScoresCannotUseStillKeepMoreRank() throws {
+        // Scores that saturate (a few examples all answered right from rank 2 on): no upgrade past rank 2
+        // gains anything, yet the budget holds more. It goes, one rank step at a time, to the cluster
+        // that keeps the smallest share of its largest rank; a step that loses score is never taken.
+        let saturating: [RankAllocation.Choice] = [1, 2, 4, 8].map { .init(rank: $0, bytes: 100 * $0, value: $0 == 1 ? 0.5 : 1) }
+        let small: [RankAllocation.Choice] = [1, 2, 4].map { .init(rank: $0, bytes: 100 * $0, value: $0 == 1 ? 0.9 : 1) }
+        let dipping: [RankAllocation.Choice] = [1, 2].map { .init(rank: $0, bytes: 100 * $0, value: $0 == 1 ? 1 : 0.99) }
+        // 1000 bytes: rank 2 for both (400) is all the scores ask for; then the first goes 2 → 4 (it keeps
+        // 2 of 8 ranks, the second 2 of 4) and, tied at one half, the lower index again: 4 → 8.
+        #expect(try RankAllocation.allocate(choices: [saturating, small], budget: 1000) == [3, 1])
+        #expect(try RankAllocation.allocate(choices: [saturating, small], budget: 800) == [2, 2])
+        // With no bytes to spare nothing changes; a step that would lose score is not taken.
+        #expect(try RankAllocation.allocate(choices: [saturating, small], budget: 400) == [1, 1])
+        #expect(try RankAllocation.allocate(choices: [dipping], budget: 1000) == [0])
+        // A cluster served by its own file is left as it is.
+        let own: [RankAllocation.Choice] = [.init(rank: 1, bytes: 100, value: 0.5), .init(rank: 4, bytes: 450, value: 1, usesOwnAdapter: true)]
+        #expect(try RankAllocation.allocate(choices: [own], budget: 2000) == [1])
+    }
+
     @Test func allocationNeverExceedsTheBudget() throws {
         var g = SeededGenerator(seed: 11)
         for _ in 0..<50 {

@@ -53,28 +53,53 @@ public enum RankAllocation {
                 "\(choices.count) adapters need at least \(BudgetPlanner.format(bytes: total)), over the budget of "
                 + "\(BudgetPlanner.format(bytes: budget))")
         }
-        while true {
-            var best: (cluster: Int, choice: Int, ratio: Double, extra: Int)?
-            let remaining = budget - total
-            for (c, options) in choices.enumerated() {
-                let current = options[chosen[c]]
-                for (index, option) in options.enumerated() {
-                    let gain = option.value - current.value
-                    let extra = option.bytes - current.bytes
-                    guard gain > 1e-12, extra <= remaining else { continue }
-                    let ratio = extra <= 0 ? Double.infinity : gain / Double(extra)
-                    if let b = best {
-                        let better = ratio > b.ratio * (1 + 1e-12)
-                            || (ratio == b.ratio && ratio == .infinity && gain > 0 && extra < b.extra)
-                        if !better { continue }
-                    }
-                    best = (c, index, ratio, extra)
-                }
-            }
-            guard let step = best else { break }
+        while let step = gainfulStep(choices: choices, chosen: chosen, remaining: budget - total)
+                ?? losslessStep(choices: choices, chosen: chosen, remaining: budget - total) {
             chosen[step.cluster] = step.choice
             total += step.extra
         }
         return chosen
+    }
+
+    /// The upgrade that fits `remaining` with the most value gained per added byte; nil when none gains.
+    static func gainfulStep(choices: [[Choice]], chosen: [Int], remaining: Int) -> (cluster: Int, choice: Int, extra: Int)? {
+        var best: (cluster: Int, choice: Int, ratio: Double, extra: Int)?
+        for (c, options) in choices.enumerated() {
+            let current = options[chosen[c]]
+            for (index, option) in options.enumerated() {
+                let gain = option.value - current.value
+                let extra = option.bytes - current.bytes
+                guard gain > 1e-12, extra <= remaining else { continue }
+                let ratio = extra <= 0 ? Double.infinity : gain / Double(extra)
+                if let b = best {
+                    let better = ratio > b.ratio * (1 + 1e-12)
+                        || (ratio == b.ratio && ratio == .infinity && gain > 0 && extra < b.extra)
+                    if !better { continue }
+                }
+                best = (c, index, ratio, extra)
+            }
+        }
+        return best.map { ($0.cluster, $0.choice, $0.extra) }
+    }
+
+    /// The next rank of the cluster that keeps the smallest share of its largest rank, among upgrades
+    /// that fit `remaining`, lose no value and add bytes; nil when there is none. (Value never falls and
+    /// every step adds value or bytes, so the allocation ends.)
+    static func losslessStep(choices: [[Choice]], chosen: [Int], remaining: Int) -> (cluster: Int, choice: Int, extra: Int)? {
+        var best: (cluster: Int, choice: Int, extra: Int, kept: Double)?
+        for (c, options) in choices.enumerated() {
+            let current = options[chosen[c]]
+            guard !current.usesOwnAdapter, let top = options.map(\.rank).max(), top > 0 else { continue }
+            let next = options.indices.filter { i in
+                let option = options[i]
+                return !option.usesOwnAdapter && option.rank > current.rank && option.value >= current.value
+                    && option.bytes > current.bytes && option.bytes - current.bytes <= remaining
+            }.min { options[$0].rank < options[$1].rank || (options[$0].rank == options[$1].rank && options[$0].bytes < options[$1].bytes) }
+            guard let index = next else { continue }
+            let kept = Double(current.rank) / Double(top)
+            if let b = best, kept >= b.kept { continue }
+            best = (c, index, options[index].bytes - current.bytes, kept)
+        }
+        return best.map { ($0.cluster, $0.choice, $0.extra) }
     }
 }
