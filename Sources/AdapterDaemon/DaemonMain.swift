@@ -9,15 +9,21 @@ import ServiceLifecycle
 /// Runs adapterd: settings, logging, store, screening, the socket server and systemd integration,
 /// until SIGTERM/SIGINT (graceful: requests in progress are answered first).
 public enum DaemonMain {
+    /// The process-wide numerics the daemon runs with: one OpenBLAS thread. Planning and merging run on
+    /// the niced planning thread; BLAS worker threads (not niced) would otherwise take both cores from
+    /// request handling during a re-cluster, and spin waiting for work on the small products planning
+    /// is made of. A daemon run inside another process (the bench) calls this too.
+    public static func configureNumerics() {
+        BLASThreads.set(1)
+    }
+
     /// Runs the daemon in the foreground; returns after a graceful shutdown.
     public static func run(options: DaemonOptions) async throws {
         let settings = try options.resolve()
         DaemonLogging.bootstrap(level: settings.logLevel)
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
-        // One OpenBLAS thread: planning and merging run on the niced planning thread, and BLAS worker
-        // threads (not niced) would otherwise take both cores from request handling during a re-cluster.
-        BLASThreads.set(1)
+        configureNumerics()
 
         let store: AdapterStore
         do {

@@ -24,6 +24,8 @@ struct ReclusterBench: AsyncParsableCommand {
     var spread = 0.2
     @Option(help: "Clients calling route in a loop during the re-cluster.") var clients = 10
     @Option(help: "Detector model file (default: the built-in model).") var detectorModel: String?
+    @Option(help: "OpenBLAS threads in the daemon (default: the daemon's own setting, 1; 2 = what this bench ran with before it used the daemon's setting).")
+    var blasThreads: Int?
     @Option(help: "Goal for install + re-cluster of each N, seconds (0: not checked).") var goalSeconds = 20.0
     @Option(help: "Goal for the route p99 during the re-cluster, milliseconds (0: not checked).") var goalMs = 5.0
 
@@ -41,7 +43,8 @@ struct ReclusterBench: AsyncParsableCommand {
         let adapterBytes = Int64(sample.config.count + sample.weights.count)
         print("recluster: \(shape.description) rank \(rank) F16 adapters (\(ByteSize.format(Int64(sample.weights.count))) safetensors each), "
               + "\(families) families (members ±\(spread) of the family's factors), budget \(BudgetFractions.text(fraction)) "
-              + "of all own bytes, \(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+              + "of all own bytes, \(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+              + "OpenBLAS threads \(blasThreads ?? 1)")
         print("baseline: " + (try Self.rawReadBaseline(sample.weights)))
         print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster")
         var goalMissed = false
@@ -100,6 +103,7 @@ struct ReclusterBench: AsyncParsableCommand {
         let budget = Int64((Double(adapterBytes) * Double(count) * fraction).rounded(.down))
         let daemon = try await InProcessDaemon(budget: .bytes(budget), detectorModel: detectorModel,
                                                maxConnectionsPerUser: clients + 4)
+        if let blasThreads { BLASThreads.set(blasThreads) }
         let admin = try await AdapterdClient.connect(socketPath: daemon.socketPath)
         var installs: [Double] = []
         var tasks: [String] = []
