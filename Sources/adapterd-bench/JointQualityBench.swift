@@ -70,6 +70,7 @@ struct JointQualityBench: AsyncParsableCommand {
             for fraction in fractionList {
                 let budget = Int(Double(ownTotal) * fraction)
                 var served: [(method: String, plan: Served?)] = []
+                var unplanned: [String: String] = [:]
                 served.append(("fixed shares (before)", try await Self.fixedShares(profiles, layouts: layouts, budget: budget)))
                 do {
                     let joint = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget)
@@ -116,13 +117,15 @@ struct JointQualityBench: AsyncParsableCommand {
                          })),
                     ]
                     for (label, planner) in builtIn {
-                        served.append(try await Self.timedPlan("joint, " + label, planner, fewProfiles, budget: budget))
+                        served.append(try await Self.timedPlan("joint, " + label, planner, fewProfiles, budget: budget,
+                                                               unplanned: &unplanned))
                     }
                 }
                 for (method, plan) in served {
                     guard let plan else {
                         rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: nil,
-                                        measured: nil, gains: nil, names: profiles.map(\.name)))
+                                        measured: nil, gains: nil, names: profiles.map(\.name),
+                                        unplanned: unplanned[method] ?? "does not fit"))
                         continue
                     }
                     var measured: [Double]?
@@ -197,9 +200,11 @@ struct JointQualityBench: AsyncParsableCommand {
         }
     }
 
-    /// One plan made and timed, labelled with its policy, evaluations and time (nil: the budget is too small).
+    /// One plan made and timed, labelled with its policy, evaluations and time (nil: the budget is too
+    /// small, or the evaluator cannot score a candidate — why goes into `unplanned`, by label; the
+    /// daemon then plans by weight-space and says so in the plan's evaluator note).
     static func timedPlan(_ label: String, _ planner: JointBudgetPlanner, _ tasks: [TaskProfile],
-                          budget: Int) async throws -> (String, Served?) {
+                          budget: Int, unplanned: inout [String: String]) async throws -> (String, Served?) {
         let started = Date()
         do {
             let joint = try await planner.plan(tasks: tasks, budget: budget)
@@ -207,6 +212,9 @@ struct JointQualityBench: AsyncParsableCommand {
             return ("\(label), \(joint.policy.rawValue), \(joint.evaluations) evals, " + String(format: "planned in %.1f s", seconds),
                     Served(joint, taskCount: tasks.count))
         } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            return (label, nil)
+        } catch let error as ClusteringError where error.code == .evaluatorFailed {
+            unplanned[label] = "no plan: \(error.message)"
             return (label, nil)
         }
     }
@@ -299,6 +307,8 @@ struct JointQualityBench: AsyncParsableCommand {
         /// Per task, (served − base) / (own − base) accuracy; nil where the own adapter does not beat the base.
         let gains: [Double?]?
         let names: [String]
+        /// Why there is no plan (`plan` nil).
+        var unplanned = "does not fit"
     }
 
     static func printRows(_ rows: [Row], budget: Int?) {
@@ -307,7 +317,7 @@ struct JointQualityBench: AsyncParsableCommand {
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for row in rows {
             guard let plan = row.plan else {
-                print("| \(row.base) | \(row.budget) | \(row.method) | – | does not fit | – | – | – | – | – | – | – |")
+                print("| \(row.base) | \(row.budget) | \(row.method) | – | \(row.unplanned) | – | – | – | – | – | – | – |")
                 continue
             }
             let predictedMean = plan.predicted.reduce(0, +) / Double(max(1, plan.predicted.count))
