@@ -201,8 +201,8 @@ struct JointQualityBench: AsyncParsableCommand {
     }
 
     /// One plan made and timed, labelled with its policy, evaluations and time (nil: the budget is too
-    /// small, or the evaluator cannot score a candidate — why goes into `unplanned`, by label; the
-    /// daemon then plans by weight-space and says so in the plan's evaluator note).
+    /// small, or the evaluator cannot score a candidate or a merge it chooses cannot be made — why goes
+    /// into `unplanned`, by label; the daemon then plans by weight-space and says so in its evaluator note).
     static func timedPlan(_ label: String, _ planner: JointBudgetPlanner, _ tasks: [TaskProfile],
                           budget: Int, unplanned: inout [String: String]) async throws -> (String, Served?) {
         let started = Date()
@@ -213,7 +213,7 @@ struct JointQualityBench: AsyncParsableCommand {
                     Served(joint, taskCount: tasks.count))
         } catch let error as ClusteringError where error.code == .budgetTooSmall {
             return (label, nil)
-        } catch let error as ClusteringError where error.code == .evaluatorFailed {
+        } catch let error as ClusteringError where error.code == .evaluatorFailed || error.code == .mergeFailed {
             unplanned[label] = "no plan: \(error.message)"
             return (label, nil)
         }
