@@ -125,7 +125,7 @@ struct JointQualityBench: AsyncParsableCommand {
                     guard let plan else {
                         rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: nil,
                                         measured: nil, gains: nil, names: profiles.map(\.name),
-                                        unplanned: unplanned[method] ?? "does not fit"))
+                                        unplanned: unplanned[method]))
                         continue
                     }
                     var measured: [Double]?
@@ -307,8 +307,8 @@ struct JointQualityBench: AsyncParsableCommand {
         /// Per task, (served − base) / (own − base) accuracy; nil where the own adapter does not beat the base.
         let gains: [Double?]?
         let names: [String]
-        /// Why there is no plan (`plan` nil).
-        var unplanned = "does not fit"
+        /// Why there is no plan when `plan` is nil, if not that it does not fit.
+        var unplanned: String? = nil
     }
 
     static func printRows(_ rows: [Row], budget: Int?) {
@@ -317,7 +317,7 @@ struct JointQualityBench: AsyncParsableCommand {
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for row in rows {
             guard let plan = row.plan else {
-                print("| \(row.base) | \(row.budget) | \(row.method) | – | \(row.unplanned) | – | – | – | – | – | – | – |")
+                print("| \(row.base) | \(row.budget) | \(row.method) | – | \(row.unplanned ?? "does not fit") | – | – | – | – | – | – | – |")
                 continue
             }
             let predictedMean = plan.predicted.reduce(0, +) / Double(max(1, plan.predicted.count))
