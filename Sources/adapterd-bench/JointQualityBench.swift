@@ -34,6 +34,9 @@ struct JointQualityBench: AsyncParsableCommand {
     @Option(help: "Base model directories for the built-in data-aware evaluator as BASE=DIR, comma-separated (e.g. minilm=/usr/share/adapterd/models/all-MiniLM-L6-v2,llama-tiny=data/corpus/base/llama-tiny): adds a joint plan it scores on few.jsonl's input sketches, with the sketching and planning times.")
     var baseModels: String?
 
+    @Option(help: "Random clusterings per budget with the joint plan's cluster count, where that plan merges (the baseline of any clustering).")
+    var randomSeeds = 3
+
     @Flag(help: "Only the weight-space predictions; no external evaluator is run.")
     var noMeasure = false
 
@@ -80,6 +83,13 @@ struct JointQualityBench: AsyncParsableCommand {
                     served.append(("joint (after)", nil))
                 }
                 served.append(("truncate-only", try await Self.truncateOnly(profiles, budget: budget)))
+                // Random clusterings with the joint plan's K where it merges (with every task alone they are truncate-only).
+                if let k = served.first(where: { $0.method.hasPrefix("joint (after)") })?.plan?.clusters, k < n, randomSeeds > 0 {
+                    for seed in 1...randomSeeds {
+                        served.append(("random clustering, K = \(k), seed \(seed)",
+                                       try await Self.randomClustering(profiles, k: k, budget: budget, seed: UInt64(seed))))
+                    }
+                }
                 if let few {
                     // Planned with the few examples' scores: its predictions are that evaluator's.
                     do {
@@ -296,6 +306,32 @@ struct JointQualityBench: AsyncParsableCommand {
             served.add(plan, indices: group.group.indices)
         }
         return served
+    }
+
+    /// A random clustering into `k` clusters (`QualityBench.randomAssignment`) of the tasks padded to
+    /// one module set, ranks allocated by weight-space under `budget` as the daemon allocates them (nil:
+    /// k adapters at rank 1 do not fit).
+    static func randomClustering(_ profiles: [TaskProfile], k: Int, budget: Int, seed: UInt64) async throws -> Served? {
+        let padded = try ModuleUnionPadding.pad(profiles)
+        let planner = try BudgetPlanner(tasks: padded)
+        let similarity = try TaskSimilarity.compute(names: padded.map(\.name), adapters: padded.map(\.adapter))
+        var clusters = [[Int]](repeating: [], count: k)
+        for (task, cluster) in QualityBench.randomAssignment(n: padded.count, k: k, seed: seed).enumerated() {
+            clusters[cluster].append(task)
+        }
+        let allocator = RankAllocatingPlanner()
+        var book = RankAllocatingPlanner.CurveBook()
+        do {
+            let candidate = try allocator.allocate(clusters: clusters, tasks: padded, budget: budget, planner: planner,
+                                                   similarity: similarity, book: &book)
+            let plan = try await allocator.plan(candidate: candidate, tasks: padded, budget: budget, planner: planner,
+                                                similarity: similarity)
+            var served = Served(taskCount: profiles.count)
+            served.add(plan, indices: Array(profiles.indices))
+            return served
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            return nil
+        }
     }
 
     struct Row {
