@@ -94,8 +94,8 @@ struct JointQualityBench: AsyncParsableCommand {
                     // Planned with the few examples' scores: its predictions are that evaluator's.
                     do {
                         let joint = try await JointBudgetPlanner(evaluator: few).plan(tasks: fewProfiles, budget: budget)
-                        served.append(("joint, few-shot evaluator, \(joint.policy.rawValue), \(joint.evaluations) evals",
-                                       Served(joint, taskCount: n)))
+                        served.append(("joint, few-shot evaluator, \(joint.policy.rawValue), \(joint.evaluations) evals"
+                                       + Self.truncateOnlyScore(joint), Served(joint, taskCount: n)))
                     } catch let error as ClusteringError where error.code == .budgetTooSmall {
                         served.append(("joint, few-shot evaluator", nil))
                     }
@@ -219,7 +219,8 @@ struct JointQualityBench: AsyncParsableCommand {
         do {
             let joint = try await planner.plan(tasks: tasks, budget: budget)
             let seconds = Date().timeIntervalSince(started)
-            return ("\(label), \(joint.policy.rawValue), \(joint.evaluations) evals, " + String(format: "planned in %.1f s", seconds),
+            return ("\(label), \(joint.policy.rawValue), \(joint.evaluations) evals, " + String(format: "planned in %.1f s", seconds)
+                    + truncateOnlyScore(joint),
                     Served(joint, taskCount: tasks.count))
         } catch let error as ClusteringError where error.code == .budgetTooSmall {
             return (label, nil)
@@ -306,6 +307,12 @@ struct JointQualityBench: AsyncParsableCommand {
             served.add(plan, indices: group.group.indices)
         }
         return served
+    }
+
+    /// The evaluator's own mean for truncate-only, when the plan scored it (the plan is chosen over it
+    /// only when its own mean is higher).
+    static func truncateOnlyScore(_ plan: JointPlan) -> String {
+        plan.truncateOnlyMeanQuality.map { ", truncate-only by its score " + String(format: "%.4f", $0) } ?? ""
     }
 
     /// A random clustering into `k` clusters (`QualityBench.randomAssignment`) of the tasks padded to

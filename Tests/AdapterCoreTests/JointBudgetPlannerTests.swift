@@ -122,6 +122,45 @@ import Testing
         for outcome in plan.groups[0].plan.tasks { #expect(outcome.quality > 0.95, "\(outcome.name) \(outcome.quality)") }
     }
 
+    /// Weight-space scores, presented as a mean over examples that one example moves by `weight`.
+    struct SampledScores: Evaluator {
+        let weight: Double
+        var name: String { "sampled" }
+        var maximumScore: Double? { 1 }
+        func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+            try await WeightSpaceEvaluator().score(task: task, candidate: candidate)
+        }
+        func exampleWeight(for task: TaskProfile) -> Double { weight }
+    }
+
+    @Test func aMergeMustWinByMoreThanOneExampleToReplaceTruncateOnly() async throws {
+        // Two pairs of nearly equal tasks: merging each pair keeps more than truncating all four.
+        let tasks = [0, 8].flatMap { offset in
+            [Self.task("a\(offset)", base: "base", projections: Self.qv, spectrum: Self.spectrum, offset: offset),
+             Self.task("b\(offset)", base: "base", projections: Self.qv,
+                       spectrum: Self.spectrum.map { $0 * 0.97 }, offset: offset)]
+        }
+        let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 4
+        let exact = try await JointBudgetPlanner(evaluator: SampledScores(weight: 0), sizer: Self.sizer)
+            .plan(tasks: tasks, budget: budget)
+        #expect(exact.policy == .joint)
+        let truncated = try #require(exact.truncateOnlyMeanQuality)
+        let lead = (exact.meanQuality - truncated) * Double(tasks.count)
+        #expect(lead > 0.01, "the merge's lead over truncate-only: \(lead)")
+        // One example is worth less than the lead: the merge stays.
+        let small = try await JointBudgetPlanner(evaluator: SampledScores(weight: lead / 2), sizer: Self.sizer)
+            .plan(tasks: tasks, budget: budget)
+        #expect(small.policy == .joint)
+        #expect(abs(small.meanQuality - exact.meanQuality) < 1e-12)
+        // One example is worth more: the lead is not evidence, truncate-only is served.
+        let large = try await JointBudgetPlanner(evaluator: SampledScores(weight: lead * 2), sizer: Self.sizer)
+            .plan(tasks: tasks, budget: budget)
+        #expect(large.policy == .truncateOnly)
+        #expect(large.groups.allSatisfy { $0.plan.clusters.allSatisfy { $0.members.count == 1 } })
+        #expect(abs(large.meanQuality - truncated) < 1e-12)
+        #expect(large.totalBytes <= budget)
+    }
+
     @Test func modulesOfDifferentShapesStayInSeparateGroups() {
         let a = Self.task("a", base: "base", projections: Self.qv, spectrum: [1], offset: 0)
         let b = Self.task("b", base: "base", projections: Self.qkvo, spectrum: [1], offset: 0)

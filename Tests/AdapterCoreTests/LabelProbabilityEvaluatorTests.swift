@@ -20,12 +20,16 @@ struct LabelProbabilityEvaluatorTests {
         // Half the update moves the probability part of the way.
         let half = try await evaluator.score(task: task, candidate: EvaluatorTests.scaledCopy(adapter, by: 0.5))
         #expect(half > base, "half \(half), base \(base)")
+        // One example's weight in the mean: what a merge must win by to replace truncate-only.
+        #expect(evaluator.exampleWeight(for: task)
+                == 1 / Double(min(examples.count, LabelProbabilityEvaluator.maximumExamples)))
 
         let oneLabel = LabelProbabilityEvaluator(sketcher: sketcher) { _ in
             examples.map { TaskExample(text: $0.text, label: examples[0].label) }
         }
         let single = TaskProfile(name: "single", version: 1, adapter: adapter)
         await #expect(throws: ClusteringError.self) { try await oneLabel.score(task: single, candidate: adapter) }
+        #expect(oneLabel.exampleWeight(for: single) == 0)
         // Too many distinct labels (each candidate would cost examples × labels sequences): refused.
         let manyLabels = LabelProbabilityEvaluator(sketcher: sketcher) { _ in
             (0...LabelProbabilityEvaluator.maximumLabels).map { TaskExample(text: examples[0].text, label: "label\($0)") }

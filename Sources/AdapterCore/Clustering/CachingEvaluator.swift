@@ -36,6 +36,8 @@ public actor CachingEvaluator: Evaluator {
         self.identify = identify
     }
 
+    public nonisolated func exampleWeight(for task: TaskProfile) -> Double { base.exampleWeight(for: task) }
+
     public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
         let key = Key(candidate: identify(candidate), task: task.name, version: task.version)
         if let cached = scores[key] {

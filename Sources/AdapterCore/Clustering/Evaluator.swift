@@ -13,10 +13,18 @@ public protocol Evaluator: Sendable {
     /// The highest score any candidate can get, when there is one (weight-space: 1, the task's own
     /// update); nil when unknown. The refiner stops when every task already has it: no move can help.
     var maximumScore: Double? { get }
+
+    /// How far one example can move `task`'s score: 1 / the examples scored, for an evaluator whose
+    /// score is a mean over the task's examples of a value in [0, 1] (accuracy, the right label's
+    /// probability); 0 for a score that is not a sample. A plan that merges is preferred to
+    /// truncate-only only when it scores higher by more than this (`JointBudgetPlanner`): ten examples
+    /// cannot tell a smaller difference from which ten were drawn.
+    func exampleWeight(for task: TaskProfile) -> Double
 }
 
 extension Evaluator {
     public var maximumScore: Double? { nil }
+    public func exampleWeight(for task: TaskProfile) -> Double { 0 }
 
     /// `score`, with every failure reported the same way: a `ClusteringError` or cancellation as it
     /// is, any other error and a non-finite score as `evaluatorFailed` naming the evaluator and task.

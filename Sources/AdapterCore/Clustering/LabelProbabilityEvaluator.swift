@@ -37,6 +37,12 @@ public struct LabelProbabilityEvaluator: Evaluator {
         }
     }
 
+    /// One of the labelled examples scored (0 when the task cannot be scored).
+    public func exampleWeight(for task: TaskProfile) -> Double {
+        guard let count = (try? reference(for: task))?.head.gold.count, count > 0 else { return 0 }
+        return 1 / Double(count)
+    }
+
     private func reference(for task: TaskProfile) throws -> Reference {
         try references.value(for: task) {
             let head = try FewShotLabelHead(examples: context.examplesOf(task), taskName: task.name,

@@ -21,6 +21,9 @@
 ///    bytes the joint allocation gave it plus its part of what is left; the better by the evaluator
 ///    is kept. Then the truncate-only allocation is scored with the evaluator too and served if it
 ///    scores better: the plan is never below truncate-only at the same budget by the evaluator's score.
+///    A plan that merges must score higher by more than one example can move a task's score
+///    (`Evaluator.exampleWeight`: 1/10 with ten examples, 0 for weight-space and data-aware): a
+///    smaller lead of a sampled score is not evidence that merging serves the tasks better.
 /// Deterministic (seeded k-medoids, ties to the earlier clustering).
 public struct JointBudgetPlanner: Sendable {
     public let evaluator: any Evaluator
@@ -281,7 +284,9 @@ public struct JointBudgetPlanner: Sendable {
                 evaluations += more
                 let truncatedSum = truncatedParts.reduce(0) { $0 + Self.sum($1.plan) }
                 truncateOnlyMean = truncatedSum / Double(tasks.count)
-                if truncatedSum > parts.reduce(0, { $0 + Self.sum($1.plan) }) + 1e-9 {
+                // A plan that merges must win by more than one example can move a score.
+                let margin = policy == .joint ? tasks.map { evaluator.exampleWeight(for: $0) }.max() ?? 0 : 0
+                if truncatedSum + margin > parts.reduce(0, { $0 + Self.sum($1.plan) }) + 1e-9 {
                     parts = truncatedParts
                     policy = .truncateOnly
                 }

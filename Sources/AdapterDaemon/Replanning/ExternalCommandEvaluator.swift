@@ -95,6 +95,14 @@ public struct ExternalCommandEvaluator: Evaluator {
         return try Self.parseScore(outcome.stdout, evaluator: name, task: task.name)
     }
 
+    /// One line of the task's examples file (the command is to print a mean over them, docs/CLUSTERING.md);
+    /// 0 when the file cannot be read.
+    public func exampleWeight(for task: TaskProfile) -> Double {
+        guard let path = task.examplesFile, let data = FileManager.default.contents(atPath: path) else { return 0 }
+        let lines = CatalogMapping.exampleCount(data)
+        return lines > 0 ? 1 / Double(lines) : 0
+    }
+
     /// Reads `{"score": x}` from the whole output or, failing that, from its last non-empty line.
     static func parseScore(_ stdout: [UInt8], evaluator: String, task: String) throws -> Double {
         struct Answer: Decodable { let score: Double }

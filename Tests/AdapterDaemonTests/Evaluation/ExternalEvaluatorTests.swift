@@ -42,6 +42,20 @@ import Testing
         #expect(evaluator.name == "external:sh")
     }
 
+    @Test func oneExampleIsOneLineOfTheExamplesFile() throws {
+        let (task, dir) = try Self.task()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let evaluator = try Self.shell("echo '{\"score\": 1}'")
+        #expect(evaluator.exampleWeight(for: task) == 1)
+        let examples = try #require(task.examplesFile)
+        try Data("{\"input\": \"a\"}\n\n{\"input\": \"b\"}\n  \n{\"input\": \"c\"}\n{\"input\": \"d\"}".utf8)
+            .write(to: URL(fileURLWithPath: examples))
+        #expect(evaluator.exampleWeight(for: task) == 0.25)
+        // Without a readable file nothing is known: no margin.
+        try FileManager.default.removeItem(atPath: examples)
+        #expect(evaluator.exampleWeight(for: task) == 0)
+    }
+
     @Test func timeoutKillsTheCommand() async throws {
         let (task, dir) = try Self.task()
         defer { try? FileManager.default.removeItem(atPath: dir) }
