@@ -75,19 +75,23 @@ struct JointQualityBench: AsyncParsableCommand {
                 var served: [(method: String, plan: Served?)] = []
                 var unplanned: [String: String] = [:]
                 served.append(("fixed shares (before)", try await Self.fixedShares(profiles, layouts: layouts, budget: budget)))
+                var weightSpacePlan: JointPlan?
                 do {
                     let joint = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget)
+                    weightSpacePlan = joint
                     let grouping = joint.groups.contains(where: \.padded) ? ", module sets joined" : ""
                     served.append(("joint (after), \(joint.policy.rawValue)\(grouping)", Served(joint, taskCount: n)))
                 } catch let error as ClusteringError where error.code == .budgetTooSmall {
                     served.append(("joint (after)", nil))
                 }
                 served.append(("truncate-only", try await Self.truncateOnly(profiles, budget: budget)))
-                // Random clusterings with the joint plan's K where it merges (with every task alone they are truncate-only).
-                if let k = served.first(where: { $0.method.hasPrefix("joint (after)") })?.plan?.clusters, k < n, randomSeeds > 0 {
-                    for seed in 1...randomSeeds {
-                        served.append(("random clustering, K = \(k), seed \(seed)",
-                                       try await Self.randomClustering(profiles, k: k, budget: budget, seed: UInt64(seed))))
+                // Random clusterings with the joint plan's groups and cluster counts where it merges (with
+                // every task alone they are truncate-only).
+                if let joint = weightSpacePlan, joint.groups.contains(where: { $0.plan.clusters.count < $0.indices.count }) {
+                    let counts = joint.groups.map { "\($0.plan.clusters.count)" }.joined(separator: "+")
+                    for seed in 0..<UInt64(max(0, randomSeeds)) {
+                        served.append(("random clustering, K = \(counts), seed \(seed + 1)",
+                                       try await Self.randomClustering(profiles, like: joint, budget: budget, seed: seed + 1)))
                     }
                 }
                 if let few {
@@ -315,30 +319,45 @@ struct JointQualityBench: AsyncParsableCommand {
         plan.truncateOnlyMeanQuality.map { ", truncate-only by its score " + String(format: "%.4f", $0) } ?? ""
     }
 
-    /// A random clustering into `k` clusters (`QualityBench.randomAssignment`) of the tasks padded to
-    /// one module set, ranks allocated by weight-space under `budget` as the daemon allocates them (nil:
-    /// k adapters at rank 1 do not fit).
-    static func randomClustering(_ profiles: [TaskProfile], k: Int, budget: Int, seed: UInt64) async throws -> Served? {
-        let padded = try ModuleUnionPadding.pad(profiles)
-        let planner = try BudgetPlanner(tasks: padded)
-        let similarity = try TaskSimilarity.compute(names: padded.map(\.name), adapters: padded.map(\.adapter))
-        var clusters = [[Int]](repeating: [], count: k)
-        for (task, cluster) in QualityBench.randomAssignment(n: padded.count, k: k, seed: seed).enumerated() {
-            clusters[cluster].append(task)
-        }
+    /// Random clusterings like `joint`'s: in each of its groups (module sets padded to their union where
+    /// it padded them) the group's tasks assigned at random (`QualityBench.randomAssignment`) to as many
+    /// clusters as the plan gave the group, the ranks of all clusters allocated under `budget` by
+    /// weight-space as the daemon allocates them (nil: they do not fit at rank 1).
+    static func randomClustering(_ profiles: [TaskProfile], like joint: JointPlan, budget: Int, seed: UInt64) async throws -> Served? {
         let allocator = RankAllocatingPlanner()
-        var book = RankAllocatingPlanner.CurveBook()
+        var parts: [(indices: [Int], tasks: [TaskProfile], planner: BudgetPlanner, similarity: TaskSimilarity,
+                     ways: RankAllocatingPlanner.ClusterChoices)] = []
+        for (g, group) in joint.groups.enumerated() {
+            let members = group.indices.map { profiles[$0] }
+            let tasks = group.padded ? try ModuleUnionPadding.pad(members) : members
+            let k = group.plan.clusters.count
+            var clusters = [[Int]](repeating: [], count: k)
+            for (task, cluster) in QualityBench.randomAssignment(n: tasks.count, k: k, seed: seed &+ UInt64(g)).enumerated() {
+                clusters[cluster].append(task)
+            }
+            let planner = try BudgetPlanner(tasks: tasks)
+            let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
+            var book = RankAllocatingPlanner.CurveBook()
+            let ways = try allocator.choices(clusters: clusters.filter { !$0.isEmpty }, tasks: tasks, planner: planner,
+                                             similarity: similarity, book: &book)
+            parts.append((group.indices, tasks, planner, similarity, ways))
+        }
+        let picked: [Int]
         do {
-            let candidate = try allocator.allocate(clusters: clusters, tasks: padded, budget: budget, planner: planner,
-                                                   similarity: similarity, book: &book)
-            let plan = try await allocator.plan(candidate: candidate, tasks: padded, budget: budget, planner: planner,
-                                                similarity: similarity)
-            var served = Served(taskCount: profiles.count)
-            served.add(plan, indices: Array(profiles.indices))
-            return served
+            picked = try RankAllocation.allocate(choices: parts.flatMap(\.ways.choices), budget: budget)
         } catch let error as ClusteringError where error.code == .budgetTooSmall {
             return nil
         }
+        var served = Served(taskCount: profiles.count)
+        var offset = 0
+        for part in parts {
+            let count = part.ways.choices.count
+            let candidate = try part.ways.candidate(picked: Array(picked[offset..<(offset + count)]), taskCount: part.tasks.count)
+            offset += count
+            served.add(try await allocator.plan(candidate: candidate, tasks: part.tasks, budget: budget, planner: part.planner,
+                                                similarity: part.similarity), indices: part.indices)
+        }
+        return served
     }
 
     struct Row {
