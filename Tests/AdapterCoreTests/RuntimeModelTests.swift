@@ -171,8 +171,10 @@ import Testing
             let alone = try model.forward([sequence], adapter: adapter)[0]
             #expect(RuntimeFixtures.relativeError(batch[i].logits, alone.logits) < 1e-6)
             #expect(RuntimeFixtures.relativeError(batch[i].hiddenStates, alone.hiddenStates) < 1e-6)
-            #expect(last[i].logits == Array(batch[i].logits.suffix(vocabulary)))
-            // The same rows (projected as a smaller product: equal to rounding).
+            // The same rows, projected as a smaller product: equal to rounding (OpenBLAS's kernels for a
+            // few rows and for many round differently on some CPUs, e.g. AVX-512 ones).
+            try #require(last[i].logits.count == vocabulary)
+            #expect(RuntimeFixtures.relativeError(last[i].logits, Array(batch[i].logits.suffix(vocabulary))) < 1e-6)
             #expect(tail[i].logits.count == min(3, sequence.count) * vocabulary)
             #expect(RuntimeFixtures.relativeError(tail[i].logits, Array(batch[i].logits.suffix(min(3, sequence.count) * vocabulary))) < 1e-6)
             #expect(none[i].logits.isEmpty && none[i].hiddenStates == batch[i].hiddenStates)
