@@ -88,7 +88,7 @@ struct CatalogRecoveryTests {
         }
         let objects = try Self.objectFiles(temp.state)
         Self.removeCatalog(temp.state)
-        FileManager.default.createFile(atPath: temp.state.path + "/catalog.sqlite", contents: Data())
+        try #require(FileManager.default.createFile(atPath: temp.state.path + "/catalog.sqlite", contents: Data()))
         do {
             _ = try AdapterStore.open(stateDirectory: temp.state)
             Issue.record("an empty catalog next to 3 objects was opened")
@@ -154,7 +154,7 @@ struct CatalogRecoveryTests {
         try Sample.install(store, "a", seed: 1)
         let path = temp.state.path + "/catalog.sqlite"
         unlink(path)
-        FileManager.default.createFile(atPath: path, contents: Data())
+        try #require(FileManager.default.createFile(atPath: path, contents: Data()))
         #expect(throws: StoreError.self) { try Sample.install(store, "b", seed: 2) }
         try store.close()
 

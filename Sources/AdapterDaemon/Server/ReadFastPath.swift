@@ -48,7 +48,11 @@ final class ReadFastPath: ChannelInboundHandler, @unchecked Sendable {
             if case .answered(let response) = outcome {
                 if let response {
                     let written = context.writeAndFlush(wrapOutboundOut(response))
-                    if closeAfter { written.whenComplete { _ in context.close(promise: nil) } }
+                    if closeAfter {
+                        // Completed on the event loop, where the context may be used.
+                        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                        written.whenComplete { _ in bound.value.close(promise: nil) }
+                    }
                 } else if closeAfter {
                     context.close(promise: nil)
                 }
