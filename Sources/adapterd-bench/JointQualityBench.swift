@@ -34,7 +34,7 @@ struct JointQualityBench: AsyncParsableCommand {
     @Option(help: "Base model directories for the built-in data-aware evaluator as BASE=DIR, comma-separated (e.g. minilm=/usr/share/adapterd/models/all-MiniLM-L6-v2,llama-tiny=data/corpus/base/llama-tiny): adds a joint plan it scores on few.jsonl's input sketches, with the sketching and planning times.")
     var baseModels: String?
 
-    @Option(help: "Random clusterings per budget with the joint plan's cluster count, where that plan merges (the baseline of any clustering).")
+    @Option(help: "Random clusterings per budget with the weight-space joint plan's groups and per-group cluster counts, where that plan merges (the baseline of any clustering).")
     var randomSeeds = 3
 
     @Flag(help: "Only the weight-space predictions; no external evaluator is run.")
