@@ -72,28 +72,8 @@ struct JointQualityBench: AsyncParsableCommand {
             }
             for fraction in fractionList {
                 let budget = Int(Double(ownTotal) * fraction)
-                var served: [(method: String, plan: Served?)] = []
                 var unplanned: [String: String] = [:]
-                served.append(("fixed shares (before)", try await Self.fixedShares(profiles, layouts: layouts, budget: budget)))
-                var weightSpacePlan: JointPlan?
-                do {
-                    let joint = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget)
-                    weightSpacePlan = joint
-                    let grouping = joint.groups.contains(where: \.padded) ? ", module sets joined" : ""
-                    served.append(("joint (after), \(joint.policy.rawValue)\(grouping)", Served(joint, taskCount: n)))
-                } catch let error as ClusteringError where error.code == .budgetTooSmall {
-                    served.append(("joint (after)", nil))
-                }
-                served.append(("truncate-only", try await Self.truncateOnly(profiles, budget: budget)))
-                // Random clusterings with the joint plan's groups and cluster counts where it merges (with
-                // every task alone they are truncate-only).
-                if let joint = weightSpacePlan, joint.groups.contains(where: { $0.plan.clusters.count < $0.indices.count }) {
-                    let counts = joint.groups.map { "\($0.plan.clusters.count)" }.joined(separator: "+")
-                    for seed in 0..<UInt64(max(0, randomSeeds)) {
-                        served.append(("random clustering, K = \(counts), seed \(seed + 1)",
-                                       try await Self.randomClustering(profiles, like: joint, budget: budget, seed: seed + 1)))
-                    }
-                }
+                var served = try await Self.weightSpacePlans(profiles, layouts: layouts, budget: budget, randomSeeds: randomSeeds)
                 if let few {
                     // Planned with the few examples' scores: its predictions are that evaluator's.
                     do {
@@ -105,60 +85,17 @@ struct JointQualityBench: AsyncParsableCommand {
                     }
                 }
                 if let runtime {
-                    let dataAware = runtime.sketches
-                    let examples: @Sendable (TaskProfile) throws -> [TaskExample] = { task in
-                        guard let found = fewExamples[task.name] else {
-                            throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
-                        }
-                        return found
-                    }
-                    // Scores and merge choices share one evaluator, so each task's reference is prepared once.
-                    let sharedEvaluator = DataAwareEvaluator(sketches: dataAware)
-                    let builtIn: [(String, JointBudgetPlanner)] = [
-                        ("data-aware (built in)", JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: dataAware))),
-                        // Scored at the model's output instead: one forward pass per candidate.
-                        ("output agreement (built in)",
-                         JointBudgetPlanner(evaluator: OutputAgreementEvaluator(sketcher: runtime.sketcher, examples: examples))),
-                        // The few examples' right-label probability, computed by the runtime.
-                        ("label probability (built in)",
-                         JointBudgetPlanner(evaluator: LabelProbabilityEvaluator(sketcher: runtime.sketcher, examples: examples))),
-                        // Data-aware, each cluster merged by the SVD or the data-aware (RegMean) merge,
-                        // whichever keeps more by the data-aware score.
-                        ("data-aware, merge by data-aware choice of SVD/RegMean",
-                         JointBudgetPlanner(evaluator: sharedEvaluator, merger: { tasks, dtype in
-                             try DataAwareMergeChoice(tasks: tasks, evaluator: sharedEvaluator,
-                                                      options: .init(weighting: .relative), storageDType: dtype)
-                         })),
-                    ]
-                    for (label, planner) in builtIn {
+                    for (label, planner) in Self.builtInPlanners(runtime, examples: fewExamples) {
                         served.append(try await Self.timedPlan("joint, " + label, planner, fewProfiles, budget: budget,
                                                                unplanned: &unplanned))
                     }
                 }
                 for (method, plan) in served {
-                    guard let plan else {
-                        rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: nil,
-                                        measured: nil, gains: nil, names: profiles.map(\.name),
-                                        unplanned: unplanned[method]))
-                        continue
-                    }
-                    var measured: [Double]?
-                    var gains: [Double?]?
-                    if let test {
-                        var ratios: [Double] = []
-                        for i in 0..<n {
-                            ratios.append(plan.usesOwn[i] ? 1
-                                          : try await test.score(task: profiles[i], candidate: plan.adapters[i]) / own[i])
-                        }
-                        measured = ratios
-                        // Gain ratio: how much of the own adapter's gain over the base model is kept.
-                        gains = (0..<n).map { i in
-                            let base = set.tasks[i].manifestBaseAccuracy
-                            return own[i] - base > 0 ? (ratios[i] * own[i] - base) / (own[i] - base) : nil
-                        }
-                    }
+                    var measurement: (ratios: [Double], gains: [Double?])?
+                    if let plan { measurement = try await Self.measure(plan, set: set, profiles: profiles, own: own, test: test) }
                     rows.append(Row(base: base, budget: BudgetFractions.text(fraction), method: method, plan: plan,
-                                    measured: measured, gains: gains, names: profiles.map(\.name)))
+                                    measured: measurement?.ratios, gains: measurement?.gains, names: profiles.map(\.name),
+                                    unplanned: plan == nil ? unplanned[method] : nil))
                 }
                 Self.printRows(rows.filter { $0.base == base && $0.budget == BudgetFractions.text(fraction) }, budget: budget)
             }
@@ -212,6 +149,80 @@ struct JointQualityBench: AsyncParsableCommand {
             }
             for outcome in plan.tasks { if let i = byName[outcome.name] { predicted[i] = outcome.quality } }
         }
+    }
+
+    /// The weight-space rows of one budget: the previous fixed shares, the daemon's joint plan,
+    /// truncate-only and, where the joint plan merges, `randomSeeds` random clusterings like it.
+    static func weightSpacePlans(_ profiles: [TaskProfile], layouts: [String], budget: Int,
+                                 randomSeeds: Int) async throws -> [(method: String, plan: Served?)] {
+        var served: [(method: String, plan: Served?)] = []
+        served.append(("fixed shares (before)", try await fixedShares(profiles, layouts: layouts, budget: budget)))
+        var weightSpacePlan: JointPlan?
+        do {
+            let joint = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget)
+            weightSpacePlan = joint
+            let grouping = joint.groups.contains(where: \.padded) ? ", module sets joined" : ""
+            served.append(("joint (after), \(joint.policy.rawValue)\(grouping)", Served(joint, taskCount: profiles.count)))
+        } catch let error as ClusteringError where error.code == .budgetTooSmall {
+            served.append(("joint (after)", nil))
+        }
+        served.append(("truncate-only", try await truncateOnly(profiles, budget: budget)))
+        // Random clusterings with the joint plan's groups and cluster counts where it merges (with
+        // every task alone they are truncate-only).
+        if let joint = weightSpacePlan, joint.groups.contains(where: { $0.plan.clusters.count < $0.indices.count }) {
+            let counts = joint.groups.map { "\($0.plan.clusters.count)" }.joined(separator: "+")
+            for seed in 0..<UInt64(max(0, randomSeeds)) {
+                served.append(("random clustering, K = \(counts), seed \(seed + 1)",
+                               try await randomClustering(profiles, like: joint, budget: budget, seed: seed + 1)))
+            }
+        }
+        return served
+    }
+
+    /// The planners with the built-in evaluators of the runtime, on the few examples' sketches.
+    static func builtInPlanners(_ runtime: (sketcher: TaskInputSketcher, sketches: [String: TaskInputSketch]),
+                                examples fewExamples: [String: [TaskExample]]) -> [(String, JointBudgetPlanner)] {
+        let examples: @Sendable (TaskProfile) throws -> [TaskExample] = { task in
+            guard let found = fewExamples[task.name] else {
+                throw ClusteringError(.evaluatorFailed, "no examples of \(task.name)")
+            }
+            return found
+        }
+        // Scores and merge choices share one evaluator, so each task's reference is prepared once.
+        let sharedEvaluator = DataAwareEvaluator(sketches: runtime.sketches)
+        return [
+            ("data-aware (built in)", JointBudgetPlanner(evaluator: DataAwareEvaluator(sketches: runtime.sketches))),
+            // Scored at the model's output instead: one forward pass per candidate.
+            ("output agreement (built in)",
+             JointBudgetPlanner(evaluator: OutputAgreementEvaluator(sketcher: runtime.sketcher, examples: examples))),
+            // The few examples' right-label probability, computed by the runtime.
+            ("label probability (built in)",
+             JointBudgetPlanner(evaluator: LabelProbabilityEvaluator(sketcher: runtime.sketcher, examples: examples))),
+            // Data-aware, each cluster merged by the SVD or the data-aware (RegMean) merge, whichever
+            // keeps more by the data-aware score.
+            ("data-aware, merge by data-aware choice of SVD/RegMean",
+             JointBudgetPlanner(evaluator: sharedEvaluator, merger: { tasks, dtype in
+                 try DataAwareMergeChoice(tasks: tasks, evaluator: sharedEvaluator,
+                                          options: .init(weighting: .relative), storageDType: dtype)
+             })),
+        ]
+    }
+
+    /// A served set measured on test.jsonl: per task the accuracy ratio to its own adapter, and the
+    /// gain ratio (how much of the own adapter's gain over the base model is kept; nil where the own
+    /// adapter does not beat the base). Nil without a test evaluator.
+    static func measure(_ plan: Served, set: CorpusTaskSet, profiles: [TaskProfile], own: [Double],
+                        test: CachingEvaluator?) async throws -> (ratios: [Double], gains: [Double?])? {
+        guard let test else { return nil }
+        var ratios: [Double] = []
+        for i in profiles.indices {
+            ratios.append(plan.usesOwn[i] ? 1 : try await test.score(task: profiles[i], candidate: plan.adapters[i]) / own[i])
+        }
+        let gains = profiles.indices.map { i -> Double? in
+            let base = set.tasks[i].manifestBaseAccuracy
+            return own[i] - base > 0 ? (ratios[i] * own[i] - base) / (own[i] - base) : nil
+        }
+        return (ratios, gains)
     }
 
     /// One plan made and timed, labelled with its policy, evaluations and time (nil: the budget is too
