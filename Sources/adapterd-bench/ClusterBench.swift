@@ -36,11 +36,19 @@ struct ClusterBench: AsyncParsableCommand {
               + "(\(BLASThreads.coreName))")
         let (profiles, family) = Self.makeTasks(count: tasks, families: families, layers: layers, width: width,
                                                 rank: rank, noise: noise, mixing: mixing)
+        let similarity = try similarityFigures(profiles)
+        if similarityOnly { return }
+        try await planningFigures(profiles, family: family, similarity: similarity)
+    }
+
+    /// Similarity of every pair by the stacked Grams, beside the pairwise and dense methods, and one
+    /// task added incrementally; prints the times and the largest cosine differences.
+    func similarityFigures(_ profiles: [TaskProfile]) throws -> TaskSimilarity {
         let names = profiles.map(\.name)
 
         // Similarity: factored vs dense (sampled, extrapolated).
         let clock = ContinuousClock()
-        var start = clock.now
+        let start = clock.now
         var cpu = Self.cpuSeconds()
         let similarity = try TaskSimilarity.compute(names: names, adapters: profiles.map(\.adapter))
         let factoredWall = Self.seconds(clock.now - start)
@@ -82,9 +90,13 @@ struct ClusterBench: AsyncParsableCommand {
             print(String(format: "speed-up factored vs dense similarity: %.1fx", dense.total / factoredSeconds))
             print(String(format: "max |cos factored − cos dense| on sampled pairs: %.1e", similarity.worstCosineDifference(dense.sampled)))
         }
+        return similarity
+    }
 
-        if similarityOnly { return }
-
+    /// The budget's K, k-medoids, refinement, random clusterings at the same K and rank, and refinement
+    /// from a random start; prints times and retained quality.
+    func planningFigures(_ profiles: [TaskProfile], family: [Int], similarity: TaskSimilarity) async throws {
+        let clock = ContinuousClock()
         // Budget.
         let planner = try BudgetPlanner(tasks: profiles)   // sizes from PEFTAdapterWriter.byteSize
         let ownTotal = profiles.reduce(0) { $0 + $1.ownBytes }
@@ -95,7 +107,7 @@ struct ClusterBench: AsyncParsableCommand {
               + "merged adapters of rank \(decision.mergedRank), \(decision.mergedBytes) bytes each")
 
         // k-medoids.
-        cpu = Self.cpuSeconds()
+        var cpu = Self.cpuSeconds()
         let kmedoids = try KMedoids.cluster(distances: similarity.distanceMatrix, count: tasks,
                                             k: decision.clusterCount, seed: 1)
         print("k-medoids (K = \(decision.clusterCount), 4 restarts): \(Self.format(Self.cpuSeconds() - cpu)) CPU")
@@ -104,7 +116,7 @@ struct ClusterBench: AsyncParsableCommand {
         // Refinement (weight-space evaluator, factored SVD merges).
         let refiner = ClusterRefiner(evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger())
         let stamps = ProgressLog()
-        start = clock.now
+        let start = clock.now
         cpu = Self.cpuSeconds()
         let plan = try await refiner.plan(
             tasks: profiles, budget: budget, planner: planner,
