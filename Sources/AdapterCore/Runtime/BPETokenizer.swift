@@ -36,6 +36,34 @@ public struct BPETokenizer: Tokenizer {
     init(definition: TokenizerDefinition) throws(ModelRuntimeError) {
         let source = definition.source
         let model = definition.model
+        try Self.checkSupported(definition)
+        let vocabulary = try Self.readVocabulary(definition)
+        let merges = try Self.readMerges(definition, vocabulary: vocabulary)
+        var unknownID: Int32?
+        if let unknown = try model.string("unk_token") {
+            guard let id = vocabulary.idsByToken[unknown] else {
+                throw ModelRuntimeError(.invalidVocabulary, "\(source): the unknown token '\(unknown)' is not in the vocabulary")
+            }
+            unknownID = id
+        }
+        self.definition = definition
+        self.vocabularySize = vocabulary.size
+        self.rawAddedTokens = AddedTokenSplitter(definition.addedTokens.filter { !$0.normalized })
+        self.normalizedAddedTokens = AddedTokenSplitter(definition.addedTokens.filter(\.normalized))
+        self.byteIDs = (0..<256).map { vocabulary.idsByBytes[[UInt8($0)]] }
+        self.idsByBytes = vocabulary.idsByBytes
+        self.merges = merges
+        self.ignoreMerges = try model.bool("ignore_merges", default: false)
+        self.unknownID = unknownID
+        self.fuseUnknown = try model.bool("fuse_unk", default: false)
+        self.gpt2Regex = try TokenizerRegex(TokenizerDefinition.gpt2Pattern, dialect: .oniguruma)
+    }
+
+    /// Refuses the BPE variants this tokenizer does not implement (SentencePiece-style, dropout,
+    /// subword prefixes and suffixes, byte fallback, BERT pre-tokenizer or normalizer).
+    private static func checkSupported(_ definition: TokenizerDefinition) throws(ModelRuntimeError) {
+        let source = definition.source
+        let model = definition.model
         guard definition.modelType == "BPE" else {
             throw ModelRuntimeError(.invalidVocabulary, "\(source): the model is \(definition.modelType), not BPE")
         }
@@ -58,12 +86,21 @@ public struct BPETokenizer: Tokenizer {
         if try model.bool("byte_fallback", default: false) {
             throw ModelRuntimeError(.unsupportedTokenizer, "\(source): BPE byte_fallback (SentencePiece-style) is not implemented")
         }
+    }
 
-        // Vocabulary: byte-level token strings → the bytes they stand for.
-        guard let vocab = try model.object("vocab") else { throw model.error("vocab", "an object of token ids") }
+    /// The vocabulary's ids by token string and by the bytes a byte-level token stands for, and the
+    /// id space's size (the largest id of the vocabulary, added and special tokens, plus one).
+    private struct Vocabulary {
         var idsByBytes: [[UInt8]: Int32] = [:]
-        idsByBytes.reserveCapacity(vocab.members.count)
         var idsByToken: [String: Int32] = [:]
+        var size = 0
+    }
+
+    private static func readVocabulary(_ definition: TokenizerDefinition) throws(ModelRuntimeError) -> Vocabulary {
+        let source = definition.source
+        guard let vocab = try definition.model.object("vocab") else { throw definition.model.error("vocab", "an object of token ids") }
+        var vocabulary = Vocabulary()
+        vocabulary.idsByBytes.reserveCapacity(vocab.members.count)
         var seenIDs = Set<Int32>()
         var largest: Int32 = -1
         for member in vocab.members {
@@ -73,16 +110,22 @@ public struct BPETokenizer: Tokenizer {
                 throw ModelRuntimeError(.invalidVocabulary, "\(source): the vocabulary gives id \(id) to more than one token")
             }
             largest = max(largest, id)
-            idsByToken[member.key] = id
-            if let bytes = ByteLevelAlphabet.bytes(of: member.key) { idsByBytes[bytes] = id }
+            vocabulary.idsByToken[member.key] = id
+            if let bytes = ByteLevelAlphabet.bytes(of: member.key) { vocabulary.idsByBytes[bytes] = id }
         }
         for token in definition.addedTokens { largest = max(largest, token.id) }
         for id in definition.specialPrefix + definition.specialSuffix { largest = max(largest, id) }
         guard largest >= 0 else { throw ModelRuntimeError(.invalidVocabulary, "\(source): the vocabulary is empty") }
+        vocabulary.size = Int(largest) + 1
+        return vocabulary
+    }
 
-        // Merges: "a b" strings (older files) or ["a", "b"] pairs.
+    /// The merges ("a b" strings in older files, or ["a", "b"] pairs), keyed by the pair's ids: the
+    /// merge's rank (earlier merges first) and the merged token's id.
+    private static func readMerges(_ definition: TokenizerDefinition,
+                                   vocabulary: Vocabulary) throws(ModelRuntimeError) -> [UInt64: (rank: Int32, id: Int32)] {
         var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
-        let mergeList = try model.array("merges") ?? []
+        let mergeList = try definition.model.array("merges") ?? []
         merges.reserveCapacity(mergeList.count)
         for (rank, value) in mergeList.enumerated() {
             let pair: [String]
@@ -93,34 +136,16 @@ public struct BPETokenizer: Tokenizer {
             } else {
                 pair = []
             }
-            guard pair.count == 2, let left = idsByToken[pair[0]], let right = idsByToken[pair[1]],
+            guard pair.count == 2, let left = vocabulary.idsByToken[pair[0]], let right = vocabulary.idsByToken[pair[1]],
                   let leftBytes = ByteLevelAlphabet.bytes(of: pair[0]), let rightBytes = ByteLevelAlphabet.bytes(of: pair[1]),
-                  let merged = idsByBytes[leftBytes + rightBytes] else {
+                  let merged = vocabulary.idsByBytes[leftBytes + rightBytes] else {
                 throw ModelRuntimeError(.invalidVocabulary,
-                    "\(source): merge \(rank) (\(value)) is not two byte-level vocabulary tokens whose concatenation is in the vocabulary")
+                    "\(definition.source): merge \(rank) (\(value)) is not two byte-level vocabulary tokens whose concatenation is in the vocabulary")
             }
             let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
             if merges[key] == nil { merges[key] = (Int32(rank), merged) }
         }
-
-        var unknownID: Int32?
-        if let unknown = try model.string("unk_token") {
-            guard let id = idsByToken[unknown] else {
-                throw ModelRuntimeError(.invalidVocabulary, "\(source): the unknown token '\(unknown)' is not in the vocabulary")
-            }
-            unknownID = id
-        }
-        self.definition = definition
-        self.vocabularySize = Int(largest) + 1
-        self.rawAddedTokens = AddedTokenSplitter(definition.addedTokens.filter { !$0.normalized })
-        self.normalizedAddedTokens = AddedTokenSplitter(definition.addedTokens.filter(\.normalized))
-        self.byteIDs = (0..<256).map { idsByBytes[[UInt8($0)]] }
-        self.idsByBytes = idsByBytes
-        self.merges = merges
-        self.ignoreMerges = try model.bool("ignore_merges", default: false)
-        self.unknownID = unknownID
-        self.fuseUnknown = try model.bool("fuse_unk", default: false)
-        self.gpt2Regex = try TokenizerRegex(TokenizerDefinition.gpt2Pattern, dialect: .oniguruma)
+        return merges
     }
 
     public func encode(_ text: String, addingSpecialTokens: Bool) -> [Int32] {
