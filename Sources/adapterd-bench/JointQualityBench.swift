@@ -127,8 +127,12 @@ struct JointQualityBench: AsyncParsableCommand {
         }
 
         init(_ plan: JointPlan, taskCount n: Int) {
+            self.init(plan.groups, taskCount: n)
+        }
+
+        init(_ groups: [JointPlan.Group], taskCount n: Int) {
             self.init(taskCount: n)
-            for group in plan.groups { add(group.plan, indices: group.indices) }
+            for group in groups { add(group.plan, indices: group.indices) }
         }
 
         mutating func add(_ plan: ClusterPlan, indices: [Int]) {
@@ -171,9 +175,9 @@ struct JointQualityBench: AsyncParsableCommand {
         // every task alone they are truncate-only).
         if let joint = weightSpacePlan, joint.groups.contains(where: { $0.plan.clusters.count < $0.indices.count }) {
             let counts = joint.groups.map { "\($0.plan.clusters.count)" }.joined(separator: "+")
-            for seed in 0..<UInt64(max(0, randomSeeds)) {
-                served.append(("random clustering, K = \(counts), seed \(seed + 1)",
-                               try await randomClustering(profiles, like: joint, budget: budget, seed: seed + 1)))
+            let random = try await randomClusterings(profiles, like: joint, budget: budget, seeds: max(0, randomSeeds))
+            for (seed, plan) in random.enumerated() {
+                served.append(("random clustering, K = \(counts), seed \(seed + 1)", plan))
             }
         }
         return served
@@ -314,14 +318,7 @@ struct JointQualityBench: AsyncParsableCommand {
         let planner = JointBudgetPlanner()
         let prepared = try planner.prepare(profiles, budget: budget)
         guard let allocation = try planner.truncateOnly(prepared, budget: budget) else { return nil }
-        var served = Served(taskCount: profiles.count)
-        let allocator = RankAllocatingPlanner()
-        for (g, group) in prepared.enumerated() {
-            let plan = try await allocator.plan(candidate: allocation.candidates[g], tasks: group.group.tasks,
-                                                budget: budget, planner: group.planner, similarity: group.similarity)
-            served.add(plan, indices: group.group.indices)
-        }
-        return served
+        return Served(try await planner.materialise(allocation, of: prepared, budget: budget).parts, taskCount: profiles.count)
     }
 
     /// The evaluator's own mean for truncate-only, when the plan scored it (the plan is chosen over it
@@ -330,43 +327,34 @@ struct JointQualityBench: AsyncParsableCommand {
         plan.truncateOnlyMeanQuality.map { ", truncate-only by its score " + String(format: "%.4f", $0) } ?? ""
     }
 
-    /// Random clusterings like `joint`'s: in each of its groups (module sets padded to their union where
-    /// it padded them) the group's tasks assigned at random (`QualityBench.randomAssignment`) to as many
-    /// clusters as the plan gave the group, the ranks of all clusters allocated under `budget` by
-    /// weight-space as the daemon allocates them (nil: they do not fit at rank 1).
-    static func randomClustering(_ profiles: [TaskProfile], like joint: JointPlan, budget: Int, seed: UInt64) async throws -> Served? {
-        let allocator = RankAllocatingPlanner()
-        var parts: [(indices: [Int], tasks: [TaskProfile], planner: BudgetPlanner, similarity: TaskSimilarity,
-                     ways: RankAllocatingPlanner.ClusterChoices)] = []
-        for (g, group) in joint.groups.enumerated() {
-            let members = group.indices.map { profiles[$0] }
-            let tasks = group.padded ? try ModuleUnionPadding.pad(members) : members
-            let k = group.plan.clusters.count
-            var clusters = [[Int]](repeating: [], count: k)
-            for (task, cluster) in QualityBench.randomAssignment(n: tasks.count, k: k, seed: seed &+ UInt64(g)).enumerated() {
-                clusters[cluster].append(task)
+    /// `seeds` random clusterings like `joint`'s: in each of its groups (module sets padded to their
+    /// union where it padded them) the group's tasks assigned at random (`QualityBench.randomAssignment`,
+    /// seed s + group index) to as many clusters as the plan gave the group, the ranks of all clusters
+    /// allocated under `budget` by weight-space as the daemon allocates them (nil: they do not fit at
+    /// rank 1).
+    static func randomClusterings(_ profiles: [TaskProfile], like joint: JointPlan, budget: Int,
+                                  seeds: Int) async throws -> [Served?] {
+        guard seeds > 0 else { return [] }
+        let planner = JointBudgetPlanner()
+        let clusterings = joint.groups.enumerated().map { g, group in
+            (1...seeds).map { seed in
+                var clusters = [[Int]](repeating: [], count: group.plan.clusters.count)
+                for (task, cluster) in QualityBench.randomAssignment(n: group.indices.count, k: clusters.count,
+                                                                     seed: UInt64(seed) &+ UInt64(g)).enumerated() {
+                    clusters[cluster].append(task)
+                }
+                return clusters
             }
-            let planner = try BudgetPlanner(tasks: tasks)
-            let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
-            var book = RankAllocatingPlanner.CurveBook()
-            let ways = try allocator.choices(clusters: clusters.filter { !$0.isEmpty }, tasks: tasks, planner: planner,
-                                             similarity: similarity, book: &book)
-            parts.append((group.indices, tasks, planner, similarity, ways))
         }
-        let picked: [Int]
-        do {
-            picked = try RankAllocation.allocate(choices: parts.flatMap(\.ways.choices), budget: budget)
-        } catch let error as ClusteringError where error.code == .budgetTooSmall {
-            return nil
-        }
-        var served = Served(taskCount: profiles.count)
-        var offset = 0
-        for part in parts {
-            let count = part.ways.choices.count
-            let candidate = try part.ways.candidate(picked: Array(picked[offset..<(offset + count)]), taskCount: part.tasks.count)
-            offset += count
-            served.add(try await allocator.plan(candidate: candidate, tasks: part.tasks, budget: budget, planner: part.planner,
-                                                similarity: part.similarity), indices: part.indices)
+        let prepared = try planner.prepare(profiles, like: joint, clusterings: clusterings)
+        var served: [Served?] = []
+        for s in 0..<seeds {
+            guard let allocation = try planner.allocate(prepared, clusterings: prepared.map { _ in s }, budget: budget) else {
+                served.append(nil)
+                continue
+            }
+            served.append(Served(try await planner.materialise(allocation, of: prepared, budget: budget).parts,
+                                 taskCount: profiles.count))
         }
         return served
     }

@@ -279,8 +279,7 @@ public struct JointBudgetPlanner: Sendable {
             if truncated.clusterings == joint.clusterings, parts.allSatisfy({ $0.plan.clusters.allSatisfy { $0.members.count == 1 } }) {
                 truncateOnlyMean = parts.reduce(0) { $0 + Self.sum($1.plan) } / Double(tasks.count)
             } else {
-                let (truncatedParts, more) = try await truncateOnlyParts(prepared, truncated: truncated, budget: budget,
-                                                                         allocator: allocator)
+                let (truncatedParts, more) = try await materialise(truncated, of: prepared, budget: budget)
                 evaluations += more
                 let truncatedSum = truncatedParts.reduce(0) { $0 + Self.sum($1.plan) }
                 truncateOnlyMean = truncatedSum / Double(tasks.count)
@@ -350,19 +349,43 @@ public struct JointBudgetPlanner: Sendable {
         return (parts, evaluations)
     }
 
-    /// The truncate-only allocation's groups, each scored by the evaluator.
-    private func truncateOnlyParts(_ prepared: [PreparedGroup], truncated: Allocation, budget: Int,
-                                   allocator: RankAllocatingPlanner) async throws -> (parts: [JointPlan.Group], evaluations: Int) {
+    /// An allocation's groups (`allocate`, `truncateOnly`), each merged at its ranks and scored by the
+    /// evaluator.
+    public func materialise(_ allocation: Allocation, of prepared: [PreparedGroup],
+                            budget: Int) async throws -> (parts: [JointPlan.Group], evaluations: Int) {
+        let allocator = RankAllocatingPlanner(evaluator: evaluator, storageDType: storageDType, merger: makeMerger)
         var parts: [JointPlan.Group] = []
         var evaluations = 0
         for (g, group) in prepared.enumerated() {
-            let plan = try await allocator.plan(candidate: truncated.candidates[g], tasks: group.group.tasks,
+            let plan = try await allocator.plan(candidate: allocation.candidates[g], tasks: group.group.tasks,
                                                 budget: budget, planner: group.planner, options: options,
                                                 similarity: group.similarity)
             evaluations += plan.evaluations
             parts.append(JointPlan.Group(indices: group.group.indices, padded: group.group.padded, plan: plan))
         }
         return (parts, evaluations)
+    }
+
+    /// The groups `plan` served (the same members, padded as it padded them), each with the given
+    /// candidate clusterings only (`clusterings[g]`: clusterings of group g, each a list of clusters
+    /// of indices into the group's tasks) — a baseline's, such as random ones, to be allocated
+    /// (`allocate`) and served (`materialise`) as the planner's own are.
+    public func prepare(_ tasks: [TaskProfile], like plan: JointPlan, clusterings: [[[[Int]]]]) throws -> [PreparedGroup] {
+        let allocator = RankAllocatingPlanner(evaluator: WeightSpaceEvaluator(), storageDType: storageDType)
+        return try plan.groups.enumerated().map { g, served in
+            let members = served.indices.map { tasks[$0] }
+            let group = MergeableGroups.Group(indices: served.indices,
+                                              tasks: served.padded ? try ModuleUnionPadding.pad(members) : members,
+                                              padded: served.padded)
+            let planner = try BudgetPlanner(tasks: group.tasks, dtype: storageDType, sizer: sizer)
+            let similarity = try TaskSimilarity.of(group.tasks, given: nil, progress: nil)
+            var book = RankAllocatingPlanner.CurveBook()
+            let choices = try clusterings[g].map { clusters in
+                try allocator.choices(clusters: clusters.filter { !$0.isEmpty }, tasks: group.tasks, planner: planner,
+                                      options: options, similarity: similarity, book: &book)
+            }
+            return PreparedGroup(group: group, planner: planner, similarity: similarity, clusterings: choices)
+        }
     }
 
     /// Σ of a plan's tasks' retained quality.
