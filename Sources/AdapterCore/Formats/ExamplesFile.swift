@@ -105,6 +105,12 @@ public enum ExamplesFile {
         Data(examples.map { line(of: $0) + "\n" }.joined().utf8)
     }
 
+    /// The number of examples in a normalised JSONL file (`normalisedJSONL`): its non-blank lines.
+    public static func normalisedCount(_ jsonl: Data) -> Int {
+        jsonl.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+            .filter { line in line.contains { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D } }.count
+    }
+
     /// Parses an examples file and returns its examples with their normalised JSONL (what the daemon
     /// stores), checking that the normalised form parses back under the same `limits`: naming an
     /// integer label can make a line longer than it was, and a stored file must stay readable.

@@ -17,12 +17,6 @@ enum CatalogMapping {
             servedBy: route?.servedAdapter.weightsDigest.hex)
     }
 
-    /// Number of non-blank lines of a JSONL text.
-    static func exampleCount(_ data: Data) -> Int {
-        data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
-            .filter { line in line.contains { !$0.isASCIIWhitespace } }.count
-    }
-
     /// The detector's verdict on the wire (the one conversion from the core's verdict): the decision's
     /// name, each feature's standardised value, the model that judged.
     static func verdict(_ verdict: Verdict) -> VerdictInfo {
@@ -129,8 +123,4 @@ enum CatalogMapping {
             sha256: digest.hex, bytes: object.recordedBytes.map(Int64.init), problem: object.problem, tasks: owners,
             clusters: clusters, setAsideAs: object.setAsideAs, detectedAt: time(object.detectedAt))
     }
-}
-
-extension UInt8 {
-    var isASCIIWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
 }

@@ -86,7 +86,7 @@ final class ReadModel: Sendable {
             .prefix(3).map { String(decoding: $0, as: UTF8.self) }
         return TaskDetail(
             summary: CatalogMapping.summary(task, route: try store.route(task: task.name),
-                                            examples: CatalogMapping.exampleCount(examples)),
+                                            examples: ExamplesFile.normalisedCount(examples)),
             verdict: CatalogMapping.verdict(task.adapter.verdict),
             dtype: task.adapter.dtype.rawValue,
             targetModules: CatalogMapping.targetModules(configJSON: config),

@@ -178,7 +178,7 @@ extension ReadModel {
             if let known = exampleCounts.withLockedValue({ $0[task.examplesDigest] }) { return known }
             // Damaged examples (recorded by the read) count as none rather than failing every read.
             guard let examples = try? store.examples(of: task) else { return 0 }
-            let count = CatalogMapping.exampleCount(examples)
+            let count = ExamplesFile.normalisedCount(examples)
             exampleCounts.withLockedValue { $0[task.examplesDigest] = count }
             return count
         }

@@ -99,7 +99,7 @@ public struct ExternalCommandEvaluator: Evaluator {
     /// 0 when the file cannot be read.
     public func exampleWeight(for task: TaskProfile) -> Double {
         guard let path = task.examplesFile, let data = FileManager.default.contents(atPath: path) else { return 0 }
-        let lines = CatalogMapping.exampleCount(data)
+        let lines = ExamplesFile.normalisedCount(data)
         return lines > 0 ? 1 / Double(lines) : 0
     }
 
