@@ -237,9 +237,11 @@ public struct RankAllocatingPlanner: Sendable {
 
     /// Plans the served set of `tasks` under `budget` bytes: own adapters when they all fit, otherwise
     /// the best allocated candidate (by the weight-space quality, or by the evaluator's scores of the
-    /// best few when it is another evaluator).
+    /// best few when it is another evaluator). `book`: curves already merged for these `tasks` with
+    /// these `options` and `similarity` (e.g. `JointBudgetPlanner.PreparedGroup.book`), so that their
+    /// merges are not repeated.
     public func plan(tasks: [TaskProfile], budget: Int, planner: BudgetPlanner, options: Options = Options(),
-                     similarity: TaskSimilarity? = nil,
+                     similarity: TaskSimilarity? = nil, book known: CurveBook = CurveBook(),
                      progress: ClusterRefiner.Progress? = nil) async throws -> ClusterPlan {
         try AdapterProfileCheck.requireSameProfile(tasks.map(\.adapter), names: tasks.map(\.name))
         let sizes = Self.sizes(tasks)
@@ -250,7 +252,7 @@ public struct RankAllocatingPlanner: Sendable {
         }
         let sim = try TaskSimilarity.of(tasks, given: similarity, progress: progress)
         progress?(0.05, "allocating ranks for every cluster count that fits")
-        var book = CurveBook()
+        var book = known
         let all = try candidates(tasks: tasks, budget: budget, planner: planner, options: options,
                                  similarity: sim, book: &book)
         // Best first by weight-space quality; ties to the smaller K.

@@ -55,6 +55,8 @@ public struct JointBudgetPlanner: Sendable {
         public let similarity: TaskSimilarity
         /// Candidate clusterings; index 0 is every task alone (truncate-only).
         public let clusterings: [RankAllocatingPlanner.ClusterChoices]
+        /// The rank curves merged for them, reused when the group is planned on its own.
+        public let book: RankAllocatingPlanner.CurveBook
     }
 
     /// One clustering per group with the ranks of all their clusters allocated under one budget.
@@ -109,7 +111,8 @@ public struct JointBudgetPlanner: Sendable {
                                                       seed: options.seed, restarts: options.restarts).assignment
                 try add(ClusterRefiner.members(of: assignment, k: k).filter { !$0.isEmpty })
             }
-            prepared.append(PreparedGroup(group: group, planner: planner, similarity: similarity, clusterings: clusterings))
+            prepared.append(PreparedGroup(group: group, planner: planner, similarity: similarity, clusterings: clusterings,
+                                          book: book))
         }
         return prepared
     }
@@ -337,7 +340,7 @@ public struct JointBudgetPlanner: Sendable {
             if group.group.tasks.count > 1, ownTotal > share {
                 do {
                     let alone = try await allocator.plan(tasks: group.group.tasks, budget: share, planner: group.planner,
-                                                         options: options, similarity: group.similarity)
+                                                         options: options, similarity: group.similarity, book: group.book)
                     evaluations += alone.evaluations
                     if alone.totalBytes <= share, Self.sum(alone) > Self.sum(best) + 1e-9 { best = alone }
                 } catch let error as ClusteringError where error.code == .budgetTooSmall {
@@ -384,7 +387,7 @@ public struct JointBudgetPlanner: Sendable {
                 try allocator.choices(clusters: clusters.filter { !$0.isEmpty }, tasks: group.tasks, planner: planner,
                                       options: options, similarity: similarity, book: &book)
             }
-            return PreparedGroup(group: group, planner: planner, similarity: similarity, clusterings: choices)
+            return PreparedGroup(group: group, planner: planner, similarity: similarity, clusterings: choices, book: book)
         }
     }
 
