@@ -32,6 +32,8 @@ let package = Package(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CPeerCred"),
+        // CPU vector units from CPUID, for the start-up note on OpenBLAS kernels (BLASKernelCheck).
+        .target(name: "CCPUFeatures"),
 
         // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
         // shared (and re-exported) by AdapterCore and AdapterProtocol so both carry the one budget type.
@@ -71,7 +73,7 @@ let package = Package(
         .target(
             name: "AdapterDaemon",
             dependencies: [
-                "AdapterCore", "AdapterStore", "AdapterProtocol", "CSystemd", "CPeerCred",
+                "AdapterCore", "AdapterStore", "AdapterProtocol", "CSystemd", "CPeerCred", "CCPUFeatures",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

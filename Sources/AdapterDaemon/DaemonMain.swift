@@ -24,6 +24,7 @@ public enum DaemonMain {
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
         configureNumerics()
+        if let note = BLASKernelCheck.currentNote() { logger.warning("\(note)") }
 
         let store: AdapterStore
         do {

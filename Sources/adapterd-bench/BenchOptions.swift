@@ -1,4 +1,5 @@
 import AdapterCore
+import AdapterDaemon
 import ArgumentParser
 
 /// The corpus and the base models whose tasks a corpus benchmark reads (quality, joint-quality,
@@ -30,8 +31,11 @@ struct BLASThreadOptions: ParsableArguments {
     @Option(help: "OpenBLAS threads for every path measured.")
     var threads = 1
 
-    /// Sets them for the run.
-    func apply() { BLASThreads.set(threads) }
+    /// Sets them for the run, and says when OpenBLAS runs kernels narrower than the CPU's.
+    func apply() {
+        BLASThreads.set(threads)
+        if let note = BLASKernelCheck.currentNote() { print("note: \(note)") }
+    }
 }
 
 /// Budgets given as fractions of storing every own adapter (quality, joint-quality, route-accuracy).

@@ -1,0 +1,12 @@
+#include "CCPUFeatures.h"
+
+int ccpufeatures_vector_units(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return (__builtin_cpu_supports("avx2") ? 1 : 0)
+        | (__builtin_cpu_supports("fma") ? 2 : 0)
+        | (__builtin_cpu_supports("avx512f") ? 4 : 0);
+#else
+    return 0;
+#endif
+}
