@@ -3,14 +3,15 @@ import CCPUFeatures
 
 /// Whether OpenBLAS runs kernels that fit this CPU.
 ///
-/// A `DYNAMIC_ARCH` OpenBLAS picks its kernels from the CPU model; a model newer than the build (or
-/// one a virtual machine reports as a generic "Intel Xeon Processor") gets the generic SSE3 kernels,
-/// "Prescott". Debian 12's OpenBLAS 0.3.21 does this on current Xeons: merging and planning then run
-/// 2–2.5× slower than with the AVX2 kernels (`adapterd-bench merge`, docs/PERFORMANCE.md). OpenBLAS
-/// reads `OPENBLAS_CORETYPE` only when it is loaded, so the daemon cannot switch by itself; it says
-/// so at start, with the setting that fits, and leaves the choice to the operator.
+/// A `DYNAMIC_ARCH` OpenBLAS picks its kernels from the CPU model; a model it does not know (newer than
+/// the build, or a virtual machine reporting a generic "Intel(R) Xeon(R) Processor") can get kernels
+/// without AVX2, such as the SSE3 "Prescott" set. Debian 12's OpenBLAS 0.3.21 does this on the machine
+/// of docs/PERFORMANCE.md, where the 3B-shaped merge and re-cluster then take 1.7–1.8× as long as with
+/// `OPENBLAS_CORETYPE=Haswell`. OpenBLAS reads that variable only when it is loaded, so the daemon
+/// cannot switch by itself; it says so at start, with the setting that fits, and leaves the choice to
+/// the operator.
 public enum BLASKernelCheck {
-    /// Kernel sets without AVX2 (OpenBLAS's names, as `openblas_get_corename` reports them).
+    /// Kernel sets without AVX2 (OpenBLAS's names, as `openblas_get_corename` reports them; lower case).
     static let genericKernels: Set<String> = [
         "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "northwood", "banias", "katmai",
         "coppermine", "sandybridge", "unknown",
@@ -23,9 +24,9 @@ public enum BLASKernelCheck {
             return nil
         }
         let wider = cpuFlags.contains("avx512f") ? " (AVX-512: SkylakeX also fits)" : ""
-        return "OpenBLAS runs its generic '\(coreName)' kernels on a CPU with AVX2 and FMA\(wider): it did not "
-            + "recognise this CPU model, and merging and planning run about 2× slower than they could. Set "
-            + "OPENBLAS_CORETYPE=Haswell in adapterd's environment (systemctl edit adapterd: "
+        return "OpenBLAS runs its '\(coreName)' kernels, which use no AVX2, on a CPU with AVX2 and FMA\(wider): "
+            + "it did not recognise this CPU model, and merging and planning can take up to about twice as long "
+            + "as they need. Set OPENBLAS_CORETYPE=Haswell in adapterd's environment (systemctl edit adapterd: "
             + "Environment=OPENBLAS_CORETYPE=Haswell); 'adapterd-bench merge' shows the kernel and the time."
     }
 
