@@ -1,5 +1,6 @@
 import AdapterCore
 import AdapterProtocol
+import AdapterDaemon
 import ArgumentParser
 import Foundation
 import Logging
@@ -44,7 +45,8 @@ struct ReclusterBench: AsyncParsableCommand {
         print("recluster: \(shape.description) rank \(rank) F16 adapters (\(ByteSize.format(Int64(sample.weights.count))) safetensors each), "
               + "\(families) families (members ±\(spread) of the family's factors), budget \(BudgetFractions.text(fraction)) "
               + "of all own bytes, \(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
-              + "OpenBLAS threads \(blasThreads ?? 1)")
+              + "OpenBLAS threads \(blasThreads ?? 1) (\(BLASThreads.coreName))")
+        if let note = BLASKernelCheck.currentNote() { print("note: \(note)") }
         print("baseline: " + (try Self.rawReadBaseline(sample.weights)))
         print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster")
         var goalMissed = false
