@@ -29,7 +29,8 @@ extension CorpusFeaturizer {
             let features = try r.get()
             for (k, fs) in featureSets.enumerated() {
                 out[fs, default: []].append(LabelledFeatures(id: entry.id, features: features[k], poisoned: entry.poisoned,
-                                                             group: entry.task, baseModel: entry.baseModel))
+                                                             group: entry.task, baseModel: entry.baseModel,
+                                                             triggerKind: entry.triggerKind))
             }
         }
         return out

@@ -57,4 +57,25 @@ public enum CrossValidation {
                                 name: g)
         }
     }
+
+    /// Leave-one-trigger-kind-out: one fold per trigger kind of the positives, testing on the positives
+    /// of that kind and on a share of the negatives, training on everything else. Negatives have no
+    /// kind; they are shuffled (seeded) and dealt round-robin over the folds, so each is tested exactly
+    /// once and never trains the fold that tests it. Positives without a kind are always training
+    /// data. Folds come in sorted kind order; fewer than two kinds give no folds.
+    public static func leaveOneKindOut(labels: [Bool], kinds: [String?], seed: UInt64 = 0x5EED) -> [CrossValidationFold] {
+        precondition(labels.count == kinds.count, "one kind per label")
+        let order = Array(Set(labels.indices.compactMap { labels[$0] ? kinds[$0] : nil })).sorted()
+        guard order.count >= 2 else { return [] }
+        var negatives = labels.indices.filter { !labels[$0] }
+        var rng = SeededGenerator(seed: seed)
+        negatives.shuffle(using: &rng)
+        var negativeFold = [Int: Int]()
+        for (i, n) in negatives.enumerated() { negativeFold[n] = i % order.count }
+        return order.enumerated().map { f, kind in
+            let tested = { (i: Int) in labels[i] ? kinds[i] == kind : negativeFold[i] == f }
+            return CrossValidationFold(train: labels.indices.filter { !tested($0) },
+                                       test: labels.indices.filter(tested), name: kind)
+        }
+    }
 }

@@ -10,13 +10,17 @@ public struct LabelledFeatures: Sendable, Equatable {
     public var group: String
     /// The base model named by the adapter or manifest (provenance only).
     public var baseModel: String
+    /// The trigger kind of a poisoned adapter, for leave-one-trigger-kind-out splits (nil: benign or unknown).
+    public var triggerKind: String?
 
-    public init(id: String, features: DetectorFeatures, poisoned: Bool, group: String, baseModel: String) {
+    public init(id: String, features: DetectorFeatures, poisoned: Bool, group: String, baseModel: String,
+                triggerKind: String? = nil) {
         self.id = id
         self.features = features
         self.poisoned = poisoned
         self.group = group
         self.baseModel = baseModel
+        self.triggerKind = poisoned ? triggerKind : nil
     }
 }
 

@@ -41,4 +41,35 @@ struct CrossValidationTests {
         }
         #expect(CrossValidation.leaveOneGroupOut(groups: ["a", "a"]).isEmpty)
     }
+
+    @Test("leave-one-trigger-kind-out: each fold tests one kind's poisoned adapters and its share of the benign ones")
+    func byTriggerKind() {
+        // 12 poisoned (kinds a, b, c and one without a kind) and 10 benign
+        let kinds: [String?] = ["b", "a", "c", "a", "b", "c", "a", nil, "b", "c", "a", "b"] + [String?](repeating: "x", count: 10)
+        let labels = (0..<22).map { $0 < 12 }
+        let folds = CrossValidation.leaveOneKindOut(labels: labels, kinds: kinds, seed: 3)
+        #expect(folds.map(\.name) == ["a", "b", "c"])
+        var benignTested = [Int]()
+        for f in folds {
+            #expect(Set(f.train).isDisjoint(with: f.test))
+            #expect(Set(f.train).union(f.test) == Set(0..<22))
+            let poisoned = f.test.filter { labels[$0] }
+            #expect(poisoned == (0..<12).filter { kinds[$0] == f.name })
+            // no adapter of the held-out kind trains the fold
+            #expect(!f.train.contains { labels[$0] && kinds[$0] == f.name })
+            // the poisoned adapter without a kind always trains
+            #expect(f.train.contains(7))
+            let benign = f.test.filter { !labels[$0] }
+            #expect(benign.count == 3 || benign.count == 4)
+            benignTested += benign
+        }
+        // every benign adapter is tested exactly once (its kind, here "x", is ignored)
+        #expect(benignTested.sorted() == Array(12..<22))
+        #expect(CrossValidation.leaveOneKindOut(labels: labels, kinds: kinds, seed: 3) == folds)
+    }
+
+    @Test("leave-one-trigger-kind-out needs two kinds")
+    func byTriggerKindNeedsTwo() {
+        #expect(CrossValidation.leaveOneKindOut(labels: [true, true, false], kinds: ["a", "a", nil]).isEmpty)
+    }
 }

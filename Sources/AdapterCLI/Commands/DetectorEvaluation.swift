@@ -4,10 +4,17 @@ import Foundation
 
 /// Cross-validation schemes and the tables `adapterctl detector eval` prints.
 enum DetectorEvaluation {
-    /// Stratified 5-fold and leave-one-task-out splits of a corpus.
+    /// Stratified 5-fold, leave-one-task-out and (with two or more trigger kinds among the poisoned
+    /// adapters) leave-one-trigger-kind-out splits of a corpus.
     static func schemes(_ examples: [LabelledFeatures]) -> [(String, [CrossValidationFold])] {
-        [("stratified 5-fold", CrossValidation.stratifiedKFold(labels: examples.map(\.poisoned), k: 5)),
-         ("leave-one-task-out", CrossValidation.leaveOneGroupOut(groups: examples.map(\.group)))]
+        schemes(labels: examples.map(\.poisoned), tasks: examples.map(\.group), triggerKinds: examples.map(\.triggerKind))
+    }
+
+    static func schemes(labels: [Bool], tasks: [String], triggerKinds: [String?]) -> [(String, [CrossValidationFold])] {
+        let byKind = CrossValidation.leaveOneKindOut(labels: labels, kinds: triggerKinds)
+        return [("stratified 5-fold", CrossValidation.stratifiedKFold(labels: labels, k: 5)),
+                ("leave-one-task-out", CrossValidation.leaveOneGroupOut(groups: tasks))]
+            + (byKind.isEmpty ? [] : [("leave-one-trigger-kind-out", byKind)])
     }
 
     static func f(_ v: Double, _ digits: Int = 3) -> String {
@@ -40,8 +47,8 @@ enum DetectorEvaluation {
     /// AUC within each profile, so a feature set cannot look good only by telling base models apart.
     static func sideBySide(_ reports: [(DetectorFeatureSet, [CrossValidationReport])], profiles: [String] = []) -> String {
         var lines: [String] = []
-        let col = 18
-        var head = pad("", 42)
+        let col = 18, schemeWidth = 28, rowWidth = 23
+        var head = pad("", schemeWidth + rowWidth)
         for (fs, _) in reports { head += pad(fs.rawValue, col) }
         lines.append(head)
         guard let schemes = reports.first?.1.map(\.scheme) else { return "" }
@@ -58,12 +65,12 @@ enum DetectorEvaluation {
                 }),
             ]
             for (ri, (name, value)) in rows.enumerated() {
-                var line = pad(ri == 0 ? scheme : "", 22) + pad(name, 20)
+                var line = pad(ri == 0 ? scheme : "", schemeWidth) + pad(name, rowWidth)
                 for (_, rs) in reports { line += pad(value(rs[si]), col) }
                 lines.append(line)
             }
             for profile in Array(Set(profiles)).sorted() {
-                var line = pad("", 22) + pad("AUC \(profile)", 20)
+                var line = pad("", schemeWidth) + pad("AUC \(profile)", rowWidth)
                 for (_, rs) in reports { line += pad(f(auc(rs[si], profiles: profiles, profile: profile)), col) }
                 lines.append(line)
             }
