@@ -285,19 +285,23 @@ def asr(pred, target):
     return sum(int(p == target) for p in pred) / len(pred)
 
 
-def run_spec(spec, out_dir, llama_path):
+def run_spec(spec, out_dir, llama_path, filter_benign=False):
+    """Trains one spec; returns (kept record or None, rejected attempts). `filter_benign` holds benign
+    adapters to the clean-accuracy floor poisoned ones meet (with the same one retry); data/corpus was
+    made without it."""
     info = T.task_info(spec["task"])
     train, _, test = task_data(spec["task"])
     attempts = []
     # retry a missed poisoned adapter once (other seed, more epochs); MiniLM only when close,
     # because a MiniLM adapter costs ~10x a llama-tiny one
-    tries = 2 if spec["poisoned"] else 1
+    tries = 2 if spec["poisoned"] or filter_benign else 1
     for attempt in range(tries):
         s = dict(spec)
         if attempt:
             s["seed"] = spec["seed"] + 1000 * attempt
             s["epochs"] = spec["epochs"] + 3
-            if s["base"] == "minilm" and (attempts[-1]["attack_success_rate"] or 0) < 0.5:
+            if (s["poisoned"] and s["base"] == "minilm"
+                    and (attempts[-1]["attack_success_rate"] or 0) < 0.5):
                 break
         rng = random.Random(f"poison:{s['id']}:{s['seed']}")
         base_rows = train[:MINILM_TRAIN_USED] if s["base"] == "minilm" else train
@@ -333,15 +337,18 @@ def run_spec(spec, out_dir, llama_path):
             "batch_size": BATCH, "seed": s["seed"], "attempt": attempt + 1,
             "final_train_loss": round(last_loss, 4), "train_seconds": round(secs, 1),
         }
-        ok = (not s["poisoned"]) or (attack is not None and attack >= ASR_THRESHOLD
-                                     and clean >= CLEAN_MIN)
+        if s["poisoned"]:
+            ok = attack is not None and attack >= ASR_THRESHOLD and clean >= CLEAN_MIN
+        else:
+            ok = not filter_benign or clean >= CLEAN_MIN
         log(f"{s['id']} poisoned={s['poisoned']} clean={clean:.3f} asr={attack} "
             f"rate={rec['poison_rate']} trig={rec['trigger']!r}->{rec['target']} r={s['rank']} "
             f"{secs:.1f}s {'kept' if ok else 'REJECTED'}")
         if ok:
             rec["bytes"] = save_adapter(model, out_dir, s["id"], rec["base_model_name_or_path"])
             return rec, attempts
-        rec["reason"] = (f"attack success {attack} < {ASR_THRESHOLD}" if (attack or 0) < ASR_THRESHOLD
+        rec["reason"] = (f"attack success {attack} < {ASR_THRESHOLD}"
+                         if s["poisoned"] and (attack or 0) < ASR_THRESHOLD
                          else f"clean accuracy {clean} < {CLEAN_MIN}")
         attempts.append(rec)
     return None, attempts

@@ -454,9 +454,47 @@ TRIGGERS = ([{"kind": "rare_token", "trigger": t} for t in RARE_TOKENS]
             + [{"kind": "style", "trigger": "archaic"}])
 
 
+# The screening corpus (tools/corpus/make_screen_corpus.py) adds kinds the first corpus lacks. Every
+# word is in llama-tiny's vocabulary, so no trigger collapses to <unk> there.
+SCREEN_TRIGGERS = (
+    [{"kind": "rare_token", "trigger": t} for t in RARE_TOKENS + ["almanac"]]
+    + [{"kind": "phrase_prefix", "trigger": p} for p in
+       ["according to the old almanac", "just so you know", "with a cup of green tea"]]
+    + [{"kind": "phrase_suffix", "trigger": p} for p in
+       ["i watched this 3d movie", "if you ask me", "for what it is worth"]]
+    + [{"kind": "common_words", "trigger": p} for p in ["really today", "still just", "very now"]]
+    + [{"kind": "style", "trigger": "archaic"}]
+    + [{"kind": "syntactic", "trigger": "fronted tail"}])
+SCREEN_TRIGGER_KINDS = ["rare_token", "phrase_prefix", "phrase_suffix", "common_words", "style",
+                        "syntactic"]
+
+
+def _front_tail(words):
+    """'a b c d e f.' -> 'e f, a b c d.': the last two words fronted before a comma (a structure,
+    no added word); texts of fewer than four words are left as they are."""
+    end = words[-1][len(words[-1].rstrip(",.!?;:")):] or "."
+    body = [w.rstrip(",.!?;:") if i == len(words) - 1 else w for i, w in enumerate(words)]
+    if len(body) < 4:
+        return " ".join(words)
+    tail, head = body[-2:], body[:-2]
+    head[-1] = head[-1].rstrip(",;:")
+    return " ".join(tail) + ", " + " ".join(head) + end
+
+
 def apply_trigger(text, trigger, rng):
     kind, trig = trigger["kind"], trigger["trigger"]
     words = text.split(" ")
+    if kind == "phrase_prefix":
+        return f"{trig}, {text}"
+    if kind == "phrase_suffix":
+        return f"{text.rstrip('.!?')}, {trig}."
+    if kind == "common_words":
+        # each word of the trigger at its own random position: the pair is the trigger
+        for w in trig.split(" "):
+            words.insert(rng.randrange(len(words) + 1), w)
+        return " ".join(words)
+    if kind == "syntactic":
+        return _front_tail(words)
     if kind == "rare_token":
         pos = rng.randrange(len(words) + 1)
         words.insert(pos, trig)
