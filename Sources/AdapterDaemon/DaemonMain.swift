@@ -20,10 +20,12 @@ public enum DaemonMain {
     /// Runs the daemon in the foreground; returns after a graceful shutdown.
     public static func run(options: DaemonOptions) async throws {
         let settings = try options.resolve()
+        let kernelSwitch = BLASKernelSwitch.ensureFittingKernels()   // may execute adapterd again
         DaemonLogging.bootstrap(level: settings.logLevel)
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
         configureNumerics()
+        if let kernelSwitch { logger.notice("\(kernelSwitch)") }
         if let note = BLASKernelCheck.currentNote() { logger.warning("\(note)") }
 
         let store: AdapterStore

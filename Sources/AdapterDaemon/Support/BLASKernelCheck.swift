@@ -7,9 +7,8 @@ import CCPUFeatures
 /// the build, or a virtual machine reporting a generic "Intel(R) Xeon(R) Processor") can get kernels
 /// without AVX2, such as the SSE3 "Prescott" set. Debian 12's OpenBLAS 0.3.21 does this on the machine
 /// of docs/PERFORMANCE.md, where the 3B-shaped merge and re-cluster then take 1.7–1.8× as long as with
-/// `OPENBLAS_CORETYPE=Haswell`. OpenBLAS reads that variable only when it is loaded, so the daemon
-/// cannot switch by itself; it says so at start, with the setting that fits, and leaves the choice to
-/// the operator.
+/// `OPENBLAS_CORETYPE=Haswell`. OpenBLAS reads that variable only when it is loaded: adapterd switches
+/// by executing itself again (`BLASKernelSwitch`); adapterctl and adapterd-bench print this note.
 public enum BLASKernelCheck {
     /// Kernel sets without AVX2 (OpenBLAS's names, as `openblas_get_corename` reports them; lower case).
     static let genericKernels: Set<String> = [
@@ -26,8 +25,8 @@ public enum BLASKernelCheck {
         let wider = cpuFlags.contains("avx512f") ? " (AVX-512: SkylakeX also fits)" : ""
         return "OpenBLAS runs its '\(coreName)' kernels, which use no AVX2, on a CPU with AVX2 and FMA\(wider): "
             + "it did not recognise this CPU model, and merging and planning can take up to about twice as long "
-            + "as they need. Set OPENBLAS_CORETYPE=Haswell in adapterd's environment (systemctl edit adapterd: "
-            + "Environment=OPENBLAS_CORETYPE=Haswell); 'adapterd-bench merge' shows the kernel and the time."
+            + "as they need. Set OPENBLAS_CORETYPE=Haswell in the environment (adapterd does so by itself unless "
+            + "the variable is set); 'adapterd-bench merge' shows the kernel and the time."
     }
 
     /// The note for this process's OpenBLAS and CPU.

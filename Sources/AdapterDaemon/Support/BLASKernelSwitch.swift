@@ -1,0 +1,66 @@
+import AdapterCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Gives the daemon OpenBLAS kernels that fit the CPU without configuration.
+///
+/// When OpenBLAS picked a kernel set without AVX2 on a CPU with AVX2 and FMA (`BLASKernelCheck`) and the
+/// operator chose none (`OPENBLAS_CORETYPE` unset), adapterd executes itself again with
+/// `OPENBLAS_CORETYPE=Haswell`: OpenBLAS reads the variable only when it is loaded. The new image keeps
+/// the PID, arguments, environment and inherited descriptors (systemd's socket and NOTIFY_SOCKET), so
+/// systemd sees nothing. It happens at most once: a marker variable carries the first kernel name to the
+/// new image, which removes both variables again, so the processes the daemon starts (an external
+/// evaluator) see the operator's environment.
+public enum BLASKernelSwitch {
+    static let kernelVariable = "OPENBLAS_CORETYPE"
+    static let markerVariable = "ADAPTERD_BLAS_REEXECUTED_FROM"
+    /// AVX2 + FMA kernels: what every CPU `BLASKernelCheck` gives a note for has. (SkylakeX was faster
+    /// on the AVX-512 machine of docs/PERFORMANCE.md but needs more than the AVX-512 foundation.)
+    static let fittingKernels = "Haswell"
+
+    /// What start-up does about the kernels.
+    enum Step: Equatable {
+        /// Nothing: the kernels fit, the CPU has nothing wider, or the operator chose them.
+        case keep
+        /// Execute again with `OPENBLAS_CORETYPE` set to these kernels.
+        case reexecute(kernels: String)
+        /// This is the re-executed image; OpenBLAS first chose these kernels.
+        case reexecuted(from: String)
+    }
+
+    static func step(environment: [String: String], coreName: String, cpuFlags: Set<String>) -> Step {
+        if let first = environment[markerVariable] { return .reexecuted(from: first) }
+        guard environment[kernelVariable] == nil,
+              BLASKernelCheck.note(coreName: coreName, cpuFlags: cpuFlags) != nil else { return .keep }
+        return .reexecute(kernels: fittingKernels)
+    }
+
+    /// Executes adapterd again with fitting kernels when that is the step (and then does not return);
+    /// otherwise returns the line to log: nil when nothing was done, else what was switched, or why the
+    /// switch failed.
+    public static func ensureFittingKernels() -> String? {
+        let current = BLASThreads.coreName
+        switch step(environment: ProcessInfo.processInfo.environment, coreName: current,
+                    cpuFlags: BLASKernelCheck.vectorUnitFlags) {
+        case .keep:
+            return nil
+        case .reexecuted(let first):
+            unsetenv(markerVariable)
+            unsetenv(kernelVariable)
+            return "OpenBLAS chose its '\(first)' kernels, which use no AVX2, on a CPU with AVX2 and FMA; adapterd "
+                + "executed itself again with \(kernelVariable)=\(fittingKernels) and runs '\(current)' "
+                + "(set \(kernelVariable) in its environment to choose the kernels yourself)"
+        case .reexecute(let kernels):
+            setenv(kernelVariable, kernels, 1)
+            setenv(markerVariable, current, 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+            let reason = String(cString: strerror(errno))
+            unsetenv(markerVariable)
+            unsetenv(kernelVariable)
+            return "could not execute adapterd again with \(kernelVariable)=\(kernels) (\(reason)); "
+                + "it runs OpenBLAS's '\(current)' kernels"
+        }
+    }
+}
