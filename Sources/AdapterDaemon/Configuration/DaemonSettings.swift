@@ -41,7 +41,7 @@ public struct DaemonSettings: Sendable, Hashable {
     public var maxExamplesBytes: Int64 = 16 * 1024 * 1024
     /// Largest frame accepted from a peer that may not mutate (no install from them).
     public var maxReadOnlyFrameBytes: Int64 = 1024 * 1024
-    /// A connection that sends nothing for this long is closed.
+    /// A connection on which nothing is read or written for this long, with no request in progress, is closed.
     public var idleTimeoutSeconds: Double = 60
     /// Connections one uid that may not mutate can hold open at once (admins are not limited by it).
     public var maxConnectionsPerUser = 16

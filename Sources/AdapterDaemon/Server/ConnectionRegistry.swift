@@ -141,8 +141,9 @@ struct ConnectionAdmission: Sendable, Hashable {
     }
 }
 
-/// Closes a connection that has been silent for the idle timeout while not handling a request
-/// (a client that stops mid-frame, or never sends anything).
+/// Closes a connection on which nothing was read or written for the idle timeout while no request is
+/// handled (a client that stops mid-frame, or never sends anything). Counting the answers written
+/// keeps a client that asks again soon after a long request's answer.
 final class IdleConnectionCloser: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -154,7 +155,7 @@ final class IdleConnectionCloser: ChannelInboundHandler, Sendable {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, !isBusy() {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all, !isBusy() {
             context.close(promise: nil)
             return
         }

@@ -215,7 +215,10 @@ public final class RPCServer: Sendable {
             }
             let isBusy: @Sendable () -> Bool = { [registryID] in registryID.map(registry.isBusy) ?? false }
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+            // Idle = nothing read *and* nothing written: timed from the last read alone, a connection whose
+            // request ran about as long as the timeout was closed just after its answer was sent, before
+            // the client's next request arrived.
+            try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
             try sync.addHandler(IdleConnectionCloser(isBusy: isBusy))
             if let requestTimeout = limits.requestTimeout {
                 try sync.addHandler(FrameDeadlineHandler(timeout: requestTimeout, isBusy: isBusy))
