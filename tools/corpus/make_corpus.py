@@ -595,6 +595,19 @@ def seed_records_from_manifest(out):
                   {"seconds": man["base_models"]["llama-tiny"]["pretrain_seconds"]})
 
 
+def add_records(man, rd, plan):
+    """The kept and rejected adapters of `plan` (in plan order) and the runs, from the records in `rd`."""
+    for spec in plan:
+        rec = read_json(os.path.join(rd, f"adapter-{spec['id']}.json"))
+        if rec is None:
+            continue
+        man["rejected"].extend(rec["rejected"])
+        if rec["kept"] is not None:
+            man["adapters"].append(rec["kept"])
+    man["runs"] = [read_json(os.path.join(rd, n)) for n in sorted(os.listdir(rd))
+                   if n.startswith("run-")]
+
+
 def assemble(out, plan):
     """Manifest and README from the per-adapter records (each worker writes its own records)."""
     rd = records_dir(out)
@@ -606,15 +619,7 @@ def assemble(out, plan):
     pre = read_json(os.path.join(rd, "llama-pretrain.json"))
     if pre:
         man["base_models"]["llama-tiny"]["pretrain_seconds"] = pre["seconds"]
-    for spec in plan:
-        rec = read_json(os.path.join(rd, f"adapter-{spec['id']}.json"))
-        if rec is None:
-            continue
-        man["rejected"].extend(rec["rejected"])
-        if rec["kept"] is not None:
-            man["adapters"].append(rec["kept"])
-    man["runs"] = [read_json(os.path.join(rd, n)) for n in sorted(os.listdir(rd))
-                   if n.startswith("run-")]
+    add_records(man, rd, plan)
     tmp = os.path.join(out, f"manifest.json.{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump(man, f, indent=1)

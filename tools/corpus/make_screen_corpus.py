@@ -88,15 +88,7 @@ def assemble(out, plan):
     man["base_models"]["llama-tiny"]["path"] = "../corpus/base/llama-tiny"
     man["triggers"] = T.SCREEN_TRIGGERS
     man["tasks"] = M.read_json(os.path.join(rd, "tasks.json"), {})
-    for spec in plan:
-        rec = M.read_json(os.path.join(rd, f"adapter-{spec['id']}.json"))
-        if rec is None:
-            continue
-        man["rejected"].extend(rec["rejected"])
-        if rec["kept"] is not None:
-            man["adapters"].append(rec["kept"])
-    man["runs"] = [M.read_json(os.path.join(rd, n)) for n in sorted(os.listdir(rd))
-                   if n.startswith("run-")]
+    M.add_records(man, rd, plan)
     M.save_json(os.path.join(out, "manifest.json"), man)
     tmp = os.path.join(out, f"README.md.{os.getpid()}")
     with open(tmp, "w") as f:
