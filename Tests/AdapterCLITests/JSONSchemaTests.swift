@@ -47,9 +47,10 @@ struct JSONSchemaTests {
     }
 
     @Test func scanLinesAndInspectReportsHaveIt() throws {
-        let line = try Self.object(ScanPrinter.jsonLine(ScanResult(path: "/a", verdict: nil, error: "unreadable", seconds: 0)))
+        let line = try Self.object(ScanPrinter.jsonLine(ScanResult(path: "/a", verdict: nil, error: "unreadable", seconds: 0.25)))
         #expect(line["schema"] as? Int == 1)
         #expect(line["verdict"] as? String == "error" && line["path"] as? String == "/a")
+        #expect(line["seconds"] as? Double == 0.25)
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("AdapterCoreTests/Fixtures/peft/llama_gqa_f16")
         let adapter = try PEFTAdapterLoader.load(directory: fixtures)

@@ -58,6 +58,33 @@ struct DetectorFeatureTests {
         #expect(p.values.count == names.count && p.values.allSatisfy { $0.isFinite })
     }
 
+    @Test("token responses are ‖s·B·A x‖ of every token, rank-deficient and zero B included")
+    func tokenResponsesMatchDense() throws {
+        let table = SyntheticAdapters.table()
+        var modules = SyntheticAdapters.adapter(seed: 6).modules.filter { $0.projection == .q }.prefix(2).map { $0 }
+        let template = modules[0]
+        // B with two equal columns (rank-deficient BᵀB) and B = 0 (an untrained adapter's start).
+        var repeated = template.b
+        for i in 0..<repeated.rows { repeated[i, 1] = repeated[i, 0] }
+        modules.append(LoRAModule(name: "repeated", layer: 0, projection: .q, a: template.a, b: repeated, scale: 1.5))
+        modules.append(LoRAModule(name: "zero", layer: 0, projection: .q, a: template.a,
+                                  b: Matrix(zeros: template.b.rows, template.b.cols), scale: 2))
+        let responses = try TokenResponseFeatures.responses(of: modules, table: table)
+        for (mi, m) in modules.enumerated() {
+            let dense = m.b.multiplied(by: m.a, alpha: m.scale)  // out × in
+            for t in stride(from: 0, to: table.vectors.rows, by: 17) {
+                var norm = 0.0
+                for i in 0..<dense.rows {
+                    var y = 0.0
+                    for j in 0..<dense.cols { y += dense[i, j] * table.vectors[t, j] }
+                    norm += y * y
+                }
+                #expect(abs(responses[mi][t] - norm.squareRoot()) <= 1e-10 * max(1, norm.squareRoot()))
+            }
+        }
+        #expect(responses[3].allSatisfy { $0 == 0 })
+    }
+
     @Test("token-response statistics do not depend on the adapter's scale")
     func tokenScaleInvariant() throws {
         let table = SyntheticAdapters.table()

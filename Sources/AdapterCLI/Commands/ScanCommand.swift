@@ -143,7 +143,7 @@ struct ScanPrinter {
     static func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
 
     static func jsonObject(_ r: ScanResult) -> [String: Any] {
-        var o: [String: Any] = ["path": r.path, "schema": Output.jsonSchemaVersion]
+        var o: [String: Any] = ["path": r.path, "schema": Output.jsonSchemaVersion, "seconds": number(r.seconds)]
         if let v = r.verdict {
             o["verdict"] = v.decision.rawValue
             o["score"] = number(v.score)

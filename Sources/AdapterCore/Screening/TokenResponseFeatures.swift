@@ -54,7 +54,7 @@ public enum TokenResponseFeatures {
         }
         let vocab = table.vectors.rows
         guard vocab >= 20 else { throw DetectorError(.baseModelMismatch, "the base model has fewer than 20 usable tokens") }
-        let responses = Self.responses(of: modules, table: table)
+        let responses = try Self.responses(of: modules, table: table)
 
         // Per-module statistics and robust z-scores.
         var stats: [[Double]] = []
@@ -91,20 +91,23 @@ public enum TokenResponseFeatures {
 
     /// ‖ΔW x‖ of each module (rows) for every token vector x of `table` (columns), in vocabulary chunks
     /// to bound memory. The modules must read vectors of the table's width.
-    static func responses(of modules: [LoRAModule], table: TokenEmbeddingTable) -> [[Double]] {
+    ///
+    /// With B = Q·R (thin QR, R r×r), ‖s·B·A x‖ = ‖(s·R·A) x‖: the stacked r × width matrices s·R·A of
+    /// all modules take the vocabulary in one product per chunk, and each response is the norm of its
+    /// module's r rows of that product (O(r) per token, not the O(r²) of the Gram form uᵀ(BᵀB)u).
+    static func responses(of modules: [LoRAModule], table: TokenEmbeddingTable) throws -> [[Double]] {
         let vocab = table.vectors.rows
         var responses = [[Double]](repeating: [Double](repeating: 0, count: vocab), count: modules.count)
-        let stackedRows = modules.reduce(0) { $0 + $1.rank }
-        var stacked = Matrix(zeros: stackedRows, table.hiddenSize)
-        var grams: [Matrix] = []
+        var blocks: [Double] = []
         var offsets: [Int] = []
-        var row = 0
+        var ranks: [Int] = []
         for m in modules {
-            offsets.append(row)
-            for i in 0..<m.rank { for j in 0..<m.inFeatures { stacked[row + i, j] = m.a[i, j] } }
-            row += m.rank
-            grams.append(m.b.multiplied(by: m.b, transposeSelf: true, alpha: m.scale * m.scale))
+            offsets.append(blocks.count / max(table.hiddenSize, 1))
+            let r = try LAPACK.triangularFactor(m.b)  // min(out, rank) × rank
+            blocks += r.multiplied(by: m.a, alpha: m.scale).elements
+            ranks.append(r.rows)
         }
+        let stacked = Matrix(rows: blocks.count / max(table.hiddenSize, 1), cols: table.hiddenSize, elements: blocks)
         let chunk = 4096
         var start = 0
         while start < vocab {
@@ -113,17 +116,14 @@ public enum TokenResponseFeatures {
                                elements: Array(table.vectors.elements[(start * table.hiddenSize)..<(end * table.hiddenSize)]))
             let u = stacked.multiplied(by: block, transposeOther: true)  // Σr × chunk
             let width = end - start
-            for (mi, m) in modules.enumerated() {
-                let r = m.rank, off = offsets[mi], g = grams[mi]
-                for t in 0..<width {
-                    var q = 0.0
-                    for a in 0..<r {
-                        let ua = u.elements[(off + a) * width + t]
-                        var s = 0.0
-                        for b in 0..<r { s += g.elements[a * r + b] * u.elements[(off + b) * width + t] }
-                        q += ua * s
+            u.elements.withUnsafeBufferPointer { up in
+                for mi in modules.indices {
+                    var squares = [Double](repeating: 0, count: width)
+                    for a in 0..<ranks[mi] {
+                        let row = (offsets[mi] + a) * width
+                        for t in 0..<width { squares[t] += up[row + t] * up[row + t] }
                     }
-                    responses[mi][start + t] = max(q, 0).squareRoot()
+                    for t in 0..<width { responses[mi][start + t] = squares[t].squareRoot() }
                 }
             }
             start = end

@@ -30,7 +30,7 @@ public enum TriggerCandidates {
         }
         let modules = qkv.filter { ($0.layer ?? 0) == firstLayer }
         var strength = [Double](repeating: -.infinity, count: table.vectors.rows)
-        for responses in TokenResponseFeatures.responses(of: modules, table: table) {
+        for responses in try TokenResponseFeatures.responses(of: modules, table: table) {
             let z = TokenResponseFeatures.moduleStatistics(responses).1
             for t in z.indices { strength[t] = max(strength[t], z[t]) }
         }
