@@ -9,7 +9,7 @@ import Testing
         processor\t: 0
         vendor_id\t: GenuineIntel
         model name\t: Intel(R) Xeon(R) Processor
-        flags\t\t: fpu sse2 ssse3 fma avx avx2 avx512f avx512bw
+        flags\t\t: fpu sse2 ssse3 fma avx avx2 avx512f avx512cd avx512dq avx512bw avx512vl
         processor\t: 1
         flags\t\t: fpu sse2
         """
@@ -26,18 +26,20 @@ import Testing
 
     @Test func theCPUIDProbeAgreesWithProcCpuinfo() throws {
         let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        let listed = Self.cpuFlags(cpuinfo: text).intersection(["avx2", "fma", "avx512f"])
+        let listed = Self.cpuFlags(cpuinfo: text)
+            .intersection(["avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"])
         #expect(BLASKernelCheck.vectorUnitFlags == listed)
         #expect(BLASKernelCheck.cpuFlags(vectorUnits: 5) == ["avx2", "avx512f"])
+        #expect(BLASKernelCheck.cpuFlags(vectorUnits: 0x7f) == ["avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"])
     }
 
     @Test func genericKernelsOnAWiderCPUGetTheSettingThatFits() throws {
         let flags = Self.cpuFlags(cpuinfo: Self.cpuinfo)
         let note = try #require(BLASKernelCheck.note(coreName: "Prescott", cpuFlags: flags))
         #expect(note.contains("'Prescott'"))
-        #expect(note.contains("OPENBLAS_CORETYPE=Haswell"))
-        #expect(note.contains("SkylakeX"))
-        let avx2Only = try #require(BLASKernelCheck.note(coreName: "Nehalem", cpuFlags: ["avx", "avx2", "fma"]))
+        #expect(note.contains("OPENBLAS_CORETYPE=SkylakeX"))
+        let avx2Only = try #require(BLASKernelCheck.note(coreName: "Nehalem", cpuFlags: ["avx", "avx2", "fma", "avx512f"]))
+        #expect(avx2Only.contains("OPENBLAS_CORETYPE=Haswell"))
         #expect(!avx2Only.contains("SkylakeX"))
     }
 

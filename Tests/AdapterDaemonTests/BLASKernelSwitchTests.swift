@@ -5,9 +5,15 @@ import Testing
 /// wider CPU, never over the operator's choice, and once at most.
 @Suite struct BLASKernelSwitchTests {
     static let wide: Set<String> = ["avx2", "fma", "avx512f"]
+    static let avx512: Set<String> = ["avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"]
 
-    @Test func genericKernelsOnAWiderCPUAreSwitchedToHaswell() {
+    @Test func genericKernelsOnAWiderCPUAreSwitchedToTheWidestThatFit() {
+        // AVX-512 foundation alone is not enough for the SkylakeX kernels (built for F/VL/BW/DQ/CD)
         #expect(BLASKernelSwitch.step(environment: [:], coreName: "Prescott", cpuFlags: Self.wide)
+                == .reexecute(kernels: "Haswell"))
+        #expect(BLASKernelSwitch.step(environment: [:], coreName: "Prescott", cpuFlags: Self.avx512)
+                == .reexecute(kernels: "SkylakeX"))
+        #expect(BLASKernelSwitch.step(environment: [:], coreName: "Prescott", cpuFlags: Self.avx512.subtracting(["avx512bw"]))
                 == .reexecute(kernels: "Haswell"))
         #expect(BLASKernelSwitch.step(environment: ["PATH": "/usr/bin"], coreName: "Nehalem", cpuFlags: ["avx2", "fma"])
                 == .reexecute(kernels: "Haswell"))
@@ -15,7 +21,8 @@ import Testing
 
     @Test func fittingKernelsANarrowCPUOrTheOperatorsChoiceAreKept() {
         #expect(BLASKernelSwitch.step(environment: [:], coreName: "Haswell", cpuFlags: Self.wide) == .keep)
-        #expect(BLASKernelSwitch.step(environment: [:], coreName: "SkylakeX", cpuFlags: Self.wide) == .keep)
+        #expect(BLASKernelSwitch.step(environment: [:], coreName: "SkylakeX", cpuFlags: Self.avx512) == .keep)
+        #expect(BLASKernelSwitch.step(environment: [:], coreName: "Haswell", cpuFlags: Self.avx512) == .keep)
         #expect(BLASKernelSwitch.step(environment: [:], coreName: "Prescott", cpuFlags: ["sse3", "avx"]) == .keep)
         #expect(BLASKernelSwitch.step(environment: ["OPENBLAS_CORETYPE": "Prescott"], coreName: "Prescott", cpuFlags: Self.wide) == .keep)
     }

@@ -7,7 +7,7 @@ import CCPUFeatures
 /// the build, or a virtual machine reporting a generic "Intel(R) Xeon(R) Processor") can get kernels
 /// without AVX2, such as the SSE3 "Prescott" set. Debian 12's OpenBLAS 0.3.21 does this on the machine
 /// of docs/PERFORMANCE.md, where the 3B-shaped merge and re-cluster then take 1.7–1.8× as long as with
-/// `OPENBLAS_CORETYPE=Haswell`. OpenBLAS reads that variable only when it is loaded: adapterd switches
+/// `OPENBLAS_CORETYPE=Haswell`, and behavioural screening 2.6× as long as with `SkylakeX`. OpenBLAS reads that variable only when it is loaded: adapterd switches
 /// by executing itself again (`BLASKernelSwitch`); adapterctl and adapterd-bench print this note.
 public enum BLASKernelCheck {
     /// Kernel sets without AVX2 (OpenBLAS's names, as `openblas_get_corename` reports them; lower case).
@@ -16,17 +16,27 @@ public enum BLASKernelCheck {
         "coppermine", "sandybridge", "unknown",
     ]
 
-    /// A warning when `coreName` lacks vector units the CPU has (`cpuFlags`, as /proc/cpuinfo names them); nil
-    /// when the kernels fit, or when the CPU has no AVX2 and FMA to offer.
+    /// The AVX-512 subsets OpenBLAS's "SkylakeX" kernels are built for.
+    static let skylakeXUnits: Set<String> = ["avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"]
+
+    /// The widest of OpenBLAS's kernel sets this CPU runs (`cpuFlags`, as /proc/cpuinfo names them):
+    /// "SkylakeX" with the AVX-512 subsets it is built for, "Haswell" with AVX2 and FMA, else nil.
+    static func fittingKernels(cpuFlags: Set<String>) -> String? {
+        if skylakeXUnits.isSubset(of: cpuFlags) { return "SkylakeX" }
+        return cpuFlags.contains("avx2") && cpuFlags.contains("fma") ? "Haswell" : nil
+    }
+
+    /// A warning when `coreName` lacks vector units the CPU has (`cpuFlags`); nil when the kernels fit,
+    /// or when the CPU has no AVX2 and FMA to offer.
     static func note(coreName: String, cpuFlags: Set<String>) -> String? {
-        guard genericKernels.contains(coreName.lowercased()), cpuFlags.contains("avx2"), cpuFlags.contains("fma") else {
+        guard genericKernels.contains(coreName.lowercased()), let fitting = fittingKernels(cpuFlags: cpuFlags) else {
             return nil
         }
-        let wider = cpuFlags.contains("avx512f") ? " (AVX-512: SkylakeX also fits)" : ""
-        return "OpenBLAS runs its '\(coreName)' kernels, which use no AVX2, on a CPU with AVX2 and FMA\(wider): "
-            + "it did not recognise this CPU model, and merging and planning can take up to about twice as long "
-            + "as they need. Set OPENBLAS_CORETYPE=Haswell in the environment (adapterd does so by itself unless "
-            + "the variable is set); 'adapterd-bench merge' shows the kernel and the time."
+        let units = fitting == "SkylakeX" ? "AVX-512" : "AVX2 and FMA"
+        return "OpenBLAS runs its '\(coreName)' kernels, which use no AVX2, on a CPU with \(units): "
+            + "it did not recognise this CPU model, and merging, planning and behavioural screening can take "
+            + "two to three times as long as they need. Set OPENBLAS_CORETYPE=\(fitting) in the environment "
+            + "(adapterd does so by itself unless the variable is set); 'adapterd-bench merge' shows the kernel and the time."
     }
 
     /// The note for this process's OpenBLAS and CPU.
@@ -43,6 +53,10 @@ public enum BLASKernelCheck {
         if bits & 1 != 0 { flags.insert("avx2") }
         if bits & 2 != 0 { flags.insert("fma") }
         if bits & 4 != 0 { flags.insert("avx512f") }
+        if bits & 8 != 0 { flags.insert("avx512vl") }
+        if bits & 16 != 0 { flags.insert("avx512bw") }
+        if bits & 32 != 0 { flags.insert("avx512dq") }
+        if bits & 64 != 0 { flags.insert("avx512cd") }
         return flags
     }
 }

@@ -8,7 +8,8 @@ import Glibc
 ///
 /// When OpenBLAS picked a kernel set without AVX2 on a CPU with AVX2 and FMA (`BLASKernelCheck`) and the
 /// operator chose none (`OPENBLAS_CORETYPE` unset), adapterd executes itself again with
-/// `OPENBLAS_CORETYPE=Haswell`: OpenBLAS reads the variable only when it is loaded. The new image keeps
+/// `OPENBLAS_CORETYPE` naming the widest set the CPU runs (`SkylakeX` with AVX-512 F/VL/BW/DQ/CD, else
+/// `Haswell`): OpenBLAS reads the variable only when it is loaded. The new image keeps
 /// the PID, arguments, environment and inherited descriptors (systemd's socket and NOTIFY_SOCKET), so
 /// systemd sees nothing. It happens at most once: a marker variable carries the first kernel name to the
 /// new image, which removes both variables again, so the processes the daemon starts (an external
@@ -16,10 +17,6 @@ import Glibc
 public enum BLASKernelSwitch {
     static let kernelVariable = "OPENBLAS_CORETYPE"
     static let markerVariable = "ADAPTERD_BLAS_REEXECUTED_FROM"
-    /// AVX2 + FMA kernels: what every CPU `BLASKernelCheck` gives a note for has. (SkylakeX was faster
-    /// on the AVX-512 machine of docs/PERFORMANCE.md but needs more than the AVX-512 foundation.)
-    static let fittingKernels = "Haswell"
-
     /// What start-up does about the kernels.
     enum Step: Equatable {
         /// Nothing: the kernels fit, the CPU has nothing wider, or the operator chose them.
@@ -33,8 +30,9 @@ public enum BLASKernelSwitch {
     static func step(environment: [String: String], coreName: String, cpuFlags: Set<String>) -> Step {
         if let first = environment[markerVariable] { return .reexecuted(from: first) }
         guard environment[kernelVariable] == nil,
-              BLASKernelCheck.note(coreName: coreName, cpuFlags: cpuFlags) != nil else { return .keep }
-        return .reexecute(kernels: fittingKernels)
+              BLASKernelCheck.note(coreName: coreName, cpuFlags: cpuFlags) != nil,
+              let kernels = BLASKernelCheck.fittingKernels(cpuFlags: cpuFlags) else { return .keep }
+        return .reexecute(kernels: kernels)
     }
 
     /// Executes adapterd again with fitting kernels when that is the step (and then does not return);
@@ -47,10 +45,11 @@ public enum BLASKernelSwitch {
         case .keep:
             return nil
         case .reexecuted(let first):
+            let chosen = ProcessInfo.processInfo.environment[kernelVariable] ?? "?"
             unsetenv(markerVariable)
             unsetenv(kernelVariable)
-            return "OpenBLAS chose its '\(first)' kernels, which use no AVX2, on a CPU with AVX2 and FMA; adapterd "
-                + "executed itself again with \(kernelVariable)=\(fittingKernels) and runs '\(current)' "
+            return "OpenBLAS chose its '\(first)' kernels, which use no AVX2, on a CPU with wider vector units; adapterd "
+                + "executed itself again with \(kernelVariable)=\(chosen) and runs '\(current)' "
                 + "(set \(kernelVariable) in its environment to choose the kernels yourself)"
         case .reexecute(let kernels):
             setenv(kernelVariable, kernels, 1)
