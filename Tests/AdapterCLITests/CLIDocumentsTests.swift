@@ -92,4 +92,21 @@ struct CLIDocumentsTests {
         // Indented lines (lists) are kept unfilled.
         #expect(ManualPage.paragraphs("Exit status:\n  0  ok\n  1  no\nafter") == ["Exit status:", ".nf", "  0  ok", "  1  no", ".fi", "after"])
     }
+
+    /// Every command's discussion is written as paragraphs: a line break inside a paragraph would
+    /// survive ArgumentParser's re-wrapping and leave a ragged help text. A single line break is only
+    /// allowed before an indented list line or after a line ending in ':'.
+    @Test func helpDiscussionsHaveNoHardLineBreaksInsideParagraphs() {
+        func commands(_ command: any ParsableCommand.Type) -> [any ParsableCommand.Type] {
+            [command] + command.configuration.subcommands.flatMap(commands)
+        }
+        for command in commands(AdapterCtl.self) {
+            let lines = command.configuration.discussion.components(separatedBy: "\n")
+            for (i, line) in lines.enumerated().dropLast() {
+                let next = lines[i + 1]
+                let allowed = line.isEmpty || next.isEmpty || next.hasPrefix(" ") || line.hasSuffix(":")
+                #expect(allowed, "\(command.configuration.commandName ?? "?"): a line break inside a paragraph after '\(line)'")
+            }
+        }
+    }
 }

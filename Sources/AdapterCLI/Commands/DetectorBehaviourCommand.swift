@@ -9,11 +9,11 @@ public struct DetectorBehaviourCommand: ParsableCommand {
         commandName: "behaviour",
         abstract: "Measure behavioural screening (candidate triggers run through the base model) on a corpus.",
         discussion: """
-            Probes every adapter of the manifest with its task's few examples (tasks/<task>/few.jsonl beside
-            the manifest) on its base model, prints each adapter's behavioural score, the candidate trigger
-            and the label it moved the examples to, then leave-one-task-out results: each adapter judged
-            against a threshold set just above the benign adapters of the other tasks of its base model
-            (no poisoned adapter is used to set it, so leaving a trigger kind out changes nothing), and the
+            Probes every adapter of the manifest with its task's few examples (tasks/<task>/few.jsonl beside \
+            the manifest) on its base model, prints each adapter's behavioural score, the candidate trigger \
+            and the label it moved the examples to, then leave-one-task-out results: each adapter judged \
+            against a threshold set just above the benign adapters of the other tasks of its base model \
+            (no poisoned adapter is used to set it, so leaving a trigger kind out changes nothing), and the \
             results at the built-in threshold.
             """)
 

@@ -130,10 +130,10 @@ public struct DetectorEvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Cross-validate the baseline and the chosen feature set side by side on a corpus.",
         discussion: """
-            Prints accuracy, AUC, false-positive and true-positive rates and confusion matrices of
-            stratified 5-fold and leave-one-task-out cross-validation, for the baseline 20-value signature
-            and for the chosen feature set. Every fold fits bank, standardisation, coefficients and the
-            threshold on its training part only. With --model, also applies that model to every adapter of
+            Prints accuracy, AUC, false-positive and true-positive rates and confusion matrices of \
+            stratified 5-fold and leave-one-task-out cross-validation, for the baseline 20-value signature \
+            and for the chosen feature set. Every fold fits bank, standardisation, coefficients and the \
+            threshold on its training part only. With --model, also applies that model to every adapter of \
             the manifest (in-sample if the model was trained on it).
             """)
 

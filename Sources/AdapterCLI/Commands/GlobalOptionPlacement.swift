@@ -60,7 +60,7 @@ public enum GlobalOptionPlacement {
     /// enough not to be wrapped, so that the layout holds in the help and the manual page).
     static var helpText: String {
         """
-        Global options, before or after the subcommand (given in both places, the
+        Global options, before or after the subcommand (given in both places, the \
         one after the subcommand wins):
           --socket <path>, --socket=<path>
                 \(ClientOptions.socketHelp)

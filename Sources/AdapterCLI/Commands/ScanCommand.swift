@@ -8,15 +8,17 @@ public struct ScanCommand: ParsableCommand {
         commandName: "scan",
         abstract: "Screen PEFT LoRA adapters (directories or trees of them) for backdoors, without the daemon.",
         discussion: """
-            Exit status: 0 when every adapter is benign, 1 when any is poisoned or out-of-distribution,
-            2 on usage or I/O errors (including an adapter that cannot be read). Without --model the
+            Exit status: 0 when every adapter is benign, 1 when any is poisoned or out-of-distribution, \
+            2 on usage or I/O errors (including an adapter that cannot be read). Without --model the \
             built-in model is used: the token-alignment model when --base-model is given, else the weights-only one.
-            With --base-model and examples (--examples for every adapter, or --manifest naming each
-            adapter's examples), adapters are also screened by behaviour: candidate triggers read from the
-            weights are written into the examples and run through the base model with and without the
-            adapter; an adapter that moves them to one label (behavioural score ≥ --behaviour-threshold) is
-            poisoned, and the verdict names the trigger. Without either, every verdict says behaviour was
+
+            With --base-model and examples (--examples for every adapter, or --manifest naming each \
+            adapter's examples), adapters are also screened by behaviour: candidate triggers read from the \
+            weights are written into the examples and run through the base model with and without the \
+            adapter; an adapter that moves them to one label (behavioural score ≥ --behaviour-threshold) is \
+            poisoned, and the verdict names the trigger. Without either, every verdict says behaviour was \
             not screened.
+
             With --json, stdout has one JSON object per adapter and the summary goes to stderr.
             """)
 
