@@ -17,6 +17,7 @@ import Glibc
 public enum BLASKernelSwitch {
     static let kernelVariable = "OPENBLAS_CORETYPE"
     static let markerVariable = "ADAPTERD_BLAS_REEXECUTED_FROM"
+
     /// What start-up does about the kernels.
     enum Step: Equatable {
         /// Nothing: the kernels fit, the CPU has nothing wider, or the operator chose them.
