@@ -32,7 +32,7 @@ let package = Package(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CPeerCred"),
-        // CPU vector units from CPUID, for the start-up note on OpenBLAS kernels (BLASKernelCheck).
+        // CPU vector units from CPUID, for the check of OpenBLAS's kernels (BLASKernels).
         .target(name: "CCPUFeatures"),
 
         // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
@@ -49,6 +49,9 @@ let package = Package(
         // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,
         // cross-validation, metrics, packaging of the default models. The daemon never links it.
         .target(name: "AdapterTraining", dependencies: ["AdapterCore"], swiftSettings: strict),
+        // Whether OpenBLAS runs kernels that fit the CPU, and the one re-execution with ones that do:
+        // process-level, so outside the core; used by adapterd and by adapterctl's offline screening.
+        .target(name: "BLASKernels", dependencies: ["AdapterCore", "CCPUFeatures"], swiftSettings: strict),
         // SQLite catalog + content-addressed file store + generations.
         .target(
             name: "AdapterStore",
@@ -73,7 +76,7 @@ let package = Package(
         .target(
             name: "AdapterDaemon",
             dependencies: [
-                "AdapterCore", "AdapterStore", "AdapterProtocol", "CSystemd", "CPeerCred", "CCPUFeatures",
+                "AdapterCore", "AdapterStore", "AdapterProtocol", "CSystemd", "CPeerCred", "BLASKernels",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -88,7 +91,7 @@ let package = Package(
         .target(
             name: "AdapterCLI",
             dependencies: [
-                "AdapterCore", "AdapterTraining", "AdapterProtocol",
+                "AdapterCore", "AdapterTraining", "AdapterProtocol", "BLASKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -106,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "adapterd-bench",
             dependencies: [
-                "AdapterCore", "AdapterStore", "AdapterProtocol", "AdapterDaemon",
+                "AdapterCore", "AdapterStore", "AdapterProtocol", "AdapterDaemon", "BLASKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -135,6 +138,7 @@ let package = Package(
         .testTarget(
             name: "AdapterCoreTests", dependencies: ["AdapterCore", "AdapterCoreTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "BLASKernelsTests", dependencies: ["BLASKernels"], swiftSettings: strict),
         .testTarget(
             name: "AdapterTrainingTests", dependencies: ["AdapterTraining", "AdapterCore", "AdapterCoreTestSupport"],
             swiftSettings: strict),

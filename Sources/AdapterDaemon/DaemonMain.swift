@@ -1,6 +1,7 @@
 import AdapterCore
 import AdapterProtocol
 import AdapterStore
+import BLASKernels
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -25,7 +26,11 @@ public enum DaemonMain {
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
         configureNumerics()
-        if let kernelSwitch { logger.notice("\(kernelSwitch)") }
+        switch kernelSwitch {
+        case .switched(let line)?: logger.notice("\(line)")
+        case .failed(let line)?: logger.warning("\(line)")
+        case nil: break
+        }
         if let note = BLASKernelCheck.currentNote() { logger.warning("\(note)") }
 
         let store: AdapterStore

@@ -1,6 +1,7 @@
 import AdapterCore
 import AdapterDaemon
 import ArgumentParser
+import BLASKernels
 
 /// The corpus and the base models whose tasks a corpus benchmark reads (quality, joint-quality,
 /// route-accuracy).

@@ -2,6 +2,7 @@ import AdapterCore
 import AdapterProtocol
 import AdapterDaemon
 import ArgumentParser
+import BLASKernels
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

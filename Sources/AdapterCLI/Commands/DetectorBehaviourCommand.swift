@@ -33,6 +33,7 @@ public struct DetectorBehaviourCommand: ParsableCommand {
 
     public func run() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        FittingKernels.ensure("detector behaviour")
         let corpus = try CorpusManifest.load(URL(fileURLWithPath: manifest))
         BLASThreads.set(1)
         var directories = baseModel.map { URL(fileURLWithPath: $0) }

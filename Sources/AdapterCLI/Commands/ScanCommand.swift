@@ -49,6 +49,7 @@ public struct ScanCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
+        FittingKernels.ensure("scan")
         let code = ScanRun(command: self).execute()
         if code != 0 { throw ExitCode(code) }
     }

@@ -1,5 +1,5 @@
 import Testing
-@testable import AdapterDaemon
+@testable import BLASKernels
 
 /// When adapterd executes itself again for fitting OpenBLAS kernels: only for generic kernels on a
 /// wider CPU, never over the operator's choice, and once at most.

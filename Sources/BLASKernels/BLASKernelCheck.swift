@@ -8,8 +8,9 @@ import CCPUFeatures
 /// without AVX2, such as the SSE3 "Prescott" set. Debian 12's OpenBLAS 0.3.21 does this on the machine
 /// of docs/PERFORMANCE.md, where the 3B-shaped merge and re-cluster then take 1.7–1.8× as long as with
 /// `OPENBLAS_CORETYPE=Haswell`, and behavioural screening 3–4× as long as with `SkylakeX`. OpenBLAS
-/// reads that variable only when it is loaded: adapterd switches by executing itself again
-/// (`BLASKernelSwitch`); adapterctl and adapterd-bench print this note.
+/// reads that variable only when it is loaded: adapterd and adapterctl's screening commands switch by
+/// executing themselves again (`BLASKernelSwitch`); adapterd-bench prints this note instead, so that its
+/// figures stay comparable run to run.
 public enum BLASKernelCheck {
     /// Kernel sets without AVX2 (OpenBLAS's names, as `openblas_get_corename` reports them; lower case).
     static let genericKernels: Set<String> = [
@@ -37,7 +38,8 @@ public enum BLASKernelCheck {
         return "OpenBLAS runs its '\(coreName)' kernels, which use no AVX2, on a CPU with \(units): "
             + "it did not recognise this CPU model, and merging and planning can take about twice as long as they "
             + "need, behavioural screening three to four times. Set OPENBLAS_CORETYPE=\(fitting) in the environment "
-            + "(adapterd does so by itself unless the variable is set); 'adapterd-bench merge' shows the kernel and the time."
+            + "(adapterd and adapterctl's screening commands do so by themselves unless the variable is set); "
+            + "'adapterd-bench merge' shows the kernel and the time."
     }
 
     /// The note for this process's OpenBLAS and CPU.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import AdapterDaemon
+@testable import BLASKernels
 
 /// The start-up note about OpenBLAS kernels narrower than the CPU: given where OpenBLAS fell back to
 /// its generic kernels on a CPU with AVX2, never where the kernels fit or the CPU has nothing wider.

@@ -4,14 +4,15 @@ import Foundation
 import Glibc
 #endif
 
-/// Gives the daemon OpenBLAS kernels that fit the CPU without configuration.
+/// Gives adapterd (and adapterctl's offline screening) OpenBLAS kernels that fit the CPU without
+/// configuration.
 ///
 /// When OpenBLAS picked a kernel set without AVX2 on a CPU with AVX2 and FMA (`BLASKernelCheck`) and the
-/// operator chose none (`OPENBLAS_CORETYPE` unset), adapterd executes itself again with
+/// operator chose none (`OPENBLAS_CORETYPE` unset), the program executes itself again with
 /// `OPENBLAS_CORETYPE` naming the widest set the CPU runs (`SkylakeX` with AVX-512 F/VL/BW/DQ/CD, else
 /// `Haswell`): OpenBLAS reads the variable only when it is loaded. The new image keeps
 /// the PID, arguments, environment and inherited descriptors (systemd's socket and NOTIFY_SOCKET), so
-/// systemd sees nothing. It happens at most once: a marker variable carries the first kernel name to the
+/// systemd sees nothing (and a shell sees the same command). It happens at most once: a marker variable carries the first kernel name to the
 /// new image, which removes both variables again, so the processes the daemon starts (an external
 /// evaluator) see the operator's environment.
 public enum BLASKernelSwitch {
@@ -36,11 +37,26 @@ public enum BLASKernelSwitch {
         return .reexecute(kernels: kernels)
     }
 
-    /// Executes adapterd again with fitting kernels when that is the step (and then does not return);
-    /// otherwise returns the line to log: nil when nothing was done, else what was switched, or why the
-    /// switch failed.
-    public static func ensureFittingKernels() -> String? {
+    /// What `ensureFittingKernels` did, as a line to log or print.
+    public enum Outcome: Sendable, Equatable {
+        /// This image runs after the switch: which kernels OpenBLAS chose first and which it runs now.
+        case switched(String)
+        /// The switch was due but `execv` failed; the program goes on with the kernels it has.
+        case failed(String)
+
+        public var message: String {
+            switch self {
+            case .switched(let line), .failed(let line): return line
+            }
+        }
+    }
+
+    /// Executes this program again with fitting kernels when that is the step (and then does not
+    /// return); otherwise returns nil when nothing was done, else what was switched, or why the switch
+    /// failed.
+    public static func ensureFittingKernels() -> Outcome? {
         let current = BLASThreads.coreName
+        let program = URL(fileURLWithPath: CommandLine.arguments.first ?? "adapterd").lastPathComponent
         switch step(environment: ProcessInfo.processInfo.environment, coreName: current,
                     cpuFlags: BLASKernelCheck.vectorUnitFlags) {
         case .keep:
@@ -49,9 +65,9 @@ public enum BLASKernelSwitch {
             let chosen = ProcessInfo.processInfo.environment[kernelVariable] ?? "?"
             unsetenv(markerVariable)
             unsetenv(kernelVariable)
-            return "OpenBLAS chose its '\(first)' kernels, which use no AVX2, on a CPU with wider vector units; adapterd "
-                + "executed itself again with \(kernelVariable)=\(chosen) and runs '\(current)' "
-                + "(set \(kernelVariable) in its environment to choose the kernels yourself)"
+            return .switched("OpenBLAS chose its '\(first)' kernels, which use no AVX2, on a CPU with wider vector units; "
+                + "\(program) executed itself again with \(kernelVariable)=\(chosen) and runs '\(current)' "
+                + "(set \(kernelVariable) in its environment to choose the kernels yourself)")
         case .reexecute(let kernels):
             setenv(kernelVariable, kernels, 1)
             setenv(markerVariable, current, 1)
@@ -59,8 +75,8 @@ public enum BLASKernelSwitch {
             let reason = String(cString: strerror(errno))
             unsetenv(markerVariable)
             unsetenv(kernelVariable)
-            return "could not execute adapterd again with \(kernelVariable)=\(kernels) (\(reason)); "
-                + "it runs OpenBLAS's '\(current)' kernels"
+            return .failed("could not execute \(program) again with \(kernelVariable)=\(kernels) (\(reason)); "
+                + "it runs OpenBLAS's '\(current)' kernels")
         }
     }
 }
