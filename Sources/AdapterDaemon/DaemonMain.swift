@@ -29,9 +29,10 @@ public enum DaemonMain {
         switch kernelSwitch {
         case .switched(let line)?: logger.notice("\(line)")
         case .failed(let line)?: logger.warning("\(line)")
-        case nil: break
+        case nil:
+            // No switch was due, or the operator chose the kernels: say so if they are narrower than the CPU.
+            if let note = BLASKernelCheck.currentNote() { logger.warning("\(note)") }
         }
-        if let note = BLASKernelCheck.currentNote() { logger.warning("\(note)") }
 
         let store: AdapterStore
         do {

@@ -28,12 +28,16 @@ public enum BLASKernelCheck {
         return cpuFlags.contains("avx2") && cpuFlags.contains("fma") ? "Haswell" : nil
     }
 
+    /// The kernels to run instead of `coreName`: the fitting set when `coreName` is a generic one and
+    /// the CPU has wider vector units; nil when the kernels fit, or when the CPU has nothing wider.
+    static func betterKernels(coreName: String, cpuFlags: Set<String>) -> String? {
+        genericKernels.contains(coreName.lowercased()) ? fittingKernels(cpuFlags: cpuFlags) : nil
+    }
+
     /// A warning when `coreName` lacks vector units the CPU has (`cpuFlags`); nil when the kernels fit,
     /// or when the CPU has no AVX2 and FMA to offer.
     static func note(coreName: String, cpuFlags: Set<String>) -> String? {
-        guard genericKernels.contains(coreName.lowercased()), let fitting = fittingKernels(cpuFlags: cpuFlags) else {
-            return nil
-        }
+        guard let fitting = betterKernels(coreName: coreName, cpuFlags: cpuFlags) else { return nil }
         let units = fitting == "SkylakeX" ? "AVX-512" : "AVX2 and FMA"
         return "OpenBLAS runs its '\(coreName)' kernels, which use no AVX2, on a CPU with \(units): "
             + "it did not recognise this CPU model, and merging and planning can take about twice as long as they "

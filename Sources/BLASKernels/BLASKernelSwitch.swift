@@ -10,11 +10,11 @@ import Glibc
 /// When OpenBLAS picked a kernel set without AVX2 on a CPU with AVX2 and FMA (`BLASKernelCheck`) and the
 /// operator chose none (`OPENBLAS_CORETYPE` unset), the program executes itself again with
 /// `OPENBLAS_CORETYPE` naming the widest set the CPU runs (`SkylakeX` with AVX-512 F/VL/BW/DQ/CD, else
-/// `Haswell`): OpenBLAS reads the variable only when it is loaded. The new image keeps
-/// the PID, arguments, environment and inherited descriptors (systemd's socket and NOTIFY_SOCKET), so
-/// systemd sees nothing (and a shell sees the same command). It happens at most once: a marker variable carries the first kernel name to the
-/// new image, which removes both variables again, so the processes the daemon starts (an external
-/// evaluator) see the operator's environment.
+/// `Haswell`): OpenBLAS reads the variable only when it is loaded. The new image keeps the PID,
+/// arguments, environment and inherited descriptors (systemd's socket and NOTIFY_SOCKET), so systemd
+/// sees nothing (and a shell sees the same command). It happens at most once: a marker variable
+/// carries the first kernel name to the new image, which removes both variables again, so the
+/// processes the daemon starts (an external evaluator) see the operator's environment.
 public enum BLASKernelSwitch {
     static let kernelVariable = "OPENBLAS_CORETYPE"
     static let markerVariable = "ADAPTERD_BLAS_REEXECUTED_FROM"
@@ -32,8 +32,7 @@ public enum BLASKernelSwitch {
     static func step(environment: [String: String], coreName: String, cpuFlags: Set<String>) -> Step {
         if let first = environment[markerVariable] { return .reexecuted(from: first) }
         guard environment[kernelVariable] == nil,
-              BLASKernelCheck.note(coreName: coreName, cpuFlags: cpuFlags) != nil,
-              let kernels = BLASKernelCheck.fittingKernels(cpuFlags: cpuFlags) else { return .keep }
+              let kernels = BLASKernelCheck.betterKernels(coreName: coreName, cpuFlags: cpuFlags) else { return .keep }
         return .reexecute(kernels: kernels)
     }
 
@@ -43,12 +42,6 @@ public enum BLASKernelSwitch {
         case switched(String)
         /// The switch was due but `execv` failed; the program goes on with the kernels it has.
         case failed(String)
-
-        public var message: String {
-            switch self {
-            case .switched(let line), .failed(let line): return line
-            }
-        }
     }
 
     /// Executes this program again with fitting kernels when that is the step (and then does not
