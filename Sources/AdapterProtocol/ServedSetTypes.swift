@@ -127,8 +127,9 @@ public struct PlanResult: Codable, Sendable, Hashable {
     /// RFC 3339 UTC time the plan was made.
     public var plannedAt: String
     /// How the served set was chosen: `own-adapters`, `joint` (clusters and ranks of every group
-    /// allocated under the one budget) or `truncate-only` (no merging scored better). nil in plans
-    /// written before the field existed.
+    /// allocated under the one budget), `truncate-only` (no merging scored better) or `placed` (an
+    /// install placed its task into the served set in force; every task is planned again in the
+    /// background). nil in plans written before the field existed.
     public var policy: String?
     /// The evaluator's mean retained quality of the truncate-only plan at this budget, which the plan
     /// was compared with (nil when it does not fit or nothing had to be reduced).
@@ -198,6 +199,10 @@ public struct ServedSetInfo: Codable, Sendable, Hashable {
     public var lastReclusterAt: String?
     /// True while a re-cluster is being planned or written (the generation above keeps serving).
     public var reclustering: Bool
+    /// How the served set was chosen (`PlanResult.policy`): `placed` when installs placed their tasks
+    /// into it and the plan of every task that follows in the background has not run yet; nil for
+    /// generations planned before the field existed.
+    public var policy: String? = nil
 
     public init(generation: Int64, kind: String, clusters: [PlanCluster], tasks: [PlanTask],
                 meanRetainedQuality: Double?, worstRetainedQuality: Double?, worstTask: String?, evaluator: String,

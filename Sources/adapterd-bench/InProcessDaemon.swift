@@ -19,7 +19,8 @@ final class InProcessDaemon: Sendable {
     /// Starts a daemon with a fresh state directory under a new temporary directory and this
     /// budget, with the daemon's numerics (one BLAS thread, as `adapterd` runs). Call
     /// `LoggingSystem.bootstrap` (once per process) before.
-    init(budget: Budget, detectorModel: String?, maxConnectionsPerUser: Int? = nil) async throws {
+    init(budget: Budget, detectorModel: String?, maxConnectionsPerUser: Int? = nil,
+         installPlan: InstallPlanKind = .auto) async throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("adapterd-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let logger = Logger(label: "bench")
@@ -28,6 +29,7 @@ final class InProcessDaemon: Sendable {
         settings.socketPath = root.path + "/s.sock"
         settings.stateDirectory = root.path + "/state"
         settings.budget = budget
+        settings.installPlan = installPlan
         if let maxConnectionsPerUser {
             settings.maxConnectionsPerUser = max(settings.maxConnectionsPerUser, maxConnectionsPerUser)
             settings.maxConnections = max(settings.maxConnections, maxConnectionsPerUser)

@@ -8,9 +8,11 @@ import Logging
 import NIOConcurrencyHelpers
 
 /// `adapterd-bench recluster`: installs N synthetic adapters in F families one by one into a real
-/// (in-process) daemon under a budget of a fraction of their bytes, then re-clusters once while
+/// (in-process) daemon under a budget of a fraction of their bytes, waits for the daemon's background
+/// plan of every task when installs placed their task (`install-plan`), then re-clusters once while
 /// clients call `route` in a loop; per N: install times (first, median, last: the cost of each added
-/// task), the re-cluster's plan and write times, what it serves, and the route latency meanwhile.
+/// task), the re-cluster's plan and write times, what it serves, the route latency meanwhile, and how
+/// many installs were placed and how long the background plan took to settle after the last.
 struct ReclusterBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recluster",
@@ -28,6 +30,8 @@ struct ReclusterBench: AsyncParsableCommand {
     @Option(help: "Detector model file (default: the built-in model).") var detectorModel: String?
     @Option(help: "OpenBLAS threads in the daemon (default: the daemon's own setting, 1; 2 = what this bench ran with before it used the daemon's setting).")
     var blasThreads: Int?
+    @Option(help: "The daemon's install-plan settings to run, comma-separated (auto, full, place; each a fresh daemon per N): full, the plan of every task at each install, is the baseline of placing.")
+    var installPlans = "auto"
     @Option(help: "Goal for install + re-cluster of each N, seconds (0: not checked).") var goalSeconds = 20.0
     @Option(help: "Goal for the route p99 during the re-cluster, milliseconds (0: not checked).") var goalMs = 5.0
 
@@ -35,6 +39,10 @@ struct ReclusterBench: AsyncParsableCommand {
         let counts = try self.counts.split(separator: ",").map { text -> Int in
             guard let n = Int(text), n > 0 else { throw ValidationError("bad count '\(text)'") }
             return n
+        }
+        let plans = try installPlans.split(separator: ",").map { text -> InstallPlanKind in
+            guard let kind = InstallPlanKind(rawValue: String(text)) else { throw ValidationError("bad install plan '\(text)'") }
+            return kind
         }
         guard families > 0, fraction > 0, clients >= 0, spread >= 0 else {
             throw ValidationError("--families and --fraction must be positive, --clients and --spread not negative")
@@ -49,12 +57,15 @@ struct ReclusterBench: AsyncParsableCommand {
               + "OpenBLAS threads \(blasThreads ?? 1) (\(BLASThreads.coreName))")
         if let note = BLASKernelCheck.currentNote() { print("note: \(note)") }
         print("baseline: " + (try Self.rawReadBaseline(sample.weights)))
-        print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster")
         var goalMissed = false
-        for n in counts {
-            let row = try await measure(count: n, familyAdapters: familyAdapters, adapterBytes: adapterBytes)
-            print(row.line)
-            goalMissed = goalMissed || row.goalMissed(seconds: goalSeconds, milliseconds: goalMs)
+        for plan in plans {
+            print("install-plan = \(plan.rawValue):")
+            print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster | placing")
+            for n in counts {
+                let row = try await measure(count: n, familyAdapters: familyAdapters, adapterBytes: adapterBytes, installPlan: plan)
+                print(row.line)
+                goalMissed = goalMissed || row.goalMissed(seconds: goalSeconds, milliseconds: goalMs)
+            }
         }
         var goals: [String] = []
         if goalSeconds > 0 { goals.append(String(format: "install + re-cluster ≤ %.0f s", goalSeconds)) }
@@ -84,6 +95,14 @@ struct ReclusterBench: AsyncParsableCommand {
         var route: [Double]
         var routeErrors: Int
         var routeErrorExample: String?
+        /// Installs that placed their task (status policy `placed` right after them).
+        var placed: Int
+        /// From the last install's answer until the served set was no longer placed (the daemon's
+        /// background plan of every task written); 0 when nothing was placed.
+        var settle: Double
+        /// Mean retained quality of the served set after the last install (placed or planned), and of the re-cluster's plan.
+        var installedMean: Double
+        var plannedMean: Double
 
         var installSeconds: Double { installs.reduce(0, +) }
 
@@ -98,18 +117,21 @@ struct ReclusterBench: AsyncParsableCommand {
                    total, plan, write, served, ByteSize.format(bytes), budget.formatted(),
                    ServerBench.percentile(route, 0.5) * 1e3, ServerBench.percentile(route, 0.99) * 1e3, route.count,
                    routeErrors, installSeconds, total)
+                + String(format: " | %d placed, background plan settled %.1f s after the last install; mean retained quality %.3f after the installs, %.3f planned",
+                         placed, settle, installedMean, plannedMean)
                 + (routeErrorExample.map { " (\($0))" } ?? "")
         }
     }
 
-    func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64) async throws -> Row {
+    func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64, installPlan: InstallPlanKind) async throws -> Row {
         let budget = Int64((Double(adapterBytes) * Double(count) * fraction).rounded(.down))
         let daemon = try await InProcessDaemon(budget: .bytes(budget), detectorModel: detectorModel,
-                                               maxConnectionsPerUser: clients + 4)
+                                               maxConnectionsPerUser: clients + 4, installPlan: installPlan)
         if let blasThreads { BLASThreads.set(blasThreads) }
         let admin = try await AdapterdClient.connect(socketPath: daemon.socketPath)
         var installs: [Double] = []
         var tasks: [String] = []
+        var placed = 0
         for index in 0..<count {
             let family = index % familyAdapters.count
             let adapter = SyntheticAdapter.member(of: familyAdapters[family], spread: spread, seed: UInt64(count * 10_000 + index))
@@ -122,9 +144,15 @@ struct ReclusterBench: AsyncParsableCommand {
             _ = try await admin.call(Methods.Install.self, params)
             installs.append(ServerBench.seconds(ContinuousClock.now - start))
             tasks.append(task)
+            if try await Self.isPlaced(admin) { placed += 1 }
             // Progress on stderr: a long run cut short still says how far the installs got.
             FileHandle.standardError.write(Data(String(format: "N=%d: install %d took %.2f s\n", count, index + 1, installs[index]).utf8))
         }
+        let installedMean = try await admin.call(Methods.Status.self, NoParams()).served?.meanRetainedQuality ?? .nan
+        // The daemon plans every task in the background once installs that placed their task settle.
+        let settleStart = ContinuousClock.now
+        while try await Self.isPlaced(admin) { try await Task.sleep(for: .milliseconds(100)) }
+        let settle = placed == 0 ? 0 : ServerBench.seconds(ContinuousClock.now - settleStart)
         let before = try await Self.replanSeconds(admin)
         let routing = RouteLoop(socketPath: daemon.socketPath, clients: clients, tasks: tasks)
         try routing.start()
@@ -137,7 +165,13 @@ struct ReclusterBench: AsyncParsableCommand {
         try await daemon.stop()
         return Row(count: count, installs: installs, total: total, plan: after.plan - before.plan, write: after.write - before.write,
                    served: plan.clusterCount, bytes: plan.totalBytes, budget: plan.budget,
-                   route: route.latencies, routeErrors: route.errors, routeErrorExample: route.example)
+                   route: route.latencies, routeErrors: route.errors, routeErrorExample: route.example,
+                   placed: placed, settle: settle, installedMean: installedMean, plannedMean: plan.meanRetainedQuality)
+    }
+
+    /// Whether the current served set is one an install placed its task into (status policy `placed`).
+    static func isPlaced(_ client: AdapterdClient) async throws -> Bool {
+        try await client.call(Methods.Status.self, NoParams()).served?.policy == "placed"
     }
 
     /// Σ seconds of the daemon's planning and writing so far (its `adapterd_replan_duration_seconds`

@@ -176,3 +176,15 @@ import Testing
         #expect(MergeableGroups.form([a, b]).map(\.indices) == [[0, 1]])
     }
 }
+
+extension JointBudgetPlannerTests {
+    /// A cancelled plan stops with `CancellationError` (the daemon cancels a background plan when a
+    /// change arrives) rather than running to its end.
+    @Test func aCancelledPlanStops() async throws {
+        let tasks = Self.twoGroups()
+        let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 4
+        let task = Task { try await JointBudgetPlanner(sizer: Self.sizer).plan(tasks: tasks, budget: budget) }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+}

@@ -61,6 +61,10 @@ struct StatusCommand: DaemonQueryCommand {
                 + " by \(served.evaluator.terminalSafe)",
         ]
         if let note = served.evaluatorNote { lines.append("note:        \(note.terminalSafe)") }
+        if served.policy == "placed" {
+            lines.append("pending:     installs placed their tasks into this served set; every task is planned "
+                         + "again in the background")
+        }
         lines.append("")
         lines.append(ReclusterCommand.clusterTable(served.clusters))
         lines.append("")

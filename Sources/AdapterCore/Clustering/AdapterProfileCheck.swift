@@ -20,6 +20,13 @@ enum AdapterProfileCheck {
         return Layout(baseModel: adapter.config.baseModelNameOrPath, shapes: shapes)
     }
 
+    /// Whether every adapter has the first one's base model and module shapes.
+    static func sameProfile(_ adapters: [LoRAAdapter]) -> Bool {
+        guard let first = adapters.first else { return true }
+        let reference = layout(of: first)
+        return adapters.dropFirst().allSatisfy { layout(of: $0) == reference }
+    }
+
     /// Throws `profileMismatch` naming the first adapter that differs from the first one.
     static func requireSameProfile(_ adapters: [LoRAAdapter], names: [String]) throws {
         guard let first = adapters.first else { return }

@@ -333,6 +333,7 @@ public struct ClusterRefiner: Sendable {
         mutating func ensureMerged(_ members: [Int]) throws -> LoRAAdapter {
             let key = Self.key(members)
             if let done = merged[key] { return done }
+            try Task.checkCancellation()
             let adapter: LoRAAdapter
             if members.count == 1, let only = members.first,
                (tasks[only].adapter.modules.map(\.rank).max() ?? 0) <= mergedRank {

@@ -196,6 +196,7 @@ public struct RankAllocatingPlanner: Sendable {
         var choices: [[RankAllocation.Choice]] = []
         for members in clusters {
             guard !members.isEmpty else { throw ClusteringError(.invalidArgument, "a cluster has no members") }
+            try Task.checkCancellation()   // a merge per cluster: a cancelled plan stops within one
             let single = members.count == 1
             let top = single ? sizes[members[0]].rank
                              : max(1, min(largest, members.reduce(0) { $0 + sizes[$1].rank }))
@@ -449,6 +450,7 @@ public struct RankAllocatingPlanner: Sendable {
         var clusters: [ClusterPlan.Cluster] = []
         var outcomes = [ClusterPlan.TaskOutcome?](repeating: nil, count: tasks.count)
         for (c, members) in candidate.clusters.enumerated() {
+            try Task.checkCancellation()
             let choice = candidate.choices[c]
             let adapter: LoRAAdapter
             let bytes: Int

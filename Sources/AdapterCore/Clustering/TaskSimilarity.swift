@@ -64,6 +64,7 @@ public struct TaskSimilarity: Sendable, Equatable {
         guard let first = adapters.first else { return TaskSimilarity(names: names, inner: gram) }
         let byName = adapters.map(Self.modulesByName)
         for template in first.modules {
+            try Task.checkCancellation()
             // Every adapter has this module (same profile).
             let modules = byName.map { $0[template.name] ?? template }
             accumulate(modules: modules, into: &gram, blockRank: max(1, blockRank))

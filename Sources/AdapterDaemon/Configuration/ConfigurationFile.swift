@@ -32,6 +32,7 @@ public enum ConfigurationFile {
         ("evaluator", "how re-clustering scores merged adapters: auto (default: data-aware with base-model, else weight-space), data-aware, label-probability, weight-space or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
+        ("install-plan", "how an install over the budget changes the served set: auto (default: place above 64 MiB of installed adapters, else full), full (plan every task before answering) or place (place the new task, answer, plan every task in the background)"),
         ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
         ("metrics-textfile", "file the metrics are written to for node_exporter's textfile collector (atomically), or 'none'"),
         ("metrics-interval", "seconds between two writes of metrics-textfile"),
@@ -151,6 +152,11 @@ public enum ConfigurationFile {
             settings.evaluator = kind
         case "evaluator-command":
             settings.evaluatorCommand = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        case "install-plan":
+            guard let kind = InstallPlanKind(rawValue: value.lowercased()) else {
+                throw ConfigurationError(.invalidValue, "install-plan '\(value)' is not one of auto, full, place")
+            }
+            settings.installPlan = kind
         case "merged-dtype":
             guard let dtype = DType(rawValue: value.uppercased()) else {
                 throw ConfigurationError(.invalidValue, "merged-dtype '\(value)' is not one of F16, BF16, F32")

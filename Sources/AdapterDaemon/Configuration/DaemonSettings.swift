@@ -61,6 +61,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var evaluatorTimeoutSeconds: Double = 120
     /// The dtype merged adapters are written in (their size against the budget follows from it).
     public var mergedDType: DType = .f16
+    /// How an install over the budget changes the served set (configuration key `install-plan`).
+    public var installPlan: InstallPlanKind = .auto
     /// Minimum level of log messages.
     public var logLevel: Logger.Level = .info
     /// The file the metrics are written to for node_exporter's textfile collector; nil = none (the
@@ -127,6 +129,32 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         guard metricsIntervalSeconds >= 1 else {
             throw ConfigurationError(.invalidValue, "metrics-interval must be at least 1 second")
+        }
+    }
+}
+
+/// How an install that does not fit the budget as it is changes the served set (configuration key
+/// `install-plan`).
+public enum InstallPlanKind: String, Sendable, Hashable, CaseIterable {
+    /// `place` once the installed adapters total more than `autoPlacementBytes`, else `full`.
+    case auto
+    /// Every task planned again before the install answers (one plan per install).
+    case full
+    /// The new task placed into the served set in force (alone, or merged into the nearest served
+    /// cluster: `InstallPlacement`), the install answered, and the full plan run once in the background
+    /// for however many installs arrive meanwhile.
+    case place
+
+    /// Installed bytes above which `auto` places: tens of small adapters plan in seconds, a few
+    /// adapters of a 3B model already take tens of seconds (docs/PERFORMANCE.md).
+    public static let autoPlacementBytes: Int64 = 64 << 20
+
+    /// Whether an install places its task, with `installedBytes` installed (the new adapter included).
+    public func places(installedBytes: Int64) -> Bool {
+        switch self {
+        case .auto: return installedBytes > Self.autoPlacementBytes
+        case .full: return false
+        case .place: return true
         }
     }
 }

@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 
 /// Installs and removes tasks. An install goes: limits → decode → validate → signature → screening
 /// (ScreeningGate.swift: refused adapters end there) → stored durably with its examples → re-planned
-/// served set written → acknowledged. A removal is re-planned the same way. Both are all or nothing.
+/// served set written → acknowledged. Over the budget the re-plan is a placement of the new task, with
+/// every task planned again in the background, when `install-plan` says so (`Replanner.planInstall`). A removal is re-planned the same way. Both are all or nothing.
 struct Installer: Sendable {
     let store: AdapterStore
     let settings: NIOLockedValueBox<DaemonSettings>
@@ -137,8 +138,7 @@ struct Installer: Sendable {
                 ownSHA256: candidate.digest.hex, examplesFile: store.url(for: examplesDigest).path, load: { adapter })
             await replanner.sketchAtInstall(pending, context: context)
             let budget = try replanner.budget.limit()
-            let plan = try await replanner.makePlan(budget: budget, dryRun: false, pending: pending, context: context,
-                                                    range: 0.7...0.95)
+            let plan = try await replanner.planInstall(pending, budget: budget, context: context)
             let uid = context.peer.uid
             let planning = self.replanner
             let installed = try await planning.onPlanningThread {

@@ -27,12 +27,14 @@ extension ReadModel {
                         ?? (ownAdapters.contains(route.servedAdapterID) ? "own-adapters" : generation.evaluator))
         }
         let worst = tasks.min { $0.retainedQuality < $1.retainedQuality }
-        return ServedSetInfo(
+        var info = ServedSetInfo(
             generation: generation.id,
             kind: generation.servedAdapters.contains { $0.kind == .merged } ? "clustered" : "own",
             clusters: clusters, tasks: tasks, meanRetainedQuality: generation.meanRetainedQuality,
             worstRetainedQuality: worst?.retainedQuality, worstTask: worst?.task, evaluator: generation.evaluator,
             evaluatorNote: summary?.evaluatorNote, lastReclusterAt: generation.committedAt.map(CatalogMapping.time),
             reclustering: reclustering.withLockedValue { $0 })
+        info.policy = summary?.policy
+        return info
     }
 }

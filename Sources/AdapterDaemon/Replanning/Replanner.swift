@@ -32,6 +32,10 @@ final class Replanner: Sendable {
     let baseModel: NIOLockedValueBox<BaseModelState>
     /// The tasks' input sketches for the data-aware evaluator.
     let sketches: InputSketchBook
+    /// The plan of every task due after installs that placed their task (`install-plan`): one at a
+    /// time, cancelled by every change (which schedules it again if still due), so it runs once for
+    /// many installs.
+    private let scheduledPlan = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
          metrics: DaemonMetrics, baseModel model: BaseModelState, logger: Logger) {
@@ -53,6 +57,7 @@ final class Replanner: Sendable {
     }
 
     deinit {
+        scheduledPlan.withLockedValue { $0?.cancel() }
         planningThread.stop()
     }
 
@@ -90,14 +95,92 @@ final class Replanner: Sendable {
     /// the reads answer from (whether the change succeeded or not: a failed one may have changed part).
     /// Refused with `read only` before it starts when the store cannot change safely (read-only,
     /// catalog lost, disk full with the space reserve gone); puts the space reserve back first.
+    /// A scheduled plan of every task is cancelled first (it stops within one merge) and scheduled
+    /// again after the change if the served set is still one placed at install.
     func mutating<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         // Not awaited: the planning thread runs queued planning work before closures, so waiting for
         // it could hold this change's answer until the next queued change has planned.
         defer { Task { await self.releaseFreedMemory() } }
+        scheduledPlan.withLockedValue { $0?.cancel() }
         return try await mutations.withLock {
-            defer { reads.refreshSnapshot() }
+            defer {
+                reads.refreshSnapshot()
+                if servesPlacedTasks() { scheduleFullPlan() }
+            }
             try store.prepareForChange()
             return try await body()
+        }
+    }
+
+    // MARK: Placing at install
+
+    /// The plan of an install, holding `mutations`: the new task placed into the served set in force
+    /// when `install-plan` says so and the adapters do not all fit as they are (`ServedSetPlacement`;
+    /// every task is planned again in the background afterwards), else a plan of every task.
+    func planInstall(_ pending: ServedSetPlanner.Input, budget: Budget, context: RequestContext) async throws
+        -> ServedSetPlanner.Plan {
+        let others = try planner.inputs().filter { $0.name != pending.name }
+        let installedBytes = others.reduce(Int64(pending.ownBytes)) { $0 + Int64($1.ownBytes) }
+        let kind = settings.withLockedValue { $0.installPlan }
+        if kind.places(installedBytes: installedBytes), !budget.fits(installedBytes) {
+            await context.progress(stage: "planning", fraction: 0.75, message: "placing '\(pending.name)' into the served set")
+            let evaluator = self.evaluator.withLockedValue { $0 }.evaluators(for: others + [pending], book: sketches).primary
+            var planner = self.planner
+            planner.dtype = settings.withLockedValue { $0.mergedDType }
+            let placement = ServedSetPlacement(store: store, planner: planner)
+            do {
+                let outcome = try await metrics.timing(metrics.replanPlanning) {
+                    try await planningThread.withPreference { try await placement.plan(pending, budget: budget, evaluator: evaluator) }
+                }
+                if let outcome {
+                    logger.notice("\(outcome.summary); every task is planned again in the background")
+                    return outcome.plan
+                }
+                logger.info("'\(pending.name)' cannot be placed into the served set in force; planning every task")
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                logger.warning("placing '\(pending.name)' failed (\(error)); planning every task")
+            }
+        }
+        return try await makePlan(budget: budget, dryRun: false, pending: pending, context: context, range: 0.7...0.95)
+    }
+
+    /// Whether the current generation is one an install placed its task into (a plan of every task is due).
+    func servesPlacedTasks() -> Bool {
+        guard let current = try? store.currentGeneration(),
+              let summary = try? current.planSummary(as: PlanResult.self) else { return false }
+        return summary.policy == ServedSetPlacement.policy
+    }
+
+    /// Schedules the plan of every task `delay` from now, replacing (cancelling) one scheduled before:
+    /// installs that arrive meanwhile push it back, so it runs once they settle.
+    func scheduleFullPlan(after delay: Duration = .seconds(1)) {
+        let task = Task { [weak self] in
+            do { try await Task.sleep(for: delay) } catch { return }
+            await self?.runScheduledFullPlan()
+        }
+        scheduledPlan.withLockedValue { $0?.cancel(); $0 = task }
+    }
+
+    /// The scheduled plan of every task: made and written holding `mutations` like any change, but
+    /// cancelled by the next change (which then schedules it again).
+    private func runScheduledFullPlan() async {
+        defer { Task { await self.releaseFreedMemory() } }
+        do {
+            try await mutations.withLock {
+                defer { reads.refreshSnapshot() }
+                try Task.checkCancellation()
+                guard store.readOnlyReason() == nil, servesPlacedTasks() else { return }
+                try store.prepareForChange()
+                logger.notice("planning every task again: the served set holds tasks placed at install")
+                let result = try await replan(budget: try budget.limit(), dryRun: false, context: nil)
+                logger.notice("served set planned again: generation \(result.generation ?? 0), \(result.clusterCount) served adapters")
+            }
+        } catch is CancellationError {
+            logger.info("the plan of every task gave way to a newer change; it is scheduled again after it")
+        } catch {
+            logger.error("cannot plan every task again: \(error); the served set with placed tasks stays until the next change or adapterctl recluster")
         }
     }
 

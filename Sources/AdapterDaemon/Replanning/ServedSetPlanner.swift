@@ -124,6 +124,7 @@ struct ServedSetPlanner: Sendable {
 
         progress?(0, "loading \(inputs.count) adapters")
         let profiles = try inputs.map { input -> TaskProfile in
+            try Task.checkCancellation()
             let adapter: LoRAAdapter
             do {
                 adapter = try input.load()
@@ -264,7 +265,7 @@ struct ServedSetPlanner: Sendable {
 }
 
 /// Accumulates the clusters and task outcomes of a plan.
-private struct PlanBuilder {
+struct PlanBuilder {
     let dtype: DType
     var sources: [ServedSetPlanner.Source] = []
     var clusters: [PlanCluster] = []
@@ -319,6 +320,17 @@ private struct PlanBuilder {
         if let note { notes.append(note) }
         rounds += plan.rounds
         evaluations += plan.evaluations
+    }
+
+    /// Adds one cluster as it is served (`cluster.index` is set to its place) and its tasks' outcomes.
+    mutating func add(_ source: ServedSetPlanner.Source, cluster: PlanCluster, tasks outcomes: [PlanTask]) {
+        let index = clusters.count
+        var cluster = cluster
+        cluster.index = index
+        sources.append(source)
+        clusters.append(cluster)
+        tasks += outcomes.map { var task = $0; task.cluster = index; return task }
+        if cluster.kind == "merged" { merged = true }
     }
 
     private mutating func addOwnCluster(_ input: ServedSetPlanner.Input, index: Int) {

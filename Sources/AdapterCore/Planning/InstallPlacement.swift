@@ -1,0 +1,201 @@
+/// Places one newly installed task into the served set in force, leaving every other served adapter
+/// as it is, so that an install answers in the time of one merge rather than of a plan of every task
+/// (`JointBudgetPlanner`, which the caller runs later, once for many installs).
+///
+/// The options, each only when its bytes fit the budget beside the served adapters it leaves alone:
+/// 1. the task's own file, alone (it keeps everything, no other task changes: taken at once);
+/// 2. the task alone, truncated to the largest rank the free bytes hold;
+/// 3. the task merged into one of the `nearest` served clusters whose update is closest to its own
+///    (cosine of the factored updates), at the largest rank the cluster's bytes and the free bytes hold.
+/// The option that adds most retained quality, by the evaluator, over the tasks it touches wins (the
+/// new task's quality plus what a joined cluster's members gain or lose); nil when none fits.
+public struct InstallPlacement: Sendable {
+    public let evaluator: any Evaluator
+    public let storageDType: DType
+    /// Exact bytes of a written adapter (tests pass a stand-in).
+    public let sizer: BudgetPlanner.Sizer
+    public let weighting: MergeWeighting
+    /// Served clusters tried as homes for the task, nearest first.
+    public let nearest: Int
+    public let makeMerger: RankAllocatingPlanner.MergerFactory
+
+    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16,
+                sizer: @escaping BudgetPlanner.Sizer = BudgetPlanner.peftDirectorySize, weighting: MergeWeighting = .uniform,
+                nearest: Int = 2, merger: @escaping RankAllocatingPlanner.MergerFactory = RankAllocatingPlanner.svdMerger) {
+        self.evaluator = evaluator
+        self.storageDType = storageDType
+        self.sizer = sizer
+        self.weighting = weighting
+        self.nearest = max(0, nearest)
+        self.makeMerger = merger
+    }
+
+    /// One adapter of the served set in force, with what it costs and what its tasks keep now. Its
+    /// adapters are loaded only when it is considered.
+    public struct ServedCluster: Sendable {
+        public let members: [String]
+        public let bytes: Int
+        /// Each member's retained quality now, by name.
+        public let quality: [String: Double]
+        /// The served adapter (to measure how near the new task is).
+        public let served: @Sendable () throws -> LoRAAdapter
+        /// The members' own adapters (to merge the new task with them and score them).
+        public let profiles: @Sendable () throws -> [TaskProfile]
+
+        public init(members: [String], bytes: Int, quality: [String: Double],
+                    served: @escaping @Sendable () throws -> LoRAAdapter,
+                    profiles: @escaping @Sendable () throws -> [TaskProfile]) {
+            self.members = members
+            self.bytes = bytes
+            self.quality = quality
+            self.served = served
+            self.profiles = profiles
+        }
+    }
+
+    /// Where the task goes.
+    public enum Home: Sendable {
+        /// Served by its own file.
+        case ownFile
+        /// Alone, re-encoded at a lower rank.
+        case alone(adapter: LoRAAdapter, rank: Int, bytes: Int)
+        /// Merged with the members of `clusters[cluster]`: the adapter replaces that cluster's.
+        case joined(cluster: Int, adapter: LoRAAdapter, rank: Int, bytes: Int)
+    }
+
+    /// The placement chosen.
+    public struct Placement: Sendable {
+        public let home: Home
+        /// New retained quality of the task and, when it joined a cluster, of that cluster's members.
+        public let quality: [String: Double]
+        /// Σ retained quality added over the tasks it touches.
+        public let gain: Double
+        public let evaluations: Int
+        /// The options scored, for the log: "alone at rank 4: +0.71", …
+        public let considered: [String]
+    }
+
+    /// The best placement of `task` beside `clusters` under `budget` bytes; nil when no option fits
+    /// (the caller then plans every task).
+    public func place(_ task: TaskProfile, beside clusters: [ServedCluster], budget: Int) async throws -> Placement? {
+        let used = clusters.reduce(0) { $0 + $1.bytes }
+        let free = budget - used
+        if task.ownBytes <= free {
+            return Placement(home: .ownFile, quality: [task.name: 1], gain: 1, evaluations: 0,
+                             considered: ["own file: fits the free \(BudgetPlanner.format(bytes: free))"])
+        }
+        var evaluations = 0
+        var best: Placement?
+        var considered: [String] = []
+        func consider(_ placement: Placement, _ line: String) {
+            considered.append(line)
+            if best == nil || placement.gain > best!.gain + 1e-12 { best = placement }
+        }
+        let merger = try makeMerger([task], storageDType)
+        if let (rank, bytes) = try largestRank(for: [task], maximum: Self.rank(of: task), within: free) {
+            let adapter = try merge([task], rank: rank, merger: merger)
+            let own = try await evaluator.checkedScore(task: task, candidate: task.adapter)
+            let quality = try await evaluator.checkedScore(task: task, candidate: adapter) / own
+            evaluations += 2
+            consider(Placement(home: .alone(adapter: adapter, rank: rank, bytes: bytes), quality: [task.name: quality],
+                               gain: quality, evaluations: 0, considered: []),
+                     "alone at rank \(rank): +\(Self.format(quality))")
+        }
+        for c in try nearestClusters(to: task, in: clusters) {
+            try Task.checkCancellation()
+            guard let placement = try await join(task, cluster: c, of: clusters, free: free, merger: merger,
+                                                 evaluations: &evaluations) else { continue }
+            consider(placement, "with \(clusters[c].members.joined(separator: ", ")) at rank \(placement.rank): "
+                     + "\(placement.gain >= 0 ? "+" : "")\(Self.format(placement.gain))")
+        }
+        guard let best else { return nil }
+        return Placement(home: best.home, quality: best.quality, gain: best.gain, evaluations: evaluations,
+                         considered: considered)
+    }
+
+    /// The task merged into cluster `c` at the largest rank its bytes and the free bytes hold, scored;
+    /// nil when the members' profile differs from the task's or even rank 1 does not fit.
+    private func join(_ task: TaskProfile, cluster c: Int, of clusters: [ServedCluster], free: Int,
+                      merger: any ClusterMerging, evaluations: inout Int) async throws -> Placement? {
+        let members = try clusters[c].profiles() + [task]
+        guard AdapterProfileCheck.sameProfile(members.map(\.adapter)) else { return nil }
+        let maximum = members.map(Self.rank).max() ?? 1
+        guard let (rank, bytes) = try largestRank(for: members, maximum: maximum, within: clusters[c].bytes + free) else {
+            return nil
+        }
+        let adapter = try merge(members, rank: rank, merger: merger)
+        var quality: [String: Double] = [:]
+        var gain = 0.0
+        for member in members {
+            try Task.checkCancellation()
+            let own = try await evaluator.checkedScore(task: member, candidate: member.adapter)
+            let kept = try await evaluator.checkedScore(task: member, candidate: adapter) / own
+            evaluations += 2
+            quality[member.name] = kept
+            gain += kept - (clusters[c].quality[member.name] ?? 0)
+        }
+        return Placement(home: .joined(cluster: c, adapter: adapter, rank: rank, bytes: bytes), quality: quality,
+                         gain: gain, evaluations: 0, considered: [])
+    }
+
+    /// Indices of the `nearest` clusters whose served update is closest to the task's (cosine), of
+    /// the clusters whose served adapter shares its profile.
+    func nearestClusters(to task: TaskProfile, in clusters: [ServedCluster]) throws -> [Int] {
+        guard nearest > 0 else { return [] }
+        var cosines: [(index: Int, cosine: Double)] = []
+        for (c, cluster) in clusters.enumerated() {
+            try Task.checkCancellation()
+            let served = try cluster.served()
+            guard AdapterProfileCheck.sameProfile([task.adapter, served]),
+                  let similarity = try? TaskSimilarity.compute(names: ["task", "served"], adapters: [task.adapter, served])
+            else { continue }
+            cosines.append((c, similarity.cosine(0, 1)))
+        }
+        return cosines.sorted { $0.cosine > $1.cosine || ($0.cosine == $1.cosine && $0.index < $1.index) }
+            .prefix(nearest).map(\.index)
+    }
+
+    /// The largest rank ≤ `maximum` whose merged adapter of these tasks' profile fits `bytes`, and its size.
+    func largestRank(for tasks: [TaskProfile], maximum: Int, within bytes: Int) throws -> (rank: Int, bytes: Int)? {
+        let planner = try BudgetPlanner(tasks: tasks, dtype: storageDType, sizer: sizer)
+        guard maximum >= 1, try planner.mergedBytes(rank: 1) <= bytes else { return nil }
+        var (low, high) = (1, maximum)   // mergedBytes(low) fits; the answer is in low…high
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if try planner.mergedBytes(rank: middle) <= bytes { low = middle } else { high = middle - 1 }
+        }
+        return (low, try planner.mergedBytes(rank: low))
+    }
+
+    private func merge(_ tasks: [TaskProfile], rank: Int, merger: any ClusterMerging) throws -> LoRAAdapter {
+        let weights: [Double]
+        if tasks.count == 1 {
+            weights = [1]
+        } else if weighting == .inverseSquaredNorm {
+            let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
+            weights = weighting.weights(norms: tasks.indices.map { similarity.norm($0) })
+        } else {
+            weights = weighting.weights(norms: tasks.map { _ in 1 })
+        }
+        do {
+            return try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank)
+        } catch {
+            throw ClusteringError(.mergeFailed,
+                "merging \(tasks.map { "'\($0.name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
+        }
+    }
+
+    private static func rank(of task: TaskProfile) -> Int { max(1, task.adapter.modules.map(\.rank).max() ?? 1) }
+
+    private static func format(_ x: Double) -> String { String(format: "%.3f", x) }
+}
+
+extension InstallPlacement.Placement {
+    /// Rank of the adapter the task is served by (its own largest rank for its own file).
+    public var rank: Int {
+        switch home {
+        case .ownFile: return 0
+        case .alone(_, let rank, _), .joined(_, _, let rank, _): return rank
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import AdapterCore
+import AdapterProtocol
+import AdapterStore
+import Foundation
+
+/// Places an install's task into the current generation's served set (AdapterCore's
+/// `InstallPlacement`): every other served adapter is kept as it is (its files, its tasks' figures),
+/// so the install costs one merge rather than a plan of every task. The plan it makes has policy
+/// `placed`; the replanner plans every task again in the background afterwards.
+///
+/// It declines (nil: the install plans every task) when the current generation is not a sound start:
+/// none yet, a task installed but not routed at its installed version, a damaged served adapter,
+/// figures by another evaluator than the one in force, the task re-installed inside a merged
+/// cluster, or no placement that fits the budget.
+struct ServedSetPlacement: Sendable {
+    let store: AdapterStore
+    let planner: ServedSetPlanner
+
+    /// What `plan` decided, for the log.
+    struct Outcome: Sendable {
+        let plan: ServedSetPlanner.Plan
+        let summary: String
+    }
+
+    func plan(_ pending: ServedSetPlanner.Input, budget: Budget, evaluator: any Evaluator) async throws -> Outcome? {
+        guard case .bytes(let limit) = budget, let current = try store.currentGeneration() else { return nil }
+        let summary = try? current.planSummary(as: PlanResult.self)
+        let installed = try planner.inputs()
+        let inputs = Dictionary(installed.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let routes = Dictionary(current.routes.filter(\.servesInstalledVersion).map { ($0.task, $0) },
+                                uniquingKeysWith: { a, _ in a })
+        let damaged = store.damagedDigests()
+        let scoredBy = Dictionary((summary?.tasks ?? []).compactMap { t in t.evaluator.map { (t.task, $0) } },
+                                  uniquingKeysWith: { a, _ in a })
+        // Every other installed task served at its installed version, each figure by the evaluator in force.
+        for input in installed where input.name != pending.name {
+            guard let route = routes[input.name] else { return nil }
+            let by = scoredBy[input.name] ?? current.evaluator
+            guard by == "own-adapters" || by == evaluator.name,
+                  current.servedAdapters.contains(where: { $0.id == route.servedAdapterID }) else { return nil }
+        }
+        var kept: [StoredServedAdapter] = []
+        for served in current.servedAdapters {
+            if damaged.contains(served.configDigest) || damaged.contains(served.weightsDigest) { return nil }
+            let members = served.memberTasks.filter { $0 != pending.name }
+            if members.count < served.memberTasks.count {
+                // The task is re-installed: its old version's own file goes; a merge with others stays
+                // only through a full plan (it still holds the old version's update).
+                guard members.isEmpty else { return nil }
+                continue
+            }
+            guard members.allSatisfy({ inputs[$0] != nil && routes[$0]?.servedAdapterID == served.id }) else { return nil }
+            kept.append(served)
+        }
+        let clusters = kept.map { served in
+            InstallPlacement.ServedCluster(
+                members: served.memberTasks, bytes: served.bytes,
+                quality: Dictionary(served.memberTasks.map { ($0, routes[$0]?.retainedQuality ?? 0) },
+                                    uniquingKeysWith: { a, _ in a }),
+                served: { [store] in
+                    try PEFTAdapterLoader.load(configJSON: try store.read(served.configDigest),
+                                               safetensors: try store.read(served.weightsDigest))
+                },
+                profiles: { try served.memberTasks.map { try Self.profile(inputs[$0]!) } })
+        }
+        let placement = InstallPlacement(evaluator: evaluator, storageDType: planner.dtype)
+        let task = try Self.profile(pending)
+        let placed: InstallPlacement.Placement?
+        do {
+            placed = try await placement.place(task, beside: clusters, budget: Int(clamping: max(0, limit)))
+        } catch let error as ClusteringError where error.code == .evaluatorFailed {
+            return nil   // the full plan falls back to another evaluator and says so
+        }
+        guard let placed else { return nil }
+        let plan = try makePlan(placed, pending: pending, kept: kept, routes: routes, scoredBy: scoredBy,
+                                evaluator: evaluator.name, budget: budget, ownTotal: installed, current: current)
+        guard plan.result.totalBytes <= limit else { return nil }
+        return Outcome(plan: plan, summary: "placed '\(pending.name)' "
+                       + Self.describe(placed.home, kept: kept) + " (" + placed.considered.joined(separator: "; ") + ")")
+    }
+
+    private func makePlan(_ placed: InstallPlacement.Placement, pending: ServedSetPlanner.Input, kept: [StoredServedAdapter],
+                          routes: [String: GenerationRoute], scoredBy: [String: String], evaluator: String,
+                          budget: Budget, ownTotal installed: [ServedSetPlanner.Input],
+                          current: Generation) throws -> ServedSetPlanner.Plan {
+        let started = Date()
+        var builder = PlanBuilder(dtype: planner.dtype)
+        let versions = Dictionary(installed.map { ($0.name, $0.version) }, uniquingKeysWith: { a, _ in a })
+        let version = { (task: String) in task == pending.name ? pending.version : versions[task] ?? 0 }
+        let baseModel = pending.baseModel
+        for (c, served) in kept.enumerated() {
+            if case .joined(let joined, let adapter, let rank, _) = placed.home, joined == c {
+                let members = served.memberTasks + [pending.name]
+                let files = try PEFTAdapterWriter.serialize(adapter, dtype: planner.dtype)
+                builder.add(.merged(config: files.config, weights: files.weights, scale: CatalogMapping.scale(configJSON: files.config)),
+                            cluster: PlanCluster(index: 0, id: nil, kind: "merged", tasks: members, rank: rank,
+                                                 bytes: Int64(files.config.count + files.weights.count),
+                                                 sha256: ContentDigest.of(files.weights).hex, baseModel: baseModel),
+                            tasks: members.map { PlanTask(task: $0, version: version($0), cluster: 0,
+                                                          retainedQuality: placed.quality[$0] ?? 0, evaluator: evaluator) })
+                continue
+            }
+            let source: ServedSetPlanner.Source = served.kind == .own
+                ? .own(task: served.memberTasks[0])
+                : .merged(config: try store.read(served.configDigest), weights: try store.read(served.weightsDigest),
+                          scale: served.scale)
+            builder.add(source,
+                        cluster: PlanCluster(index: 0, id: nil, kind: served.kind.rawValue, tasks: served.memberTasks,
+                                             rank: served.rank, bytes: Int64(served.bytes), sha256: served.weightsDigest.hex,
+                                             baseModel: baseModel),
+                        tasks: served.memberTasks.map {
+                            PlanTask(task: $0, version: version($0), cluster: 0, retainedQuality: routes[$0]?.retainedQuality ?? 0,
+                                     evaluator: scoredBy[$0] ?? (served.kind == .own ? "own-adapters" : current.evaluator))
+                        })
+        }
+        switch placed.home {
+        case .ownFile:
+            builder.add(.own(task: pending.name),
+                        cluster: PlanCluster(index: 0, id: nil, kind: "own", tasks: [pending.name], rank: pending.rank,
+                                             bytes: Int64(pending.ownBytes), sha256: pending.ownSHA256, baseModel: baseModel),
+                        tasks: [PlanTask(task: pending.name, version: pending.version, cluster: 0, retainedQuality: 1,
+                                         evaluator: "own-adapters")])
+        case .alone(let adapter, let rank, _):
+            let files = try PEFTAdapterWriter.serialize(adapter, dtype: planner.dtype)
+            builder.add(.merged(config: files.config, weights: files.weights, scale: CatalogMapping.scale(configJSON: files.config)),
+                        cluster: PlanCluster(index: 0, id: nil, kind: "merged", tasks: [pending.name], rank: rank,
+                                             bytes: Int64(files.config.count + files.weights.count),
+                                             sha256: ContentDigest.of(files.weights).hex, baseModel: baseModel),
+                        tasks: [PlanTask(task: pending.name, version: pending.version, cluster: 0,
+                                         retainedQuality: placed.quality[pending.name] ?? 0, evaluator: evaluator)])
+        case .joined:
+            break
+        }
+        builder.evaluator = evaluator
+        builder.policy = ServedSetPlacement.policy
+        builder.evaluations = placed.evaluations
+        let ownTotal = installed.filter { $0.name != pending.name }.reduce(pending.ownBytes) { $0 + $1.ownBytes }
+        return builder.finish(dryRun: false, budget: budget, ownTotal: ownTotal, started: started)
+    }
+
+    /// The policy of a plan made by placing an install's task (`PlanResult.policy`).
+    static let policy = "placed"
+
+    /// A task as the placement sees it: its stored (or pending) adapter, loaded.
+    private static func profile(_ input: ServedSetPlanner.Input) throws -> TaskProfile {
+        TaskProfile(name: input.name, version: input.version, adapter: try input.load(), examplesFile: input.examplesFile,
+                    ownBytes: input.ownBytes)
+    }
+
+    private static func describe(_ home: InstallPlacement.Home, kept: [StoredServedAdapter]) -> String {
+        switch home {
+        case .ownFile: return "alone by its own file"
+        case .alone(_, let rank, _): return "alone at rank \(rank)"
+        case .joined(let c, _, let rank, _): return "with \(kept[c].memberTasks.joined(separator: ", ")) at rank \(rank)"
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import AdapterCore
+import AdapterProtocol
+import Foundation
+import Testing
+@testable import AdapterDaemon
+
+/// `install-plan = place`: an install over the budget places its task into the served set in force,
+/// and every task is planned again in the background once the installs settle.
+@Suite struct ServedSetPlacementTests {
+    static let installs = [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c"), ("llama_gqa_f16", "d")]
+
+    /// The served set's policy once the background plan has run (nil: still placed after `seconds`).
+    static func settledStatus(_ fixture: AdapterServiceTests.Fixture, seconds: Double = 60) async throws -> ServedSetInfo? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let served = try fixture.service.reads.status(fixture.context).served, served.policy != ServedSetPlacement.policy {
+                return served
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    @Test func anInstallOverTheBudgetIsPlacedAndEveryTaskPlannedAgainAfter() async throws {
+        let budget = 60_000
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(Int64(budget)))
+        var placed = 0
+        for (name, task) in Self.installs {
+            let result = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+            let served = try #require(try fixture.service.reads.status(fixture.context).served)
+            // Whatever the install did, the served set it answers with routes every task within the budget.
+            #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= Int64(budget))
+            #expect(Set(served.tasks.map(\.task)) == Set(Self.installs.prefix { $0.1 <= task }.map(\.1)))
+            #expect(served.generation == result.generation)
+            if served.policy == ServedSetPlacement.policy {
+                placed += 1
+                #expect(fixture.service.replanner.servesPlacedTasks())
+                // The placed task's figure is the evaluator's, not a stand-in.
+                let own = try #require(served.tasks.first { $0.task == task })
+                #expect(own.retainedQuality > 0 && own.retainedQuality <= 1 + 1e-9)
+                #expect(["weight-space", "own-adapters"].contains(own.evaluator ?? ""))
+            }
+        }
+        #expect(placed >= 1, "no install was placed: the budget holds every adapter or placement declined")
+        // The background plan replaces the placed set with a plan of every task, as recluster makes it.
+        let settled = try #require(try await Self.settledStatus(fixture), "the background plan did not run within 60 s")
+        #expect(!fixture.service.replanner.servesPlacedTasks())
+        let full = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
+        let settledClusters: Set<[String]> = Set(settled.clusters.map { $0.tasks.sorted() })
+        let fullClusters: Set<[String]> = Set(full.clusters.map { $0.tasks.sorted() })
+        #expect(settledClusters == fullClusters)
+        #expect(abs((settled.meanRetainedQuality ?? 0) - full.meanRetainedQuality) < 1e-9)
+        #expect(settled.clusters.reduce(0) { $0 + $1.bytes } <= Int64(budget))
+    }
+
+    /// `full` (and `auto` below 64 MiB of adapters, as in every other test) plans every task before
+    /// the install answers: nothing is ever placed.
+    @Test func fullPlansEveryTaskAtInstall() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .full }, budgetOverride: .bytes(60_000))
+        for (name, task) in Self.installs {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+            let served = try #require(try fixture.service.reads.status(fixture.context).served)
+            #expect(served.policy != ServedSetPlacement.policy)
+        }
+        #expect(InstallPlanKind.auto.places(installedBytes: 64 << 20) == false)
+        #expect(InstallPlanKind.auto.places(installedBytes: (64 << 20) + 1))
+    }
+
+    /// A change while the placed set waits for its plan (here a removal) plans every task itself.
+    @Test func aRemovalPlansEveryTaskAndNothingStaysPlaced() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(60_000))
+        for (name, task) in Self.installs {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        _ = try await fixture.service.installer.remove(TaskParams(task: "b"), fixture.context)
+        let served = try #require(try fixture.service.reads.status(fixture.context).served)
+        #expect(served.policy != ServedSetPlacement.policy)
+        #expect(Set(served.tasks.map(\.task)) == ["a", "c", "d"])
+        #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
+    }
+}
