@@ -157,7 +157,11 @@ struct ReclusterBench: AsyncParsableCommand {
         let routing = RouteLoop(socketPath: daemon.socketPath, clients: clients, tasks: tasks)
         try routing.start()
         let start = ContinuousClock.now
-        let plan = try await admin.call(Methods.Recluster.self, ReclusterParams(budget: nil, dryRun: false))
+        // The daemon's progress notes on stderr with the seconds since the call: where the plan's time goes.
+        let plan = try await admin.call(Methods.Recluster.self, ReclusterParams(budget: nil, dryRun: false)) { note in
+            FileHandle.standardError.write(Data(String(format: "N=%d: recluster %6.2f s: %@\n", count,
+                ServerBench.seconds(ContinuousClock.now - start), note.message).utf8))
+        }
         let total = ServerBench.seconds(ContinuousClock.now - start)
         let route = routing.stop()
         let after = try await Self.replanSeconds(admin)

@@ -42,14 +42,21 @@ import Testing
             }
         }
         #expect(placed >= 1, "no install was placed: the budget holds every adapter or placement declined")
-        // The background plan replaces the placed set with a plan of every task, as recluster makes it.
+        // The background plan replaces the placed set with a plan of every task, as recluster makes it,
+        // unless the placed set scores higher (then it stays, policy placed-kept).
+        let placedMean = try #require(try fixture.service.reads.status(fixture.context).served?.meanRetainedQuality)
         let settled = try #require(try await Self.settledStatus(fixture), "the background plan did not run within 60 s")
         #expect(!fixture.service.replanner.servesPlacedTasks())
         let full = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
         let settledClusters: Set<[String]> = Set(settled.clusters.map { $0.tasks.sorted() })
         let fullClusters: Set<[String]> = Set(full.clusters.map { $0.tasks.sorted() })
-        #expect(settledClusters == fullClusters)
-        #expect(abs((settled.meanRetainedQuality ?? 0) - full.meanRetainedQuality) < 1e-9)
+        if settled.policy == ServedSetPlacement.keptPolicy {
+            #expect(full.meanRetainedQuality < placedMean)
+            #expect(abs((settled.meanRetainedQuality ?? 0) - placedMean) < 1e-9)
+        } else {
+            #expect(settledClusters == fullClusters)
+            #expect(abs((settled.meanRetainedQuality ?? 0) - full.meanRetainedQuality) < 1e-9)
+        }
         #expect(settled.clusters.reduce(0) { $0 + $1.bytes } <= Int64(budget))
     }
 
@@ -64,6 +71,31 @@ import Testing
         }
         #expect(InstallPlanKind.auto.places(installedBytes: 64 << 20) == false)
         #expect(InstallPlanKind.auto.places(installedBytes: (64 << 20) + 1))
+    }
+
+    /// A placed served set kept (it scored higher than the plan of every task) is written again as it
+    /// is: the same served files and figures, policy placed-kept, and nothing is scheduled after it.
+    @Test func aKeptPlacedSetIsWrittenAgainUnchanged() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(60_000))
+        fixture.service.replanner.scheduledPlanDelay.withLockedValue { $0 = .seconds(600) }
+        for (name, task) in Self.installs {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        let placed = try #require(try fixture.service.reads.status(fixture.context).served)
+        try #require(placed.policy == ServedSetPlacement.policy)
+        let replanner = fixture.service.replanner
+        _ = try await replanner.mutating {
+            let kept = try #require(try ServedSetPlacement(store: fixture.store, planner: replanner.planner)
+                .keepingCurrent(budget: try replanner.budget.limit()))
+            return try await replanner.write(kept, budget: try replanner.budget.limit(), context: nil, at: 0.9)
+        }
+        let served = try #require(try fixture.service.reads.status(fixture.context).served)
+        #expect(served.policy == ServedSetPlacement.keptPolicy)
+        #expect(served.generation > placed.generation)
+        #expect(served.clusters.map(\.sha256) == placed.clusters.map(\.sha256))
+        #expect(served.clusters.map(\.tasks) == placed.clusters.map(\.tasks))
+        #expect(served.tasks.map(\.retainedQuality) == placed.tasks.map(\.retainedQuality))
+        #expect(!replanner.servesPlacedTasks())
     }
 
     /// A change while the placed set waits for its plan (here a removal) plans every task itself.

@@ -64,6 +64,9 @@ struct StatusCommand: DaemonQueryCommand {
         if served.policy == "placed" {
             lines.append("pending:     installs placed their tasks into this served set; every task is planned "
                          + "again in the background")
+        } else if served.policy == "placed-kept" {
+            lines.append("kept:        installs placed their tasks into this served set, and it scored higher than the "
+                         + "plan of every task made after them")
         }
         lines.append("")
         lines.append(ReclusterCommand.clusterTable(served.clusters))

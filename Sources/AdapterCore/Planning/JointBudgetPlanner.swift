@@ -106,7 +106,10 @@ public struct JointBudgetPlanner: Sendable {
             try add((0..<n).map { [$0] })
             let rankOne = try planner.mergedBytes(rank: 1)
             let kMax = min(n, rankOne > 0 ? max(1, budget / rankOne) : n)
-            for k in RankAllocatingPlanner.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts) where k < n {
+            let counts = RankAllocatingPlanner.clusterCounts(maximum: kMax, limit: options.maximumClusterCounts).filter { $0 < n }
+            for (i, k) in counts.enumerated() {
+                progress?(0.3 * (Double(g) + Double(i + 1) / Double(counts.count + 1)) / Double(max(1, groups.count)),
+                          "candidate clustering K = \(k) of \(n) tasks: merging each cluster once for its rank curve")
                 let assignment = try KMedoids.cluster(distances: similarity.distanceMatrix, count: n, k: k,
                                                       seed: options.seed, restarts: options.restarts).assignment
                 try add(ClusterRefiner.members(of: assignment, k: k).filter { !$0.isEmpty })
@@ -339,8 +342,11 @@ public struct JointBudgetPlanner: Sendable {
             let ownTotal = group.group.tasks.reduce(0) { $0 + $1.ownBytes }
             if group.group.tasks.count > 1, ownTotal > share {
                 do {
+                    let start = 0.3 + 0.5 * Double(g) / Double(prepared.count)
                     let alone = try await allocator.plan(tasks: group.group.tasks, budget: share, planner: group.planner,
-                                                         options: options, similarity: group.similarity, book: group.book)
+                                                         options: options, similarity: group.similarity, book: group.book) {
+                        fraction, message in progress?(start + 0.5 * fraction / Double(prepared.count), message)
+                    }
                     evaluations += alone.evaluations
                     if alone.totalBytes <= share, Self.sum(alone) > Self.sum(best) + 1e-9 { best = alone }
                 } catch let error as ClusteringError where error.code == .budgetTooSmall {

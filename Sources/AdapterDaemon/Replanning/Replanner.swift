@@ -36,6 +36,8 @@ final class Replanner: Sendable {
     /// time, cancelled by every change (which schedules it again if still due), so it runs once for
     /// many installs.
     private let scheduledPlan = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// How long after the last change the scheduled plan of every task starts.
+    let scheduledPlanDelay = NIOLockedValueBox(Duration.seconds(1))
 
     init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
          metrics: DaemonMetrics, baseModel model: BaseModelState, logger: Logger) {
@@ -146,6 +148,26 @@ final class Replanner: Sendable {
         return try await makePlan(budget: budget, dryRun: false, pending: pending, context: context, range: 0.7...0.95)
     }
 
+    /// The plan of every task, written unless the placed served set in force scores higher by the same
+    /// evaluator: then that set is written again as it is (policy `placed-kept`), so it is not planned again.
+    private func planAfterPlacing() async throws -> PlanResult {
+        let budget = try self.budget.limit()
+        let current = try store.currentGeneration()
+        let plan = try await makePlan(budget: budget, dryRun: false, pending: nil, context: nil)
+        if let current, let placedMean = current.meanRetainedQuality, current.evaluator == plan.result.evaluator,
+           plan.result.meanRetainedQuality + 1e-9 < placedMean {
+            var planner = self.planner
+            planner.dtype = settings.withLockedValue { $0.mergedDType }
+            let placement = ServedSetPlacement(store: store, planner: planner)
+            if let kept = try await onPlanningThread({ try placement.keepingCurrent(budget: budget) }) {
+                let means = String(format: "%.3f, below the placed served set's %.3f", plan.result.meanRetainedQuality, placedMean)
+                logger.notice("the plan of every task keeps a mean retained quality of \(means) by \(plan.result.evaluator): the placed served set stays")
+                return try await write(kept, budget: budget, context: nil, at: 0.9)
+            }
+        }
+        return try await write(plan, budget: budget, context: nil, at: 0.9)
+    }
+
     /// Whether the current generation is one an install placed its task into (a plan of every task is due).
     func servesPlacedTasks() -> Bool {
         guard let current = try? store.currentGeneration(),
@@ -153,9 +175,10 @@ final class Replanner: Sendable {
         return summary.policy == ServedSetPlacement.policy
     }
 
-    /// Schedules the plan of every task `delay` from now, replacing (cancelling) one scheduled before:
+    /// Schedules the plan of every task `scheduledPlanDelay` from now, replacing (cancelling) one scheduled before:
     /// installs that arrive meanwhile push it back, so it runs once they settle.
-    func scheduleFullPlan(after delay: Duration = .seconds(1)) {
+    func scheduleFullPlan() {
+        let delay = scheduledPlanDelay.withLockedValue { $0 }
         let task = Task { [weak self] in
             do { try await Task.sleep(for: delay) } catch { return }
             await self?.runScheduledFullPlan()
@@ -174,8 +197,7 @@ final class Replanner: Sendable {
                 guard store.readOnlyReason() == nil, servesPlacedTasks() else { return }
                 try store.prepareForChange()
                 logger.notice("planning every task again: the served set holds tasks placed at install")
-                let result = try await replan(budget: try budget.limit(), dryRun: false, context: nil)
-                logger.notice("served set planned again: generation \(result.generation ?? 0), \(result.clusterCount) served adapters")
+                _ = try await planAfterPlacing()   // write() logs the generation made current
             }
         } catch is CancellationError {
             logger.info("the plan of every task gave way to a newer change; it is scheduled again after it")

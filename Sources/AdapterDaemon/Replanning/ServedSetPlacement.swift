@@ -87,7 +87,7 @@ struct ServedSetPlacement: Sendable {
         var builder = PlanBuilder(dtype: planner.dtype)
         let versions = Dictionary(installed.map { ($0.name, $0.version) }, uniquingKeysWith: { a, _ in a })
         let version = { (task: String) in task == pending.name ? pending.version : versions[task] ?? 0 }
-        let baseModel = pending.baseModel
+        let baseModel = pending.baseModel   // a joined cluster shares the new task's profile
         for (c, served) in kept.enumerated() {
             if case .joined(let joined, let adapter, let rank, _) = placed.home, joined == c {
                 let members = served.memberTasks + [pending.name]
@@ -100,18 +100,7 @@ struct ServedSetPlacement: Sendable {
                                                           retainedQuality: placed.quality[$0] ?? 0, evaluator: evaluator) })
                 continue
             }
-            let source: ServedSetPlanner.Source = served.kind == .own
-                ? .own(task: served.memberTasks[0])
-                : .merged(config: try store.read(served.configDigest), weights: try store.read(served.weightsDigest),
-                          scale: served.scale)
-            builder.add(source,
-                        cluster: PlanCluster(index: 0, id: nil, kind: served.kind.rawValue, tasks: served.memberTasks,
-                                             rank: served.rank, bytes: Int64(served.bytes), sha256: served.weightsDigest.hex,
-                                             baseModel: baseModel),
-                        tasks: served.memberTasks.map {
-                            PlanTask(task: $0, version: version($0), cluster: 0, retainedQuality: routes[$0]?.retainedQuality ?? 0,
-                                     evaluator: scoredBy[$0] ?? (served.kind == .own ? "own-adapters" : current.evaluator))
-                        })
+            try addUnchanged(served, to: &builder, of: current, routes: routes, scoredBy: scoredBy, installed: installed)
         }
         switch placed.home {
         case .ownFile:
@@ -138,8 +127,53 @@ struct ServedSetPlacement: Sendable {
         return builder.finish(dryRun: false, budget: budget, ownTotal: ownTotal, started: started)
     }
 
+    /// One served adapter of `current` added to `builder` as it is: its files, its tasks' figures.
+    private func addUnchanged(_ served: StoredServedAdapter, to builder: inout PlanBuilder, of current: Generation,
+                              routes: [String: GenerationRoute], scoredBy: [String: String],
+                              installed: [ServedSetPlanner.Input]) throws {
+        let inputs = Dictionary(installed.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let source: ServedSetPlanner.Source = served.kind == .own
+            ? .own(task: served.memberTasks[0])
+            : .merged(config: try store.read(served.configDigest), weights: try store.read(served.weightsDigest),
+                      scale: served.scale)
+        builder.add(source,
+                    cluster: PlanCluster(index: 0, id: nil, kind: served.kind.rawValue, tasks: served.memberTasks,
+                                         rank: served.rank, bytes: Int64(served.bytes), sha256: served.weightsDigest.hex,
+                                         baseModel: served.memberTasks.first.flatMap { inputs[$0]?.baseModel }),
+                    tasks: served.memberTasks.map {
+                        PlanTask(task: $0, version: inputs[$0]?.version ?? 0, cluster: 0,
+                                 retainedQuality: routes[$0]?.retainedQuality ?? 0,
+                                 evaluator: scoredBy[$0] ?? (served.kind == .own ? "own-adapters" : current.evaluator))
+                    })
+    }
+
+    /// The current generation as a plan to write again unchanged, with policy `kept`: the served set
+    /// installs placed their tasks into scored higher than the plan of every task made after them.
+    /// nil when the current generation does not serve every installed task at its installed version.
+    func keepingCurrent(budget: Budget) throws -> ServedSetPlanner.Plan? {
+        guard let current = try store.currentGeneration() else { return nil }
+        let installed = try planner.inputs()
+        let routes = Dictionary(current.routes.filter(\.servesInstalledVersion).map { ($0.task, $0) },
+                                uniquingKeysWith: { a, _ in a })
+        guard installed.allSatisfy({ routes[$0.name] != nil }),
+              current.servedAdapters.allSatisfy({ $0.memberTasks.allSatisfy { routes[$0] != nil } }) else { return nil }
+        let summary = try? current.planSummary(as: PlanResult.self)
+        let scoredBy = Dictionary((summary?.tasks ?? []).compactMap { t in t.evaluator.map { (t.task, $0) } },
+                                  uniquingKeysWith: { a, _ in a })
+        var builder = PlanBuilder(dtype: planner.dtype)
+        for served in current.servedAdapters {
+            try addUnchanged(served, to: &builder, of: current, routes: routes, scoredBy: scoredBy, installed: installed)
+        }
+        builder.evaluator = current.evaluator
+        builder.policy = Self.keptPolicy
+        return builder.finish(dryRun: false, budget: budget, ownTotal: installed.reduce(0) { $0 + $1.ownBytes },
+                              started: Date())
+    }
+
     /// The policy of a plan made by placing an install's task (`PlanResult.policy`).
     static let policy = "placed"
+    /// The policy of a placed served set kept because the plan of every task scored lower.
+    static let keptPolicy = "placed-kept"
 
     /// A task as the placement sees it: its stored (or pending) adapter, loaded.
     private static func profile(_ input: ServedSetPlanner.Input) throws -> TaskProfile {
