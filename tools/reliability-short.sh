@@ -27,6 +27,9 @@ fi
 step "fault injection (short): 20 SIGKILL rounds and the disk-full check"
 python3 tools/fault/fault.py --bin-dir "$BIN" --corpus "${ADAPTERD_CORPUS:-data/corpus}" --rounds 20 || status=1
 
+step "fault injection (short) with install-plan = place: installs place their task, the plan of every task runs in the background, kills land in both"
+python3 tools/fault/fault.py --bin-dir "$BIN" --corpus "${ADAPTERD_CORPUS:-data/corpus}" --rounds 20 --install-plan place --no-disk-full || status=1
+
 step "load (short, debug build, small adapters: latencies are not the release figures): 50 clients × 10 requests per phase"
 "$BIN/adapterd-bench" load --clients 50 --requests 10 --tasks 6 --max-adapter-bytes 20000 --goal-ms 0 --strict-errors || status=1
 

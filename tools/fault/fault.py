@@ -249,7 +249,7 @@ def kill_rounds(args, binary, workdir, adapters, has_recluster, stats):
     rng = random.Random(args.seed)
     state_dir = os.path.join(workdir, "state")
     config = os.path.join(workdir, "adapterd.conf")
-    write_config(config, budget="unlimited", log_level="warning")
+    write_config(config, budget="unlimited", log_level="warning", install_plan=args.install_plan)
     daemon = Daemon(binary, os.path.join(workdir, "a.sock"), state_dir, config, os.path.join(workdir, "adapterd.log"))
     alternatives = [Model()]
     served_bytes = 0
@@ -495,6 +495,9 @@ def status_of(socket):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--install-plan", default="auto", choices=["auto", "full", "place"],
+                        help="the daemon's install-plan (place: installs over the budget place their task and "
+                             "the plan of every task runs in the background, where kills also land)")
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--seed", type=int, default=None)

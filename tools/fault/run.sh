@@ -7,7 +7,8 @@
 # it the read-only and disk-full parts are skipped).
 #
 #   tools/fault/run.sh [--rounds N] [--release] [--no-build] [--bin-dir DIR] [--seed S]
-#                      [--max-delay SECONDS] [--storage-faults P] [--no-disk-full] [--keep] [--verbose]
+#                      [--max-delay SECONDS] [--storage-faults P] [--install-plan P] [--no-disk-full]
+#                      [--keep] [--verbose]
 #
 #   --rounds N       kill/restart rounds (default 200; CI runs 20)
 #   --release        use (and build) the release binaries instead of debug
@@ -18,6 +19,8 @@
 #   --storage-faults P  share of rounds that damage the state directory instead (default 0.12; 0: none)
 #   --storage-fault F   only this one (repeatable): "catalog deleted (noticed)", "catalog deleted (then
 #                       SIGKILL)", "bit flip", "read-only state dir"
+#   --install-plan P the daemon's install-plan: auto (default), full, or place (installs place their
+#                    task and the plan of every task runs in the background, where kills land too)
 #   --no-disk-full   skip the disk-full part
 #
 # Prints the rounds survived, the violations (each as a VIOLATION: line), what was acknowledged and
@@ -34,9 +37,9 @@ while [[ $# -gt 0 ]]; do
         --release) CONFIG=release; shift ;;
         --no-build) BUILD=0; shift ;;
         --bin-dir) BIN_DIR="$2"; shift 2 ;;
-        --rounds|--seed|--max-delay|--storage-faults|--storage-fault) PASS+=("$1" "$2"); shift 2 ;;
+        --rounds|--seed|--max-delay|--storage-faults|--storage-fault|--install-plan) PASS+=("$1" "$2"); shift 2 ;;
         --no-disk-full|--keep|--verbose) PASS+=("$1"); shift ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
