@@ -188,3 +188,19 @@ extension JointBudgetPlannerTests {
         await #expect(throws: CancellationError.self) { try await task.value }
     }
 }
+
+extension JointBudgetPlannerTests {
+    /// A merge in a cancelled task stops with `CancellationError`, not a merge failure, through every
+    /// wrapper that reports merge failures (so a daemon's cancelled background plan is not logged as one).
+    @Test func aCancelledMergeIsReportedAsCancelledNotFailed() async throws {
+        let tasks = Array(Self.twoGroups().prefix(3))
+        let curve = Task {
+            try RankQualityCurve.compute(members: [0, 1, 2], adapters: tasks.map(\.adapter), weights: [1, 1, 1], maximumRank: 4)
+        }
+        curve.cancel()
+        await #expect(throws: CancellationError.self) { try await curve.value }
+        let merge = Task { try SVDClusterMerger().merge(tasks.map(\.adapter), weights: [1, 1, 1], rank: 4) }
+        merge.cancel()
+        await #expect(throws: CancellationError.self) { try await merge.value }
+    }
+}

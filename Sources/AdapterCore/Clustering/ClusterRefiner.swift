@@ -343,6 +343,8 @@ public struct ClusterRefiner: Sendable {
                 let weights = options.weighting.weights(norms: members.map { similarity.norm($0) })
                 do {
                     adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: mergedRank)
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     throw ClusteringError(.mergeFailed,
                         "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) with "

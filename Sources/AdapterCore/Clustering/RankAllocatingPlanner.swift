@@ -539,6 +539,8 @@ public struct RankAllocatingPlanner: Sendable {
         let merged: LoRAAdapter
         do {
             merged = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw ClusteringError(.mergeFailed,
                 "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")

@@ -41,6 +41,8 @@ public struct RankQualityCurve: Sendable, Hashable {
         let merged: LoRAAdapter
         do {
             merged = try AdapterMerger.merge(adapters, weights: weights, method: .svd(rank: maximumRank))
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw ClusteringError(.mergeFailed, "merging \(adapters.count) adapters at rank \(maximumRank) failed: \(error)")
         }

@@ -26,6 +26,7 @@ public enum AdapterMerger {
         var modules: [LoRAModule] = []
         var bytes = 0
         for unit in units {
+            try Task.checkCancellation()   // a plan being cancelled (a daemon's background plan) stops within one module
             let merged = try mergeUnit(unit, adapters: adapters, weights: weights, method: method, rank: outputRank)
             modules += unit.modules(of: merged, rank: outputRank)
             bytes += unit.storedBytes(rank: outputRank, dtype: storageDType)

@@ -179,6 +179,8 @@ public struct InstallPlacement: Sendable {
         }
         do {
             return try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw ClusteringError(.mergeFailed,
                 "merging \(tasks.map { "'\($0.name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
