@@ -32,6 +32,8 @@ struct ReclusterBench: AsyncParsableCommand {
     var blasThreads: Int?
     @Option(help: "The daemon's install-plan settings to run, comma-separated (auto, full, place; each a fresh daemon per N): full, the plan of every task at each install, is the baseline of placing.")
     var installPlans = "auto"
+    @Option(help: "Seconds between one install's answer and the next request (0: back to back). Above the daemon's 1 s delay the background plan of every task starts between installs, and each install first cancels it.")
+    var installGap = 0.0
     @Option(help: "Goal for install + re-cluster of each N, seconds (0: not checked).") var goalSeconds = 20.0
     @Option(help: "Goal for the route p99 during the re-cluster, milliseconds (0: not checked).") var goalMs = 5.0
 
@@ -53,7 +55,8 @@ struct ReclusterBench: AsyncParsableCommand {
         let adapterBytes = Int64(sample.config.count + sample.weights.count)
         print("recluster: \(shape.description) rank \(rank) F16 adapters (\(ByteSize.format(Int64(sample.weights.count))) safetensors each), "
               + "\(families) families (members ±\(spread) of the family's factors), budget \(BudgetFractions.text(fraction)) "
-              + "of all own bytes, \(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+              + "of all own bytes, installs \(installGap > 0 ? String(format: "%.1f s apart", installGap) : "back to back"), "
+              + "\(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
               + "OpenBLAS threads \(blasThreads ?? 1) (\(BLASThreads.coreName))")
         if let note = BLASKernelCheck.currentNote() { print("note: \(note)") }
         print("baseline: " + (try Self.rawReadBaseline(sample.weights)))
@@ -133,6 +136,7 @@ struct ReclusterBench: AsyncParsableCommand {
         var tasks: [String] = []
         var placed = 0
         for index in 0..<count {
+            if index > 0, installGap > 0 { try await Task.sleep(for: .milliseconds(Int(installGap * 1000))) }
             let family = index % familyAdapters.count
             let adapter = SyntheticAdapter.member(of: familyAdapters[family], spread: spread, seed: UInt64(count * 10_000 + index))
             let files = try PEFTAdapterWriter.serialize(adapter, dtype: .f16)
