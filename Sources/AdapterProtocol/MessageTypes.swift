@@ -184,6 +184,13 @@ public struct InstallResult: Codable, Sendable, Hashable {
     /// The generation that now serves the task.
     public var generation: Int64
     public var budget: BudgetStatus
+    /// The task's retained quality in that generation and the evaluator that produced it (absent from
+    /// daemons before the fields).
+    public var retainedQuality: Double? = nil
+    public var evaluator: String? = nil
+    /// Where the install placed its task when it did not plan every task (`install-plan`), e.g. "with
+    /// a, b at rank 8"; every task is then planned again in the background. Absent when every task was planned.
+    public var placement: String? = nil
 
     public init(task: String, version: Int, replacedVersion: Int?, sha256: String, bytes: Int64, examples: Int,
                 verdict: VerdictInfo, generation: Int64, budget: BudgetStatus) {

@@ -32,6 +32,11 @@ import Testing
             #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= Int64(budget))
             #expect(Set(served.tasks.map(\.task)) == Set(Self.installs.prefix { $0.1 <= task }.map(\.1)))
             #expect(served.generation == result.generation)
+            // The answer says how the task is served there.
+            let entry = try #require(served.tasks.first { $0.task == task })
+            #expect(result.retainedQuality == entry.retainedQuality)
+            #expect(result.evaluator == entry.evaluator)
+            #expect((result.placement != nil) == (served.policy == ServedSetPlacement.policy))
             if served.policy == ServedSetPlacement.policy {
                 placed += 1
                 #expect(fixture.service.replanner.servesPlacedTasks())
@@ -65,9 +70,11 @@ import Testing
     @Test func fullPlansEveryTaskAtInstall() async throws {
         let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .full }, budgetOverride: .bytes(60_000))
         for (name, task) in Self.installs {
-            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+            let result = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
             let served = try #require(try fixture.service.reads.status(fixture.context).served)
             #expect(served.policy != ServedSetPlacement.policy)
+            #expect(result.placement == nil)
+            #expect(result.retainedQuality == served.tasks.first { $0.task == task }?.retainedQuality)
         }
         #expect(InstallPlanKind.auto.places(installedBytes: 64 << 20) == false)
         #expect(InstallPlanKind.auto.places(installedBytes: (64 << 20) + 1))

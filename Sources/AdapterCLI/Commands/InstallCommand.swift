@@ -59,6 +59,12 @@ struct InstallCommand: AsyncParsableCommand {
             "  generation \(result.generation)",
             "  budget     \(Output.budgetLine(result.budget))",
         ]
+        if let quality = result.retainedQuality {
+            lines.append("  quality    \(Output.format(quality)) retained by \((result.evaluator ?? "-").terminalSafe)")
+        }
+        if let placement = result.placement {
+            lines.append("  placed     \(placement.terminalSafe); every task is planned again in the background")
+        }
         lines += (result.verdict.reasons ?? []).map { "  \($0.terminalSafe)" }
         Output.printText(lines.joined(separator: "\n"))
     }

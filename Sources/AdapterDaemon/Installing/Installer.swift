@@ -60,14 +60,30 @@ struct Installer: Sendable {
             baseModel: adapter.config.baseModelNameOrPath ?? "unknown",
             profileHash: CatalogMapping.profileHash(adapter), signature: signature.values,
             verdict: CatalogMapping.record(verdict))
-        let (installed, generation, replaced) = try await store(candidate, submission, context: context)
+        let stored = try await store(candidate, submission, context: context)
+        let installed = stored.installed
         logger.notice("installed \(params.task) version \(installed.version)",
-                      metadata: ["sha256": "\(candidate.digest.hex)", "peer": "\(context.peer)", "generation": "\(generation)"])
+                      metadata: ["sha256": "\(candidate.digest.hex)", "peer": "\(context.peer)", "generation": "\(stored.generation)"])
         await context.progress(stage: "done", fraction: 1, message: "installed")
-        return InstallResult(
-            task: installed.name, version: installed.version, replacedVersion: replaced, sha256: candidate.digest.hex,
+        var result = InstallResult(
+            task: installed.name, version: installed.version, replacedVersion: stored.replaced, sha256: candidate.digest.hex,
             bytes: Int64(candidate.weights.count), examples: candidate.examples.count, verdict: verdict,
-            generation: generation, budget: try replanner.budget.status())
+            generation: stored.generation, budget: try replanner.budget.status())
+        result.retainedQuality = stored.served?.retainedQuality
+        result.evaluator = stored.served?.evaluator
+        result.placement = stored.placement
+        return result
+    }
+
+    /// What `store` did: the task as installed, the generation serving it and how it is served there.
+    private struct Stored {
+        let installed: InstalledTask
+        let generation: Int64
+        let replaced: Int?
+        /// The task's entry in the plan of that generation.
+        let served: PlanTask?
+        /// Where a placing install put the task (nil: every task was planned).
+        let placement: String?
     }
 
     static func checkName(_ task: String) throws {
@@ -123,7 +139,7 @@ struct Installer: Sendable {
     /// changes nothing), then stores it durably, then writes and switches to the new generation. Returns
     /// once that generation is current; a client that disconnects does not cancel it.
     private func store(_ candidate: Candidate, _ submission: AdapterSubmission, context: RequestContext) async throws
-        -> (installed: InstalledTask, generation: Int64, replaced: Int?) {
+        -> Stored {
         try await replanner.mutating {
             let store = self.store
             let previous = try store.task(named: candidate.task)
@@ -138,7 +154,7 @@ struct Installer: Sendable {
                 ownSHA256: candidate.digest.hex, examplesFile: store.url(for: examplesDigest).path, load: { adapter })
             await replanner.sketchAtInstall(pending, context: context)
             let budget = try replanner.budget.limit()
-            let plan = try await replanner.planInstall(pending, budget: budget, context: context)
+            let (plan, placement) = try await replanner.planInstall(pending, budget: budget, context: context)
             let uid = context.peer.uid
             let planning = self.replanner
             let installed = try await planning.onPlanningThread {
@@ -153,7 +169,8 @@ struct Installer: Sendable {
             } catch {
                 throw await rollBack(installed, to: previous, after: error)
             }
-            return (installed, result.generation ?? 0, previous?.version)
+            return Stored(installed: installed, generation: result.generation ?? 0, replaced: previous?.version,
+                          served: result.tasks.first { $0.task == candidate.task }, placement: placement)
         }
     }
 

@@ -120,7 +120,7 @@ final class Replanner: Sendable {
     /// when `install-plan` says so and the adapters do not all fit as they are (`ServedSetPlacement`;
     /// every task is planned again in the background afterwards), else a plan of every task.
     func planInstall(_ pending: ServedSetPlanner.Input, budget: Budget, context: RequestContext) async throws
-        -> ServedSetPlanner.Plan {
+        -> (plan: ServedSetPlanner.Plan, placement: String?) {
         let others = try planner.inputs().filter { $0.name != pending.name }
         let installedBytes = others.reduce(Int64(pending.ownBytes)) { $0 + Int64($1.ownBytes) }
         let kind = settings.withLockedValue { $0.installPlan }
@@ -135,8 +135,8 @@ final class Replanner: Sendable {
                     try await planningThread.withPreference { try await placement.plan(pending, budget: budget, evaluator: evaluator) }
                 }
                 if let outcome {
-                    logger.notice("\(outcome.summary); every task is planned again in the background")
-                    return outcome.plan
+                    logger.notice("placed '\(pending.name)' \(outcome.home) (\(outcome.considered)); every task is planned again in the background")
+                    return (outcome.plan, outcome.home)
                 }
                 logger.info("'\(pending.name)' cannot be placed into the served set in force; planning every task")
             } catch let error as CancellationError {
@@ -145,7 +145,7 @@ final class Replanner: Sendable {
                 logger.warning("placing '\(pending.name)' failed (\(error)); planning every task")
             }
         }
-        return try await makePlan(budget: budget, dryRun: false, pending: pending, context: context, range: 0.7...0.95)
+        return (try await makePlan(budget: budget, dryRun: false, pending: pending, context: context, range: 0.7...0.95), nil)
     }
 
     /// The plan of every task, written unless the placed served set in force scores higher by the same

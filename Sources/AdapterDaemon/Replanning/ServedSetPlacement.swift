@@ -19,7 +19,10 @@ struct ServedSetPlacement: Sendable {
     /// What `plan` decided, for the log.
     struct Outcome: Sendable {
         let plan: ServedSetPlanner.Plan
-        let summary: String
+        /// Where the task went, e.g. "with a, b at rank 8".
+        let home: String
+        /// The options weighed, for the log.
+        let considered: String
     }
 
     func plan(_ pending: ServedSetPlanner.Input, budget: Budget, evaluator: any Evaluator) async throws -> Outcome? {
@@ -75,8 +78,8 @@ struct ServedSetPlacement: Sendable {
         let plan = try makePlan(placed, pending: pending, kept: kept, routes: routes, scoredBy: scoredBy,
                                 evaluator: evaluator.name, budget: budget, ownTotal: installed, current: current)
         guard plan.result.totalBytes <= limit else { return nil }
-        return Outcome(plan: plan, summary: "placed '\(pending.name)' "
-                       + Self.describe(placed.home, kept: kept) + " (" + placed.considered.joined(separator: "; ") + ")")
+        return Outcome(plan: plan, home: Self.describe(placed.home, kept: kept),
+                       considered: placed.considered.joined(separator: "; "))
     }
 
     private func makePlan(_ placed: InstallPlacement.Placement, pending: ServedSetPlanner.Input, kept: [StoredServedAdapter],
