@@ -105,6 +105,29 @@ import Testing
         #expect(!replanner.servesPlacedTasks())
     }
 
+    /// Re-installing tasks while the served set is placed: each new version is served (placed where its
+    /// old one stood alone, else every task planned), every task stays routed, the budget holds.
+    @Test func reinstallsWhilePlacedServeTheNewVersion() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(60_000))
+        fixture.service.replanner.scheduledPlanDelay.withLockedValue { $0 = .seconds(600) }
+        for (name, task) in Self.installs {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        var placed = 0
+        for (name, task) in Self.installs.reversed() {
+            let result = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+            #expect(result.version == 2)
+            if result.placement != nil { placed += 1 }
+            let served = try #require(try fixture.service.reads.status(fixture.context).served)
+            #expect(Set(served.tasks.map(\.task)) == Set(Self.installs.map(\.1)))
+            #expect(served.tasks.first { $0.task == task }?.version == 2)
+            #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
+            let route = try fixture.service.reads.route(RouteParams(task: task))
+            #expect(route.generation == served.generation)
+        }
+        #expect(placed >= 1, "no re-install was placed")
+    }
+
     /// A change while the placed set waits for its plan (here a removal) plans every task itself.
     @Test func aRemovalPlansEveryTaskAndNothingStaysPlaced() async throws {
         let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(60_000))
