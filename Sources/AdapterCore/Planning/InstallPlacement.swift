@@ -85,42 +85,50 @@ public struct InstallPlacement: Sendable {
                              considered: ["own file: fits the free \(BudgetPlanner.format(bytes: free))"])
         }
         var evaluations = 0
-        var best: Placement?
+        var best: Option?
         var considered: [String] = []
-        func consider(_ placement: Placement, _ line: String) {
-            considered.append(line)
-            if best == nil || placement.gain > best!.gain + 1e-12 { best = placement }
+        func consider(_ option: Option, _ line: String) {
+            considered.append(line + ": \(option.gain >= 0 ? "+" : "")\(Self.format(option.gain))")
+            if best == nil || option.gain > best!.gain + 1e-12 { best = option }
         }
         let merger = try makeMerger([task], storageDType)
+        // The task's own score, the reference of its quality in every option.
+        let taskOwn = try await evaluator.checkedScore(task: task, candidate: task.adapter)
+        evaluations += 1
         if let (rank, bytes) = try largestRank(for: [task], maximum: Self.rank(of: task), within: free) {
             let adapter = try merge([task], rank: rank, merger: merger)
-            let own = try await evaluator.checkedScore(task: task, candidate: task.adapter)
-            let quality = try await evaluator.checkedScore(task: task, candidate: adapter) / own
-            evaluations += 2
-            consider(Placement(home: .alone(adapter: adapter, rank: rank, bytes: bytes), quality: [task.name: quality],
-                               gain: quality, evaluations: 0, considered: []),
-                     "alone at rank \(rank): +\(Self.format(quality))")
+            let quality = try await evaluator.checkedScore(task: task, candidate: adapter) / taskOwn
+            evaluations += 1
+            consider(Option(home: .alone(adapter: adapter, rank: rank, bytes: bytes), quality: [task.name: quality],
+                            gain: quality), "alone at rank \(rank)")
         }
         for c in try nearestClusters(to: task, in: clusters) {
             try Task.checkCancellation()
-            guard let placement = try await join(task, cluster: c, of: clusters, free: free, merger: merger,
-                                                 evaluations: &evaluations) else { continue }
-            consider(placement, "with \(clusters[c].members.joined(separator: ", ")) at rank \(placement.rank): "
-                     + "\(placement.gain >= 0 ? "+" : "")\(Self.format(placement.gain))")
+            guard let option = try await join(task, own: taskOwn, cluster: clusters[c], index: c, free: free,
+                                              merger: merger, evaluations: &evaluations) else { continue }
+            consider(option, "with \(clusters[c].members.joined(separator: ", ")) at rank \(option.home.rank)")
         }
         guard let best else { return nil }
         return Placement(home: best.home, quality: best.quality, gain: best.gain, evaluations: evaluations,
                          considered: considered)
     }
 
-    /// The task merged into cluster `c` at the largest rank its bytes and the free bytes hold, scored;
-    /// nil when the members' profile differs from the task's or even rank 1 does not fit.
-    private func join(_ task: TaskProfile, cluster c: Int, of clusters: [ServedCluster], free: Int,
-                      merger: any ClusterMerging, evaluations: inout Int) async throws -> Placement? {
-        let members = try clusters[c].profiles() + [task]
+    /// One way of placing the task, scored.
+    private struct Option {
+        let home: Home
+        let quality: [String: Double]
+        let gain: Double
+    }
+
+    /// The task (whose own score is `own`) merged into `cluster` at the largest rank its bytes and the
+    /// free bytes hold, scored; nil when the members' profile differs from the task's or even rank 1
+    /// does not fit.
+    private func join(_ task: TaskProfile, own taskOwn: Double, cluster: ServedCluster, index c: Int, free: Int,
+                      merger: any ClusterMerging, evaluations: inout Int) async throws -> Option? {
+        let members = try cluster.profiles() + [task]
         guard AdapterProfileCheck.sameProfile(members.map(\.adapter)) else { return nil }
         let maximum = members.map(Self.rank).max() ?? 1
-        guard let (rank, bytes) = try largestRank(for: members, maximum: maximum, within: clusters[c].bytes + free) else {
+        guard let (rank, bytes) = try largestRank(for: members, maximum: maximum, within: cluster.bytes + free) else {
             return nil
         }
         let adapter = try merge(members, rank: rank, merger: merger)
@@ -128,28 +136,33 @@ public struct InstallPlacement: Sendable {
         var gain = 0.0
         for member in members {
             try Task.checkCancellation()
-            let own = try await evaluator.checkedScore(task: member, candidate: member.adapter)
+            var own = taskOwn
+            if member.name != task.name {
+                own = try await evaluator.checkedScore(task: member, candidate: member.adapter)
+                evaluations += 1
+            }
             let kept = try await evaluator.checkedScore(task: member, candidate: adapter) / own
-            evaluations += 2
+            evaluations += 1
             quality[member.name] = kept
-            gain += kept - (clusters[c].quality[member.name] ?? 0)
+            gain += kept - (cluster.quality[member.name] ?? 0)
         }
-        return Placement(home: .joined(cluster: c, adapter: adapter, rank: rank, bytes: bytes), quality: quality,
-                         gain: gain, evaluations: 0, considered: [])
+        return Option(home: .joined(cluster: c, adapter: adapter, rank: rank, bytes: bytes), quality: quality, gain: gain)
     }
 
     /// Indices of the `nearest` clusters whose served update is closest to the task's (cosine), of
     /// the clusters whose served adapter shares its profile.
     func nearestClusters(to task: TaskProfile, in clusters: [ServedCluster]) throws -> [Int] {
         guard nearest > 0 else { return [] }
+        let taskNorm = FactoredUpdates.normSquared(task.adapter)   // once, not once per cluster
         var cosines: [(index: Int, cosine: Double)] = []
         for (c, cluster) in clusters.enumerated() {
             try Task.checkCancellation()
             let served = try cluster.served()
-            guard AdapterProfileCheck.sameProfile([task.adapter, served]),
-                  let similarity = try? TaskSimilarity.compute(names: ["task", "served"], adapters: [task.adapter, served])
-            else { continue }
-            cosines.append((c, similarity.cosine(0, 1)))
+            guard AdapterProfileCheck.sameProfile([task.adapter, served]) else { continue }
+            let inner = FactoredUpdates.inner(task.adapter, served)
+            let pair = TaskSimilarity(names: ["task", "served"],
+                                      inner: [taskNorm, inner, inner, FactoredUpdates.normSquared(served)])
+            cosines.append((c, pair.cosine(0, 1)))
         }
         return cosines.sorted { $0.cosine > $1.cosine || ($0.cosine == $1.cosine && $0.index < $1.index) }
             .prefix(nearest).map(\.index)
@@ -192,10 +205,10 @@ public struct InstallPlacement: Sendable {
     private static func format(_ x: Double) -> String { String(format: "%.3f", x) }
 }
 
-extension InstallPlacement.Placement {
-    /// Rank of the adapter the task is served by (its own largest rank for its own file).
+extension InstallPlacement.Home {
+    /// Rank of the adapter the task is served by (0 for its own file).
     public var rank: Int {
-        switch home {
+        switch self {
         case .ownFile: return 0
         case .alone(_, let rank, _), .joined(_, _, let rank, _): return rank
         }
