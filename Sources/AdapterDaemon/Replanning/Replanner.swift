@@ -121,18 +121,19 @@ final class Replanner: Sendable {
     /// every task is planned again in the background afterwards), else a plan of every task.
     func planInstall(_ pending: ServedSetPlanner.Input, budget: Budget, context: RequestContext) async throws
         -> (plan: ServedSetPlanner.Plan, placement: String?) {
-        let others = try planner.inputs().filter { $0.name != pending.name }
+        let installed = try planner.inputs()
+        let others = installed.filter { $0.name != pending.name }
         let installedBytes = others.reduce(Int64(pending.ownBytes)) { $0 + Int64($1.ownBytes) }
         let kind = settings.withLockedValue { $0.installPlan }
         if kind.places(installedBytes: installedBytes), !budget.fits(installedBytes) {
             await context.progress(stage: "planning", fraction: 0.75, message: "placing '\(pending.name)' into the served set")
             let evaluator = self.evaluator.withLockedValue { $0 }.evaluators(for: others + [pending], book: sketches).primary
-            var planner = self.planner
-            planner.dtype = settings.withLockedValue { $0.mergedDType }
-            let placement = ServedSetPlacement(store: store, planner: planner)
+            let placement = ServedSetPlacement(store: store, planner: configuredPlanner)
             do {
                 let outcome = try await metrics.timing(metrics.replanPlanning) {
-                    try await planningThread.withPreference { try await placement.plan(pending, budget: budget, evaluator: evaluator) }
+                    try await planningThread.withPreference {
+                        try await placement.plan(pending, installed: installed, budget: budget, evaluator: evaluator)
+                    }
                 }
                 if let outcome {
                     logger.notice("placed '\(pending.name)' \(outcome.home) (\(outcome.considered)); every task is planned again in the background")
@@ -156,9 +157,7 @@ final class Replanner: Sendable {
         let plan = try await makePlan(budget: budget, dryRun: false, pending: nil, context: nil)
         if let current, let placedMean = current.meanRetainedQuality, current.evaluator == plan.result.evaluator,
            plan.result.meanRetainedQuality + 1e-9 < placedMean {
-            var planner = self.planner
-            planner.dtype = settings.withLockedValue { $0.mergedDType }
-            let placement = ServedSetPlacement(store: store, planner: planner)
+            let placement = ServedSetPlacement(store: store, planner: configuredPlanner)
             if let kept = try await onPlanningThread({ try placement.keepingCurrent(budget: budget) }) {
                 let means = String(format: "%.3f, below the placed served set's %.3f", plan.result.meanRetainedQuality, placedMean)
                 logger.notice("the plan of every task keeps a mean retained quality of \(means) by \(plan.result.evaluator): the placed served set stays")
@@ -166,6 +165,13 @@ final class Replanner: Sendable {
             }
         }
         return try await write(plan, budget: budget, context: nil, at: 0.9)
+    }
+
+    /// The served-set planner with the settings in force (the dtype merged adapters are written in).
+    private var configuredPlanner: ServedSetPlanner {
+        var planner = self.planner
+        planner.dtype = settings.withLockedValue { $0.mergedDType }
+        return planner
     }
 
     /// Whether the current generation is one an install placed its task into (a plan of every task is due).
@@ -285,8 +291,7 @@ final class Replanner: Sendable {
         }
         let choice = self.evaluator.withLockedValue { $0 }
         let book = sketches
-        var planner = self.planner
-        planner.dtype = settings.withLockedValue { $0.mergedDType }
+        let planner = configuredPlanner
         let (progress, forwarder) = Self.progressForwarder(context, range: range)
         reads.reclustering.withLockedValue { $0 = true }
         defer { reads.reclustering.withLockedValue { $0 = false } }

@@ -25,10 +25,11 @@ struct ServedSetPlacement: Sendable {
         let considered: String
     }
 
-    func plan(_ pending: ServedSetPlanner.Input, budget: Budget, evaluator: any Evaluator) async throws -> Outcome? {
+    /// `installed`: the installed tasks as `planner.inputs()` gives them (the caller has read them).
+    func plan(_ pending: ServedSetPlanner.Input, installed: [ServedSetPlanner.Input], budget: Budget,
+              evaluator: any Evaluator) async throws -> Outcome? {
         guard case .bytes(let limit) = budget, let current = try store.currentGeneration() else { return nil }
         let summary = try? current.planSummary(as: PlanResult.self)
-        let installed = try planner.inputs()
         let inputs = Dictionary(installed.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let routes = Dictionary(current.routes.filter(\.servesInstalledVersion).map { ($0.task, $0) },
                                 uniquingKeysWith: { a, _ in a })
@@ -94,32 +95,20 @@ struct ServedSetPlacement: Sendable {
         for (c, served) in kept.enumerated() {
             if case .joined(let joined, let adapter, let rank, _) = placed.home, joined == c {
                 let members = served.memberTasks + [pending.name]
-                let files = try PEFTAdapterWriter.serialize(adapter, dtype: planner.dtype)
-                builder.add(.merged(config: files.config, weights: files.weights, scale: CatalogMapping.scale(configJSON: files.config)),
-                            cluster: PlanCluster(index: 0, id: nil, kind: "merged", tasks: members, rank: rank,
-                                                 bytes: Int64(files.config.count + files.weights.count),
-                                                 sha256: ContentDigest.of(files.weights).hex, baseModel: baseModel),
-                            tasks: members.map { PlanTask(task: $0, version: version($0), cluster: 0,
-                                                          retainedQuality: placed.quality[$0] ?? 0, evaluator: evaluator) })
+                try builder.addMerged(adapter, members: members, rank: rank, baseModel: baseModel,
+                                      tasks: members.map { PlanTask(task: $0, version: version($0), cluster: 0,
+                                                                    retainedQuality: placed.quality[$0] ?? 0, evaluator: evaluator) })
                 continue
             }
             try addUnchanged(served, to: &builder, of: current, routes: routes, scoredBy: scoredBy, installed: installed)
         }
         switch placed.home {
         case .ownFile:
-            builder.add(.own(task: pending.name),
-                        cluster: PlanCluster(index: 0, id: nil, kind: "own", tasks: [pending.name], rank: pending.rank,
-                                             bytes: Int64(pending.ownBytes), sha256: pending.ownSHA256, baseModel: baseModel),
-                        tasks: [PlanTask(task: pending.name, version: pending.version, cluster: 0, retainedQuality: 1,
-                                         evaluator: "own-adapters")])
+            builder.addOwn(pending)
         case .alone(let adapter, let rank, _):
-            let files = try PEFTAdapterWriter.serialize(adapter, dtype: planner.dtype)
-            builder.add(.merged(config: files.config, weights: files.weights, scale: CatalogMapping.scale(configJSON: files.config)),
-                        cluster: PlanCluster(index: 0, id: nil, kind: "merged", tasks: [pending.name], rank: rank,
-                                             bytes: Int64(files.config.count + files.weights.count),
-                                             sha256: ContentDigest.of(files.weights).hex, baseModel: baseModel),
-                        tasks: [PlanTask(task: pending.name, version: pending.version, cluster: 0,
-                                         retainedQuality: placed.quality[pending.name] ?? 0, evaluator: evaluator)])
+            try builder.addMerged(adapter, members: [pending.name], rank: rank, baseModel: baseModel,
+                                  tasks: [PlanTask(task: pending.name, version: pending.version, cluster: 0,
+                                                   retainedQuality: placed.quality[pending.name] ?? 0, evaluator: evaluator)])
         case .joined:
             break
         }

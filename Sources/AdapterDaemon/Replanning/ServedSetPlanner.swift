@@ -299,15 +299,8 @@ struct PlanBuilder {
                 addOwnCluster(input, index: index)
                 continue
             }
-            let files = try PEFTAdapterWriter.serialize(cluster.adapter, dtype: dtype)
-            sources.append(.merged(config: files.config, weights: files.weights,
-                                   scale: CatalogMapping.scale(configJSON: files.config)))
-            clusters.append(PlanCluster(
-                index: index, id: nil, kind: "merged", tasks: cluster.members, rank: cluster.rank,
-                bytes: Int64(files.config.count + files.weights.count),
-                sha256: ContentDigest.of(files.weights).hex,
-                baseModel: inputs.first?.baseModel))
-            merged = true
+            try addMerged(cluster.adapter, members: cluster.members, rank: cluster.rank, baseModel: inputs.first?.baseModel,
+                          tasks: [])
         }
         for outcome in plan.tasks {
             guard let index = indexOf[outcome.cluster], let input = byName[outcome.name] else { continue }
@@ -320,6 +313,18 @@ struct PlanBuilder {
         if let note { notes.append(note) }
         rounds += plan.rounds
         evaluations += plan.evaluations
+    }
+
+    /// Adds a merged adapter serving `members` at `rank`, serialised in the plan's dtype, and its tasks'
+    /// outcomes.
+    mutating func addMerged(_ adapter: LoRAAdapter, members: [String], rank: Int, baseModel: String?,
+                            tasks outcomes: [PlanTask]) throws {
+        let files = try PEFTAdapterWriter.serialize(adapter, dtype: dtype)
+        add(.merged(config: files.config, weights: files.weights, scale: CatalogMapping.scale(configJSON: files.config)),
+            cluster: PlanCluster(index: 0, id: nil, kind: "merged", tasks: members, rank: rank,
+                                 bytes: Int64(files.config.count + files.weights.count),
+                                 sha256: ContentDigest.of(files.weights).hex, baseModel: baseModel),
+            tasks: outcomes)
     }
 
     /// Adds one cluster as it is served (`cluster.index` is set to its place) and its tasks' outcomes.
