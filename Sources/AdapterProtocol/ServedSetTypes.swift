@@ -169,6 +169,14 @@ public struct PlanResult: Codable, Sendable, Hashable {
     }
 }
 
+/// The `policy` values (`PlanResult`, `ServedSetInfo`) of a served set installs placed their tasks into.
+public enum PlacementPolicy {
+    /// Installs placed their tasks; the plan of every task that follows in the background has not run.
+    public static let placed = "placed"
+    /// That plan ran and scored lower, so the placed set was written again unchanged.
+    public static let placedKept = "placed-kept"
+}
+
 /// The evaluator the next re-cluster scores merges with, and why (`status`).
 public struct EvaluatorInfo: Codable, Sendable, Hashable {
     /// `data-aware`, `weight-space` or the external command's name.

@@ -180,7 +180,7 @@ struct ReclusterBench: AsyncParsableCommand {
 
     /// Whether the current served set is one an install placed its task into (status policy `placed`).
     static func isPlaced(_ client: AdapterdClient) async throws -> Bool {
-        try await client.call(Methods.Status.self, NoParams()).served?.policy == "placed"
+        try await client.call(Methods.Status.self, NoParams()).served?.policy == PlacementPolicy.placed
     }
 
     /// Σ seconds of the daemon's planning and writing so far (its `adapterd_replan_duration_seconds`

@@ -61,10 +61,10 @@ struct StatusCommand: DaemonQueryCommand {
                 + " by \(served.evaluator.terminalSafe)",
         ]
         if let note = served.evaluatorNote { lines.append("note:        \(note.terminalSafe)") }
-        if served.policy == "placed" {
+        if served.policy == PlacementPolicy.placed {
             lines.append("pending:     installs placed their tasks into this served set; every task is planned "
                          + "again in the background")
-        } else if served.policy == "placed-kept" {
+        } else if served.policy == PlacementPolicy.placedKept {
             lines.append("kept:        installs placed their tasks into this served set, and it scored higher than the "
                          + "plan of every task made after them")
         }

@@ -163,9 +163,9 @@ struct ServedSetPlacement: Sendable {
     }
 
     /// The policy of a plan made by placing an install's task (`PlanResult.policy`).
-    static let policy = "placed"
+    static let policy = PlacementPolicy.placed
     /// The policy of a placed served set kept because the plan of every task scored lower.
-    static let keptPolicy = "placed-kept"
+    static let keptPolicy = PlacementPolicy.placedKept
 
     /// A task as the placement sees it: its stored (or pending) adapter, loaded.
     private static func profile(_ input: ServedSetPlanner.Input) throws -> TaskProfile {
