@@ -109,6 +109,7 @@ public enum TokenResponseFeatures {
         }
         let stacked = Matrix(rows: blocks.count / max(table.hiddenSize, 1), cols: table.hiddenSize, elements: blocks)
         let chunk = 4096
+        var squares = [Double](repeating: 0, count: chunk)   // one module's Σ of squares per token, reused
         var start = 0
         while start < vocab {
             let end = min(vocab, start + chunk)
@@ -118,7 +119,7 @@ public enum TokenResponseFeatures {
             let width = end - start
             u.elements.withUnsafeBufferPointer { up in
                 for mi in modules.indices {
-                    var squares = [Double](repeating: 0, count: width)
+                    for t in 0..<width { squares[t] = 0 }
                     for a in 0..<ranks[mi] {
                         let row = (offsets[mi] + a) * width
                         for t in 0..<width { squares[t] += up[row + t] * up[row + t] }
