@@ -175,7 +175,9 @@ final class Replanner: Sendable {
     }
 
     /// Whether the current generation is one an install placed its task into (a plan of every task is due).
+    /// Read from the snapshot every change rebuilds (the catalog only when there is none).
     func servesPlacedTasks() -> Bool {
+        if let snapshot = reads.snapshot.withLockedValue({ $0 }) { return snapshot.served?.policy == PlacementPolicy.placed }
         guard let current = try? store.currentGeneration(),
               let summary = try? current.planSummary(as: PlanResult.self) else { return false }
         return summary.policy == ServedSetPlacement.policy
