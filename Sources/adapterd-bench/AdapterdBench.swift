@@ -10,6 +10,6 @@ struct AdapterdBench: AsyncParsableCommand {
         subcommands: [
             SignatureBenchmark.self, MergeBenchmark.self, ScanBench.self, ServerBench.self, EmbedBenchmark.self,
             ClusterBench.self, QualityBench.self, JointQualityBench.self, RouteAccuracyBench.self, LoadBench.self, ReadBenchmark.self,
-            ReclusterBench.self,
+            ReclusterBench.self, PlanBench.self,
         ])
 }
