@@ -80,24 +80,37 @@ public struct ClusterRefiner: Sendable {
         public var worstQuality: Double { quality.min() ?? 1 }
     }
 
+    /// Every member's score against the merge of `members` with `weights` at `rank`, computed without
+    /// forming the merge (e.g. `RankQualityCurve` from `FactorGrams`): what `evaluator` would give the
+    /// merge `merger` makes.
+    public typealias MergeScores = @Sendable (_ members: [Int], _ weights: [Double], _ rank: Int) throws -> [Double]
+
     public let evaluator: any Evaluator
     public let merger: any ClusterMerging
+    let mergeScores: MergeScores?
 
     /// - Parameters:
     ///   - evaluator: scores candidates; the weight-space evaluator by default.
     ///   - merger: merges clusters; the factored truncated-SVD merge by default.
-    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), merger: any ClusterMerging = SVDClusterMerger()) {
+    ///   - mergeScores: scores of merged member sets without merging them; it must agree with
+    ///     `evaluator` on `merger`'s merges. With it only the result's clusters are merged.
+    public init(evaluator: any Evaluator = WeightSpaceEvaluator(), merger: any ClusterMerging = SVDClusterMerger(),
+                mergeScores: MergeScores? = nil) {
         self.evaluator = evaluator
         self.merger = merger
+        self.mergeScores = mergeScores
     }
 
     /// Clusters `tasks` into `clusterCount` clusters with merged adapters of rank `mergedRank`.
     /// - Parameters:
     ///   - similarity: the tasks' similarity, if already computed (names must match the tasks).
     ///   - initialAssignment: a starting assignment instead of k-medoids (every cluster non-empty).
+    ///   - mergingResult: false leaves the result's `adapters` empty, for a caller that merges the
+    ///     clusters itself.
     public func refine(
         tasks: [TaskProfile], clusterCount k: Int, mergedRank: Int, options: Options = Options(),
-        similarity: TaskSimilarity? = nil, initialAssignment: [Int]? = nil, progress: Progress? = nil
+        similarity: TaskSimilarity? = nil, initialAssignment: [Int]? = nil, mergingResult: Bool = true,
+        progress: Progress? = nil
     ) async throws -> Result {
         let n = tasks.count
         guard n > 0 else { throw ClusteringError(.invalidArgument, "there are no tasks to cluster") }
@@ -110,7 +123,7 @@ public struct ClusterRefiner: Sendable {
             initialAssignment, n: n, k: k, similarity: sim, options: options, progress: progress)
 
         var state = State(tasks: tasks, similarity: sim, mergedRank: mergedRank, options: options,
-                          evaluator: evaluator, merger: merger)
+                          evaluator: evaluator, merger: merger, mergeScores: mergeScores)
         progress?(0.05, "scoring each task's own adapter with \(evaluator.name)")
         try await state.scoreOwnAdapters()
 
@@ -151,16 +164,17 @@ public struct ClusterRefiner: Sendable {
 
         guard let chosen = best else { throw ClusteringError(.invalidArgument, "no assignment was scored") }
         let result = try Self.result(chosen.assignment, quality: chosen.quality, k: k, state: &state,
-                                     history: history, rounds: rounds)
+                                     history: history, rounds: rounds, merging: mergingResult)
         progress?(1, "done: \(k) clusters, mean quality \(Self.format(chosen.mean)) by \(evaluator.name)")
         return result
     }
 
-    /// The result for the chosen assignment, its clusters' adapters merged (again, if dropped).
+    /// The result for the chosen assignment, its clusters' adapters merged (again, if dropped) when
+    /// `merging`.
     private static func result(_ assignment: [Int], quality: [Double], k: Int, state: inout State,
-                               history: [Double], rounds: Int) throws -> Result {
+                               history: [Double], rounds: Int, merging: Bool) throws -> Result {
         let clusters = members(of: assignment, k: k)
-        let adapters = try clusters.map { try state.ensureMerged($0) }
+        let adapters = merging ? try clusters.map { try state.merge($0) } : []
         return Result(assignment: assignment, clusters: clusters, adapters: adapters, quality: quality,
                       ownScores: state.ownScores, roundMeanQuality: history, rounds: rounds,
                       evaluations: state.evaluations)
@@ -310,6 +324,7 @@ public struct ClusterRefiner: Sendable {
         let options: Options
         let evaluator: any Evaluator
         let merger: any ClusterMerging
+        let mergeScores: MergeScores?
         var ownScores: [Double] = []
         var merged: [String: LoRAAdapter] = [:]
         var singletonOf: [String: Int] = [:]
@@ -328,15 +343,49 @@ public struct ClusterRefiner: Sendable {
             }
         }
 
+        /// Makes the adapter serving a member set available to `scores`: its merge, or with
+        /// `mergeScores` every member's score of it.
+        mutating func ensureMerged(_ members: [Int]) throws {
+            guard let mergeScores else {
+                try merge(members)
+                return
+            }
+            let key = Self.key(members)
+            if singletonOf[key] != nil || members.allSatisfy({ scoreCache["\($0)|\(key)"] != nil }) { return }
+            try Task.checkCancellation()
+            if let only = ownAdapterServing(members) {
+                singletonOf[key] = only
+                return
+            }
+            let sorted = members.sorted()
+            let weights = options.weighting.weights(norms: sorted.map { similarity.norm($0) })
+            let values: [Double]
+            do {
+                values = try mergeScores(sorted, weights, mergedRank)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw ClusteringError(.mergeFailed,
+                    "merging tasks \(sorted.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) failed: \(error)")
+            }
+            for (task, value) in zip(sorted, values) { scoreCache["\(task)|\(key)"] = value }
+        }
+
+        /// The task whose own adapter serves `members`: a singleton whose rank fits the merged rank.
+        func ownAdapterServing(_ members: [Int]) -> Int? {
+            guard members.count == 1, let only = members.first,
+                  (tasks[only].adapter.modules.map(\.rank).max() ?? 0) <= mergedRank else { return nil }
+            return only
+        }
+
         /// The adapter serving a member set: a singleton's own adapter when its rank fits, else the merge.
         @discardableResult
-        mutating func ensureMerged(_ members: [Int]) throws -> LoRAAdapter {
+        mutating func merge(_ members: [Int]) throws -> LoRAAdapter {
             let key = Self.key(members)
             if let done = merged[key] { return done }
             try Task.checkCancellation()
             let adapter: LoRAAdapter
-            if members.count == 1, let only = members.first,
-               (tasks[only].adapter.modules.map(\.rank).max() ?? 0) <= mergedRank {
+            if let only = ownAdapterServing(members) {
                 adapter = tasks[only].adapter
                 singletonOf[key] = only
             } else {
@@ -374,7 +423,11 @@ public struct ClusterRefiner: Sendable {
             for (task, key) in requests {
                 let cacheKey = "\(task)|\(key)"
                 if scoreCache[cacheKey] != nil || singletonOf[key] == task || queued.contains(cacheKey) { continue }
-                guard let adapter = merged[key] else { continue }
+                // With `mergeScores` only members are scored without a merge; a task against a cluster it
+                // is not in (`CandidateMerge.withoutTask`) needs the merge.
+                guard let adapter = try merged[key]
+                        ?? (mergeScores != nil ? merge(key.split(separator: ",").compactMap { Int($0) }) : nil)
+                else { continue }
                 queued.insert(cacheKey)
                 missing.append((task, adapter))
                 missingKeys.append(cacheKey)

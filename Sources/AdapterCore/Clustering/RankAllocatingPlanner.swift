@@ -98,12 +98,25 @@ public struct RankAllocatingPlanner: Sendable {
         self.makeMerger = merger
     }
 
-    /// Memoised rank curves, keyed by member set and maximum rank.
+    /// Memoised rank curves, keyed by member set and maximum rank, and the tasks' Gram blocks they are
+    /// computed from (shared by copies of the book).
     public struct CurveBook: Sendable {
         var curves: [String: RankQualityCurve] = [:]
         var bytes: [String: Int] = [:]
         var adapted: [Set<String>]?
+        /// nil: not made yet; .some(nil): the tasks' modules differ, curves merge.
+        var grams: FactorGrams??
+        /// Served adapters already merged for these tasks.
+        let served = ServedMergeCache()
         public init() {}
+
+        /// The tasks' `FactorGrams`, made on first use.
+        mutating func factorGrams(_ tasks: [TaskProfile]) -> FactorGrams? {
+            if let known = grams { return known }
+            let made = FactorGrams(adapters: tasks.map(\.adapter))
+            grams = .some(made)
+            return made
+        }
     }
 
     // MARK: Candidates
@@ -270,7 +283,7 @@ public struct RankAllocatingPlanner: Sendable {
         var best: (plan: ClusterPlan, mean: Double, candidate: Candidate)?
         for (index, candidate) in scored.enumerated() {
             let plan = try await materialise(candidate, tasks: tasks, budget: budget, planner: planner,
-                                             options: options, similarity: sim, scoring: &scoring)
+                                             options: options, similarity: sim, scoring: &scoring, merges: book.served)
             progress?(0.3 + 0.6 * Double(index + 1) / Double(scored.count),
                       "K = \(candidate.clusterCount), ranks \(candidate.ranks): mean quality "
                       + "\(ClusterRefiner.format(plan.meanQuality)) (weight-space \(ClusterRefiner.format(candidate.meanQuality)))")
@@ -295,7 +308,7 @@ public struct RankAllocatingPlanner: Sendable {
                                                       planner: planner, options: options, similarity: sim,
                                                       scoring: &scoring, book: &book)
             let plan = try await materialise(byScores, tasks: tasks, budget: budget, planner: planner,
-                                             options: options, similarity: sim, scoring: &scoring)
+                                             options: options, similarity: sim, scoring: &scoring, merges: book.served)
             progress?(1, "K = \(byScores.clusterCount), ranks by \(evaluator.name)'s scores \(byScores.ranks): mean quality "
                       + "\(ClusterRefiner.format(plan.meanQuality))")
             if plan.meanQuality > start.mean + 1e-12 { best = (plan, plan.meanQuality, byScores) }
@@ -323,13 +336,15 @@ public struct RankAllocatingPlanner: Sendable {
         for (c, members) in clusters.enumerated() { for task in members { assignment[task] = c } }
         let rank = zip(clusters, candidate.choices).filter { $0.0.count > 1 }.map { $0.1.rank }.max() ?? 1
         progress?(0.9, "refining the assignment of K = \(k) with \(evaluator.name) (candidate merges at rank \(rank))")
-        let refiner = ClusterRefiner(evaluator: evaluator, merger: try makeMerger(tasks, storageDType))
+        let merger = try makeMerger(tasks, storageDType)
+        let refiner = ClusterRefiner(evaluator: evaluator, merger: merger,
+                                     mergeScores: Self.curveScores(tasks, evaluator: evaluator, merger: merger, book: &book))
         let result = try await refiner.refine(
             tasks: tasks, clusterCount: k, mergedRank: rank,
             options: .init(maxRounds: options.refinementRounds, candidateClusters: options.candidateClusters,
                            weighting: options.weighting, seed: options.seed, restarts: options.restarts,
                            candidateMerge: .withTask),
-            similarity: similarity, initialAssignment: assignment)
+            similarity: similarity, initialAssignment: assignment, mergingResult: false)
         let refined = result.clusters.filter { !$0.isEmpty }
         guard Set(refined.map { $0.sorted() }) != Set(clusters.map { $0.sorted() }) else {
             return (nil, result.rounds, result.roundMeanQuality, result.evaluations)
@@ -342,10 +357,23 @@ public struct RankAllocatingPlanner: Sendable {
             return (nil, result.rounds, result.roundMeanQuality, result.evaluations)
         }
         let plan = try await materialise(allocated, tasks: tasks, budget: budget, planner: planner, options: options,
-                                         similarity: similarity, scoring: &scoring)
+                                         similarity: similarity, scoring: &scoring, merges: book.served)
         progress?(0.95, "refined in \(result.rounds) round\(result.rounds == 1 ? "" : "s"): K = \(allocated.clusterCount), "
                   + "ranks \(allocated.ranks), mean quality \(ClusterRefiner.format(plan.meanQuality))")
         return ((plan, allocated), result.rounds, result.roundMeanQuality, result.evaluations)
+    }
+
+    /// Weight-space scores of SVD merges read from their rank curves (`FactorGrams`, no merge formed),
+    /// when those are what `evaluator` and `merger` give; nil otherwise.
+    static func curveScores(_ tasks: [TaskProfile], evaluator: any Evaluator, merger: any ClusterMerging,
+                            book: inout CurveBook) -> ClusterRefiner.MergeScores? {
+        guard evaluator is WeightSpaceEvaluator, merger is SVDClusterMerger, let grams = book.factorGrams(tasks) else {
+            return nil
+        }
+        return { members, weights, rank in
+            try RankQualityCurve.compute(members: members, adapters: members.map { tasks[$0].adapter }, weights: weights,
+                                         maximumRank: rank, grams: grams).quality(rank: rank)
+        }
     }
 
     /// Allocates ranks to `clusters` with the evaluator's scores as values: each cluster is merged at
@@ -378,7 +406,8 @@ public struct RankAllocatingPlanner: Sendable {
                     values = [1]
                 } else {
                     let adapter = try served(members, rank: rank, weights: weights, tasks: tasks,
-                                             adapted: adapted(tasks, book: &book), planner: planner, merger: merger)
+                                             adapted: adapted(tasks, book: &book), planner: planner, merger: merger,
+                                             cache: book.served)
                     values = []
                     for task in members {
                         values.append(try await scoring.quality(task: task, key: Self.key(members, rank: rank), candidate: adapter))
@@ -434,17 +463,19 @@ public struct RankAllocatingPlanner: Sendable {
     }
 
     /// Merges a candidate's clusters at their ranks and scores every task with the evaluator.
+    /// `book`: the book of these tasks, whose merges are reused (and kept for the next plan of them).
     public func plan(candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
-                     options: Options = Options(), similarity: TaskSimilarity) async throws -> ClusterPlan {
+                     options: Options = Options(), similarity: TaskSimilarity,
+                     book: CurveBook = CurveBook()) async throws -> ClusterPlan {
         var scoring = Scoring(tasks: tasks, evaluator: evaluator)
         try await scoring.scoreOwnAdapters()
         return try await materialise(candidate, tasks: tasks, budget: budget, planner: planner, options: options,
-                                     similarity: similarity, scoring: &scoring)
+                                     similarity: similarity, scoring: &scoring, merges: book.served)
     }
 
     private func materialise(_ candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
-                             options: Options, similarity: TaskSimilarity,
-                             scoring: inout Scoring) async throws -> ClusterPlan {
+                             options: Options, similarity: TaskSimilarity, scoring: inout Scoring,
+                             merges: ServedMergeCache) async throws -> ClusterPlan {
         let merger = try makeMerger(tasks, storageDType)
         let adapted = tasks.map { Self.adaptedModules($0.adapter) }
         var clusters: [ClusterPlan.Cluster] = []
@@ -461,7 +492,7 @@ public struct RankAllocatingPlanner: Sendable {
                 let weights = members.count == 1 ? [1]
                     : options.weighting.weights(norms: members.map { similarity.norm($0) })
                 adapter = try served(members, rank: choice.rank, weights: weights, tasks: tasks, adapted: adapted,
-                                     planner: planner, merger: merger)
+                                     planner: planner, merger: merger, cache: merges)
                 bytes = try planner.bytes(of: adapter)
             }
             let key = Self.key(members, rank: choice.usesOwnAdapter ? 0 : choice.rank)
@@ -505,7 +536,8 @@ public struct RankAllocatingPlanner: Sendable {
         if let known = book.curves[key] { return known }
         let weights = members.count == 1 ? [1] : options.weighting.weights(norms: members.map { similarity.norm($0) })
         let curve = try RankQualityCurve.compute(members: members, adapters: members.map { tasks[$0].adapter },
-                                                 weights: weights, maximumRank: maximumRank)
+                                                 weights: weights, maximumRank: maximumRank,
+                                                 grams: book.factorGrams(tasks))
         book.curves[key] = curve
         return curve
     }
@@ -535,10 +567,12 @@ public struct RankAllocatingPlanner: Sendable {
     /// The adapter serving `members` at `rank`: their merge by `merger` (a task alone: re-encoded), without the
     /// modules no member adapts, in the planner's template form so that its size is what was planned.
     private func served(_ members: [Int], rank: Int, weights: [Double], tasks: [TaskProfile], adapted: [Set<String>],
-                        planner: BudgetPlanner, merger: any ClusterMerging) throws -> LoRAAdapter {
+                        planner: BudgetPlanner, merger: any ClusterMerging, cache: ServedMergeCache) throws -> LoRAAdapter {
         let merged: LoRAAdapter
         do {
-            merged = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
+            merged = try cache.adapter(members: members, rank: rank, merger: merger.name) {
+                try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
+            }
         } catch is CancellationError {
             throw CancellationError()
         } catch {

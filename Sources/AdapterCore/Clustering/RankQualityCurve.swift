@@ -31,12 +31,23 @@ public struct RankQualityCurve: Sendable, Hashable {
     public func total(rank: Int) -> Double { quality(rank: rank).reduce(0, +) }
 
     /// The curve of the merge of `adapters` (one per member, one profile) with `weights`, for ranks
-    /// 1 … `maximumRank`.
+    /// 1 … `maximumRank`. With `grams` (`FactorGrams` of the tasks `members` index) the merge is never
+    /// formed: each module's spectrum and the members' inner products with it come from its `GramCore`
+    /// (p×p work), Householder QR of that module's merge where the Gram path does not apply.
     public static func compute(members: [Int], adapters: [LoRAAdapter], weights: [Double],
-                               maximumRank: Int) throws -> RankQualityCurve {
+                               maximumRank: Int, grams: FactorGrams? = nil) throws -> RankQualityCurve {
         guard maximumRank >= 1 else { throw ClusteringError(.invalidArgument, "a merged adapter needs rank ≥ 1") }
         guard members.count == adapters.count, adapters.count == weights.count, !adapters.isEmpty else {
             throw ClusteringError(.invalidArgument, "a rank curve needs one adapter and one weight per member")
+        }
+        if let grams, weights.allSatisfy({ $0 != 0 && $0.isFinite }) {
+            do {
+                return try fromGrams(grams, members: members, adapters: adapters, weights: weights, maximumRank: maximumRank)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw ClusteringError(.mergeFailed, "merging \(adapters.count) adapters at rank \(maximumRank) failed: \(error)")
+            }
         }
         let merged: LoRAAdapter
         do {
@@ -49,12 +60,21 @@ public struct RankQualityCurve: Sendable, Hashable {
         return curve(members: members, merged: merged, adapters: adapters, maximumRank: maximumRank)
     }
 
-    /// The curve of a given SVD merge (components in decreasing order per module) of `adapters`.
-    static func curve(members: [Int], merged: LoRAAdapter, adapters: [LoRAAdapter], maximumRank: Int) -> RankQualityCurve {
-        // Energy of each component, summed over modules.
-        var energy = [Double](repeating: 0, count: maximumRank)
-        for module in merged.modules {
+    /// Per rank j (0-based): the energy of the merge's component j, and each member's inner product with
+    /// it, summed over modules.
+    private struct Sums {
+        var energy: [Double]
+        var contribution: [[Double]]
+
+        init(members: Int, maximumRank: Int) {
+            energy = [Double](repeating: 0, count: maximumRank)
+            contribution = [[Double]](repeating: [Double](repeating: 0, count: maximumRank), count: members)
+        }
+
+        /// Adds one module's merged factors (components in decreasing order) against the members' own.
+        mutating func add(merged module: LoRAModule, owns: [LoRAModule?]) {
             let (a, b) = (module.a, module.b)
+            let maximumRank = energy.count
             for j in 0..<min(module.rank, maximumRank) {
                 var bNorm = 0.0
                 for row in 0..<b.rows { let x = b.elements[row * b.cols + j]; bNorm += x * x }
@@ -62,39 +82,100 @@ public struct RankQualityCurve: Sendable, Hashable {
                 for col in 0..<a.cols { let x = a.elements[j * a.cols + col]; aNorm += x * x }
                 energy[j] += module.scale * module.scale * bNorm * aNorm
             }
-        }
-        var byName: [String: LoRAModule] = [:]
-        for module in merged.modules { byName[module.name] = module }
-        var quality = [[Double]](repeating: [Double](repeating: 0, count: adapters.count), count: maximumRank)
-        for (m, adapter) in adapters.enumerated() {
-            // cⱼ = ⟨component j, ΔW_m⟩ summed over modules.
-            var contribution = [Double](repeating: 0, count: maximumRank)
-            for own in adapter.modules {
-                guard let module = byName[own.name], module.inFeatures == own.inFeatures,
-                      module.outFeatures == own.outFeatures, own.rank > 0 else { continue }
+            for (m, own) in owns.enumerated() {
+                guard let own, module.inFeatures == own.inFeatures, module.outFeatures == own.outFeatures,
+                      own.rank > 0 else { continue }
                 let p = module.b.multiplied(by: own.b, transposeSelf: true)     // R × rᵢ
                 let q = own.a.multiplied(by: module.a, transposeOther: true)    // rᵢ × R
                 let factor = module.scale * own.scale
                 for j in 0..<min(module.rank, maximumRank) {
                     var sum = 0.0
                     for k in 0..<own.rank { sum += p.elements[j * p.cols + k] * q.elements[k * q.cols + j] }
-                    contribution[j] += factor * sum
-                }
-            }
-            let ownNorm = FactoredUpdates.normSquared(adapter)
-            var keptEnergy = 0.0
-            var keptInner = 0.0
-            for r in 0..<maximumRank {
-                keptEnergy += energy[r]
-                keptInner += contribution[r]
-                if ownNorm > 0 {
-                    let distanceSquared = max(0, keptEnergy - 2 * keptInner + ownNorm)
-                    quality[r][m] = max(0, 1 - distanceSquared / ownNorm)
-                } else {
-                    quality[r][m] = keptEnergy > 0 ? 0 : 1
+                    contribution[m][j] += factor * sum
                 }
             }
         }
-        return RankQualityCurve(members: members, quality: quality)
+
+        /// Adds one module from its `GramCore`. With K = Σ σⱼuⱼvⱼᵀ, component j of the merge is
+        /// σⱼ (Q_B uⱼ)(Q_A vⱼ)ᵀ and stacked term t is bₜaₜᵀ = (Q_B R_B eₜ ‖bₜ‖)(Q_A R_A eₜ ‖aₜ‖)ᵀ, so its
+        /// energy is σⱼ² and ⟨component j, ΔW_m⟩ = s_m Σ_{t of m} (uⱼᵀR_B eₜ)(σⱼvⱼᵀR_A eₜ)‖bₜ‖‖aₜ‖, where
+        /// σⱼvⱼᵀ = uⱼᵀK: only the leading eigenpairs (σⱼ², uⱼ) of KKᵀ are needed, not the SVD of K.
+        mutating func add(core gram: GramCore, termOwner: [Int], scales: [Double]) throws {
+            let p = gram.active.count
+            guard p > 0 else { return }
+            let (energies, u) = try LAPACK.leadingEigenpairs(
+                ofSymmetric: gram.core.multiplied(by: gram.core, transposeOther: true), count: energy.count)
+            let kept = energies.count
+            let ur = u.multiplied(by: gram.rB, transposeSelf: true)                                  // Uₖᵀ R_B (k × p)
+            let vr = u.multiplied(by: gram.core, transposeSelf: true).multiplied(by: gram.rA)         // Uₖᵀ K R_A (k × p)
+            for j in 0..<kept {
+                energy[j] += max(0, energies[j])
+                for (t, term) in gram.active.enumerated() {
+                    let m = termOwner[term]
+                    contribution[m][j] += scales[m] * ur.elements[j * p + t] * vr.elements[j * p + t]
+                        * gram.normsB[t] * gram.normsA[t]
+                }
+            }
+        }
+
+        /// Member m's quality at every rank: 1 − ‖M_r − ΔW_m‖² / ‖ΔW_m‖², clamped at 0.
+        func curve(members: [Int], ownNorms: [Double]) -> RankQualityCurve {
+            let maximumRank = energy.count
+            var quality = [[Double]](repeating: [Double](repeating: 0, count: ownNorms.count), count: maximumRank)
+            for (m, ownNorm) in ownNorms.enumerated() {
+                var keptEnergy = 0.0
+                var keptInner = 0.0
+                for r in 0..<maximumRank {
+                    keptEnergy += energy[r]
+                    keptInner += contribution[m][r]
+                    if ownNorm > 0 {
+                        let distanceSquared = max(0, keptEnergy - 2 * keptInner + ownNorm)
+                        quality[r][m] = max(0, 1 - distanceSquared / ownNorm)
+                    } else {
+                        quality[r][m] = keptEnergy > 0 ? 0 : 1
+                    }
+                }
+            }
+            return RankQualityCurve(members: members, quality: quality)
+        }
+    }
+
+    /// The curve of a given SVD merge (components in decreasing order per module) of `adapters`.
+    static func curve(members: [Int], merged: LoRAAdapter, adapters: [LoRAAdapter], maximumRank: Int) -> RankQualityCurve {
+        var sums = Sums(members: adapters.count, maximumRank: maximumRank)
+        let owns = adapters.map { adapter in Dictionary(adapter.modules.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+        for module in merged.modules { sums.add(merged: module, owns: owns.map { $0[module.name] }) }
+        return sums.curve(members: members, ownNorms: adapters.map(FactoredUpdates.normSquared))
+    }
+
+    /// The curve from the members' Gram blocks, module by module (`FactorGrams` lists the same modules
+    /// in the same order for every task).
+    static func fromGrams(_ grams: FactorGrams, members: [Int], adapters: [LoRAAdapter], weights: [Double],
+                          maximumRank: Int) throws -> RankQualityCurve {
+        var sums = Sums(members: adapters.count, maximumRank: maximumRank)
+        for (index, module) in adapters[0].modules.enumerated() {
+            try Task.checkCancellation()
+            let owns = adapters.map { $0.modules[index] }
+            var termOwner: [Int] = []
+            var coefficients: [Double] = []
+            for (m, own) in owns.enumerated() {
+                termOwner += [Int](repeating: m, count: own.rank)
+                coefficients += [Double](repeating: weights[m] * own.scale, count: own.rank)
+            }
+            let (gramB, gramA) = grams.grams(module: index, members: members)
+            if let core = try GramCore(gramB: gramB, gramA: gramA, coefficients: coefficients,
+                                       out: module.outFeatures, inn: module.inFeatures) {
+                try sums.add(core: core, termOwner: termOwner, scales: owns.map(\.scale))
+            } else {
+                // Householder QR of this module's merge, as `AdapterMerger` would compute it.
+                let updates = owns.map { LowRankUpdate(unchecked: $0.b, $0.a, $0.scale) }
+                let merged = try LowRank.truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: maximumRank)
+                let factors = merged.update
+                sums.add(merged: LoRAModule(name: module.name, layer: module.layer, projection: module.projection,
+                                            a: factors.a, b: factors.b, scale: factors.scale),
+                         owns: owns)
+            }
+        }
+        return sums.curve(members: members, ownNorms: zip(members, adapters).map { grams.normSquared($0, adapter: $1) })
     }
 }

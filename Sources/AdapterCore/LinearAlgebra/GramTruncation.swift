@@ -59,29 +59,17 @@ extension LowRank {
         b: Matrix, a: Matrix, gramB: Matrix, gramA: Matrix, coefficients: [Double], rank: Int
     ) throws -> TruncatedFactorization? {
         let total = coefficients.count, out = b.rows, inn = a.cols
-        guard gramB.elements.allSatisfy(\.isFinite), gramA.elements.allSatisfy(\.isFinite) else { return nil }
-        // Terms that contribute: non-zero column of B̂, non-zero row of Â, non-zero coefficient.
-        let active = (0..<total).filter {
-            gramB.elements[$0 * total + $0] > 0 && gramA.elements[$0 * total + $0] > 0 && coefficients[$0] != 0
-        }
-        let p = active.count
         let spectrumLength = min(total, out, inn)
+        guard let core = try GramCore(gramB: gramB, gramA: gramA, coefficients: coefficients, out: out, inn: inn) else {
+            return nil
+        }
+        let p = core.active.count
         guard p > 0 else {
             return TruncatedFactorization(
                 update: LowRankUpdate(unchecked: Matrix(zeros: out, rank), Matrix(zeros: rank, inn), 1),
                 singularValues: [Double](repeating: 0, count: spectrumLength), rank: rank)
         }
-        guard p <= out, p <= inn,
-              let (rB, normsB) = try scaledCholesky(gramB, active: active),
-              let (rA, normsA) = try scaledCholesky(gramA, active: active)
-        else { return nil }
-        // K = R_B · diag(‖bⱼ‖ cⱼ ‖aⱼ‖) · R_Aᵀ (p×p).
-        var middle = rA
-        for i in 0..<p {
-            for j in 0..<p { middle.elements[i * p + j] *= normsB[j] * coefficients[active[j]] * normsA[j] }
-        }
-        let core = rB.multiplied(by: middle, transposeOther: true)
-        let svd = try LAPACK.svd(core)
+        let svd = try LAPACK.svd(core.core)
         let kept = min(rank, svd.singularValues.count)
         // Y_B = U_k Σ_k and Y_A = V_k (p×k), then X = S⁻¹ R⁻¹ Y.
         var yB = Matrix(zeros: p, kept)
@@ -92,15 +80,15 @@ extension LowRank {
                 yA.elements[i * kept + j] = svd.vt.elements[j * svd.vt.cols + i]
             }
         }
-        let xB = LAPACK.solveUpperTriangular(rB, yB)
-        let xA = LAPACK.solveUpperTriangular(rA, yA)
+        let xB = LAPACK.solveUpperTriangular(core.rB, yB)
+        let xA = LAPACK.solveUpperTriangular(core.rA, yA)
         // Scatter into R × rank (zero rows for the terms left out, zero columns past `kept`).
         var fullB = Matrix(zeros: total, rank)
         var fullA = Matrix(zeros: total, rank)
-        for (i, term) in active.enumerated() {
+        for (i, term) in core.active.enumerated() {
             for j in 0..<kept {
-                fullB.elements[term * rank + j] = xB.elements[i * kept + j] / normsB[i]
-                fullA.elements[term * rank + j] = xA.elements[i * kept + j] / normsA[i]
+                fullB.elements[term * rank + j] = xB.elements[i * kept + j] / core.normsB[i]
+                fullA.elements[term * rank + j] = xA.elements[i * kept + j] / core.normsA[i]
             }
         }
         let newB = b.multiplied(by: fullB)                       // out × rank
@@ -113,7 +101,7 @@ extension LowRank {
     /// Upper-triangular R with RᵀR = S⁻¹ G[J, J] S⁻¹, S = diag(√G_jj) over the active terms J, and
     /// the column norms √G_jj; nil if the scaled Gram is not numerically positive definite or R's
     /// estimated condition number exceeds `gramConditionLimit`.
-    private static func scaledCholesky(_ gram: Matrix, active: [Int]) throws -> (Matrix, [Double])? {
+    static func scaledCholesky(_ gram: Matrix, active: [Int]) throws -> (Matrix, [Double])? {
         let n = gram.rows, p = active.count
         let norms = active.map { gram.elements[$0 * n + $0].squareRoot() }
         var scaled = Matrix(zeros: p, p)
@@ -156,5 +144,50 @@ extension LowRank {
         elements.reserveCapacity(updates.reduce(0) { $0 + $1.a.elements.count })
         for u in updates { elements.append(contentsOf: u.a.elements) }
         return Matrix(rows: elements.count / max(1, inn), cols: inn, elements: elements)
+    }
+}
+
+/// The p×p core of B̂ D Â in the orthonormal bases CholeskyQR gives its stacked factors (step 3 of
+/// `LowRank.gramTruncation`): B̂ D Â = Q_B K Q_Aᵀ with K = R_B (S_B D S_A) R_Aᵀ, over the `active` terms
+/// only. Everything the merge's spectrum and its members' inner products with it need, from the Grams
+/// alone.
+struct GramCore {
+    /// The terms that contribute (non-zero column of B̂, row of Â and coefficient), in order.
+    let active: [Int]
+    /// Upper-triangular Cholesky factors of the unit-column Grams over `active` (p×p).
+    let rB: Matrix
+    let rA: Matrix
+    /// The active columns' norms (‖bⱼ‖, ‖aⱼ‖).
+    let normsB: [Double]
+    let normsA: [Double]
+    /// K (p×p; 0×0 when no term is active).
+    let core: Matrix
+
+    /// nil when the Gram path does not apply (a Gram not finite, more active terms than rows or
+    /// columns, or a factor's estimated condition number over `LowRank.gramConditionLimit`): the caller
+    /// uses Householder QR instead.
+    init?(gramB: Matrix, gramA: Matrix, coefficients: [Double], out: Int, inn: Int) throws {
+        let total = coefficients.count
+        guard gramB.elements.allSatisfy(\.isFinite), gramA.elements.allSatisfy(\.isFinite) else { return nil }
+        let active = (0..<total).filter {
+            gramB.elements[$0 * total + $0] > 0 && gramA.elements[$0 * total + $0] > 0 && coefficients[$0] != 0
+        }
+        let p = active.count
+        self.active = active
+        guard p > 0 else {
+            (rB, rA, normsB, normsA, core) = (Matrix(zeros: 0, 0), Matrix(zeros: 0, 0), [], [], Matrix(zeros: 0, 0))
+            return
+        }
+        guard p <= out, p <= inn,
+              let (rB, normsB) = try LowRank.scaledCholesky(gramB, active: active),
+              let (rA, normsA) = try LowRank.scaledCholesky(gramA, active: active)
+        else { return nil }
+        // K = R_B · diag(‖bⱼ‖ cⱼ ‖aⱼ‖) · R_Aᵀ (p×p).
+        var middle = rA
+        for i in 0..<p {
+            for j in 0..<p { middle.elements[i * p + j] *= normsB[j] * coefficients[active[j]] * normsA[j] }
+        }
+        (self.rB, self.rA, self.normsB, self.normsA) = (rB, rA, normsB, normsA)
+        core = rB.multiplied(by: middle, transposeOther: true)
     }
 }

@@ -181,6 +181,34 @@ public enum LAPACK {
             vt: Matrix(rows: ux, cols: cols, elements: uBuffer))
     }
 
+    /// The `count` largest eigenvalues of the symmetric matrix g (descending) and their eigenvectors
+    /// (the columns of an n×k matrix, k = min(count, n)), by dsyevr (tridiagonalisation, then bisection
+    /// and inverse iteration for the wanted pairs only; measured faster here than all pairs by MRRR).
+    public static func leadingEigenpairs(ofSymmetric g: Matrix, count: Int) throws -> (values: [Double], vectors: Matrix) {
+        guard g.rows == g.cols else {
+            throw LinearAlgebraError(.shapeMismatch, "an eigen-decomposition needs a square matrix, got \(g.rows)×\(g.cols)")
+        }
+        let n = g.rows, k = min(max(0, count), n)
+        guard k > 0 else { return ([], Matrix(zeros: n, 0)) }
+        try requireFinite(g)
+        var a = g.elements   // symmetric: row-major and column-major agree
+        var found: COpenBLAS_lapack_int = 0
+        var w = [Double](repeating: 0, count: n)
+        var z = [Double](repeating: 0, count: n * k)
+        var support = [COpenBLAS_lapack_int](repeating: 0, count: 2 * k)
+        let info = LAPACKE_dsyevr(
+            LAPACK_COL_MAJOR, job("V"), job("I"), job("U"), try int(n), &a, try int(n), 0, 0,
+            try int(n - k + 1), try int(n), 0, &found, &w, &z, try int(n), &support)
+        guard info == 0, Int(found) == k else { throw LinearAlgebraError.lapack("dsyevr", info: info) }
+        // Ascending from dsyevr; column-major z (n×k): column c of z is eigenvector c.
+        var vectors = Matrix(zeros: n, k)
+        for j in 0..<k {
+            let c = k - 1 - j
+            for i in 0..<n { vectors.elements[i * k + j] = z[c * n + i] }
+        }
+        return ((0..<k).map { w[k - 1 - $0] }, vectors)
+    }
+
     // MARK: - Internals
 
     /// dgesvd (QR iteration) for the rare matrices on which dgesdd's divide and conquer does not converge.

@@ -337,7 +337,8 @@ public struct JointBudgetPlanner: Sendable {
                       "group \(g + 1): \(candidate.clusterCount) served adapter\(candidate.clusterCount == 1 ? "" : "s"), "
                       + "ranks \(candidate.ranks), \(BudgetPlanner.format(bytes: candidate.totalBytes))")
             var best = try await allocator.plan(candidate: candidate, tasks: group.group.tasks, budget: share,
-                                                planner: group.planner, options: options, similarity: group.similarity)
+                                                planner: group.planner, options: options, similarity: group.similarity,
+                                                book: group.book)
             evaluations += best.evaluations
             let ownTotal = group.group.tasks.reduce(0) { $0 + $1.ownBytes }
             if group.group.tasks.count > 1, ownTotal > share {
@@ -368,7 +369,7 @@ public struct JointBudgetPlanner: Sendable {
         for (g, group) in prepared.enumerated() {
             let plan = try await allocator.plan(candidate: allocation.candidates[g], tasks: group.group.tasks,
                                                 budget: budget, planner: group.planner, options: options,
-                                                similarity: group.similarity)
+                                                similarity: group.similarity, book: group.book)
             evaluations += plan.evaluations
             parts.append(JointPlan.Group(indices: group.group.indices, padded: group.group.padded, plan: plan))
         }

@@ -1,0 +1,136 @@
+import Testing
+@testable import AdapterCore
+
+/// Rank curves read from the tasks' cached Gram blocks (`FactorGrams`, `GramCore`, leading eigenpairs
+/// of KKᵀ) against the curves of the formed SVD merge, including the stacks the Gram path declines.
+@Suite struct FactorGramsTests {
+    static func tasks(seed: UInt64 = 7) -> [TaskProfile] {
+        SyntheticTasks.families(families: 3, perFamily: 3, rank: 4, layers: 2, width: 24, noise: 0.4, seed: seed,
+                                scaleSpread: 0.5).tasks
+    }
+
+    /// The largest difference between two curves over every rank and member.
+    static func difference(_ x: RankQualityCurve, _ y: RankQualityCurve) -> Double {
+        #expect(x.members == y.members && x.maximumRank == y.maximumRank)
+        return zip(x.quality, y.quality).flatMap { zip($0, $1).map { abs($0 - $1) } }.max() ?? .infinity
+    }
+
+    static func curves(_ members: [Int], _ tasks: [TaskProfile], weights: [Double], rank: Int,
+                       grams: FactorGrams) throws -> (merged: RankQualityCurve, fromGrams: RankQualityCurve) {
+        let adapters = members.map { tasks[$0].adapter }
+        return (try RankQualityCurve.compute(members: members, adapters: adapters, weights: weights, maximumRank: rank),
+                try RankQualityCurve.compute(members: members, adapters: adapters, weights: weights, maximumRank: rank,
+                                             grams: grams))
+    }
+
+    @Test(arguments: [([0, 1, 2], 6), ([4, 0, 7, 2], 12), ([8, 3], 3), ([5], 2), ([0, 1, 2, 3, 4, 5, 6, 7, 8], 16)])
+    func curvesFromGramsEqualTheMergedCurves(members: [Int], rank: Int) throws {
+        let tasks = Self.tasks()
+        let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter)))
+        for (index, weights) in [members.map { _ in 1 / Double(members.count) },
+                                 members.indices.map { 0.1 + 0.2 * Double($0) }].enumerated() {
+            let (merged, fromGrams) = try Self.curves(members, tasks, weights: weights, rank: rank, grams: grams)
+            #expect(Self.difference(merged, fromGrams) < 1e-10)
+            // Not a comparison of zeros: the uniform merge keeps part of every member's update.
+            if index == 0 { #expect(merged.quality.last!.allSatisfy { $0 > 0.01 }) }
+        }
+        // The blocks are kept and read back: the same curve again.
+        #expect(grams.keptBytes > 0)
+        let again = try Self.curves(members, tasks, weights: members.map { _ in 1 }, rank: rank, grams: grams)
+        #expect(Self.difference(again.merged, again.fromGrams) < 1e-10)
+    }
+
+    @Test func blocksKeptForOneSetServeItsSubsetsAndOverlaps() throws {
+        let tasks = Self.tasks(seed: 11)
+        let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter)))
+        _ = try Self.curves([0, 1, 2, 3, 4, 5], tasks, weights: [Double](repeating: 1, count: 6), rank: 8, grams: grams)
+        let kept = grams.keptBytes
+        // Subsets, in another order: every block is there already.
+        for members in [[5, 1, 3], [2, 0], [4, 3, 2, 1]] {
+            let (merged, fromGrams) = try Self.curves(members, tasks, weights: members.map { _ in 0.5 }, rank: 5, grams: grams)
+            #expect(Self.difference(merged, fromGrams) < 1e-10)
+        }
+        #expect(grams.keptBytes == kept)
+        // A set with new tasks adds their blocks.
+        let (merged, fromGrams) = try Self.curves([6, 1, 8], tasks, weights: [1, 1, 1], rank: 5, grams: grams)
+        #expect(Self.difference(merged, fromGrams) < 1e-10)
+        #expect(grams.keptBytes > kept)
+    }
+
+    @Test func nothingKeptPastTheByteLimitAndTheCurvesAreTheSame() throws {
+        let tasks = Self.tasks(seed: 3)
+        let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter), byteLimit: 0))
+        let (merged, fromGrams) = try Self.curves([0, 3, 6], tasks, weights: [1, 2, 3], rank: 6, grams: grams)
+        #expect(Self.difference(merged, fromGrams) < 1e-10)
+        #expect(grams.keptBytes == 0)
+    }
+
+    /// Identical adapters (a singular Gram: Householder QR for every module), a task whose modules are
+    /// zero (padding), and a zero weight (the merge itself) give the merged curve too.
+    @Test func degenerateStacksFallBackAndMatch() throws {
+        var tasks = Self.tasks(seed: 5)
+        tasks.append(TaskProfile(name: "copy", version: 1, adapter: tasks[0].adapter))
+        let zero = tasks[1].adapter.modules.map {
+            LoRAModule(name: $0.name, layer: $0.layer, projection: $0.projection, a: Matrix(zeros: $0.rank, $0.inFeatures),
+                       b: Matrix(zeros: $0.outFeatures, $0.rank), scale: $0.scale)
+        }
+        tasks.append(TaskProfile(name: "zero", version: 1, adapter: SyntheticTasks.adapter(zero, rank: 4)))
+        let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter)))
+        for (members, weights) in [([0, 9], [0.5, 0.5]), ([0, 9, 2], [1.0, 1, 1]), ([10, 2, 3], [1.0, 1, 1]),
+                                   ([2, 3, 4], [1.0, 0, 1])] {
+            let (merged, fromGrams) = try Self.curves(members, tasks, weights: weights, rank: 8, grams: grams)
+            #expect(Self.difference(merged, fromGrams) < 1e-10, "members \(members)")
+        }
+    }
+
+    @Test func tasksWithDifferentModulesHaveNoGrams() {
+        let tasks = Self.tasks()
+        let fewer = SyntheticTasks.adapter(Array(tasks[1].adapter.modules.dropLast()), rank: 4)
+        #expect(FactorGrams(adapters: [tasks[0].adapter, fewer]) == nil)
+        #expect(FactorGrams(adapters: []) == nil)
+    }
+
+    @Test func leadingEigenpairsAreTheTopOfTheSpectrum() throws {
+        var rng = SeededGenerator(seed: 2)
+        let m = LowRankTesting.random(30, 30, &rng)
+        let g = m.multiplied(by: m, transposeOther: true)
+        let svd = try LAPACK.svd(m)
+        let (values, vectors) = try LAPACK.leadingEigenpairs(ofSymmetric: g, count: 5)
+        #expect(values.count == 5 && vectors.rows == 30 && vectors.cols == 5)
+        for j in 0..<5 {
+            let sigma = svd.singularValues[j]
+            #expect(abs(values[j] - sigma * sigma) <= 1e-12 * svd.singularValues[0] * svd.singularValues[0])
+            // The same direction up to sign.
+            var dot = 0.0
+            for i in 0..<30 { dot += vectors.elements[i * 5 + j] * svd.u.elements[i * svd.u.cols + j] }
+            #expect(abs(abs(dot) - 1) < 1e-9)
+        }
+        #expect(try LAPACK.leadingEigenpairs(ofSymmetric: g, count: 0).values.isEmpty)
+        #expect(try LAPACK.leadingEigenpairs(ofSymmetric: g, count: 99).values.count == 30)
+    }
+
+    /// The refiner scoring merges from their curves moves the same tasks to the same clusters, with
+    /// the same qualities, as the refiner that forms every merge and asks the evaluator.
+    @Test func refinementFromCurvesEqualsRefinementFromMerges() async throws {
+        let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.9, seed: 21)
+        var book = RankAllocatingPlanner.CurveBook()
+        let scores = try #require(RankAllocatingPlanner.curveScores(
+            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), book: &book))
+        let options = ClusterRefiner.Options(maxRounds: 4, candidateClusters: 3, candidateMerge: .withTask)
+        // A start that mixes the families, so that tasks move.
+        let start = tasks.indices.map { $0 % 3 == 0 ? 0 : ($0 % 2 == 0 ? 1 : 2) }
+        let merged = try await ClusterRefiner().refine(tasks: tasks, clusterCount: 3, mergedRank: 4, options: options,
+                                                       initialAssignment: start)
+        let curves = try await ClusterRefiner(mergeScores: scores).refine(
+            tasks: tasks, clusterCount: 3, mergedRank: 4, options: options, initialAssignment: start, mergingResult: false)
+        #expect(merged.rounds > 0)
+        #expect(curves.assignment == merged.assignment && curves.rounds == merged.rounds)
+        for (x, y) in zip(curves.quality, merged.quality) { #expect(abs(x - y) < 1e-10) }
+        for (x, y) in zip(curves.roundMeanQuality, merged.roundMeanQuality) { #expect(abs(x - y) < 1e-10) }
+        #expect(curves.adapters.isEmpty && merged.adapters.count == 3)
+        #expect(curves.evaluations < merged.evaluations)
+        // Another evaluator or merger: no curve scores.
+        #expect(RankAllocatingPlanner.curveScores(tasks, evaluator: WeightSpaceEvaluator(), merger: ConcatenatingMerger(),
+                                                  book: &book) == nil)
+    }
+}
