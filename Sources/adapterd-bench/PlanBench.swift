@@ -12,36 +12,26 @@ struct PlanBench: AsyncParsableCommand {
         abstract: "Time the daemon's full plan of N synthetic adapters in families, phase by phase, and print the plan.")
 
     @Option(help: "Number of tasks N.") var tasks = 16
-    @Option(help: "Families F: adapters of one family share most of their update.") var families = 4
-    @Option(help: "Budget as a fraction of the bytes of all N own adapters.") var fraction = 0.125
-    @Option(help: "Adapter shape: 3b (Llama-3.2-3B q, k, v, o over 28 layers) or small (4 layers, width 256).")
-    var shape: ReclusterShape = .threeB
-    @Option(help: "How far a member's factors lie from its family's (noise as a fraction of their size).")
-    var spread = 0.2
-    @Option(help: "LoRA rank of every adapter.") var rank = 16
+    @OptionGroup var workload: SyntheticFamilyOptions
     @OptionGroup var blas: BLASThreadOptions
 
     func run() async throws {
         blas.apply()
-        guard tasks > 0, families > 0, fraction > 0, spread >= 0 else {
-            throw ValidationError("--tasks, --families and --fraction must be positive, --spread not negative")
-        }
-        let familyAdapters = (0..<families).map { shape.adapter(rank: rank, seed: UInt64(1000 + $0)) }
+        guard tasks > 0 else { throw ValidationError("--tasks must be positive") }
+        let familyAdapters = workload.familyAdapters()
         var profiles: [TaskProfile] = []
         for index in 0..<tasks {
-            let family = index % families
-            let member = SyntheticAdapter.member(of: familyAdapters[family], spread: spread,
-                                                 seed: UInt64(tasks * 10_000 + index))
+            let (task, member) = workload.member(index, of: tasks, families: familyAdapters)
             // As the daemon sees it: read back from its F16 files.
             let files = try PEFTAdapterWriter.serialize(member, dtype: .f16)
             let adapter = try PEFTAdapterLoader.load(configJSON: files.config, safetensors: files.weights)
-            profiles.append(TaskProfile(name: "f\(family)-t\(index)", version: 1, adapter: adapter,
+            profiles.append(TaskProfile(name: task, version: 1, adapter: adapter,
                                         ownBytes: files.config.count + files.weights.count))
         }
         let ownTotal = profiles.reduce(0) { $0 + $1.ownBytes }
-        let budget = Int((Double(ownTotal) * fraction).rounded(.down))
-        print("plan: \(tasks) \(shape.description) rank \(rank) adapters in \(families) families (±\(spread)), "
-              + "budget \(BudgetFractions.text(fraction)) = \(ByteSize.format(Int64(budget))) of \(ByteSize.format(Int64(ownTotal))), "
+        let budget = Int((Double(ownTotal) * workload.fraction).rounded(.down))
+        print("plan: \(tasks) \(workload.shape.description) rank \(workload.rank) adapters in \(workload.families) families "
+              + "(±\(workload.spread)), budget \(BudgetFractions.text(workload.fraction)) = \(ByteSize.format(Int64(budget))) of \(ByteSize.format(Int64(ownTotal))), "
               + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName))")
 
         let phases = PhaseClock()

@@ -19,13 +19,7 @@ struct ReclusterBench: AsyncParsableCommand {
         abstract: "Install N synthetic adapters in families under a budget into a real daemon, then time one re-cluster while clients route.")
 
     @Option(help: "Adapter counts N, comma-separated (one fresh daemon each).") var counts = "16,32,64"
-    @Option(help: "Families F: adapters of one family share most of their update.") var families = 4
-    @Option(help: "Budget as a fraction of the bytes of all N own adapters.") var fraction = 0.125
-    @Option(help: "Adapter shape: 3b (Llama-3.2-3B q, k, v, o over 28 layers) or small (4 layers, width 256).")
-    var shape: ReclusterShape = .threeB
-    @Option(help: "LoRA rank.") var rank = 16
-    @Option(help: "How far a member's factors lie from its family's (noise as a fraction of their size).")
-    var spread = 0.2
+    @OptionGroup var workload: SyntheticFamilyOptions
     @Option(help: "Clients calling route in a loop during the re-cluster.") var clients = 10
     @Option(help: "Detector model file (default: the built-in model).") var detectorModel: String?
     @Option(help: "OpenBLAS threads in the daemon (default: the daemon's own setting, 1; 2 = what this bench ran with before it used the daemon's setting).")
@@ -46,15 +40,13 @@ struct ReclusterBench: AsyncParsableCommand {
             guard let kind = InstallPlanKind(rawValue: String(text)) else { throw ValidationError("bad install plan '\(text)'") }
             return kind
         }
-        guard families > 0, fraction > 0, clients >= 0, spread >= 0 else {
-            throw ValidationError("--families and --fraction must be positive, --clients and --spread not negative")
-        }
+        guard clients >= 0 else { throw ValidationError("--clients must not be negative") }
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
-        let familyAdapters = (0..<families).map { shape.adapter(rank: rank, seed: UInt64(1000 + $0)) }
+        let familyAdapters = workload.familyAdapters()
         let sample = try PEFTAdapterWriter.serialize(familyAdapters[0], dtype: .f16)
         let adapterBytes = Int64(sample.config.count + sample.weights.count)
-        print("recluster: \(shape.description) rank \(rank) F16 adapters (\(ByteSize.format(Int64(sample.weights.count))) safetensors each), "
-              + "\(families) families (members ±\(spread) of the family's factors), budget \(BudgetFractions.text(fraction)) "
+        print("recluster: \(workload.shape.description) rank \(workload.rank) F16 adapters (\(ByteSize.format(Int64(sample.weights.count))) safetensors each), "
+              + "\(workload.families) families (members ±\(workload.spread) of the family's factors), budget \(BudgetFractions.text(workload.fraction)) "
               + "of all own bytes, installs \(installGap > 0 ? String(format: "%.1f s apart", installGap) : "back to back"), "
               + "\(clients) route clients during the re-cluster, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
               + "OpenBLAS threads \(blasThreads ?? 1) (\(BLASThreads.coreName))")
@@ -128,7 +120,7 @@ struct ReclusterBench: AsyncParsableCommand {
     }
 
     func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64, installPlan: InstallPlanKind) async throws -> Row {
-        let budget = Int64((Double(adapterBytes) * Double(count) * fraction).rounded(.down))
+        let budget = Int64((Double(adapterBytes) * Double(count) * workload.fraction).rounded(.down))
         let daemon = try await InProcessDaemon(budget: .bytes(budget), detectorModel: detectorModel,
                                                maxConnectionsPerUser: clients + 4, installPlan: installPlan)
         if let blasThreads { BLASThreads.set(blasThreads) }
@@ -138,10 +130,8 @@ struct ReclusterBench: AsyncParsableCommand {
         var placed = 0
         for index in 0..<count {
             if index > 0, installGap > 0 { try await Task.sleep(for: .milliseconds(Int(installGap * 1000))) }
-            let family = index % familyAdapters.count
-            let adapter = SyntheticAdapter.member(of: familyAdapters[family], spread: spread, seed: UInt64(count * 10_000 + index))
+            let (task, adapter) = workload.member(index, of: count, families: familyAdapters)
             let files = try PEFTAdapterWriter.serialize(adapter, dtype: .f16)
-            let task = "f\(family)-t\(index)"
             let params = InstallParams(task: task, config: String(decoding: files.config, as: UTF8.self),
                                        safetensors: files.weights.base64EncodedString(),
                                        examples: #"{"text":"a","label":"b"}"# + "\n")
