@@ -7,8 +7,8 @@ import Synchronization
 /// one of them is made of these pairwise blocks. A plan merges the same tasks in many sets (every
 /// cluster of every candidate K, then every task beside every candidate cluster while refining), so
 /// computing a pair's blocks once turns most of the (out + in)·R²/2 work of each merge into copying.
-/// Blocks are kept up to `byteLimit` (N tasks of rank r take (out + in)·(N·r)²·4 bytes per module
-/// for every pair); past it a set's Grams are computed as before and not kept. Safe to share between
+/// Blocks are kept up to `byteLimit` (every pair of N tasks of rank r: N(N+1)·r²·8 bytes per module,
+/// whatever its width); past it a set's Grams are computed as before and not kept. Safe to share between
 /// copies of a `RankAllocatingPlanner.CurveBook` and across threads.
 public final class FactorGrams: Sendable {
     private struct Key: Hashable {
