@@ -51,7 +51,7 @@ struct ClusterBench: AsyncParsableCommand {
         let start = clock.now
         var cpu = Self.cpuSeconds()
         let similarity = try TaskSimilarity.compute(names: names, adapters: profiles.map(\.adapter))
-        let factoredWall = Self.seconds(clock.now - start)
+        let factoredWall = Stopwatch.seconds(clock.now - start)
         let factoredSeconds = Self.cpuSeconds() - cpu
         print("similarity (factored, stacked Grams, \(tasks * (tasks + 1) / 2) pairs): \(Self.format(factoredSeconds)) CPU, "
               + "\(Self.format(factoredWall)) wall")
@@ -123,7 +123,7 @@ struct ClusterBench: AsyncParsableCommand {
             options: .init(maxRounds: rounds, candidateClusters: candidates, seed: 1),
             similarity: similarity, progress: { fraction, message in stamps.add(fraction, message) })
         let refineSeconds = Self.cpuSeconds() - cpu
-        let refineWall = Self.seconds(clock.now - start)
+        let refineWall = Stopwatch.seconds(clock.now - start)
         for (time, message) in stamps.lines where message.hasPrefix("round") {
             print("  [\(Self.format(time))] \(message)")
         }
@@ -277,10 +277,6 @@ struct ClusterBench: AsyncParsableCommand {
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
     static func format(_ s: Double) -> String {
         s >= 1 ? String(format: "%.2f s", s) : String(format: "%.1f ms", s * 1000)
     }
@@ -293,7 +289,7 @@ final class ProgressLog: @unchecked Sendable {
     private var entries: [(Double, String)] = []
 
     func add(_ fraction: Double, _ message: String) {
-        let t = ClusterBench.seconds(ContinuousClock.now - start)
+        let t = Stopwatch.seconds(ContinuousClock.now - start)
         lock.lock(); entries.append((t, message)); lock.unlock()
     }
 

@@ -205,7 +205,7 @@ struct LoadPhase {
                             default:
                                 _ = try await client.call(Methods.List.self, NoParams())
                             }
-                            let elapsed = ServerBench.seconds(ContinuousClock.now - begin)
+                            let elapsed = Stopwatch.seconds(ContinuousClock.now - begin)
                             if during { phase.samples[method, default: []].append(elapsed) } else { phase.outside += 1 }
                         } catch {
                             phase.errors += 1
@@ -223,7 +223,7 @@ struct LoadPhase {
             return total
         }
         var phase = results
-        phase.seconds = ServerBench.seconds(ContinuousClock.now - start)
+        phase.seconds = Stopwatch.seconds(ContinuousClock.now - start)
         done.withLockedValue { $0 = true }
         await backgroundTask?.value
         for example in phase.errorExamples.prefix(3) { FileHandle.standardError.write(Data("load error: \(example)\n".utf8)) }
@@ -256,7 +256,7 @@ struct LoadPhase {
                     let begin = ContinuousClock.now
                     do {
                         let response = try connection.call(frame)
-                        let elapsed = ServerBench.seconds(ContinuousClock.now - begin)
+                        let elapsed = Stopwatch.seconds(ContinuousClock.now - begin)
                         // Sorted keys: a success starts with `{"id":`, an error with `{"error":`.
                         if response.starts(with: Data(#"{"id":"#.utf8)) {
                             if during { phase.samples[method, default: []].append(elapsed) } else { phase.outside += 1 }
@@ -435,7 +435,7 @@ final class LoadBackground: Sendable {
             state.withLockedValue { $0.running = true; $0.started = true }
             let begin = ContinuousClock.now
             let ok = (try? await operation(iteration)) ?? false
-            let elapsed = ServerBench.seconds(ContinuousClock.now - begin)
+            let elapsed = Stopwatch.seconds(ContinuousClock.now - begin)
             state.withLockedValue { state in
                 state.running = false
                 if ok { state.completed += 1; state.durations.append(elapsed) } else { state.failed += 1 }

@@ -34,15 +34,18 @@ struct PlanBench: AsyncParsableCommand {
               + "(±\(workload.spread)), budget \(BudgetFractions.text(workload.fraction)) = \(ByteSize.format(Int64(budget))) of \(ByteSize.format(Int64(ownTotal))), "
               + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName))")
 
-        let phases = PhaseClock()
-        let started = ContinuousClock.now
-        let plan = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget) { _, message in
-            phases.mark(message)
+        let log = ProgressLog()
+        let plan = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget) { fraction, message in
+            log.add(fraction, message)
         }
-        let total = Self.seconds(ContinuousClock.now - started)
-        phases.mark("done")
+        log.add(1, "done")
+        // Each line's seconds: from its start to the next line, the first from the start of the plan.
+        let marks = [(0.0, "start")] + log.lines
+        let total = marks.last?.0 ?? 0
         print("phases (seconds from the previous line):")
-        for (message, seconds) in phases.lines { print(String(format: "  %7.2f  %@", seconds, message)) }
+        for (previous, next) in zip(marks, marks.dropFirst()) {
+            print(String(format: "  %7.2f  %@", next.0 - previous.0, previous.1))
+        }
         print(String(format: "total %.2f s, policy %@, %d evaluations", total, plan.policy.rawValue, plan.evaluations))
         var qualities: [Double] = []
         for group in plan.groups {
@@ -55,27 +58,5 @@ struct PlanBench: AsyncParsableCommand {
         let mean = qualities.reduce(0, +) / Double(max(1, qualities.count))
         print(String(format: "mean quality %.6f, worst %.6f, bytes %@", mean, qualities.min() ?? 0,
                      ByteSize.format(Int64(plan.groups.reduce(0) { $0 + $1.plan.totalBytes }))))
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let parts = duration.components
-        return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
-    }
-}
-
-/// The progress messages of a plan with the seconds each took since the one before.
-final class PhaseClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last = ContinuousClock.now
-    private var previous = "start"
-    private(set) var lines: [(String, Double)] = []
-
-    func mark(_ message: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        let now = ContinuousClock.now
-        lines.append((previous, PlanBench.seconds(now - last)))
-        last = now
-        previous = message
     }
 }

@@ -137,7 +137,7 @@ struct ReclusterBench: AsyncParsableCommand {
                                        examples: #"{"text":"a","label":"b"}"# + "\n")
             let start = ContinuousClock.now
             _ = try await admin.call(Methods.Install.self, params)
-            installs.append(ServerBench.seconds(ContinuousClock.now - start))
+            installs.append(Stopwatch.seconds(ContinuousClock.now - start))
             tasks.append(task)
             if try await Self.isPlaced(admin) { placed += 1 }
             // Progress on stderr: a long run cut short still says how far the installs got.
@@ -147,7 +147,7 @@ struct ReclusterBench: AsyncParsableCommand {
         // The daemon plans every task in the background once installs that placed their task settle.
         let settleStart = ContinuousClock.now
         while try await Self.isPlaced(admin) { try await Task.sleep(for: .milliseconds(100)) }
-        let settle = placed == 0 ? 0 : ServerBench.seconds(ContinuousClock.now - settleStart)
+        let settle = placed == 0 ? 0 : Stopwatch.seconds(ContinuousClock.now - settleStart)
         let before = try await Self.replanSeconds(admin)
         let routing = RouteLoop(socketPath: daemon.socketPath, clients: clients, tasks: tasks)
         try routing.start()
@@ -155,9 +155,9 @@ struct ReclusterBench: AsyncParsableCommand {
         // The daemon's progress notes on stderr with the seconds since the call: where the plan's time goes.
         let plan = try await admin.call(Methods.Recluster.self, ReclusterParams(budget: nil, dryRun: false)) { note in
             FileHandle.standardError.write(Data(String(format: "N=%d: recluster %6.2f s: %@\n", count,
-                ServerBench.seconds(ContinuousClock.now - start), note.message).utf8))
+                Stopwatch.seconds(ContinuousClock.now - start), note.message).utf8))
         }
-        let total = ServerBench.seconds(ContinuousClock.now - start)
+        let total = Stopwatch.seconds(ContinuousClock.now - start)
         let route = routing.stop()
         let after = try await Self.replanSeconds(admin)
         await admin.close()
@@ -245,7 +245,7 @@ final class RouteLoop: @unchecked Sendable {
                         let reply = try connection.call(frames[call % frames.count])
                         // Sorted keys: a success starts with `{"id":`, an error with `{"error":`.
                         if reply.starts(with: Data(#"{"id":"#.utf8)) {
-                            mine.latencies.append(ServerBench.seconds(ContinuousClock.now - begin))
+                            mine.latencies.append(Stopwatch.seconds(ContinuousClock.now - begin))
                         } else {
                             mine.errors += 1
                             if mine.example == nil { mine.example = String(decoding: reply.prefix(200), as: UTF8.self) }

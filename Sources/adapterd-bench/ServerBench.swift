@@ -50,7 +50,7 @@ struct ServerBench: ParsableCommand {
             request.task = "bench\(index)"
             let start = ContinuousClock.now
             _ = try await client.call(Methods.Install.self, request)
-            installTimes.append(Self.seconds(ContinuousClock.now - start))
+            installTimes.append(Stopwatch.seconds(ContinuousClock.now - start))
         }
         print(String(format: "install 3B-shaped rank-16 adapter (%@ safetensors, F16): median %.3f s over %d (detector alone %.3f s)",
                      ByteSize.format(Int64(weights.count)), Self.percentile(installTimes, 0.5), installs, screening.medianSeconds))
@@ -88,7 +88,7 @@ struct ServerBench: ParsableCommand {
                         } else {
                             _ = try await client.call(Methods.Status.self, NoParams())
                         }
-                        times.append(seconds(ContinuousClock.now - begin))
+                        times.append(Stopwatch.seconds(ContinuousClock.now - begin))
                     }
                     await client.close()
                     return times
@@ -98,7 +98,7 @@ struct ServerBench: ParsableCommand {
             for try await times in group { all += times }
             return all
         }
-        let elapsed = seconds(ContinuousClock.now - start)
+        let elapsed = Stopwatch.seconds(ContinuousClock.now - start)
         return Latency(p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), rate: Double(samples.count) / elapsed)
     }
 
@@ -106,10 +106,6 @@ struct ServerBench: ParsableCommand {
         guard !values.isEmpty else { return .nan }
         let sorted = values.sorted()
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     /// A synthetic PEFT adapter with Llama-3.2-3B's attention shapes.
@@ -152,7 +148,7 @@ final class TimedAcceptingScreening: Screening, @unchecked Sendable {
     func screen(_ adapter: LoRAAdapter) throws -> Verdict {
         let start = ContinuousClock.now
         var verdict = try detector.screen(adapter)
-        let elapsed = ServerBench.seconds(ContinuousClock.now - start)
+        let elapsed = Stopwatch.seconds(ContinuousClock.now - start)
         lock.withLock { times.append(elapsed) }
         verdict.decision = .benign
         if !verdict.score.isFinite { verdict.score = 0 }

@@ -69,9 +69,12 @@ enum Stopwatch {
         let clock = ContinuousClock()
         let start = clock.now
         let value = try body()
-        let elapsed = clock.now - start
-        let parts = elapsed.components
-        return (Double(parts.seconds) + Double(parts.attoseconds) * 1e-18, value)
+        return (seconds(clock.now - start), value)
+    }
+
+    /// A duration in seconds.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     /// The fastest of `repetitions` runs (the least disturbed by other processes on the machine).
