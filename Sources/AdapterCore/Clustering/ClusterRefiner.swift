@@ -327,6 +327,8 @@ public struct ClusterRefiner: Sendable {
         let mergeScores: MergeScores?
         var ownScores: [Double] = []
         var merged: [String: LoRAAdapter] = [:]
+        /// The members of every set made available (`ensureMerged`), by key.
+        var membersOf: [String: [Int]] = [:]
         var singletonOf: [String: Int] = [:]
         var scoreCache: [String: Double] = [:]
         var evaluations = 0
@@ -351,6 +353,7 @@ public struct ClusterRefiner: Sendable {
                 return
             }
             let key = Self.key(members)
+            membersOf[key] = members
             if singletonOf[key] != nil || members.allSatisfy({ scoreCache["\($0)|\(key)"] != nil }) { return }
             try Task.checkCancellation()
             if let only = ownAdapterServing(members) {
@@ -425,9 +428,7 @@ public struct ClusterRefiner: Sendable {
                 if scoreCache[cacheKey] != nil || singletonOf[key] == task || queued.contains(cacheKey) { continue }
                 // With `mergeScores` only members are scored without a merge; a task against a cluster it
                 // is not in (`CandidateMerge.withoutTask`) needs the merge.
-                guard let adapter = try merged[key]
-                        ?? (mergeScores != nil ? merge(key.split(separator: ",").compactMap { Int($0) }) : nil)
-                else { continue }
+                guard let adapter = try merged[key] ?? membersOf[key].map({ try merge($0) }) else { continue }
                 queued.insert(cacheKey)
                 missing.append((task, adapter))
                 missingKeys.append(cacheKey)
