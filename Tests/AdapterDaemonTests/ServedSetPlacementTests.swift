@@ -13,7 +13,7 @@ import Testing
     static func settledStatus(_ fixture: AdapterServiceTests.Fixture, seconds: Double = 60) async throws -> ServedSetInfo? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if let served = try fixture.service.reads.status(fixture.context).served, served.policy != ServedSetPlacement.policy {
+            if let served = try fixture.service.reads.status(fixture.context).served, served.policy != PlacementPolicy.placed {
                 return served
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -36,8 +36,8 @@ import Testing
             let entry = try #require(served.tasks.first { $0.task == task })
             #expect(result.retainedQuality == entry.retainedQuality)
             #expect(result.evaluator == entry.evaluator)
-            #expect((result.placement != nil) == (served.policy == ServedSetPlacement.policy))
-            if served.policy == ServedSetPlacement.policy {
+            #expect((result.placement != nil) == (served.policy == PlacementPolicy.placed))
+            if served.policy == PlacementPolicy.placed {
                 placed += 1
                 #expect(fixture.service.replanner.servesPlacedTasks())
                 // The placed task's figure is the evaluator's, not a stand-in.
@@ -55,7 +55,7 @@ import Testing
         let full = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
         let settledClusters: Set<[String]> = Set(settled.clusters.map { $0.tasks.sorted() })
         let fullClusters: Set<[String]> = Set(full.clusters.map { $0.tasks.sorted() })
-        if settled.policy == ServedSetPlacement.keptPolicy {
+        if settled.policy == PlacementPolicy.placedKept {
             #expect(full.meanRetainedQuality < placedMean)
             #expect(abs((settled.meanRetainedQuality ?? 0) - placedMean) < 1e-9)
         } else {
@@ -72,7 +72,7 @@ import Testing
         for (name, task) in Self.installs {
             let result = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
             let served = try #require(try fixture.service.reads.status(fixture.context).served)
-            #expect(served.policy != ServedSetPlacement.policy)
+            #expect(served.policy != PlacementPolicy.placed)
             #expect(result.placement == nil)
             #expect(result.retainedQuality == served.tasks.first { $0.task == task }?.retainedQuality)
         }
@@ -89,7 +89,7 @@ import Testing
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
         let placed = try #require(try fixture.service.reads.status(fixture.context).served)
-        try #require(placed.policy == ServedSetPlacement.policy)
+        try #require(placed.policy == PlacementPolicy.placed)
         let replanner = fixture.service.replanner
         _ = try await replanner.mutating {
             let kept = try #require(try ServedSetPlacement(store: fixture.store, planner: replanner.planner)
@@ -97,7 +97,7 @@ import Testing
             return try await replanner.write(kept, budget: try replanner.budget.limit(), context: nil, at: 0.9)
         }
         let served = try #require(try fixture.service.reads.status(fixture.context).served)
-        #expect(served.policy == ServedSetPlacement.keptPolicy)
+        #expect(served.policy == PlacementPolicy.placedKept)
         #expect(served.generation > placed.generation)
         #expect(served.clusters.map(\.sha256) == placed.clusters.map(\.sha256))
         #expect(served.clusters.map(\.tasks) == placed.clusters.map(\.tasks))
@@ -136,7 +136,7 @@ import Testing
         }
         _ = try await fixture.service.installer.remove(TaskParams(task: "b"), fixture.context)
         let served = try #require(try fixture.service.reads.status(fixture.context).served)
-        #expect(served.policy != ServedSetPlacement.policy)
+        #expect(served.policy != PlacementPolicy.placed)
         #expect(Set(served.tasks.map(\.task)) == ["a", "c", "d"])
         #expect(served.clusters.reduce(0) { $0 + $1.bytes } <= 60_000)
     }

@@ -180,7 +180,7 @@ final class Replanner: Sendable {
         if let snapshot = reads.snapshot.withLockedValue({ $0 }) { return snapshot.served?.policy == PlacementPolicy.placed }
         guard let current = try? store.currentGeneration(),
               let summary = try? current.planSummary(as: PlanResult.self) else { return false }
-        return summary.policy == ServedSetPlacement.policy
+        return summary.policy == PlacementPolicy.placed
     }
 
     /// Schedules the plan of every task `scheduledPlanDelay` from now, replacing (cancelling) one scheduled before:

@@ -113,7 +113,7 @@ struct ServedSetPlacement: Sendable {
             break
         }
         builder.evaluator = evaluator
-        builder.policy = ServedSetPlacement.policy
+        builder.policy = PlacementPolicy.placed
         builder.evaluations = placed.evaluations
         let ownTotal = installed.filter { $0.name != pending.name }.reduce(pending.ownBytes) { $0 + $1.ownBytes }
         return builder.finish(dryRun: false, budget: budget, ownTotal: ownTotal, started: started)
@@ -157,15 +157,10 @@ struct ServedSetPlacement: Sendable {
             try addUnchanged(served, to: &builder, of: current, routes: routes, scoredBy: scoredBy, installed: installed)
         }
         builder.evaluator = current.evaluator
-        builder.policy = Self.keptPolicy
+        builder.policy = PlacementPolicy.placedKept
         return builder.finish(dryRun: false, budget: budget, ownTotal: installed.reduce(0) { $0 + $1.ownBytes },
                               started: Date())
     }
-
-    /// The policy of a plan made by placing an install's task (`PlanResult.policy`).
-    static let policy = PlacementPolicy.placed
-    /// The policy of a placed served set kept because the plan of every task scored lower.
-    static let keptPolicy = PlacementPolicy.placedKept
 
     /// A task as the placement sees it: its stored (or pending) adapter, loaded.
     private static func profile(_ input: ServedSetPlanner.Input) throws -> TaskProfile {
