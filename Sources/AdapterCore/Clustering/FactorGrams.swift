@@ -65,32 +65,28 @@ public final class FactorGrams: Sendable {
         var offsets: [Int] = []
         var offset = 0
         for r in ranks { offsets.append(offset); offset += r }
-        let missing = store.withLock { store in
-            members.indices.contains { i in
-                members[i...].contains { store.columns[Self.key(module, members[i], $0)] == nil }
-            }
-        }
-        if missing {
-            // One dsyrk of the whole stack (what a merge computed before), its blocks kept.
-            let updates = members.map { LowRankUpdate(unchecked: modules[$0][module].b, modules[$0][module].a, 1) }
-            let gramB = LAPACK.gramOfColumns(LowRank.stackedColumns(updates))
-            let gramA = LAPACK.gramOfRows(LowRank.stackedRows(updates))
-            keep(module: module, members: members, ranks: ranks, offsets: offsets, gramB: gramB, gramA: gramA)
-            return (gramB, gramA)
-        }
+        // One pass under the lock: the kept blocks in place, or false at the first pair not kept.
         var gramB = Matrix(zeros: total, total)
         var gramA = Matrix(zeros: total, total)
-        store.withLock { store in
+        let complete = store.withLock { store -> Bool in
             for (i, first) in members.enumerated() {
                 for (j, second) in members.enumerated() where j >= i {
                     let key = Self.key(module, first, second)
+                    guard let columns = store.columns[key], let rows = store.rows[key] else { return false }
                     // The block is kept for the smaller task index first; transpose when reversed.
                     let reversed = first > second
-                    Self.place(store.columns[key]!, into: &gramB, at: offsets[i], offsets[j], ranks[i], ranks[j], reversed)
-                    Self.place(store.rows[key]!, into: &gramA, at: offsets[i], offsets[j], ranks[i], ranks[j], reversed)
+                    Self.place(columns, into: &gramB, at: offsets[i], offsets[j], ranks[i], ranks[j], reversed)
+                    Self.place(rows, into: &gramA, at: offsets[i], offsets[j], ranks[i], ranks[j], reversed)
                 }
             }
+            return true
         }
+        if complete { return (gramB, gramA) }
+        // One dsyrk of the whole stack (what a merge computed before), its blocks kept.
+        let updates = members.map { LowRankUpdate(unchecked: modules[$0][module].b, modules[$0][module].a, 1) }
+        gramB = LAPACK.gramOfColumns(LowRank.stackedColumns(updates))
+        gramA = LAPACK.gramOfRows(LowRank.stackedRows(updates))
+        keep(module: module, members: members, ranks: ranks, offsets: offsets, gramB: gramB, gramA: gramA)
         return (gramB, gramA)
     }
 
