@@ -21,7 +21,6 @@ public final class FactorGrams: Sendable {
         var columns: [Key: [Double]] = [:]
         var rows: [Key: [Double]] = [:]
         var bytes = 0
-        var normsSquared: [Int: Double] = [:]
     }
 
     /// Each task's modules, one list per task, all in the same order with the same shapes.
@@ -44,14 +43,6 @@ public final class FactorGrams: Sendable {
         }
         modules = adapters.map(\.modules)
         self.byteLimit = byteLimit
-    }
-
-    /// ‖ΔW‖² of task `task`'s update summed over its modules (`FactoredUpdates.normSquared`), once.
-    func normSquared(_ task: Int, adapter: LoRAAdapter) -> Double {
-        if let known = store.withLock({ $0.normsSquared[task] }) { return known }
-        let value = FactoredUpdates.normSquared(adapter)
-        store.withLock { $0.normsSquared[task] = value }
-        return value
     }
 
     /// Bytes of blocks kept.

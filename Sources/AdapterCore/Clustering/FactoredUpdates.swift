@@ -25,9 +25,9 @@ enum FactoredUpdates {
         return sum
     }
 
-    /// ‖ΔW‖²_F summed over modules.
+    /// ‖ΔW‖²_F summed over modules, computed once per adapter (a pass over all its factors).
     static func normSquared(_ x: LoRAAdapter) -> Double {
-        x.modules.reduce(0) { $0 + inner($1, $1) }
+        x.normSquaredMemo.value { x.modules.reduce(0) { $0 + inner($1, $1) } }
     }
 
     /// ‖ΔW_x − ΔW_y‖²_F summed over modules (clamped at 0 against rounding).

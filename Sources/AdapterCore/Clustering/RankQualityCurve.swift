@@ -176,6 +176,6 @@ public struct RankQualityCurve: Sendable, Hashable {
                          owns: owns)
             }
         }
-        return sums.curve(members: members, ownNorms: zip(members, adapters).map { grams.normSquared($0, adapter: $1) })
+        return sums.curve(members: members, ownNorms: adapters.map(FactoredUpdates.normSquared))
     }
 }

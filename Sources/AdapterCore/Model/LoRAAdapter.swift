@@ -21,6 +21,8 @@ public struct LoRAAdapter: Sendable {
     public let storageDType: DType
     /// Bytes of tensor data in adapter_model.safetensors.
     public let tensorBytes: Int
+    /// ‖ΔW‖² once computed (`FactoredUpdates.normSquared`), shared by every copy: the modules never change.
+    let normSquaredMemo = Memo<Double>()
 
     public init(config: PEFTConfig, modules: [LoRAModule], architecture: ArchitectureFamily,
                 storageDType: DType, tensorBytes: Int) {
