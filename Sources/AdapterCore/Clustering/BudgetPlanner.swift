@@ -119,14 +119,21 @@ public struct BudgetPlanner: Sendable {
                   dtype: dtype, minimumRank: minimumRank, sizer: sizer)
     }
 
-    /// An all-zero adapter of this profile at `rank` (scale 1): what the sizer measures.
+    /// An all-zero adapter of this profile at `rank` (scale 1): what the sizer measures. Factors of one
+    /// size share one zero array (copy-on-write), so a 3B-shaped template takes a few MB, not 88.
     public func template(rank: Int) -> LoRAAdapter {
         var config = baseConfig
         config.r = rank
         config.loraAlpha = Double(rank)
+        var zeros: [Int: [Double]] = [:]
+        func zero(_ rows: Int, _ cols: Int) -> Matrix {
+            let count = rows * cols
+            if zeros[count] == nil { zeros[count] = [Double](repeating: 0, count: count) }
+            return Matrix(rows: rows, cols: cols, elements: zeros[count]!)
+        }
         let modules = modules.map { shape in
-            LoRAModule(name: shape.name, layer: nil, projection: nil, a: Matrix(zeros: rank, shape.inFeatures),
-                       b: Matrix(zeros: shape.outFeatures, rank), scale: 1)
+            LoRAModule(name: shape.name, layer: nil, projection: nil, a: zero(rank, shape.inFeatures),
+                       b: zero(shape.outFeatures, rank), scale: 1)
         }
         let bytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * dtype.byteSize }
         return LoRAAdapter(config: config, modules: modules, architecture: architecture, storageDType: dtype,
