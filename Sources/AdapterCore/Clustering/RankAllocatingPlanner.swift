@@ -283,7 +283,8 @@ public struct RankAllocatingPlanner: Sendable {
         var best: (plan: ClusterPlan, mean: Double, candidate: Candidate)?
         for (index, candidate) in scored.enumerated() {
             let plan = try await materialise(candidate, tasks: tasks, budget: budget, planner: planner,
-                                             options: options, similarity: sim, scoring: &scoring, merges: book.served)
+                                             options: options, similarity: sim, scoring: &scoring, merges: book.served,
+                                             grams: book.factorGrams(tasks))
             progress?(0.3 + 0.6 * Double(index + 1) / Double(scored.count),
                       "K = \(candidate.clusterCount), ranks \(candidate.ranks): mean quality "
                       + "\(ClusterRefiner.format(plan.meanQuality)) (weight-space \(ClusterRefiner.format(candidate.meanQuality)))")
@@ -308,7 +309,8 @@ public struct RankAllocatingPlanner: Sendable {
                                                       planner: planner, options: options, similarity: sim,
                                                       scoring: &scoring, book: &book)
             let plan = try await materialise(byScores, tasks: tasks, budget: budget, planner: planner,
-                                             options: options, similarity: sim, scoring: &scoring, merges: book.served)
+                                             options: options, similarity: sim, scoring: &scoring, merges: book.served,
+                                             grams: book.factorGrams(tasks))
             progress?(1, "K = \(byScores.clusterCount), ranks by \(evaluator.name)'s scores \(byScores.ranks): mean quality "
                       + "\(ClusterRefiner.format(plan.meanQuality))")
             if plan.meanQuality > start.mean + 1e-12 { best = (plan, plan.meanQuality, byScores) }
@@ -357,7 +359,8 @@ public struct RankAllocatingPlanner: Sendable {
             return (nil, result.rounds, result.roundMeanQuality, result.evaluations)
         }
         let plan = try await materialise(allocated, tasks: tasks, budget: budget, planner: planner, options: options,
-                                         similarity: similarity, scoring: &scoring, merges: book.served)
+                                         similarity: similarity, scoring: &scoring, merges: book.served,
+                                         grams: book.factorGrams(tasks))
         progress?(0.95, "refined in \(result.rounds) round\(result.rounds == 1 ? "" : "s"): K = \(allocated.clusterCount), "
                   + "ranks \(allocated.ranks), mean quality \(ClusterRefiner.format(plan.meanQuality))")
         return ((plan, allocated), result.rounds, result.roundMeanQuality, result.evaluations)
@@ -407,7 +410,7 @@ public struct RankAllocatingPlanner: Sendable {
                 } else {
                     let adapter = try served(members, rank: rank, weights: weights, tasks: tasks,
                                              adapted: adapted(tasks, book: &book), planner: planner, merger: merger,
-                                             cache: book.served)
+                                             cache: book.served, grams: book.factorGrams(tasks))
                     values = []
                     for task in members {
                         values.append(try await scoring.quality(task: task, key: Self.key(members, rank: rank), candidate: adapter))
@@ -469,13 +472,15 @@ public struct RankAllocatingPlanner: Sendable {
                      book: CurveBook = CurveBook()) async throws -> ClusterPlan {
         var scoring = Scoring(tasks: tasks, evaluator: evaluator)
         try await scoring.scoreOwnAdapters()
+        var book = book   // its Grams, if made here, are shared with the caller's copies only from now on
         return try await materialise(candidate, tasks: tasks, budget: budget, planner: planner, options: options,
-                                     similarity: similarity, scoring: &scoring, merges: book.served)
+                                     similarity: similarity, scoring: &scoring, merges: book.served,
+                                     grams: book.factorGrams(tasks))
     }
 
     private func materialise(_ candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
                              options: Options, similarity: TaskSimilarity, scoring: inout Scoring,
-                             merges: ServedMergeCache) async throws -> ClusterPlan {
+                             merges: ServedMergeCache, grams: FactorGrams?) async throws -> ClusterPlan {
         let merger = try makeMerger(tasks, storageDType)
         let adapted = tasks.map { Self.adaptedModules($0.adapter) }
         var clusters: [ClusterPlan.Cluster] = []
@@ -492,7 +497,7 @@ public struct RankAllocatingPlanner: Sendable {
                 let weights = members.count == 1 ? [1]
                     : options.weighting.weights(norms: members.map { similarity.norm($0) })
                 adapter = try served(members, rank: choice.rank, weights: weights, tasks: tasks, adapted: adapted,
-                                     planner: planner, merger: merger, cache: merges)
+                                     planner: planner, merger: merger, cache: merges, grams: grams)
                 bytes = try planner.bytes(of: adapter)
             }
             let key = Self.key(members, rank: choice.usesOwnAdapter ? 0 : choice.rank)
@@ -565,13 +570,19 @@ public struct RankAllocatingPlanner: Sendable {
     }
 
     /// The adapter serving `members` at `rank`: their merge by `merger` (a task alone: re-encoded), without the
-    /// modules no member adapts, in the planner's template form so that its size is what was planned.
+    /// modules no member adapts, in the planner's template form so that its size is what was planned. An SVD
+    /// merge reads its Grams from `grams` (the tasks' kept blocks) where given.
     private func served(_ members: [Int], rank: Int, weights: [Double], tasks: [TaskProfile], adapted: [Set<String>],
-                        planner: BudgetPlanner, merger: any ClusterMerging, cache: ServedMergeCache) throws -> LoRAAdapter {
+                        planner: BudgetPlanner, merger: any ClusterMerging, cache: ServedMergeCache,
+                        grams: FactorGrams?) throws -> LoRAAdapter {
         let merged: LoRAAdapter
         do {
             merged = try cache.adapter(members: members, rank: rank, merger: merger.name) {
-                try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank)
+                let adapters = members.map { tasks[$0].adapter }
+                if let grams, let svd = merger as? SVDClusterMerger {
+                    return try svd.merge(adapters, weights: weights, rank: rank, grams: grams, members: members)
+                }
+                return try merger.merge(adapters, weights: weights, rank: rank)
             }
         } catch is CancellationError {
             throw CancellationError()

@@ -31,10 +31,10 @@ extension LowRank {
     /// factor's Cholesky factor for which the Gram path is used (see the error bound above).
     static let gramConditionLimit = 1e3
 
-    /// Σ wᵢΔWᵢ truncated to `rank` through the Gram matrices, or nil when Householder QR must be used.
-    /// `updates` and `weights` are validated by the caller.
+    /// Σ wᵢΔWᵢ truncated to `rank` through the Gram matrices (`grams` when given, else computed), or nil
+    /// when Householder QR must be used. `updates` and `weights` are validated by the caller.
     static func gramTruncatedWeightedSum(
-        _ updates: [LowRankUpdate], weights: [Double], rank: Int
+        _ updates: [LowRankUpdate], weights: [Double], rank: Int, grams: (columns: Matrix, rows: Matrix)? = nil
     ) throws -> TruncatedFactorization? {
         let out = updates[0].outFeatures, inn = updates[0].inFeatures
         let total = try totalRank(updates)
@@ -47,8 +47,15 @@ extension LowRank {
             for j in 0..<u.rank { coefficient[offset + j] = w * u.scale }
             offset += u.rank
         }
+        if let grams {
+            guard grams.columns.rows == total, grams.columns.cols == total, grams.rows.rows == total,
+                  grams.rows.cols == total else {
+                throw LinearAlgebraError(.shapeMismatch, "Grams of \(grams.columns.rows) and \(grams.rows.rows) terms "
+                                         + "for a stack of \(total)")
+            }
+        }
         return try gramTruncation(
-            b: b, a: a, gramB: LAPACK.gramOfColumns(b), gramA: LAPACK.gramOfRows(a),
+            b: b, a: a, gramB: grams?.columns ?? LAPACK.gramOfColumns(b), gramA: grams?.rows ?? LAPACK.gramOfRows(a),
             coefficients: coefficient, rank: rank)
     }
 

@@ -118,12 +118,15 @@ public enum LowRank {
     /// R_B and R_A come from the R×R Gram matrices (CholeskyQR, `gramTruncatedWeightedSum`) when both
     /// stacked factors are well enough conditioned for the error bound documented there; otherwise,
     /// and for factors that are not tall, from Householder QR (`truncatedWeightedSumByHouseholderQR`).
+    ///
+    /// `grams`, when the caller keeps them (`FactorGrams`), are B̂ᵀB̂ and ÂÂᵀ of these updates stacked in
+    /// this order, used instead of computing them.
     public static func truncatedWeightedSum(
-        _ updates: [LowRankUpdate], weights: [Double], rank: Int
+        _ updates: [LowRankUpdate], weights: [Double], rank: Int, grams: (columns: Matrix, rows: Matrix)? = nil
     ) throws -> TruncatedFactorization {
         try requireTerms(updates, weights: weights)
         guard rank >= 0 else { throw LinearAlgebraError(.invalidArgument, "target rank \(rank) is negative") }
-        if let fast = try gramTruncatedWeightedSum(updates, weights: weights, rank: rank) { return fast }
+        if let fast = try gramTruncatedWeightedSum(updates, weights: weights, rank: rank, grams: grams) { return fast }
         return try truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: rank)
     }
 

@@ -12,8 +12,18 @@
 public enum AdapterMerger {
     /// Merges `adapters` with `weights` (one per adapter, any sign). `storageDType` only sets the
     /// result's `storageDType`/`tensorBytes` (the size it will have on disk).
+    ///
+    /// `unitGrams` (svd only) gives, by unit name, the Grams B̂ᵀB̂ and ÂÂᵀ of that unit's updates stacked in
+    /// adapter order when the caller keeps them (`SVDClusterMerger.merge(_:weights:rank:grams:members:)`).
     public static func merge(
         _ adapters: [LoRAAdapter], weights: [Double], method: MergeMethod, storageDType: DType = .f16
+    ) throws -> LoRAAdapter {
+        try merge(adapters, weights: weights, method: method, storageDType: storageDType, unitGrams: nil)
+    }
+
+    static func merge(
+        _ adapters: [LoRAAdapter], weights: [Double], method: MergeMethod, storageDType: DType,
+        unitGrams: ((String) -> (columns: Matrix, rows: Matrix)?)?
     ) throws -> LoRAAdapter {
         try validate(adapters, weights: weights, method: method)
         let units = try mergeUnits(adapters)
@@ -27,7 +37,8 @@ public enum AdapterMerger {
         var bytes = 0
         for unit in units {
             try Task.checkCancellation()   // a plan being cancelled (a daemon's background plan) stops within one module
-            let merged = try mergeUnit(unit, adapters: adapters, weights: weights, method: method, rank: outputRank)
+            let merged = try mergeUnit(unit, adapters: adapters, weights: weights, method: method, rank: outputRank,
+                                       grams: unitGrams?(unit.name))
             modules += unit.modules(of: merged, rank: outputRank)
             bytes += unit.storedBytes(rank: outputRank, dtype: storageDType)
         }
@@ -160,7 +171,8 @@ public enum AdapterMerger {
     // MARK: - Methods on one unit
 
     static func mergeUnit(
-        _ unit: Unit, adapters: [LoRAAdapter], weights: [Double], method: MergeMethod, rank: Int
+        _ unit: Unit, adapters: [LoRAAdapter], weights: [Double], method: MergeMethod, rank: Int,
+        grams: (columns: Matrix, rows: Matrix)? = nil
     ) throws -> LowRankUpdate {
         var present: [LowRankUpdate] = []
         var presentWeights: [Double] = []
@@ -178,7 +190,9 @@ public enum AdapterMerger {
         do {
             switch method {
             case .svd:
-                return try LowRank.truncatedWeightedSum(present, weights: presentWeights, rank: rank).update
+                // Grams stack every adapter's update: usable only when the unit is in every one.
+                let kept = present.count == adapters.count ? grams : nil
+                return try LowRank.truncatedWeightedSum(present, weights: presentWeights, rank: rank, grams: kept).update
             case .cat:
                 return try concatenate(allUpdates, adapters: adapters, weights: weights, unit: unit, rank: rank)
             case .ties(let density, _, let majoritySign):
