@@ -63,6 +63,29 @@ import Testing
         #expect(placement.gain > alone)
     }
 
+    /// With the weight-space evaluator and the SVD merger a join is scored from its rank curve and
+    /// merged only when chosen; the same evaluator behind a wrapper scores every merge it forms. Both
+    /// must place the task alike, with the same figures.
+    @Test func joinsScoredFromRankCurvesMatchScoringTheirMerges() async throws {
+        let (clusters, used) = try Self.servedSet()
+        for (new, extra) in [(Self.task("a2", offset: 2), 1), (Self.task("c0", offset: 40), 4)] {
+            let budget = used + (try BudgetPlanner(tasks: [new], sizer: Self.sizer).mergedBytes(rank: extra))
+            let byCurve = try #require(try await InstallPlacement(sizer: Self.sizer).place(new, beside: clusters, budget: budget))
+            let byMerges = try #require(try await InstallPlacement(evaluator: CachingEvaluator(WeightSpaceEvaluator()),
+                                                                    sizer: Self.sizer).place(new, beside: clusters, budget: budget))
+            #expect(byCurve.home.rank == byMerges.home.rank)
+            #expect(byCurve.considered.count == byMerges.considered.count)
+            #expect(Set(byCurve.quality.keys) == Set(byMerges.quality.keys))
+            for (name, value) in byMerges.quality {
+                #expect(abs(try #require(byCurve.quality[name]) - value) < 1e-9, "\(new.name): \(name)")
+            }
+            #expect(abs(byCurve.gain - byMerges.gain) < 1e-9)
+            // Two joins scored without merging: only the task's own score and its alone option.
+            #expect(byCurve.evaluations == 2)
+            #expect(byMerges.evaluations > byCurve.evaluations)
+        }
+    }
+
     @Test func staysAloneWhenJoiningWouldCostTheMembersMore() async throws {
         let (clusters, used) = try Self.servedSet()
         let new = Self.task("c0", offset: 40)   // orthogonal to every served update

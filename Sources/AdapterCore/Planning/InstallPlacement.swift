@@ -96,28 +96,30 @@ public struct InstallPlacement: Sendable {
         let taskOwn = try await evaluator.checkedScore(task: task, candidate: task.adapter)
         evaluations += 1
         if let (rank, bytes) = try largestRank(for: [task], maximum: Self.rank(of: task), within: free) {
-            let adapter = try merge([task], rank: rank, merger: merger)
+            let adapter = try merge([task], weights: [1], rank: rank, merger: merger)
             let quality = try await evaluator.checkedScore(task: task, candidate: adapter) / taskOwn
             evaluations += 1
-            consider(Option(home: .alone(adapter: adapter, rank: rank, bytes: bytes), quality: [task.name: quality],
-                            gain: quality), "alone at rank \(rank)")
+            consider(Option(quality: [task.name: quality], gain: quality, rank: rank,
+                            home: { .alone(adapter: adapter, rank: rank, bytes: bytes) }), "alone at rank \(rank)")
         }
         for c in try nearestClusters(to: task, in: clusters) {
             try Task.checkCancellation()
             guard let option = try await join(task, own: taskOwn, cluster: clusters[c], index: c, free: free,
                                               merger: merger, evaluations: &evaluations) else { continue }
-            consider(option, "with \(clusters[c].members.joined(separator: ", ")) at rank \(option.home.rank)")
+            consider(option, "with \(clusters[c].members.joined(separator: ", ")) at rank \(option.rank)")
         }
         guard let best else { return nil }
-        return Placement(home: best.home, quality: best.quality, gain: best.gain, evaluations: evaluations,
+        return Placement(home: try best.home(), quality: best.quality, gain: best.gain, evaluations: evaluations,
                          considered: considered)
     }
 
-    /// One way of placing the task, scored.
+    /// One way of placing the task, scored. `home` forms it: a join scored from its rank curve is
+    /// merged only if it is the option chosen.
     private struct Option {
-        let home: Home
         let quality: [String: Double]
         let gain: Double
+        let rank: Int
+        let home: () throws -> Home
     }
 
     /// The task (whose own score is `own`) merged into `cluster` at the largest rank its bytes and the
@@ -131,9 +133,19 @@ public struct InstallPlacement: Sendable {
         guard let (rank, bytes) = try largestRank(for: members, maximum: maximum, within: cluster.bytes + free) else {
             return nil
         }
-        let adapter = try merge(members, rank: rank, merger: merger)
+        let weights = try mergeWeights(members)
         var quality: [String: Double] = [:]
         var gain = 0.0
+        if let (scores, grams) = try curveScores(members, weights: weights, rank: rank, merger: merger) {
+            for (member, kept) in zip(members, scores) {
+                quality[member.name] = kept
+                gain += kept - (cluster.quality[member.name] ?? 0)
+            }
+            let merge = { try self.merge(members, weights: weights, rank: rank, merger: merger, grams: grams) }
+            return Option(quality: quality, gain: gain, rank: rank,
+                          home: { .joined(cluster: c, adapter: try merge(), rank: rank, bytes: bytes) })
+        }
+        let adapter = try merge(members, weights: weights, rank: rank, merger: merger)
         for member in members {
             try Task.checkCancellation()
             var own = taskOwn
@@ -146,7 +158,23 @@ public struct InstallPlacement: Sendable {
             quality[member.name] = kept
             gain += kept - (cluster.quality[member.name] ?? 0)
         }
-        return Option(home: .joined(cluster: c, adapter: adapter, rank: rank, bytes: bytes), quality: quality, gain: gain)
+        return Option(quality: quality, gain: gain, rank: rank,
+                      home: { .joined(cluster: c, adapter: adapter, rank: rank, bytes: bytes) })
+    }
+
+    /// The members' weight-space scores of their SVD merge at `rank`, read from its rank curve
+    /// (`RankQualityCurve` on the members' `FactorGrams`: Gram blocks, no merged factors), which is what
+    /// `WeightSpaceEvaluator` gives the merge, and the Grams (kept for the merge if it is chosen); nil
+    /// when the evaluator or the merger is another, or the members' modules do not line up.
+    private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int,
+                             merger: any ClusterMerging) throws -> (scores: [Double], grams: FactorGrams)? {
+        let adapters = members.map(\.adapter)
+        guard evaluator is WeightSpaceEvaluator, merger is SVDClusterMerger,
+              let grams = FactorGrams(adapters: adapters) else { return nil }
+        try Task.checkCancellation()
+        let curve = try RankQualityCurve.compute(members: Array(members.indices), adapters: adapters, weights: weights,
+                                                 maximumRank: rank, grams: grams)
+        return (curve.quality(rank: rank), grams)
     }
 
     /// Indices of the `nearest` clusters whose served update is closest to the task's (cosine), of
@@ -180,17 +208,24 @@ public struct InstallPlacement: Sendable {
         return (low, try planner.mergedBytes(rank: low))
     }
 
-    private func merge(_ tasks: [TaskProfile], rank: Int, merger: any ClusterMerging) throws -> LoRAAdapter {
-        let weights: [Double]
-        if tasks.count == 1 {
-            weights = [1]
-        } else if weighting == .inverseSquaredNorm {
+    /// The members' merge weights under `weighting`.
+    private func mergeWeights(_ tasks: [TaskProfile]) throws -> [Double] {
+        if tasks.count == 1 { return [1] }
+        if weighting == .inverseSquaredNorm {
             let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
-            weights = weighting.weights(norms: tasks.indices.map { similarity.norm($0) })
-        } else {
-            weights = weighting.weights(norms: tasks.map { _ in 1 })
+            return weighting.weights(norms: tasks.indices.map { similarity.norm($0) })
         }
+        return weighting.weights(norms: tasks.map { _ in 1 })
+    }
+
+    /// `grams` (of `tasks`, in order) are used when the merger is the SVD merge.
+    private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
+                       grams: FactorGrams? = nil) throws -> LoRAAdapter {
         do {
+            if let grams, let svd = merger as? SVDClusterMerger {
+                return try svd.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: grams,
+                                     members: Array(tasks.indices))
+            }
             return try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank)
         } catch is CancellationError {
             throw CancellationError()
