@@ -35,6 +35,46 @@ import Testing
         }
     }
 
+    /// The bulk F16 encoder gives `Float16(value)`'s bits (round to nearest even) for every F16 value,
+    /// every midpoint between neighbours (ties) and the doubles just beside them, subnormals included,
+    /// and random doubles over the whole range; values F16 cannot hold finitely are flagged.
+    @Test func f16EncodingRoundsLikeTheScalarConversion() {
+        var inputs: [Double] = [0, -0.0, 65504, 65519.99, 0x1p-25, 0x1p-26, 0x1.8p-25, -0x1p-24, 1e-30, -1e-300]
+        for bits in UInt16(0)...UInt16.max {
+            let h = Float16(bitPattern: bits)
+            guard h.isFinite else { continue }
+            let x = Double(h)
+            inputs.append(x)
+            let next = Double(h.nextUp)
+            if next.isFinite {
+                let middle = (x + next) / 2
+                inputs += [middle, middle.nextUp, middle.nextDown]
+            }
+        }
+        var generator = SeededGenerator(seed: 17)
+        for _ in 0..<200_000 {
+            let exponent = Double.random(in: -40...17, using: &generator)
+            inputs.append((Bool.random(using: &generator) ? 1 : -1) * Double.random(in: 1..<2, using: &generator) * pow(2, exponent.rounded(.down)))
+        }
+        var mismatches = 0
+        for x in inputs {
+            let expected = Float16(x)
+            let bits = HalfPrecision.f16Bits(from: x)
+            if expected.isFinite ? bits != expected.bitPattern : bits & 0x7C00 != 0x7C00 { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        #expect(inputs.count > 300_000)
+        // The bulk pass flags exactly the inputs F16 cannot hold.
+        for (values, flagged) in [([1.0, -2.5, 65504], false), ([1.0, 65520], true), ([.nan], true), ([-.infinity, 0], true),
+                                  ([1e5], true), ([6e-8, -0x1p-24], false)] as [([Double], Bool)] {
+            var out = [UInt8](repeating: 0, count: 2 * values.count)
+            let special = out.withUnsafeMutableBytes { raw in
+                values.withUnsafeBufferPointer { HalfPrecision.encodeF16($0.baseAddress!, count: values.count, into: raw.baseAddress!) }
+            }
+            #expect(special == flagged, "\(values)")
+        }
+    }
+
     @Test func f32DecodesExactlyAndFlagsNonFinite() {
         let values: [Float] = [0, -0, 1, -2.5, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 3.1415927, -1e-30]
         let bytes = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }

@@ -41,6 +41,40 @@ enum HalfPrecision {
         return Double(bitPattern: (magnitude < 0x0400 ? subnormal : normal) | sign)
     }
 
+    /// Double → F16 bits, rounding to nearest even, without a library call (Swift's `Float16(Double)` is
+    /// one per element on x86-64): the same bits as `Float16(value).bitPattern` for every finite input.
+    /// Normal results: re-bias the exponent (1023 → 15) and round the 42 dropped mantissa bits, the
+    /// carry moving into the exponent (up to ∞ from 65520 on); subnormal results (|value| < 2⁻¹⁴):
+    /// one floating-point addition to 2²⁸, whose ulp is the subnormal step 2⁻²⁴, rounds them. Inputs
+    /// at or above 2¹⁶, ∞ and NaN give ∞ (0x7C00), which callers treat as not representable.
+    @inline(__always)
+    static func f16Bits(from value: Double) -> UInt16 {
+        let bits = value.bitPattern
+        let sign = UInt16(truncatingIfNeeded: bits &>> 48) & 0x8000
+        let magnitude = bits & 0x7FFF_FFFF_FFFF_FFFF
+        let odd = (magnitude &>> 42) & 1
+        let normal = (magnitude &- (1008 &<< 52) &+ 0x1FF_FFFF_FFFF &+ odd) &>> 42
+        let magic = 0x41B0_0000_0000_0000 as UInt64   // 2²⁸
+        let subnormal = (Double(bitPattern: magnitude) + Double(bitPattern: magic)).bitPattern &- magic
+        let rounded = magnitude < 0x3F10_0000_0000_0000 ? subnormal : normal
+        let result = magnitude >= 0x40F0_0000_0000_0000 ? 0x7C00 : rounded
+        return sign | UInt16(truncatingIfNeeded: result)
+    }
+
+    /// Encodes `count` doubles as little-endian F16 at `destination`.
+    /// - Returns: whether any encoded value is not finite (NaN, ∞, or beyond F16's range).
+    static func encodeF16(_ source: UnsafePointer<Double>, count: Int, into destination: UnsafeMutableRawPointer) -> Bool {
+        var special: UInt16 = 0
+        var i = 0
+        while i < count {
+            let h = f16Bits(from: source[i])
+            special |= ((h & 0x7C00) &+ 0x0400) & 0x8000
+            destination.storeBytes(of: h.littleEndian, toByteOffset: i &* 2, as: UInt16.self)
+            i &+= 1
+        }
+        return special != 0
+    }
+
     /// Decodes `count` little-endian values of `dtype` starting at `source` into `destination`.
     /// - Returns: whether any decoded value is NaN or infinite (exponent all ones).
     static func decode(_ dtype: DType, from source: UnsafeRawPointer, count: Int,

@@ -132,23 +132,29 @@ public struct SafeTensorsWriter: Sendable {
     private static func encode(_ values: [Double], as dtype: DType, name: String) throws(SafeTensorsError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count * dtype.byteSize)
         var bad: (Int, Double)?
-        out.withUnsafeMutableBytes { raw in
-            for (i, v) in values.enumerated() {
-                guard v.isFinite else { bad = (i, v); return }
-                switch dtype {
-                case .f32:
+        if dtype == .f16 {
+            // One branch-free pass; the offending element is looked for only when the pass saw one.
+            let special = out.withUnsafeMutableBytes { raw in
+                values.withUnsafeBufferPointer { source in
+                    guard let from = source.baseAddress, let to = raw.baseAddress else { return false }
+                    return HalfPrecision.encodeF16(from, count: source.count, into: to)
+                }
+            }
+            if special, let i = values.firstIndex(where: { HalfPrecision.f16Bits(from: $0) & 0x7C00 == 0x7C00 }) {
+                bad = (i, values[i])
+            }
+        } else {
+            out.withUnsafeMutableBytes { raw in
+                for (i, v) in values.enumerated() {
                     let f = Float(v)
-                    guard f.isFinite else { bad = (i, v); return }
-                    raw.storeBytes(of: f.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                case .f16:
-                    let h = Float16(v)
-                    guard h.isFinite else { bad = (i, v); return }
-                    raw.storeBytes(of: h.bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                case .bf16:
-                    let f = Float(v)
-                    let b = HalfPrecision.bf16Bits(from: f)
-                    guard f.isFinite, HalfPrecision.float(fromBF16: b).isFinite else { bad = (i, v); return }
-                    raw.storeBytes(of: b.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                    guard v.isFinite, f.isFinite else { bad = (i, v); return }
+                    if dtype == .f32 {
+                        raw.storeBytes(of: f.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+                    } else {
+                        let b = HalfPrecision.bf16Bits(from: f)
+                        guard HalfPrecision.float(fromBF16: b).isFinite else { bad = (i, v); return }
+                        raw.storeBytes(of: b.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                    }
                 }
             }
         }
