@@ -115,6 +115,57 @@ import Testing
         #expect(merge < 1e-9)
     }
 
+    /// Many members of a few families (each a family's factors ± 20 %), as a plan's largest clusters
+    /// stack them: dtrcon's 1-norm estimate is above the limit, the 2-norm condition number the error
+    /// bound is about is ≈ 50, so the Gram path is taken, and it matches the dense truncation.
+    @Test func familyStacksOverTheOneNormEstimateTakeTheGramPath() throws {
+        var rng = SeededGenerator(seed: 21)
+        let (out, inn, rank) = (512, 384, 4)
+        func uniform(_ rows: Int, _ cols: Int) -> Matrix {
+            Matrix(rows: rows, cols: cols, elements: (0..<(rows * cols)).map { _ in rng.nextUnitDouble() * 2 - 1 })
+        }
+        func near(_ m: Matrix) -> Matrix {
+            Matrix(rows: m.rows, cols: m.cols, elements: m.elements.map { $0 + 0.2 * (rng.nextUnitDouble() * 2 - 1) })
+        }
+        var updates: [LowRankUpdate] = []
+        for _ in 0..<8 {
+            let (b, a) = (uniform(out, rank), uniform(rank, inn))
+            for _ in 0..<8 { updates.append(LowRankUpdate(unchecked: near(b), near(a), 1)) }
+        }
+        let weights = [Double](repeating: 1.0 / 64, count: 64)
+        let b = LowRank.stackedColumns(updates)
+        let gram = LAPACK.gramOfColumns(b)
+        let (r, _) = try #require(try LowRank.scaledCholesky(gram, active: Array(0..<(8 * 8 * rank))))
+        #expect(try LAPACK.reciprocalConditionOfUpperTriangular(r) * LowRank.gramConditionLimit < 1)
+        let twoNorm = try LAPACK.twoNormConditionOfUpperTriangular(r)
+        let singular = try LAPACK.singularValues(r)
+        let exact = singular.max()! / singular.min()!
+        #expect(twoNorm <= exact * (1 + 1e-9) && twoNorm >= 0.9 * exact, "estimate \(twoNorm), exact \(exact)")
+        #expect(exact < 200)
+        let result = try #require(try LowRank.gramTruncatedWeightedSum(updates, weights: weights, rank: 6))
+        let (merge, residual) = try Self.errors(result, updates, weights, rank: 6)
+        #expect(merge < 1e-10)
+        #expect(residual < 1e-12)
+    }
+
+    /// The 2-norm estimate against the singular values, on triangular factors from well to badly
+    /// conditioned: never above the exact figure, and within 10 % of it.
+    @Test(arguments: [1.0, 1e-2, 1e-5, 1e-9])
+    func twoNormConditionEstimateIsCloseFromBelow(smallest: Double) throws {
+        var rng = SeededGenerator(seed: 22)
+        let n = 40
+        var r = Matrix(zeros: n, n)
+        for i in 0..<n {
+            r[i, i] = 1 + rng.nextUnitDouble()
+            for j in (i + 1)..<n { r[i, j] = 0.3 * (rng.nextUnitDouble() * 2 - 1) }
+        }
+        r[n - 1, n - 1] *= smallest
+        let singular = try LAPACK.singularValues(r)
+        let exact = singular.max()! / singular.min()!
+        let estimate = try LAPACK.twoNormConditionOfUpperTriangular(r)
+        #expect(estimate <= exact * (1 + 1e-9) && estimate >= 0.9 * exact, "estimate \(estimate), exact \(exact)")
+    }
+
     @Test func wideStacksAndNonFiniteFactorsGoToHouseholder() throws {
         // Σr = 12 > out = 8: B̂ is wide, its Gram singular.
         let wide = Self.randomUpdates(count: 3, out: 8, inn: 30, rank: 4, seed: 13)
