@@ -24,9 +24,10 @@
 ///   Householder paths have the same sensitivity with ε in place of δ).
 /// The path is taken only when both estimated condition numbers are at most `gramConditionLimit`
 /// (10³, so c·ε·κ² ≤ c·1.1·10⁻¹⁰: dtrcon's 1-norm estimate, or where that is above the limit twice a
-/// power-iteration estimate of the 2-norm κ the bound is stated in), the factors are tall (p ≤ out, p ≤ in) and every Gram entry is finite;
-/// otherwise (nearly parallel or duplicated factors, wide factors, overflow, NaN) `nil` sends the caller
-/// to Householder QR, which is exact for any factors. docs/PERFORMANCE.md has the measured errors.
+/// power-iteration estimate of the 2-norm κ the bound is stated in), the factors are tall (p ≤ out,
+/// p ≤ in) and every Gram entry is finite; otherwise (nearly parallel or duplicated factors, wide
+/// factors, overflow, NaN) `nil` sends the caller to Householder QR, which is exact for any factors.
+/// docs/PERFORMANCE.md has the measured errors.
 extension LowRank {
     /// Largest estimated condition number (columns scaled to unit length) of either stacked factor's
     /// Cholesky factor for which the Gram path is used (see the error bound above).
