@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import AdapterCore
 
@@ -114,6 +115,39 @@ import Testing
         let fewer = SyntheticTasks.adapter(Array(tasks[1].adapter.modules.dropLast()), rank: 4)
         #expect(FactorGrams(adapters: [tasks[0].adapter, fewer]) == nil)
         #expect(FactorGrams(adapters: []) == nil)
+    }
+
+    /// Repeated and zero eigenvalues (the KKᵀ of a rank-deficient core), the whole spectrum and the
+    /// smallest sizes: every pair returned satisfies g·v = λ·v, the vectors are orthonormal, and the
+    /// values are the largest, descending.
+    @Test(arguments: [(24, 6, 4), (24, 24, 24), (40, 3, 12), (1, 1, 1), (2, 2, 1), (60, 10, 16)])
+    func leadingEigenpairsOfDegenerateSpectra(n: Int, rank: Int, count: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(n * 31 + rank))
+        let q = try LAPACK.thinQR(LowRankTesting.random(n, n, &rng)).q
+        // Eigenvalues 1, 1, 1, 1/4, 1/4, 1/4, 1/16, … (each three times), zero past `rank`.
+        let spectrum = (0..<n).map { $0 < rank ? pow(4, -Double($0 / 3)) : 0 }
+        var g = Matrix(zeros: n, n)
+        for i in 0..<n { for j in 0..<n { for l in 0..<n { g[i, j] += q[i, l] * spectrum[l] * q[j, l] } } }
+        for i in 0..<n { for j in 0..<i { g[i, j] = g[j, i] } }   // exactly symmetric
+        let (values, vectors) = try LAPACK.leadingEigenpairs(ofSymmetric: g, count: count)
+        let k = min(count, n)
+        #expect(values.count == k && vectors.cols == k)
+        let expected = spectrum.sorted(by: >)
+        for j in 0..<k {
+            #expect(abs(values[j] - expected[j]) <= 1e-12 * 4, "value \(j)")
+            var residual = 0.0
+            for i in 0..<n {
+                var gv = 0.0
+                for l in 0..<n { gv += g[i, l] * vectors[l, j] }
+                residual = max(residual, abs(gv - values[j] * vectors[i, j]))
+            }
+            #expect(residual <= 1e-12 * 4, "residual of pair \(j)")
+            for other in 0...j {
+                var dot = 0.0
+                for i in 0..<n { dot += vectors[i, j] * vectors[i, other] }
+                #expect(abs(dot - (other == j ? 1 : 0)) < 1e-12, "vectors \(j), \(other)")
+            }
+        }
     }
 
     @Test func leadingEigenpairsAreTheTopOfTheSpectrum() throws {

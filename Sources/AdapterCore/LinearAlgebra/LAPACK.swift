@@ -223,8 +223,10 @@ public enum LAPACK {
     }
 
     /// The `count` largest eigenvalues of the symmetric matrix g (descending) and their eigenvectors
-    /// (the columns of an n×k matrix, k = min(count, n)), by dsyevr (tridiagonalisation, then bisection
-    /// and inverse iteration for the wanted pairs only; measured faster here than all pairs by MRRR).
+    /// (the columns of an n×k matrix, k = min(count, n)): tridiagonalisation (dsytrd), the wanted pairs
+    /// of the tridiagonal matrix by MRRR (dstemr, range I), and only their k vectors transformed back
+    /// (dormtr). dsyevr would find the same pairs by bisection and inverse iteration, several times
+    /// slower for k ≪ n here; it remains the fallback where dstemr does not deliver all k pairs.
     public static func leadingEigenpairs(ofSymmetric g: Matrix, count: Int) throws -> (values: [Double], vectors: Matrix) {
         guard g.rows == g.cols else {
             throw LinearAlgebraError(.shapeMismatch, "an eigen-decomposition needs a square matrix, got \(g.rows)×\(g.cols)")
@@ -232,6 +234,7 @@ public enum LAPACK {
         let n = g.rows, k = min(max(0, count), n)
         guard k > 0 else { return ([], Matrix(zeros: n, 0)) }
         try requireFinite(g)
+        if let pairs = try leadingEigenpairsByMRRR(g, n: n, k: k) { return pairs }
         var a = g.elements   // symmetric: row-major and column-major agree
         var found: COpenBLAS_lapack_int = 0
         var w = [Double](repeating: 0, count: n)
@@ -241,7 +244,39 @@ public enum LAPACK {
             LAPACK_COL_MAJOR, job("V"), job("I"), job("U"), try int(n), &a, try int(n), 0, 0,
             try int(n - k + 1), try int(n), 0, &found, &w, &z, try int(n), &support)
         guard info == 0, Int(found) == k else { throw LinearAlgebraError.lapack("dsyevr", info: info) }
-        // Ascending from dsyevr; column-major z (n×k): column c of z is eigenvector c.
+        return descending(values: w, vectors: z, n: n, k: k)
+    }
+
+    // MARK: - Internals
+
+    /// `leadingEigenpairs` by dsytrd + dstemr + dormtr; nil where dstemr reports a failure or finds
+    /// fewer than k pairs (the caller then uses dsyevr).
+    private static func leadingEigenpairsByMRRR(_ g: Matrix, n: Int, k: Int) throws -> (values: [Double], vectors: Matrix)? {
+        guard n > 1 else { return nil }
+        var a = g.elements   // symmetric: row-major and column-major agree
+        var d = [Double](repeating: 0, count: n)
+        var e = [Double](repeating: 0, count: n)   // n − 1 off-diagonal entries; dstemr uses the last as workspace
+        var tau = [Double](repeating: 0, count: n - 1)
+        let reduced = LAPACKE_dsytrd(LAPACK_COL_MAJOR, job("U"), try int(n), &a, try int(n), &d, &e, &tau)
+        guard reduced == 0 else { throw LinearAlgebraError.lapack("dsytrd", info: reduced) }
+        var found: COpenBLAS_lapack_int = 0
+        var w = [Double](repeating: 0, count: n)
+        var z = [Double](repeating: 0, count: n * k)
+        var support = [COpenBLAS_lapack_int](repeating: 0, count: 2 * k)
+        var relativeAccuracy: COpenBLAS_lapack_int = 1
+        let info = LAPACKE_dstemr(LAPACK_COL_MAJOR, job("V"), job("I"), try int(n), &d, &e, 0, 0,
+                                  try int(n - k + 1), try int(n), &found, &w, &z, try int(n), try int(k),
+                                  &support, &relativeAccuracy)
+        guard info == 0, Int(found) == k else { return nil }
+        let transformed = LAPACKE_dormtr(LAPACK_COL_MAJOR, job("L"), job("U"), job("N"), try int(n), try int(k),
+                                         a, try int(n), tau, &z, try int(n))
+        guard transformed == 0 else { throw LinearAlgebraError.lapack("dormtr", info: transformed) }
+        return descending(values: w, vectors: z, n: n, k: k)
+    }
+
+    /// Ascending eigenvalues and their eigenvectors as LAPACK returns them (column-major z, n×k: column
+    /// c is eigenvector c), in descending order with the vectors as the columns of a row-major matrix.
+    private static func descending(values w: [Double], vectors z: [Double], n: Int, k: Int) -> (values: [Double], vectors: Matrix) {
         var vectors = Matrix(zeros: n, k)
         for j in 0..<k {
             let c = k - 1 - j
@@ -249,8 +284,6 @@ public enum LAPACK {
         }
         return ((0..<k).map { w[k - 1 - $0] }, vectors)
     }
-
-    // MARK: - Internals
 
     /// dgesvd (QR iteration) for the rare matrices on which dgesdd's divide and conquer does not converge.
     private static func gesvdFallback(_ m: Matrix, vectors: Bool, full: Bool = false) throws
