@@ -6,6 +6,19 @@ public protocol ClusterMerging: Sendable {
 
     /// The adapters share one base-model profile; `weights` has one entry per adapter.
     func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int) throws -> LoRAAdapter
+
+    /// The same merge when the caller keeps the tasks' Gram blocks (`adapters[i]` is task `members[i]`
+    /// of `grams`): a merge that needs those Grams reads them instead of computing them. By default the
+    /// blocks are not used.
+    func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams?,
+               members: [Int]) throws -> LoRAAdapter
+}
+
+extension ClusterMerging {
+    public func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams?,
+                      members: [Int]) throws -> LoRAAdapter {
+        try merge(adapters, weights: weights, rank: rank)
+    }
 }
 
 /// How the members of a cluster are weighted in its merge.

@@ -370,7 +370,7 @@ public struct RankAllocatingPlanner: Sendable {
     /// when those are what `evaluator` and `merger` give; nil otherwise.
     static func curveScores(_ tasks: [TaskProfile], evaluator: any Evaluator, merger: any ClusterMerging,
                             book: inout CurveBook) -> ClusterRefiner.MergeScores? {
-        guard evaluator is WeightSpaceEvaluator, merger is SVDClusterMerger, let grams = book.factorGrams(tasks) else {
+        guard RankQualityCurve.scores(of: evaluator, merger: merger), let grams = book.factorGrams(tasks) else {
             return nil
         }
         return { members, weights, rank in
@@ -578,11 +578,8 @@ public struct RankAllocatingPlanner: Sendable {
         let merged: LoRAAdapter
         do {
             merged = try cache.adapter(members: members, rank: rank, merger: merger.name) {
-                let adapters = members.map { tasks[$0].adapter }
-                if let grams, let svd = merger as? SVDClusterMerger {
-                    return try svd.merge(adapters, weights: weights, rank: rank, grams: grams, members: members)
-                }
-                return try merger.merge(adapters, weights: weights, rank: rank)
+                try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank, grams: grams,
+                                 members: members)
             }
         } catch is CancellationError {
             throw CancellationError()

@@ -30,6 +30,12 @@ public struct RankQualityCurve: Sendable, Hashable {
     /// Σ of the members' quality at `rank`.
     public func total(rank: Int) -> Double { quality(rank: rank).reduce(0, +) }
 
+    /// Whether a curve gives `evaluator`'s scores of `merger`'s merges: the weight-space evaluator of
+    /// SVD merges, so that those can be read from curves instead of merged and scored.
+    static func scores(of evaluator: any Evaluator, merger: any ClusterMerging) -> Bool {
+        evaluator is WeightSpaceEvaluator && merger is SVDClusterMerger
+    }
+
     /// The curve of the merge of `adapters` (one per member, one profile) with `weights`, for ranks
     /// 1 … `maximumRank`. With `grams` (`FactorGrams` of the tasks `members` index) the merge is never
     /// formed: each module's spectrum and the members' inner products with it come from its `GramCore`

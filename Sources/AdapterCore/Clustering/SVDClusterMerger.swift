@@ -15,9 +15,9 @@ public struct SVDClusterMerger: ClusterMerging {
 
     /// The same merge of the tasks `members` of `grams` (`adapters[i]` is task `members[i]`), each
     /// module's Grams read from the blocks `grams` keeps instead of computed by dsyrk again.
-    public func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams,
+    public func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams?,
                       members: [Int]) throws -> LoRAAdapter {
-        guard adapters.count == members.count, let first = adapters.first else {
+        guard let grams, adapters.count == members.count, let first = adapters.first else {
             return try merge(adapters, weights: weights, rank: rank)
         }
         let index = Dictionary(first.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -169,8 +169,9 @@ public struct InstallPlacement: Sendable {
     private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int,
                              merger: any ClusterMerging) throws -> (scores: [Double], grams: FactorGrams)? {
         let adapters = members.map(\.adapter)
-        guard evaluator is WeightSpaceEvaluator, merger is SVDClusterMerger,
-              let grams = FactorGrams(adapters: adapters) else { return nil }
+        guard RankQualityCurve.scores(of: evaluator, merger: merger), let grams = FactorGrams(adapters: adapters) else {
+            return nil
+        }
         try Task.checkCancellation()
         let curve = try RankQualityCurve.compute(members: Array(members.indices), adapters: adapters, weights: weights,
                                                  maximumRank: rank, grams: grams)
@@ -218,15 +219,12 @@ public struct InstallPlacement: Sendable {
         return weighting.weights(norms: tasks.map { _ in 1 })
     }
 
-    /// `grams` (of `tasks`, in order) are used when the merger is the SVD merge.
+    /// `grams`: the Gram blocks of `tasks`, in order, for a merger that reads them.
     private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
                        grams: FactorGrams? = nil) throws -> LoRAAdapter {
         do {
-            if let grams, let svd = merger as? SVDClusterMerger {
-                return try svd.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: grams,
-                                     members: Array(tasks.indices))
-            }
-            return try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank)
+            return try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: grams,
+                                    members: Array(tasks.indices))
         } catch is CancellationError {
             throw CancellationError()
         } catch {
