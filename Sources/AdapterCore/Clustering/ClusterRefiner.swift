@@ -362,14 +362,9 @@ public struct ClusterRefiner: Sendable {
             }
             let sorted = members.sorted()
             let weights = options.weighting.weights(norms: sorted.map { similarity.norm($0) })
-            let values: [Double]
-            do {
-                values = try mergeScores(sorted, weights, mergedRank)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw ClusteringError(.mergeFailed,
-                    "merging tasks \(sorted.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) failed: \(error)")
+            let values = try ClusteringError.reportingMergeFailure(
+                "merging tasks \(sorted.map { "'\(tasks[$0].name)'" }.joined(separator: ", "))") {
+                try mergeScores(sorted, weights, mergedRank)
             }
             for (task, value) in zip(sorted, values) { scoreCache["\(task)|\(key)"] = value }
         }
@@ -393,14 +388,9 @@ public struct ClusterRefiner: Sendable {
                 singletonOf[key] = only
             } else {
                 let weights = options.weighting.weights(norms: members.map { similarity.norm($0) })
-                do {
-                    adapter = try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: mergedRank)
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    throw ClusteringError(.mergeFailed,
-                        "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) with "
-                        + "\(merger.name) failed: \(error)")
+                let names = members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")
+                adapter = try ClusteringError.reportingMergeFailure("merging tasks \(names) with \(merger.name)") {
+                    try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: mergedRank)
                 }
             }
             merged[key] = adapter

@@ -14,3 +14,17 @@ public enum ClusteringErrorCode: String, ErrorCode {
     /// A merge of a cluster failed.
     case mergeFailed
 }
+
+extension ClusteringError {
+    /// Runs `body` (a merge, or the scores that stand for one): a cancellation passes through, any
+    /// other failure becomes `.mergeFailed` with the message "`what` failed: reason".
+    static func reportingMergeFailure<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ClusteringError(.mergeFailed, "\(what()) failed: \(error)")
+        }
+    }
+}

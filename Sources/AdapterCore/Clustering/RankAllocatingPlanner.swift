@@ -575,17 +575,12 @@ public struct RankAllocatingPlanner: Sendable {
     private func served(_ members: [Int], rank: Int, weights: [Double], tasks: [TaskProfile], adapted: [Set<String>],
                         planner: BudgetPlanner, merger: any ClusterMerging, cache: ServedMergeCache,
                         grams: FactorGrams?) throws -> LoRAAdapter {
-        let merged: LoRAAdapter
-        do {
-            merged = try cache.adapter(members: members, rank: rank, merger: merger.name) {
+        let merged = try ClusteringError.reportingMergeFailure(
+            "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank \(rank)") {
+            try cache.adapter(members: members, rank: rank, merger: merger.name) {
                 try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: rank, grams: grams,
                                  members: members)
             }
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw ClusteringError(.mergeFailed,
-                "merging tasks \(members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
         }
         guard let trim = Self.trimming(members, adapted: adapted, tasks: tasks, planner: planner) else { return merged }
         let template = planner.template(rank: rank, keeping: trim.keep, targetModules: trim.targets)

@@ -46,24 +46,13 @@ public struct RankQualityCurve: Sendable, Hashable {
         guard members.count == adapters.count, adapters.count == weights.count, !adapters.isEmpty else {
             throw ClusteringError(.invalidArgument, "a rank curve needs one adapter and one weight per member")
         }
-        if let grams, weights.allSatisfy({ $0 != 0 && $0.isFinite }) {
-            do {
+        return try ClusteringError.reportingMergeFailure("merging \(adapters.count) adapters at rank \(maximumRank)") {
+            if let grams, weights.allSatisfy({ $0 != 0 && $0.isFinite }) {
                 return try fromGrams(grams, members: members, adapters: adapters, weights: weights, maximumRank: maximumRank)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw ClusteringError(.mergeFailed, "merging \(adapters.count) adapters at rank \(maximumRank) failed: \(error)")
             }
+            let merged = try AdapterMerger.merge(adapters, weights: weights, method: .svd(rank: maximumRank))
+            return curve(members: members, merged: merged, adapters: adapters, maximumRank: maximumRank)
         }
-        let merged: LoRAAdapter
-        do {
-            merged = try AdapterMerger.merge(adapters, weights: weights, method: .svd(rank: maximumRank))
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw ClusteringError(.mergeFailed, "merging \(adapters.count) adapters at rank \(maximumRank) failed: \(error)")
-        }
-        return curve(members: members, merged: merged, adapters: adapters, maximumRank: maximumRank)
     }
 
     /// Per rank j (0-based): the energy of the merge's component j, and each member's inner product with

@@ -222,14 +222,10 @@ public struct InstallPlacement: Sendable {
     /// `grams`: the Gram blocks of `tasks`, in order, for a merger that reads them.
     private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
                        grams: FactorGrams? = nil) throws -> LoRAAdapter {
-        do {
-            return try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: grams,
-                                    members: Array(tasks.indices))
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw ClusteringError(.mergeFailed,
-                "merging \(tasks.map { "'\($0.name)'" }.joined(separator: ", ")) at rank \(rank) failed: \(error)")
+        try ClusteringError.reportingMergeFailure(
+            "merging \(tasks.map { "'\($0.name)'" }.joined(separator: ", ")) at rank \(rank)") {
+            try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: grams,
+                             members: Array(tasks.indices))
         }
     }
 
