@@ -12,22 +12,26 @@ enum FactoredUpdates {
         return m1.scale * m2.scale * sum
     }
 
-    /// Σ over modules of ⟨ΔW₁, ΔW₂⟩, modules matched by name.
+    /// Σ over modules of ⟨ΔW₁, ΔW₂⟩, modules matched by name (on `ComputeThreads` threads, summed in
+    /// module order).
     static func inner(_ x: LoRAAdapter, _ y: LoRAAdapter) -> Double {
         var byName: [String: LoRAModule] = [:]
         for module in y.modules { byName[module.name] = module }
-        var sum = 0.0
-        for module in x.modules {
+        let terms = try! ParallelLoop.map(x.modules.count, cancellable: false) { m -> Double in   // nothing throws
+            let module = x.modules[m]
             guard let other = byName[module.name],
-                  other.inFeatures == module.inFeatures, other.outFeatures == module.outFeatures else { continue }
-            sum += inner(module, other)
+                  other.inFeatures == module.inFeatures, other.outFeatures == module.outFeatures else { return 0 }
+            return inner(module, other)
         }
-        return sum
+        return terms.reduce(0, +)
     }
 
     /// ‖ΔW‖²_F summed over modules, computed once per adapter (a pass over all its factors).
     static func normSquared(_ x: LoRAAdapter) -> Double {
-        x.normSquaredMemo.value { x.modules.reduce(0) { $0 + inner($1, $1) } }
+        x.normSquaredMemo.value {
+            try! ParallelLoop.map(x.modules.count, cancellable: false) { inner(x.modules[$0], x.modules[$0]) }   // nothing throws
+                .reduce(0, +)
+        }
     }
 
     /// ‖ΔW_x − ΔW_y‖²_F summed over modules (clamped at 0 against rounding).

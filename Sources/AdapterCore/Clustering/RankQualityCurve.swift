@@ -66,6 +66,14 @@ public struct RankQualityCurve: Sendable, Hashable {
             contribution = [[Double]](repeating: [Double](repeating: 0, count: maximumRank), count: members)
         }
 
+        /// Adds the sums of one module (made apart, e.g. on another thread).
+        mutating func add(_ module: Sums) {
+            for j in energy.indices { energy[j] += module.energy[j] }
+            for m in contribution.indices {
+                for j in contribution[m].indices { contribution[m][j] += module.contribution[m][j] }
+            }
+        }
+
         /// Adds one module's merged factors (components in decreasing order) against the members' own.
         mutating func add(merged module: LoRAModule, owns: [LoRAModule?]) {
             let (a, b) = (module.a, module.b)
@@ -144,33 +152,43 @@ public struct RankQualityCurve: Sendable, Hashable {
     }
 
     /// The curve from the members' Gram blocks, module by module (`FactorGrams` lists the same modules
-    /// in the same order for every task).
+    /// in the same order for every task), the modules on `ComputeThreads` threads and summed in order.
     static func fromGrams(_ grams: FactorGrams, members: [Int], adapters: [LoRAAdapter], weights: [Double],
                           maximumRank: Int) throws -> RankQualityCurve {
-        var sums = Sums(members: adapters.count, maximumRank: maximumRank)
-        for (index, module) in adapters[0].modules.enumerated() {
-            try Task.checkCancellation()
-            let owns = adapters.map { $0.modules[index] }
-            var termOwner: [Int] = []
-            var coefficients: [Double] = []
-            for (m, own) in owns.enumerated() {
-                termOwner += [Int](repeating: m, count: own.rank)
-                coefficients += [Double](repeating: weights[m] * own.scale, count: own.rank)
-            }
-            let (gramB, gramA) = grams.grams(module: index, members: members)
-            if let core = try GramCore(gramB: gramB, gramA: gramA, coefficients: coefficients,
-                                       out: module.outFeatures, inn: module.inFeatures) {
-                try sums.add(core: core, termOwner: termOwner, scales: owns.map(\.scale))
-            } else {
-                // Householder QR of this module's merge, as `AdapterMerger` would compute it.
-                let updates = owns.map { LowRankUpdate(unchecked: $0.b, $0.a, $0.scale) }
-                let merged = try LowRank.truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: maximumRank)
-                let factors = merged.update
-                sums.add(merged: LoRAModule(name: module.name, layer: module.layer, projection: module.projection,
-                                            a: factors.a, b: factors.b, scale: factors.scale),
-                         owns: owns)
-            }
+        let modules = try ParallelLoop.map(adapters[0].modules.count) { index in
+            try moduleSums(index, grams: grams, members: members, adapters: adapters, weights: weights,
+                           maximumRank: maximumRank)
         }
+        var sums = Sums(members: adapters.count, maximumRank: maximumRank)
+        for module in modules { sums.add(module) }
         return sums.curve(members: members, ownNorms: adapters.map(FactoredUpdates.normSquared))
+    }
+
+    /// One module's energies and inner products, from its `GramCore`, or from Householder QR of this
+    /// module's merge (as `AdapterMerger` would compute it) where the Gram path does not apply.
+    private static func moduleSums(_ index: Int, grams: FactorGrams, members: [Int], adapters: [LoRAAdapter],
+                                   weights: [Double], maximumRank: Int) throws -> Sums {
+        var sums = Sums(members: adapters.count, maximumRank: maximumRank)
+        let module = adapters[0].modules[index]
+        let owns = adapters.map { $0.modules[index] }
+        var termOwner: [Int] = []
+        var coefficients: [Double] = []
+        for (m, own) in owns.enumerated() {
+            termOwner += [Int](repeating: m, count: own.rank)
+            coefficients += [Double](repeating: weights[m] * own.scale, count: own.rank)
+        }
+        let (gramB, gramA) = grams.grams(module: index, members: members)
+        if let core = try GramCore(gramB: gramB, gramA: gramA, coefficients: coefficients,
+                                   out: module.outFeatures, inn: module.inFeatures) {
+            try sums.add(core: core, termOwner: termOwner, scales: owns.map(\.scale))
+        } else {
+            let updates = owns.map { LowRankUpdate(unchecked: $0.b, $0.a, $0.scale) }
+            let merged = try LowRank.truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: maximumRank)
+            let factors = merged.update
+            sums.add(merged: LoRAModule(name: module.name, layer: module.layer, projection: module.projection,
+                                        a: factors.a, b: factors.b, scale: factors.scale),
+                     owns: owns)
+        }
+        return sums
     }
 }

@@ -63,11 +63,17 @@ public struct TaskSimilarity: Sendable, Equatable {
         var gram = [Double](repeating: 0, count: n * n)
         guard let first = adapters.first else { return TaskSimilarity(names: names, inner: gram) }
         let byName = adapters.map(Self.modulesByName)
-        for template in first.modules {
-            try Task.checkCancellation()
+        // Each module's products on `ComputeThreads` threads, summed in module order.
+        let perModule = try ParallelLoop.map(first.modules.count) { index in
+            let template = first.modules[index]
             // Every adapter has this module (same profile).
             let modules = byName.map { $0[template.name] ?? template }
-            accumulate(modules: modules, into: &gram, blockRank: max(1, blockRank))
+            var local = [Double](repeating: 0, count: n * n)
+            accumulate(modules: modules, into: &local, blockRank: max(1, blockRank))
+            return local
+        }
+        for local in perModule {
+            for e in gram.indices { gram[e] += local[e] }
         }
         return TaskSimilarity(names: names, inner: gram)
     }

@@ -77,11 +77,12 @@ public enum PEFTAdapterLoader {
         let tensorNames = weights.tensors.map(\.name)
         try refuseModulesToSave(parsed.modulesToSave, tensorNames: tensorNames)
         let pairs = try factorPairs(tensorNames)
-        var modules: [LoRAModule] = []
-        for module in pairs.keys.sorted() {
-            let (aKey, bKey) = try pairs[module, default: FactorPair()].keys(of: module)
-            modules += try loadModule(module, a: aKey, b: bKey, weights: weights, config: parsed)
-        }
+        // Decoded on `ComputeThreads` threads; a failure is reported as in module order.
+        let names = pairs.keys.sorted()
+        var modules = try ParallelLoop.map(names.count, cancellable: false) { m in
+            let (aKey, bKey) = try pairs[names[m], default: FactorPair()].keys(of: names[m])
+            return try loadModule(names[m], a: aKey, b: bKey, weights: weights, config: parsed)
+        }.flatMap { $0 }
         modules.sort(by: servingOrder)
         // Every tensor is a factor of some module by now: the widest dtype among them is the storage.
         let dtypes = Set(weights.tensors.map(\.dtype))

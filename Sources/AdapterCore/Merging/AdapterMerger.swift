@@ -33,13 +33,16 @@ public enum AdapterMerger {
         case .cat:
             outputRank = adapters.reduce(0) { $0 + ($1.modules.map(\.rank).max() ?? 0) }
         }
+        // The units on `ComputeThreads` threads; a plan being cancelled (a daemon's background plan)
+        // stops within one unit.
+        let merged = try ParallelLoop.map(units.count) { u in
+            try mergeUnit(units[u], adapters: adapters, weights: weights, method: method, rank: outputRank,
+                          grams: unitGrams?(units[u].name))
+        }
         var modules: [LoRAModule] = []
         var bytes = 0
-        for unit in units {
-            try Task.checkCancellation()   // a plan being cancelled (a daemon's background plan) stops within one module
-            let merged = try mergeUnit(unit, adapters: adapters, weights: weights, method: method, rank: outputRank,
-                                       grams: unitGrams?(unit.name))
-            modules += unit.modules(of: merged, rank: outputRank)
+        for (unit, update) in zip(units, merged) {
+            modules += unit.modules(of: update, rank: outputRank)
             bytes += unit.storedBytes(rank: outputRank, dtype: storageDType)
         }
         return mergedAdapter(of: adapters, modules: modules, rank: outputRank, storageDType: storageDType, bytes: bytes)
