@@ -120,6 +120,19 @@ enum LowRankTesting {
         #expect(LowRankTesting.maxAbsDifference(LAPACK.gramOfRows(m), m.multiplied(by: m, transposeOther: true)) < 1e-13)
     }
 
+    /// dtrmm reads only r's upper triangle: what lies below it must not count.
+    @Test(arguments: [(1, 3), (6, 2), (5, 5), (7, 9)])
+    func upperTriangularProductsMatchGeneralProducts(n: Int, k: Int) {
+        var rng = SeededGenerator(seed: UInt64(10 * n + k))
+        var r = LowRankTesting.random(n, n, &rng)
+        let x = LowRankTesting.random(n, k, &rng)
+        var upper = r
+        for i in 0..<n { for j in 0..<i { upper.elements[i * n + j] = 0; r.elements[i * n + j] = 99 } }
+        let product = LAPACK.multiplyUpperTriangular(r, x)
+        #expect(LowRankTesting.maxAbsDifference(product, upper.multiplied(by: x)) < 1e-13)
+        #expect(product.rows == n && product.cols == k && product.frobeniusNormSquared > 0)
+    }
+
     @Test func choleskyOfAHandComputableMatrix() throws {
         let r = try #require(try LAPACK.cholesky(Matrix(rows: 2, cols: 2, elements: [4, 2, 2, 3])))
         #expect(LowRankTesting.maxAbsDifference(r, Matrix(rows: 2, cols: 2, elements: [2, 1, 0, (2.0).squareRoot()])) < 1e-15)

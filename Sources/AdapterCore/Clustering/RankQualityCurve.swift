@@ -106,8 +106,7 @@ public struct RankQualityCurve: Sendable, Hashable {
         mutating func add(core gram: GramCore, termOwner: [Int], scales: [Double]) throws {
             let p = gram.active.count
             guard p > 0 else { return }
-            let (energies, u) = try LAPACK.leadingEigenpairs(
-                ofSymmetric: gram.core.multiplied(by: gram.core, transposeOther: true), count: energy.count)
+            let (energies, u) = try LAPACK.leadingEigenpairs(ofSymmetric: LAPACK.gramOfRows(gram.core), count: energy.count)
             let kept = energies.count
             let ur = u.multiplied(by: gram.rB, transposeSelf: true)                                  // Uₖᵀ R_B (k × p)
             let vr = u.multiplied(by: gram.core, transposeSelf: true).multiplied(by: gram.rA)         // Uₖᵀ K R_A (k × p)

@@ -197,12 +197,13 @@ struct GramCore {
               let (rB, normsB) = try LowRank.scaledCholesky(gramB, active: active),
               let (rA, normsA) = try LowRank.scaledCholesky(gramA, active: active)
         else { return nil }
-        // K = R_B · diag(‖bⱼ‖ cⱼ ‖aⱼ‖) · R_Aᵀ (p×p).
-        var middle = rA
+        // K = R_B · (diag(‖bⱼ‖ cⱼ ‖aⱼ‖) · R_Aᵀ) (p×p), the right factor formed and R_B applied by dtrmm.
+        var right = Matrix(zeros: p, p)
         for i in 0..<p {
-            for j in 0..<p { middle.elements[i * p + j] *= normsB[j] * coefficients[active[j]] * normsA[j] }
+            let d = normsB[i] * coefficients[active[i]] * normsA[i]
+            for j in 0...i { right.elements[i * p + j] = d * rA.elements[j * p + i] }
         }
         (self.rB, self.rA, self.normsB, self.normsA) = (rB, rA, normsB, normsA)
-        core = rB.multiplied(by: middle, transposeOther: true)
+        core = LAPACK.multiplyUpperTriangular(rB, right)
     }
 }

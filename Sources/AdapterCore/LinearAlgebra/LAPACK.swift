@@ -156,6 +156,20 @@ public enum LAPACK {
         return x
     }
 
+    /// r · x for r upper triangular (n×n) and x n×k, by dtrmm: half the multiply-adds of a general product.
+    public static func multiplyUpperTriangular(_ r: Matrix, _ x: Matrix) -> Matrix {
+        precondition(r.rows == r.cols && r.rows == x.rows, "triangular product: shapes \(r.rows)×\(r.cols) and \(x.rows)×\(x.cols)")
+        var product = x
+        guard x.rows > 0, x.cols > 0 else { return product }
+        r.elements.withUnsafeBufferPointer { rp in
+            product.elements.withUnsafeMutableBufferPointer { xp in
+                cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit,
+                            Int32(x.rows), Int32(x.cols), 1, rp.baseAddress, Int32(r.cols), xp.baseAddress, Int32(x.cols))
+            }
+        }
+        return product
+    }
+
     private static func syrk(_ m: Matrix, n: Int, k: Int, transpose: Bool) -> Matrix {
         var c = Matrix(zeros: n, n)
         guard n > 0, k > 0, let n32 = Int32(exactly: n), let k32 = Int32(exactly: k),
