@@ -10,12 +10,15 @@ import ServiceLifecycle
 /// Runs adapterd: settings, logging, store, screening, the socket server and systemd integration,
 /// until SIGTERM/SIGINT (graceful: requests in progress are answered first).
 public enum DaemonMain {
-    /// The process-wide numerics the daemon runs with: one OpenBLAS thread. Planning and merging run on
-    /// the niced planning thread; BLAS worker threads (not niced) would otherwise take both cores from
-    /// request handling during a re-cluster, and spin waiting for work on the small products planning
-    /// is made of. A daemon run inside another process (the bench) calls this too.
-    public static func configureNumerics() {
+    /// The process-wide numerics the daemon runs with: one OpenBLAS thread, and `planningThreads`
+    /// compute threads. Planning and merging run on the niced planning thread, which splits a plan's
+    /// modules over threads it starts itself (they inherit its priority, `ParallelLoop`); BLAS worker
+    /// threads (not niced) would otherwise take the cores from request handling during a re-cluster,
+    /// and spin waiting for work on the small products planning is made of. A daemon run inside
+    /// another process (the bench) calls this too.
+    public static func configureNumerics(planningThreads: Int) {
         BLASThreads.set(1)
+        ComputeThreads.set(planningThreads)
     }
 
     /// Runs the daemon in the foreground; returns after a graceful shutdown.
@@ -25,7 +28,7 @@ public enum DaemonMain {
         DaemonLogging.bootstrap(level: settings.logLevel)
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
-        configureNumerics()
+        configureNumerics(planningThreads: settings.planningThreads)
         switch kernelSwitch {
         case .switched(let line)?: logger.notice("\(line)")
         case .failed(let line)?: logger.warning("\(line)")

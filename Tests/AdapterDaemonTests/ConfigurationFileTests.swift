@@ -20,6 +20,7 @@ struct ConfigurationFileTests {
             max-read-only-request = 64KiB
             idle-timeout = 2.5s
             log-level = debug
+            planning-threads = 3
             """)
         #expect(settings.socketPath == "/tmp/a.sock")
         #expect(settings.stateDirectory == "/tmp/state")
@@ -32,6 +33,7 @@ struct ConfigurationFileTests {
         #expect(settings.maxReadOnlyFrameBytes == 64 * 1024)
         #expect(settings.idleTimeoutSeconds == 2.5)
         #expect(settings.logLevel == .debug)
+        #expect(settings.planningThreads == 3)
         #expect(settings.maxFrameBytes > settings.maxAdapterBytes * 4 / 3)
     }
 
@@ -42,6 +44,9 @@ struct ConfigurationFileTests {
         #expect(settings.adminGroup == "adapterd-admin")
         #expect(settings.budget == .bytes(Int64(1024 * 1024 * 1024)))
         #expect(settings.socketPath == "/run/adapterd/adapterd.sock")
+        // planning-threads = auto: one thread per core, as without the key.
+        #expect(settings.planningThreads == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).contains("\nplanning-threads = auto\n"))
     }
 
     @Test(arguments: [
@@ -58,6 +63,8 @@ struct ConfigurationFileTests {
         ("evaluator-timeout = 0", .invalidValue, "evaluator-timeout"),
         ("evaluator-timeout = soon", .invalidValue, "soon"),
         ("merged-dtype = int8", .invalidValue, "F16, BF16, F32"),
+        ("planning-threads = 0", .invalidValue, "at least 1"),
+        ("planning-threads = all", .invalidValue, "not a number or auto"),
     ])
     func reportsProblemsWithTheLine(text: String, code: ConfigurationError.Code, fragment: String) {
         do {

@@ -33,6 +33,7 @@ public enum ConfigurationFile {
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
         ("install-plan", "how an install over the budget changes the served set: auto (default: place above 64 MiB of installed adapters, else full), full (plan every task before answering) or place (place the new task, answer, plan every task in the background)"),
+        ("planning-threads", "threads a plan splits its modules over: a number, or auto (default: one per core); they run at the planning thread's lowered priority"),
         ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
         ("metrics-textfile", "file the metrics are written to for node_exporter's textfile collector (atomically), or 'none'"),
         ("metrics-interval", "seconds between two writes of metrics-textfile"),
@@ -157,6 +158,15 @@ public enum ConfigurationFile {
                 throw ConfigurationError(.invalidValue, "install-plan '\(value)' is not one of auto, full, place")
             }
             settings.installPlan = kind
+        case "planning-threads":
+            if value.lowercased() == "auto" {
+                settings.planningThreads = ProcessInfo.processInfo.activeProcessorCount
+            } else {
+                guard let number = Int(value) else {
+                    throw ConfigurationError(.invalidValue, "planning-threads '\(value)' is not a number or auto")
+                }
+                settings.planningThreads = number
+            }
         case "merged-dtype":
             guard let dtype = DType(rawValue: value.uppercased()) else {
                 throw ConfigurationError(.invalidValue, "merged-dtype '\(value)' is not one of F16, BF16, F32")

@@ -63,6 +63,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public var mergedDType: DType = .f16
     /// How an install over the budget changes the served set (configuration key `install-plan`).
     public var installPlan: InstallPlanKind = .auto
+    /// Threads a plan or a placement splits its modules over (`planning-threads`; `auto`: one per core).
+    /// They run at the planning thread's lowered priority, so request handling keeps its share.
+    public var planningThreads: Int = ProcessInfo.processInfo.activeProcessorCount
     /// Minimum level of log messages.
     public var logLevel: Logger.Level = .info
     /// The file the metrics are written to for node_exporter's textfile collector; nil = none (the
@@ -127,6 +130,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let metricsTextfile, !metricsTextfile.hasPrefix("/") || metricsTextfile.hasSuffix("/") {
             throw ConfigurationError(.invalidValue, "metrics-textfile '\(metricsTextfile)' must be an absolute file path (e.g. /var/lib/node_exporter/textfile_collector/adapterd.prom)")
         }
+        guard planningThreads >= 1 else { throw ConfigurationError(.invalidValue, "planning-threads must be at least 1") }
         guard metricsIntervalSeconds >= 1 else {
             throw ConfigurationError(.invalidValue, "metrics-interval must be at least 1 second")
         }
