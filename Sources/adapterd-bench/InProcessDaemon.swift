@@ -17,15 +17,17 @@ final class InProcessDaemon: Sendable {
     private let serverTask: Task<Void, Error>
 
     /// Starts a daemon with a fresh state directory under a new temporary directory and this
-    /// budget, with the daemon's numerics (one BLAS thread, as `adapterd` runs). Call
-    /// `LoggingSystem.bootstrap` (once per process) before.
+    /// budget, with the daemon's numerics (one BLAS thread and `planningThreads` compute threads,
+    /// default the daemon's: one per core, as `adapterd` runs). Call `LoggingSystem.bootstrap` (once
+    /// per process) before.
     init(budget: Budget, detectorModel: String?, maxConnectionsPerUser: Int? = nil,
-         installPlan: InstallPlanKind = .auto) async throws {
+         installPlan: InstallPlanKind = .auto, planningThreads: Int? = nil) async throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("adapterd-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let logger = Logger(label: "bench")
-        DaemonMain.configureNumerics()
         var settings = DaemonSettings()
+        if let planningThreads { settings.planningThreads = planningThreads }
+        DaemonMain.configureNumerics(planningThreads: settings.planningThreads)
         settings.socketPath = root.path + "/s.sock"
         settings.stateDirectory = root.path + "/state"
         settings.budget = budget

@@ -14,6 +14,8 @@ struct PlanBench: AsyncParsableCommand {
     @Option(help: "Number of tasks N.") var tasks = 16
     @OptionGroup var workload: SyntheticFamilyOptions
     @OptionGroup var blas: BLASThreadOptions
+    @Option(help: "Compute threads (modules in parallel), comma-separated: one plan each, the first the baseline.")
+    var computeThreads = "1"
 
     func run() async throws {
         blas.apply()
@@ -32,8 +34,33 @@ struct PlanBench: AsyncParsableCommand {
         let budget = Int((Double(ownTotal) * workload.fraction).rounded(.down))
         print("plan: \(tasks) \(workload.shape.description) rank \(workload.rank) adapters in \(workload.families) families "
               + "(±\(workload.spread)), budget \(BudgetFractions.text(workload.fraction)) = \(ByteSize.format(Int64(budget))) of \(ByteSize.format(Int64(ownTotal))), "
-              + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName))")
+              + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
+        var runs: [(threads: Int, seconds: Double, served: [String])] = []
+        for threads in try computeThreadCounts() {
+            ComputeThreads.set(threads)
+            print("compute threads \(threads):")
+            let run = try await planOnce(profiles, budget: budget)
+            runs.append((threads, run.seconds, run.served))
+        }
+        guard let first = runs.first, runs.count > 1 else { return }
+        for run in runs.dropFirst() {
+            print(String(format: "compute threads %d: %.2f s, %.2fx the %d-thread plan; served set %@", run.threads,
+                         run.seconds, first.seconds / run.seconds, first.threads,
+                         run.served == first.served ? "identical" : "DIFFERENT"))
+        }
+    }
+
+    /// `--compute-threads` as a list of positive counts.
+    private func computeThreadCounts() throws -> [Int] {
+        try computeThreads.split(separator: ",").map { text in
+            guard let n = Int(text), n > 0 else { throw ValidationError("bad thread count '\(text)'") }
+            return n
+        }
+    }
+
+    /// One plan, its phases and served set printed; its seconds and the served set's lines.
+    private func planOnce(_ profiles: [TaskProfile], budget: Int) async throws -> (seconds: Double, served: [String]) {
         let log = ProgressLog()
         let plan = try await JointBudgetPlanner().plan(tasks: profiles, budget: budget) { fraction, message in
             log.add(fraction, message)
@@ -48,15 +75,18 @@ struct PlanBench: AsyncParsableCommand {
         }
         print(String(format: "total %.2f s, policy %@, %d evaluations", total, plan.policy.rawValue, plan.evaluations))
         var qualities: [Double] = []
+        var served: [String] = []
         for group in plan.groups {
             for cluster in group.plan.clusters {
-                print("  served: rank \(cluster.rank)\(cluster.usesOwnAdapter ? " (own)" : ""), "
-                      + "\(ByteSize.format(Int64(cluster.bytes))): \(cluster.members.sorted().joined(separator: " "))")
+                served.append("  served: rank \(cluster.rank)\(cluster.usesOwnAdapter ? " (own)" : ""), "
+                              + "\(ByteSize.format(Int64(cluster.bytes))): \(cluster.members.sorted().joined(separator: " "))")
             }
             qualities += group.plan.tasks.map(\.quality)
         }
         let mean = qualities.reduce(0, +) / Double(max(1, qualities.count))
-        print(String(format: "mean quality %.6f, worst %.6f, bytes %@", mean, qualities.min() ?? 0,
-                     ByteSize.format(Int64(plan.groups.reduce(0) { $0 + $1.plan.totalBytes }))))
+        served.append(String(format: "mean quality %.6f, worst %.6f, bytes %@", mean, qualities.min() ?? 0,
+                             ByteSize.format(Int64(plan.groups.reduce(0) { $0 + $1.plan.totalBytes }))))
+        for line in served { print(line) }
+        return (total, served)
     }
 }

@@ -26,6 +26,8 @@ struct ReclusterBench: AsyncParsableCommand {
     var blasThreads: Int?
     @Option(help: "The daemon's install-plan settings to run, comma-separated (auto, full, place; each a fresh daemon per N): full, the plan of every task at each install, is the baseline of placing.")
     var installPlans = "auto"
+    @Option(help: "The daemon's planning-threads settings to run, comma-separated (each a fresh daemon per N; default: the daemon's own, one per core).")
+    var planningThreads: String?
     @Option(help: "Seconds between one install's answer and the next request (0: back to back). Above the daemon's 1 s delay the background plan of every task starts between installs, and each install first cancels it.")
     var installGap = 0.0
     @Option(help: "Goal for install + re-cluster of each N, seconds (0: not checked).") var goalSeconds = 20.0
@@ -40,6 +42,12 @@ struct ReclusterBench: AsyncParsableCommand {
             guard let kind = InstallPlanKind(rawValue: String(text)) else { throw ValidationError("bad install plan '\(text)'") }
             return kind
         }
+        let threadCounts: [Int?] = try planningThreads.map { list in
+            try list.split(separator: ",").map { text -> Int? in
+                guard let n = Int(text), n > 0 else { throw ValidationError("bad thread count '\(text)'") }
+                return n
+            }
+        } ?? [nil]
         guard clients >= 0 else { throw ValidationError("--clients must not be negative") }
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         let familyAdapters = workload.familyAdapters()
@@ -53,13 +61,16 @@ struct ReclusterBench: AsyncParsableCommand {
         if let note = BLASKernelCheck.currentNote() { print("note: \(note)") }
         print("baseline: " + (try Self.rawReadBaseline(sample.weights)))
         var goalMissed = false
-        for plan in plans {
-            print("install-plan = \(plan.rawValue):")
-            print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster | placing")
-            for n in counts {
-                let row = try await measure(count: n, familyAdapters: familyAdapters, adapterBytes: adapterBytes, installPlan: plan)
-                print(row.line)
-                goalMissed = goalMissed || row.goalMissed(seconds: goalSeconds, milliseconds: goalMs)
+        for threads in threadCounts {
+            for plan in plans {
+                print("install-plan = \(plan.rawValue), planning-threads = \(threads ?? DaemonSettings().planningThreads):")
+                print("    N | install first / median / last | recluster total (plan, write) | served | bytes / budget | route p50 / p99 during | errors | install+recluster | placing")
+                for n in counts {
+                    let row = try await measure(count: n, familyAdapters: familyAdapters, adapterBytes: adapterBytes,
+                                                installPlan: plan, planningThreads: threads)
+                    print(row.line)
+                    goalMissed = goalMissed || row.goalMissed(seconds: goalSeconds, milliseconds: goalMs)
+                }
             }
         }
         var goals: [String] = []
@@ -119,10 +130,12 @@ struct ReclusterBench: AsyncParsableCommand {
         }
     }
 
-    func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64, installPlan: InstallPlanKind) async throws -> Row {
+    func measure(count: Int, familyAdapters: [LoRAAdapter], adapterBytes: Int64, installPlan: InstallPlanKind,
+                 planningThreads: Int?) async throws -> Row {
         let budget = Int64((Double(adapterBytes) * Double(count) * workload.fraction).rounded(.down))
         let daemon = try await InProcessDaemon(budget: .bytes(budget), detectorModel: detectorModel,
-                                               maxConnectionsPerUser: clients + 4, installPlan: installPlan)
+                                               maxConnectionsPerUser: clients + 4, installPlan: installPlan,
+                                               planningThreads: planningThreads)
         if let blasThreads { BLASThreads.set(blasThreads) }
         let admin = try await AdapterdClient.connect(socketPath: daemon.socketPath)
         var installs: [Double] = []
