@@ -40,8 +40,12 @@ struct JointQualityBench: AsyncParsableCommand {
     @Flag(help: "Only the weight-space predictions; no external evaluator is run.")
     var noMeasure = false
 
+    @Option(help: "Compute threads the plans split their modules over (default: one per core, as the daemon's planning-threads).")
+    var computeThreads = ProcessInfo.processInfo.activeProcessorCount
+
     func run() async throws {
         BLASThreads.set(1)
+        ComputeThreads.set(computeThreads)
         let argv = testEvaluator.argv
         let timeout = testEvaluator.timeout
         let test: CachingEvaluator? = noMeasure ? nil
