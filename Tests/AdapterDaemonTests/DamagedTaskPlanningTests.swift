@@ -1,3 +1,4 @@
+import AdapterCore
 @testable import AdapterDaemon
 import AdapterProtocol
 import AdapterStore
@@ -18,7 +19,12 @@ struct DamagedTaskPlanningTests {
         try data.write(to: URL(fileURLWithPath: path))
     }
 
-    @Test func aReclusterThatLoadsADamagedAdapterLeavesItsTaskOutAndSaysSo() async throws {
+    /// With 2 compute threads the plan reads its adapters on two threads (`planning-threads`).
+    @Test(arguments: [1, 2])
+    func aReclusterThatLoadsADamagedAdapterLeavesItsTaskOutAndSaysSo(computeThreads: Int) async throws {
+        let before = ComputeThreads.count
+        ComputeThreads.set(computeThreads)
+        defer { ComputeThreads.set(before) }
         let fixture = try Fixture(budgetOverride: .bytes(9_000))
         for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b"), ("llama_gqa_task_c", "c")] {
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)

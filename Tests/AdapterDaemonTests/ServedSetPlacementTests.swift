@@ -21,7 +21,12 @@ import Testing
         return nil
     }
 
-    @Test func anInstallOverTheBudgetIsPlacedAndEveryTaskPlannedAgainAfter() async throws {
+    /// With 2 compute threads placements read members and curves split modules over two threads.
+    @Test(arguments: [1, 2])
+    func anInstallOverTheBudgetIsPlacedAndEveryTaskPlannedAgainAfter(computeThreads: Int) async throws {
+        let before = ComputeThreads.count
+        ComputeThreads.set(computeThreads)
+        defer { ComputeThreads.set(before) }
         let budget = 60_000
         let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(Int64(budget)))
         var placed = 0

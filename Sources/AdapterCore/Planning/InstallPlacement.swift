@@ -183,16 +183,15 @@ public struct InstallPlacement: Sendable {
     func nearestClusters(to task: TaskProfile, in clusters: [ServedCluster]) throws -> [Int] {
         guard nearest > 0 else { return [] }
         let taskNorm = FactoredUpdates.normSquared(task.adapter)   // once, not once per cluster
-        var cosines: [(index: Int, cosine: Double)] = []
-        for (c, cluster) in clusters.enumerated() {
-            try Task.checkCancellation()
-            let served = try cluster.served()
-            guard AdapterProfileCheck.sameProfile([task.adapter, served]) else { continue }
+        // Each served adapter read and compared on its own thread.
+        let cosines = try ParallelLoop.map(clusters.count, minimumPerThread: 1) { c -> (index: Int, cosine: Double)? in
+            let served = try clusters[c].served()
+            guard AdapterProfileCheck.sameProfile([task.adapter, served]) else { return nil }
             let inner = FactoredUpdates.inner(task.adapter, served)
             let pair = TaskSimilarity(names: ["task", "served"],
                                       inner: [taskNorm, inner, inner, FactoredUpdates.normSquared(served)])
-            cosines.append((c, pair.cosine(0, 1)))
-        }
+            return (c, pair.cosine(0, 1))
+        }.compactMap { $0 }
         return cosines.sorted { $0.cosine > $1.cosine || ($0.cosine == $1.cosine && $0.index < $1.index) }
             .prefix(nearest).map(\.index)
     }

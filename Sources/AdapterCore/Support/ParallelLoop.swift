@@ -22,11 +22,11 @@ public enum ComputeThreads {
 /// so uneven iterations balance. A cancelled calling task stops the loop at the next iteration and
 /// throws `CancellationError`. An iteration that throws stops the iterations after it; those before it
 /// finish, and the error of the lowest failing iteration is rethrown: the one a plain loop would throw.
-enum ParallelLoop {
+public enum ParallelLoop {
     /// `body(i)` for i in 0..<count on up to `threads` threads (at most one per `minimumPerThread`
     /// iterations: starting a thread costs tens of microseconds); `cancellable: false` runs to the end
     /// in a cancelled task.
-    static func map<T: Sendable>(_ count: Int, threads: Int = ComputeThreads.count, minimumPerThread: Int = 4,
+    public static func map<T: Sendable>(_ count: Int, threads: Int = ComputeThreads.count, minimumPerThread: Int = 4,
                                  cancellable: Bool = true, _ body: (Int) throws -> T) throws -> [T] {
         // A loop inside another loop's iteration runs on its thread alone: the outer loop has the threads.
         let workers = isInsideLoop ? 1 : min(max(1, threads), max(1, count / max(1, minimumPerThread)))

@@ -65,7 +65,10 @@ struct ServedSetPlacement: Sendable {
                     try PEFTAdapterLoader.load(configJSON: try store.read(served.configDigest),
                                                safetensors: try store.read(served.weightsDigest))
                 },
-                profiles: { try served.memberTasks.map { try Self.profile(inputs[$0]!) } })
+                profiles: {   // read and decoded on the planning threads
+                    let members = served.memberTasks
+                    return try ParallelLoop.map(members.count, minimumPerThread: 1) { try Self.profile(inputs[members[$0]]!) }
+                })
         }
         let placement = InstallPlacement(evaluator: evaluator, storageDType: planner.dtype)
         let task = try Self.profile(pending)

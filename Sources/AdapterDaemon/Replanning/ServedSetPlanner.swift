@@ -123,8 +123,9 @@ struct ServedSetPlanner: Sendable {
         let limit = Int(clamping: max(0, bytes))
 
         progress?(0, "loading \(inputs.count) adapters")
-        let profiles = try inputs.map { input -> TaskProfile in
-            try Task.checkCancellation()
+        // Read and decoded on the planning threads; a failure is the first in name order, as in a plain loop.
+        let profiles = try ParallelLoop.map(inputs.count, minimumPerThread: 1) { index -> TaskProfile in
+            let input = inputs[index]
             let adapter: LoRAAdapter
             do {
                 adapter = try input.load()
