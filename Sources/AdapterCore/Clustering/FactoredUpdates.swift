@@ -17,7 +17,7 @@ enum FactoredUpdates {
     static func inner(_ x: LoRAAdapter, _ y: LoRAAdapter) -> Double {
         var byName: [String: LoRAModule] = [:]
         for module in y.modules { byName[module.name] = module }
-        let terms = try! ParallelLoop.map(x.modules.count, cancellable: false) { m -> Double in   // nothing throws
+        let terms = ParallelLoop.mapAll(x.modules.count) { m -> Double in
             let module = x.modules[m]
             guard let other = byName[module.name],
                   other.inFeatures == module.inFeatures, other.outFeatures == module.outFeatures else { return 0 }
@@ -29,8 +29,7 @@ enum FactoredUpdates {
     /// ‖ΔW‖²_F summed over modules, computed once per adapter (a pass over all its factors).
     static func normSquared(_ x: LoRAAdapter) -> Double {
         x.normSquaredMemo.value {
-            try! ParallelLoop.map(x.modules.count, cancellable: false) { inner(x.modules[$0], x.modules[$0]) }   // nothing throws
-                .reduce(0, +)
+            ParallelLoop.mapAll(x.modules.count) { inner(x.modules[$0], x.modules[$0]) }.reduce(0, +)
         }
     }
 

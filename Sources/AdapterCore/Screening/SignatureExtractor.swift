@@ -4,7 +4,11 @@ public enum SignatureExtractor {
     /// The 20-value signature and per-layer table of `adapter`. Modules that are not attention projections
     /// ("other") are not part of the signature.
     public static func signature(of adapter: LoRAAdapter) throws -> AdapterSignature {
-        AdapterSignature(modules: try adapter.modules.compactMap { try statistics(of: $0) })
+        // The modules on `ComputeThreads` threads, in order.
+        let modules = adapter.modules
+        return AdapterSignature(modules: try ParallelLoop.map(modules.count, cancellable: false) {
+            try statistics(of: modules[$0])
+        }.compactMap { $0 })
     }
 
     /// The statistics of one module, or nil if it is not an attention projection.

@@ -33,9 +33,11 @@ public enum UpdateMagnitude {
     /// model.layers.0.self_attn.q_proj"); empty when all are within it.
     public static func violations(in adapter: LoRAAdapter) -> [String] {
         let limit = log(maximumFrobeniusNorm)
+        let modules = adapter.modules
+        // The norms on `ComputeThreads` threads, read in module order.
+        let logNorms = ParallelLoop.mapAll(modules.count) { logFrobeniusNorm(of: modules[$0]) }
         var out: [String] = []
-        for module in adapter.modules {
-            let logNorm = logFrobeniusNorm(of: module)
+        for (module, logNorm) in zip(modules, logNorms) {
             if logNorm.isNaN {
                 out.append("not finite in \(module.name) (scale \(module.scale))")
             } else if logNorm > limit {

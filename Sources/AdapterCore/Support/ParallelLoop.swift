@@ -59,6 +59,17 @@ public enum ParallelLoop {
         return try shared.results()
     }
 
+    /// `map` for iterations that cannot fail: every one runs, in a cancelled task too.
+    public static func mapAll<T: Sendable>(_ count: Int, threads: Int = ComputeThreads.count, minimumPerThread: Int = 4,
+                                           _ body: (Int) -> T) -> [T] {
+        do {
+            return try map(count, threads: threads, minimumPerThread: minimumPerThread, cancellable: false, body)
+        } catch {
+            // Not cancellable and no iteration throws: `map` has nothing to report.
+            preconditionFailure("a loop of iterations that cannot fail reported \(error)")
+        }
+    }
+
     /// Marks a thread while it runs a loop's iterations.
     private static let insideKey = "adapterd.ParallelLoop.inside"
 
