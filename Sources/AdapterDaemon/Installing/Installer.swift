@@ -27,7 +27,8 @@ struct Installer: Sendable {
         let examplesData: Data
         let examples: [TaskExample]
         let adapter: LoRAAdapter
-        var digest: ContentDigest { ContentDigest.of(weights) }
+        /// The weights' SHA-256, computed once (screening, the log, the result and the plan's input read it).
+        let digest: ContentDigest
     }
 
     func install(_ params: InstallParams, _ context: RequestContext) async throws -> InstallResult {
@@ -117,8 +118,11 @@ struct Installer: Sendable {
         }
         await context.progress(stage: "validating", fraction: 0.1, message: "validating \(ByteSize.format(Int64(weights.count)))")
         let adapter: LoRAAdapter
+        let digest: ContentDigest
         do {
-            adapter = try await requestThread.run { try PEFTAdapterLoader.load(configJSON: configJSON, safetensors: weights) }
+            (adapter, digest) = try await requestThread.run {
+                (try PEFTAdapterLoader.load(configJSON: configJSON, safetensors: weights), ContentDigest.of(weights))
+            }
         } catch {
             throw InstallError(.invalidAdapter, "the adapter is not a valid PEFT LoRA: \(error)")
         }
@@ -132,7 +136,7 @@ struct Installer: Sendable {
             throw InstallError(.invalidAdapter, "the examples are invalid: \(error)")
         }
         return Candidate(task: params.task, configJSON: configJSON, weights: weights, examplesData: examplesData,
-                         examples: examples, adapter: adapter)
+                         examples: examples, adapter: adapter, digest: digest)
     }
 
     /// Plans the served set with the accepted adapter first (a budget that cannot hold it even merged
