@@ -30,10 +30,15 @@ struct MergeBenchmark: ParsableCommand {
 
     @OptionGroup var blas: BLASThreadOptions
 
+    @Option(help: "Compute threads the modules are split over, for both factored paths alike.")
+    var computeThreads = 1
+
     func run() throws {
         blas.apply()
+        ComputeThreads.set(computeThreads)
         print("merge benchmark: \(adapters) synthetic Llama-3.2-3B-shaped adapters (rank \(rank)) → rank \(rank), "
-              + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), median of \(repetitions)")
+              + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), compute threads \(computeThreads), "
+              + "median of \(repetitions)")
         let inputs = (0..<adapters).map { SyntheticAdapter.llama3B(rank: rank, seed: UInt64(100 + $0)) }
         let weights = [Double](repeating: 1 / Double(adapters), count: adapters)
 
@@ -48,7 +53,9 @@ struct MergeBenchmark: ParsableCommand {
         }
         guard baselineRepetitions > 0 else { return }
         let householder = try Stopwatch.median(of: baselineRepetitions) {
-            try moduleUpdates.map { try LowRank.truncatedWeightedSumByHouseholderQR($0, weights: weights, rank: rank) }
+            try ParallelLoop.map(moduleUpdates.count) {
+                try LowRank.truncatedWeightedSumByHouseholderQR(moduleUpdates[$0], weights: weights, rank: rank)
+            }
         }
         print("merge, Householder QR path (same modules): \(Stopwatch.format(householder.seconds))")
         print(String(format: "speed-up Gram vs Householder QR: %.1fx (goal >= 10x)", householder.seconds / gram.seconds))
