@@ -19,9 +19,13 @@ struct SignatureBenchmark: ParsableCommand {
 
     @OptionGroup var blas: BLASThreadOptions
 
+    @Option(help: "Compute threads the decode and the signature split their modules over.")
+    var computeThreads = 1
+
     func run() throws {
         blas.apply()
-        print("signature benchmark: synthetic Llama-3.2-3B-shaped adapter, 28 layers, rank \(rank), OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName))")
+        ComputeThreads.set(computeThreads)
+        print("signature benchmark: synthetic Llama-3.2-3B-shaped adapter, 28 layers, rank \(rank), OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), compute threads \(computeThreads)")
         let adapter = SyntheticAdapter.llama3B(rank: rank, seed: 1)
         let moduleCount = adapter.modules.count
 
