@@ -30,6 +30,7 @@ import Testing
         let budget = 60_000
         let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(Int64(budget)))
         var placed = 0
+        var decodedWhilePlaced = 0
         for (name, task) in Self.installs {
             let result = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
             let served = try #require(try fixture.service.reads.status(fixture.context).served)
@@ -49,14 +50,30 @@ import Testing
                 let own = try #require(served.tasks.first { $0.task == task })
                 #expect(own.retainedQuality > 0 && own.retainedQuality <= 1 + 1e-9)
                 #expect(["weight-space", "own-adapters"].contains(own.evaluator ?? ""))
+                decodedWhilePlaced = max(decodedWhilePlaced, fixture.service.replanner.planner.decoded.count)
+                // Only adapters an installed task or the served set in force holds stay decoded (once the
+                // memory release after the change has run): not the served adapters a placement replaced.
+                let live = Set(try fixture.store.tasks().map(\.adapter.weightsDigest)
+                               + (try #require(try fixture.store.currentGeneration())).servedAdapters.map(\.weightsDigest))
+                let deadline = Date().addingTimeInterval(10)
+                while !fixture.service.replanner.planner.decoded.keptWeights.isSubset(of: live) && Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(fixture.service.replanner.planner.decoded.keptWeights.isSubset(of: live))
             }
         }
         #expect(placed >= 1, "no install was placed: the budget holds every adapter or placement declined")
+        // Placements read stored adapters once and keep them decoded while a plan of every task is due…
+        #expect(decodedWhilePlaced > 0)
         // The background plan replaces the placed set with a plan of every task, as recluster makes it,
         // unless the placed set scores higher (then it stays, policy placed-kept).
         let placedMean = try #require(try fixture.service.reads.status(fixture.context).served?.meanRetainedQuality)
         let settled = try #require(try await Self.settledStatus(fixture), "the background plan did not run within 60 s")
         #expect(!fixture.service.replanner.servesPlacedTasks())
+        // …and none once it has run.
+        let deadline = Date().addingTimeInterval(10)
+        while fixture.service.replanner.planner.decoded.count > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(fixture.service.replanner.planner.decoded.count == 0)
         let full = try await fixture.service.replanner.recluster(ReclusterParams(dryRun: true), fixture.context)
         let settledClusters: Set<[String]> = Set(settled.clusters.map { $0.tasks.sorted() })
         let fullClusters: Set<[String]> = Set(full.clusters.map { $0.tasks.sorted() })

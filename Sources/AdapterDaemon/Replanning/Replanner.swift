@@ -214,8 +214,15 @@ final class Replanner: Sendable {
         }
     }
 
-    /// Gives the memory a change freed back to the system, on the (niced) planning thread, after the change.
+    /// Gives the memory a change freed back to the system, on the (niced) planning thread, after the
+    /// change; the decoded adapters too, all of them unless a plan of every task is still due, else
+    /// those neither an installed task nor the served set in force holds.
     func releaseFreedMemory() async {
+        if servesPlacedTasks(), let tasks = try? store.tasks(), let current = try? store.currentGeneration() {
+            planner.decoded.keep(onlyWeights: Set(tasks.map(\.adapter.weightsDigest) + current.servedAdapters.map(\.weightsDigest)))
+        } else {
+            planner.decoded.removeAll()
+        }
         _ = try? await planningThread.run { MemoryTrim.releaseFreedMemory() }
     }
 

@@ -61,9 +61,8 @@ struct ServedSetPlacement: Sendable {
                 members: served.memberTasks, bytes: served.bytes,
                 quality: Dictionary(served.memberTasks.map { ($0, routes[$0]?.retainedQuality ?? 0) },
                                     uniquingKeysWith: { a, _ in a }),
-                served: { [store] in
-                    try PEFTAdapterLoader.load(configJSON: try store.read(served.configDigest),
-                                               safetensors: try store.read(served.weightsDigest))
+                served: { [store, decoded = planner.decoded] in
+                    try decoded.adapter(config: served.configDigest, weights: served.weightsDigest, in: store)
                 },
                 profiles: {   // read and decoded on the planning threads
                     let members = served.memberTasks

@@ -18,6 +18,8 @@ import Logging
 struct ServedSetPlanner: Sendable {
     let store: AdapterStore
     let logger: Logger
+    /// Stored adapters as decoded, shared by every copy of this planner and by placements.
+    let decoded = DecodedAdapters()
     /// The dtype merged adapters are written in (configuration key `merged-dtype`).
     var dtype: DType = .f16
 
@@ -90,16 +92,13 @@ struct ServedSetPlanner: Sendable {
     }
 
     func input(_ task: InstalledTask) -> Input {
-        let store = self.store
+        let (store, decoded) = (self.store, self.decoded)
         let adapter = task.adapter
         return Input(
             name: task.name, version: task.version, ownBytes: adapter.bytes, rank: adapter.rank,
             profileHash: adapter.profileHash, baseModel: adapter.baseModel, ownSHA256: adapter.weightsDigest.hex,
             examplesFile: store.url(for: task.examplesDigest).path,
-            load: {
-                try PEFTAdapterLoader.load(configJSON: try store.read(adapter.configDigest),
-                                           safetensors: try store.read(adapter.weightsDigest))
-            })
+            load: { try decoded.adapter(config: adapter.configDigest, weights: adapter.weightsDigest, in: store) })
     }
 
     // MARK: Planning

@@ -1,0 +1,46 @@
+import AdapterCore
+import AdapterStore
+import Synchronization
+
+/// Stored adapters decoded once and kept while a plan of every task is due (installs placed their
+/// task): each placing install reads the joined clusters' members and the served adapters again, and
+/// the plan that follows reads every task; a read verifies the object's SHA-256 and decodes its
+/// factors (doubles: 4× an F16 file's bytes). Kept by content digest, so an entry is what the store
+/// held under that name when it was read (a later change of the file is found by the next read after
+/// the entries are dropped, or by `verify`); `Replanner.releaseFreedMemory` drops them all once no plan
+/// is due, so an idle daemon keeps none, and meanwhile those of neither an installed task nor the
+/// served set in force (the served adapters each placement replaces).
+final class DecodedAdapters: Sendable {
+    private struct Key: Hashable {
+        let config: ContentDigest
+        let weights: ContentDigest
+    }
+
+    private let kept = Mutex<[Key: LoRAAdapter]>([:])
+
+    /// The adapter stored under these digests: kept, or read from `store`, decoded and kept.
+    func adapter(config: ContentDigest, weights: ContentDigest, in store: AdapterStore) throws -> LoRAAdapter {
+        let key = Key(config: config, weights: weights)
+        if let known = kept.withLock({ $0[key] }) { return known }
+        let adapter = try PEFTAdapterLoader.load(configJSON: try store.read(config), safetensors: try store.read(weights))
+        return kept.withLock { kept in
+            if let other = kept[key] { return other }   // another thread read it meanwhile
+            kept[key] = adapter
+            return adapter
+        }
+    }
+
+    /// How many adapters are kept.
+    var count: Int { kept.withLock { $0.count } }
+
+    /// The weights digests of the adapters kept.
+    var keptWeights: Set<ContentDigest> { kept.withLock { Set($0.keys.map(\.weights)) } }
+
+    /// Drops every kept adapter.
+    func removeAll() { kept.withLock { $0.removeAll() } }
+
+    /// Drops the adapters whose weights are not among `live` (e.g. served adapters a placement replaced).
+    func keep(onlyWeights live: Set<ContentDigest>) {
+        kept.withLock { kept in kept = kept.filter { live.contains($0.key.weights) } }
+    }
+}

@@ -1,0 +1,39 @@
+import AdapterCore
+@testable import AdapterDaemon
+import AdapterStore
+import Foundation
+import Testing
+
+/// Stored adapters decoded once and kept by content digest while a plan of every task is due
+/// (`DecodedAdapters`): a second read comes from memory, dropped entries are read (and verified) again.
+@Suite struct DecodedAdaptersTests {
+    @Test func keptAdaptersAreNotReadAgainAndDroppedOnesAre() async throws {
+        let fixture = try AdapterServiceTests.Fixture()
+        for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b")] {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        let a = try #require(try fixture.store.task(named: "a")).adapter
+        let b = try #require(try fixture.store.task(named: "b")).adapter
+        let decoded = DecodedAdapters()
+        let first = try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store)
+        _ = try decoded.adapter(config: b.configDigest, weights: b.weightsDigest, in: fixture.store)
+        #expect(decoded.count == 2)
+        #expect(decoded.keptWeights == [a.weightsDigest, b.weightsDigest])
+        #expect(first.modules.count > 0)
+
+        // a's file changes on disk: the kept adapter is what the store held when it was read.
+        try DamagedTaskPlanningTests.flipBit(fixture, a.weightsDigest)
+        let again = try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store)
+        #expect(again.modules.map(\.a) == first.modules.map(\.a))
+
+        // Only the live ones stay; a dropped entry is read again, and the store finds the damage.
+        decoded.keep(onlyWeights: [b.weightsDigest])
+        #expect(decoded.keptWeights == [b.weightsDigest])
+        #expect(throws: StoreError.self) {
+            _ = try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store)
+        }
+        #expect(decoded.count == 1)
+        decoded.removeAll()
+        #expect(decoded.count == 0)
+    }
+}
