@@ -41,6 +41,34 @@ import Testing
         #expect(Self.difference(again.merged, again.fromGrams) < 1e-10)
     }
 
+    /// A similarity keeps every pair's blocks (with one Gram block per module, and with several:
+    /// blockRank 9 puts two rank-4 tasks in each), and they are the blocks a curve would compute.
+    @Test(arguments: [2048, 9])
+    func blocksKeptByTheSimilarityAreTheCurvesBlocks(blockRank: Int) throws {
+        let tasks = Self.tasks(seed: 17)
+        let adapters = tasks.map(\.adapter)
+        let seeded = try #require(FactorGrams(adapters: adapters))
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: adapters, blockRank: blockRank,
+                                                    keeping: seeded)
+        #expect(similarity == (try TaskSimilarity.compute(names: tasks.map(\.name), adapters: adapters, blockRank: blockRank)))
+        let modules = adapters[0].modules.count
+        let pairs = tasks.count * (tasks.count + 1) / 2
+        #expect(seeded.keptBytes == modules * pairs * 4 * 4 * 2 * MemoryLayout<Double>.stride)
+        let computed = try #require(FactorGrams(adapters: adapters))
+        for module in 0..<modules {
+            for members in [Array(0..<tasks.count), [5, 2, 7], [8, 0]] {
+                let (kept, made) = (seeded.grams(module: module, members: members), computed.grams(module: module, members: members))
+                let scale = made.columns.elements.map(abs).max()! + made.rows.elements.map(abs).max()!
+                #expect(LowRankTesting.maxAbsDifference(kept.columns, made.columns) <= 1e-13 * scale)
+                #expect(LowRankTesting.maxAbsDifference(kept.rows, made.rows) <= 1e-13 * scale)
+            }
+        }
+        // Read from the kept blocks, none computed again.
+        #expect(seeded.keptBytes == modules * pairs * 4 * 4 * 2 * MemoryLayout<Double>.stride)
+        let (merged, fromGrams) = try Self.curves([0, 3, 6, 7], tasks, weights: [0.25, 0.25, 0.25, 0.25], rank: 6, grams: seeded)
+        #expect(Self.difference(merged, fromGrams) < 1e-10)
+    }
+
     @Test func blocksKeptForOneSetServeItsSubsetsAndOverlaps() throws {
         let tasks = Self.tasks(seed: 11)
         let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter)))

@@ -81,6 +81,21 @@ public final class FactorGrams: Sendable {
         return (gramB, gramA)
     }
 
+    /// Keeps the blocks of the tasks `first` ≤ `second` of module `module` computed elsewhere (by
+    /// `TaskSimilarity`): `columns` = B_firstᵀB_second and `rows` = A_first A_secondᵀ, row-major
+    /// r_first × r_second. Within `byteLimit`; a block already kept stays.
+    func keep(module: Int, first: Int, second: Int, columns: [Double], rows: [Double]) {
+        precondition(first <= second, "blocks are kept for the smaller task index first")
+        store.withLock { store in
+            let key = Self.key(module, first, second)
+            let size = (columns.count + rows.count) * MemoryLayout<Double>.stride
+            guard store.columns[key] == nil, store.bytes + size <= byteLimit else { return }
+            store.columns[key] = columns
+            store.rows[key] = rows
+            store.bytes += size
+        }
+    }
+
     private func keep(module: Int, members: [Int], ranks: [Int], offsets: [Int], gramB: Matrix, gramA: Matrix) {
         store.withLock { store in
             for (i, first) in members.enumerated() {

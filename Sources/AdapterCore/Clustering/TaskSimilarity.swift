@@ -48,9 +48,12 @@ public struct TaskSimilarity: Sendable, Equatable {
 
 
     /// Computes the similarity of the given tasks' adapters, which must share one base-model profile.
-    /// - Parameter blockRank: at most this many stacked rank rows per Gram block (bounds memory).
+    /// - Parameters:
+    ///   - blockRank: at most this many stacked rank rows per Gram block (bounds memory).
+    ///   - grams: the same tasks' `FactorGrams` (same order), which keep the pairwise Gram blocks
+    ///     computed here, so that the rank curves of a plan do not compute them again.
     public static func compute(
-        names: [String], adapters: [LoRAAdapter], blockRank: Int = 2048
+        names: [String], adapters: [LoRAAdapter], blockRank: Int = 2048, keeping grams: FactorGrams? = nil
     ) throws -> TaskSimilarity {
         guard names.count == adapters.count else {
             throw ClusteringError(.invalidArgument, "\(names.count) task names for \(adapters.count) adapters")
@@ -69,7 +72,9 @@ public struct TaskSimilarity: Sendable, Equatable {
             // Every adapter has this module (same profile).
             let modules = byName.map { $0[template.name] ?? template }
             var local = [Double](repeating: 0, count: n * n)
-            accumulate(modules: modules, into: &local, blockRank: max(1, blockRank))
+            accumulate(modules: modules, into: &local, blockRank: max(1, blockRank)) { i, j, columns, rows in
+                grams?.keep(module: index, first: i, second: j, columns: columns, rows: rows)
+            }
             return local
         }
         for local in perModule {
@@ -125,8 +130,10 @@ public struct TaskSimilarity: Sendable, Equatable {
         return byName
     }
 
-    /// Adds Σ ⟨ΔWᵢ, ΔWⱼ⟩ of one module position for every pair to `gram`.
-    private static func accumulate(modules: [LoRAModule], into gram: inout [Double], blockRank: Int) {
+    /// Adds Σ ⟨ΔWᵢ, ΔWⱼ⟩ of one module position for every pair to `gram`, and hands each pair's
+    /// blocks (i ≤ j: BᵢᵀBⱼ and AᵢAⱼᵀ, rᵢ × rⱼ, row-major) to `keep`.
+    private static func accumulate(modules: [LoRAModule], into gram: inout [Double], blockRank: Int,
+                                   keep: (Int, Int, [Double], [Double]) -> Void) {
         let n = modules.count
         var offsets = [Int](repeating: 0, count: n + 1)
         for i in 0..<n { offsets[i + 1] = offsets[i] + modules[i].rank }
@@ -172,10 +179,25 @@ public struct TaskSimilarity: Sendable, Equatable {
                         sum *= modules[i].scale * modules[j].scale
                         gram[i * n + j] += sum
                         if i != j { gram[j * n + i] += sum }
+                        keep(i, j, pairBlock(gb, m: m, rows: ps, cols: qs, upperOnly: diagonal),
+                             pairBlock(ga, m: m, rows: ps, cols: qs, upperOnly: diagonal))
                     }
                 }
             }
         }
+    }
+
+    /// The rows × cols block of a column-major block Gram (leading dimension m), row-major. `upperOnly`:
+    /// a diagonal block, of which dsyrk wrote the upper triangle only (an entry below it is read from its
+    /// mirror).
+    private static func pairBlock(_ g: [Double], m: Int, rows: Range<Int>, cols: Range<Int>, upperOnly: Bool) -> [Double] {
+        var block = [Double](repeating: 0, count: rows.count * cols.count)
+        for (r, p) in rows.enumerated() {
+            for (c, q) in cols.enumerated() {
+                block[r * cols.count + c] = upperOnly && p > q ? g[q + p * m] : g[p + q * m]
+            }
+        }
+        return block
     }
 
     /// Adds ⟨ΔW_new, ΔWᵢ⟩ of one module position to row[i] for every other task i, and ‖ΔW_new‖² to

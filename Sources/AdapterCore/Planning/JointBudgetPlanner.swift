@@ -92,8 +92,10 @@ public struct JointBudgetPlanner: Sendable {
                       "candidate clusterings of \(group.tasks.count) task\(group.tasks.count == 1 ? "" : "s")"
                       + (group.padded ? " (module sets padded to their union)" : ""))
             let planner = try BudgetPlanner(tasks: group.tasks, dtype: storageDType, sizer: sizer)
-            let similarity = try TaskSimilarity.of(group.tasks, given: nil, progress: nil)
             var book = RankAllocatingPlanner.CurveBook()
+            // The similarity's Gram blocks are the ones the candidate clusterings' curves stack.
+            let similarity = try TaskSimilarity.of(group.tasks, given: nil, progress: nil,
+                                                   keeping: book.factorGrams(group.tasks))
             let n = group.tasks.count
             var seen = Set<[[Int]]>()
             var clusterings: [RankAllocatingPlanner.ClusterChoices] = []
