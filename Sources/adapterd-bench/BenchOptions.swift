@@ -39,6 +39,15 @@ struct BLASThreadOptions: ParsableArguments {
     }
 }
 
+/// The compute threads a timing benchmark splits modules over (merge, signature, cluster): the
+/// daemon's `planning-threads`; the in-run baselines are measured on the same count.
+struct ComputeThreadOptions: ParsableArguments {
+    @Option(help: "Compute threads the modules are split over (the daemon's planning-threads).")
+    var computeThreads = 1
+
+    func apply() { ComputeThreads.set(computeThreads) }
+}
+
 /// Budgets given as fractions of storing every own adapter (quality, joint-quality, route-accuracy).
 enum BudgetFractions {
     /// "0.25,0.125" → [0.25, 0.125]; each must be a positive number.

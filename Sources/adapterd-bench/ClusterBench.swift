@@ -28,15 +28,14 @@ struct ClusterBench: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also time the pairwise (N² small products) similarity baseline.")
     var pairwiseBaseline = true
     @Flag(help: "Stop after the similarity figures (no budget, k-medoids or refinement).") var similarityOnly = false
-    @Option(help: "Compute threads the similarity and merges split their modules over (the daemon's planning-threads; the baselines stay on one).")
-    var computeThreads = 1
+    @OptionGroup var compute: ComputeThreadOptions
 
     func run() async throws {
         BLASThreads.set(1)
-        ComputeThreads.set(computeThreads)
+        compute.apply()
         print("cluster benchmark: \(tasks) synthetic tasks in \(families) families, \(layers * 2) modules "
               + "\(width)×\(width), rank \(rank), budget \(budgetFraction) of storing all, OpenBLAS threads 1 "
-              + "(\(BLASThreads.coreName)), compute threads \(computeThreads)")
+              + "(\(BLASThreads.coreName)), compute threads \(ComputeThreads.count) (the pairwise baseline on one)")
         let (profiles, family) = Self.makeTasks(count: tasks, families: families, layers: layers, width: width,
                                                 rank: rank, noise: noise, mixing: mixing)
         let similarity = try similarityFigures(profiles)

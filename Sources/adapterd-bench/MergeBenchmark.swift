@@ -29,15 +29,13 @@ struct MergeBenchmark: ParsableCommand {
     var errorWidth = 512
 
     @OptionGroup var blas: BLASThreadOptions
-
-    @Option(help: "Compute threads the modules are split over, for both factored paths alike.")
-    var computeThreads = 1
+    @OptionGroup var compute: ComputeThreadOptions
 
     func run() throws {
         blas.apply()
-        ComputeThreads.set(computeThreads)
+        compute.apply()
         print("merge benchmark: \(adapters) synthetic Llama-3.2-3B-shaped adapters (rank \(rank)) → rank \(rank), "
-              + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), compute threads \(computeThreads), "
+              + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), compute threads \(ComputeThreads.count), "
               + "median of \(repetitions)")
         let inputs = (0..<adapters).map { SyntheticAdapter.llama3B(rank: rank, seed: UInt64(100 + $0)) }
         let weights = [Double](repeating: 1 / Double(adapters), count: adapters)

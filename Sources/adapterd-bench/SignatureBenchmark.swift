@@ -18,14 +18,12 @@ struct SignatureBenchmark: ParsableCommand {
     var repetitions = 9
 
     @OptionGroup var blas: BLASThreadOptions
-
-    @Option(help: "Compute threads the decode and the signature split their modules over.")
-    var computeThreads = 1
+    @OptionGroup var compute: ComputeThreadOptions
 
     func run() throws {
         blas.apply()
-        ComputeThreads.set(computeThreads)
-        print("signature benchmark: synthetic Llama-3.2-3B-shaped adapter, 28 layers, rank \(rank), OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), compute threads \(computeThreads)")
+        compute.apply()
+        print("signature benchmark: synthetic Llama-3.2-3B-shaped adapter, 28 layers, rank \(rank), OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), compute threads \(ComputeThreads.count)")
         let adapter = SyntheticAdapter.llama3B(rank: rank, seed: 1)
         let moduleCount = adapter.modules.count
 

@@ -144,30 +144,28 @@ public enum LAPACK {
 
     /// X with r · X = y, for r upper triangular and non-singular (n×n) and y n×k, by dtrsm.
     public static func solveUpperTriangular(_ r: Matrix, _ y: Matrix) -> Matrix {
-        precondition(r.rows == r.cols && r.rows == y.rows, "triangular solve: shapes \(r.rows)×\(r.cols) and \(y.rows)×\(y.cols)")
-        var x = y
-        guard y.rows > 0, y.cols > 0 else { return x }
-        r.elements.withUnsafeBufferPointer { rp in
-            x.elements.withUnsafeMutableBufferPointer { xp in
-                cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit,
-                            Int32(y.rows), Int32(y.cols), 1, rp.baseAddress, Int32(r.cols), xp.baseAddress, Int32(y.cols))
-            }
-        }
-        return x
+        upperTriangular(r, y, solving: true)
     }
 
     /// r · x for r upper triangular (n×n) and x n×k, by dtrmm: half the multiply-adds of a general product.
     public static func multiplyUpperTriangular(_ r: Matrix, _ x: Matrix) -> Matrix {
-        precondition(r.rows == r.cols && r.rows == x.rows, "triangular product: shapes \(r.rows)×\(r.cols) and \(x.rows)×\(x.cols)")
-        var product = x
-        guard x.rows > 0, x.cols > 0 else { return product }
+        upperTriangular(r, x, solving: false)
+    }
+
+    /// r⁻¹·x (dtrsm) or r·x (dtrmm), for r upper triangular, reading only its upper triangle.
+    private static func upperTriangular(_ r: Matrix, _ x: Matrix, solving: Bool) -> Matrix {
+        precondition(r.rows == r.cols && r.rows == x.rows, "triangular operation: shapes \(r.rows)×\(r.cols) and \(x.rows)×\(x.cols)")
+        var result = x
+        guard x.rows > 0, x.cols > 0 else { return result }
+        let (n, k, ldr) = (Int32(x.rows), Int32(x.cols), Int32(r.cols))
         r.elements.withUnsafeBufferPointer { rp in
-            product.elements.withUnsafeMutableBufferPointer { xp in
-                cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit,
-                            Int32(x.rows), Int32(x.cols), 1, rp.baseAddress, Int32(r.cols), xp.baseAddress, Int32(x.cols))
+            result.elements.withUnsafeMutableBufferPointer { xp in
+                let operation = solving ? cblas_dtrsm : cblas_dtrmm
+                operation(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, n, k, 1,
+                          rp.baseAddress, ldr, xp.baseAddress, k)
             }
         }
-        return product
+        return result
     }
 
     private static func syrk(_ m: Matrix, n: Int, k: Int, transpose: Bool) -> Matrix {

@@ -159,14 +159,11 @@ public enum ConfigurationFile {
             }
             settings.installPlan = kind
         case "planning-threads":
-            if value.lowercased() == "auto" {
-                settings.planningThreads = ProcessInfo.processInfo.activeProcessorCount
-            } else {
-                guard let number = Int(value) else {
-                    throw ConfigurationError(.invalidValue, "planning-threads '\(value)' is not a number or auto")
-                }
-                settings.planningThreads = number
+            let cores = value.lowercased() == "auto" ? ProcessInfo.processInfo.activeProcessorCount : nil
+            guard let number = cores ?? Int(value) else {
+                throw ConfigurationError(.invalidValue, "planning-threads '\(value)' is not a number or auto")
             }
+            settings.planningThreads = number
         case "merged-dtype":
             guard let dtype = DType(rawValue: value.uppercased()) else {
                 throw ConfigurationError(.invalidValue, "merged-dtype '\(value)' is not one of F16, BF16, F32")
