@@ -1,3 +1,4 @@
+import AdapterCore
 @testable import AdapterDaemon
 import Foundation
 import Logging
@@ -74,6 +75,17 @@ struct ConfigurationFileTests {
             #expect(error.code == code)
             #expect(error.message.contains(fragment), "\(error.message)")
         }
+    }
+
+    /// SIGHUP re-reads every key but socket and state-dir: a new planning-threads applies to the next plan.
+    @Test func aReloadAppliesPlanningThreads() throws {
+        let before = ComputeThreads.count
+        defer { ComputeThreads.set(before) }
+        let fixture = try AdapterServiceTests.Fixture()
+        var settings = fixture.service.configuration.settings.withLockedValue { $0 }
+        settings.planningThreads = before + 2
+        fixture.service.configuration.reload(settings: settings, screening: BaseModelScreening())
+        #expect(ComputeThreads.count == before + 2)
     }
 
     @Test func evaluatorKeysChooseTheExternalCommand() throws {

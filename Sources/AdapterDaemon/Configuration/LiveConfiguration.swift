@@ -35,6 +35,8 @@ struct LiveConfiguration: Sendable {
             return old
         }
         screening.withLockedValue { $0 = newScreening }
+        // From the next loop of a plan on; a loop running keeps its threads.
+        if newSettings.planningThreads != old.planningThreads { ComputeThreads.set(newSettings.planningThreads) }
         replanner.settingsChanged(from: old, to: newSettings)
     }
 }
