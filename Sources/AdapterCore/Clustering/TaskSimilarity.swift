@@ -72,9 +72,9 @@ public struct TaskSimilarity: Sendable, Equatable {
             // Every adapter has this module (same profile).
             let modules = byName.map { $0[template.name] ?? template }
             var local = [Double](repeating: 0, count: n * n)
-            accumulate(modules: modules, into: &local, blockRank: max(1, blockRank)) { i, j, columns, rows in
-                grams?.keep(module: index, first: i, second: j, columns: columns, rows: rows)
-            }
+            accumulate(modules: modules, into: &local, blockRank: max(1, blockRank), keep: grams.map { grams in
+                { i, j, columns, rows in grams.keep(module: index, first: i, second: j, columns: columns, rows: rows) }
+            })
             return local
         }
         for local in perModule {
@@ -130,10 +130,10 @@ public struct TaskSimilarity: Sendable, Equatable {
         return byName
     }
 
-    /// Adds Σ ⟨ΔWᵢ, ΔWⱼ⟩ of one module position for every pair to `gram`, and hands each pair's
-    /// blocks (i ≤ j: BᵢᵀBⱼ and AᵢAⱼᵀ, rᵢ × rⱼ, row-major) to `keep`.
+    /// Adds Σ ⟨ΔWᵢ, ΔWⱼ⟩ of one module position for every pair to `gram`, and, when `keep` is given,
+    /// hands it each pair's blocks (i ≤ j: BᵢᵀBⱼ and AᵢAⱼᵀ, rᵢ × rⱼ, row-major).
     private static func accumulate(modules: [LoRAModule], into gram: inout [Double], blockRank: Int,
-                                   keep: (Int, Int, [Double], [Double]) -> Void) {
+                                   keep: ((Int, Int, [Double], [Double]) -> Void)?) {
         let n = modules.count
         var offsets = [Int](repeating: 0, count: n + 1)
         for i in 0..<n { offsets[i + 1] = offsets[i] + modules[i].rank }
@@ -179,8 +179,8 @@ public struct TaskSimilarity: Sendable, Equatable {
                         sum *= modules[i].scale * modules[j].scale
                         gram[i * n + j] += sum
                         if i != j { gram[j * n + i] += sum }
-                        keep(i, j, pairBlock(gb, m: m, rows: ps, cols: qs, upperOnly: diagonal),
-                             pairBlock(ga, m: m, rows: ps, cols: qs, upperOnly: diagonal))
+                        keep?(i, j, pairBlock(gb, m: m, rows: ps, cols: qs, upperOnly: diagonal),
+                              pairBlock(ga, m: m, rows: ps, cols: qs, upperOnly: diagonal))
                     }
                 }
             }

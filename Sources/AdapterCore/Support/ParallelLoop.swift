@@ -28,8 +28,10 @@ public enum ParallelLoop {
     /// in a cancelled task.
     public static func map<T: Sendable>(_ count: Int, threads: Int = ComputeThreads.count, minimumPerThread: Int = 4,
                                  cancellable: Bool = true, _ body: (Int) throws -> T) throws -> [T] {
-        // A loop inside another loop's iteration runs on its thread alone: the outer loop has the threads.
-        let workers = isInsideLoop ? 1 : min(max(1, threads), max(1, count / max(1, minimumPerThread)))
+        var workers = min(max(1, threads), max(1, count / max(1, minimumPerThread)))
+        // A loop inside another loop's iteration runs on its thread alone: the outer loop has the
+        // threads. (Asked only when threads are due: the per-thread flag costs a dictionary lookup.)
+        if workers > 1 && isInsideLoop { workers = 1 }
         guard workers > 1 else {
             return try (0..<count).map { i in
                 if cancellable { try Task.checkCancellation() }
