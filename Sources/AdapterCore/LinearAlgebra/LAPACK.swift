@@ -236,9 +236,10 @@ public enum LAPACK {
 
     /// The `count` largest eigenvalues of the symmetric matrix g (descending) and their eigenvectors
     /// (the columns of an n×k matrix, k = min(count, n)): tridiagonalisation (dsytrd), the wanted pairs
-    /// of the tridiagonal matrix by MRRR (dstemr, range I), and only their k vectors transformed back
-    /// (dormtr). dsyevr would find the same pairs by bisection and inverse iteration, several times
-    /// slower for k ≪ n here; it remains the fallback where dstemr does not deliver all k pairs.
+    /// of the tridiagonal matrix by MRRR (dstemr, range I: bisection for the k values, then their
+    /// vectors), and only those k vectors transformed back (dormtr). dsyevr finds the same pairs by
+    /// bisection and inverse iteration and measured slower for k ≪ n here; it remains the fallback
+    /// where dstemr does not deliver all k pairs.
     public static func leadingEigenpairs(ofSymmetric g: Matrix, count: Int) throws -> (values: [Double], vectors: Matrix) {
         guard g.rows == g.cols else {
             throw LinearAlgebraError(.shapeMismatch, "an eigen-decomposition needs a square matrix, got \(g.rows)×\(g.cols)")
