@@ -48,6 +48,17 @@ struct ComputeThreadOptions: ParsableArguments {
     func apply() { ComputeThreads.set(computeThreads) }
 }
 
+/// Comma-separated positive counts ("1,2", "16,32,64"): thread counts, adapter counts.
+enum PositiveCounts {
+    /// "16,32" → [16, 32]; `what` names a count in the error ("thread count").
+    static func parse(_ list: String, what: String) throws -> [Int] {
+        try list.split(separator: ",").map { text -> Int in
+            guard let n = Int(text), n > 0 else { throw ValidationError("bad \(what) '\(text)'") }
+            return n
+        }
+    }
+}
+
 /// Budgets given as fractions of storing every own adapter (quality, joint-quality, route-accuracy).
 enum BudgetFractions {
     /// "0.25,0.125" → [0.25, 0.125]; each must be a positive number.

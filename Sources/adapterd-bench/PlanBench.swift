@@ -20,6 +20,7 @@ struct PlanBench: AsyncParsableCommand {
     func run() async throws {
         blas.apply()
         guard tasks > 0 else { throw ValidationError("--tasks must be positive") }
+        let threadCounts = try PositiveCounts.parse(computeThreads, what: "thread count")
         let familyAdapters = workload.familyAdapters()
         var profiles: [TaskProfile] = []
         for index in 0..<tasks {
@@ -37,7 +38,7 @@ struct PlanBench: AsyncParsableCommand {
               + "OpenBLAS threads \(BLASThreads.count) (\(BLASThreads.coreName)), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
         var runs: [(threads: Int, seconds: Double, served: [String])] = []
-        for threads in try computeThreadCounts() {
+        for threads in threadCounts {
             ComputeThreads.set(threads)
             print("compute threads \(threads):")
             let run = try await planOnce(profiles, budget: budget)
@@ -48,14 +49,6 @@ struct PlanBench: AsyncParsableCommand {
             print(String(format: "compute threads %d: %.2f s, %.2fx the %d-thread plan; served set %@", run.threads,
                          run.seconds, first.seconds / run.seconds, first.threads,
                          run.served == first.served ? "identical" : "DIFFERENT"))
-        }
-    }
-
-    /// `--compute-threads` as a list of positive counts.
-    private func computeThreadCounts() throws -> [Int] {
-        try computeThreads.split(separator: ",").map { text in
-            guard let n = Int(text), n > 0 else { throw ValidationError("bad thread count '\(text)'") }
-            return n
         }
     }
 

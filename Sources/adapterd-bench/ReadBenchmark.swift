@@ -36,10 +36,7 @@ struct ReadBenchmark: ParsableCommand {
         print("read benchmark: synthetic Llama-3.2-3B-shaped adapter, \(adapter.modules.count) modules, rank \(rank), "
               + "\(bytes) bytes of \(storage.rawValue) safetensors (in the page cache), median of \(repetitions)")
 
-        let counts = try computeThreads.split(separator: ",").map { text -> Int in
-            guard let n = Int(text), n > 0 else { throw ValidationError("bad thread count '\(text)'") }
-            return n
-        }
+        let counts = try PositiveCounts.parse(computeThreads, what: "thread count")
         var loaded: LoRAAdapter?
         for threads in counts {
             ComputeThreads.set(threads)

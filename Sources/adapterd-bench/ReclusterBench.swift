@@ -34,20 +34,12 @@ struct ReclusterBench: AsyncParsableCommand {
     @Option(help: "Goal for the route p99 during the re-cluster, milliseconds (0: not checked).") var goalMs = 5.0
 
     func run() async throws {
-        let counts = try self.counts.split(separator: ",").map { text -> Int in
-            guard let n = Int(text), n > 0 else { throw ValidationError("bad count '\(text)'") }
-            return n
-        }
+        let counts = try PositiveCounts.parse(self.counts, what: "count")
         let plans = try installPlans.split(separator: ",").map { text -> InstallPlanKind in
             guard let kind = InstallPlanKind(rawValue: String(text)) else { throw ValidationError("bad install plan '\(text)'") }
             return kind
         }
-        let threadCounts: [Int?] = try planningThreads.map { list in
-            try list.split(separator: ",").map { text -> Int? in
-                guard let n = Int(text), n > 0 else { throw ValidationError("bad thread count '\(text)'") }
-                return n
-            }
-        } ?? [nil]
+        let threadCounts: [Int?] = try planningThreads.map { try PositiveCounts.parse($0, what: "thread count") } ?? [nil]
         guard clients >= 0 else { throw ValidationError("--clients must not be negative") }
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         let familyAdapters = workload.familyAdapters()
