@@ -125,9 +125,14 @@ extension AdapterStore {
             throw StoreError(.invalidArgument, "a served adapter's scale must be finite")
         }
         let adapter = task.adapter
-        let membersJSON = try CatalogCoding.json([task.name], "the member tasks")
-        return try writing("adding task \(task.name)'s own adapter to generation \(generationID)") { db in
-            try Self.requireBuilding(generationID, db)
+        let own = ServedAdapter(
+            id: 0, generationID: generationID, kind: .own, memberTasks: [task.name],
+            configDigest: adapter.configDigest, configBytes: adapter.configBytes,
+            weightsDigest: adapter.weightsDigest, weightsBytes: adapter.weightsBytes, bytes: adapter.bytes,
+            rank: adapter.rank, scale: scale, directory: URL(fileURLWithPath: layout.generationDirectory(generationID)))
+        return try addServedAdapter(
+            referencing: own, to: generationID, what: "adding task \(task.name)'s own adapter to generation \(generationID)",
+            owner: "task '\(task.name)'") { db in
             let current = try Int64.fetchOne(db, sql: "SELECT current_adapter_id FROM tasks WHERE name = ?",
                                              arguments: [task.name])
             guard current == adapter.id else {
@@ -135,26 +140,52 @@ extension AdapterStore {
                                  "task '\(task.name)' version \(task.version) is no longer installed "
                                     + (current == nil ? "(removed)" : "(re-installed)"))
             }
-            for (digest, bytes) in [(adapter.configDigest, adapter.configBytes), (adapter.weightsDigest, adapter.weightsBytes)] {
+        }
+    }
+
+    /// Adds a served adapter of another generation, as it is, to a generation being built (a placement
+    /// keeps the clusters it did not change). As for an own adapter nothing is copied or re-read: its
+    /// objects must be present at their recorded sizes and not known to be damaged. (Reading its 18 MB
+    /// back to store them again hashed them three times.)
+    /// - Throws: `.digestMismatch` if an object is known to be damaged, `.objectMissing` if one is gone
+    ///   or has another size, `.generationNotBuilding`, `.generationNotFound`.
+    @discardableResult
+    public func addServedAdapter(reusing served: ServedAdapter, to generationID: Int64) throws -> ServedAdapter {
+        for digest in [served.configDigest, served.weightsDigest] where damage.contains(digest) {
+            throw StoreError(.digestMismatch, "served adapter \(served.id)'s object \(digest) is damaged")
+        }
+        return try addServedAdapter(
+            referencing: served, to: generationID, what: "adding served adapter \(served.id) to generation \(generationID)",
+            owner: "served adapter \(served.id)")
+    }
+
+    /// Records `template` (all but its id, generation and directory) as a served adapter of a building
+    /// generation whose objects are already stored, after `check`, in one transaction.
+    private func addServedAdapter(referencing template: ServedAdapter, to generationID: Int64, what: String, owner: String,
+                                  check: (Database) throws -> Void = { _ in }) throws -> ServedAdapter {
+        let membersJSON = try CatalogCoding.json(template.memberTasks, "the member tasks")
+        return try writing(what) { db in
+            try Self.requireBuilding(generationID, db)
+            try check(db)
+            for (digest, bytes) in [(template.configDigest, template.configBytes), (template.weightsDigest, template.weightsBytes)] {
                 guard try objects.size(of: digest) == bytes else {
                     throw StoreError(.objectMissing,
-                                     "task '\(task.name)' lacks its object \(digest) (\(bytes) bytes); run an integrity check")
+                                     "\(owner) lacks its object \(digest) (\(bytes) bytes); run an integrity check")
                 }
             }
             try db.execute(
                 sql: """
                     INSERT INTO served_adapters (generation_id, kind, member_tasks_json, config_digest,
                         config_bytes, weights_digest, weights_bytes, bytes, rank, scale)
-                    VALUES (?, 'own', ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [generationID, membersJSON, adapter.configDigest.hex, adapter.configBytes,
-                            adapter.weightsDigest.hex, adapter.weightsBytes, adapter.bytes, adapter.rank, scale])
+                arguments: [generationID, template.kind.rawValue, membersJSON, template.configDigest.hex,
+                            template.configBytes, template.weightsDigest.hex, template.weightsBytes, template.bytes,
+                            template.rank, template.scale])
             return try recordInsertedServedAdapter(generationID, db) { id, directory in
-                ServedAdapter(
-                    id: id, generationID: generationID, kind: .own, memberTasks: [task.name],
-                    configDigest: adapter.configDigest, configBytes: adapter.configBytes,
-                    weightsDigest: adapter.weightsDigest, weightsBytes: adapter.weightsBytes, bytes: adapter.bytes,
-                    rank: adapter.rank, scale: scale, directory: directory)
+                var served = template
+                (served.id, served.generationID, served.directory) = (id, generationID, directory)
+                return served
             }
         }
     }

@@ -129,6 +129,52 @@ struct GenerationTests {
         #expect(currentCount == 1)
     }
 
+    @Test("a served adapter is added to the next generation by reference; a damaged or missing one is refused")
+    func servedAdapterReused() throws {
+        let temp = try TemporaryDirectory()
+        let store = try AdapterStore.open(stateDirectory: temp.state)
+        let (first, tasks) = try firstGeneration(store)
+        let merged = try #require(first.servedAdapters.first { $0.kind == .merged })
+        let objectCount = try store.objects.inventory().objects.count
+        let next = try store.beginGeneration(budget: .bytes(100_000), evaluator: "weight-preservation", planSummary: [String]())
+        let kept = try store.addServedAdapter(reusing: merged, to: next.id)
+        #expect(kept.id != merged.id && kept.generationID == next.id)
+        #expect(kept.kind == .merged && kept.memberTasks == ["b", "c"] && kept.rank == merged.rank && kept.scale == merged.scale)
+        #expect(kept.weightsDigest == merged.weightsDigest && kept.configDigest == merged.configDigest && kept.bytes == merged.bytes)
+        #expect(try store.objects.inventory().objects.count == objectCount, "no new object")
+        let linked = try #require(try fileStatus(kept.directory.path + "/adapter_model.safetensors"))
+        let original = try #require(try fileStatus(store.url(for: merged.weightsDigest).path))
+        #expect(linked.inode == original.inode)
+        let committed = try store.commitGeneration(next.id, routes: ["b", "c"].map {
+            RouteDraft(task: $0, servedAdapterID: kept.id, taskAdapterID: tasks[$0]!.adapter.id, retainedQuality: 0.9)
+        })
+        #expect(committed.bytesUsed == merged.bytes)
+        #expect(try store.route(task: "b")?.servedAdapter == kept)
+        #expect(try store.integrityCheck().isHealthy)
+
+        // Known damage: the bytes no longer hash to the name (found by a read), so it is not served again.
+        let path = store.url(for: merged.weightsDigest).path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[0] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(throws: StoreError.self) { try store.read(merged.weightsDigest) }
+        let third = try store.beginGeneration(budget: .bytes(100_000), evaluator: "weight-preservation", planSummary: [String]())
+        #expect { try store.addServedAdapter(reusing: kept, to: third.id) } throws: {
+            ($0 as? StoreError)?.code == .digestMismatch
+        }
+        // Missing: gone from the object store.
+        try FileManager.default.removeItem(atPath: store.url(for: merged.configDigest).path)
+        let config = ServedAdapter(id: kept.id, generationID: kept.generationID, kind: .merged, memberTasks: kept.memberTasks,
+                                   configDigest: kept.configDigest, configBytes: kept.configBytes,
+                                   weightsDigest: tasks["a"]!.adapter.weightsDigest, weightsBytes: tasks["a"]!.adapter.weightsBytes,
+                                   bytes: kept.bytes, rank: kept.rank, scale: kept.scale, directory: kept.directory)
+        #expect { try store.addServedAdapter(reusing: config, to: third.id) } throws: {
+            ($0 as? StoreError)?.code == .objectMissing
+        }
+        let unchanged = try store.generation(id: third.id)
+        #expect(unchanged?.servedAdapters.isEmpty == true)
+    }
+
     @Test("a task's own adapter is served from its original objects without copying")
     func ownAdapterByReference() throws {
         let temp = try TemporaryDirectory()

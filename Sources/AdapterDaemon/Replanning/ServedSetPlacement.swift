@@ -126,10 +126,7 @@ struct ServedSetPlacement: Sendable {
                               routes: [String: GenerationRoute], scoredBy: [String: String],
                               installed: [ServedSetPlanner.Input]) throws {
         let inputs = Dictionary(installed.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let source: ServedSetPlanner.Source = served.kind == .own
-            ? .own(task: served.memberTasks[0])
-            : .merged(config: try store.read(served.configDigest), weights: try store.read(served.weightsDigest),
-                      scale: served.scale)
+        let source: ServedSetPlanner.Source = served.kind == .own ? .own(task: served.memberTasks[0]) : .stored(served)
         builder.add(source,
                     cluster: PlanCluster(index: 0, id: nil, kind: served.kind.rawValue, tasks: served.memberTasks,
                                          rank: served.rank, bytes: Int64(served.bytes), sha256: served.weightsDigest.hex,

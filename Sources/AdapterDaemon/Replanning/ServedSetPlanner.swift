@@ -53,6 +53,9 @@ struct ServedSetPlanner: Sendable {
         case own(task: String)
         /// A merged adapter's files, serialised.
         case merged(config: Data, weights: Data, scale: Double)
+        /// A served adapter of the current generation kept as it is, by reference (its files are not
+        /// read again).
+        case stored(StoredServedAdapter)
     }
 
     /// A plan: what each cluster is made of, and its summary for the protocol.
@@ -220,6 +223,8 @@ struct ServedSetPlanner: Sendable {
                         ServedAdapterDraft(kind: .merged, memberTasks: cluster.tasks, configJSON: config,
                                            weights: weights, rank: max(1, cluster.rank), scale: scale),
                         to: generation.id)
+                case .stored(let kept):
+                    served = try store.addServedAdapter(reusing: kept, to: generation.id)
                 }
                 servedIDs.append(served.id)
                 result.clusters[index].id = served.id
