@@ -36,4 +36,23 @@ import Testing
         decoded.removeAll()
         #expect(decoded.count == 0)
     }
+
+    @Test func anAdapterKeptAtInstallIsNotReadFromTheStore() async throws {
+        let fixture = try AdapterServiceTests.Fixture()
+        _ = try await fixture.service.installer.install(try fixture.params("llama_gqa_f16", task: "a"), fixture.context)
+        let a = try #require(try fixture.store.task(named: "a")).adapter
+        let stored = try PEFTAdapterLoader.load(configJSON: try fixture.store.read(a.configDigest),
+                                                safetensors: try fixture.store.read(a.weightsDigest))
+        // Kept under these digests, it is what a read returns even once the file is damaged: no read happens.
+        let decoded = DecodedAdapters()
+        decoded.keep(stored, config: a.configDigest, weights: a.weightsDigest)
+        try DamagedTaskPlanningTests.flipBit(fixture, a.weightsDigest)
+        let kept = try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store)
+        #expect(kept.modules == stored.modules)
+        #expect(decoded.keptWeights == [a.weightsDigest])
+        decoded.removeAll()
+        #expect(throws: StoreError.self) {
+            _ = try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store)
+        }
+    }
 }

@@ -165,6 +165,8 @@ struct Installer: Sendable {
                 let installed = try store.installTask(name: candidate.task, examples: examplesData, adapter: submission,
                                                       installedBy: uid)
                 planning.persistSketch(pending)
+                planning.planner.decoded.keep(adapter, config: installed.adapter.configDigest,
+                                              weights: installed.adapter.weightsDigest)
                 return installed
             }
             let result: PlanResult

@@ -30,6 +30,13 @@ final class DecodedAdapters: Sendable {
         }
     }
 
+    /// Keeps `adapter` as the one stored under these digests, without reading it: an install's
+    /// candidate, decoded from the very bytes the store now holds, which the placements and the plan
+    /// after the install would otherwise read, hash and decode again.
+    func keep(_ adapter: LoRAAdapter, config: ContentDigest, weights: ContentDigest) {
+        kept.withLock { $0[Key(config: config, weights: weights)] = adapter }
+    }
+
     /// How many adapters are kept.
     var count: Int { kept.withLock { $0.count } }
 
