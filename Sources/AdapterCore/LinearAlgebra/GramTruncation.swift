@@ -41,33 +41,75 @@ extension LowRank {
         let out = updates[0].outFeatures, inn = updates[0].inFeatures
         let total = try totalRank(updates)
         guard total > 0, out > 0, inn > 0 else { return nil }
-        let b = stackedColumns(updates)   // out × R
-        let a = stackedRows(updates)      // R × in
         var coefficient = [Double](repeating: 0, count: total)
         var offset = 0
         for (u, w) in zip(updates, weights) {
             for j in 0..<u.rank { coefficient[offset + j] = w * u.scale }
             offset += u.rank
         }
-        if let grams {
-            guard grams.columns.rows == total, grams.columns.cols == total, grams.rows.rows == total,
-                  grams.rows.cols == total else {
-                throw LinearAlgebraError(.shapeMismatch, "Grams of \(grams.columns.rows) and \(grams.rows.rows) terms "
-                                         + "for a stack of \(total)")
-            }
+        guard let grams else {
+            let b = stackedColumns(updates), a = stackedRows(updates)   // out × R, R × in
+            return try gramTruncation(.stacked(b: b, a: a), gramB: LAPACK.gramOfColumns(b), gramA: LAPACK.gramOfRows(a),
+                                      coefficients: coefficient, rank: rank)
         }
-        return try gramTruncation(
-            b: b, a: a, gramB: grams?.columns ?? LAPACK.gramOfColumns(b), gramA: grams?.rows ?? LAPACK.gramOfRows(a),
-            coefficients: coefficient, rank: rank)
+        guard grams.columns.rows == total, grams.columns.cols == total, grams.rows.rows == total,
+              grams.rows.cols == total else {
+            throw LinearAlgebraError(.shapeMismatch, "Grams of \(grams.columns.rows) and \(grams.rows.rows) terms "
+                                     + "for a stack of \(total)")
+        }
+        // With the Grams given the stacks are needed only in two products: formed from the members'
+        // factors one by one instead of copying every factor into a stack first.
+        return try gramTruncation(.members(updates), gramB: grams.columns, gramA: grams.rows,
+                                  coefficients: coefficient, rank: rank)
     }
 
-    /// The Gram path on given stacked factors and their Grams (R×R): B̂ D Â truncated to `rank`, or nil
-    /// when a factor is too ill-conditioned, not tall, or a Gram not finite. Callers that keep Grams
-    /// (e.g. across ranks or weightings) pass them instead of recomputing.
+    /// The stacked factors B̂ = [B₁ … Bₙ] (out×R) and Â = [A₁; …; Aₙ] (R×in) of a weighted sum: formed,
+    /// or the members' own factors, of which only the products the merge needs are formed.
+    enum FactorStack {
+        case stacked(b: Matrix, a: Matrix)
+        case members([LowRankUpdate])
+
+        var out: Int {
+            switch self {
+            case .stacked(let b, _): b.rows
+            case .members(let updates): updates[0].outFeatures
+            }
+        }
+
+        var inn: Int {
+            switch self {
+            case .stacked(_, let a): a.cols
+            case .members(let updates): updates[0].inFeatures
+            }
+        }
+
+        /// B̂·X (out × k) and Yᵀ·Â (k × in), for X and Y of R × k.
+        func products(_ x: Matrix, _ y: Matrix) -> (b: Matrix, a: Matrix) {
+            switch self {
+            case .stacked(let b, let a):
+                return (b.multiplied(by: x), y.multiplied(by: a, transposeSelf: true))
+            case .members(let updates):
+                let k = x.cols
+                var b = Matrix(zeros: out, k), a = Matrix(zeros: k, inn)
+                var offset = 0
+                for u in updates where u.rank > 0 {
+                    // B += Bᵢ · X[offset ..< offset + rᵢ, :] and A += Y[offset ..< offset + rᵢ, :]ᵀ · Aᵢ.
+                    LAPACK.addProduct(into: &b, u.b, x, rows: offset ..< offset + u.rank, transposingRows: false)
+                    LAPACK.addProduct(into: &a, u.a, y, rows: offset ..< offset + u.rank, transposingRows: true)
+                    offset += u.rank
+                }
+                return (b, a)
+            }
+        }
+    }
+
+    /// The Gram path on stacked factors and their Grams (R×R): B̂ D Â truncated to `rank`, or nil when a
+    /// factor is too ill-conditioned, not tall, or a Gram not finite. Callers that keep Grams (e.g.
+    /// across ranks or weightings) pass them instead of recomputing.
     static func gramTruncation(
-        b: Matrix, a: Matrix, gramB: Matrix, gramA: Matrix, coefficients: [Double], rank: Int
+        _ stack: FactorStack, gramB: Matrix, gramA: Matrix, coefficients: [Double], rank: Int
     ) throws -> TruncatedFactorization? {
-        let total = coefficients.count, out = b.rows, inn = a.cols
+        let total = coefficients.count, out = stack.out, inn = stack.inn
         let spectrumLength = min(total, out, inn)
         guard let core = try GramCore(gramB: gramB, gramA: gramA, coefficients: coefficients, out: out, inn: inn) else {
             return nil
@@ -100,8 +142,7 @@ extension LowRank {
                 fullA.elements[term * rank + j] = xA.elements[i * kept + j] / core.normsA[i]
             }
         }
-        let newB = b.multiplied(by: fullB)                       // out × rank
-        let newA = fullA.multiplied(by: a, transposeSelf: true)  // rank × in
+        let (newB, newA) = stack.products(fullB, fullA)  // out × rank, rank × in
         var values = svd.singularValues
         if values.count < spectrumLength { values += [Double](repeating: 0, count: spectrumLength - values.count) }
         return TruncatedFactorization(update: LowRankUpdate(unchecked: newB, newA, 1), singularValues: values, rank: rank)

@@ -152,6 +152,31 @@ public enum LAPACK {
         upperTriangular(r, x, solving: false)
     }
 
+    /// c += f · x[rows, :] (f: m × r), or with `transposingRows` c += x[rows, :]ᵀ · f (f: r × n), by
+    /// dgemm: one member's share of a product with stacked factors, without forming the stack.
+    static func addProduct(into c: inout Matrix, _ f: Matrix, _ x: Matrix, rows: Range<Int>, transposingRows: Bool) {
+        let r = rows.count
+        precondition(rows.upperBound <= x.rows && (transposingRows
+            ? f.rows == r && c.rows == x.cols && c.cols == f.cols
+            : f.cols == r && c.rows == f.rows && c.cols == x.cols), "addProduct: shapes do not fit")
+        guard r > 0, c.rows > 0, c.cols > 0 else { return }
+        let (m, n, k, ldf, ldx) = (Int32(c.rows), Int32(c.cols), Int32(r), Int32(f.cols), Int32(x.cols))
+        f.elements.withUnsafeBufferPointer { fp in
+            x.elements.withUnsafeBufferPointer { xp in
+                c.elements.withUnsafeMutableBufferPointer { cp in
+                    let slice = xp.baseAddress.map { $0 + rows.lowerBound * x.cols }
+                    if transposingRows {
+                        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1, slice, ldx,
+                                    fp.baseAddress, ldf, 1, cp.baseAddress, n)
+                    } else {
+                        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, fp.baseAddress, ldf,
+                                    slice, ldx, 1, cp.baseAddress, n)
+                    }
+                }
+            }
+        }
+    }
+
     /// r⁻¹·x (dtrsm) or r·x (dtrmm), for r upper triangular, reading only its upper triangle.
     private static func upperTriangular(_ r: Matrix, _ x: Matrix, solving: Bool) -> Matrix {
         precondition(r.rows == r.cols && r.rows == x.rows, "triangular operation: shapes \(r.rows)×\(r.cols) and \(x.rows)×\(x.cols)")
