@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import AdapterCore
 
@@ -202,8 +203,8 @@ import Testing
     @Test func refinementFromCurvesEqualsRefinementFromMerges() async throws {
         let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.9, seed: 21)
         var book = RankAllocatingPlanner.CurveBook()
-        let scores = try #require(RankAllocatingPlanner.curveScores(
-            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), book: &book))
+        let scores = try #require(RankAllocatingPlanner.curveScoring(
+            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), book: &book)).scores
         let options = ClusterRefiner.Options(maxRounds: 4, candidateClusters: 3, candidateMerge: .withTask)
         // A start that mixes the families, so that tasks move.
         let start = tasks.indices.map { $0 % 3 == 0 ? 0 : ($0 % 2 == 0 ? 1 : 2) }
@@ -218,7 +219,78 @@ import Testing
         #expect(curves.adapters.isEmpty && merged.adapters.count == 3)
         #expect(curves.evaluations < merged.evaluations)
         // Another evaluator or merger: no curve scores.
-        #expect(RankAllocatingPlanner.curveScores(tasks, evaluator: WeightSpaceEvaluator(), merger: ConcatenatingMerger(),
-                                                  book: &book) == nil)
+        #expect(RankAllocatingPlanner.curveScoring(tasks, evaluator: WeightSpaceEvaluator(), merger: ConcatenatingMerger(),
+                                                   book: &book) == nil)
+    }
+
+    /// The bound of a task's quality in a join is never below the quality its curve gives, for every
+    /// weighting, rank and join; across families, for averaging weightings, it is mostly below the task's
+    /// quality in its own family's cluster, which is what lets the refinement skip those joins.
+    @Test(arguments: MergeWeighting.allCases)
+    func joinBoundIsAboveTheJoinsQuality(weighting: MergeWeighting) throws {
+        let (tasks, families) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.3, seed: 29)
+        let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter)))
+        let norms = tasks.map { FactoredUpdates.normSquared($0.adapter).squareRoot() }
+        func curve(_ members: [Int], _ rank: Int) throws -> (RankQualityCurve, [Double]) {
+            let weights = weighting.weights(norms: members.map { norms[$0] })
+            return (try RankQualityCurve.compute(members: members, adapters: members.map { tasks[$0].adapter }, weights: weights,
+                                                 maximumRank: rank, grams: grams), weights)
+        }
+        var pruned = 0, joins = 0
+        for rank in [1, 3, 6] {
+            for family in 0..<3 {
+                let cluster = tasks.indices.filter { families[$0] == family }.sorted()
+                let (own, otherWeights) = try curve(cluster, rank)
+                #expect(own.totalEnergy != nil && own.energies.count == rank)
+                for task in tasks.indices where families[task] != family || task == cluster.last {
+                    let others = cluster.filter { $0 != task }
+                    let (othersCurve, othersWeights) = task == cluster.last ? try curve(others, rank) : (own, otherWeights)
+                    let members = (others + [task]).sorted()
+                    let (joined, weights) = try curve(members, rank)
+                    let actual = joined.quality(rank: rank)[members.firstIndex(of: task)!]
+                    let bound = try #require(JoinQualityBound.upperBound(
+                        task: task, members: members, weights: weights, rank: rank, others: others,
+                        otherWeights: othersWeights, othersCurve: othersCurve, inner: grams.inner))
+                    #expect(bound >= actual, "task \(task) joining family \(family) at rank \(rank)")
+                    if families[task] != family {
+                        joins += 1
+                        let home = tasks.indices.filter { families[$0] == families[task] }.sorted()
+                        let (homeCurve, _) = try curve(home, rank)
+                        if bound <= homeCurve.quality(rank: rank)[home.firstIndex(of: task)!] { pruned += 1 }
+                    }
+                }
+            }
+        }
+        // Summed (not averaged) updates keep a joining task's whole update: nothing to bound away there.
+        if weighting != .sum {
+            #expect(pruned > joins / 2, "\(pruned) of \(joins) joins across families bounded below the home cluster")
+        }
+    }
+
+    /// With the bound, the refinement skips joins that could not move their task and ends where the one
+    /// that scores every join ends: the same assignment, rounds and qualities, with fewer curves made.
+    @Test func refinementWithTheBoundEqualsRefinementWithout() async throws {
+        let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.3, seed: 31)
+        var book = RankAllocatingPlanner.CurveBook()
+        let scoring = try #require(RankAllocatingPlanner.curveScoring(
+            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), book: &book))
+        let calls = Mutex(0)
+        let counted: ClusterRefiner.MergeScores = { members, weights, rank in
+            calls.withLock { $0 += 1 }
+            return try scoring.scores(members, weights, rank)
+        }
+        let options = ClusterRefiner.Options(maxRounds: 4, candidateClusters: 3, candidateMerge: .withTask)
+        let start = tasks.indices.map { $0 % 3 == 0 ? 0 : ($0 % 2 == 0 ? 1 : 2) }
+        let every = try await ClusterRefiner(mergeScores: counted).refine(
+            tasks: tasks, clusterCount: 3, mergedRank: 4, options: options, initialAssignment: start, mergingResult: false)
+        let everyCalls = calls.withLock { $0 }
+        calls.withLock { $0 = 0 }
+        let bounded = try await ClusterRefiner(mergeScores: counted, scoreBound: scoring.bound).refine(
+            tasks: tasks, clusterCount: 3, mergedRank: 4, options: options, initialAssignment: start, mergingResult: false)
+        let boundedCalls = calls.withLock { $0 }
+        #expect(every.rounds > 0)
+        #expect(bounded.assignment == every.assignment && bounded.rounds == every.rounds)
+        #expect(bounded.quality == every.quality && bounded.roundMeanQuality == every.roundMeanQuality)
+        #expect(boundedCalls < everyCalls, "\(boundedCalls) curves with the bound, \(everyCalls) without")
     }
 }

@@ -85,19 +85,29 @@ public struct ClusterRefiner: Sendable {
     /// merge `merger` makes.
     public typealias MergeScores = @Sendable (_ members: [Int], _ weights: [Double], _ rank: Int) throws -> [Double]
 
+    /// An upper bound on `task`'s score against the merge of `members` (sorted, the task among them)
+    /// with `weights` at `rank`, cheaper than that merge, given `others` (the members but the task,
+    /// already scored as a cluster) and their own weights; nil when none is known.
+    public typealias ScoreBound = @Sendable (_ task: Int, _ members: [Int], _ weights: [Double], _ rank: Int,
+                                             _ others: [Int], _ otherWeights: [Double]) throws -> Double?
+
     public let evaluator: any Evaluator
     public let merger: any ClusterMerging
     let mergeScores: MergeScores?
+    let scoreBound: ScoreBound?
 
     /// - Parameters:
     ///   - evaluator: scores candidates; the weight-space evaluator by default.
     ///   - merger: merges clusters; the factored truncated-SVD merge by default.
     ///   - mergeScores: scores of merged member sets without merging them; it must agree with
     ///     `evaluator` on `merger`'s merges. With it only the result's clusters are merged.
+    ///   - scoreBound: with `mergeScores`, a join (`CandidateMerge.withTask`) whose bound cannot make
+    ///     the task move is not scored: the moves, and so the result, are those of scoring it.
     public init(evaluator: any Evaluator = WeightSpaceEvaluator(), merger: any ClusterMerging = SVDClusterMerger(),
-                mergeScores: MergeScores? = nil) {
+                mergeScores: MergeScores? = nil, scoreBound: ScoreBound? = nil) {
         self.evaluator = evaluator
         self.merger = merger
+        self.scoreBound = scoreBound
         self.mergeScores = mergeScores
     }
 
@@ -123,7 +133,8 @@ public struct ClusterRefiner: Sendable {
             initialAssignment, n: n, k: k, similarity: sim, options: options, progress: progress)
 
         var state = State(tasks: tasks, similarity: sim, mergedRank: mergedRank, options: options,
-                          evaluator: evaluator, merger: merger, mergeScores: mergeScores)
+                          evaluator: evaluator, merger: merger, mergeScores: mergeScores,
+                          scoreBound: mergeScores == nil ? nil : scoreBound)
         progress?(0.05, "scoring each task's own adapter with \(evaluator.name)")
         try await state.scoreOwnAdapters()
 
@@ -148,7 +159,8 @@ public struct ClusterRefiner: Sendable {
                 break
             }
             let candidates = try await Self.scoreCandidates(
-                assignment: assignment, clusters: clusters, state: &state, options: options)
+                assignment: assignment, clusters: clusters, state: &state, options: options,
+                moveThresholds: zip(current, minimumGains).map { $0 + $1 })
             let next = Self.movingBestGainsFirst(
                 assignment, sizes: clusters.map(\.count),
                 moves: candidates.improvingMoves(assignment: assignment, current: current, minimumGains: minimumGains))
@@ -247,9 +259,11 @@ public struct ClusterRefiner: Sendable {
 
     /// Scores every task against its c − 1 most similar other clusters. Scored a few tasks at a time,
     /// their merges dropped once scored (the scores are cached by member set): holding every task's
-    /// candidate merges at once took hundreds of MiB for ~50 tasks.
+    /// candidate merges at once took hundreds of MiB for ~50 tasks. A join whose score bound is at most
+    /// the task's `moveThresholds` entry (its score plus the minimum gain) is left unscored (−∞): it could
+    /// not be the task's move, nor stop a better candidate from being it.
     private static func scoreCandidates(assignment: [Int], clusters: [[Int]], state: inout State,
-                                        options: Options) async throws -> CandidateScores {
+                                        options: Options, moveThresholds: [Double]) async throws -> CandidateScores {
         let n = assignment.count
         let keys = clusters.map(State.key)
         var result = CandidateScores()
@@ -268,7 +282,10 @@ public struct ClusterRefiner: Sendable {
                     case .withTask:
                         let joined = clusters[c] + [i]
                         let key = State.key(joined)
-                        if !state.hasScore(task: i, key: key) { try state.ensureMerged(joined) }
+                        if !state.hasScore(task: i, key: key),
+                           try !state.cannotMove(task: i, to: clusters[c], threshold: moveThresholds[i]) {
+                            try state.ensureMerged(joined)
+                        }
                         requests.append((i, key))
                     }
                 }
@@ -325,6 +342,7 @@ public struct ClusterRefiner: Sendable {
         let evaluator: any Evaluator
         let merger: any ClusterMerging
         let mergeScores: MergeScores?
+        let scoreBound: ScoreBound?
         var ownScores: [Double] = []
         var merged: [String: LoRAAdapter] = [:]
         /// The members of every set made available (`ensureMerged`), by key.
@@ -367,6 +385,17 @@ public struct ClusterRefiner: Sendable {
                 try mergeScores(sorted, weights, mergedRank)
             }
             for (task, value) in zip(sorted, values) { scoreCache["\(task)|\(key)"] = value }
+        }
+
+        /// Whether `task`'s score against `cluster` with it added is bounded by `threshold` (so no
+        /// need to score it); false when no bound is known.
+        func cannotMove(task: Int, to cluster: [Int], threshold: Double) throws -> Bool {
+            guard let scoreBound else { return false }
+            let members = (cluster + [task]).sorted(), others = cluster.sorted()
+            let weights = options.weighting.weights(norms: members.map { similarity.norm($0) })
+            let otherWeights = options.weighting.weights(norms: others.map { similarity.norm($0) })
+            guard let bound = try scoreBound(task, members, weights, mergedRank, others, otherWeights) else { return false }
+            return bound <= threshold
         }
 
         /// The task whose own adapter serves `members`: a singleton whose rank fits the merged rank.

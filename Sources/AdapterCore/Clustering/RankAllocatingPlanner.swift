@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Plans a served set in which every cluster (merged, or a task alone) gets its own rank.
 ///
 /// One merged rank for every cluster wastes bytes: tasks whose updates survive truncation to rank 1
@@ -339,8 +341,9 @@ public struct RankAllocatingPlanner: Sendable {
         let rank = zip(clusters, candidate.choices).filter { $0.0.count > 1 }.map { $0.1.rank }.max() ?? 1
         progress?(0.9, "refining the assignment of K = \(k) with \(evaluator.name) (candidate merges at rank \(rank))")
         let merger = try makeMerger(tasks, storageDType)
-        let refiner = ClusterRefiner(evaluator: evaluator, merger: merger,
-                                     mergeScores: Self.curveScores(tasks, evaluator: evaluator, merger: merger, book: &book))
+        let fromCurves = Self.curveScoring(tasks, evaluator: evaluator, merger: merger, book: &book)
+        let refiner = ClusterRefiner(evaluator: evaluator, merger: merger, mergeScores: fromCurves?.scores,
+                                     scoreBound: fromCurves?.bound)
         let result = try await refiner.refine(
             tasks: tasks, clusterCount: k, mergedRank: rank,
             options: .init(maxRounds: options.refinementRounds, candidateClusters: options.candidateClusters,
@@ -367,15 +370,46 @@ public struct RankAllocatingPlanner: Sendable {
     }
 
     /// Weight-space scores of SVD merges read from their rank curves (`FactorGrams`, no merge formed),
-    /// when those are what `evaluator` and `merger` give; nil otherwise.
-    static func curveScores(_ tasks: [TaskProfile], evaluator: any Evaluator, merger: any ClusterMerging,
-                            book: inout CurveBook) -> ClusterRefiner.MergeScores? {
+    /// and bounds of a join's score from the curve of the cluster joined (`JoinQualityBound`), when
+    /// those are what `evaluator` and `merger` give; nil otherwise.
+    static func curveScoring(_ tasks: [TaskProfile], evaluator: any Evaluator, merger: any ClusterMerging,
+                             book: inout CurveBook)
+        -> (scores: ClusterRefiner.MergeScores, bound: ClusterRefiner.ScoreBound)? {
         guard RankQualityCurve.scores(of: evaluator, merger: merger), let grams = book.factorGrams(tasks) else {
             return nil
         }
-        return { members, weights, rank in
-            try RankQualityCurve.compute(members: members, adapters: members.map { tasks[$0].adapter }, weights: weights,
-                                         maximumRank: rank, grams: grams).quality(rank: rank)
+        let made = CurvesMade()
+        let scores: ClusterRefiner.MergeScores = { members, weights, rank in
+            let curve = try RankQualityCurve.compute(members: members, adapters: members.map { tasks[$0].adapter },
+                                                     weights: weights, maximumRank: rank, grams: grams)
+            made.keep(curve, weights: weights, rank: rank)
+            return curve.quality(rank: rank)
+        }
+        let bound: ClusterRefiner.ScoreBound = { task, members, weights, rank, others, otherWeights in
+            guard let curve = made.curve(members: others, weights: otherWeights, rank: rank) else { return nil }
+            return JoinQualityBound.upperBound(task: task, members: members, weights: weights, rank: rank, others: others,
+                                               otherWeights: otherWeights, othersCurve: curve, inner: grams.inner)
+        }
+        return (scores, bound)
+    }
+
+    /// The curves a refinement made, by member set, weights and rank.
+    private final class CurvesMade: Sendable {
+        private struct Key: Hashable {
+            let members: [Int]
+            let weights: [UInt64]
+            let rank: Int
+        }
+
+        private let curves = Mutex<[Key: RankQualityCurve]>([:])
+
+        func keep(_ curve: RankQualityCurve, weights: [Double], rank: Int) {
+            let key = Key(members: curve.members, weights: weights.map(\.bitPattern), rank: rank)
+            curves.withLock { $0[key] = curve }
+        }
+
+        func curve(members: [Int], weights: [Double], rank: Int) -> RankQualityCurve? {
+            curves.withLock { $0[Key(members: members, weights: weights.map(\.bitPattern), rank: rank)] }
         }
     }
 

@@ -12,10 +12,17 @@ public struct RankQualityCurve: Sendable, Hashable {
     public let members: [Int]
     /// quality[r − 1][m]: member m's score at rank r, for r = 1 … `maximumRank`.
     public let quality: [[Double]]
+    /// energies[j]: ‖component j + 1 of the merge‖², summed over the modules (empty when not known).
+    public let energies: [Double]
+    /// ‖Σ wᵢΔWᵢ‖² before truncation, summed over the modules, when known: with `energies`, the energy
+    /// each rank leaves out (`JoinQualityBound`).
+    public let totalEnergy: Double?
 
-    public init(members: [Int], quality: [[Double]]) {
+    public init(members: [Int], quality: [[Double]], energies: [Double] = [], totalEnergy: Double? = nil) {
         self.members = members
         self.quality = quality
+        self.energies = energies
+        self.totalEnergy = totalEnergy
     }
 
     /// The largest rank the curve covers.
@@ -60,6 +67,8 @@ public struct RankQualityCurve: Sendable, Hashable {
     private struct Sums {
         var energy: [Double]
         var contribution: [[Double]]
+        /// ‖Σ wᵢΔWᵢ‖² of the modules added (nil once a module's is not known).
+        var total: Double? = 0
 
         init(members: Int, maximumRank: Int) {
             energy = [Double](repeating: 0, count: maximumRank)
@@ -68,6 +77,7 @@ public struct RankQualityCurve: Sendable, Hashable {
 
         /// Adds the sums of one module (made apart, e.g. on another thread).
         mutating func add(_ module: Sums) {
+            total = total.flatMap { t in module.total.map { t + $0 } }
             for j in energy.indices { energy[j] += module.energy[j] }
             for m in contribution.indices {
                 for j in contribution[m].indices { contribution[m][j] += module.contribution[m][j] }
@@ -75,7 +85,9 @@ public struct RankQualityCurve: Sendable, Hashable {
         }
 
         /// Adds one module's merged factors (components in decreasing order) against the members' own.
+        /// The merge's energy before truncation is not known from its factors: `total` becomes nil.
         mutating func add(merged module: LoRAModule, owns: [LoRAModule?]) {
+            total = nil
             let (a, b) = (module.a, module.b)
             let maximumRank = energy.count
             for j in 0..<min(module.rank, maximumRank) {
@@ -106,6 +118,8 @@ public struct RankQualityCurve: Sendable, Hashable {
         mutating func add(core gram: GramCore, termOwner: [Int], scales: [Double]) throws {
             let p = gram.active.count
             guard p > 0 else { return }
+            // B̂DÂ = Q_B K Q_Aᵀ with orthonormal Q's: its energy is ‖K‖².
+            total = total.map { t in gram.core.elements.reduce(t) { $0 + $1 * $1 } }
             let (energies, u) = try LAPACK.leadingEigenpairs(ofSymmetric: LAPACK.gramOfRows(gram.core), count: energy.count)
             let kept = energies.count
             let ur = u.multiplied(by: gram.rB, transposeSelf: true)                                  // Uₖᵀ R_B (k × p)
@@ -138,7 +152,7 @@ public struct RankQualityCurve: Sendable, Hashable {
                     }
                 }
             }
-            return RankQualityCurve(members: members, quality: quality)
+            return RankQualityCurve(members: members, quality: quality, energies: energy, totalEnergy: total)
         }
     }
 
@@ -187,6 +201,7 @@ public struct RankQualityCurve: Sendable, Hashable {
             sums.add(merged: LoRAModule(name: module.name, layer: module.layer, projection: module.projection,
                                         a: factors.a, b: factors.b, scale: factors.scale),
                      owns: owns)
+            sums.total = merged.singularValues.reduce(0) { $0 + $1 * $1 }
         }
         return sums
     }
