@@ -53,6 +53,23 @@ final class CountingEvaluator: Evaluator {
         #expect(try await evaluator.score(task: task, candidate: tasks[1].adapter) == 0)
     }
 
+    /// The own adapter (or a copy) is recognised without a pass over the factors, and gets what the
+    /// computation gives an equal adapter made apart: exactly 1, zero updates included.
+    @Test func ownAdapterScoresExactlyWhatTheComputationGives() {
+        let (tasks, _) = SyntheticTasks.families(families: 1, perFamily: 1)
+        let own = tasks[0].adapter
+        let rebuilt = LoRAAdapter(config: own.config, modules: own.modules, architecture: own.architecture,
+                                  storageDType: own.storageDType, tensorBytes: own.tensorBytes)
+        let copy = own
+        #expect(copy.isCopy(of: own) && !rebuilt.isCopy(of: own))
+        #expect(WeightSpaceEvaluator.score(own: own, candidate: rebuilt) == 1)
+        #expect(WeightSpaceEvaluator.score(own: own, candidate: copy) == 1)
+        let zero = Self.scaledCopy(own, by: 0)
+        let zeroRebuilt = LoRAAdapter(config: zero.config, modules: zero.modules, architecture: zero.architecture,
+                                      storageDType: zero.storageDType, tensorBytes: zero.tensorBytes)
+        #expect(WeightSpaceEvaluator.score(own: zero, candidate: zeroRebuilt) == WeightSpaceEvaluator.score(own: zero, candidate: zero))
+    }
+
     @Test func weightSpaceScoreMatchesDenseEnergyKept() throws {
         let (tasks, _) = SyntheticTasks.families(families: 1, perFamily: 2, noise: 0.4)
         var diff = 0.0, own = 0.0

@@ -19,6 +19,10 @@ public struct WeightSpaceEvaluator: Evaluator {
 
     /// The synchronous score, for callers outside an async context.
     public static func score(own: LoRAAdapter, candidate: LoRAAdapter) -> Double {
+        // The own adapter scores 1 (the computation below gives exactly that: ‖ΔW‖² and ⟨ΔW, ΔW⟩ sum the
+        // same products in the same order), without a pass over its factors (≈ 18 ms at 3B; every plan
+        // scores every task's own adapter, every placement the new task's).
+        if candidate.isCopy(of: own) { return 1 }
         let ownNorm = FactoredUpdates.normSquared(own)
         let candidateNorm = FactoredUpdates.normSquared(candidate)
         guard ownNorm > 0 else { return candidateNorm > 0 ? 0 : 1 }

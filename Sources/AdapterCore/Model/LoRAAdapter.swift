@@ -33,6 +33,10 @@ public struct LoRAAdapter: Sendable {
         self.tensorBytes = tensorBytes
     }
 
+    /// Whether `other` is this adapter or a copy of it (they share the memo of ‖ΔW‖²; the fields never
+    /// change), so that comparing them needs no pass over their factors.
+    func isCopy(of other: LoRAAdapter) -> Bool { normSquaredMemo === other.normSquaredMemo }
+
     /// Modules adapting one attention projection, in layer order.
     public func modules(for projection: Projection) -> [LoRAModule] {
         modules.filter { $0.projection == projection }.sorted { ($0.layer ?? -1) < ($1.layer ?? -1) }
