@@ -144,9 +144,9 @@ extension AdapterStore {
     }
 
     /// Adds a served adapter of another generation, as it is, to a generation being built (a placement
-    /// keeps the clusters it did not change). As for an own adapter nothing is copied or re-read: its
-    /// objects must be present at their recorded sizes and not known to be damaged. (Reading its 18 MB
-    /// back to store them again hashed them three times.)
+    /// keeps the clusters it did not change). As for an own adapter nothing is copied or re-read (storing
+    /// its files again would read them back and hash them): its objects must be present at their
+    /// recorded sizes and not known to be damaged.
     /// - Throws: `.digestMismatch` if an object is known to be damaged, `.objectMissing` if one is gone
     ///   or has another size, `.generationNotBuilding`, `.generationNotFound`.
     @discardableResult
