@@ -203,8 +203,9 @@ import Testing
     @Test func refinementFromCurvesEqualsRefinementFromMerges() async throws {
         let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.9, seed: 21)
         var book = RankAllocatingPlanner.CurveBook()
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
         let scores = try #require(RankAllocatingPlanner.curveScoring(
-            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), book: &book)).scores
+            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), similarity: similarity, book: &book)).scores
         let options = ClusterRefiner.Options(maxRounds: 4, candidateClusters: 3, candidateMerge: .withTask)
         // A start that mixes the families, so that tasks move.
         let start = tasks.indices.map { $0 % 3 == 0 ? 0 : ($0 % 2 == 0 ? 1 : 2) }
@@ -220,7 +221,7 @@ import Testing
         #expect(curves.evaluations < merged.evaluations)
         // Another evaluator or merger: no curve scores.
         #expect(RankAllocatingPlanner.curveScoring(tasks, evaluator: WeightSpaceEvaluator(), merger: ConcatenatingMerger(),
-                                                   book: &book) == nil)
+                                                   similarity: similarity, book: &book) == nil)
     }
 
     /// The bound of a task's quality in a join is never below the quality its curve gives, for every
@@ -230,6 +231,7 @@ import Testing
     func joinBoundIsAboveTheJoinsQuality(weighting: MergeWeighting) throws {
         let (tasks, families) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.3, seed: 29)
         let grams = try #require(FactorGrams(adapters: tasks.map(\.adapter)))
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
         let norms = tasks.map { FactoredUpdates.normSquared($0.adapter).squareRoot() }
         func curve(_ members: [Int], _ rank: Int) throws -> (RankQualityCurve, [Double]) {
             let weights = weighting.weights(norms: members.map { norms[$0] })
@@ -250,7 +252,8 @@ import Testing
                     let actual = joined.quality(rank: rank)[members.firstIndex(of: task)!]
                     let bound = try #require(JoinQualityBound.upperBound(
                         task: task, members: members, weights: weights, rank: rank, others: others,
-                        otherWeights: othersWeights, othersCurve: othersCurve, inner: grams.inner))
+                        otherWeights: othersWeights, othersCurve: othersCurve,
+                        inner: { similarity.inner[$0 * similarity.count + $1] }))
                     #expect(bound >= actual, "task \(task) joining family \(family) at rank \(rank)")
                     if families[task] != family {
                         joins += 1
@@ -272,8 +275,9 @@ import Testing
     @Test func refinementWithTheBoundEqualsRefinementWithout() async throws {
         let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 4, rank: 4, layers: 2, width: 24, noise: 0.3, seed: 31)
         var book = RankAllocatingPlanner.CurveBook()
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
         let scoring = try #require(RankAllocatingPlanner.curveScoring(
-            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), book: &book))
+            tasks, evaluator: WeightSpaceEvaluator(), merger: SVDClusterMerger(), similarity: similarity, book: &book))
         let calls = Mutex(0)
         let counted: ClusterRefiner.MergeScores = { members, weights, rank in
             calls.withLock { $0 += 1 }

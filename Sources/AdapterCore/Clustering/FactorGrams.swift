@@ -21,8 +21,6 @@ public final class FactorGrams: Sendable {
         var columns: [Key: [Double]] = [:]
         var rows: [Key: [Double]] = [:]
         var bytes = 0
-        /// ⟨ΔWᵢ, ΔWⱼ⟩ summed over the modules, by task pair (module -1).
-        var inner: [Key: Double] = [:]
     }
 
     /// Each task's modules, one list per task, all in the same order with the same shapes.
@@ -81,27 +79,6 @@ public final class FactorGrams: Sendable {
         gramA = LAPACK.gramOfRows(LowRank.stackedRows(updates))
         keep(module: module, members: members, ranks: ranks, offsets: offsets, gramB: gramB, gramA: gramA)
         return (gramB, gramA)
-    }
-
-    /// ⟨ΔW_first, ΔW_second⟩ summed over the modules (scales included): per module
-    /// s s' Σ (BᵢᵀBⱼ ⊙ AᵢAⱼᵀ), from the kept blocks, the missing ones computed by dgemm (and kept).
-    func inner(_ first: Int, _ second: Int) -> Double {
-        let pair = Self.key(-1, first, second)
-        if let known = store.withLock({ $0.inner[pair] }) { return known }
-        let (lo, hi) = (min(first, second), max(first, second))
-        var total = 0.0
-        for module in modules[lo].indices {
-            let (x, y) = (modules[lo][module], modules[hi][module])
-            guard x.rank > 0, y.rank > 0 else { continue }
-            let key = Self.key(module, lo, hi)
-            let kept = store.withLock { store in store.columns[key].flatMap { c in store.rows[key].map { (c, $0) } } }
-            let (columns, rows) = kept ?? (x.b.multiplied(by: y.b, transposeSelf: true).elements,
-                                           x.a.multiplied(by: y.a, transposeOther: true).elements)
-            if kept == nil { keep(module: module, first: lo, second: hi, columns: columns, rows: rows) }
-            total += x.scale * y.scale * zip(columns, rows).reduce(0) { $0 + $1.0 * $1.1 }
-        }
-        store.withLock { $0.inner[pair] = total }
-        return total
     }
 
     /// Keeps the blocks of the tasks `first` ≤ `second` of module `module` computed elsewhere (by

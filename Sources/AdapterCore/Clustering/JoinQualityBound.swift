@@ -1,7 +1,8 @@
 /// An upper bound on a task's weight-space quality in the rank-r SVD merge of a cluster with the task
-/// added, from the cluster's own rank curve and the tasks' pairwise inner products: no merge of the
-/// joined set, no eigen-decomposition. The refinement asks it before scoring a join, and skips the
-/// join when even the bound cannot make the task move.
+/// added, from the cluster's own rank curve and the tasks' pairwise inner products (the plan's
+/// `TaskSimilarity` holds them, summed over the modules): no merge of the joined set, no
+/// eigen-decomposition. The refinement asks it before scoring a join, and skips the join when even the
+/// bound cannot make the task move.
 ///
 /// With J = C ∪ {t} merged with weights w (which are α times C's own weights on C), S = Σ_J wⱼΔWⱼ =
 /// α S_C + w_t ΔW_t and M its rank-r truncation, module by module:

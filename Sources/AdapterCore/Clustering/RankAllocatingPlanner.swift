@@ -341,7 +341,7 @@ public struct RankAllocatingPlanner: Sendable {
         let rank = zip(clusters, candidate.choices).filter { $0.0.count > 1 }.map { $0.1.rank }.max() ?? 1
         progress?(0.9, "refining the assignment of K = \(k) with \(evaluator.name) (candidate merges at rank \(rank))")
         let merger = try makeMerger(tasks, storageDType)
-        let fromCurves = Self.curveScoring(tasks, evaluator: evaluator, merger: merger, book: &book)
+        let fromCurves = Self.curveScoring(tasks, evaluator: evaluator, merger: merger, similarity: similarity, book: &book)
         let refiner = ClusterRefiner(evaluator: evaluator, merger: merger, mergeScores: fromCurves?.scores,
                                      scoreBound: fromCurves?.bound)
         let result = try await refiner.refine(
@@ -370,10 +370,11 @@ public struct RankAllocatingPlanner: Sendable {
     }
 
     /// Weight-space scores of SVD merges read from their rank curves (`FactorGrams`, no merge formed),
-    /// and bounds of a join's score from the curve of the cluster joined (`JoinQualityBound`), when
-    /// those are what `evaluator` and `merger` give; nil otherwise.
+    /// and bounds of a join's score from the curve of the cluster joined and the tasks' inner products
+    /// in `similarity` (`JoinQualityBound`), when those are what `evaluator` and `merger` give; nil
+    /// otherwise.
     static func curveScoring(_ tasks: [TaskProfile], evaluator: any Evaluator, merger: any ClusterMerging,
-                             book: inout CurveBook)
+                             similarity: TaskSimilarity, book: inout CurveBook)
         -> (scores: ClusterRefiner.MergeScores, bound: ClusterRefiner.ScoreBound)? {
         guard RankQualityCurve.scores(of: evaluator, merger: merger), let grams = book.factorGrams(tasks) else {
             return nil
@@ -388,7 +389,8 @@ public struct RankAllocatingPlanner: Sendable {
         let bound: ClusterRefiner.ScoreBound = { task, members, weights, rank, others, otherWeights in
             guard let curve = made.curve(members: others, weights: otherWeights, rank: rank) else { return nil }
             return JoinQualityBound.upperBound(task: task, members: members, weights: weights, rank: rank, others: others,
-                                               otherWeights: otherWeights, othersCurve: curve, inner: grams.inner)
+                                               otherWeights: otherWeights, othersCurve: curve,
+                                               inner: { similarity.inner[$0 * similarity.count + $1] })
         }
         return (scores, bound)
     }
