@@ -379,7 +379,7 @@ public struct ClusterRefiner: Sendable {
                 return
             }
             let sorted = members.sorted()
-            let weights = options.weighting.weights(norms: sorted.map { similarity.norm($0) })
+            let weights = mergeWeights(sorted)
             let values = try ClusteringError.reportingMergeFailure(
                 "merging tasks \(sorted.map { "'\(tasks[$0].name)'" }.joined(separator: ", "))") {
                 try mergeScores(sorted, weights, mergedRank)
@@ -387,13 +387,17 @@ public struct ClusterRefiner: Sendable {
             for (task, value) in zip(sorted, values) { scoreCache["\(task)|\(key)"] = value }
         }
 
+        /// The weights `members` are merged with, in their order.
+        func mergeWeights(_ members: [Int]) -> [Double] {
+            options.weighting.weights(norms: members.map { similarity.norm($0) })
+        }
+
         /// Whether `task`'s score against `cluster` with it added is bounded by `threshold` (so no
         /// need to score it); false when no bound is known.
         func cannotMove(task: Int, to cluster: [Int], threshold: Double) throws -> Bool {
             guard let scoreBound else { return false }
             let members = (cluster + [task]).sorted(), others = cluster.sorted()
-            let weights = options.weighting.weights(norms: members.map { similarity.norm($0) })
-            let otherWeights = options.weighting.weights(norms: others.map { similarity.norm($0) })
+            let (weights, otherWeights) = (mergeWeights(members), mergeWeights(others))
             guard let bound = try scoreBound(task, members, weights, mergedRank, others, otherWeights) else { return false }
             return bound <= threshold
         }
@@ -416,7 +420,7 @@ public struct ClusterRefiner: Sendable {
                 adapter = tasks[only].adapter
                 singletonOf[key] = only
             } else {
-                let weights = options.weighting.weights(norms: members.map { similarity.norm($0) })
+                let weights = mergeWeights(members)
                 let names = members.map { "'\(tasks[$0].name)'" }.joined(separator: ", ")
                 adapter = try ClusteringError.reportingMergeFailure("merging tasks \(names) with \(merger.name)") {
                     try merger.merge(members.map { tasks[$0].adapter }, weights: weights, rank: mergedRank)
