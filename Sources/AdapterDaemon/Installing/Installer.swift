@@ -164,9 +164,7 @@ struct Installer: Sendable {
             let installed = try await planning.onPlanningThread {
                 let installed = try store.installTask(name: candidate.task, examples: examplesData, adapter: submission,
                                                       installedBy: uid)
-                planning.persistSketch(pending)
-                planning.planner.decoded.keep(adapter, config: installed.adapter.configDigest,
-                                              weights: installed.adapter.weightsDigest)
+                planning.installed(pending, as: installed, decoded: adapter)
                 return installed
             }
             let result: PlanResult

@@ -258,8 +258,11 @@ final class Replanner: Sendable {
         _ = try? await onPlanningThread { _ = try? book.sketch(of: pending, adapter: try pending.load(), model: model) }
     }
 
-    /// Stores the sketch `sketchAtInstall` made, once the install's task is in the catalog.
-    func persistSketch(_ input: ServedSetPlanner.Input) {
+    /// Keeps what an install brought once its task is in the catalog as `task`: the sketch
+    /// `sketchAtInstall` made, stored, and the adapter as decoded from the request (the placements and
+    /// the plan after the install would otherwise read, hash and decode it again).
+    func installed(_ input: ServedSetPlanner.Input, as task: InstalledTask, decoded adapter: LoRAAdapter) {
+        planner.decoded.keep(adapter, config: task.adapter.configDigest, weights: task.adapter.weightsDigest)
         guard let model = evaluator.withLockedValue({ $0 }).sketchingModel else { return }
         sketches.persist(input, model: model)
     }
