@@ -1,6 +1,7 @@
 import AdapterCore
 import AdapterProtocol
 import Foundation
+import Synchronization
 import Testing
 @testable import AdapterDaemon
 
@@ -125,6 +126,32 @@ import Testing
         #expect(served.clusters.map(\.tasks) == placed.clusters.map(\.tasks))
         #expect(served.tasks.map(\.retainedQuality) == placed.tasks.map(\.retainedQuality))
         #expect(!replanner.servesPlacedTasks())
+    }
+
+    /// Freed memory stays with the daemon while a plan of every task is due (the next install of a
+    /// burst would take it again) and goes back to the system, with the decoded adapters, once that
+    /// plan has run.
+    @Test func freedMemoryIsGivenBackOnceThePlanOfEveryTaskHasRun() async throws {
+        let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .place }, budgetOverride: .bytes(60_000))
+        let replanner = fixture.service.replanner
+        replanner.scheduledPlanDelay.withLockedValue { $0 = .seconds(600) }
+        for (name, task) in Self.installs {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        try #require(replanner.servesPlacedTasks())
+        let before = replanner.memoryReleases.load(ordering: .relaxed)
+        await replanner.releaseFreedMemory()
+        #expect(replanner.memoryReleases.load(ordering: .relaxed) == before)
+        #expect(replanner.planner.decoded.count > 0)
+        replanner.scheduledPlanDelay.withLockedValue { $0 = .milliseconds(1) }
+        replanner.scheduleFullPlan()
+        _ = try #require(try await Self.settledStatus(fixture), "the background plan did not run within 60 s")
+        let deadline = Date().addingTimeInterval(10)
+        while replanner.memoryReleases.load(ordering: .relaxed) == before && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(replanner.memoryReleases.load(ordering: .relaxed) > before)
+        #expect(replanner.planner.decoded.count == 0)
     }
 
     /// Re-installing tasks while the served set is placed: each new version is served (placed where its

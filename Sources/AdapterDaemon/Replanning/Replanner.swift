@@ -4,6 +4,7 @@ import AdapterStore
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// Every change of the served set: holds the lock that serialises changes of the catalog and the
 /// served set (install, remove, budget, re-cluster, verify), and the planning thread on which plans
@@ -38,6 +39,8 @@ final class Replanner: Sendable {
     private let scheduledPlan = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// How long after the last change the scheduled plan of every task starts.
     let scheduledPlanDelay = NIOLockedValueBox(Duration.seconds(1))
+    /// How many times freed memory was given back to the system (`releaseFreedMemory`).
+    let memoryReleases = Atomic<Int>(0)
 
     init(store: AdapterStore, settings: NIOLockedValueBox<DaemonSettings>, budget: BudgetSetting, reads: ReadModel,
          metrics: DaemonMetrics, baseModel model: BaseModelState, logger: Logger) {
@@ -214,16 +217,20 @@ final class Replanner: Sendable {
         }
     }
 
-    /// Gives the memory a change freed back to the system, on the (niced) planning thread, after the
-    /// change; the decoded adapters too, all of them unless a plan of every task is still due, else
-    /// those neither an installed task nor the served set in force holds.
+    /// After a change: while a plan of every task is still due (installs placed their tasks, more may
+    /// follow), drops the decoded adapters neither an installed task nor the served set in force holds
+    /// and keeps the freed memory for the next install and that plan; otherwise drops every decoded
+    /// adapter and gives the freed memory back to the system, on the (niced) planning thread. (Memory
+    /// given back between the installs of a burst is taken again by the next one, page fault by page
+    /// fault.)
     func releaseFreedMemory() async {
         if servesPlacedTasks(), let tasks = try? store.tasks(), let current = try? store.currentGeneration() {
             planner.decoded.keep(onlyWeights: Set(tasks.map(\.adapter.weightsDigest) + current.servedAdapters.map(\.weightsDigest)))
-        } else {
-            planner.decoded.removeAll()
+            return
         }
+        planner.decoded.removeAll()
         _ = try? await planningThread.run { MemoryTrim.releaseFreedMemory() }
+        memoryReleases.add(1, ordering: .relaxed)
     }
 
     /// Applies reloaded settings: the base model loaded again when its path changed, a new evaluator
