@@ -86,6 +86,28 @@ import Testing
         }
     }
 
+    /// Placements that share Gram blocks (the daemon's, from one install of a burst to the next) place
+    /// every task as placements that compute their own, with the same figures, and keep the blocks.
+    @Test func placementsSharingGramBlocksPlaceAlike() async throws {
+        let (clusters, used) = try Self.servedSet()
+        let shared = SharedGramBlocks()
+        for (new, extra) in [(Self.task("a2", offset: 2), 1), (Self.task("c0", offset: 40), 4), (Self.task("a3", offset: 1), 1)] {
+            let budget = used + (try BudgetPlanner(tasks: [new], sizer: Self.sizer).mergedBytes(rank: extra))
+            let computing = try #require(try await InstallPlacement(sizer: Self.sizer).place(new, beside: clusters, budget: budget))
+            let before = shared.keptBytes
+            let sharing = try #require(try await InstallPlacement(sizer: Self.sizer, sharedGrams: shared)
+                .place(new, beside: clusters, budget: budget))
+            #expect(sharing.home.rank == computing.home.rank)
+            #expect(sharing.considered.count == computing.considered.count)
+            #expect(Set(sharing.quality.keys) == Set(computing.quality.keys))
+            for (name, value) in computing.quality {
+                #expect(abs(try #require(sharing.quality[name]) - value) < 1e-9, "\(new.name): \(name)")
+            }
+            #expect(abs(sharing.gain - computing.gain) < 1e-9)
+            #expect(shared.keptBytes > before)
+        }
+    }
+
     @Test func staysAloneWhenJoiningWouldCostTheMembersMore() async throws {
         let (clusters, used) = try Self.servedSet()
         let new = Self.task("c0", offset: 40)   // orthogonal to every served update

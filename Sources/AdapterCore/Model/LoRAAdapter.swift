@@ -37,6 +37,10 @@ public struct LoRAAdapter: Sendable {
     /// change), so that comparing them needs no pass over their factors.
     func isCopy(of other: LoRAAdapter) -> Bool { normSquaredMemo === other.normSquaredMemo }
 
+    /// What tells this adapter (and its copies) from every other while `object` is held: the memo
+    /// every copy shares.
+    var identity: (id: ObjectIdentifier, object: any AnyObject & Sendable) { (ObjectIdentifier(normSquaredMemo), normSquaredMemo) }
+
     /// Modules adapting one attention projection, in layer order.
     public func modules(for projection: Projection) -> [LoRAModule] {
         modules.filter { $0.projection == projection }.sorted { ($0.layer ?? -1) < ($1.layer ?? -1) }

@@ -18,10 +18,15 @@ public struct InstallPlacement: Sendable {
     /// Served clusters tried as homes for the task, nearest first.
     public let nearest: Int
     public let makeMerger: RankAllocatingPlanner.MergerFactory
+    /// Gram blocks kept from earlier placements (a joined cluster's members' blocks), and kept for
+    /// later ones; nil: computed for each placement.
+    public let sharedGrams: SharedGramBlocks?
 
     public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16,
                 sizer: @escaping BudgetPlanner.Sizer = BudgetPlanner.peftDirectorySize, weighting: MergeWeighting = .uniform,
-                nearest: Int = 2, merger: @escaping RankAllocatingPlanner.MergerFactory = RankAllocatingPlanner.svdMerger) {
+                nearest: Int = 2, merger: @escaping RankAllocatingPlanner.MergerFactory = RankAllocatingPlanner.svdMerger,
+                sharedGrams: SharedGramBlocks? = nil) {
+        self.sharedGrams = sharedGrams
         self.evaluator = evaluator
         self.storageDType = storageDType
         self.sizer = sizer
@@ -169,7 +174,8 @@ public struct InstallPlacement: Sendable {
     private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int,
                              merger: any ClusterMerging) throws -> (scores: [Double], grams: FactorGrams)? {
         let adapters = members.map(\.adapter)
-        guard RankQualityCurve.scores(of: evaluator, merger: merger), let grams = FactorGrams(adapters: adapters) else {
+        guard RankQualityCurve.scores(of: evaluator, merger: merger),
+              let grams = FactorGrams(adapters: adapters, shared: sharedGrams) else {
             return nil
         }
         try Task.checkCancellation()

@@ -40,6 +40,9 @@ final class DecodedAdapters: Sendable {
     /// How many adapters are kept.
     var count: Int { kept.withLock { $0.count } }
 
+    /// The adapters kept.
+    var adapters: [LoRAAdapter] { kept.withLock { Array($0.values) } }
+
     /// The weights digests of the adapters kept.
     var keptWeights: Set<ContentDigest> { kept.withLock { Set($0.keys.map(\.weights)) } }
 

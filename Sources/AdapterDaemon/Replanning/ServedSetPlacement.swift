@@ -69,7 +69,7 @@ struct ServedSetPlacement: Sendable {
                     return try ParallelLoop.map(members.count, minimumPerThread: 1) { try Self.profile(inputs[members[$0]]!) }
                 })
         }
-        let placement = InstallPlacement(evaluator: evaluator, storageDType: planner.dtype)
+        let placement = InstallPlacement(evaluator: evaluator, storageDType: planner.dtype, sharedGrams: planner.placementGrams)
         let task = try Self.profile(pending)
         let placed: InstallPlacement.Placement?
         do {
