@@ -95,8 +95,8 @@ import Testing
             let budget = used + (try BudgetPlanner(tasks: [new], sizer: Self.sizer).mergedBytes(rank: extra))
             let computing = try #require(try await InstallPlacement(sizer: Self.sizer).place(new, beside: clusters, budget: budget))
             let before = shared.keptBytes
-            let sharing = try #require(try await InstallPlacement(sizer: Self.sizer, sharedGrams: shared)
-                .place(new, beside: clusters, budget: budget))
+            let sharing = try #require(try await InstallPlacement(sizer: Self.sizer)
+                .place(new, beside: clusters, budget: budget, grams: shared))
             #expect(sharing.home.rank == computing.home.rank)
             #expect(sharing.considered.count == computing.considered.count)
             #expect(Set(sharing.quality.keys) == Set(computing.quality.keys))

@@ -18,15 +18,10 @@ public struct InstallPlacement: Sendable {
     /// Served clusters tried as homes for the task, nearest first.
     public let nearest: Int
     public let makeMerger: RankAllocatingPlanner.MergerFactory
-    /// Gram blocks kept from earlier placements (a joined cluster's members' blocks), and kept for
-    /// later ones; nil: computed for each placement.
-    public let sharedGrams: SharedGramBlocks?
 
     public init(evaluator: any Evaluator = WeightSpaceEvaluator(), storageDType: DType = .f16,
                 sizer: @escaping BudgetPlanner.Sizer = BudgetPlanner.peftDirectorySize, weighting: MergeWeighting = .uniform,
-                nearest: Int = 2, merger: @escaping RankAllocatingPlanner.MergerFactory = RankAllocatingPlanner.svdMerger,
-                sharedGrams: SharedGramBlocks? = nil) {
-        self.sharedGrams = sharedGrams
+                nearest: Int = 2, merger: @escaping RankAllocatingPlanner.MergerFactory = RankAllocatingPlanner.svdMerger) {
         self.evaluator = evaluator
         self.storageDType = storageDType
         self.sizer = sizer
@@ -81,8 +76,10 @@ public struct InstallPlacement: Sendable {
     }
 
     /// The best placement of `task` beside `clusters` under `budget` bytes; nil when no option fits
-    /// (the caller then plans every task).
-    public func place(_ task: TaskProfile, beside clusters: [ServedCluster], budget: Int) async throws -> Placement? {
+    /// (the caller then plans every task). `grams`: Gram blocks kept from earlier placements (a joined
+    /// cluster's members'), read and kept for later ones; nil: computed for this placement alone.
+    public func place(_ task: TaskProfile, beside clusters: [ServedCluster], budget: Int,
+                      grams shared: SharedGramBlocks? = nil) async throws -> Placement? {
         let used = clusters.reduce(0) { $0 + $1.bytes }
         let free = budget - used
         if task.ownBytes <= free {
@@ -110,7 +107,7 @@ public struct InstallPlacement: Sendable {
         for c in try nearestClusters(to: task, in: clusters) {
             try Task.checkCancellation()
             guard let option = try await join(task, own: taskOwn, cluster: clusters[c], index: c, free: free,
-                                              merger: merger, evaluations: &evaluations) else { continue }
+                                              merger: merger, shared: shared, evaluations: &evaluations) else { continue }
             consider(option, "with \(clusters[c].members.joined(separator: ", ")) at rank \(option.rank)")
         }
         guard let best else { return nil }
@@ -131,7 +128,7 @@ public struct InstallPlacement: Sendable {
     /// free bytes hold, scored; nil when the members' profile differs from the task's or even rank 1
     /// does not fit.
     private func join(_ task: TaskProfile, own taskOwn: Double, cluster: ServedCluster, index c: Int, free: Int,
-                      merger: any ClusterMerging, evaluations: inout Int) async throws -> Option? {
+                      merger: any ClusterMerging, shared: SharedGramBlocks?, evaluations: inout Int) async throws -> Option? {
         let members = try cluster.profiles() + [task]
         guard AdapterProfileCheck.sameProfile(members.map(\.adapter)) else { return nil }
         let maximum = members.map(Self.rank).max() ?? 1
@@ -141,7 +138,7 @@ public struct InstallPlacement: Sendable {
         let weights = try mergeWeights(members)
         var quality: [String: Double] = [:]
         var gain = 0.0
-        if let (scores, grams) = try curveScores(members, weights: weights, rank: rank, merger: merger) {
+        if let (scores, grams) = try curveScores(members, weights: weights, rank: rank, merger: merger, shared: shared) {
             for (member, kept) in zip(members, scores) {
                 quality[member.name] = kept
                 gain += kept - (cluster.quality[member.name] ?? 0)
@@ -171,11 +168,11 @@ public struct InstallPlacement: Sendable {
     /// (`RankQualityCurve` on the members' `FactorGrams`: Gram blocks, no merged factors), which is what
     /// `WeightSpaceEvaluator` gives the merge, and the Grams (kept for the merge if it is chosen); nil
     /// when the evaluator or the merger is another, or the members' modules do not line up.
-    private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int,
-                             merger: any ClusterMerging) throws -> (scores: [Double], grams: FactorGrams)? {
+    private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
+                             shared: SharedGramBlocks?) throws -> (scores: [Double], grams: FactorGrams)? {
         let adapters = members.map(\.adapter)
         guard RankQualityCurve.scores(of: evaluator, merger: merger),
-              let grams = FactorGrams(adapters: adapters, shared: sharedGrams) else {
+              let grams = FactorGrams(adapters: adapters, shared: shared) else {
             return nil
         }
         try Task.checkCancellation()

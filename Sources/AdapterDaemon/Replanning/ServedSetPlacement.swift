@@ -69,11 +69,12 @@ struct ServedSetPlacement: Sendable {
                     return try ParallelLoop.map(members.count, minimumPerThread: 1) { try Self.profile(inputs[members[$0]]!) }
                 })
         }
-        let placement = InstallPlacement(evaluator: evaluator, storageDType: planner.dtype, sharedGrams: planner.placementGrams)
+        let placement = InstallPlacement(evaluator: evaluator, storageDType: planner.dtype)
         let task = try Self.profile(pending)
         let placed: InstallPlacement.Placement?
         do {
-            placed = try await placement.place(task, beside: clusters, budget: Int(clamping: max(0, limit)))
+            placed = try await placement.place(task, beside: clusters, budget: Int(clamping: max(0, limit)),
+                                               grams: planner.placementGrams)
         } catch let error as ClusteringError where error.code == .evaluatorFailed {
             return nil   // the full plan falls back to another evaluator and says so
         }
