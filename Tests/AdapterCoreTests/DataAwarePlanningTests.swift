@@ -21,7 +21,8 @@ struct DataAwarePlanningTests {
             let bytes = try PEFTAdapterWriter.byteSize(adapter, dtype: adapter.storageDType)
             tasks.append(TaskProfile(name: id, version: 1, adapter: adapter, ownBytes: bytes))
             let sketch = try sketcher.sketch(CorpusTasks.examples(CorpusTasks.task(of: id)), options: .forTask(adapter))
-            #expect(sketch.byteSize <= adapter.tensorBytes / 2)
+            // Half the adapter's bytes for the maps it adapts, an eighth for every other map.
+            #expect(sketch.byteSize <= adapter.tensorBytes / 2 + adapter.tensorBytes / 8)
             sketches[id] = sketch
         }
         let evaluator = DataAwareEvaluator(sketches: sketches)

@@ -127,6 +127,52 @@ final class RecordingObserver: LinearInputObserver {
         #expect(capped.byteSize <= 20_000 && capped.byteSize > 15_000)
     }
 
+    /// What the daemon records for a q+v task (`Options.forTask`): the spaces of its maps exactly as
+    /// without the others, within half its adapter's bytes, and every other map's input within an
+    /// eighth more, so that a merge with an adapter of the attention output (and MLP) is scored; the
+    /// sketch of its own maps alone cannot score that merge.
+    @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
+    func aTasksSketchCoversTheMapsItDoesNotAdapt() async throws {
+        let sketcher = try TaskInputSketcher(modelDirectory: RuntimeFixtures.llamaTiny)
+        let qv = try CorpusTasks.adapter(Self.tweets)
+        let qkvo = try CorpusTasks.adapter(Self.banking)
+        let names = { (adapter: LoRAAdapter) in Set(adapter.modules.map { sketcher.model.canonicalLinearName($0.name) }) }
+        try #require(names(qv).isStrictSubset(of: names(qkvo)), "the corpus tasks' module sets changed")
+        let examples = try CorpusTasks.examples(CorpusTasks.task(of: Self.tweets))
+        let full = try sketcher.sketch(examples, options: .forTask(qv))
+        var alone = TaskInputSketcher.Options.forTask(qv)
+        alone.otherMapsMaximumBytes = nil
+        let ownOnly = try sketcher.sketch(examples, options: alone)
+        #expect(Set(full.modules).isSuperset(of: sketcher.model.adaptableLinearNames))
+        let ownSpaces = full.spaces.filter { !names(qv).isDisjoint(with: $0.modules) }
+        #expect(ownSpaces == ownOnly.spaces)
+        func bytes(_ spaces: [TaskInputSketch.Space]) -> Int {
+            spaces.reduce(0) { $0 + $1.count * ($1.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size) }
+        }
+        #expect(bytes(ownSpaces) <= qv.tensorBytes / 2)
+        #expect(bytes(full.spaces.filter { names(qv).isDisjoint(with: $0.modules) }) <= qv.tensorBytes / 8)
+        #expect(full.spaces.contains { names(qv).isDisjoint(with: $0.modules) && $0.count > 0 })
+
+        let padded = try ModuleUnionPadding.pad([qv, qkvo], names: [Self.tweets, Self.banking])
+        let merge = try SVDClusterMerger().merge(padded, weights: [0.5, 0.5], rank: 4)
+        let task = TaskProfile(name: Self.tweets, version: 1, adapter: padded[0])
+        let score = try await DataAwareEvaluator(sketches: [Self.tweets: full]).score(task: task, candidate: merge)
+        #expect(score > 0 && score < 1)
+        // The maps reading other inputs than the task's (the attention output) count: without them
+        // the merge would keep more.
+        let ownMaps = Set(ownSpaces.flatMap(\.modules))
+        #expect(merge.modules.contains { !ownMaps.contains(sketcher.model.canonicalLinearName($0.name)) })
+        let withoutOthers = SyntheticTasks.adapter(merge.modules.map { module in
+            ownMaps.contains(sketcher.model.canonicalLinearName(module.name)) ? module
+                : LoRAModule(name: module.name, layer: module.layer, projection: module.projection,
+                             a: Matrix(zeros: module.rank, module.inFeatures), b: Matrix(zeros: module.outFeatures, module.rank),
+                             scale: module.scale)
+        }, rank: 4, baseModel: merge.config.baseModelNameOrPath ?? "synthetic/base")
+        #expect(try await DataAwareEvaluator(sketches: [Self.tweets: full]).score(task: task, candidate: withoutOthers) > score)
+        await #expect { try await DataAwareEvaluator(sketches: [Self.tweets: ownOnly]).score(task: task, candidate: merge) }
+            throws: { ($0 as? ClusteringError)?.code == .evaluatorFailed }
+    }
+
     /// On the corpus: the own adapter 1, a zero adapter 0, a merge of two sentiment tasks in between;
     /// the data-aware merge keeps more of both on their examples than the SVD merge; at the output,
     /// the own adapter agrees fully with itself and the zero adapter reproduces none of its change.

@@ -219,6 +219,32 @@ enum DataAwareFixtures {
         #expect(a.keptShare >= 0.99 && a.keptShare < 1)
     }
 
+    /// An input of maps the task does not adapt (`otherMapsMaximumBytes`), wider than its tokens: its
+    /// directions come from the small XXᵀ and equal the SVD's where they are kept; its cap is filled
+    /// with the directions of largest share that fit, and the task's own space is as without it.
+    @Test func otherMapsHaveTheirOwnCapAndTheSVDsLeadingDirections() throws {
+        var g = SeededGenerator(seed: 23)
+        let own = F.inputs(tokens: 40, &g)
+        let wide = SyntheticTasks.gaussian(10, 4, scale: 3, &g).multiplied(by: SyntheticTasks.gaussian(4, 48, scale: 1, &g))
+        let inputs: [TaskInputSketcher.RecordedInput] = [.init(modules: [F.q], rows: own), .init(modules: [F.o], rows: wide)]
+        let cap = 3 * (48 * MemoryLayout<Float>.size + MemoryLayout<Double>.size) + 10
+        let sketch = try TaskInputSketcher.sketch(inputs, tokens: 40, sequences: 1,
+            options: .init(maximumBytes: 2_000, modules: [F.q], otherMapsMaximumBytes: cap))
+        let alone = try TaskInputSketcher.sketch([inputs[0]], tokens: 40, sequences: 1,
+                                                 options: .init(maximumBytes: 2_000, modules: [F.q]))
+        #expect(sketch.spaces[0] == alone.spaces[0])
+        let other = sketch.spaces[1]
+        #expect(other.count == 3)
+        let svd = try LAPACK.svd(wide)
+        for i in 0..<3 {
+            #expect(F.relative(other.energies[i], svd.singularValues[i] * svd.singularValues[i]) < 1e-9)
+            var dot = 0.0
+            for j in 0..<48 { dot += Double(other.directions[i * 48 + j]) * svd.vt.elements[i * 48 + j] }
+            #expect(abs(abs(dot) - 1) < 1e-5, "direction \(i)")
+        }
+        #expect(other.totalEnergy == wide.frobeniusNormSquared)
+    }
+
     /// Fewest directions reaching the share, at most `maxDirections`; under a byte cap the directions
     /// holding the smallest share of their own space go first, and the sketch fits the cap.
     @Test func directionsAreChosenByEnergyWithinTheCap() throws {

@@ -48,7 +48,19 @@ struct DataAwareEvaluationTests {
         #expect(stored.keys.sorted() == ["home", "letters", "movies"])
         let sketch = try JSONDecoder().decode(TaskInputSketch.self, from: try #require(stored["movies"]))
         let ownBytes = try CorpusFiles.load(Self.tasks[0].0).tensorBytes
-        #expect(sketch.byteSize <= ownBytes / 2)
+        // Half the adapter's bytes for the maps it adapts, an eighth for every other map.
+        #expect(sketch.byteSize <= ownBytes / 2 + ownBytes / 8)
+        #expect(Set(sketch.modules).isSuperset(of: model.sketcher.model.adaptableLinearNames))
+
+        // A stored sketch without the maps its task does not adapt (as made before they were
+        // recorded) is made again; the others are read back.
+        let movies = try CorpusFiles.load(Self.tasks[0].0)
+        let own = Set(movies.modules.map { model.sketcher.model.canonicalLinearName($0.name) })
+        let partial = try TaskInputSketch(spaces: sketch.spaces.filter { !own.isDisjoint(with: $0.modules) },
+                                          tokens: sketch.tokens, sequences: sketch.sequences)
+        #expect(partial.spaces.count < sketch.spaces.count)
+        _ = try fixture.store.saveInputSketch(try JSONEncoder().encode(partial), task: "movies", version: 1,
+                                              model: model.identity)
 
         // A daemon started again on the same state re-plans from the stored sketches.
         let again = Daemon(store: fixture.store, screening: BaseModelScreening(), settings: {
@@ -60,7 +72,10 @@ struct DataAwareEvaluationTests {
         }(), budgetOverride: .bytes(Self.budget), socketActivated: false, logger: Logger(label: "test"))
         let replanned = try await again.replanner.recluster(ReclusterParams(), fixture.context)
         #expect(replanned.evaluator == "data-aware")
-        #expect(again.replanner.sketches.madeCount == 0)
+        #expect(again.replanner.sketches.madeCount == 1)
+        let remade = try JSONDecoder().decode(TaskInputSketch.self,
+                                              from: try #require(try fixture.store.inputSketches(model: model.identity)["movies"]))
+        #expect(remade == sketch)
 
         // Removing a task removes its stored sketch.
         _ = try await service.installer.remove(TaskParams(task: "movies"), fixture.context)

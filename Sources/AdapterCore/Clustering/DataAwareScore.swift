@@ -13,7 +13,12 @@
 ///
 /// Maps are matched by name (an adapter's module path or the runtime's name); a map present on one
 /// side only counts as a zero update on the other. A map with a non-zero update that the sketch did
-/// not record cannot be scored and is refused (`ClusteringError.evaluatorFailed`). The task's own
+/// not record cannot be scored and is refused (`ClusteringError.evaluatorFailed`). In an input space
+/// none of whose maps the task's adapter updates (recorded within a small cap of its own, so with few
+/// or no directions kept), the energy of X the kept directions miss is taken as spread evenly over the
+/// directions not kept: ‖ΔW X‖² ≈ ‖ΔW Sᵀ‖² + ρ·(‖ΔW‖² − ‖ΔW Vᵀ‖²), ρ = (‖X‖² − Σeᵢ) / (d_in − k), so a
+/// candidate's update of such a map is never free; in the task's own spaces (kept to 0.999 of their
+/// energy or to the cap) only the kept directions count. The task's own
 /// adapter scores exactly 1; a candidate that changes nothing the examples see scores 0. When the
 /// own update does nothing to the examples' activations at all, the score is 1 if the candidate
 /// does nothing either, else 0 (as the weight-space score does for a zero update).
@@ -50,6 +55,9 @@ public enum DataAwareScore {
         private let ownNames: [String]
         /// Σ_m ‖ΔW_own X‖².
         public let ownEnergy: Double
+        /// For each space none of whose maps the own adapter updates: its kept directions V (k × d_in,
+        /// unscaled) and ρ, the energy per direction not kept.
+        private let residuals: [Int: (directions: Matrix, perDirection: Double)]
 
         public init(own: LoRAAdapter, sketch: TaskInputSketch) throws {
             self.sketch = sketch
@@ -70,6 +78,15 @@ public enum DataAwareScore {
             ownImages = images
             ownNames = names
             ownEnergy = energy
+            let read = Set(names.compactMap { sketch.spaceIndex(forModule: $0) })
+            var residuals: [Int: (directions: Matrix, perDirection: Double)] = [:]
+            for (index, space) in sketch.spaces.enumerated() where !read.contains(index) {
+                let missing = max(0, space.totalEnergy - space.energies.reduce(0, +))
+                let perDirection = space.width > space.count ? missing / Double(space.width - space.count) : 0
+                residuals[index] = (Matrix(rows: space.count, cols: space.width, elements: space.directions.map(Double.init)),
+                                    perDirection)
+            }
+            self.residuals = residuals
         }
 
         /// The candidate's `Breakdown` against this task.
@@ -82,7 +99,13 @@ public enum DataAwareScore {
                 guard !Self.isZero(module) else { continue }
                 let image = try Self.image(module, factor: Self.factor(name, width: module.inFeatures, sketch, factors))
                 candidateEnergy += image.frobeniusNormSquared
-                if let own = ownImages[name] {
+                if let space = sketch.spaceIndex(forModule: name), let residual = residuals[space] {
+                    // A space the own adapter does not read: its update is all lost, the directions
+                    // not kept included.
+                    let missed = residual.perDirection * Self.energyOutside(module, residual.directions)
+                    lost += image.frobeniusNormSquared + missed
+                    candidateEnergy += missed
+                } else if let own = ownImages[name] {
                     guard own.rows == image.rows, own.cols == image.cols else {
                         throw ClusteringError(.profileMismatch,
                             "module '\(module.name)' maps to \(image.rows) features in the candidate but \(own.rows) in the task's adapter")
@@ -124,6 +147,18 @@ public enum DataAwareScore {
         static func image(_ module: LoRAModule, factor: Matrix) throws -> Matrix {
             let projected = module.a.multiplied(by: factor, transposeOther: true)  // r × k
             return module.b.multiplied(by: projected, alpha: module.scale)         // d_out × k
+        }
+
+        /// ‖ΔW‖² − ‖ΔW Vᵀ‖² of a module: its update's energy outside the rows of `directions`
+        /// (orthonormal, k × d_in), from r × r Grams and r × k products.
+        static func energyOutside(_ module: LoRAModule, _ directions: Matrix) -> Double {
+            let gramB = module.b.multiplied(by: module.b, transposeSelf: true)   // BᵀB, r × r
+            let gramA = module.a.multiplied(by: module.a, transposeOther: true)  // AAᵀ, r × r
+            var total = 0.0
+            for i in 0..<gramB.elements.count { total += gramB.elements[i] * gramA.elements[i] }
+            let inside = directions.rows == 0 ? 0
+                : module.b.multiplied(by: module.a.multiplied(by: directions, transposeOther: true)).frobeniusNormSquared
+            return max(0, module.scale * module.scale * (total - inside))
         }
 
         /// A module that changes nothing (a zero factor or scale, as module-union padding makes).

@@ -9,7 +9,9 @@ import Foundation
 /// symmetric positive semi-definite matrix gives its eigenpairs) — and the top directions covering
 /// `energyShare` of ‖X‖² are kept, at most `maxDirections` per space. Under a byte cap
 /// (`maximumBytes`, e.g. half the task's adapter), directions are then dropped where they hold the
-/// smallest share of their space's energy until the sketch fits.
+/// smallest share of their space's energy until the sketch fits. The inputs of maps the task does not
+/// adapt, when recorded too (`otherMapsMaximumBytes`), have a cap of their own, filled with the
+/// directions of largest share that fit, so that a small cap covers as many of those spaces as it can.
 public struct TaskInputSketcher: Sendable {
     /// What to keep.
     public struct Options: Sendable, Hashable {
@@ -21,25 +23,35 @@ public struct TaskInputSketcher: Sendable {
         public var maximumBytes: Int?
         /// The linear maps to record, by runtime or adapter name; nil: every adaptable linear map.
         public var modules: Set<String>?
+        /// With `modules` given, also record every other adaptable linear map's input in at most this
+        /// many bytes of their own (the directions of largest energy share that fit), so that a candidate
+        /// that adapts a map the task's adapter does not (an attention output merged into a q+v task)
+        /// can be scored; `maximumBytes` then caps the spaces of `modules` alone, which stay what they
+        /// are without the others. nil: only `modules` (and maps reading their inputs) are recorded.
+        public var otherMapsMaximumBytes: Int?
         /// Decoders: read each example's answer after its prompt (as the task was trained), not only the prompt.
         public var includeAnswers: Bool
         /// Most tokens in one forward pass.
         public var maxBatchTokens: Int
 
         public init(energyShare: Double = 0.999, maxDirections: Int = 64, maximumBytes: Int? = nil,
-                    modules: Set<String>? = nil, includeAnswers: Bool = true, maxBatchTokens: Int = 4096) {
+                    modules: Set<String>? = nil, otherMapsMaximumBytes: Int? = nil, includeAnswers: Bool = true,
+                    maxBatchTokens: Int = 4096) {
             self.energyShare = energyShare
             self.maxDirections = maxDirections
             self.maximumBytes = maximumBytes
             self.modules = modules
+            self.otherMapsMaximumBytes = otherMapsMaximumBytes
             self.includeAnswers = includeAnswers
             self.maxBatchTokens = maxBatchTokens
         }
 
         /// What the daemon records for a task: the maps its `adapter` adapts (and those reading the
-        /// same inputs), in at most half the adapter's tensor bytes.
+        /// same inputs) in at most half the adapter's tensor bytes, every other adaptable map in at
+        /// most an eighth more.
         public static func forTask(_ adapter: LoRAAdapter) -> Options {
-            Options(maximumBytes: adapter.tensorBytes / 2, modules: Set(adapter.modules.map(\.name)))
+            Options(maximumBytes: adapter.tensorBytes / 2, modules: Set(adapter.modules.map(\.name)),
+                    otherMapsMaximumBytes: adapter.tensorBytes / 8)
         }
 
         func validated() throws(ClusteringError) -> Options {
@@ -51,6 +63,9 @@ public struct TaskInputSketcher: Sendable {
             }
             if let maximumBytes, maximumBytes < 0 {
                 throw ClusteringError(.invalidArgument, "the sketch byte cap \(maximumBytes) is negative")
+            }
+            if let otherMapsMaximumBytes, otherMapsMaximumBytes < 0 {
+                throw ClusteringError(.invalidArgument, "the other maps' byte cap \(otherMapsMaximumBytes) is negative")
             }
             guard maxBatchTokens >= 1 else {
                 throw ClusteringError(.invalidArgument, "maxBatchTokens is \(maxBatchTokens); it must be at least 1")
@@ -87,8 +102,8 @@ public struct TaskInputSketcher: Sendable {
     public func sketch(sequences: [[Int32]], options: Options = Options()) throws -> TaskInputSketch {
         let options = try options.validated()
         guard !sequences.isEmpty else { throw ClusteringError(.invalidArgument, "no sequences to sketch") }
-        let wanted = try options.modules.map { try recordedNames($0) }
-        let recorder = LinearInputRecorder(modules: wanted)
+        let own = try options.modules.map { try recordedNames($0) }
+        let recorder = LinearInputRecorder(modules: options.otherMapsMaximumBytes == nil ? own : nil)
         var start = 0
         while start < sequences.count {
             var end = start
@@ -124,8 +139,10 @@ public struct TaskInputSketcher: Sendable {
                 inputs.append(RecordedInput(modules: space.modules, rows: x))
             }
         }
+        var named = options
+        named.modules = own
         return try Self.sketch(inputs, tokens: sequences.reduce(0) { $0 + $1.count }, sequences: sequences.count,
-                               options: options)
+                               options: named)
     }
 
     /// The runtime names of the requested linear maps, every one checked against the model.
@@ -141,6 +158,22 @@ public struct TaskInputSketcher: Sendable {
             names.insert(canonical)
         }
         return names
+    }
+
+    /// The eigenvalues λᵢ of X Xᵀ (n × n, n < d_in rows of X), descending, and the directions
+    /// vᵢ = Xᵀuᵢ / √λᵢ (rows, n × d_in; zero where λᵢ is): X's singular pairs, from the small Gram.
+    /// The directions of the small λᵢ are less accurate than the SVD's (the Gram squares X's
+    /// condition); used where only the leading few are kept.
+    static func leadingDirections(_ x: Matrix) throws -> (energies: [Double], directions: Matrix) {
+        let eigen = try LAPACK.svd(LAPACK.gramOfRows(x))   // X Xᵀ = U Λ Uᵀ
+        let energies = eigen.singularValues
+        let floor = (energies.first ?? 0) * 1e-13
+        var scaled = eigen.u.transposed                     // n × n: row i is uᵢᵀ
+        for i in 0..<energies.count {
+            let factor = energies[i] > floor ? 1 / energies[i].squareRoot() : 0
+            for j in 0..<scaled.cols { scaled.elements[i * scaled.cols + j] *= factor }
+        }
+        return (energies.map { $0 > floor ? $0 : 0 }, scaled.multiplied(by: x))
     }
 
     /// One input space as recorded: its rows X (tokens × d_in) or its Gram XᵀX.
@@ -170,22 +203,34 @@ public struct TaskInputSketcher: Sendable {
     }
 
     /// The sketch of inputs given directly (the decomposition and selection `sketch(sequences:)` does
-    /// on what it recorded; usable with activations from elsewhere).
+    /// on what it recorded; usable with activations from elsewhere). With `options.modules` and
+    /// `otherMapsMaximumBytes` given, the inputs none of whose maps is among `modules` (named as the
+    /// inputs name them) are capped by `otherMapsMaximumBytes`, the others by `maximumBytes`.
     public static func sketch(_ inputs: [RecordedInput], tokens: Int, sequences: Int,
                               options: Options = Options()) throws -> TaskInputSketch {
         let options = try options.validated()
-        var decomposed: [(input: RecordedInput, energies: [Double], directions: Matrix)] = []
-        for input in inputs {
+        // Inputs none of whose maps is among `modules`, when recorded under a cap of their own.
+        let isOther = inputs.map { input in
+            options.otherMapsMaximumBytes != nil && (options.modules.map { $0.isDisjoint(with: input.modules) } ?? false)
+        }
+        var decomposed: [(input: RecordedInput, energies: [Double], directions: Matrix, other: Bool)] = []
+        for (index, input) in inputs.enumerated() {
             let energies: [Double]
             let directions: Matrix
             if let x = input.rows {
                 guard x.rows > 0 else {
-                    decomposed.append((input, [], Matrix(zeros: 0, x.cols)))
+                    decomposed.append((input, [], Matrix(zeros: 0, x.cols), isOther[index]))
                     continue
                 }
-                let svd = try LAPACK.svd(x)
-                energies = svd.singularValues.map { $0 * $0 }
-                directions = svd.vt
+                if isOther[index], x.rows < x.cols {
+                    // Few of these directions are kept: from the eigenpairs of the small XXᵀ (tokens²),
+                    // vᵢ = Xᵀuᵢ/√λᵢ, rather than the SVD of the wide X (the MLP's inner width).
+                    (energies, directions) = try Self.leadingDirections(x)
+                } else {
+                    let svd = try LAPACK.svd(x)
+                    energies = svd.singularValues.map { $0 * $0 }
+                    directions = svd.vt
+                }
             } else if let g = input.gram {
                 guard g.rows == g.cols else {
                     throw ClusteringError(.invalidArgument, "the Gram matrix of '\(input.modules.first ?? "")' is \(g.rows)×\(g.cols), not square")
@@ -196,7 +241,7 @@ public struct TaskInputSketcher: Sendable {
             } else {
                 continue
             }
-            decomposed.append((input, energies, directions))
+            decomposed.append((input, energies, directions, isOther[index]))
         }
         // Per space: the fewest directions reaching the energy share, at most maxDirections, none of
         // zero energy.
@@ -212,14 +257,15 @@ public struct TaskInputSketcher: Sendable {
             }
             return k
         }
-        if let cap = options.maximumBytes {
-            func bytes(_ i: Int) -> Int { kept[i] * (decomposed[i].input.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size) }
-            var total = decomposed.indices.reduce(0) { $0 + bytes($1) }
+        func bytes(_ i: Int) -> Int { kept[i] * (decomposed[i].input.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size) }
+        /// Drops, among `group`, the kept direction with the smallest share of its own space's energy
+        /// until the group fits `cap`.
+        func fit(_ group: [Int], within cap: Int) {
+            var total = group.reduce(0) { $0 + bytes($1) }
             while total > cap {
-                // Drop the kept direction with the smallest share of its own space's energy.
                 var worst: Int?
                 var worstShare = Double.infinity
-                for i in decomposed.indices where kept[i] > 0 {
+                for i in group where kept[i] > 0 {
                     let spaceTotal = max(decomposed[i].input.totalEnergy, .leastNormalMagnitude)
                     let share = decomposed[i].energies[kept[i] - 1] / spaceTotal
                     if share < worstShare { worstShare = share; worst = i }
@@ -230,6 +276,31 @@ public struct TaskInputSketcher: Sendable {
                 total += bytes(i)
             }
         }
+        /// Keeps, among `group`, the directions with the largest share of their own space's energy
+        /// (of those the energy share chose) that fit `cap`, adding one at a time, so that a small
+        /// cap still covers as many spaces as it can.
+        func fill(_ group: [Int], within cap: Int) {
+            let available = group.map { kept[$0] }
+            for i in group { kept[i] = 0 }
+            var total = 0
+            while true {
+                var best: Int?
+                var bestShare = -1.0
+                for (g, i) in group.enumerated() where kept[i] < available[g] {
+                    let size = decomposed[i].input.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size
+                    guard total + size <= cap else { continue }
+                    let share = decomposed[i].energies[kept[i]] / max(decomposed[i].input.totalEnergy, .leastNormalMagnitude)
+                    if share > bestShare { bestShare = share; best = i }
+                }
+                guard let i = best else { break }
+                total -= bytes(i)
+                kept[i] += 1
+                total += bytes(i)
+            }
+        }
+        let others = Set(decomposed.indices.filter { decomposed[$0].other })
+        if let cap = options.maximumBytes { fit(decomposed.indices.filter { !others.contains($0) }, within: cap) }
+        if let cap = options.otherMapsMaximumBytes { fill(others.sorted(), within: cap) }
         var spaces: [TaskInputSketch.Space] = []
         for (i, item) in decomposed.enumerated() {
             let width = item.input.width

@@ -50,7 +50,7 @@ final class InputSketchBook: Sendable {
                 model: LoadedBaseModel) throws(ClusteringError) -> TaskInputSketch {
         let key = Self.key(input, model)
         let result = state.withLock { state -> Result<TaskInputSketch, ClusteringError> in
-            loadStored(model: model.identity, into: &state)
+            loadStored(model: model.identity, covering: model.sketcher.model.adaptableLinearNames, into: &state)
             if let known = state.sketches[key] {
                 if state.unsaved.contains(key), case .success(let sketch) = known, save(sketch, input, model: model.identity) {
                     state.unsaved.remove(key)
@@ -86,7 +86,9 @@ final class InputSketchBook: Sendable {
     /// Sketches made by a forward pass since start (not read back from the catalog).
     var madeCount: Int { state.withLock { $0.made } }
 
-    private func loadStored(model: String, into state: inout State) {
+    /// `covering`: the model's adaptable linear maps; a stored sketch that records fewer (made before
+    /// sketches recorded the maps a task does not adapt) is not read, so it is made again when needed.
+    private func loadStored(model: String, covering maps: [String], into state: inout State) {
         guard !state.loadedModels.contains(model) else { return }
         state.loadedModels.insert(model)
         let tasks: [String: InstalledTask]
@@ -99,13 +101,15 @@ final class InputSketchBook: Sendable {
             return
         }
         let decoder = JSONDecoder()
+        let every = Set(maps)
         for (task, data) in stored {
             guard let installed = tasks[task] else { continue }
             let key = Key(task: task, adapterSHA256: installed.adapter.weightsDigest.hex,
                           examplesFile: store.url(for: installed.examplesDigest).path, model: model)
             do {
-                state.sketches[key] =
-                    .success(try decoder.decode(TaskInputSketch.self, from: data))
+                let sketch = try decoder.decode(TaskInputSketch.self, from: data)
+                guard Set(sketch.modules).isSuperset(of: every) else { continue }
+                state.sketches[key] = .success(sketch)
             } catch {
                 logger.warning("the stored input sketch of \(task) cannot be read; it is made again: \(error)")
             }
