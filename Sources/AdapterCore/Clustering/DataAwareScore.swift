@@ -102,7 +102,7 @@ public enum DataAwareScore {
                 if let space = sketch.spaceIndex(forModule: name), let residual = residuals[space] {
                     // A space the own adapter does not read: its update is all lost, the directions
                     // not kept included.
-                    let missed = residual.perDirection * Self.energyOutside(module, residual.directions)
+                    let missed = residual.perDirection * (try Self.energyOutside(module, residual.directions))
                     lost += image.frobeniusNormSquared + missed
                     candidateEnergy += missed
                 } else if let own = ownImages[name] {
@@ -150,15 +150,10 @@ public enum DataAwareScore {
         }
 
         /// ‖ΔW‖² − ‖ΔW Vᵀ‖² of a module: its update's energy outside the rows of `directions`
-        /// (orthonormal, k × d_in), from r × r Grams and r × k products.
-        static func energyOutside(_ module: LoRAModule, _ directions: Matrix) -> Double {
-            let gramB = module.b.multiplied(by: module.b, transposeSelf: true)   // BᵀB, r × r
-            let gramA = module.a.multiplied(by: module.a, transposeOther: true)  // AAᵀ, r × r
-            var total = 0.0
-            for i in 0..<gramB.elements.count { total += gramB.elements[i] * gramA.elements[i] }
-            let inside = directions.rows == 0 ? 0
-                : module.b.multiplied(by: module.a.multiplied(by: directions, transposeOther: true)).frobeniusNormSquared
-            return max(0, module.scale * module.scale * (total - inside))
+        /// (orthonormal, k × d_in): ‖ΔW‖² from the r × r Grams (`FactoredUpdates`), ‖ΔW Vᵀ‖² as `image`.
+        static func energyOutside(_ module: LoRAModule, _ directions: Matrix) throws -> Double {
+            let inside = directions.rows == 0 ? 0 : try image(module, factor: directions).frobeniusNormSquared
+            return max(0, FactoredUpdates.inner(module, module) - inside)
         }
 
         /// A module that changes nothing (a zero factor or scale, as module-union padding makes).

@@ -113,9 +113,8 @@ public final class FactorGrams: Sendable {
             for (i, j) in missing {
                 // The smaller key's factors on the left: the block as it is kept.
                 let (low, high) = keys[members[i]] <= keys[members[j]] ? (i, j) : (j, i)
-                let (x, y) = (modules[members[low]][module], modules[members[high]][module])
-                let columns = x.b.multiplied(by: y.b, transposeSelf: true).elements
-                let rows = x.a.multiplied(by: y.a, transposeOther: true).elements
+                let pair = FactoredUpdates.blocks(modules[members[low]][module], modules[members[high]][module])
+                let (columns, rows) = (pair.columns.elements, pair.rows.elements)
                 Self.place(columns, into: &gramB, at: offsets[low], offsets[high], ranks[low], ranks[high], false)
                 Self.place(rows, into: &gramA, at: offsets[low], offsets[high], ranks[low], ranks[high], false)
                 store.keep(key(module, members[low], members[high]), columns: columns, rows: rows)

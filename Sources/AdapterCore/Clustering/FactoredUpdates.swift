@@ -3,10 +3,14 @@
 ///
 /// ⟨s₁B₁A₁, s₂B₂A₂⟩ = s₁s₂ Σᵢⱼ (B₁ᵀB₂)ᵢⱼ (A₁A₂ᵀ)ᵢⱼ: two r₁×r₂ products, never out×in.
 enum FactoredUpdates {
+    /// The Gram blocks B₁ᵀB₂ and A₁A₂ᵀ (r1 × r2 each) of one pair of modules (shapes must agree).
+    static func blocks(_ m1: LoRAModule, _ m2: LoRAModule) -> (columns: Matrix, rows: Matrix) {
+        (m1.b.multiplied(by: m2.b, transposeSelf: true), m1.a.multiplied(by: m2.a, transposeOther: true))
+    }
+
     /// ⟨ΔW₁, ΔW₂⟩ of one pair of modules (shapes must agree).
     static func inner(_ m1: LoRAModule, _ m2: LoRAModule) -> Double {
-        let bb = m1.b.multiplied(by: m2.b, transposeSelf: true)     // r1 × r2
-        let aa = m1.a.multiplied(by: m2.a, transposeOther: true)    // r1 × r2
+        let (bb, aa) = blocks(m1, m2)
         var sum = 0.0
         for i in 0..<bb.elements.count { sum += bb.elements[i] * aa.elements[i] }
         return m1.scale * m2.scale * sum
