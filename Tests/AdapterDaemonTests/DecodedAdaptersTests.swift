@@ -1,4 +1,4 @@
-import AdapterCore
+@testable import AdapterCore
 @testable import AdapterDaemon
 import AdapterStore
 import Foundation
@@ -35,6 +35,28 @@ import Testing
         #expect(decoded.count == 1)
         decoded.removeAll()
         #expect(decoded.count == 0)
+    }
+
+    /// The Gram blocks placements form from kept adapters go with them: those of a dropped adapter
+    /// when it is dropped, every block when all are.
+    @Test func gramBlocksGoWithTheirAdapters() async throws {
+        let fixture = try AdapterServiceTests.Fixture()
+        for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b")] {
+            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
+        }
+        let a = try #require(try fixture.store.task(named: "a")).adapter
+        let b = try #require(try fixture.store.task(named: "b")).adapter
+        let decoded = DecodedAdapters()
+        let adapters = [try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store),
+                        try decoded.adapter(config: b.configDigest, weights: b.weightsDigest, in: fixture.store)]
+        let grams = try #require(FactorGrams(adapters: adapters, shared: decoded.grams))
+        _ = grams.grams(module: 0, members: [0, 1])
+        let all = decoded.grams.keptBytes
+        #expect(all > 0)
+        decoded.keep(onlyWeights: [b.weightsDigest])
+        #expect(decoded.grams.keptBytes > 0 && decoded.grams.keptBytes < all)   // b's own block stays
+        decoded.removeAll()
+        #expect(decoded.grams.keptBytes == 0)
     }
 
     @Test func anAdapterKeptAtInstallIsNotReadFromTheStore() async throws {

@@ -9,7 +9,8 @@ import Synchronization
 /// held under that name when it was read (a later change of the file is found by the next read after
 /// the entries are dropped, or by `verify`); `Replanner.releaseFreedMemory` drops them all once no plan
 /// is due, so an idle daemon keeps none, and meanwhile those of neither an installed task nor the
-/// served set in force (the served adapters each placement replaces).
+/// served set in force (the served adapters each placement replaces). The Gram blocks placements form
+/// from the kept adapters (`grams`) live and go with them.
 final class DecodedAdapters: Sendable {
     private struct Key: Hashable {
         let config: ContentDigest
@@ -17,6 +18,8 @@ final class DecodedAdapters: Sendable {
     }
 
     private let kept = Mutex<[Key: LoRAAdapter]>([:])
+    /// The Gram blocks of the kept adapters that placements formed, for the next placement's joins.
+    let grams = SharedGramBlocks()
 
     /// The adapter stored under these digests: kept, or read from `store`, decoded and kept.
     func adapter(config: ContentDigest, weights: ContentDigest, in store: AdapterStore) throws -> LoRAAdapter {
@@ -40,17 +43,22 @@ final class DecodedAdapters: Sendable {
     /// How many adapters are kept.
     var count: Int { kept.withLock { $0.count } }
 
-    /// The adapters kept.
-    var adapters: [LoRAAdapter] { kept.withLock { Array($0.values) } }
-
     /// The weights digests of the adapters kept.
     var keptWeights: Set<ContentDigest> { kept.withLock { Set($0.keys.map(\.weights)) } }
 
-    /// Drops every kept adapter.
-    func removeAll() { kept.withLock { $0.removeAll() } }
+    /// Drops every kept adapter and every Gram block.
+    func removeAll() {
+        kept.withLock { $0.removeAll() }
+        grams.removeAll()
+    }
 
-    /// Drops the adapters whose weights are not among `live` (e.g. served adapters a placement replaced).
+    /// Drops the adapters whose weights are not among `live` (e.g. served adapters a placement
+    /// replaced), and their Gram blocks.
     func keep(onlyWeights live: Set<ContentDigest>) {
-        kept.withLock { kept in kept = kept.filter { live.contains($0.key.weights) } }
+        let remaining = kept.withLock { kept in
+            kept = kept.filter { live.contains($0.key.weights) }
+            return Array(kept.values)
+        }
+        grams.keep(only: remaining)
     }
 }

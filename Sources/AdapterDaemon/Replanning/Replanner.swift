@@ -218,19 +218,17 @@ final class Replanner: Sendable {
     }
 
     /// After a change: while a plan of every task is still due (installs placed their tasks, more may
-    /// follow), drops the decoded adapters neither an installed task nor the served set in force holds,
-    /// and their placement Gram blocks, and keeps the freed memory for the next install and that plan;
-    /// otherwise drops every decoded adapter and block and gives the freed memory back to the system,
-    /// on the (niced) planning thread. (Memory given back between the installs of a burst is taken
+    /// follow), drops the decoded adapters (and their placement Gram blocks) neither an installed task
+    /// nor the served set in force holds, and keeps the freed memory for the next install and that
+    /// plan; otherwise drops every decoded adapter and gives the freed memory back to the system, on
+    /// the (niced) planning thread. (Memory given back between the installs of a burst is taken
     /// again by the next one, page fault by page fault.)
     func releaseFreedMemory() async {
         if servesPlacedTasks(), let tasks = try? store.tasks(), let current = try? store.currentGeneration() {
             planner.decoded.keep(onlyWeights: Set(tasks.map(\.adapter.weightsDigest) + current.servedAdapters.map(\.weightsDigest)))
-            planner.placementGrams.keep(only: planner.decoded.adapters)
             return
         }
         planner.decoded.removeAll()
-        planner.placementGrams.removeAll()
         _ = try? await planningThread.run { MemoryTrim.releaseFreedMemory() }
         memoryReleases.add(1, ordering: .relaxed)
     }

@@ -74,7 +74,7 @@ struct ServedSetPlacement: Sendable {
         let placed: InstallPlacement.Placement?
         do {
             placed = try await placement.place(task, beside: clusters, budget: Int(clamping: max(0, limit)),
-                                               grams: planner.placementGrams)
+                                               grams: planner.decoded.grams)
         } catch let error as ClusteringError where error.code == .evaluatorFailed {
             return nil   // the full plan falls back to another evaluator and says so
         }

@@ -20,8 +20,6 @@ struct ServedSetPlanner: Sendable {
     let logger: Logger
     /// Stored adapters as decoded, shared by every copy of this planner and by placements.
     let decoded = DecodedAdapters()
-    /// Gram blocks of the decoded adapters, kept from one placement to the next (their lifetime).
-    let placementGrams = SharedGramBlocks()
     /// The dtype merged adapters are written in (configuration key `merged-dtype`).
     var dtype: DType = .f16
 
