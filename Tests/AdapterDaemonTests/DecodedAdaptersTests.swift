@@ -7,13 +7,18 @@ import Testing
 /// Stored adapters decoded once and kept by content digest while a plan of every task is due
 /// (`DecodedAdapters`): a second read comes from memory, dropped entries are read (and verified) again.
 @Suite struct DecodedAdaptersTests {
-    @Test func keptAdaptersAreNotReadAgainAndDroppedOnesAre() async throws {
+    /// A daemon with tasks a and b installed, and their stored adapters.
+    static func twoInstalled() async throws -> (AdapterServiceTests.Fixture, InstalledAdapter, InstalledAdapter) {
         let fixture = try AdapterServiceTests.Fixture()
         for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b")] {
             _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
         }
-        let a = try #require(try fixture.store.task(named: "a")).adapter
-        let b = try #require(try fixture.store.task(named: "b")).adapter
+        return (fixture, try #require(try fixture.store.task(named: "a")).adapter,
+                try #require(try fixture.store.task(named: "b")).adapter)
+    }
+
+    @Test func keptAdaptersAreNotReadAgainAndDroppedOnesAre() async throws {
+        let (fixture, a, b) = try await Self.twoInstalled()
         let decoded = DecodedAdapters()
         let first = try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store)
         _ = try decoded.adapter(config: b.configDigest, weights: b.weightsDigest, in: fixture.store)
@@ -40,12 +45,7 @@ import Testing
     /// The Gram blocks placements form from kept adapters go with them: those of a dropped adapter
     /// when it is dropped, every block when all are.
     @Test func gramBlocksGoWithTheirAdapters() async throws {
-        let fixture = try AdapterServiceTests.Fixture()
-        for (name, task) in [("llama_gqa_f16", "a"), ("llama_gqa_task_b", "b")] {
-            _ = try await fixture.service.installer.install(try fixture.params(name, task: task), fixture.context)
-        }
-        let a = try #require(try fixture.store.task(named: "a")).adapter
-        let b = try #require(try fixture.store.task(named: "b")).adapter
+        let (fixture, a, b) = try await Self.twoInstalled()
         let decoded = DecodedAdapters()
         let adapters = [try decoded.adapter(config: a.configDigest, weights: a.weightsDigest, in: fixture.store),
                         try decoded.adapter(config: b.configDigest, weights: b.weightsDigest, in: fixture.store)]
