@@ -260,6 +260,10 @@ public enum RPCEncoding {
     }
 
     public static func request<P: Codable & Sendable>(id: RPCID, method: String, params: P) throws -> Data {
-        try JSONCoding.encoder.encode(RPCRequest(id: id, method: method, params: params))
+        if let large = params as? any VerbatimStringMember,
+           let data = try VerbatimRequestEncoding.request(id: id, method: method, params: large) {
+            return data
+        }
+        return try JSONCoding.encoder.encode(RPCRequest(id: id, method: method, params: params))
     }
 }

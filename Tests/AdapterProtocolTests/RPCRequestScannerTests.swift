@@ -20,12 +20,30 @@ struct RPCRequestScannerTests {
         #"{"jsonrpc":"1.0","id":1,"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":1,"method":""}"#,
         #"{"jsonrpc":"2.0","id":0,"method":"status","params":{"unknown":"x"}}"#,
+        // Escapes and UTF-8, as an install's config and examples carry them.
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"sum\u006darize"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"é"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"text":"a\"b\\c\/d\b\f\n\r\t \ud83d\ude00 😀 \u00e9\u0000"}}"#,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"route\",\"params\":{\"text\":\"del \u{7F} ls \u{2028}\"}}",
+        #"{"jsonrpc":"2.0","id":2,"method":"install","params":{"task":"t","config":"{\"r\": 8}","safetensors":"aGk=","examples":"{\"text\":\"a\"}\n"}}"#,
+        #"{"jsonrpc":"2.0","id":3,"method":"install","params":{"task":"t","config":"{}","safetensors":"aGk=","examples":"","extra":"x"}}"#,
+        // A labels string: read by the scanner, refused by the decoder (labels is an array) as without it.
+        #"{"jsonrpc":"2.0","id":2,"method":"install","params":{"task":"t","config":"{}","safetensors":"aGk=","examples":"","labels":"a"}}"#,
     ]
 
     /// Shapes it leaves to JSONDecoder.
     static let other = [
-        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"sum\u006darize"}}"#,
-        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"é"}}"#,
+        // A lone surrogate, an unknown or short escape, a raw control character.
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\ud800"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\udc00x"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\ud83dx"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\ud83d\u0041"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\x"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\u12"}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"route","params":{"task":"\u12g4"}}"#,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"route\",\"params\":{\"task\":\"a\u{01}\"}}",
+        // install with labels: an array, left to the decoder.
+        #"{"jsonrpc":"2.0","id":2,"method":"install","params":{"task":"t","config":"{}","safetensors":"aGk=","examples":"","labels":["a"]}}"#,
         #"{"jsonrpc":"2.0","id":1.0,"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":1e2,"method":"status"}"#,
         #"{"jsonrpc":"2.0","id":01,"method":"status"}"#,
@@ -100,5 +118,37 @@ struct RPCRequestScannerTests {
         let typed = try RPCEncoding.success(id: id, result: result)
         let wrapped = try RPCEncoding.success(id: id, encodedResult: try JSONCoding.encoder.encode(result))
         #expect(String(decoding: wrapped, as: UTF8.self) == String(decoding: typed, as: UTF8.self))
+    }
+}
+
+/// The word-at-a-time run of plain characters equals a byte-by-byte count wherever the first byte
+/// that ends it stands (every kind of byte at every offset in and around a word).
+@Suite("Request scanner plain runs")
+struct RPCRequestScannerPlainRunTests {
+    static func reference(_ bytes: [UInt8], from start: Int) -> Int {
+        var i = start
+        while i < bytes.count, bytes[i] >= 0x20, bytes[i] < 0x80, bytes[i] != 0x22, bytes[i] != 0x5C { i += 1 }
+        return i - start
+    }
+
+    @Test func everyStopByteAtEveryOffsetEndsTheRunWhereAByteLoopWould() {
+        let stops: [UInt8] = [0x22, 0x5C, 0x00, 0x01, 0x1F, 0x80, 0xC3, 0xFF]
+        let plain: [UInt8] = [0x20, 0x21, 0x23, 0x2F, 0x41, 0x5B, 0x5D, 0x7E, 0x7F, 0x3D]
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+            for start in 0..<min(3, length + 1) {
+                var bytes = (0..<length).map { plain[$0 % plain.count] }
+                let whole = bytes.withUnsafeBufferPointer { RPCRequestScanner.plainRunLength($0, from: start) }
+                #expect(whole == length - start)
+                for at in start..<length {
+                    for stop in stops {
+                        let saved = bytes[at]
+                        bytes[at] = stop
+                        let fast = bytes.withUnsafeBufferPointer { RPCRequestScanner.plainRunLength($0, from: start) }
+                        #expect(fast == Self.reference(bytes, from: start), "length \(length) start \(start) stop \(stop) at \(at)")
+                        bytes[at] = saved
+                    }
+                }
+            }
+        }
     }
 }
