@@ -1,5 +1,7 @@
 import AdapterCore
+import AdapterDaemon
 import ArgumentParser
+import Foundation
 
 /// Release-mode benchmarks; each prints its ratio against a baseline measured in the same run.
 @main
@@ -12,4 +14,11 @@ struct AdapterdBench: AsyncParsableCommand {
             ClusterBench.self, QualityBench.self, JointQualityBench.self, RouteAccuracyBench.self, LoadBench.self, ReadBenchmark.self,
             ReclusterBench.self, PlanBench.self,
         ])
+
+    /// Runs with the daemon's allocator settings (`AllocatorTuning`), applied as adapterd applies them,
+    /// first thing: what is measured here runs inside the daemon.
+    static func main() async {
+        AllocatorTuning.apply(environment: ProcessInfo.processInfo.environment)
+        await main(nil)
+    }
 }

@@ -18,6 +18,12 @@ struct AdapterdCommand: AsyncParsableCommand {
             """,
         version: AdapterdVersion.string)
 
+    /// The allocator's settings first, before other threads allocate (`AllocatorTuning`); then as usual.
+    static func main() async {
+        AllocatorTuning.apply(environment: ProcessInfo.processInfo.environment)
+        await main(nil)
+    }
+
     @Option(name: .long, help: ArgumentHelp("Unix socket to listen on.", valueName: "path"))
     var socket: String?
 

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// glibc malloc settings for a process that decodes, merges and frees matrices of tens of MiB on
+/// several threads: at most two arenas, blocks up to 32 MiB from the heap rather than from their own
+/// mmap, and no automatic trimming. Otherwise every decoded adapter and every merge takes fresh pages
+/// from the kernel (a page fault and a zeroed page each 4 KiB) and gives them back on free; glibc
+/// makes up to 8 arenas per core, each a 64 MiB heap that is unmapped whenever it empties. Freed
+/// memory still goes back to the system: `MemoryTrim` trims explicitly once a burst of changes is
+/// planned. Measured (docs/PERFORMANCE.md, session 21): 3B-shaped installs with 1.8–2.2 M minor
+/// faults instead of 2.5–3.0 M; one arena faulted least but slowed a re-cluster of small adapters by
+/// lock contention (routes' p99 during it 1.2–2.3 ms against 0.4–0.8 ms), two did not.
+///
+/// Applied only when the operator has not set `GLIBC_TUNABLES` for malloc (their settings win). The
+/// arena limit holds for arenas made after it, so `adapterd` (and `adapterd-bench`, which hosts the
+/// daemon) apply it first thing in `main`, before other threads allocate.
+public enum AllocatorTuning {
+    /// mallopt's parameters (malloc.h; not in the Glibc module).
+    private enum Parameter: Int32 {
+        case trimThreshold = -1
+        case mmapThreshold = -3
+        case arenaMax = -8
+    }
+
+    /// Blocks at most this large come from the heap: glibc's ceiling for the threshold on 64-bit.
+    static let mmapThreshold: Int32 = 32 << 20
+    /// Free memory at the heap's top is kept up to this much between explicit trims.
+    static let trimThreshold: Int32 = .max
+
+    /// The settings applied, or nil when they were not (not glibc, or the operator's tunables).
+    @discardableResult
+    public static func apply(environment: [String: String]) -> [String]? {
+        #if canImport(Glibc)
+        if let tunables = environment["GLIBC_TUNABLES"], tunables.contains("glibc.malloc.") { return nil }
+        guard let mallopt = Self.mallopt else { return nil }
+        var applied: [String] = []
+        for (parameter, value, name) in [(Parameter.arenaMax, Int32(2), "arena_max=2"),
+                                         (.mmapThreshold, mmapThreshold, "mmap_threshold=32MiB"),
+                                         (.trimThreshold, trimThreshold, "trim_threshold=2GiB")]
+        where mallopt(parameter.rawValue, value) == 1 {
+            applied.append(name)
+        }
+        return applied
+        #else
+        return nil
+        #endif
+    }
+
+    #if canImport(Glibc)
+    private static let mallopt: (@convention(c) (Int32, Int32) -> Int32)? = dlsym(nil, "mallopt")
+        .map { unsafeBitCast($0, to: (@convention(c) (Int32, Int32) -> Int32).self) }
+    #endif
+}
