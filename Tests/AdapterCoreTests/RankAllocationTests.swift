@@ -198,6 +198,50 @@ import Testing
         #expect(again.tasks == plan.tasks)
     }
 
+    /// A plan made with the book of a candidate already served (the joint part of a group, then the
+    /// group planned within its bytes) scores only what that did not: the same plan as with a fresh
+    /// book, with the candidate's scores taken from the book.
+    @Test func aPlanWithTheBookOfACandidateScoresOnlyWhatIsNew() async throws {
+        let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 3, noise: 0.5, seed: 5)
+        let planner = try Self.planner(tasks)
+        let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 4
+        let options = RankAllocatingPlanner.Options(evaluatedPlans: 2, ranksByScores: false, refinementRounds: 0)
+        let similarity = try TaskSimilarity.compute(names: tasks.map(\.name), adapters: tasks.map(\.adapter))
+        let alone = try await RankAllocatingPlanner(evaluator: CountingEvaluator()).plan(
+            tasks: tasks, budget: budget, planner: planner, options: options, similarity: similarity)
+
+        let counting = CountingEvaluator()
+        let allocator = RankAllocatingPlanner(evaluator: counting)
+        var book = RankAllocatingPlanner.CurveBook()
+        let candidates = try allocator.candidates(tasks: tasks, budget: budget, planner: planner, options: options,
+                                                  similarity: similarity, book: &book)
+        let best = try #require(candidates.min {
+            $0.meanQuality > $1.meanQuality + 1e-12
+                || (abs($0.meanQuality - $1.meanQuality) <= 1e-12 && $0.clusterCount < $1.clusterCount)
+        })
+        let part = try await allocator.plan(candidate: best, tasks: tasks, budget: budget, planner: planner,
+                                            options: options, similarity: similarity, book: book)
+        #expect(part.clusters.contains { $0.members.count > 1 })
+        let before = counting.calls.withLock { $0 }
+        let shared = try await allocator.plan(tasks: tasks, budget: budget, planner: planner, options: options,
+                                              similarity: similarity, book: book)
+        #expect(shared.clusters.map(\.members) == alone.clusters.map(\.members))
+        #expect(shared.clusters.map(\.rank) == alone.clusters.map(\.rank))
+        #expect(shared.tasks == alone.tasks)
+        #expect(shared.evaluations == counting.calls.withLock { $0 } - before)
+        #expect(shared.evaluations == alone.evaluations - part.evaluations)
+    }
+
+    /// The merge cache of a joint plan's book holds a whole served set of the budget in doubles.
+    @Test func aJointPlansMergeCacheHoldsAServedSetOfItsBudget() {
+        typealias Book = RankAllocatingPlanner.CurveBook
+        #expect(Book(servedSetOf: 1 << 30, storedAs: .f16).served.byteLimit == 4 << 30)
+        #expect(Book(servedSetOf: 1 << 30, storedAs: .bf16).served.byteLimit == 4 << 30)
+        #expect(Book(servedSetOf: 1 << 30, storedAs: .f32).served.byteLimit == 2 << 30)
+        #expect(Book(servedSetOf: 1 << 20, storedAs: .f16).served.byteLimit == ServedMergeCache.defaultByteLimit)
+        #expect(Book(servedSetOf: .max, storedAs: .f16).served.byteLimit == .max)
+    }
+
     /// Scores like the weight-space evaluator, except that `fragile` loses almost everything unless
     /// served whole (its score to the 8th power): what weights cannot tell.
     struct FragileTaskEvaluator: Evaluator {

@@ -109,8 +109,19 @@ public struct RankAllocatingPlanner: Sendable {
         /// nil: not made yet; .some(nil): the tasks' modules differ, curves merge.
         var grams: FactorGrams??
         /// Served adapters already merged for these tasks.
-        let served = ServedMergeCache()
-        public init() {}
+        let served: ServedMergeCache
+        /// The evaluator's scores of these tasks with those served adapters.
+        let scores = ScoreMemo()
+        public init() { served = ServedMergeCache() }
+
+        /// A book whose merge cache holds a whole served set of `budget` bytes stored as `dtype` (the
+        /// factors in memory are doubles), so that the joint part of a group and the group's own plan,
+        /// which usually serve the same clustering, merge it once (at least `ServedMergeCache`'s default).
+        public init(servedSetOf budget: Int, storedAs dtype: DType) {
+            let inMemory = budget.multipliedReportingOverflow(by: MemoryLayout<Double>.stride / max(1, dtype.byteSize))
+            served = ServedMergeCache(byteLimit: max(ServedMergeCache.defaultByteLimit,
+                                                     inMemory.overflow ? .max : inMemory.partialValue))
+        }
 
         /// The tasks' `FactorGrams`, made on first use.
         mutating func factorGrams(_ tasks: [TaskProfile]) -> FactorGrams? {
@@ -280,7 +291,7 @@ public struct RankAllocatingPlanner: Sendable {
                                                        : Array(ranked.prefix(max(1, options.evaluatedPlans)))
         progress?(0.3, "scoring \(scored.count) candidate plan\(scored.count == 1 ? "" : "s") with \(evaluator.name) "
                   + "(K = \(scored.map { String($0.clusterCount) }.joined(separator: ", ")))")
-        var scoring = Scoring(tasks: tasks, evaluator: evaluator)
+        var scoring = Scoring(tasks: tasks, evaluator: evaluator, memo: book.scores)
         try await scoring.scoreOwnAdapters()
         var best: (plan: ClusterPlan, mean: Double, candidate: Candidate)?
         for (index, candidate) in scored.enumerated() {
@@ -506,7 +517,7 @@ public struct RankAllocatingPlanner: Sendable {
     public func plan(candidate: Candidate, tasks: [TaskProfile], budget: Int, planner: BudgetPlanner,
                      options: Options = Options(), similarity: TaskSimilarity,
                      book: CurveBook = CurveBook()) async throws -> ClusterPlan {
-        var scoring = Scoring(tasks: tasks, evaluator: evaluator)
+        var scoring = Scoring(tasks: tasks, evaluator: evaluator, memo: book.scores)
         try await scoring.scoreOwnAdapters()
         var book = book   // its Grams, if made here, are shared with the caller's copies only from now on
         return try await materialise(candidate, tasks: tasks, budget: budget, planner: planner, options: options,
@@ -645,23 +656,26 @@ public struct RankAllocatingPlanner: Sendable {
         return size
     }
 
-    /// The evaluator's scores, memoised by (task, served adapter), and the own adapters' scores.
+    /// The evaluator's scores, memoised by (task, served adapter), and the own adapters' scores; kept
+    /// in the book's `ScoreMemo` too, so that a plan made with the same book (the group's own plan after
+    /// its joint part) does not score them again. `evaluations` counts the scores this one asked for.
     private struct Scoring {
         let tasks: [TaskProfile]
         let evaluator: any Evaluator
+        let memo: ScoreMemo
         var own: [Double] = []
-        var cache: [String: Double] = [:]
         var evaluations = 0
 
-        init(tasks: [TaskProfile], evaluator: any Evaluator) {
+        init(tasks: [TaskProfile], evaluator: any Evaluator, memo: ScoreMemo) {
             self.tasks = tasks
             self.evaluator = evaluator
+            self.memo = memo
         }
 
         mutating func scoreOwnAdapters() async throws {
             guard own.isEmpty else { return }
             for i in tasks.indices {
-                let score = try await evaluate(task: i, candidate: tasks[i].adapter)
+                let score = try await score(task: i, key: "own", candidate: tasks[i].adapter)
                 guard score > 0 else {
                     throw ClusteringError(.evaluatorFailed,
                         "evaluator \(evaluator.name) scored task '\(tasks[i].name)''s own adapter at \(score); "
@@ -672,11 +686,16 @@ public struct RankAllocatingPlanner: Sendable {
         }
 
         mutating func quality(task: Int, key: String, candidate: LoRAAdapter) async throws -> Double {
-            let cacheKey = "\(task)|\(key)"
-            if let known = cache[cacheKey] { return known / own[task] }
-            let score = try await evaluate(task: task, candidate: candidate)
-            cache[cacheKey] = score
-            return score / own[task]
+            try await score(task: task, key: key, candidate: candidate) / own[task]
+        }
+
+        /// The memo's score of `task` with the served adapter `key`, else the evaluator's, kept.
+        private mutating func score(task: Int, key: String, candidate: LoRAAdapter) async throws -> Double {
+            let memoKey = "\(evaluator.name)|\(task)|\(key)"
+            if let known = memo.score(memoKey) { return known }
+            let value = try await evaluate(task: task, candidate: candidate)
+            memo.keep(value, for: memoKey)
+            return value
         }
 
         mutating func evaluate(task: Int, candidate: LoRAAdapter) async throws -> Double {

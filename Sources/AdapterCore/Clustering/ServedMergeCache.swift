@@ -13,7 +13,10 @@ final class ServedMergeCache: Sendable {
     let byteLimit: Int
     private let store = Mutex(Store())
 
-    init(byteLimit: Int = 256 << 20) { self.byteLimit = byteLimit }
+    /// What a plan keeps unless its served set needs more (`CurveBook(servedSetOf:storedAs:)`).
+    static let defaultByteLimit = 256 << 20
+
+    init(byteLimit: Int = defaultByteLimit) { self.byteLimit = byteLimit }
 
     /// The adapter kept for `members` (any order) at `rank` by `merger`, else `make()`'s, kept if it fits.
     func adapter(members: [Int], rank: Int, merger: String, make: () throws -> LoRAAdapter) rethrows -> LoRAAdapter {

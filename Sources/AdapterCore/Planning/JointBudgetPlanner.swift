@@ -92,7 +92,7 @@ public struct JointBudgetPlanner: Sendable {
                       "candidate clusterings of \(group.tasks.count) task\(group.tasks.count == 1 ? "" : "s")"
                       + (group.padded ? " (module sets padded to their union)" : ""))
             let planner = try BudgetPlanner(tasks: group.tasks, dtype: storageDType, sizer: sizer)
-            var book = RankAllocatingPlanner.CurveBook()
+            var book = RankAllocatingPlanner.CurveBook(servedSetOf: budget, storedAs: storageDType)
             // The similarity's Gram blocks are the ones the candidate clusterings' curves stack.
             let similarity = try TaskSimilarity.of(group.tasks, given: nil, progress: nil,
                                                    keeping: book.factorGrams(group.tasks))
