@@ -38,12 +38,15 @@ let package = Package(
         // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
         // shared (and re-exported) by AdapterCore and AdapterProtocol so both carry the one budget type.
         .target(name: "ByteSizes", swiftSettings: strict),
+        // The one reader of JSON string escapes (`JSONStringBody`), no dependencies: StrictJSON in
+        // AdapterCore (files) and the request scanner in AdapterProtocol (the socket) share it.
+        .target(name: "JSONStrings", swiftSettings: strict),
 
         // Pure core: formats, factored low-rank math, screening, merging, clustering, routing. Its
         // resources (the default detector models) are read with `ShippedFiles`, never `Bundle.module`.
         .target(
             name: "AdapterCore",
-            dependencies: ["ByteSizes", "COpenBLAS"],
+            dependencies: ["ByteSizes", "JSONStrings", "COpenBLAS"],
             resources: [.process("Resources")],
             swiftSettings: strict),
         // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,
@@ -65,7 +68,7 @@ let package = Package(
         .target(
             name: "AdapterProtocol",
             dependencies: [
-                "ByteSizes",
+                "ByteSizes", "JSONStrings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -139,6 +142,7 @@ let package = Package(
             name: "AdapterCoreTests", dependencies: ["AdapterCore", "AdapterCoreTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "BLASKernelsTests", dependencies: ["BLASKernels"], swiftSettings: strict),
+        .testTarget(name: "JSONStringsTests", dependencies: ["JSONStrings"], swiftSettings: strict),
         .testTarget(
             name: "AdapterTrainingTests", dependencies: ["AdapterTraining", "AdapterCore", "AdapterCoreTestSupport"],
             swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import JSONStrings
 
 /// A quick reader for the common shape of a request, so that a `route` or `status` need not go
 /// through `JSONDecoder` twice (once for the envelope, once for the params).
@@ -25,33 +26,6 @@ enum RPCRequestScanner {
             var reader = Reader(bytes: raw.bindMemory(to: UInt8.self))
             return reader.request()
         }
-    }
-
-    /// How many bytes from `start` are printable ASCII other than `"` and `\` (0x20–0x7F): the bulk
-    /// of a string, read eight at a time. Bit tricks on a 64-bit word: a byte's high bit is set in
-    /// `(w − 0x01…) & ~w & 0x80…` when it is zero, so after xor-ing with a repeated byte, when it
-    /// equals that byte; `(w − 0x20…) & ~w` flags bytes below 0x20; `w & 0x80…` bytes above 0x7F.
-    /// Borrows can flag a byte after a flagged one, never before, so a word with no flag is clean.
-    static func plainRunLength(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
-        guard let base = bytes.baseAddress else { return 0 }
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        var i = start
-        while i + 8 <= bytes.count {
-            let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-            let quote = w ^ (ones &* 0x22)
-            let backslash = w ^ (ones &* 0x5C)
-            let flags = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
-                | ((w &- ones &* 0x20) & ~w) | w
-            if flags & highs != 0 { break }
-            i += 8
-        }
-        while i < bytes.count {
-            let byte = base[i]
-            guard byte >= 0x20, byte < 0x80, byte != 0x22, byte != 0x5C else { break }
-            i += 1
-        }
-        return i - start
     }
 
     private struct Reader {
@@ -115,91 +89,14 @@ enum RPCRequestScanner {
             return true
         }
 
-        /// A string as JSONDecoder reads it: any UTF-8 text but control characters (below 0x20), with
-        /// JSON's escapes decoded (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t` `\uXXXX`, a surrogate pair as
-        /// one character). nil for a lone surrogate, invalid UTF-8 or a malformed escape: the full decoder
-        /// then decides. A run without escapes (an install's base64 adapter) is read in one pass.
+        /// A string as JSONDecoder reads it (`JSONStringBody`: escapes decoded, UTF-8 checked); nil
+        /// for anything it refuses (a lone surrogate, invalid UTF-8, a control character, a malformed
+        /// escape): the full decoder then decides.
         mutating func string() -> String? {
             guard consume(UInt8(ascii: "\"")) else { return nil }
-            let start = position
-            position += RPCRequestScanner.plainRunLength(bytes, from: position)
-            var ascii = true
-            while position < bytes.count {
-                let byte = bytes[position]
-                if byte == UInt8(ascii: "\"") {
-                    let run = UnsafeBufferPointer(rebasing: bytes[start..<position])
-                    position += 1
-                    return ascii ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self)
-                }
-                if byte == UInt8(ascii: "\\") { return escapedString(from: start) }
-                guard byte >= 0x20 else { return nil }
-                ascii = ascii && byte < 0x80
-                position += 1
-            }
-            return nil
-        }
-
-        /// The rest of a string from `start` (just after its opening quote), at least one escape ahead.
-        private mutating func escapedString(from start: Int) -> String? {
-            var text: [UInt8] = Array(bytes[start..<position])
-            while position < bytes.count {
-                let byte = bytes[position]
-                position += 1
-                switch byte {
-                case UInt8(ascii: "\""):
-                    return String(validating: text, as: UTF8.self)
-                case UInt8(ascii: "\\"):
-                    guard position < bytes.count else { return nil }
-                    let escape = bytes[position]
-                    position += 1
-                    switch escape {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(escape)
-                    case UInt8(ascii: "b"): text.append(0x08)
-                    case UInt8(ascii: "f"): text.append(0x0C)
-                    case UInt8(ascii: "n"): text.append(0x0A)
-                    case UInt8(ascii: "r"): text.append(0x0D)
-                    case UInt8(ascii: "t"): text.append(0x09)
-                    case UInt8(ascii: "u"):
-                        guard let scalar = unicodeEscape() else { return nil }
-                        text.append(contentsOf: String(Character(scalar)).utf8)
-                    default: return nil
-                    }
-                default:
-                    guard byte >= 0x20 else { return nil }
-                    text.append(byte)
-                }
-            }
-            return nil
-        }
-
-        /// The character of a `\uXXXX` escape (the `\u` read), or of a surrogate pair `\uD8xx\uDCxx`;
-        /// nil for a lone surrogate.
-        private mutating func unicodeEscape() -> Unicode.Scalar? {
-            guard let first = hexQuad() else { return nil }
-            switch first {
-            case 0xD800..<0xDC00:
-                guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
-                else { return nil }
-                position += 2
-                guard let second = hexQuad(), (0xDC00..<0xE000).contains(second) else { return nil }
-                return Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))
-            case 0xDC00..<0xE000:
-                return nil
-            default:
-                return Unicode.Scalar(first)
-            }
-        }
-
-        /// Four hexadecimal digits.
-        private mutating func hexQuad() -> UInt32? {
-            guard position + 4 <= bytes.count else { return nil }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                guard let digit = Character(Unicode.Scalar(bytes[position])).hexDigitValue else { return nil }
-                value = value << 4 | UInt32(digit)
-                position += 1
-            }
-            return value
+            guard case .success(let string) = JSONStringBody.decode(bytes, from: position) else { return nil }
+            position = string.end
+            return string.value
         }
 
         /// The most digits `integer()` reads: any 18-digit number fits Int64 (whose limits have 19 digits),

@@ -120,35 +120,3 @@ struct RPCRequestScannerTests {
         #expect(String(decoding: wrapped, as: UTF8.self) == String(decoding: typed, as: UTF8.self))
     }
 }
-
-/// The word-at-a-time run of plain characters equals a byte-by-byte count wherever the first byte
-/// that ends it stands (every kind of byte at every offset in and around a word).
-@Suite("Request scanner plain runs")
-struct RPCRequestScannerPlainRunTests {
-    static func reference(_ bytes: [UInt8], from start: Int) -> Int {
-        var i = start
-        while i < bytes.count, bytes[i] >= 0x20, bytes[i] < 0x80, bytes[i] != 0x22, bytes[i] != 0x5C { i += 1 }
-        return i - start
-    }
-
-    @Test func everyStopByteAtEveryOffsetEndsTheRunWhereAByteLoopWould() {
-        let stops: [UInt8] = [0x22, 0x5C, 0x00, 0x01, 0x1F, 0x80, 0xC3, 0xFF]
-        let plain: [UInt8] = [0x20, 0x21, 0x23, 0x2F, 0x41, 0x5B, 0x5D, 0x7E, 0x7F, 0x3D]
-        for length in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
-            for start in 0..<min(3, length + 1) {
-                var bytes = (0..<length).map { plain[$0 % plain.count] }
-                let whole = bytes.withUnsafeBufferPointer { RPCRequestScanner.plainRunLength($0, from: start) }
-                #expect(whole == length - start)
-                for at in start..<length {
-                    for stop in stops {
-                        let saved = bytes[at]
-                        bytes[at] = stop
-                        let fast = bytes.withUnsafeBufferPointer { RPCRequestScanner.plainRunLength($0, from: start) }
-                        #expect(fast == Self.reference(bytes, from: start), "length \(length) start \(start) stop \(stop) at \(at)")
-                        bytes[at] = saved
-                    }
-                }
-            }
-        }
-    }
-}

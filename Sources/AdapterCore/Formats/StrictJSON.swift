@@ -1,3 +1,5 @@
+import JSONStrings
+
 /// A small RFC 8259 JSON parser and writer for the files adapterd reads itself (safetensors headers,
 /// adapter_config.json, examples JSONL).
 ///
@@ -233,75 +235,16 @@ enum StrictJSON {
             return String(decoding: bytes[start..<position], as: UTF8.self)
         }
 
-        mutating func parseHex4() throws(ParseError) -> UInt16 {
-            guard bytes.count - position >= 4 else { throw fail("unexpected end of JSON in a \\u escape") }
-            var value: UInt16 = 0
-            for _ in 0..<4 {
-                let c = bytes[position]
-                let digit: UInt16
-                switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt16(c - UInt8(ascii: "0"))
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt16(c - UInt8(ascii: "a") + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt16(c - UInt8(ascii: "A") + 10)
-                default: throw fail("invalid \\u escape")
-                }
-                value = value << 4 | digit
-                position += 1
-            }
-            return value
-        }
-
         mutating func parseString() throws(ParseError) -> String {
             position += 1  // opening quote
-            var out: [UInt8] = []
-            while true {
-                guard position < bytes.count else { throw fail("unterminated string") }
-                let c = bytes[position]
-                switch c {
-                case UInt8(ascii: "\""):
-                    position += 1
-                    guard let s = String(validating: out, as: UTF8.self) else {
-                        throw fail("string is not valid UTF-8")
-                    }
-                    return s
-                case UInt8(ascii: "\\"):
-                    position += 1
-                    guard position < bytes.count else { throw fail("unterminated escape") }
-                    let e = bytes[position]
-                    position += 1
-                    switch e {
-                    case UInt8(ascii: "\""): out.append(0x22)
-                    case UInt8(ascii: "\\"): out.append(0x5C)
-                    case UInt8(ascii: "/"): out.append(0x2F)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
-                    case UInt8(ascii: "u"):
-                        let unit = try parseHex4()
-                        var scalarValue = UInt32(unit)
-                        if (0xD800...0xDBFF).contains(unit) {
-                            guard bytes.count - position >= 2, bytes[position] == UInt8(ascii: "\\"),
-                                bytes[position + 1] == UInt8(ascii: "u")
-                            else { throw fail("lone surrogate in a \\u escape") }
-                            position += 2
-                            let low = try parseHex4()
-                            guard (0xDC00...0xDFFF).contains(low) else { throw fail("lone surrogate in a \\u escape") }
-                            scalarValue = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
-                        } else if (0xDC00...0xDFFF).contains(unit) {
-                            throw fail("lone surrogate in a \\u escape")
-                        }
-                        guard let scalar = Unicode.Scalar(scalarValue) else { throw fail("invalid \\u escape") }
-                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
-                    default:
-                        throw fail("invalid escape")
-                    }
-                default:
-                    guard c >= 0x20 else { throw fail("control character in a string") }
-                    out.append(c)
-                    position += 1
-                }
+            let decoded = bytes.withUnsafeBufferPointer { JSONStringBody.decode($0, from: position) }
+            switch decoded {
+            case .success(let string):
+                position = string.end
+                return string.value
+            case .failure(let failure):
+                position = failure.offset
+                throw fail(failure.message)
             }
         }
     }
