@@ -138,7 +138,8 @@ public final class FactorGrams: Sendable {
             store.keep(key(module, first, second), columns: columns, rows: rows)
         } else {
             let (r, c) = (modules[first][module].rank, modules[second][module].rank)
-            store.keep(key(module, first, second), columns: Self.transposed(columns, r, c), rows: Self.transposed(rows, r, c))
+            store.keep(key(module, first, second), columns: LAPACK.transposedCopy(columns, rows: r, cols: c),
+                       rows: LAPACK.transposedCopy(rows, rows: r, cols: c))
         }
     }
 
@@ -156,13 +157,6 @@ public final class FactorGrams: Sendable {
     /// The store's key of tasks `a` and `b`'s blocks of `module`.
     private func key(_ module: Int, _ a: Int, _ b: Int) -> BlockStore.Key {
         BlockStore.Key(module: module, first: min(keys[a], keys[b]), second: max(keys[a], keys[b]))
-    }
-
-    /// A row-major rows × cols block, transposed.
-    private static func transposed(_ block: [Double], _ rows: Int, _ cols: Int) -> [Double] {
-        var out = [Double](repeating: 0, count: block.count)
-        for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = block[r * cols + c] } }
-        return out
     }
 
     /// The block of the task with the smaller key (rows) against the other (columns), row-major.
