@@ -257,7 +257,13 @@ public struct TaskInputSketcher: Sendable {
             }
             return k
         }
-        func bytes(_ i: Int) -> Int { kept[i] * (decomposed[i].input.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size) }
+        /// One kept direction of space `i`: its Float components and its Double energy.
+        func directionBytes(_ i: Int) -> Int { decomposed[i].input.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size }
+        func bytes(_ i: Int) -> Int { kept[i] * directionBytes(i) }
+        /// The share of space `i`'s energy its direction `k` holds.
+        func share(_ i: Int, _ k: Int) -> Double {
+            decomposed[i].energies[k] / max(decomposed[i].input.totalEnergy, .leastNormalMagnitude)
+        }
         /// Drops, among `group`, the kept direction with the smallest share of its own space's energy
         /// until the group fits `cap`.
         func fit(_ group: [Int], within cap: Int) {
@@ -265,15 +271,13 @@ public struct TaskInputSketcher: Sendable {
             while total > cap {
                 var worst: Int?
                 var worstShare = Double.infinity
-                for i in group where kept[i] > 0 {
-                    let spaceTotal = max(decomposed[i].input.totalEnergy, .leastNormalMagnitude)
-                    let share = decomposed[i].energies[kept[i] - 1] / spaceTotal
-                    if share < worstShare { worstShare = share; worst = i }
+                for i in group where kept[i] > 0 && share(i, kept[i] - 1) < worstShare {
+                    worstShare = share(i, kept[i] - 1)
+                    worst = i
                 }
                 guard let i = worst else { break }
-                total -= bytes(i)
                 kept[i] -= 1
-                total += bytes(i)
+                total -= directionBytes(i)
             }
         }
         /// Keeps, among `group`, the directions with the largest share of their own space's energy
@@ -286,16 +290,14 @@ public struct TaskInputSketcher: Sendable {
             while true {
                 var best: Int?
                 var bestShare = -1.0
-                for (g, i) in group.enumerated() where kept[i] < available[g] {
-                    let size = decomposed[i].input.width * MemoryLayout<Float>.size + MemoryLayout<Double>.size
-                    guard total + size <= cap else { continue }
-                    let share = decomposed[i].energies[kept[i]] / max(decomposed[i].input.totalEnergy, .leastNormalMagnitude)
-                    if share > bestShare { bestShare = share; best = i }
+                for (g, i) in group.enumerated()
+                where kept[i] < available[g] && total + directionBytes(i) <= cap && share(i, kept[i]) > bestShare {
+                    bestShare = share(i, kept[i])
+                    best = i
                 }
                 guard let i = best else { break }
-                total -= bytes(i)
                 kept[i] += 1
-                total += bytes(i)
+                total += directionBytes(i)
             }
         }
         let others = Set(decomposed.indices.filter { decomposed[$0].other })
