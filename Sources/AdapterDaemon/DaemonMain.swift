@@ -10,19 +10,16 @@ import ServiceLifecycle
 /// Runs adapterd: settings, logging, store, screening, the socket server and systemd integration,
 /// until SIGTERM/SIGINT (graceful: requests in progress are answered first).
 public enum DaemonMain {
-    /// The process-wide numerics and memory settings the daemon runs with: one OpenBLAS thread, and `planningThreads`
+    /// The process-wide numerics the daemon runs with: one OpenBLAS thread, and `planningThreads`
     /// compute threads. Planning and merging run on the niced planning thread, which splits a plan's
     /// modules over threads it starts itself (they inherit its priority, `ParallelLoop`); BLAS worker
     /// threads (not niced) would otherwise take the cores from request handling during a re-cluster,
     /// and spin waiting for work on the small products planning is made of. A daemon run inside
-    /// another process (the bench) calls this too. The allocator keeps freed blocks for the next
-    /// decode or merge instead of faulting fresh pages in (`AllocatorTuning`).
-    /// - Returns: the allocator settings applied (none under the operator's own malloc tunables).
-    @discardableResult
-    public static func configureProcess(planningThreads: Int) -> [String] {
+    /// another process (the bench) calls this too. (The allocator's settings are made in `main`:
+    /// `AllocatorTuning`.)
+    public static func configureNumerics(planningThreads: Int) {
         BLASThreads.set(1)
         ComputeThreads.set(planningThreads)
-        return AllocatorTuning.apply(environment: ProcessInfo.processInfo.environment) ?? []
     }
 
     /// Runs the daemon in the foreground; returns after a graceful shutdown.
@@ -32,8 +29,8 @@ public enum DaemonMain {
         DaemonLogging.bootstrap(level: settings.logLevel)
         var logger = Logger(label: "adapterd")
         logger.logLevel = settings.logLevel
-        let allocator = configureProcess(planningThreads: settings.planningThreads)
-        logger.debug("allocator: \(allocator.isEmpty ? "glibc's defaults or GLIBC_TUNABLES" : allocator.joined(separator: ", "))")
+        configureNumerics(planningThreads: settings.planningThreads)
+        logger.debug("allocator: \(AllocatorTuning.inForce?.joined(separator: ", ") ?? "glibc's defaults or GLIBC_TUNABLES")")
         switch kernelSwitch {
         case .switched(let line)?: logger.notice("\(line)")
         case .failed(let line)?: logger.warning("\(line)")

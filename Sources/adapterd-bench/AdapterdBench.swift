@@ -18,7 +18,7 @@ struct AdapterdBench: AsyncParsableCommand {
     /// Runs with the daemon's allocator settings (`AllocatorTuning`), applied as adapterd applies them,
     /// first thing: what is measured here runs inside the daemon.
     static func main() async {
-        AllocatorTuning.apply(environment: ProcessInfo.processInfo.environment)
+        _ = AllocatorTuning.inForce
         await main(nil)
     }
 }

@@ -27,7 +27,7 @@ final class InProcessDaemon: Sendable {
         let logger = Logger(label: "bench")
         var settings = DaemonSettings()
         if let planningThreads { settings.planningThreads = planningThreads }
-        DaemonMain.configureProcess(planningThreads: settings.planningThreads)
+        DaemonMain.configureNumerics(planningThreads: settings.planningThreads)
         settings.socketPath = root.path + "/s.sock"
         settings.stateDirectory = root.path + "/state"
         settings.budget = budget

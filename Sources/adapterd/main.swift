@@ -20,7 +20,7 @@ struct AdapterdCommand: AsyncParsableCommand {
 
     /// The allocator's settings first, before other threads allocate (`AllocatorTuning`); then as usual.
     static func main() async {
-        AllocatorTuning.apply(environment: ProcessInfo.processInfo.environment)
+        _ = AllocatorTuning.inForce
         await main(nil)
     }
 

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 /// glibc malloc settings for a process that decodes, merges and frees matrices of tens of MiB on
 /// several threads: at most two arenas, blocks up to 32 MiB from the heap rather than from their own
@@ -12,9 +10,10 @@ import Glibc
 /// faults instead of 2.5–3.0 M; one arena faulted least but slowed a re-cluster of small adapters by
 /// lock contention (routes' p99 during it 1.2–2.3 ms against 0.4–0.8 ms), two did not.
 ///
-/// Applied only when the operator has not set `GLIBC_TUNABLES` for malloc (their settings win). The
-/// arena limit holds for arenas made after it, so `adapterd` (and `adapterd-bench`, which hosts the
-/// daemon) apply it first thing in `main`, before other threads allocate.
+/// Applied once per process (`inForce`), only when the operator has not set `GLIBC_TUNABLES` for malloc
+/// (their settings win). The arena limit holds for arenas made after it, so `adapterd` (and
+/// `adapterd-bench`, which hosts the daemon) read `inForce` first thing in `main`, before other threads
+/// allocate.
 public enum AllocatorTuning {
     /// mallopt's parameters (malloc.h; not in the Glibc module).
     private enum Parameter: Int32 {
@@ -28,12 +27,16 @@ public enum AllocatorTuning {
     /// Free memory at the heap's top is kept up to this much between explicit trims.
     static let trimThreshold: Int32 = .max
 
+    /// The settings this process runs with, applied on first use; nil: glibc's own (not glibc, or the
+    /// operator's tunables).
+    public static let inForce: [String]? = apply(environment: ProcessInfo.processInfo.environment)
+
     /// The settings applied, or nil when they were not (not glibc, or the operator's tunables).
     @discardableResult
-    public static func apply(environment: [String: String]) -> [String]? {
+    static func apply(environment: [String: String]) -> [String]? {
         #if canImport(Glibc)
         if let tunables = environment["GLIBC_TUNABLES"], tunables.contains("glibc.malloc.") { return nil }
-        guard let mallopt = Self.mallopt else { return nil }
+        guard let mallopt = GlibcMalloc.mallopt else { return nil }
         var applied: [String] = []
         for (parameter, value, name) in [(Parameter.arenaMax, Int32(2), "arena_max=2"),
                                          (.mmapThreshold, mmapThreshold, "mmap_threshold=32MiB"),
@@ -46,9 +49,4 @@ public enum AllocatorTuning {
         return nil
         #endif
     }
-
-    #if canImport(Glibc)
-    private static let mallopt: (@convention(c) (Int32, Int32) -> Int32)? = dlsym(nil, "mallopt")
-        .map { unsafeBitCast($0, to: (@convention(c) (Int32, Int32) -> Int32).self) }
-    #endif
 }
