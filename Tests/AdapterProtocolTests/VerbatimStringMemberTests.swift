@@ -1,3 +1,4 @@
+import AdapterCore
 @_spi(Testing) @testable import AdapterProtocol
 import Foundation
 import Testing
@@ -7,12 +8,8 @@ import Testing
 @Suite("Verbatim string member")
 struct VerbatimStringMemberTests {
     static func base64(bytes: Int, seed: UInt64) -> String {
-        var state = seed
-        let data = Data((0..<bytes).map { _ -> UInt8 in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return UInt8(truncatingIfNeeded: state >> 33)
-        })
-        return data.base64EncodedString()
+        var random = SeededGenerator(seed: seed)
+        return Data((0..<bytes).map { _ in UInt8(truncatingIfNeeded: random.next()) }).base64EncodedString()
     }
 
     static func params(safetensors: String) -> InstallParams {
