@@ -2,6 +2,9 @@ import Foundation
 import Synchronization
 import Testing
 @testable import AdapterCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The failure `CountingEvaluator` is told to produce.
 struct ScriptedFailure: Error, CustomStringConvertible {
@@ -24,6 +27,44 @@ final class CountingEvaluator: Evaluator {
     func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
         calls.withLock { $0 += 1 }
         if failing { throw ScriptedFailure() }
+        return WeightSpaceEvaluator.score(own: task.adapter, candidate: candidate)
+    }
+}
+
+/// Weight-space scores computed on the calling thread (`ComputedEvaluator`), each slowed down so that
+/// a batch's other threads take some; records the threads it ran on and can fail chosen tasks.
+final class ThreadRecordingEvaluator: ComputedEvaluator {
+    let threads = Mutex(Set<UInt64>())
+    let calls = Mutex(0)
+    /// Task names scored NaN, and task names that throw.
+    let notANumber: Set<String>
+    let throwing: Set<String>
+    var name: String { "thread-recording" }
+
+    init(notANumber: Set<String> = [], throwing: Set<String> = []) {
+        self.notANumber = notANumber
+        self.throwing = throwing
+    }
+
+    func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
+        threads.withLock { _ = $0.insert(UInt64(pthread_self())) }
+        calls.withLock { $0 += 1 }
+        usleep(300)
+        if throwing.contains(task.name) { throw ScriptedFailure() }
+        if notANumber.contains(task.name) { return .nan }
+        return WeightSpaceEvaluator.score(own: task.adapter, candidate: candidate)
+    }
+}
+
+/// Weight-space scores after a wait of 5 ms (an evaluator that waits, like an external command); the
+/// tasks named fail after the milliseconds given.
+struct WaitingEvaluator: Evaluator {
+    let throwing: [String: Int]
+    var name: String { "waiting" }
+
+    func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+        try await Task.sleep(for: .milliseconds(throwing[task.name] ?? 5))
+        if throwing[task.name] != nil { throw ScriptedFailure() }
         return WeightSpaceEvaluator.score(own: task.adapter, candidate: candidate)
     }
 }
@@ -116,6 +157,47 @@ final class CountingEvaluator: Evaluator {
         }
         #expect(base.calls.withLock { $0 } == 2)
         #expect(await cache.cached.isEmpty)
+    }
+
+    /// A batch gives each request the score a call alone gives it, in order, and reports the failure a
+    /// loop over the requests would meet first, whichever evaluation ends first.
+    @Test func aBatchOfScoresIsWhatOneAtATimeGives() async throws {
+        let (tasks, _) = SyntheticTasks.families(families: 3, perFamily: 3, noise: 0.5, seed: 3)
+        let requests = tasks.indices.map { (task: tasks[$0], candidate: tasks[($0 + 1) % tasks.count].adapter) }
+            + tasks.map { (task: $0, candidate: $0.adapter) }
+        var alone: [Double] = []
+        for request in requests { alone.append(try await WeightSpaceEvaluator().score(task: request.task, candidate: request.candidate)) }
+        #expect(alone.contains { $0 > 0 && $0 < 1 })   // not a comparison of ones and zeros
+        #expect(try await ThreadRecordingEvaluator().checkedScores(requests, concurrency: 1) == alone)
+        #expect(try await WaitingEvaluator(throwing: [:]).checkedScores(requests, concurrency: 3) == alone)
+        #expect(try await ThreadRecordingEvaluator().checkedScores([], concurrency: 2).isEmpty)
+
+        // Task 6 returns NaN and task 2 throws: task 2's failure is reported (as `evaluatorFailed`).
+        let failing = ThreadRecordingEvaluator(notANumber: [tasks[1].name], throwing: [tasks[2].name])
+        let late = Array(requests[2...])   // task 2 first, then task 1 (NaN) at its second request
+        do {
+            _ = try await failing.checkedScores(late, concurrency: 1)
+            Issue.record("a failing batch returned")
+        } catch let error as ClusteringError {
+            #expect(error.code == .evaluatorFailed)
+            #expect(error.message.contains("failed on task '\(tasks[2].name)': scripted failure"))
+        }
+        let nan = Array(requests[1...])   // task 1 (NaN) before task 2 (throws)
+        do {
+            _ = try await failing.checkedScores(nan, concurrency: 1)
+            Issue.record("a failing batch returned")
+        } catch let error as ClusteringError {
+            #expect(error.message == "evaluator thread-recording returned nan for task '\(tasks[1].name)'")
+        }
+        // Waiting, all at once: the later request fails first (after 1 ms against 30 ms), the earlier
+        // one is reported.
+        let waiting = WaitingEvaluator(throwing: [tasks[4].name: 30, tasks[2].name: 1])
+        do {
+            _ = try await waiting.checkedScores([requests[5], requests[4], requests[2]], concurrency: 3)
+            Issue.record("a failing batch returned")
+        } catch let error as ClusteringError {
+            #expect(error.message.contains("failed on task '\(tasks[4].name)'"))
+        }
     }
 
     @Test func fingerprintDependsOnContent() {

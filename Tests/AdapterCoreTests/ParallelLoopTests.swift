@@ -18,6 +18,14 @@ import Glibc
         return try body()
     }
 
+    /// `withComputeThreads` for async work.
+    static func withComputeThreads<T>(_ count: Int, _ body: () async throws -> T) async rethrows -> T {
+        let before = ComputeThreads.count
+        ComputeThreads.set(count)
+        defer { ComputeThreads.set(before) }
+        return try await body()
+    }
+
     @Test(arguments: [1, 2, 3, 8])
     func resultsComeInOrderOnSeveralThreads(threads: Int) throws {
         let seen = Mutex(Set<UInt64>())
@@ -154,6 +162,36 @@ import Glibc
             #expect(one.modules.map(\.name) == three.modules.map(\.name))
             #expect(zip(one.modules, three.modules).allSatisfy { $0.a == $1.a && $0.b == $1.b && $0.scale == $1.scale })
             #expect(one.modules.count == 16)
+        }
+    }
+
+    /// A computed evaluator's batch of scores shares the compute threads; whatever their number, a plan
+    /// scored by it is the same plan with the same scores and the same count of evaluations.
+    @Test func plansScoredByAComputedEvaluatorAreTheSameOnAnyNumberOfThreads() async throws {
+        let tasks = Self.tasks(seed: 21)
+        let planner = try BudgetPlanner(tasks: tasks, dtype: .f16)
+        let budget = tasks.reduce(0) { $0 + $1.ownBytes } / 4
+        let options = RankAllocatingPlanner.Options(evaluatedPlans: 2, refinementRounds: 2)
+        func plan(_ threads: Int) async throws -> (plan: ClusterPlan, threads: Int, calls: Int) {
+            let evaluator = ThreadRecordingEvaluator()
+            let plan = try await Self.withComputeThreads(threads) {
+                try await RankAllocatingPlanner(evaluator: evaluator).plan(tasks: tasks, budget: budget, planner: planner,
+                                                                           options: options)
+            }
+            return (plan, evaluator.threads.withLock { $0.count }, evaluator.calls.withLock { $0 })
+        }
+        let one = try await plan(1)
+        #expect(one.threads == 1)
+        #expect(one.plan.evaluations == one.calls)
+        #expect(one.plan.clusters.contains { $0.members.count > 1 })   // a plan that merges
+        for threads in [2, 3] {
+            let other = try await plan(threads)
+            #expect(other.threads > 1)
+            #expect(other.calls == one.calls)
+            #expect(other.plan.evaluations == one.plan.evaluations)
+            #expect(other.plan.clusters.map(\.members) == one.plan.clusters.map(\.members))
+            #expect(other.plan.clusters.map(\.rank) == one.plan.clusters.map(\.rank))
+            #expect(other.plan.tasks == one.plan.tasks)
         }
     }
 

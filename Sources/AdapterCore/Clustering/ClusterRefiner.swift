@@ -24,7 +24,8 @@ public struct ClusterRefiner: Sendable {
         public var restarts: Int
         /// A move must raise the task's score by more than this fraction of its own-adapter score.
         public var minimumGain: Double
-        /// Evaluations run concurrently.
+        /// Evaluations run concurrently by an evaluator that waits (an external command); a computed one
+        /// (`ComputedEvaluator`) shares the compute threads instead.
         public var parallelism: Int
         /// What a task is scored against when another cluster is its candidate.
         public var candidateMerge: CandidateMerge
@@ -463,30 +464,11 @@ public struct ClusterRefiner: Sendable {
             }
         }
 
-        /// Runs the evaluator on (task, candidate) pairs, at most `parallelism` at a time, in order.
+        /// Runs the evaluator on (task, candidate) pairs (`Evaluator.checkedScores`: a waiting evaluator
+        /// at most `parallelism` at a time), in order.
         mutating func evaluate(_ requests: [(Int, LoRAAdapter)]) async throws -> [Double] {
             evaluations += requests.count
-            let evaluator = self.evaluator
-            let tasks = self.tasks
-            let width = max(1, options.parallelism)
-            var results = [Double](repeating: 0, count: requests.count)
-            try await withThrowingTaskGroup(of: (Int, Double).self) { group in
-                var next = 0
-                func launch() {
-                    let index = next
-                    let (task, candidate) = requests[index]
-                    next += 1
-                    group.addTask {
-                        (index, try await evaluator.checkedScore(task: tasks[task], candidate: candidate))
-                    }
-                }
-                while next < requests.count && next < width { launch() }
-                while let (index, value) = try await group.next() {
-                    results[index] = value
-                    if next < requests.count { launch() }
-                }
-            }
-            return results
+            return try await evaluator.checkedScores(requests.map { (tasks[$0.0], $0.1) }, concurrency: options.parallelism)
         }
     }
 }

@@ -8,7 +8,7 @@
 /// products per linear map. Safe to call concurrently. A task without a sketch, or a candidate
 /// adapting a map its sketch did not record, is an error (`evaluatorFailed`), never a guess: the
 /// caller decides whether to fall back to the weight-space evaluator.
-public struct DataAwareEvaluator: Evaluator {
+public struct DataAwareEvaluator: ComputedEvaluator {
     public var name: String { "data-aware" }
     public var maximumScore: Double? { 1 }
 
@@ -30,12 +30,8 @@ public struct DataAwareEvaluator: Evaluator {
         }
     }
 
-    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
-        try scoreNow(task: task, candidate: candidate)
-    }
-
-    /// The synchronous score, for callers outside an async context (e.g. a merger choosing between
-    /// merges). Every failure is an `evaluatorFailed` error naming the task, so a planner can fall
+    /// The score, also for callers outside an async context (e.g. a merger choosing between merges).
+    /// Every failure is an `evaluatorFailed` error naming the task, so a planner can fall
     /// back to another evaluator for the plan.
     public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         let reference: DataAwareScore.Reference

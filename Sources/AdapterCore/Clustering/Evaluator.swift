@@ -32,16 +32,88 @@ extension Evaluator {
         let value: Double
         do {
             value = try await score(task: task, candidate: candidate)
-        } catch let error as ClusteringError {
-            throw error
-        } catch is CancellationError {
-            throw CancellationError()
         } catch {
-            throw ClusteringError(.evaluatorFailed, "evaluator \(name) failed on task '\(task.name)': \(error)")
+            throw reported(error, task: task)
         }
+        return try finite(value, task: task)
+    }
+
+    /// `checkedScore` of every request, in order. A `ComputedEvaluator`'s scores run on up to
+    /// `ComputeThreads` threads (`ParallelLoop`: niced like the plan that asks, stopped by its
+    /// cancellation); any other evaluator's (which waits, e.g. for a command) as up to `concurrency`
+    /// concurrent tasks. Which score fails first does not depend on how many ran: the lowest failing
+    /// request's error is thrown.
+    func checkedScores(_ requests: [(task: TaskProfile, candidate: LoRAAdapter)], concurrency: Int) async throws -> [Double] {
+        if let computed = self as? any ComputedEvaluator {
+            return try ParallelLoop.map(requests.count, minimumPerThread: 1) { i in
+                let (task, candidate) = requests[i]
+                let value: Double
+                do {
+                    value = try computed.scoreNow(task: task, candidate: candidate)
+                } catch {
+                    throw reported(error, task: task)
+                }
+                return try finite(value, task: task)
+            }
+        }
+        var results = [Double](repeating: 0, count: requests.count)
+        var failure: (index: Int, error: any Error)?
+        await withTaskGroup(of: (Int, Result<Double, any Error>).self) { group in
+            var next = 0
+            func launch() {
+                let index = next
+                let (task, candidate) = requests[index]
+                next += 1
+                group.addTask {
+                    do {
+                        return (index, .success(try await checkedScore(task: task, candidate: candidate)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            while next < requests.count && next < max(1, concurrency) { launch() }
+            // Requests start in order, so once one fails every one before it has started: those still
+            // running are waited for, and none after it is started.
+            while let (index, outcome) = await group.next() {
+                switch outcome {
+                case .success(let value): results[index] = value
+                case .failure(let error): if failure.map({ index < $0.index }) ?? true { failure = (index, error) }
+                }
+                if failure == nil && next < requests.count { launch() }
+            }
+        }
+        if let failure { throw failure.error }
+        return results
+    }
+
+    /// A failure of `score` as callers see it: a `ClusteringError` or cancellation as it is, any
+    /// other error as `evaluatorFailed` naming the evaluator and task.
+    private func reported(_ error: any Error, task: TaskProfile) -> any Error {
+        switch error {
+        case let error as ClusteringError: error
+        case is CancellationError: CancellationError()
+        default: ClusteringError(.evaluatorFailed, "evaluator \(name) failed on task '\(task.name)': \(error)")
+        }
+    }
+
+    private func finite(_ value: Double, task: TaskProfile) throws -> Double {
         guard value.isFinite else {
             throw ClusteringError(.evaluatorFailed, "evaluator \(name) returned \(value) for task '\(task.name)'")
         }
         return value
+    }
+}
+
+/// An evaluator that computes its score on the calling thread, without waiting for anything (the
+/// built-in ones: weight space, the data-aware score, the runtime's forward passes), so that a batch
+/// of its scores can share the compute threads (`Evaluator.checkedScores`).
+public protocol ComputedEvaluator: Evaluator {
+    func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double
+}
+
+extension ComputedEvaluator {
+    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+        try scoreNow(task: task, candidate: candidate)
     }
 }

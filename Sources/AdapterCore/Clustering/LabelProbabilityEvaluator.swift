@@ -14,7 +14,7 @@ import Foundation
 /// (task, version). The first `maximumExamples` labelled examples are used; a task whose examples
 /// carry fewer than two or more than `maximumLabels` distinct labels cannot be scored:
 /// `evaluatorFailed`, as is every other failure.
-public struct LabelProbabilityEvaluator: Evaluator {
+public struct LabelProbabilityEvaluator: ComputedEvaluator {
     public var name: String { "label-probability" }
 
     private let context: RuntimeScoringContext
@@ -29,7 +29,7 @@ public struct LabelProbabilityEvaluator: Evaluator {
         context = RuntimeScoringContext(sketcher: sketcher, examples: examples)
     }
 
-    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+    public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         do {
             return try reference(for: task).probability(with: try FactoredLoRA(candidate))
         } catch {

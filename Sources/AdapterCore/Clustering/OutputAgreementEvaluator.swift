@@ -6,7 +6,7 @@
 /// retained quality equals the score. One forward pass over the examples per candidate, against the
 /// data-aware score's two small products per linear map; the task's side (own and base outputs) is
 /// computed once per (task, version). Every failure is `evaluatorFailed`.
-public struct OutputAgreementEvaluator: Evaluator {
+public struct OutputAgreementEvaluator: ComputedEvaluator {
     public var name: String { "output-agreement" }
     public var maximumScore: Double? { 1 }
 
@@ -18,7 +18,7 @@ public struct OutputAgreementEvaluator: Evaluator {
         context = RuntimeScoringContext(sketcher: sketcher, examples: examples)
     }
 
-    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+    public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         do {
             let agreement = try reference(for: task).agreement(try FactoredLoRA(candidate))
             let share = agreement.klRetention ?? agreement.retention ?? 1

@@ -447,21 +447,25 @@ public struct RankAllocatingPlanner: Sendable {
             while rank < top { grid.append(rank); rank *= 2 }
             grid.append(top)
             let weights = single ? [1] : options.weighting.weights(norms: members.map { similarity.norm($0) })
+            // The merges of every rank first, then their members' scores asked for together.
+            var requests: [(task: Int, key: String, candidate: LoRAAdapter)] = []
+            for rank in grid where !(single && rank >= sizes[members[0]].rank) {
+                let adapter = try served(members, rank: rank, weights: weights, tasks: tasks,
+                                         adapted: adapted(tasks, book: &book), planner: planner, merger: merger,
+                                         cache: book.served, grams: book.factorGrams(tasks))
+                requests += members.map { (task: $0, key: Self.key(members, rank: rank), candidate: adapter) }
+            }
+            var scored = try await scoring.qualities(requests)[...]
             var ways: [RankAllocation.Choice] = []
             var byRank: [Int: [Double]] = [:]
             var running = -Double.infinity
             for rank in grid {
-                var values: [Double]
+                let values: [Double]
                 if single && rank >= sizes[members[0]].rank {
                     values = [1]
                 } else {
-                    let adapter = try served(members, rank: rank, weights: weights, tasks: tasks,
-                                             adapted: adapted(tasks, book: &book), planner: planner, merger: merger,
-                                             cache: book.served, grams: book.factorGrams(tasks))
-                    values = []
-                    for task in members {
-                        values.append(try await scoring.quality(task: task, key: Self.key(members, rank: rank), candidate: adapter))
-                    }
+                    values = Array(scored.prefix(members.count))
+                    scored = scored.dropFirst(members.count)
                 }
                 byRank[rank] = values
                 running = max(running, values.reduce(0, +))
@@ -532,6 +536,8 @@ public struct RankAllocatingPlanner: Sendable {
         let adapted = tasks.map { Self.adaptedModules($0.adapter) }
         var clusters: [ClusterPlan.Cluster] = []
         var outcomes = [ClusterPlan.TaskOutcome?](repeating: nil, count: tasks.count)
+        var requests: [(task: Int, key: String, candidate: LoRAAdapter)] = []
+        var requestCluster: [Int] = []
         for (c, members) in candidate.clusters.enumerated() {
             try Task.checkCancellation()
             let choice = candidate.choices[c]
@@ -549,12 +555,19 @@ public struct RankAllocatingPlanner: Sendable {
             }
             let key = Self.key(members, rank: choice.usesOwnAdapter ? 0 : choice.rank)
             for task in members {
-                let quality = choice.usesOwnAdapter ? 1 : try await scoring.quality(task: task, key: key, candidate: adapter)
-                outcomes[task] = .init(name: tasks[task].name, cluster: c, quality: quality)
+                if choice.usesOwnAdapter {
+                    outcomes[task] = .init(name: tasks[task].name, cluster: c, quality: 1)
+                } else {
+                    requests.append((task, key, adapter))
+                    requestCluster.append(c)
+                }
             }
             clusters.append(.init(id: c, members: members.map { tasks[$0].name }, adapter: adapter,
                                   usesOwnAdapter: choice.usesOwnAdapter,
                                   rank: adapter.modules.map(\.rank).max() ?? choice.rank, bytes: bytes))
+        }
+        for (request, (c, quality)) in zip(requests, zip(requestCluster, try await scoring.qualities(requests))) {
+            outcomes[request.task] = .init(name: tasks[request.task].name, cluster: c, quality: quality)
         }
         let total = clusters.reduce(0) { $0 + $1.bytes }
         guard total <= budget else {
@@ -674,33 +687,37 @@ public struct RankAllocatingPlanner: Sendable {
 
         mutating func scoreOwnAdapters() async throws {
             guard own.isEmpty else { return }
-            for i in tasks.indices {
-                let score = try await score(task: i, key: "own", candidate: tasks[i].adapter)
-                guard score > 0 else {
-                    throw ClusteringError(.evaluatorFailed,
-                        "evaluator \(evaluator.name) scored task '\(tasks[i].name)''s own adapter at \(score); "
-                        + "retained quality needs a positive score for it (use accuracy or exp(−loss))")
-                }
-                own.append(score)
+            let scores = try await scores(tasks.indices.map { (task: $0, key: "own", candidate: tasks[$0].adapter) })
+            for (i, score) in scores.enumerated() where !(score > 0) {
+                throw ClusteringError(.evaluatorFailed,
+                    "evaluator \(evaluator.name) scored task '\(tasks[i].name)''s own adapter at \(score); "
+                    + "retained quality needs a positive score for it (use accuracy or exp(−loss))")
             }
+            own = scores
         }
 
-        mutating func quality(task: Int, key: String, candidate: LoRAAdapter) async throws -> Double {
-            try await score(task: task, key: key, candidate: candidate) / own[task]
+        /// Retained quality of each task with the served adapter `key`, in order; the scores not in the
+        /// memo asked for together (`Evaluator.checkedScores`).
+        mutating func qualities(_ requests: [(task: Int, key: String, candidate: LoRAAdapter)]) async throws -> [Double] {
+            try await scores(requests).enumerated().map { $0.element / own[requests[$0.offset].task] }
         }
 
-        /// The memo's score of `task` with the served adapter `key`, else the evaluator's, kept.
-        private mutating func score(task: Int, key: String, candidate: LoRAAdapter) async throws -> Double {
-            let memoKey = "\(evaluator.name)|\(task)|\(key)"
-            if let known = memo.score(memoKey) { return known }
-            let value = try await evaluate(task: task, candidate: candidate)
-            memo.keep(value, for: memoKey)
-            return value
-        }
-
-        mutating func evaluate(task: Int, candidate: LoRAAdapter) async throws -> Double {
-            evaluations += 1
-            return try await evaluator.checkedScore(task: tasks[task], candidate: candidate)
+        /// The memo's score of each task with the served adapter `key`, else the evaluator's, kept.
+        private mutating func scores(_ requests: [(task: Int, key: String, candidate: LoRAAdapter)]) async throws -> [Double] {
+            let memoKeys = requests.map { "\(evaluator.name)|\($0.task)|\($0.key)" }
+            var known: [String: Double] = [:]
+            var missing: [Int] = []   // the first request of each key not in the memo
+            for (i, memoKey) in memoKeys.enumerated() where known[memoKey] == nil {
+                if let score = memo.score(memoKey) { known[memoKey] = score } else { known[memoKey] = .nan; missing.append(i) }
+            }
+            evaluations += missing.count
+            let fresh = try await evaluator.checkedScores(missing.map { (tasks[requests[$0].task], requests[$0].candidate) },
+                                                          concurrency: 1)
+            for (i, value) in zip(missing, fresh) {
+                memo.keep(value, for: memoKeys[i])
+                known[memoKeys[i]] = value
+            }
+            return memoKeys.map { known[$0]! }
         }
     }
 }

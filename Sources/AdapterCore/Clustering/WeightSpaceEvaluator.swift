@@ -7,13 +7,13 @@
 /// misses the update entirely (zero) scores 0, as does any candidate at least that far away.
 /// Modules are matched by name; a module present on one side only counts as a zero update on the
 /// other (the clustering code never mixes base-model profiles, so this does not arise there).
-public struct WeightSpaceEvaluator: Evaluator {
+public struct WeightSpaceEvaluator: ComputedEvaluator {
     public var name: String { "weight-space" }
     public var maximumScore: Double? { 1 }
 
     public init() {}
 
-    public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
+    public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         Self.score(own: task.adapter, candidate: candidate)
     }
 

@@ -94,15 +94,20 @@ public struct InstallPlacement: Sendable {
             if best == nil || option.gain > best!.gain + 1e-12 { best = option }
         }
         let merger = try makeMerger([task], storageDType)
-        // The task's own score, the reference of its quality in every option.
-        let taskOwn = try await evaluator.checkedScore(task: task, candidate: task.adapter)
-        evaluations += 1
-        if let (rank, bytes) = try largestRank(for: [task], maximum: Self.rank(of: task), within: free) {
-            let adapter = try merge([task], weights: [1], rank: rank, merger: merger)
-            let quality = try await evaluator.checkedScore(task: task, candidate: adapter) / taskOwn
-            evaluations += 1
-            consider(Option(quality: [task.name: quality], gain: quality, rank: rank,
-                            home: { .alone(adapter: adapter, rank: rank, bytes: bytes) }), "alone at rank \(rank)")
+        // The task's own score, the reference of its quality in every option, asked for with the score
+        // of the task alone at a lower rank.
+        let alone = try largestRank(for: [task], maximum: Self.rank(of: task), within: free).map { rank, bytes in
+            (rank: rank, bytes: bytes, adapter: try merge([task], weights: [1], rank: rank, merger: merger))
+        }
+        let scores = try await evaluator.checkedScores([(task, task.adapter)] + (alone.map { [(task, $0.adapter)] } ?? []),
+                                                       concurrency: 1)
+        evaluations += scores.count
+        let taskOwn = scores[0]
+        if let alone {
+            let quality = scores[1] / taskOwn
+            consider(Option(quality: [task.name: quality], gain: quality, rank: alone.rank,
+                            home: { .alone(adapter: alone.adapter, rank: alone.rank, bytes: alone.bytes) }),
+                     "alone at rank \(alone.rank)")
         }
         for c in try nearestClusters(to: task, in: clusters) {
             try Task.checkCancellation()
@@ -148,15 +153,16 @@ public struct InstallPlacement: Sendable {
                           home: { .joined(cluster: c, adapter: try merge(), rank: rank, bytes: bytes) })
         }
         let adapter = try merge(members, weights: weights, rank: rank, merger: merger)
-        for member in members {
-            try Task.checkCancellation()
-            var own = taskOwn
-            if member.name != task.name {
-                own = try await evaluator.checkedScore(task: member, candidate: member.adapter)
-                evaluations += 1
-            }
-            let kept = try await evaluator.checkedScore(task: member, candidate: adapter) / own
-            evaluations += 1
+        try Task.checkCancellation()
+        // Every member's score with the merge and, but for the task's, with its own adapter, together.
+        let others = members.filter { $0.name != task.name }
+        let scores = try await evaluator.checkedScores(members.map { ($0, adapter) } + others.map { ($0, $0.adapter) },
+                                                       concurrency: 1)
+        evaluations += scores.count
+        var ownScores = scores[members.count...].makeIterator()
+        for (member, score) in zip(members, scores) {
+            let own = member.name == task.name ? taskOwn : ownScores.next() ?? .nan
+            let kept = score / own
             quality[member.name] = kept
             gain += kept - (cluster.quality[member.name] ?? 0)
         }
