@@ -83,7 +83,7 @@ fi
 
 # The base model the corpus's MiniLM adapters were trained on (tools/setup.sh fetched it): with it,
 # adapterd records what each install's examples feed the model and scores merges on that
-# (evaluator = auto → data-aware); without it, in weight space.
+# (evaluator = auto → label-probability on a model this small); without it, in weight space.
 BASE_MODEL=""
 if [ -d "$CORPUS" ]; then
   for dir in "${ADAPTERD_MINILM_DIR:-}" /usr/share/adapterd/models/all-MiniLM-L6-v2 "$HOME/.local/share/adapterd/models/all-MiniLM-L6-v2"; do
@@ -188,9 +188,9 @@ say "quarantine"
 say "status: the served set under the budget (clusters, members, retained quality and its evaluator)"
 "$ADAPTERCTL" status
 if [ -n "$BASE_MODEL" ]; then
-  echo "(retained quality here is data-aware: the share of each task's own update, applied to what its ten"
-  echo " examples feed the base model, that the adapter serving it reproduces. How it tracks accuracy"
-  echo " measured on held-out data: docs/QUALITY.md)"
+  echo "(retained quality here is label-probability's: the probability the base model with the adapter"
+  echo " serving a task gives its ten examples' right labels, as a share of what the task's own adapter"
+  echo " gives. How it tracks accuracy measured on held-out data: docs/QUALITY.md)"
 else
   echo "(retained quality here is the weight-space proxy: the share of each task's update its adapter keeps;"
   echo " no base model was found, so the examples were not used. How it tracks measured accuracy: docs/QUALITY.md)"

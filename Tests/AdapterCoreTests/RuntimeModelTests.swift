@@ -200,4 +200,18 @@ import Testing
         }
         #expect(try model.forward([[Int32](repeating: 5, count: 48)])[0].logits.count == 48 * 320)
     }
+
+    /// The layer weights a forward pass multiplies each token by are counted as the fixtures' files hold
+    /// them: every two-dimensional weight inside a layer (embeddings, norms and biases aside).
+    @Test(arguments: ["bert"] + RuntimeFixtures.decoderCases)
+    func layerParameterCountIsTheLayersLinearWeights(name: String) throws {
+        let directory = RuntimeFixtures.model(name)
+        let model = try BaseModel(modelDirectory: directory)
+        let file = try SafeTensorsFile(contentsOf: directory.appendingPathComponent("model.safetensors"))
+        let linear = file.tensors.filter {
+            $0.shape.count == 2 && $0.name.hasSuffix(".weight") && ($0.name.contains(".layer.") || $0.name.contains(".layers."))
+        }
+        #expect(linear.count >= 6)
+        #expect(model.layerParameterCount == linear.reduce(0) { $0 + $1.elementCount })
+    }
 }

@@ -108,8 +108,8 @@ struct ConfigurationFileTests {
         #expect(evaluators.fallback?.name == "weight-space")
     }
 
-    /// `evaluator = auto` (the default) scores data-aware only with a loaded base model, and says why
-    /// otherwise; `data-aware` without `base-model` is a configuration error; `base-model` is a key.
+    /// `evaluator = auto` (the default) scores with the examples only with a loaded base model (label
+    /// probabilities on one as small as llama-tiny, data-aware on a larger one), and says why otherwise; `data-aware` without `base-model` is a configuration error; `base-model` is a key.
     @Test func evaluatorAutoFollowsTheBaseModel() throws {
         let logger = Logger(label: "test")
         let plain = EvaluatorFactory.make(DaemonSettings(), baseModel: .notConfigured, logger: logger)
@@ -124,8 +124,12 @@ struct ConfigurationFileTests {
             return
         }
         let choice = EvaluatorFactory.make(settings, baseModel: loaded, logger: logger)
-        #expect(choice.name == "data-aware")
+        #expect(choice.name == "label-probability")
         #expect(choice.reason.hasPrefix("evaluator = auto; base model \(model.directory) (decoder"))
+        #expect(model.sketcher.model.layerParameterCount <= LabelProbabilityEvaluator.routineLayerParameters)
+        #expect(choice.sketchingModel != nil)   // data-aware stays possible for a plan with unlabelled tasks
+        settings.evaluator = .dataAware
+        #expect(EvaluatorFactory.make(settings, baseModel: loaded, logger: logger).name == "data-aware")
         settings.evaluator = .weightSpace
         #expect(EvaluatorFactory.make(settings, baseModel: loaded, logger: logger).name == "weight-space")
 

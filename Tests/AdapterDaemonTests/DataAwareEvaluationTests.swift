@@ -18,8 +18,13 @@ struct DataAwareEvaluationTests {
     /// Less than the three adapters' own 121 KB: the plan has to merge.
     static let budget: Int64 = 80_000
 
-    static func fixture(baseModel: String? = CorpusFiles.llamaTiny, budget: Int64 = budget) throws -> AdapterServiceTests.Fixture {
-        try AdapterServiceTests.Fixture(settings: { $0.baseModel = baseModel }, budgetOverride: .bytes(budget))
+    /// `evaluator = data-aware` (`auto` scores by label probability on a model this small) with the base model.
+    static func fixture(baseModel: String? = CorpusFiles.llamaTiny, budget: Int64 = budget,
+                        evaluator: EvaluatorKind = .dataAware) throws -> AdapterServiceTests.Fixture {
+        try AdapterServiceTests.Fixture(settings: {
+            $0.baseModel = baseModel
+            $0.evaluator = evaluator
+        }, budgetOverride: .bytes(budget))
     }
 
     @Test func installsSketchAndPlansScoreOnTheExamples() async throws {
@@ -31,7 +36,7 @@ struct DataAwareEvaluationTests {
         }
         let status = try service.reads.status(fixture.context)
         #expect(status.evaluator?.name == "data-aware")
-        #expect(status.evaluator?.reason.hasPrefix("evaluator = auto; base model \(CorpusFiles.llamaTiny)") == true)
+        #expect(status.evaluator?.reason.hasPrefix("evaluator = data-aware; base model \(CorpusFiles.llamaTiny)") == true)
         let served = try #require(status.served)
         #expect(served.kind == "clustered")
         #expect(served.evaluator == "data-aware", "note: \(served.evaluatorNote ?? "none")")
@@ -68,6 +73,7 @@ struct DataAwareEvaluationTests {
             settings.stateDirectory = fixture.directory.path + "/state"
             settings.textEmbedder = .hashing
             settings.baseModel = CorpusFiles.llamaTiny
+            settings.evaluator = .dataAware
             return settings
         }(), budgetOverride: .bytes(Self.budget), socketActivated: false, logger: Logger(label: "test"))
         let replanned = try await again.replanner.recluster(ReclusterParams(), fixture.context)
@@ -104,8 +110,40 @@ struct DataAwareEvaluationTests {
         #expect(fixture.service.replanner.sketches.madeCount == 0)
     }
 
+    /// `evaluator = auto` on a model this small: label probabilities while every task's examples are
+    /// labelled, data-aware scores (from the sketches recorded at install all along) once a task's are not.
+    @Test func autoScoresByLabelProbabilityWhileEveryTaskIsLabelled() async throws {
+        let fixture = try Self.fixture(evaluator: .auto)
+        for (id, task, corpusTask) in Self.tasks {
+            _ = try await fixture.service.installer.install(
+                try CorpusFiles.installParams(id, task: task, corpusTask: corpusTask), fixture.context)
+        }
+        let status = try fixture.service.reads.status(fixture.context)
+        #expect(status.evaluator?.name == "label-probability")
+        #expect(status.evaluator?.reason.hasPrefix("evaluator = auto; base model \(CorpusFiles.llamaTiny) (decoder") == true)
+        #expect(status.evaluator?.reason.hasSuffix(": label-probability, or data-aware for a plan with a task whose "
+                                                   + "examples have fewer than two labels") == true)
+        let served = try #require(status.served)
+        #expect(served.kind == "clustered")
+        #expect(served.evaluator == "label-probability", "note: \(served.evaluatorNote ?? "none")")
+        #expect(served.evaluatorNote == nil)
+        #expect(fixture.service.replanner.sketches.madeCount == 3)
+
+        // A task installed with unlabelled examples (its texts alone): the plan is data-aware.
+        var unlabelled = try CorpusFiles.installParams("llama-007-intent_banking", task: "banking", corpusTask: "intent_banking")
+        unlabelled.examples = try unlabelled.examples.split(separator: "\n").map { line in
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return String(decoding: try JSONSerialization.data(withJSONObject: ["text": object["text"]!]), as: UTF8.self)
+        }.joined(separator: "\n")
+        #expect(!unlabelled.examples.contains("label"))
+        _ = try await fixture.service.installer.install(unlabelled, fixture.context)
+        let mixed = try #require(try fixture.service.reads.status(fixture.context).served)
+        #expect(mixed.evaluator == "data-aware", "note: \(mixed.evaluatorNote ?? "none")")
+        #expect(mixed.tasks.count == 4)
+    }
+
     @Test func withoutABaseModelTheWeightSpaceEvaluatorScoresAndStatusSaysWhy() async throws {
-        let fixture = try Self.fixture(baseModel: nil)
+        let fixture = try Self.fixture(baseModel: nil, evaluator: .auto)
         for (id, task, corpusTask) in Self.tasks {
             _ = try await fixture.service.installer.install(
                 try CorpusFiles.installParams(id, task: task, corpusTask: corpusTask), fixture.context)

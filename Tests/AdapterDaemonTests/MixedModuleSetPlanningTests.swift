@@ -18,9 +18,17 @@ struct MixedModuleSetPlanningTests {
                         ("llama-011-formality_customer_letters", "letters", "formality_customer_letters")]
     /// 12 KB: less than the four adapters truncated to rank 1 (about 16 KB), so the plan merges;
     /// 7 KB: less than one merged adapter per module set, so one adapter padded to q+k+v+o serves all.
-    @Test(arguments: [nil, CorpusFiles.llamaTiny], [Int64(12_000), 7_000])
-    func oneBudgetServesEveryModuleOfEveryTask(baseModel: String?, budget: Int64) async throws {
-        let fixture = try AdapterServiceTests.Fixture(settings: { $0.baseModel = baseModel }, budgetOverride: .bytes(budget))
+    /// Without a base model; with llama-tiny, `auto` (label probabilities) and `data-aware`.
+    static let evaluators: [(baseModel: String?, evaluator: EvaluatorKind)] =
+        [(nil, .auto), (CorpusFiles.llamaTiny, .auto), (CorpusFiles.llamaTiny, .dataAware)]
+
+    @Test(arguments: evaluators.indices, [Int64(12_000), 7_000])
+    func oneBudgetServesEveryModuleOfEveryTask(evaluatorIndex: Int, budget: Int64) async throws {
+        let (baseModel, evaluator) = Self.evaluators[evaluatorIndex]
+        let fixture = try AdapterServiceTests.Fixture(settings: {
+            $0.baseModel = baseModel
+            $0.evaluator = evaluator
+        }, budgetOverride: .bytes(budget))
         for (id, task, corpusTask) in Self.tasks {
             _ = try await fixture.service.installer.install(
                 try CorpusFiles.installParams(id, task: task, corpusTask: corpusTask), fixture.context)
@@ -38,12 +46,17 @@ struct MixedModuleSetPlanningTests {
             let servedAdapter = try PEFTAdapterLoader.load(directory: URL(fileURLWithPath: directory))
             let modules = Set(servedAdapter.modules.map(\.name))
             #expect(own.isSubset(of: modules), "\(task): served by \(modules.sorted()), adapts \(own.sorted())")
-            #expect(route.retainedQuality.map { $0 >= 0 && $0 <= 1 } ?? false)
+            // At most 1 by weight-space or data-aware; by label probability a merge may beat the own adapter.
+            #expect(route.retainedQuality.map { $0 >= 0 && (evaluator == .auto && baseModel != nil || $0 <= 1) } ?? false)
         }
-        // The plan's evaluator: weight-space without a base model; with it, data-aware or (when a
-        // merge joins module sets a sketch did not record) weight-space with the reason in the note.
+        // The plan's evaluator: weight-space without a base model; with it, `auto` runs the model with
+        // each candidate (any module set) on the labelled examples; data-aware, or (when a merge joins
+        // module sets a sketch did not record) weight-space with the reason in the note.
         if baseModel == nil {
             #expect(served.evaluator == "weight-space")
+        } else if evaluator == .auto {
+            #expect(served.evaluator == "label-probability", "note: \(served.evaluatorNote ?? "none")")
+            #expect(served.evaluatorNote == nil)
         } else if served.evaluator != "data-aware" {
             #expect(served.evaluator == "weight-space")
             #expect(served.evaluatorNote?.contains("data-aware failed") == true, "\(served.evaluatorNote ?? "none")")

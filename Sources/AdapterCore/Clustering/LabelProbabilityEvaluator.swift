@@ -24,6 +24,14 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     public static let maximumExamples = FewShotLabelHead.maximumExamples
     public static let maximumLabels = FewShotLabelHead.maximumLabels
 
+    /// The largest base model (`BaseModel.layerParameterCount`) on which scoring every candidate of a
+    /// plan by a forward pass is routine: 3× MiniLM-L6, whose plan of 14 tasks takes 4.2 s on 2 cores
+    /// (141 scores, docs/QUALITY.md); a Llama-3.2-1B-shaped model reads one example in about 2 s.
+    public static let routineLayerParameters = 32_000_000
+
+    /// Whether a plan is routinely scored this way on `model` (`routineLayerParameters`).
+    public static func isRoutine(on model: BaseModel) -> Bool { model.layerParameterCount <= routineLayerParameters }
+
     /// Scores with the model and tokenizer of a sketcher (one runtime for every built-in evaluator).
     public init(sketcher: TaskInputSketcher, examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
         context = RuntimeScoringContext(sketcher: sketcher, examples: examples)

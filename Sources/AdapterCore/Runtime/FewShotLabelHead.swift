@@ -31,8 +31,7 @@ public struct FewShotLabelHead: Sendable {
 
     /// The head of a task with `examples`; `taskName` is for messages only.
     public init(examples: [TaskExample], taskName: String, model: BaseModel, encoding: ExampleSequences) throws(ModelRuntimeError) {
-        let labelled = Array(examples.compactMap { example in (example.output ?? example.label).map { (example, $0) } }
-            .prefix(Self.maximumExamples))
+        let labelled = Self.labelled(examples)
         let labels = Array(Set(labelled.map(\.1))).sorted()
         guard labels.count >= 2 else {
             throw ModelRuntimeError(.invalidArgument,
@@ -51,6 +50,17 @@ public struct FewShotLabelHead: Sendable {
         for (example, _) in labelled { prompts.append(try encoding.prompt(example)) }
         self.prompts = prompts
         answers = labels.map(encoding.answerTokens)
+    }
+
+    /// The first `maximumExamples` examples that carry a label (else an output), with it.
+    private static func labelled(_ examples: [TaskExample]) -> [(TaskExample, String)] {
+        Array(examples.compactMap { example in (example.output ?? example.label).map { (example, $0) } }
+            .prefix(maximumExamples))
+    }
+
+    /// Whether these examples make a head: 2 to `maximumLabels` distinct labels among the kept ones.
+    public static func hasHead(_ examples: [TaskExample]) -> Bool {
+        (2...maximumLabels).contains(Set(labelled(examples).map(\.1)).count)
     }
 
     /// Encoders: each label's prototype under `adapter` (unit vectors, in `labels` order), from the

@@ -165,7 +165,9 @@ public enum InstallPlanKind: String, Sendable, Hashable, CaseIterable {
 
 /// The evaluator re-clustering uses (configuration key `evaluator`).
 public enum EvaluatorKind: String, Sendable, Hashable, CaseIterable {
-    /// The default: `data-aware` when `base-model` is set and loads, else `weight-space`.
+    /// The default. With a `base-model` that loads: `label-probability` when the model is small enough
+    /// to run once per candidate (layers of at most 32 M weights: MiniLM-sized) and every task of the
+    /// plan has at least two labels among its examples, else `data-aware`. Without one: `weight-space`.
     case auto
     /// Built in, needs `base-model`: how much of each task's own update the merge reproduces on the
     /// inputs the task's examples feed the base model (`DataAwareEvaluator`, from input sketches
@@ -173,7 +175,7 @@ public enum EvaluatorKind: String, Sendable, Hashable, CaseIterable {
     case dataAware = "data-aware"
     /// Built in, needs `base-model` and labelled examples: the mean probability the model with the
     /// candidate gives each example's right label (`LabelProbabilityEvaluator`): one forward pass
-    /// over the examples per candidate, so planning takes about 15× as long as `data-aware`; on the
+    /// over the examples per candidate, so planning takes about 10× as long as `data-aware`; on the
     /// corpus its plans match the external few-shot scorer's (docs/QUALITY.md). Falls back to
     /// weight-space for a plan it cannot score.
     case labelProbability = "label-probability"

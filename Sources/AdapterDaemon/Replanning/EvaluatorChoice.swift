@@ -1,38 +1,51 @@
 import AdapterCore
 
 /// The evaluator re-clustering uses, as the settings and the base model make it, with the reason
-/// status shows. The data-aware one needs the tasks' input sketches, so it is resolved per plan.
+/// status shows. The built-in ones read the tasks' examples or input sketches, so they are resolved
+/// per plan.
 enum EvaluatorChoice: Sendable {
     case fixed(ServedSetPlanner.Evaluators, reason: String)
     case dataAware(LoadedBaseModel, reason: String)
     case labelProbability(LoadedBaseModel, reason: String)
+    /// `auto` on a model small enough to run per candidate: label-probability for a plan whose every
+    /// task has a label head in its examples, else data-aware (input sketches are recorded at install).
+    case labelProbabilityWhereLabelled(LoadedBaseModel, reason: String)
 
     /// The evaluator's name (`data-aware`, `label-probability`, `weight-space`, or the command's cached name).
     var name: String {
         switch self {
         case .fixed(let evaluators, _): evaluators.primary.name
         case .dataAware: "data-aware"
-        case .labelProbability: "label-probability"
+        case .labelProbability, .labelProbabilityWhereLabelled: "label-probability"
         }
     }
 
     var reason: String {
         switch self {
-        case .fixed(_, let reason), .dataAware(_, let reason), .labelProbability(_, let reason): reason
+        case .fixed(_, let reason), .dataAware(_, let reason), .labelProbability(_, let reason),
+             .labelProbabilityWhereLabelled(_, let reason): reason
         }
     }
 
-    /// The base model a data-aware choice records input sketches with at install.
+    /// The base model a choice that may score data-aware records input sketches with at install.
     var sketchingModel: LoadedBaseModel? {
-        if case .dataAware(let model, _) = self { model } else { nil }
+        switch self {
+        case .dataAware(let model, _), .labelProbabilityWhereLabelled(let model, _): model
+        case .fixed, .labelProbability: nil
+        }
     }
 
     /// The evaluators of one plan over `inputs`: data-aware scores from each task's input sketch
-    /// (made on first use, by `book`), falling back to weight-space when a task has none.
+    /// (made on first use, by `book`) or label probabilities on each task's examples, falling back to
+    /// weight-space for a plan they cannot score.
     func evaluators(for inputs: [ServedSetPlanner.Input], book: InputSketchBook) -> ServedSetPlanner.Evaluators {
         switch self {
         case .fixed(let evaluators, _):
             return evaluators
+        case .labelProbabilityWhereLabelled(let model, let reason):
+            let labelled = inputs.allSatisfy { input in (try? input.examples()).map(FewShotLabelHead.hasHead) ?? false }
+            return labelled ? Self.labelProbability(model, reason: reason).evaluators(for: inputs, book: book)
+                            : Self.dataAware(model, reason: reason).evaluators(for: inputs, book: book)
         case .dataAware(let model, _):
             let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let evaluator = DataAwareEvaluator { task in

@@ -5,8 +5,10 @@ import Logging
 
 /// Makes the `EvaluatorChoice` of the settings.
 enum EvaluatorFactory {
-    /// `auto`: data-aware with a loaded base model, else weight-space; `data-aware` without a usable
-    /// base model: weight-space, saying why; the command (cached by the merged adapter's sha256 and
+    /// `auto`: with a loaded base model, label-probability where every task's examples are labelled and
+    /// the model is small enough to run per candidate (`LabelProbabilityEvaluator.isRoutine`), else
+    /// data-aware; without one, weight-space. `data-aware` without a usable base model: weight-space,
+    /// saying why; the command (cached by the merged adapter's sha256 and
     /// the task's version) falling back to weight-space when it fails.
     static func make(_ settings: DaemonSettings, baseModel: BaseModelState, logger: Logger) -> EvaluatorChoice {
         switch settings.evaluator {
@@ -17,6 +19,10 @@ enum EvaluatorFactory {
             switch baseModel {
             case .loaded(let model) where settings.evaluator == .labelProbability:
                 return .labelProbability(model, reason: "\(key); base model \(model.directory) (\(model.summary))")
+            case .loaded(let model) where settings.evaluator == .auto && LabelProbabilityEvaluator.isRoutine(on: model.sketcher.model):
+                return .labelProbabilityWhereLabelled(
+                    model, reason: "\(key); base model \(model.directory) (\(model.summary)): label-probability, or "
+                        + "data-aware for a plan with a task whose examples have fewer than two labels")
             case .loaded(let model):
                 return .dataAware(model, reason: "\(key); base model \(model.directory) (\(model.summary))")
             case .notConfigured:
