@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import AdapterCore
 
@@ -20,6 +21,27 @@ struct LabelProbabilityEvaluatorTests {
         // Half the update moves the probability part of the way.
         let half = try await evaluator.score(task: task, candidate: EvaluatorTests.scaledCopy(adapter, by: 0.5))
         #expect(half > base, "half \(half), base \(base)")
+        // The own adapter's score, read with its prototypes, is what a forward pass with an equal
+        // adapter decoded apart (not a copy) gives, to the bit.
+        let reloaded = try CorpusTasks.adapter(id)
+        #expect(!reloaded.isCopy(of: adapter))
+        #expect(try await evaluator.score(task: task, candidate: reloaded) == own)
+        // Evaluators sharing references read a task's examples once, until it is dropped.
+        let reads = Mutex(0)
+        let references = LabelProbabilityEvaluator.References()
+        func sharing() -> LabelProbabilityEvaluator {
+            LabelProbabilityEvaluator(sketcher: sketcher, references: references) { _ in
+                reads.withLock { $0 += 1 }
+                return examples
+            }
+        }
+        let halved = EvaluatorTests.scaledCopy(adapter, by: 0.5)
+        #expect(try await sharing().score(task: task, candidate: halved) == half)
+        #expect(try await sharing().score(task: task, candidate: adapter) == own)
+        #expect(reads.withLock { $0 } == 1)
+        references.keep(only: [(task.name, task.version + 1)])
+        #expect(try await sharing().score(task: task, candidate: halved) == half)
+        #expect(reads.withLock { $0 } == 2)
         // One example's weight in the mean: what a merge must win by to replace truncate-only.
         #expect(evaluator.exampleWeight(for: task)
                 == 1 / Double(min(examples.count, LabelProbabilityEvaluator.maximumExamples)))

@@ -18,7 +18,7 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     public var name: String { "label-probability" }
 
     private let context: RuntimeScoringContext
-    private let references = TaskReferenceCache<Reference>()
+    private let references: References
     /// At most this many labelled examples are read (the first ones), and at most this many distinct
     /// labels scored: each candidate costs examples × labels sequences for a decoder.
     public static let maximumExamples = FewShotLabelHead.maximumExamples
@@ -32,14 +32,32 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     /// Whether a plan is routinely scored this way on `model` (`routineLayerParameters`).
     public static func isRoutine(on model: BaseModel) -> Bool { model.layerParameterCount <= routineLayerParameters }
 
-    /// Scores with the model and tokenizer of a sketcher (one runtime for every built-in evaluator).
-    public init(sketcher: TaskInputSketcher, examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
+    /// What each task's scores are read against (its label head, the own adapter's prototypes and
+    /// score), made once per task version with the model it was made with; shared by the evaluators of
+    /// successive plans on that model, so that each reads only its new tasks' own adapters.
+    public final class References: Sendable {
+        let cache = TaskReferenceCache<Reference>()
+
+        public init() {}
+
+        /// Drops the references of every task version not among `tasks`.
+        public func keep(only tasks: [(name: String, version: Int)]) { cache.keep(only: tasks) }
+    }
+
+    /// Scores with the model and tokenizer of a sketcher (one runtime for every built-in evaluator);
+    /// `references`: kept from an earlier evaluator on the same model and examples, else made here.
+    public init(sketcher: TaskInputSketcher, references: References = References(),
+                examples: @escaping @Sendable (TaskProfile) throws -> [TaskExample]) {
         context = RuntimeScoringContext(sketcher: sketcher, examples: examples)
+        self.references = references
     }
 
     public func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         do {
-            return try reference(for: task).probability(with: try FactoredLoRA(candidate))
+            let reference = try reference(for: task)
+            // The own adapter's score was read with its prototypes.
+            if candidate.isCopy(of: task.adapter) { return reference.ownScore }
+            return try reference.probability(with: try FactoredLoRA(candidate))
         } catch {
             throw ClusteringError.evaluatorFailure(error, "label probability of task '\(task.name)'")
         }
@@ -52,21 +70,27 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     }
 
     private func reference(for task: TaskProfile) throws -> Reference {
-        try references.value(for: task) {
+        try references.cache.value(for: task) {
             let head = try FewShotLabelHead(examples: context.examplesOf(task), taskName: task.name,
                                             model: context.model, encoding: context.encoding)
-            return Reference(head: head, prototypes: try head.prototypes(adapter: try FactoredLoRA(task.adapter)))
+            let own = try head.reference(adapter: try FactoredLoRA(task.adapter))
+            return Reference(head: head, prototypes: own.prototypes, ownScore: Reference.meanProbability(own.logits, head))
         }
     }
 
-    /// A task's label head, and for encoders the prototypes its own adapter gives the labels.
+    /// A task's label head, for encoders the prototypes its own adapter gives the labels, and the own
+    /// adapter's score (read with them).
     struct Reference: Sendable {
         let head: FewShotLabelHead
         let prototypes: [[Float]]
+        let ownScore: Double
 
         /// Mean probability of the right label with `adapter` applied.
         func probability(with adapter: FactoredLoRA) throws -> Double {
-            let logits = try head.logits(head.prompts, adapter: adapter, prototypes: prototypes)
+            Self.meanProbability(try head.logits(head.prompts, adapter: adapter, prototypes: prototypes), head)
+        }
+
+        static func meanProbability(_ logits: [[Double]], _ head: FewShotLabelHead) -> Double {
             let total = zip(logits, head.gold).reduce(0.0) { $0 + FewShotLabelHead.softmax($1.0)[$1.1] }
             return total / Double(max(1, head.gold.count))
         }

@@ -12,6 +12,12 @@ final class TaskReferenceCache<Value: Sendable>: Sendable {
 
     init() {}
 
+    /// Drops the values of every task version not among `tasks`.
+    func keep(only tasks: [(name: String, version: Int)]) {
+        let live = Set(tasks.map { Key(name: $0.name, version: $0.version) })
+        entries.withLock { $0 = $0.filter { live.contains($0.key) } }
+    }
+
     /// The value of `task`, made by `make` on first use.
     func value(for task: TaskProfile, make: () throws -> Value) throws -> Value {
         let key = Key(name: task.name, version: task.version)

@@ -67,7 +67,24 @@ public struct FewShotLabelHead: Sendable {
     /// kept examples' prompts. Decoders need none: empty.
     public func prototypes(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> [[Float]] {
         guard case .bert(let bert) = model else { return [] }
+        return prototypes(of: try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised))
+    }
+
+    /// The prototypes `adapter` gives the labels and the kept examples' logits under it, from one
+    /// reading of the examples: what `prototypes(adapter:)` and then `logits(prompts, adapter:
+    /// prototypes:)` give, without reading them twice.
+    public func reference(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> (prototypes: [[Float]], logits: [[Double]]) {
+        guard case .bert(let bert) = model, prompts.count <= Self.maximumBatch else {
+            let prototypes = try prototypes(adapter: adapter)
+            return (prototypes, try logits(prompts, adapter: adapter, prototypes: prototypes))
+        }
         let vectors = try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised)
+        let prototypes = prototypes(of: vectors)
+        return (prototypes, Self.cosineLogits(vectors, prototypes))
+    }
+
+    /// Each label's prototype: the normalised sum of its examples' unit embeddings.
+    private func prototypes(of vectors: [[Float]]) -> [[Float]] {
         var sums = [[Float]](repeating: [Float](repeating: 0, count: vectors.first?.count ?? 0), count: labels.count)
         for (i, vector) in vectors.enumerated() {
             for j in vector.indices { sums[gold[i]][j] += vector[j] }
@@ -119,11 +136,15 @@ public struct FewShotLabelHead: Sendable {
                 }
             }
         case .bert(let bert):
-            let vectors = try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised)
-            return vectors.map { vector in
-                prototypes.map { prototype in
-                    zip(vector, prototype).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } / Self.temperature
-                }
+            return Self.cosineLogits(try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised), prototypes)
+        }
+    }
+
+    /// Encoders' logits: each unit embedding's cosine to each prototype / `temperature`.
+    private static func cosineLogits(_ vectors: [[Float]], _ prototypes: [[Float]]) -> [[Double]] {
+        vectors.map { vector in
+            prototypes.map { prototype in
+                zip(vector, prototype).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } / temperature
             }
         }
     }

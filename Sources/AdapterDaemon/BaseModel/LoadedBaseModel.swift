@@ -13,6 +13,9 @@ struct LoadedBaseModel: Sendable {
     let sketcher: TaskInputSketcher
     /// The first-layer inputs of the vocabulary (for trigger candidates and the detector's token features).
     let table: TokenEmbeddingTable
+    /// The tasks' label heads and own-adapter scores the label-probability evaluator read on this
+    /// model, kept from one plan to the next.
+    let labelReferences = LabelProbabilityEvaluator.References()
 
     /// Loads the model, its tokenizer and its token table. Throws the runtime's error (a clear
     /// message) when the directory is not a model the runtime implements.

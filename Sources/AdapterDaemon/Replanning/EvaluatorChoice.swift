@@ -57,7 +57,8 @@ enum EvaluatorChoice: Sendable {
             return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
         case .labelProbability(let model, _):
             let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            let evaluator = LabelProbabilityEvaluator(sketcher: model.sketcher) { task in
+            model.labelReferences.keep(only: inputs.map { ($0.name, $0.version) })
+            let evaluator = LabelProbabilityEvaluator(sketcher: model.sketcher, references: model.labelReferences) { task in
                 guard let input = byName[task.name] else {
                     throw ClusteringError(.evaluatorFailed, "task '\(task.name)' is not in this plan")
                 }
