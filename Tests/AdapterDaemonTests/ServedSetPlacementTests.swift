@@ -88,7 +88,7 @@ import Testing
         #expect(settled.clusters.reduce(0) { $0 + $1.bytes } <= Int64(budget))
     }
 
-    /// `full` (and `auto` below 64 MiB of adapters, as in every other test) plans every task before
+    /// `full` (and `auto` below 64 MiB and 17 adapters, as in every other test) plans every task before
     /// the install answers: nothing is ever placed.
     @Test func fullPlansEveryTaskAtInstall() async throws {
         let fixture = try AdapterServiceTests.Fixture(settings: { $0.installPlan = .full }, budgetOverride: .bytes(60_000))
@@ -99,8 +99,25 @@ import Testing
             #expect(result.placement == nil)
             #expect(result.retainedQuality == served.tasks.first { $0.task == task }?.retainedQuality)
         }
-        #expect(InstallPlanKind.auto.places(installedBytes: 64 << 20) == false)
-        #expect(InstallPlanKind.auto.places(installedBytes: (64 << 20) + 1))
+        #expect(InstallPlanKind.auto.places(installedBytes: 64 << 20, installedTasks: 16) == false)
+        #expect(InstallPlanKind.auto.places(installedBytes: (64 << 20) + 1, installedTasks: 2))
+        #expect(InstallPlanKind.auto.places(installedBytes: 1 << 20, installedTasks: 17))
+        #expect(InstallPlanKind.full.places(installedBytes: 1 << 40, installedTasks: 1000) == false)
+        #expect(InstallPlanKind.place.places(installedBytes: 1, installedTasks: 1))
+    }
+
+    /// `auto` places the seventeenth installed task (small adapters: the task count, not the bytes).
+    @Test func autoPlacesOnceMoreThanSixteenTasksAreInstalled() async throws {
+        let fixture = try AdapterServiceTests.Fixture(budgetOverride: .bytes(60_000))
+        fixture.service.replanner.scheduledPlanDelay.withLockedValue { $0 = .seconds(600) }
+        var placements: [Bool] = []
+        for i in 0..<17 {
+            let (name, _) = Self.installs[i % 3]
+            let result = try await fixture.service.installer.install(try fixture.params(name, task: "t\(i)"), fixture.context)
+            placements.append(result.placement != nil)
+        }
+        #expect(placements == [Bool](repeating: false, count: 16) + [true])
+        #expect(try fixture.service.reads.status(fixture.context).served?.policy == PlacementPolicy.placed)
     }
 
     /// A placed served set kept (it scored higher than the plan of every task) is written again as it

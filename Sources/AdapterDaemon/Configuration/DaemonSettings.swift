@@ -140,7 +140,8 @@ public struct DaemonSettings: Sendable, Hashable {
 /// How an install that does not fit the budget as it is changes the served set (configuration key
 /// `install-plan`).
 public enum InstallPlanKind: String, Sendable, Hashable, CaseIterable {
-    /// `place` once the installed adapters total more than `autoPlacementBytes`, else `full`.
+    /// `place` once the installed adapters total more than `autoPlacementBytes` or number more than
+    /// `autoPlacementTasks`, else `full`.
     case auto
     /// Every task planned again before the install answers (one plan per install).
     case full
@@ -153,10 +154,15 @@ public enum InstallPlanKind: String, Sendable, Hashable, CaseIterable {
     /// adapters of a 3B model already take tens of seconds (docs/PERFORMANCE.md).
     public static let autoPlacementBytes: Int64 = 64 << 20
 
-    /// Whether an install places its task, with `installedBytes` installed (the new adapter included).
-    public func places(installedBytes: Int64) -> Bool {
+    /// Installed tasks above which `auto` places: a plan scored by running the base model per
+    /// candidate takes about 0.3 s per MiniLM task on 2 cores (16 tasks: 4.5–5.3 s, docs/QUALITY.md).
+    public static let autoPlacementTasks = 16
+
+    /// Whether an install places its task, with `installedBytes` in `installedTasks` tasks installed
+    /// (the new one included).
+    public func places(installedBytes: Int64, installedTasks: Int) -> Bool {
         switch self {
-        case .auto: return installedBytes > Self.autoPlacementBytes
+        case .auto: return installedBytes > Self.autoPlacementBytes || installedTasks > Self.autoPlacementTasks
         case .full: return false
         case .place: return true
         }

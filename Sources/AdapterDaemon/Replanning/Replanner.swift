@@ -128,7 +128,7 @@ final class Replanner: Sendable {
         let others = installed.filter { $0.name != pending.name }
         let installedBytes = others.reduce(Int64(pending.ownBytes)) { $0 + Int64($1.ownBytes) }
         let kind = settings.withLockedValue { $0.installPlan }
-        if kind.places(installedBytes: installedBytes), !budget.fits(installedBytes) {
+        if kind.places(installedBytes: installedBytes, installedTasks: others.count + 1), !budget.fits(installedBytes) {
             await context.progress(stage: "planning", fraction: 0.75, message: "placing '\(pending.name)' into the served set")
             let evaluator = self.evaluator.withLockedValue { $0 }.evaluators(for: others + [pending], book: sketches).primary
             let placement = ServedSetPlacement(store: store, planner: configuredPlanner)
