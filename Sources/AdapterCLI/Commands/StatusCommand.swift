@@ -84,7 +84,7 @@ struct StatusCommand: DaemonQueryCommand {
         return "text route:  \(info.embedder.terminalSafe) (\(info.model.terminalSafe)), \(info.tasks) tasks\(reason)\(fallback)"
     }
 
-    /// "evaluator:   data-aware — evaluator = auto; base model …" (what the next re-cluster scores with, and why).
+    /// "evaluator:   label-probability — evaluator = auto; base model …" (what the next re-cluster scores with, and why).
     static func evaluatorLine(_ info: EvaluatorInfo?) -> String {
         guard let info else { return "evaluator:   - (the daemon predates this line)" }
         return "evaluator:   \(ReclusterCommand.scoredBy(info.name)) — \(info.reason.terminalSafe)"

@@ -29,7 +29,7 @@ public enum ConfigurationFile {
         ("request-timeout", "seconds within which a request must arrive completely once it has begun"),
         ("max-examples", "most examples (JSONL lines) per task in an install"),
         ("log-level", "trace, debug, info, notice, warning, error or critical"),
-        ("evaluator", "how re-clustering scores merged adapters: auto (default: data-aware with base-model, else weight-space), data-aware, label-probability, weight-space or command"),
+        ("evaluator", "how re-clustering scores merged adapters: auto (default: with base-model, label-probability on a MiniLM-sized one when every task has labelled examples, else data-aware; without it, weight-space), data-aware, label-probability, weight-space or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
         ("install-plan", "how an install over the budget changes the served set: auto (default: place above 64 MiB of installed adapters, else full), full (plan every task before answering) or place (place the new task, answer, plan every task in the background)"),
