@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "CPeerCred"),
         // CPU vector units from CPUID, for the check of OpenBLAS's kernels (BLASKernels).
         .target(name: "CCPUFeatures"),
+        // F16 → F64 with the CPU's F16C conversion where it has one (AdapterCore's `HalfPrecision`): the
+        // package is built for baseline x86-64, whose vector code converts in SSE2 bit manipulations.
+        .target(name: "CHalfPrecision"),
 
         // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
         // shared (and re-exported) by AdapterCore and AdapterProtocol so both carry the one budget type.
@@ -46,7 +49,7 @@ let package = Package(
         // resources (the default detector models) are read with `ShippedFiles`, never `Bundle.module`.
         .target(
             name: "AdapterCore",
-            dependencies: ["ByteSizes", "JSONStrings", "COpenBLAS"],
+            dependencies: ["ByteSizes", "JSONStrings", "COpenBLAS", "CHalfPrecision"],
             resources: [.process("Resources")],
             swiftSettings: strict),
         // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,

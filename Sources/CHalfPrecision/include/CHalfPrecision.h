@@ -1,0 +1,10 @@
+#ifndef CHALFPRECISION_H
+#define CHALFPRECISION_H
+
+/// Converts `count` little-endian F16 values at `source` to doubles at `destination` with the CPU's F16C
+/// conversion (AVX2 + F16C, found at run time): exact, as F16 ⊂ F32 ⊂ F64, subnormals included.
+/// Returns 1 when any value is NaN or infinite (exponent all ones), 0 when none is, and -1 without
+/// touching `destination` on a CPU without AVX2 and F16C (the caller then converts them itself).
+int chalfprecision_f16_to_f64(const void *source, long count, double *destination);
+
+#endif
