@@ -32,7 +32,7 @@ public enum ConfigurationFile {
         ("evaluator", "how re-clustering scores merged adapters: auto (default: with base-model, label-probability on a MiniLM-sized one when every task has labelled examples, else data-aware; without it, weight-space), data-aware, label-probability, weight-space or command"),
         ("evaluator-command", "argv of the external evaluator; placeholders {adapter_dir} {examples} {task} {task_version}"),
         ("evaluator-timeout", "seconds before one run of the evaluator command is killed"),
-        ("install-plan", "how an install over the budget changes the served set: auto (default: place above 64 MiB of installed adapters, else full), full (plan every task before answering) or place (place the new task, answer, plan every task in the background)"),
+        ("install-plan", "how an install over the budget changes the served set: auto (default: place above 64 MiB or 16 installed adapters, else full), full (plan every task before answering) or place (place the new task, answer, plan every task in the background)"),
         ("planning-threads", "threads a plan splits its modules over: a number, or auto (default: one per core); they run at the planning thread's lowered priority"),
         ("merged-dtype", "dtype merged adapters are written in: F16 (default), BF16 or F32"),
         ("metrics-textfile", "file the metrics are written to for node_exporter's textfile collector (atomically), or 'none'"),
