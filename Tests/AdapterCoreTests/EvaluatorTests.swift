@@ -39,11 +39,13 @@ final class ThreadRecordingEvaluator: ComputedEvaluator {
     /// Task names scored NaN, and task names that throw.
     let notANumber: Set<String>
     let throwing: Set<String>
+    let splitsItsWork: Bool
     var name: String { "thread-recording" }
 
-    init(notANumber: Set<String> = [], throwing: Set<String> = []) {
+    init(notANumber: Set<String> = [], throwing: Set<String> = [], splitsItsWork: Bool = false) {
         self.notANumber = notANumber
         self.throwing = throwing
+        self.splitsItsWork = splitsItsWork
     }
 
     func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {

@@ -197,6 +197,22 @@ import Glibc
         }
     }
 
+    /// A batch shares the threads among its requests, unless each score splits its own work over them
+    /// (weight space): then the requests go one at a time.
+    @Test func anEvaluatorThatSplitsItsWorkIsAskedOneRequestAtATime() async throws {
+        let tasks = Self.tasks(seed: 3)
+        let requests = tasks.map { (task: $0, candidate: tasks[0].adapter) }
+        try await Self.withComputeThreads(2) {
+            let plain = ThreadRecordingEvaluator()
+            let splitting = ThreadRecordingEvaluator(splitsItsWork: true)
+            let scores = try await plain.checkedScores(requests, concurrency: 1)
+            #expect(try await splitting.checkedScores(requests, concurrency: 1) == scores)
+            #expect(plain.threads.withLock { $0.count } > 1)
+            #expect(splitting.threads.withLock { $0.count } == 1)
+        }
+        #expect(WeightSpaceEvaluator().splitsItsWork)
+    }
+
     @Test func similarityIsTheSameOnAnyNumberOfThreads() throws {
         let tasks = Self.tasks(seed: 13)
         let names = tasks.map(\.name), adapters = tasks.map(\.adapter)

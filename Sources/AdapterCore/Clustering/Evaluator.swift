@@ -40,12 +40,13 @@ extension Evaluator {
 
     /// `checkedScore` of every request, in order. A `ComputedEvaluator`'s scores run on up to
     /// `ComputeThreads` threads (`ParallelLoop`: niced like the plan that asks, stopped by its
-    /// cancellation); any other evaluator's (which waits, e.g. for a command) as up to `concurrency`
-    /// concurrent tasks. Which score fails first does not depend on how many ran: the lowest failing
+    /// cancellation), one after another when each score splits its own work over them; any other
+    /// evaluator's (which waits, e.g. for a command) as up to `concurrency` concurrent tasks. Which score fails first does not depend on how many ran: the lowest failing
     /// request's error is thrown.
     func checkedScores(_ requests: [(task: TaskProfile, candidate: LoRAAdapter)], concurrency: Int) async throws -> [Double] {
         if let computed = self as? any ComputedEvaluator {
-            return try ParallelLoop.map(requests.count, minimumPerThread: 1) { i in
+            let threads = computed.splitsItsWork ? 1 : ComputeThreads.count
+            return try ParallelLoop.map(requests.count, threads: threads, minimumPerThread: 1) { i in
                 let (task, candidate) = requests[i]
                 let value: Double
                 do {
@@ -110,9 +111,15 @@ extension Evaluator {
 /// of its scores can share the compute threads (`Evaluator.checkedScores`).
 public protocol ComputedEvaluator: Evaluator {
     func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double
+
+    /// Whether one score already splits its work over the compute threads (weight space: the modules'
+    /// products), so that a batch is better scored one request at a time; false by default.
+    var splitsItsWork: Bool { get }
 }
 
 extension ComputedEvaluator {
+    public var splitsItsWork: Bool { false }
+
     public func score(task: TaskProfile, candidate: LoRAAdapter) async throws -> Double {
         try scoreNow(task: task, candidate: candidate)
     }

@@ -10,6 +10,8 @@
 public struct WeightSpaceEvaluator: ComputedEvaluator {
     public var name: String { "weight-space" }
     public var maximumScore: Double? { 1 }
+    /// Its products run module by module on the compute threads (`FactoredUpdates`).
+    public var splitsItsWork: Bool { true }
 
     public init() {}
 
