@@ -707,8 +707,9 @@ public struct RankAllocatingPlanner: Sendable {
             let memoKeys = requests.map { "\(evaluator.name)|\($0.task)|\($0.key)" }
             var known: [String: Double] = [:]
             var missing: [Int] = []   // the first request of each key not in the memo
-            for (i, memoKey) in memoKeys.enumerated() where known[memoKey] == nil {
-                if let score = memo.score(memoKey) { known[memoKey] = score } else { known[memoKey] = .nan; missing.append(i) }
+            var asked = Set<String>()
+            for (i, memoKey) in memoKeys.enumerated() {
+                if let score = memo.score(memoKey) { known[memoKey] = score } else if asked.insert(memoKey).inserted { missing.append(i) }
             }
             evaluations += missing.count
             let fresh = try await evaluator.checkedScores(missing.map { (tasks[requests[$0].task], requests[$0].candidate) },
