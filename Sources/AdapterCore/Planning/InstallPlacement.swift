@@ -159,10 +159,9 @@ public struct InstallPlacement: Sendable {
         let scores = try await evaluator.checkedScores(members.map { ($0, adapter) } + others.map { ($0, $0.adapter) },
                                                        concurrency: 1)
         evaluations += scores.count
-        var ownScores = scores[members.count...].makeIterator()
+        let own = Dictionary(zip(others.map(\.name), scores[members.count...]), uniquingKeysWith: { first, _ in first })
         for (member, score) in zip(members, scores) {
-            let own = member.name == task.name ? taskOwn : ownScores.next() ?? .nan
-            let kept = score / own
+            let kept = score / (own[member.name] ?? taskOwn)
             quality[member.name] = kept
             gain += kept - (cluster.quality[member.name] ?? 0)
         }
