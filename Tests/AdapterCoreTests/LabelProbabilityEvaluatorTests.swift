@@ -42,6 +42,22 @@ struct LabelProbabilityEvaluatorTests {
         references.keep(only: [(task.name, task.version + 1)])
         #expect(try await sharing().score(task: task, candidate: halved) == half)
         #expect(reads.withLock { $0 } == 2)
+        // Whether a version's examples make a head is read once, until the version is dropped.
+        let headReads = Mutex(0)
+        func hasHead(_ examples: [TaskExample], version: Int = 1) -> Bool {
+            references.hasHead(name: "head", version: version) {
+                headReads.withLock { $0 += 1 }
+                return examples
+            }
+        }
+        #expect(hasHead(examples))
+        #expect(hasHead([]))   // the answer kept for version 1, not read again
+        #expect(!hasHead([], version: 2))
+        #expect(headReads.withLock { $0 } == 2)
+        references.keep(only: [("head", 2)])
+        #expect(!hasHead([]))
+        #expect(headReads.withLock { $0 } == 3)
+        #expect(!references.hasHead(name: "unreadable", version: 1) { throw ScriptedFailure() })
         // One example's weight in the mean: what a merge must win by to replace truncate-only.
         #expect(evaluator.exampleWeight(for: task)
                 == 1 / Double(min(examples.count, LabelProbabilityEvaluator.maximumExamples)))

@@ -43,28 +43,36 @@ enum EvaluatorChoice: Sendable {
         case .fixed(let evaluators, _):
             return evaluators
         case .labelProbabilityWhereLabelled(let model, let reason):
-            let labelled = inputs.allSatisfy { input in (try? input.examples()).map(FewShotLabelHead.hasHead) ?? false }
+            model.labelReferences.keep(only: inputs.map { ($0.name, $0.version) })
+            let labelled = inputs.allSatisfy { input in
+                model.labelReferences.hasHead(name: input.name, version: input.version) { try input.examples() }
+            }
             return labelled ? Self.labelProbability(model, reason: reason).evaluators(for: inputs, book: book)
                             : Self.dataAware(model, reason: reason).evaluators(for: inputs, book: book)
         case .dataAware(let model, _):
-            let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let input = Self.inputs(inputs)
             let evaluator = DataAwareEvaluator { task in
-                guard let input = byName[task.name] else {
-                    throw ClusteringError(.evaluatorFailed, "task '\(task.name)' is not in this plan")
-                }
-                return try book.sketch(of: input, adapter: task.adapter, model: model)
+                try book.sketch(of: try input(task.name), adapter: task.adapter, model: model)
             }
             return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
         case .labelProbability(let model, _):
-            let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let input = Self.inputs(inputs)
             model.labelReferences.keep(only: inputs.map { ($0.name, $0.version) })
             let evaluator = LabelProbabilityEvaluator(sketcher: model.sketcher, references: model.labelReferences) { task in
-                guard let input = byName[task.name] else {
-                    throw ClusteringError(.evaluatorFailed, "task '\(task.name)' is not in this plan")
-                }
-                return try input.examples()
+                try input(task.name).examples()
             }
             return .init(primary: evaluator, fallback: WeightSpaceEvaluator())
+        }
+    }
+
+    /// The plan's input of a task by name; an evaluator asked about another task fails.
+    private static func inputs(_ inputs: [ServedSetPlanner.Input]) -> @Sendable (String) throws -> ServedSetPlanner.Input {
+        let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return { name in
+            guard let input = byName[name] else {
+                throw ClusteringError(.evaluatorFailed, "task '\(name)' is not in this plan")
+            }
+            return input
         }
     }
 }
