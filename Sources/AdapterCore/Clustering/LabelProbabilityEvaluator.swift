@@ -26,8 +26,8 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     public static let maximumLabels = FewShotLabelHead.maximumLabels
 
     /// The largest base model (`BaseModel.layerParameterCount`) on which scoring every candidate of a
-    /// plan by a forward pass is routine: 3× MiniLM-L6, whose plan of 14 tasks takes 3.6–3.8 s on 2 cores
-    /// (141 scores, docs/QUALITY.md); a Llama-3.2-1B-shaped model reads one example in about 2 s.
+    /// plan by a forward pass is routine: 3× MiniLM-L6, whose plans take seconds (docs/QUALITY.md),
+    /// where a Llama-3.2-1B-shaped model takes seconds per example.
     public static let routineLayerParameters = 32_000_000
 
     /// Whether a plan is routinely scored this way on `model` (`routineLayerParameters`).

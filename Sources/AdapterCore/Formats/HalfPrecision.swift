@@ -84,7 +84,8 @@ enum HalfPrecision {
                        into destination: UnsafeMutablePointer<Double>, hardware: Bool = true) -> Bool {
         switch dtype {
         case .f16:
-            // F16C: 3× the speed of this loop's baseline-x86-64 (SSE2) vector code.
+            // F16C where the CPU has it: the package is built for baseline x86-64, whose vector code
+            // for this loop is SSE2 bit manipulations (docs/PERFORMANCE.md, Loading).
             let converted = hardware ? chalfprecision_f16_to_f64(source, count, destination) : -1
             if converted >= 0 { return converted == 1 }
             return decode(source, count: count, into: destination, exponentMask: UInt16(0x7C00), double(fromF16:))

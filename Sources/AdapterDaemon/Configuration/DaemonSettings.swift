@@ -155,7 +155,7 @@ public enum InstallPlanKind: String, Sendable, Hashable, CaseIterable {
     public static let autoPlacementBytes: Int64 = 64 << 20
 
     /// Installed tasks above which `auto` places: a plan scored by running the base model per
-    /// candidate takes about 0.3 s per MiniLM task on 2 cores (16 tasks: 4.5–5.3 s, docs/QUALITY.md).
+    /// candidate grows by a fraction of a second per MiniLM task (docs/QUALITY.md).
     public static let autoPlacementTasks = 16
 
     /// Whether an install places its task, with `installedBytes` in `installedTasks` tasks installed

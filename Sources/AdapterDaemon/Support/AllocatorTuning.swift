@@ -6,9 +6,8 @@ import Foundation
 /// from the kernel (a page fault and a zeroed page each 4 KiB) and gives them back on free; glibc
 /// makes up to 8 arenas per core, each a 64 MiB heap that is unmapped whenever it empties. Freed
 /// memory still goes back to the system: `MemoryTrim` trims explicitly once a burst of changes is
-/// planned. Measured (docs/PERFORMANCE.md, session 21): 3B-shaped installs with 1.8–2.2 M minor
-/// faults instead of 2.5–3.0 M; one arena faulted least but slowed a re-cluster of small adapters by
-/// lock contention (routes' p99 during it 1.2–2.3 ms against 0.4–0.8 ms), two did not.
+/// planned. Two arenas rather than one: one faulted least but slowed a re-cluster of small adapters by
+/// lock contention (docs/PERFORMANCE.md has the measurements).
 ///
 /// Applied once per process (`inForce`), only when the operator has not set `GLIBC_TUNABLES` for malloc
 /// (their settings win). The arena limit holds for arenas made after it, so `adapterd` (and
