@@ -6,12 +6,14 @@ import Glibc
 #endif
 
 /// Reading + decoding one synthetic Llama-3.2-3B-shaped adapter (PEFTAdapterLoader) against one raw
-/// read of its safetensors file measured alternately in the same run (the floor any loader pays).
+/// read of its safetensors file measured alternately in the same run (the floor any loader pays), and
+/// encoding it as PEFT files (PEFTAdapterWriter, what every merged served adapter costs) against one
+/// copy of the file's bytes.
 /// (`load` is the socket-load benchmark, hence the name.)
 struct ReadBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read",
-        abstract: "Read + decode one 3B-shaped adapter (PEFTAdapterLoader) vs one raw read(2) of the file.")
+        abstract: "Read + decode one 3B-shaped adapter vs one raw read(2) of the file; encode vs one copy.")
 
     @Option(help: "LoRA rank of the synthetic adapter.") var rank = 16
     @Option(help: "dtype of the file: F16, BF16 or F32.") var dtype = "F16"
@@ -57,6 +59,19 @@ struct ReadBenchmark: ParsableCommand {
                   + "\(Stopwatch.format(decodeSeconds))")
             print(String(format: "  read + decode / raw read: %.2fx (goal <= 2x)", loadSeconds / rawSeconds))
         }
+        // The other direction: a merged served adapter is encoded once per generation that adds it.
+        let fileBytes = try Self.rawRead(weights.path)
+        var copy: [Double] = [], encode: [Double] = []
+        for _ in 0..<max(1, repetitions) {
+            copy.append(Stopwatch.time { fileBytes.withUnsafeBytes { Data($0) } }.seconds)
+            encode.append(try Stopwatch.time { try PEFTAdapterWriter.serialize(adapter, dtype: storage) }.seconds)
+        }
+        let copySeconds = Self.median(copy), encodeSeconds = Self.median(encode)
+        print("write (one thread):")
+        print("  one copy of the file's bytes into a new buffer: \(Stopwatch.format(copySeconds))")
+        print("  encode as PEFT files in memory (PEFTAdapterWriter.serialize, each merged served adapter's cost): "
+              + "\(Stopwatch.format(encodeSeconds))")
+        print(String(format: "  encode / copy: %.2fx", encodeSeconds / copySeconds))
         if let loaded {
             let same = zip(loaded.modules, adapter.modules).allSatisfy { $0.name == $1.name && $0.a.rows == $1.a.rows }
             print("modules read back: \(loaded.modules.count) (\(same ? "names and ranks as written" : "MISMATCH"))")

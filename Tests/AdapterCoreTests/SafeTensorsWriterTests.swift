@@ -76,7 +76,33 @@ struct SafeTensorsWriterTests {
             try w.add("b", shape: [1], values: [1e39], dtype: .bf16)
         }
         #expect(bf.code == .valueNotRepresentable)
+        // Checked a block of values at a time: the element named is the first bad one, past the first block.
+        for dtype in DType.allCases {
+            var values = [Double](repeating: 0.5, count: 10_000)
+            values[9_001] = .infinity
+            values[9_500] = .nan
+            let late = try #require(throws: SafeTensorsError.self) {
+                try w.add("late", shape: [values.count], values: values, dtype: dtype)
+            }
+            #expect(late.message.contains("element 9001 is inf"), "\(dtype): \(late.message)")
+        }
         #expect(w.tensorNames.isEmpty)
+    }
+
+    @Test func encodesLargeTensorsValueByValue() throws {
+        // More values than one encoding block, each F16 value the scalar rounding of its double.
+        var generator = SeededGenerator(seed: 5)
+        let values = (0..<20_011).map { _ in Double.random(in: -3...3, using: &generator) * 0x1p-10 }
+        var w = SafeTensorsWriter()
+        try w.add("x", shape: [values.count], values: values, dtype: .f16)
+        let data = w.serialized()
+        let headerLength = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let body = [UInt8](data.dropFirst(8 + headerLength))
+        #expect(body.count == 2 * values.count)
+        let mismatched = values.indices.filter { i in
+            UInt16(body[2 * i]) | UInt16(body[2 * i + 1]) << 8 != HalfPrecision.f16Bits(from: values[i])
+        }
+        #expect(mismatched.count == 0, "first: \(mismatched.prefix(3))")
     }
 
     @Test func refusesInconsistentTensors() throws {

@@ -63,18 +63,12 @@ enum HalfPrecision {
         return sign | UInt16(truncatingIfNeeded: result)
     }
 
-    /// Encodes `count` doubles as little-endian F16 at `destination`.
+    /// Encodes `count` doubles as little-endian F16 at `destination`: `f16Bits` of each, by the C loop
+    /// (CHalfPrecision) vectorised for AVX2 where the CPU has it (this package is built for baseline
+    /// x86-64, whose vector code for it is SSE2).
     /// - Returns: whether any encoded value is not finite (NaN, ∞, or beyond F16's range).
     static func encodeF16(_ source: UnsafePointer<Double>, count: Int, into destination: UnsafeMutableRawPointer) -> Bool {
-        var special: UInt16 = 0
-        var i = 0
-        while i < count {
-            let h = f16Bits(from: source[i])
-            special |= ((h & 0x7C00) &+ 0x0400) & 0x8000
-            destination.storeBytes(of: h.littleEndian, toByteOffset: i &* 2, as: UInt16.self)
-            i &+= 1
-        }
-        return special != 0
+        chalfprecision_f64_to_f16(source, count, destination) != 0
     }
 
     /// Decodes `count` little-endian values of `dtype` starting at `source` into `destination`; F16 by

@@ -4,7 +4,9 @@ import Foundation
 ///
 /// Output is deterministic: `__metadata__` first, then tensors sorted by name, their data laid out in
 /// the same order; the JSON header is padded with spaces to a multiple of 8 bytes. Values are checked
-/// on `add`: NaN, infinities and values that overflow the chosen dtype are refused.
+/// on `add`: NaN, infinities and values that overflow the chosen dtype are refused. They are encoded
+/// once, by `serialized()`, straight into the buffer it returns (no copy per tensor: a merged 3B-shaped
+/// adapter is 18 MB of F16 made from 73 MB of doubles).
 public struct SafeTensorsWriter: Sendable {
     /// The shape and dtype of one tensor, enough to predict the file layout without its values.
     public struct TensorLayout: Sendable, Hashable {
@@ -24,7 +26,8 @@ public struct SafeTensorsWriter: Sendable {
 
     private struct Entry: Sendable {
         let layout: TensorLayout
-        let bytes: [UInt8]
+        /// Checked to be representable in `layout.dtype`; encoded by `serialized()`.
+        let values: [Double]
     }
 
     /// String metadata written as `__metadata__` (omitted when empty).
@@ -64,22 +67,29 @@ public struct SafeTensorsWriter: Sendable {
             throw SafeTensorsError(
                 .invalidTensor, "tensor '\(name)' has \(values.count) values but shape \(shape) holds \(count)")
         }
-        let bytes = try Self.encode(values, as: dtype, name: name)
-        entries[name] = Entry(layout: TensorLayout(name: name, dtype: dtype, shape: shape), bytes: bytes)
+        if let (index, value) = Self.firstUnrepresentable(values, as: dtype) {
+            throw SafeTensorsError(
+                .valueNotRepresentable,
+                "tensor '\(name)' element \(index) is \(value), which \(dtype.rawValue) cannot hold as a finite value")
+        }
+        entries[name] = Entry(layout: TensorLayout(name: name, dtype: dtype, shape: shape), values: values)
     }
 
-    /// The complete safetensors buffer.
+    /// The complete safetensors buffer: one allocation, each tensor encoded into its place.
     public func serialized() -> Data {
-        let layouts = entries.keys.sorted().map { entries[$0]!.layout }
-        let header = Self.header(for: layouts, metadata: metadata)
-        var out = Data()
-        out.reserveCapacity(8 + header.count + layouts.reduce(0) { $0 + $1.byteCount })
-        withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: header)
-        for name in entries.keys.sorted() {
-            out.append(contentsOf: entries[name]!.bytes)
+        let sorted = entries.keys.sorted().map { entries[$0]! }
+        let header = Self.header(for: sorted.map(\.layout), metadata: metadata)
+        let size = 8 + header.count + sorted.reduce(0) { $0 + $1.layout.byteCount }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
+        buffer.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self)
+        header.withUnsafeBytes { buffer.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        var offset = 8 + header.count
+        for entry in sorted {
+            // Checked by `add`: nothing is flagged here.
+            _ = Self.encode(entry.values, as: entry.layout.dtype, into: buffer.advanced(by: offset))
+            offset += entry.layout.byteCount
         }
-        return out
+        return Data(bytesNoCopy: buffer, count: size, deallocator: .custom { pointer, _ in pointer.deallocate() })
     }
 
     /// Size in bytes of `serialized()`.
@@ -129,40 +139,49 @@ public struct SafeTensorsWriter: Sendable {
         return bytes
     }
 
-    private static func encode(_ values: [Double], as dtype: DType, name: String) throws(SafeTensorsError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: values.count * dtype.byteSize)
-        var bad: (Int, Double)?
+    /// The first value `dtype` cannot hold as a finite value, found by encoding the values a block at a
+    /// time into a scratch buffer (so the check is the encoding itself), or nil.
+    private static func firstUnrepresentable(_ values: [Double], as dtype: DType) -> (Int, Double)? {
+        let block = 4096
+        return withUnsafeTemporaryAllocation(byteCount: block * dtype.byteSize, alignment: 16) { scratch in
+            values.withUnsafeBufferPointer { all in
+                var start = 0
+                while start < all.count {
+                    let part = UnsafeBufferPointer(rebasing: all[start..<min(start + block, all.count)])
+                    if let i = encode(part, as: dtype, into: scratch.baseAddress!) { return (start + i, part[i]) }
+                    start += block
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Encodes `values` little-endian in `dtype` at `destination`; the index of the first value that is
+    /// not finite in `dtype` (NaN, ∞, or beyond its range), or nil when every one is.
+    @discardableResult
+    private static func encode(_ values: [Double], as dtype: DType, into destination: UnsafeMutableRawPointer) -> Int? {
+        values.withUnsafeBufferPointer { encode($0, as: dtype, into: destination) }
+    }
+
+    private static func encode(_ values: UnsafeBufferPointer<Double>, as dtype: DType,
+                               into destination: UnsafeMutableRawPointer) -> Int? {
+        guard let source = values.baseAddress else { return nil }
         if dtype == .f16 {
             // One branch-free pass; the offending element is looked for only when the pass saw one.
-            let special = out.withUnsafeMutableBytes { raw in
-                values.withUnsafeBufferPointer { source in
-                    guard let from = source.baseAddress, let to = raw.baseAddress else { return false }
-                    return HalfPrecision.encodeF16(from, count: source.count, into: to)
-                }
-            }
-            if special, let i = values.firstIndex(where: { HalfPrecision.f16Bits(from: $0) & 0x7C00 == 0x7C00 }) {
-                bad = (i, values[i])
-            }
-        } else {
-            out.withUnsafeMutableBytes { raw in
-                for (i, v) in values.enumerated() {
-                    let f = Float(v)
-                    guard v.isFinite, f.isFinite else { bad = (i, v); return }
-                    if dtype == .f32 {
-                        raw.storeBytes(of: f.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                    } else {
-                        let b = HalfPrecision.bf16Bits(from: f)
-                        guard HalfPrecision.float(fromBF16: b).isFinite else { bad = (i, v); return }
-                        raw.storeBytes(of: b.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                    }
-                }
+            guard HalfPrecision.encodeF16(source, count: values.count, into: destination) else { return nil }
+            return values.firstIndex { HalfPrecision.f16Bits(from: $0) & 0x7C00 == 0x7C00 }
+        }
+        for (i, v) in values.enumerated() {
+            let f = Float(v)
+            guard v.isFinite, f.isFinite else { return i }
+            if dtype == .f32 {
+                destination.storeBytes(of: f.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+            } else {
+                let b = HalfPrecision.bf16Bits(from: f)
+                guard HalfPrecision.float(fromBF16: b).isFinite else { return i }
+                destination.storeBytes(of: b.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
             }
         }
-        if let (i, v) = bad {
-            throw SafeTensorsError(
-                .valueNotRepresentable,
-                "tensor '\(name)' element \(i) is \(v), which \(dtype.rawValue) cannot hold as a finite value")
-        }
-        return out
+        return nil
     }
 }

@@ -7,4 +7,10 @@
 /// touching `destination` on a CPU without AVX2 and F16C (the caller then converts them itself).
 int chalfprecision_f16_to_f64(const void *source, long count, double *destination);
 
+/// Encodes `count` doubles at `source` as little-endian F16 at `destination`, each rounded to nearest
+/// even straight from the double (never through F32, which could round twice); beyond F16's range and
+/// NaN become ∞. Vectorised for AVX2 where the CPU has it; the same results on any CPU.
+/// Returns 1 when any encoded value is NaN or infinite, 0 when none is.
+int chalfprecision_f64_to_f16(const double *source, long count, void *destination);
+
 #endif
