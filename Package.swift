@@ -34,8 +34,9 @@ let package = Package(
         .target(name: "CPeerCred"),
         // CPU vector units from CPUID, for the check of OpenBLAS's kernels (BLASKernels).
         .target(name: "CCPUFeatures"),
-        // F16 → F64 with the CPU's F16C conversion where it has one (AdapterCore's `HalfPrecision`): the
-        // package is built for baseline x86-64, whose vector code converts in SSE2 bit manipulations.
+        // F16 ↔ F64 in bulk (AdapterCore's `HalfPrecision`): decoding with the CPU's F16C conversion,
+        // encoding by a loop built for AVX2, where the CPU has them; the package is built for baseline
+        // x86-64, whose vector code converts in SSE2 bit manipulations.
         .target(name: "CHalfPrecision"),
 
         // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
