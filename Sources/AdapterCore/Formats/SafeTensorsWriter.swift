@@ -86,7 +86,7 @@ public struct SafeTensorsWriter: Sendable {
         var offset = 8 + header.count
         for entry in sorted {
             // Checked by `add`: nothing is flagged here.
-            _ = Self.encode(entry.values, as: entry.layout.dtype, into: buffer.advanced(by: offset))
+            _ = entry.values.withUnsafeBufferPointer { Self.encode($0, as: entry.layout.dtype, into: buffer.advanced(by: offset)) }
             offset += entry.layout.byteCount
         }
         return Data(bytesNoCopy: buffer, count: size, deallocator: .custom { pointer, _ in pointer.deallocate() })
@@ -158,11 +158,6 @@ public struct SafeTensorsWriter: Sendable {
 
     /// Encodes `values` little-endian in `dtype` at `destination`; the index of the first value that is
     /// not finite in `dtype` (NaN, ∞, or beyond its range), or nil when every one is.
-    @discardableResult
-    private static func encode(_ values: [Double], as dtype: DType, into destination: UnsafeMutableRawPointer) -> Int? {
-        values.withUnsafeBufferPointer { encode($0, as: dtype, into: destination) }
-    }
-
     private static func encode(_ values: UnsafeBufferPointer<Double>, as dtype: DType,
                                into destination: UnsafeMutableRawPointer) -> Int? {
         guard let source = values.baseAddress else { return nil }
