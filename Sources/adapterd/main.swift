@@ -60,7 +60,8 @@ struct AdapterdCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--log-level '\(logLevel)' is not one of \(levels)")
         }
         let options = makeOptions()
         do {

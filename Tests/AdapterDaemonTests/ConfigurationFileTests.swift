@@ -58,6 +58,8 @@ struct ConfigurationFileTests {
         ("detector-threshold = 1.5", .invalidValue, "between 0 and 1"),
         ("max-connections = many", .invalidValue, "many"),
         ("log-level = loud", .invalidValue, "loud"),
+        ("log-level = loud", .invalidValue, "is not one of trace, debug, info, notice, warning, error, critical"),
+        ("install-plan = later", .invalidValue, "install-plan 'later' is not one of auto, full, place"),
         ("socket = /" + String(repeating: "a", count: 120), .invalidValue, "108"),
         ("evaluator = oracle", .invalidValue, "weight-space, command"),
         ("evaluator = command", .invalidValue, "evaluator-command"),

@@ -101,10 +101,7 @@ public enum ConfigurationFile {
                 throw ConfigurationError(.invalidValue, "detector-threshold '\(value)' is not a number")
             }
         case "text-embedder":
-            guard let kind = TextEmbedderKind(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue, "text-embedder '\(value)' is not one of auto, hashing, minilm")
-            }
-            settings.textEmbedder = kind
+            settings.textEmbedder = try choice(value, key: key, of: TextEmbedderKind.self)
         case "minilm-dir":
             settings.minilmDirectory = (value.isEmpty || value.lowercased() == "auto") ? nil : value
         case "admin-group":
@@ -141,23 +138,13 @@ public enum ConfigurationFile {
             }
             settings.maxExamples = number
         case "log-level":
-            guard let level = Logger.Level(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue,
-                    "log-level '\(value)' is not one of trace, debug, info, notice, warning, error, critical")
-            }
-            settings.logLevel = level
+            settings.logLevel = try choice(value, key: key, of: Logger.Level.self)
         case "evaluator":
-            guard let kind = EvaluatorKind(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue, "evaluator '\(value)' is not one of auto, data-aware, label-probability, weight-space, command")
-            }
-            settings.evaluator = kind
+            settings.evaluator = try choice(value, key: key, of: EvaluatorKind.self)
         case "evaluator-command":
             settings.evaluatorCommand = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         case "install-plan":
-            guard let kind = InstallPlanKind(rawValue: value.lowercased()) else {
-                throw ConfigurationError(.invalidValue, "install-plan '\(value)' is not one of auto, full, place")
-            }
-            settings.installPlan = kind
+            settings.installPlan = try choice(value, key: key, of: InstallPlanKind.self)
         case "planning-threads":
             let cores = value.lowercased() == "auto" ? ProcessInfo.processInfo.activeProcessorCount : nil
             guard let number = cores ?? Int(value) else {
@@ -165,6 +152,7 @@ public enum ConfigurationFile {
             }
             settings.planningThreads = number
         case "merged-dtype":
+            // Listed with the default first (DType's own order starts at F32).
             guard let dtype = DType(rawValue: value.uppercased()) else {
                 throw ConfigurationError(.invalidValue, "merged-dtype '\(value)' is not one of F16, BF16, F32")
             }
@@ -182,6 +170,18 @@ public enum ConfigurationFile {
             let known = keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError(.unknownKey, "unknown key '\(key)'; known keys: \(known)")
         }
+    }
+
+    /// One of `T`'s cases by its raw value (`value` in lower case), or an error that lists them all, so
+    /// the message names exactly the values the enum has.
+    static func choice<T: CaseIterable & RawRepresentable>(
+        _ value: String, key: String, of type: T.Type
+    ) throws(ConfigurationError) -> T where T.RawValue == String {
+        guard let choice = T(rawValue: value.lowercased()) else {
+            let all = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(.invalidValue, "\(key) '\(value)' is not one of \(all)")
+        }
+        return choice
     }
 
     /// A number of seconds, optionally with an "s" suffix.
