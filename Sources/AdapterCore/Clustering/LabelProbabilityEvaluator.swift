@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The built-in few-shot evaluator: the mean probability the base model with the candidate gives
 /// each of the task's labelled examples' right label, among the labels its examples use — what an
@@ -38,28 +37,21 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     /// successive plans on that model, so that each reads only its new tasks' own adapters.
     public final class References: Sendable {
         let cache = TaskReferenceCache<Reference>()
-        private let heads = Mutex<[String: Bool]>([:])
+        private let heads = TaskReferenceCache<Bool>()
 
         public init() {}
 
         /// Whether the examples of this task version make a label head (`FewShotLabelHead.hasHead`),
         /// read once per version; examples that cannot be read make none.
         public func hasHead(name: String, version: Int, examples: () throws -> [TaskExample]) -> Bool {
-            let key = Self.key(name, version)
-            if let known = heads.withLock({ $0[key] }) { return known }
-            let made = (try? examples()).map(FewShotLabelHead.hasHead) ?? false
-            heads.withLock { $0[key] = made }
-            return made
+            heads.value(name: name, version: version) { (try? examples()).map(FewShotLabelHead.hasHead) ?? false }
         }
 
         /// Drops what is kept for every task version not among `tasks`.
         public func keep(only tasks: [(name: String, version: Int)]) {
             cache.keep(only: tasks)
-            let live = Set(tasks.map { Self.key($0.name, $0.version) })
-            heads.withLock { $0 = $0.filter { live.contains($0.key) } }
+            heads.keep(only: tasks)
         }
-
-        private static func key(_ name: String, _ version: Int) -> String { "\(version) \(name)" }
     }
 
     /// Scores with the model and tokenizer of a sketcher (one runtime for every built-in evaluator);

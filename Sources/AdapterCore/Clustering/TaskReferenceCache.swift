@@ -20,7 +20,12 @@ final class TaskReferenceCache<Value: Sendable>: Sendable {
 
     /// The value of `task`, made by `make` on first use.
     func value(for task: TaskProfile, make: () throws -> Value) throws -> Value {
-        let key = Key(name: task.name, version: task.version)
+        try value(name: task.name, version: task.version, make: make)
+    }
+
+    /// The value of task `name` at `version`, made by `make` on first use.
+    func value(name: String, version: Int, make: () throws -> Value) rethrows -> Value {
+        let key = Key(name: name, version: version)
         if let known = entries.withLock({ $0[key] }) { return known }
         let made = try make()
         return entries.withLock { entries in
