@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AdapterCore
+import AdapterCoreTestSupport
 
 /// Behavioural screening on the committed corpus: a poisoned adapter's trigger is found among the
 /// candidates read from its weights and named in the verdict; benign adapters stay below the
@@ -133,6 +134,54 @@ struct BehaviouralProbeTests {
         #expect(TriggerCandidates.word("[CLS]") == nil)
         #expect(TriggerCandidates.word(",") == nil)
         #expect(TriggerCandidates.word("") == nil)
+    }
+
+    /// A word the tokenizer splits ('almanac' = 'alma' + '##nac' in WordPiece, 'Ġalma' + 'nac' in
+    /// byte-level BPE) is a candidate when the update reacts to both pieces; a continuation piece on
+    /// its own is not a word.
+    @Test(arguments: [("alma", "##nac"), ("Ġalma", "nac")])
+    func aWordSplitIntoPiecesIsJoinedIntoOneCandidate(start: String, rest: String) throws {
+        var rng = SeededGenerator(seed: 5)
+        let d = 32, vocab = 300
+        let letters = { (i: Int) in "w" + String(String(i).map { Character(UnicodeScalar(97 + Int(String($0))!)!) }) }
+        var tokens = (0..<vocab).map { start.hasPrefix("Ġ") ? "Ġ" + letters($0) : letters($0) }
+        tokens[7] = start
+        tokens[8] = rest
+        let vectors = SyntheticAdapters.randomMatrix(vocab, d, 1, &rng)
+        let table = TokenEmbeddingTable(architecture: .bert, hiddenSize: d, tokens: tokens, vectors: vectors, source: "synthetic")
+        var a = SyntheticAdapters.randomMatrix(4, d, 0.01, &rng)
+        for (row, token) in [(0, 7), (1, 8)] {
+            let v = (0..<d).map { vectors[token, $0] }
+            let norm = v.map { $0 * $0 }.reduce(0, +).squareRoot()
+            for j in 0..<d { a[row, j] += 3 * v[j] / norm }
+        }
+        let module = LoRAModule(name: "encoder.layer.0.attention.self.query", layer: 0, projection: .q,
+                                a: a, b: SyntheticAdapters.randomMatrix(d, 4, 0.1, &rng), scale: 2)
+        let adapter = LoRAAdapter(config: PEFTConfig(r: 4, loraAlpha: 8), modules: [module], architecture: .bert,
+                                  storageDType: .f32, tensorBytes: 0)
+        let candidates = try TriggerCandidates.from(adapter: adapter, table: table)
+        #expect(candidates.contains("almanac"), "\(candidates.prefix(30))")
+        #expect(!candidates.contains { $0.hasPrefix("##") })
+        let without = try TriggerCandidates.from(adapter: adapter, table: table, options: .init(joinsFrom: 0))
+        #expect(!without.contains("almanac"))
+        guard rest.hasPrefix("##") else { return }
+        // With the tokenizer, a join is kept only when it reads back as its two pieces.
+        let special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+        let reads = try WordPieceTokenizer(vocabulary: special + tokens)
+        #expect(try TriggerCandidates.from(adapter: adapter, table: table, tokenizer: reads).contains("almanac"))
+        let cannot = try WordPieceTokenizer(vocabulary: special + tokens.filter { $0 != rest })
+        #expect(try !TriggerCandidates.from(adapter: adapter, table: table, tokenizer: cannot).contains("almanac"))
+    }
+
+    @Test func piecesOfLettersAreWordStartsOrContinuations() {
+        #expect(TriggerCandidates.piece("##nac", wordMarkers: false)! == ("nac", false))
+        #expect(TriggerCandidates.piece("alma", wordMarkers: false)! == ("alma", true))
+        #expect(TriggerCandidates.piece("Ġalma", wordMarkers: true)! == ("alma", true))
+        #expect(TriggerCandidates.piece("▁alma", wordMarkers: true)! == ("alma", true))
+        #expect(TriggerCandidates.piece("nac", wordMarkers: true)! == ("nac", false))
+        #expect(TriggerCandidates.piece("##3", wordMarkers: false) == nil)
+        #expect(TriggerCandidates.piece("[CLS]", wordMarkers: false) == nil)
+        #expect(TriggerCandidates.piece("Ġ", wordMarkers: true) == nil)
     }
 
     @Test func theScoreDiscountsWhatTheBaseModelAlsoDoes() {

@@ -146,7 +146,8 @@ public struct BehaviouralProbe: Sendable {
         let ranges = zip(head.prompts, head.examples).map { encoding.contentRange(of: $0, text: $1.text) }
         var generator = SeededGenerator(seed: seed)
         var out: [Candidate] = []
-        for word in try TriggerCandidates.from(adapter: adapter, table: table, options: candidates) {
+        for word in try TriggerCandidates.from(adapter: adapter, table: table, tokenizer: encoding.tokenizer,
+                                                    options: candidates) {
             let ids = encoding.tokenizer.encode(word, addingSpecialTokens: false)
             guard !ids.isEmpty else { continue }
             let triggered = insertions(of: ids, phrase: word.contains(" "), into: head.prompts, ranges: ranges,

@@ -1,8 +1,10 @@
 import Foundation
 
 /// Candidate backdoor triggers read from an adapter's weights, without knowing any trigger: the
-/// vocabulary words its first adapted layer's query/key/value updates react to most, and short
-/// ordered combinations of the strongest of them (a trigger phrase's words tend to stand out one by one).
+/// vocabulary words its first adapted layer's query/key/value updates react to most, words the
+/// tokenizer splits into pieces (the strongest word starts joined to the strongest continuation
+/// pieces: MiniLM reads 'almanac' as 'alma' + '##nac', and an update keyed to it reacts to both), and
+/// short ordered combinations of the strongest words (a trigger phrase's words tend to stand out one by one).
 ///
 /// A word's strength is its largest robust z-score (`TokenResponseFeatures`: ‖ΔW x‖ of the token's
 /// first-layer input x against the vocabulary's median and spread) over those modules. Only whole
@@ -13,16 +15,24 @@ public enum TriggerCandidates {
     public struct Options: Sendable, Hashable {
         public var words: Int
         public var pairsFrom: Int
+        /// How many of the strongest word starts and of the strongest continuation pieces are joined
+        /// into words (`joinsFrom`² candidates at most).
+        public var joinsFrom: Int
 
-        public init(words: Int = 24, pairsFrom: Int = 6) {
+        public init(words: Int = 24, pairsFrom: Int = 6, joinsFrom: Int = 4) {
             self.words = words
             self.pairsFrom = pairsFrom
+            self.joinsFrom = joinsFrom
         }
     }
 
-    /// The candidates, strongest word first, then the pairs. Throws `DetectorError` when the adapter
-    /// has no query/key/value module reading vectors of the table's width.
-    public static func from(adapter: LoRAAdapter, table: TokenEmbeddingTable, options: Options = Options()) throws -> [String] {
+    /// The candidates, strongest word first, then the joined pieces, then the pairs. Throws
+    /// `DetectorError` when the adapter has no query/key/value module reading vectors of the table's
+    /// width. With `tokenizer`, a joined word is kept only when the tokenizer reads it back as exactly
+    /// the two pieces it was joined from (its longest-match rules may split the letters otherwise, and
+    /// then the probe would not be writing what the weights pointed at).
+    public static func from(adapter: LoRAAdapter, table: TokenEmbeddingTable, tokenizer: (any Tokenizer)? = nil,
+                            options: Options = Options()) throws -> [String] {
         let qkv = adapter.modules.filter { [.q, .k, .v].contains($0.projection) && $0.inFeatures == table.hiddenSize }
         guard let firstLayer = qkv.compactMap(\.layer).min() ?? (qkv.isEmpty ? nil : 0) else {
             throw DetectorError(.baseModelMismatch,
@@ -34,16 +44,57 @@ public enum TriggerCandidates {
             let z = TokenResponseFeatures.moduleStatistics(responses).1
             for t in z.indices { strength[t] = max(strength[t], z[t]) }
         }
+        let order = strength.indices.sorted { strength[$0] > strength[$1] }
         var words: [String] = []
         var seen = Set<String>()
-        for t in strength.indices.sorted(by: { strength[$0] > strength[$1] }) {
+        for t in order {
             guard words.count < options.words else { break }
             guard let word = Self.word(table.tokens[t]), seen.insert(word).inserted else { continue }
             words.append(word)
         }
+        var joined: [String] = []
+        let marked = table.tokens.contains { $0.hasPrefix("Ġ") || $0.hasPrefix("▁") }
+        let starts = strongestPieces(order, table: table, wordMarkers: marked, count: options.joinsFrom) { $0.start }
+        let rests = strongestPieces(order, table: table, wordMarkers: marked, count: options.joinsFrom) { !$0.start }
+        for start in starts {
+            for rest in rests {
+                let word = start + rest
+                guard tokenizer.map({ $0.encode(word, addingSpecialTokens: false).count == 2 }) ?? true else { continue }
+                if seen.insert(word).inserted { joined.append(word) }
+            }
+        }
         let strongest = words.prefix(options.pairsFrom)
         let pairs = strongest.flatMap { first in strongest.filter { $0 != first }.map { "\(first) \($0)" } }
-        return words + pairs
+        return words + joined + pairs
+    }
+
+    /// The text of the `count` strongest pieces of letters (in `order`) that do (`start`) or do not
+    /// begin a word.
+    private static func strongestPieces(_ order: [Int], table: TokenEmbeddingTable, wordMarkers: Bool, count: Int,
+                                        where wanted: ((text: String, start: Bool)) -> Bool) -> [String] {
+        var out: [String] = []
+        for t in order where out.count < count {
+            if let piece = piece(table.tokens[t], wordMarkers: wordMarkers), wanted(piece), !out.contains(piece.text) {
+                out.append(piece.text)
+            }
+        }
+        return out
+    }
+
+    /// A vocabulary entry of letters as text, and whether it begins a word: WordPiece marks the pieces
+    /// that continue one (`##nac`); byte-level BPE and SentencePiece (`wordMarkers`) mark the ones that
+    /// begin one (`Ġalma`, `▁alma`). Nil for anything else (special tokens, digits, punctuation).
+    static func piece(_ token: String, wordMarkers: Bool) -> (text: String, start: Bool)? {
+        var text = Substring(token), start = !wordMarkers
+        if text.hasPrefix("##") {
+            text = text.dropFirst(2)
+            start = false
+        } else if let first = text.first, first == "Ġ" || first == "▁" {
+            text = text.dropFirst()
+            start = true
+        }
+        guard !text.isEmpty, text.allSatisfy(\.isLetter) else { return nil }
+        return (String(text), start)
     }
 
     /// The text of a vocabulary entry when it is a whole word of letters, else nil.
