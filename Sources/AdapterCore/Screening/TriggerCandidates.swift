@@ -19,7 +19,7 @@ public enum TriggerCandidates {
         /// into words (`joinsFrom`² candidates at most).
         public var joinsFrom: Int
 
-        public init(words: Int = 24, pairsFrom: Int = 6, joinsFrom: Int = 4) {
+        public init(words: Int = 24, pairsFrom: Int = 6, joinsFrom: Int = 3) {
             self.words = words
             self.pairsFrom = pairsFrom
             self.joinsFrom = joinsFrom
