@@ -99,9 +99,6 @@ public enum TriggerCandidates {
 
     /// The text of a vocabulary entry when it is a whole word of letters, else nil.
     static func word(_ token: String) -> String? {
-        var text = Substring(token)
-        if let first = text.first, first == "Ġ" || first == "▁" { text = text.dropFirst() }
-        guard !text.isEmpty, !token.hasPrefix("##"), text.allSatisfy(\.isLetter) else { return nil }
-        return String(text)
+        piece(token, wordMarkers: false).flatMap { $0.start ? $0.text : nil }
     }
 }
