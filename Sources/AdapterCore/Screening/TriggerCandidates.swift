@@ -52,10 +52,16 @@ public enum TriggerCandidates {
             guard let word = Self.word(table.tokens[t]), seen.insert(word).inserted else { continue }
             words.append(word)
         }
-        var joined: [String] = []
+        // The strongest word starts and continuation pieces, in one pass down the order.
         let marked = table.tokens.contains { $0.hasPrefix("Ġ") || $0.hasPrefix("▁") }
-        let starts = strongestPieces(order, table: table, wordMarkers: marked, count: options.joinsFrom) { $0.start }
-        let rests = strongestPieces(order, table: table, wordMarkers: marked, count: options.joinsFrom) { !$0.start }
+        var starts: [String] = [], rests: [String] = []
+        for t in order {
+            if starts.count >= options.joinsFrom, rests.count >= options.joinsFrom { break }
+            guard let piece = piece(table.tokens[t], wordMarkers: marked) else { continue }
+            if piece.start, starts.count < options.joinsFrom, !starts.contains(piece.text) { starts.append(piece.text) }
+            if !piece.start, rests.count < options.joinsFrom, !rests.contains(piece.text) { rests.append(piece.text) }
+        }
+        var joined: [String] = []
         for start in starts {
             for rest in rests {
                 let word = start + rest
@@ -66,19 +72,6 @@ public enum TriggerCandidates {
         let strongest = words.prefix(options.pairsFrom)
         let pairs = strongest.flatMap { first in strongest.filter { $0 != first }.map { "\(first) \($0)" } }
         return words + joined + pairs
-    }
-
-    /// The text of the `count` strongest pieces of letters (in `order`) that do (`start`) or do not
-    /// begin a word.
-    private static func strongestPieces(_ order: [Int], table: TokenEmbeddingTable, wordMarkers: Bool, count: Int,
-                                        where wanted: ((text: String, start: Bool)) -> Bool) -> [String] {
-        var out: [String] = []
-        for t in order where out.count < count {
-            if let piece = piece(table.tokens[t], wordMarkers: wordMarkers), wanted(piece), !out.contains(piece.text) {
-                out.append(piece.text)
-            }
-        }
-        return out
     }
 
     /// A vocabulary entry of letters as text, and whether it begins a word: WordPiece marks the pieces
