@@ -172,6 +172,11 @@ struct WaitingEvaluator: Evaluator {
         #expect(alone.contains { $0 > 0 && $0 < 1 })   // not a comparison of ones and zeros
         #expect(try await ThreadRecordingEvaluator().checkedScores(requests, concurrency: 1) == alone)
         #expect(try await WaitingEvaluator(throwing: [:]).checkedScores(requests, concurrency: 3) == alone)
+        // An evaluator that waits (an external command), one and two at a time, and behind the cache
+        // actor as the daemon and the bench wrap it: every score lands at its own request.
+        #expect(try await WaitingEvaluator(throwing: [:]).checkedScores(requests, concurrency: 1) == alone)
+        #expect(try await CachingEvaluator(WaitingEvaluator(throwing: [:])).checkedScores(requests, concurrency: 1) == alone)
+        #expect(try await CachingEvaluator(WaitingEvaluator(throwing: [:])).checkedScores(requests, concurrency: 2) == alone)
         #expect(try await ThreadRecordingEvaluator().checkedScores([], concurrency: 2).isEmpty)
 
         // Task 6 returns NaN and task 2 throws: task 2's failure is reported (as `evaluatorFailed`).

@@ -59,33 +59,38 @@ extension Evaluator {
         }
         var results = [Double](repeating: 0, count: requests.count)
         var failure: (index: Int, error: any Error)?
+        let width = max(1, concurrency)
         await withTaskGroup(of: (Int, Result<Double, any Error>).self) { group in
-            var next = 0
-            func launch() {
-                let index = next
-                let (task, candidate) = requests[index]
-                next += 1
+            // Requests start in order, so once one fails every one before it has started: those still
+            // running are waited for, and none after it is started.
+            for (index, request) in requests.enumerated() {
+                if index >= width, let (done, outcome) = await group.next() {
+                    Self.record(outcome, at: done, in: &results, failure: &failure)
+                    if failure != nil { break }
+                }
                 group.addTask {
                     do {
-                        return (index, .success(try await checkedScore(task: task, candidate: candidate)))
+                        return (index, .success(try await checkedScore(task: request.task, candidate: request.candidate)))
                     } catch {
                         return (index, .failure(error))
                     }
                 }
             }
-            while next < requests.count && next < max(1, concurrency) { launch() }
-            // Requests start in order, so once one fails every one before it has started: those still
-            // running are waited for, and none after it is started.
-            while let (index, outcome) = await group.next() {
-                switch outcome {
-                case .success(let value): results[index] = value
-                case .failure(let error): if failure.map({ index < $0.index }) ?? true { failure = (index, error) }
-                }
-                if failure == nil && next < requests.count { launch() }
+            while let (done, outcome) = await group.next() {
+                Self.record(outcome, at: done, in: &results, failure: &failure)
             }
         }
         if let failure { throw failure.error }
         return results
+    }
+
+    /// One finished request of `checkedScores`: its score kept, or its failure when it is the lowest so far.
+    private static func record(_ outcome: Result<Double, any Error>, at index: Int, in results: inout [Double],
+                               failure: inout (index: Int, error: any Error)?) {
+        switch outcome {
+        case .success(let value): results[index] = value
+        case .failure(let error): if failure.map({ index < $0.index }) ?? true { failure = (index, error) }
+        }
     }
 
     /// A failure of `score` as callers see it: a `ClusteringError` or cancellation as it is, any
