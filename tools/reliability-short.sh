@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The short versions of the reliability runs, for CI (tools/test.sh runs this after the Swift tests):
-# fuzz, fault injection and load, each printing its figures. Uses the debug build that
-# `swift build --build-tests` made. About 2 minutes on a 2-core machine. The full runs: README,
+# fuzz, fault injection and load, each printing its figures. Uses the binaries in $ADAPTERD_BIN_DIR
+# (tools/test.sh passes its release test build), else the debug build that `swift build --build-tests`
+# made. About 2 minutes on a 2-core machine. The full runs: README,
 # "Reliability".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ python3 tools/fault/fault.py --bin-dir "$BIN" --corpus "${ADAPTERD_CORPUS:-data/
 step "fault injection (short) with install-plan = place: installs place their task, the plan of every task runs in the background, kills land in both"
 python3 tools/fault/fault.py --bin-dir "$BIN" --corpus "${ADAPTERD_CORPUS:-data/corpus}" --rounds 20 --install-plan place --no-disk-full || status=1
 
-step "load (short, debug build, small adapters: latencies are not the release figures): 50 clients × 10 requests per phase"
+step "load (short, small adapters, a test build: latencies are not the benchmark's figures): 50 clients × 10 requests per phase"
 "$BIN/adapterd-bench" load --clients 50 --requests 10 --tasks 6 --max-adapter-bytes 20000 --goal-ms 0 --strict-errors || status=1
 
 exit $status
