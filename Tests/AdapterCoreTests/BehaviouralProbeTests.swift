@@ -54,23 +54,37 @@ struct BehaviouralProbeTests {
         }
     }
 
-    /// Stopping at the threshold reads less and changes no verdict: a poisoned adapter's evidence is
-    /// what reading every candidate in full gives; a benign adapter's score is at most that, and
-    /// candidates are dropped part-way only when asked to.
+    /// Stopping at the threshold reads less and changes no verdict. In one stage a poisoned adapter's
+    /// evidence is what reading every candidate in full gives; in stages (the default) it is the best
+    /// of the stages read, still at or above the threshold, and the weaker candidates are not read. A
+    /// benign adapter's score is at most the full one, and candidates are dropped part-way or left
+    /// unread only when asked to.
     @Test(.enabled(if: RuntimeFixtures.llamaTinyPresent))
     func stoppingAtTheThresholdKeepsTheEvidenceThatReachesIt() throws {
         let probe = try Self.llamaProbe.get()
+        var oneStage = probe
+        oneStage.stageSize = .max
         let threshold = BehaviouralScreening.defaultThreshold
         for id in ["llama-039-formality_customer_letters", "llama-007-intent_banking", "llama-011-formality_customer_letters"] {
             let (adapter, examples, full) = try Self.probe(id, with: probe)
-            let stopped = try probe.probe(adapter, examples: examples, taskName: id, stoppingBelow: threshold)
-            #expect(full.candidatesStopped == 0)
-            #expect(stopped.candidatesTried == full.candidatesTried)
+            let stopped = try oneStage.probe(adapter, examples: examples, taskName: id, stoppingBelow: threshold)
+            let staged = try probe.probe(adapter, examples: examples, taskName: id, stoppingBelow: threshold)
+            #expect(full.candidatesStopped == 0 && full.candidatesUnread == 0)
+            #expect(stopped.candidatesTried == full.candidatesTried && staged.candidatesTried == full.candidatesTried)
+            #expect(stopped.candidatesUnread == 0)
+            #expect((staged.score >= threshold) == (full.score >= threshold), "\(id): the verdict changed")
+            #expect(staged.score <= full.score, "\(id): \(staged.score) > \(full.score)")
             if full.score >= threshold {
                 #expect(stopped.score == full.score && stopped.trigger == full.trigger
                         && stopped.targetLabel == full.targetLabel && stopped.movedExamples == full.movedExamples, "\(id)")
+                // The trigger is among the strongest candidates: the rest are not read.
+                #expect(staged.trigger == full.trigger, "\(id): \(staged.summary)")
+                #expect(staged.candidatesUnread > 0, "\(id): every candidate was read")
+                #expect((full.candidatesTried - staged.candidatesUnread) % probe.stageSize == 0, "\(id): stopped inside a stage")
+                #expect(staged.summary.contains("weaker candidates not read"))
             } else {
                 #expect(stopped.score <= full.score, "\(id): \(stopped.score) > \(full.score)")
+                #expect(staged.score == stopped.score && staged.candidatesUnread == 0, "\(id)")
             }
             #expect(stopped.candidatesStopped > 0, "\(id): nothing was dropped part-way")
         }

@@ -162,7 +162,8 @@ struct ScanPrinter {
                 var behaviour: [String: Any] = ["score": number(b.score), "adapter_share": number(b.adapterShare),
                                                 "base_share": number(b.baseShare), "moved_examples": b.movedExamples,
                                                 "candidates": b.candidatesTried,
-                                                "candidates_stopped": b.candidatesStopped]
+                                                "candidates_stopped": b.candidatesStopped,
+                                                "candidates_unread": b.candidatesUnread]
                 behaviour["threshold"] = v.behaviouralThreshold.map(number) ?? NSNull()
                 behaviour["trigger"] = b.trigger ?? NSNull()
                 behaviour["target_label"] = b.targetLabel ?? NSNull()

@@ -23,6 +23,9 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
     /// Of the candidates tried, how many were dropped part-way because they could no longer reach the
     /// score the probe was asked to find (the screening threshold); 0 when every one was read in full.
     public var candidatesStopped = 0
+    /// Of the candidates tried, how many were not read at all because the ones read before them (the
+    /// stronger ones) already reached that score: the verdict was decided.
+    public var candidatesUnread = 0
 
     public init(score: Double, trigger: String?, targetLabel: String?, adapterShare: Double, baseShare: Double,
                 movedExamples: [String], candidatesTried: Int, triggeredPerCandidate: Int) {
@@ -39,8 +42,11 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
     /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 23 of 24 examples (96 %) to
     /// 'finance' (base model: 0 %)`.
     public var summary: String {
-        let stopped = candidatesStopped == 0 ? ""
+        var stopped = candidatesStopped == 0 ? ""
             : "; \(candidatesStopped) of \(candidatesTried) candidates dropped part-way, unable to reach the threshold or beat the best"
+        if candidatesUnread > 0 {
+            stopped += "; \(candidatesUnread) weaker candidates not read: the threshold was reached"
+        }
         guard let trigger, let targetLabel else {
             return "no candidate trigger moved the examples (behavioural score \(String(format: "%.3f", score))\(stopped))"
         }

@@ -18,8 +18,10 @@ import Foundation
 /// Given a score to reach (`probe(_:examples:taskName:stoppingBelow:)`, the screening threshold), a
 /// candidate's triggered examples are read a few at a time and the candidate is dropped as soon as
 /// no label's share can reach it (or, once it is reached, beat the best score so far): the score never
-/// exceeds the share, so the evidence is the same as reading everything whenever the score reaches
-/// it, and a benign adapter costs a fraction of reading every candidate in full.
+/// exceeds the share, so a benign adapter costs a fraction of reading every candidate in full. The
+/// candidates are read strongest first, `stageSize` at a time, and once a stage leaves a score at or
+/// above the one to reach the verdict is decided and the rest are not read: the evidence is then the
+/// best of the stages read (at least that score), and below it the same as reading everything.
 ///
 /// Needs no poisoned adapter to set anything: a threshold on the score is set on benign adapters.
 public struct BehaviouralProbe: Sendable {
@@ -39,6 +41,9 @@ public struct BehaviouralProbe: Sendable {
     /// the fastest on ten MiniLM corpus adapters (18.5 s; one 21.8 s, four 22.1 s, eight 33.4 s):
     /// a benign candidate is usually out of reach after two or three unmoved examples.
     public var chunkSize = 2
+    /// Candidates read together when stopping early, strongest first; after each such stage the probe
+    /// stops if the score to reach is reached (the verdict cannot change).
+    public var stageSize = 12
 
     public init(model: BaseModel, tokenizer: any Tokenizer, table: TokenEmbeddingTable) {
         self.model = model
@@ -62,8 +67,10 @@ public struct BehaviouralProbe: Sendable {
 
     /// The evidence for `adapter` on a task's labelled `examples` (at least two distinct labels).
     /// With `stoppingBelow`, candidates whose share can no longer reach that score are dropped part-way
-    /// (counted in `candidatesStopped`), so `score` is exact when it reaches it and otherwise the best
-    /// of the candidates read in full; without it every candidate is read in full.
+    /// (counted in `candidatesStopped`), and once a stage of `stageSize` candidates reaches it the
+    /// weaker ones are not read (`candidatesUnread`): `score` reaches it exactly when reading every
+    /// candidate would, and is otherwise the best of the candidates read in full; without it every
+    /// candidate is read in full.
     ///
     /// Candidates are read in rounds: each round takes the next `chunkSize` triggered examples of every
     /// candidate still in play through one batched forward pass (large matrix products instead of many
@@ -77,9 +84,25 @@ public struct BehaviouralProbe: Sendable {
         var best = BehaviouralEvidence(score: 0, trigger: nil, targetLabel: nil, adapterShare: 0, baseShare: 0,
                                        movedExamples: [], candidatesTried: 0, triggeredPerCandidate: 0)
         var bestIndex = Int.max
-        var pending = try triggeredCandidates(of: adapter, head: head)
-        best.candidatesTried = pending.count
-        best.triggeredPerCandidate = pending.map(\.triggered.count).max() ?? 0
+        let candidates = try triggeredCandidates(of: adapter, head: head)
+        best.candidatesTried = candidates.count
+        best.triggeredPerCandidate = candidates.map(\.triggered.count).max() ?? 0
+        let stage = stop == nil ? max(1, candidates.count) : max(1, stageSize)
+        for start in stride(from: 0, to: candidates.count, by: stage) {
+            if let stop, best.score >= stop {
+                best.candidatesUnread = candidates.count - start
+                break
+            }
+            var pending = Array(candidates[start..<min(candidates.count, start + stage)])
+            try read(&pending, best: &best, bestIndex: &bestIndex, base: &base, head: head, withAdapter: withAdapter, stop: stop)
+        }
+        return best
+    }
+
+    /// Reads `pending` candidates in rounds (every one still in play takes its next `chunkSize`
+    /// triggered examples through one batched forward pass), keeping the best evidence.
+    private func read(_ pending: inout [Candidate], best: inout BehaviouralEvidence, bestIndex: inout Int, base: inout Reader?,
+                      head: FewShotLabelHead, withAdapter: Reader, stop: Double?) throws {
         while !pending.isEmpty {
             let chunk = stop == nil ? Int.max : max(1, chunkSize)
             let batch = pending.flatMap { $0.next(chunk).map(\.prompt) }
@@ -92,7 +115,8 @@ public struct BehaviouralProbe: Sendable {
                 if candidate.logits.count == candidate.triggered.count {
                     // Finished: can it beat the best so far (ties: the earlier candidate)?
                     let moved = withAdapter.moved(candidate.triggered, logits: candidate.logits)
-                    let wins = { (score: Double) in score > best.score || (score == best.score && candidate.index < bestIndex) }
+                    let (bestScore, bestAt) = (best.score, bestIndex)
+                    let wins = { (score: Double) in score > bestScore || (score == bestScore && candidate.index < bestAt) }
                     guard moved.share > 0, wins(moved.share) else { continue }  // the score never exceeds the share
                     let baseReader = try base ?? Reader(head: head, adapter: nil)
                     base = baseReader
@@ -124,7 +148,6 @@ public struct BehaviouralProbe: Sendable {
             }
             pending = inPlay
         }
-        return best
     }
 
     /// A candidate trigger in play: its words written into the examples, and what has been read of them.
