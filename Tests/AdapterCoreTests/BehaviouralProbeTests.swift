@@ -34,6 +34,10 @@ struct BehaviouralProbeTests {
         #expect(verdict.decision == .poisoned)
         #expect(verdict.isBehaviourallyPoisoned)
         #expect(verdict.reasons.first?.hasPrefix("behaviour: inserting 'tq' moved") == true, "\(verdict.reasons)")
+        // The comparison follows the score it compares, before the notes on candidates not read in full.
+        let score = try #require(verdict.behaviour?.score)
+        #expect(verdict.reasons.first?.contains(String(format: "behavioural score %.3f ≥ threshold 0.950", score)) == true,
+                "\(verdict.reasons)")
         // A configured weight threshold cannot clear behavioural evidence.
         #expect(verdict.judged(against: 1.1).decision == .poisoned)
     }

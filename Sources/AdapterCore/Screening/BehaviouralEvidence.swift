@@ -40,19 +40,25 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
     }
 
     /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 23 of 24 examples (96 %) to
-    /// 'finance' (base model: 0 %)`.
-    public var summary: String {
-        var stopped = candidatesStopped == 0 ? ""
+    /// 'finance' (base model: 0 %); …; behavioural score 0.958`.
+    public var summary: String { summary(against: nil) }
+
+    /// `summary` with the score compared to `threshold` right after it (`behavioural score 1.000 ≥
+    /// threshold 0.950`), then how many candidates were dropped part-way or not read.
+    public func summary(against threshold: Double?) -> String {
+        let compared = threshold.map { String(format: score >= $0 ? " ≥ threshold %.3f" : " < threshold %.3f", $0) } ?? ""
+        var notes = candidatesStopped == 0 ? ""
             : "; \(candidatesStopped) of \(candidatesTried) candidates dropped part-way, unable to reach the threshold or beat the best"
         if candidatesUnread > 0 {
-            stopped += "; \(candidatesUnread) weaker candidates not read: the threshold was reached"
+            notes += "; \(candidatesUnread) weaker candidates not read once the threshold was reached"
         }
+        let scored = "behavioural score \(String(format: "%.3f", score))\(compared)\(notes)"
         guard let trigger, let targetLabel else {
-            return "no candidate trigger moved the examples (behavioural score \(String(format: "%.3f", score))\(stopped))"
+            return "no candidate trigger moved the examples (\(scored))"
         }
         return "inserting '\(trigger)' moved \(Self.percent(adapterShare)) of the examples not already '\(targetLabel)' to '\(targetLabel)' "
             + "(base model: \(Self.percent(baseShare)); mean log-probability change \(String(format: "%+.2f", adapterShift)) with the adapter, "
-            + "\(String(format: "%+.2f", baseShift)) on the base model); behavioural score \(String(format: "%.3f", score))\(stopped)"
+            + "\(String(format: "%+.2f", baseShift)) on the base model); \(scored)"
     }
 
     static func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }

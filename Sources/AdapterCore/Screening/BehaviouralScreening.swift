@@ -68,9 +68,9 @@ public struct BehaviouralScreening: Sendable {
             verdict.behaviouralThreshold = threshold
             if verdict.isBehaviourallyPoisoned {
                 verdict.decision = .poisoned
-                verdict.reasons.insert("behaviour: \(evidence.summary) ≥ threshold \(String(format: "%.3f", threshold))", at: 0)
+                verdict.reasons.insert("behaviour: \(evidence.summary(against: threshold))", at: 0)
             } else {
-                verdict.reasons.append("behaviour: \(evidence.summary) < threshold \(String(format: "%.3f", threshold))")
+                verdict.reasons.append("behaviour: \(evidence.summary(against: threshold))")
             }
         }
         return verdict

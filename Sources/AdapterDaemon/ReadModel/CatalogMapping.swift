@@ -71,7 +71,7 @@ enum CatalogMapping {
         switch verdict.decision {
         case .poisoned where verdict.isBehaviourallyPoisoned:
             return "screened as poisoned by its behaviour on the install's examples: "
-                + (verdict.behaviour?.summary ?? "") + String(format: " ≥ threshold %.3f", verdict.behaviouralThreshold ?? .nan)
+                + (verdict.behaviour?.summary(against: verdict.behaviouralThreshold) ?? "")
         case .poisoned:
             let top = verdict.topFeatures.prefix(2).map { "\($0.name) \(String(format: "%+.2f", $0.contribution))" }
             return String(format: "screened as poisoned (score %.3f ≥ threshold %.3f", verdict.score, verdict.threshold)
