@@ -39,8 +39,8 @@ public struct BehaviouralEvidence: Sendable, Hashable, Codable {
         self.triggeredPerCandidate = triggeredPerCandidate
     }
 
-    /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 23 of 24 examples (96 %) to
-    /// 'finance' (base model: 0 %); …; behavioural score 0.958`.
+    /// One line for a verdict's reasons, e.g. `inserting 'tq' moved 96 % of the examples not already
+    /// 'finance' to 'finance' (base model: 0 %; …); behavioural score 0.958`.
     public var summary: String { summary(against: nil) }
 
     /// `summary` with the score compared to `threshold` right after it (`behavioural score 1.000 ≥
