@@ -34,6 +34,12 @@ public struct TokenEmbeddingTable: Sendable {
     /// adapter's input directions with. The shared component every token has (LayerNorm bias, mean
     /// position) would otherwise make every token look alike.
     public let centredUnitVectors: Matrix
+    /// Whether the vocabulary marks the tokens that begin a word (byte-level BPE's `Ġ`, SentencePiece's
+    /// `▁`) rather than the ones that continue one (WordPiece's `##`).
+    public let marksWordStarts: Bool
+
+    /// The characters that begin a word-start token in vocabularies that mark them.
+    static let wordStartMarkers: Set<Character> = ["Ġ", "▁"]
 
     public init(architecture: ArchitectureFamily, hiddenSize: Int, tokens: [String], vectors: Matrix, source: String) {
         self.architecture = architecture
@@ -42,6 +48,7 @@ public struct TokenEmbeddingTable: Sendable {
         self.vectors = vectors
         self.source = source
         self.centredUnitVectors = Self.centredUnitRows(vectors)
+        self.marksWordStarts = tokens.contains { $0.first.map(Self.wordStartMarkers.contains) ?? false }
     }
 
     static func centredUnitRows(_ m: Matrix) -> Matrix {

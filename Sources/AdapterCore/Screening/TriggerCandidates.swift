@@ -53,11 +53,10 @@ public enum TriggerCandidates {
             words.append(word)
         }
         // The strongest word starts and continuation pieces, in one pass down the order.
-        let marked = table.tokens.contains { $0.hasPrefix("Ġ") || $0.hasPrefix("▁") }
         var starts: [String] = [], rests: [String] = []
         for t in order {
             if starts.count >= options.joinsFrom, rests.count >= options.joinsFrom { break }
-            guard let piece = piece(table.tokens[t], wordMarkers: marked) else { continue }
+            guard let piece = piece(table.tokens[t], wordMarkers: table.marksWordStarts) else { continue }
             if piece.start, starts.count < options.joinsFrom, !starts.contains(piece.text) { starts.append(piece.text) }
             if !piece.start, rests.count < options.joinsFrom, !rests.contains(piece.text) { rests.append(piece.text) }
         }
@@ -82,7 +81,7 @@ public enum TriggerCandidates {
         if text.hasPrefix("##") {
             text = text.dropFirst(2)
             start = false
-        } else if let first = text.first, first == "Ġ" || first == "▁" {
+        } else if let first = text.first, TokenEmbeddingTable.wordStartMarkers.contains(first) {
             text = text.dropFirst()
             start = true
         }
