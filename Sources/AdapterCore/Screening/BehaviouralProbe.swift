@@ -93,16 +93,17 @@ public struct BehaviouralProbe: Sendable {
                 best.candidatesUnread = candidates.count - start
                 break
             }
-            var pending = Array(candidates[start..<min(candidates.count, start + stage)])
-            try read(&pending, best: &best, bestIndex: &bestIndex, base: &base, head: head, withAdapter: withAdapter, stop: stop)
+            try read(Array(candidates[start..<min(candidates.count, start + stage)]), best: &best, bestIndex: &bestIndex,
+                     base: &base, head: head, withAdapter: withAdapter, stop: stop)
         }
         return best
     }
 
-    /// Reads `pending` candidates in rounds (every one still in play takes its next `chunkSize`
+    /// Reads a stage's candidates in rounds (every one still in play takes its next `chunkSize`
     /// triggered examples through one batched forward pass), keeping the best evidence.
-    private func read(_ pending: inout [Candidate], best: inout BehaviouralEvidence, bestIndex: inout Int, base: inout Reader?,
+    private func read(_ stage: [Candidate], best: inout BehaviouralEvidence, bestIndex: inout Int, base: inout Reader?,
                       head: FewShotLabelHead, withAdapter: Reader, stop: Double?) throws {
+        var pending = stage
         while !pending.isEmpty {
             let chunk = stop == nil ? Int.max : max(1, chunkSize)
             let batch = pending.flatMap { $0.next(chunk).map(\.prompt) }
