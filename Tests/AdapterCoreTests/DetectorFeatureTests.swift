@@ -142,6 +142,46 @@ struct DetectorFeatureTests {
         #expect(abs(stats[2] - (1 - restMean)) < 1e-9)
     }
 
+    /// The 10 best |⟨direction, x⟩| over the table and the best token, in double precision over every row.
+    static func bruteForceTop10(_ direction: [Double], _ table: TokenEmbeddingTable) -> (values: [Double], best: Int) {
+        let u = table.centredUnitVectors
+        let all = (0..<u.rows).map { t in (t, abs((0..<u.cols).reduce(0.0) { $0 + u[t, $1] * direction[$1] })) }
+        let ranked = all.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        return (ranked.prefix(10).map(\.1), ranked[0].0)
+    }
+
+    @Test("the single-precision shortlist gives the double-precision top 10, and a cut within its error makes the direction be read in full")
+    func alignmentShortlistIsExact() throws {
+        // A random table: the shortlist's cut is clear, so the top 10 come from it.
+        let table = SyntheticAdapters.table(vocab: 400, d: 24, seed: 11)
+        var rng = SeededGenerator(seed: 12)
+        let direction = SyntheticAdapters.randomMatrix(1, 24, 1, &rng).elements
+        let norm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let unit = direction.map { $0 / norm }
+        let lists = TokenAlignmentFeatures.shortlist(directions: unit.map(Float.init), count: 1, table: table)
+        let exact = TokenAlignmentFeatures.exactTop10(of: unit[...], shortlist: lists[0], table: table)
+        let brute = Self.bruteForceTop10(unit, table)
+        #expect(exact.fromShortlist)
+        #expect(exact.best == brute.best)
+        for (a, b) in zip(exact.values, brute.values) { #expect(abs(a - b) <= 1e-13) }
+
+        // A shortlist is trusted only when its cut is clear of the single-precision error: one that
+        // lacks the best token and whose cut lies within the error bound of its 10th value makes the
+        // direction be read again in full; the same shortlist with a clear cut is taken as it is.
+        let ranked = (0..<table.vectors.rows).map { t in
+            (t, abs(zip(table.centredUnitVector(t), unit).reduce(0.0) { $0 + $1.0 * $1.1 }))
+        }.sorted { $0.1 > $1.1 }
+        let withoutBest = Array(ranked[1...16])
+        let bound = TokenAlignmentFeatures.singlePrecisionErrorBound(width: 24)
+        for (gap, trusted) in [(bound / 3, false), (100 * bound, true)] {
+            var values = withoutBest.map { Float($0.1) }
+            values[15] = Float(withoutBest[9].1 - gap)
+            let read = TokenAlignmentFeatures.exactTop10(of: unit[...], shortlist: (withoutBest.map(\.0), values), table: table)
+            #expect(read.fromShortlist == trusted)
+            #expect((read.best == brute.best) == !trusted)
+        }
+    }
+
     @Test("token-alignment features do not depend on the adapter's scale and need embeddings of its width")
     func alignmentScaleAndWidth() throws {
         let table = SyntheticAdapters.table()

@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// Trigger-agnostic features from how closely the input directions an adapter's query/key/value
@@ -51,10 +52,19 @@ public enum TokenAlignmentFeatures {
 
     /// Vocabulary rows per block of the batched product (bounds the block to rows × Σ directions).
     static let vocabularyBlock = 2048
+    /// Tokens kept per direction from the single-precision pass, of which the best 10 are used.
+    static let shortlistSize = 16
 
     /// Alignment statistics of several modules at once: the right singular directions of all modules are
-    /// stacked so the token table is read once per block of the vocabulary (one dgemm per block instead
+    /// stacked so the token table is read once per block of the vocabulary (one sgemm per block instead
     /// of one pass over the whole table per module).
+    ///
+    /// The vocabulary is read in single precision (`TokenEmbeddingTable.centredUnitFloats`), which
+    /// only shortlists each direction's `shortlistSize` best tokens; their alignments are then computed
+    /// again in double precision. That gives the double-precision top 10 exactly when the 10th best is
+    /// above the worst shortlisted single-precision value by more than the single-precision error bound
+    /// of a dot product of two unit vectors (`singlePrecisionErrorBound`); a direction where it is not
+    /// (near-ties at the cut) is read again over the whole vocabulary in double precision.
     static func moduleStatistics(_ modules: [LoRAModule], table: TokenEmbeddingTable) throws
         -> [(stats: [Double], bestToken: Int, best: Double)] {
         let d = table.hiddenSize
@@ -72,33 +82,15 @@ public enum TokenAlignmentFeatures {
             stackedElements += directions.vectors.elements
         }
         let total = stackedElements.count / max(d, 1)
-        let stacked = Matrix(rows: total, cols: d, elements: stackedElements)
-        // Running top-10 of |c| per stacked direction, best first, and the index of the best token.
+        let shortlists = shortlist(directions: stackedElements.map(Float.init), count: total, table: table)
+        // The 10 best |c| per stacked direction in double precision, best first, and the best token.
         var top = [Double](repeating: -1, count: total * 10)
         var bestIndex = [Int](repeating: 0, count: total)
-        let tokens = table.centredUnitVectors
-        var start = 0
-        while total > 0 && start < tokens.rows {
-            let end = min(tokens.rows, start + vocabularyBlock)
-            let block = Matrix(rows: end - start, cols: d, elements: Array(tokens.elements[(start * d)..<(end * d)]))
-            let c = block.multiplied(by: stacked, transposeOther: true)  // block rows × total
-            c.elements.withUnsafeBufferPointer { cp in
-                top.withUnsafeMutableBufferPointer { tp in
-                    for t in 0..<(end - start) {
-                        let row = t * total
-                        for j in 0..<total {
-                            let v = abs(cp[row + j])
-                            let base = j * 10
-                            guard v > tp[base + 9] else { continue }
-                            if v > tp[base] { bestIndex[j] = start + t }
-                            var k = 9
-                            while k > 0 && tp[base + k - 1] < v { tp[base + k] = tp[base + k - 1]; k -= 1 }
-                            tp[base + k] = v
-                        }
-                    }
-                }
-            }
-            start = end
+        for j in 0..<total {
+            let direction = stackedElements[(j * d)..<((j + 1) * d)]
+            let exact = exactTop10(of: direction, shortlist: shortlists[j], table: table)
+            for (k, value) in exact.values.enumerated() { top[j * 10 + k] = value }
+            bestIndex[j] = exact.best
         }
         var out: [(stats: [Double], bestToken: Int, best: Double)] = []
         for (mi, w) in weights.enumerated() {
@@ -121,6 +113,88 @@ public enum TokenAlignmentFeatures {
             out.append(([top1max, first, gap10w, gap1max], bestIndex[bestDirection], top1max))
         }
         return out
+    }
+
+    /// A bound on |⟨v, x⟩ − fl32(⟨v, x⟩)| for vectors of width `d` and norm at most 1.01, rounded to
+    /// single precision and multiplied in it: γ_{d+2}·‖v‖‖x‖ with unit roundoff u = 2⁻²⁴, doubled for margin.
+    static func singlePrecisionErrorBound(width d: Int) -> Double {
+        let u = Double(Float.ulpOfOne) / 2
+        return 2 * Double(d + 2) * u * 1.01 * 1.01
+    }
+
+    /// Each direction's `shortlistSize` best tokens by |c| computed in single precision, with those values
+    /// (best first).
+    static func shortlist(directions: [Float], count total: Int, table: TokenEmbeddingTable)
+        -> [(tokens: [Int], values: [Float])] {
+        let d = table.hiddenSize, vocabulary = table.vectors.rows, size = shortlistSize
+        var values = [Float](repeating: -1, count: total * size)
+        var tokens = [Int](repeating: -1, count: total * size)
+        guard total > 0, vocabulary > 0 else { return Array(repeating: ([], []), count: total) }
+        var c = [Float](repeating: 0, count: min(vocabulary, vocabularyBlock) * total)
+        table.centredUnitFloats.withUnsafeBufferPointer { table in
+            directions.withUnsafeBufferPointer { directions in
+                c.withUnsafeMutableBufferPointer { cp in
+                    values.withUnsafeMutableBufferPointer { vp in
+                        tokens.withUnsafeMutableBufferPointer { tp in
+                            var start = 0
+                            while start < vocabulary {
+                                let rows = min(vocabulary, start + vocabularyBlock) - start
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(total), Int32(d),
+                                            1, table.baseAddress! + start * d, Int32(d), directions.baseAddress, Int32(d),
+                                            0, cp.baseAddress, Int32(total))
+                                for t in 0..<rows {
+                                    let row = t * total
+                                    for j in 0..<total {
+                                        let v = abs(cp[row + j])
+                                        let base = j * size
+                                        guard v > vp[base + size - 1] else { continue }
+                                        var k = size - 1
+                                        while k > 0 && vp[base + k - 1] < v {
+                                            vp[base + k] = vp[base + k - 1]
+                                            tp[base + k] = tp[base + k - 1]
+                                            k -= 1
+                                        }
+                                        vp[base + k] = v
+                                        tp[base + k] = start + t
+                                    }
+                                }
+                                start += rows
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (0..<total).map { j in
+            let range = (j * size)..<((j + 1) * size)
+            let kept = zip(tokens[range], values[range]).filter { $0.0 >= 0 }
+            return (kept.map(\.0), kept.map(\.1))
+        }
+    }
+
+    /// The 10 best |⟨direction, x⟩| over the vocabulary in double precision (fewer when the vocabulary
+    /// is smaller), best first, and the token of the best (ties: the lowest row). Taken from the
+    /// shortlist when its cut is clear of the single-precision error, else from the whole vocabulary.
+    static func exactTop10(of direction: ArraySlice<Double>, shortlist: (tokens: [Int], values: [Float]),
+                           table: TokenEmbeddingTable) -> (values: [Double], best: Int, fromShortlist: Bool) {
+        func alignment(_ t: Int) -> Double {
+            var sum = 0.0
+            for (x, v) in zip(table.centredUnitVector(t), direction) { sum += x * v }
+            return abs(sum)
+        }
+        func top10(_ candidates: [Int]) -> (values: [Double], best: Int) {
+            let ranked = candidates.map { ($0, alignment($0)) }.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+            return (ranked.prefix(10).map(\.1), ranked.first?.0 ?? 0)
+        }
+        let vocabulary = table.vectors.rows
+        let fromShortlist = top10(shortlist.tokens)
+        if shortlist.tokens.count == vocabulary { return (fromShortlist.values, fromShortlist.best, true) }
+        if fromShortlist.values.count == 10, let cut = shortlist.values.last,
+           fromShortlist.values[9] > Double(cut) + singlePrecisionErrorBound(width: table.hiddenSize) {
+            return (fromShortlist.values, fromShortlist.best, true)
+        }
+        let all = top10(Array(0..<vocabulary))
+        return (all.values, all.best, false)
     }
 
     /// Right singular vectors (rows, unit length) of ΔW = s·B·A with non-negligible σ, and their
@@ -153,7 +227,7 @@ public enum TokenAlignmentFeatures {
             throw DetectorError(.baseModelMismatch,
                 "module \(m.name) reads \(m.inFeatures) features but the base model's embeddings have \(table.hiddenSize)")
         }
-        guard table.centredUnitVectors.rows >= 20 else {
+        guard table.vectors.rows >= 20 else {
             throw DetectorError(.baseModelMismatch, "the base model has fewer than 20 usable tokens")
         }
         var perModule: [(projection: Projection, layer: Int, stats: [Double])] = []

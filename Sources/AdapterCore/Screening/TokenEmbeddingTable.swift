@@ -32,8 +32,15 @@ public struct TokenEmbeddingTable: Sendable {
     /// `vectors` minus their mean over the kept vocabulary, each scaled to unit length (a row that is
     /// all but zero after centring stays zero): the directions `TokenAlignmentFeatures` compares an
     /// adapter's input directions with. The shared component every token has (LayerNorm bias, mean
-    /// position) would otherwise make every token look alike.
-    public let centredUnitVectors: Matrix
+    /// position) would otherwise make every token look alike. Kept in single precision (tokens.count ×
+    /// hiddenSize, row-major), where the whole vocabulary is read; `centredUnitVector(_:)` gives a row
+    /// exactly in double precision.
+    public let centredUnitFloats: [Float]
+    /// The mean of `vectors` over the kept vocabulary, and each row's 1/‖row − mean‖ (0 for a row that
+    /// is all but zero after centring): what `centredUnitVector(_:)` recomputes a row from.
+    let centringMean: [Double]
+    let inverseCentredNorms: [Double]
+
     /// Whether the vocabulary marks the tokens that begin a word (byte-level BPE's `Ġ`, SentencePiece's
     /// `▁`) rather than the ones that continue one (WordPiece's `##`).
     public let marksWordStarts: Bool
@@ -47,29 +54,50 @@ public struct TokenEmbeddingTable: Sendable {
         self.tokens = tokens
         self.vectors = vectors
         self.source = source
-        self.centredUnitVectors = Self.centredUnitRows(vectors)
+        (self.centringMean, self.inverseCentredNorms) = Self.centring(vectors)
+        var floats = [Float](repeating: 0, count: vectors.rows * vectors.cols)
+        for i in 0..<vectors.rows {
+            for (j, x) in Self.centredUnitRow(i, of: vectors, mean: centringMean, inverseNorms: inverseCentredNorms).enumerated() {
+                floats[i * vectors.cols + j] = Float(x)
+            }
+        }
+        self.centredUnitFloats = floats
         self.marksWordStarts = tokens.contains { $0.first.map(Self.wordStartMarkers.contains) ?? false }
     }
 
-    static func centredUnitRows(_ m: Matrix) -> Matrix {
+    /// Row `i` of the centred unit vectors, in double precision.
+    public func centredUnitVector(_ i: Int) -> [Double] {
+        Self.centredUnitRow(i, of: vectors, mean: centringMean, inverseNorms: inverseCentredNorms)
+    }
+
+    /// All centred unit vectors as a double-precision matrix (tokens.count × hiddenSize); built on each call.
+    public var centredUnitVectors: Matrix {
+        Matrix(rows: vectors.rows, cols: vectors.cols, elements: (0..<vectors.rows).flatMap(centredUnitVector))
+    }
+
+    /// The mean row of `m` and each row's inverse distance from it (0 where that is below 1e-12).
+    static func centring(_ m: Matrix) -> (mean: [Double], inverseNorms: [Double]) {
         let n = m.rows, d = m.cols
-        guard n > 0, d > 0 else { return m }
         var mean = [Double](repeating: 0, count: d)
+        guard n > 0 else { return (mean, []) }
         for i in 0..<n { for j in 0..<d { mean[j] += m.elements[i * d + j] } }
         for j in 0..<d { mean[j] /= Double(n) }
-        var out = Matrix(zeros: n, d)
-        for i in 0..<n {
+        let inverseNorms = (0..<n).map { i in
             var norm = 0.0
             for j in 0..<d {
                 let c = m.elements[i * d + j] - mean[j]
-                out.elements[i * d + j] = c
                 norm += c * c
             }
             norm = norm.squareRoot()
-            let inv = norm > 1e-12 ? 1 / norm : 0
-            for j in 0..<d { out.elements[i * d + j] *= inv }
+            return norm > 1e-12 ? 1 / norm : 0
         }
-        return out
+        return (mean, inverseNorms)
+    }
+
+    /// Row `i` of `m` minus `mean`, times `inverseNorms[i]`.
+    static func centredUnitRow(_ i: Int, of m: Matrix, mean: [Double], inverseNorms: [Double]) -> [Double] {
+        let d = m.cols
+        return (0..<d).map { j in (m.elements[i * d + j] - mean[j]) * inverseNorms[i] }
     }
 
     /// Reads a Hugging Face model directory: `config.json` (model_type bert or llama), `model.safetensors`,
