@@ -138,7 +138,7 @@ public struct TokenEmbeddingTable: Sendable {
     /// embedding LayerNorm — the first layer's input for that word; bracketed special tokens left out.
     private static func bertTable(_ file: BaseModelTensorFile, config: [String: Any], directory: URL, weightsURL: URL,
                                   name: String) throws -> TokenEmbeddingTable {
-        let word = try file.matrix(named: ["embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"])
+        let word = try file.floatMatrix(named: ["embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"])
         let pos = try file.matrix(named: ["embeddings.position_embeddings.weight", "bert.embeddings.position_embeddings.weight"])
         let type = try file.matrix(named: ["embeddings.token_type_embeddings.weight", "bert.embeddings.token_type_embeddings.weight"])
         let gamma = try file.vector(named: ["embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.weight"])
@@ -178,7 +178,7 @@ public struct TokenEmbeddingTable: Sendable {
     /// (the config's ids, `<…>` names) left out.
     private static func llamaTable(_ file: BaseModelTensorFile, config: [String: Any], directory: URL, weightsURL: URL,
                                    name: String) throws -> TokenEmbeddingTable {
-        let embed = try file.matrix(named: ["model.embed_tokens.weight", "embed_tokens.weight"])
+        let embed = try file.floatMatrix(named: ["model.embed_tokens.weight", "embed_tokens.weight"])
         let gamma = try file.vector(named: ["model.layers.0.input_layernorm.weight", "layers.0.input_layernorm.weight"])
         let d = embed.cols
         guard gamma.count == d else {
@@ -299,6 +299,28 @@ struct BaseModelTensorFile {
         let n = try name(names)
         do {
             return try file.matrix(n)
+        } catch {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path): \(error)")
+        }
+    }
+
+    /// A two-dimensional tensor kept in single precision, which holds every F32, F16 and BF16 value
+    /// exactly: half the memory of `matrix(named:)` while a vocabulary-sized embedding is read.
+    struct FloatRows {
+        let rows: Int
+        let cols: Int
+        let values: [Float]
+
+        subscript(row: Int, col: Int) -> Double { Double(values[row * cols + col]) }
+    }
+
+    func floatMatrix(named names: [String]) throws -> FloatRows {
+        let n = try name(names)
+        guard let info = file.tensor(named: n), info.shape.count == 2 else {
+            throw TokenEmbeddingError(.malformedFile, "\(url.path): tensor '\(n)' is not two-dimensional")
+        }
+        do {
+            return FloatRows(rows: info.shape[0], cols: info.shape[1], values: try file.floats(n))
         } catch {
             throw TokenEmbeddingError(.malformedFile, "\(url.path): \(error)")
         }
