@@ -142,12 +142,17 @@ struct DetectorFeatureTests {
         #expect(abs(stats[2] - (1 - restMean)) < 1e-9)
     }
 
+    /// Every token with |⟨direction, x⟩| in double precision, best first (ties: the lower row).
+    static func rankedAlignments(_ direction: [Double], _ table: TokenEmbeddingTable) -> [(token: Int, value: Double)] {
+        let u = table.centredUnitVectors
+        let all = (0..<u.rows).map { t in (token: t, value: abs((0..<u.cols).reduce(0.0) { $0 + u[t, $1] * direction[$1] })) }
+        return all.sorted { $0.value > $1.value || ($0.value == $1.value && $0.token < $1.token) }
+    }
+
     /// The 10 best |⟨direction, x⟩| over the table and the best token, in double precision over every row.
     static func bruteForceTop10(_ direction: [Double], _ table: TokenEmbeddingTable) -> (values: [Double], best: Int) {
-        let u = table.centredUnitVectors
-        let all = (0..<u.rows).map { t in (t, abs((0..<u.cols).reduce(0.0) { $0 + u[t, $1] * direction[$1] })) }
-        let ranked = all.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-        return (ranked.prefix(10).map(\.1), ranked[0].0)
+        let ranked = rankedAlignments(direction, table)
+        return (ranked.prefix(10).map(\.value), ranked[0].token)
     }
 
     @Test("the single-precision shortlist gives the double-precision top 10, and a cut within its error makes the direction be read in full")
@@ -168,15 +173,12 @@ struct DetectorFeatureTests {
         // A shortlist is trusted only when its cut is clear of the single-precision error: one that
         // lacks the best token and whose cut lies within the error bound of its 10th value makes the
         // direction be read again in full; the same shortlist with a clear cut is taken as it is.
-        let ranked = (0..<table.vectors.rows).map { t in
-            (t, abs(zip(table.centredUnitVector(t), unit).reduce(0.0) { $0 + $1.0 * $1.1 }))
-        }.sorted { $0.1 > $1.1 }
-        let withoutBest = Array(ranked[1...16])
+        let withoutBest = Array(Self.rankedAlignments(unit, table)[1...16])
         let bound = TokenAlignmentFeatures.singlePrecisionErrorBound(width: 24)
         for (gap, trusted) in [(bound / 3, false), (100 * bound, true)] {
-            var values = withoutBest.map { Float($0.1) }
-            values[15] = Float(withoutBest[9].1 - gap)
-            let read = TokenAlignmentFeatures.exactTop10(of: unit[...], shortlist: (withoutBest.map(\.0), values), table: table)
+            var values = withoutBest.map { Float($0.value) }
+            values[15] = Float(withoutBest[9].value - gap)
+            let read = TokenAlignmentFeatures.exactTop10(of: unit[...], shortlist: (withoutBest.map(\.token), values), table: table)
             #expect(read.fromShortlist == trusted)
             #expect((read.best == brute.best) == !trusted)
         }

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// Trigger-agnostic features from how closely the input directions an adapter's query/key/value
@@ -56,7 +55,7 @@ public enum TokenAlignmentFeatures {
     static let shortlistSize = 16
 
     /// Alignment statistics of several modules at once: the right singular directions of all modules are
-    /// stacked so the token table is read once per block of the vocabulary (one sgemm per block instead
+    /// stacked so the token table is read once per block of the vocabulary (one product per block instead
     /// of one pass over the whole table per module).
     ///
     /// The vocabulary is read in single precision (`TokenEmbeddingTable.centredUnitFloats`), which
@@ -132,34 +131,31 @@ public enum TokenAlignmentFeatures {
         guard total > 0, vocabulary > 0 else { return Array(repeating: ([], []), count: total) }
         var c = [Float](repeating: 0, count: min(vocabulary, vocabularyBlock) * total)
         table.centredUnitFloats.withUnsafeBufferPointer { table in
-            directions.withUnsafeBufferPointer { directions in
-                c.withUnsafeMutableBufferPointer { cp in
-                    values.withUnsafeMutableBufferPointer { vp in
-                        tokens.withUnsafeMutableBufferPointer { tp in
-                            var start = 0
-                            while start < vocabulary {
-                                let rows = min(vocabulary, start + vocabularyBlock) - start
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(total), Int32(d),
-                                            1, table.baseAddress! + start * d, Int32(d), directions.baseAddress, Int32(d),
-                                            0, cp.baseAddress, Int32(total))
-                                for t in 0..<rows {
-                                    let row = t * total
-                                    for j in 0..<total {
-                                        let v = abs(cp[row + j])
-                                        let base = j * size
-                                        guard v > vp[base + size - 1] else { continue }
-                                        var k = size - 1
-                                        while k > 0 && vp[base + k - 1] < v {
-                                            vp[base + k] = vp[base + k - 1]
-                                            tp[base + k] = tp[base + k - 1]
-                                            k -= 1
-                                        }
-                                        vp[base + k] = v
-                                        tp[base + k] = start + t
+            c.withUnsafeMutableBufferPointer { cp in
+                values.withUnsafeMutableBufferPointer { vp in
+                    tokens.withUnsafeMutableBufferPointer { tp in
+                        var start = 0
+                        while start < vocabulary {
+                            let rows = min(vocabulary, start + vocabularyBlock) - start
+                            // c (rows × total) = this block of the table · directionsᵀ.
+                            FloatKernels.linear(table.baseAddress! + start * d, rows: rows, inputs: d, weight: directions,
+                                                bias: nil, into: cp.baseAddress!, outputs: total)
+                            for t in 0..<rows {
+                                for j in 0..<total {
+                                    let v = abs(cp[t * total + j])
+                                    let base = j * size
+                                    guard v > vp[base + size - 1] else { continue }
+                                    var k = size - 1
+                                    while k > 0 && vp[base + k - 1] < v {
+                                        vp[base + k] = vp[base + k - 1]
+                                        tp[base + k] = tp[base + k - 1]
+                                        k -= 1
                                     }
+                                    vp[base + k] = v
+                                    tp[base + k] = start + t
                                 }
-                                start += rows
                             }
+                            start += rows
                         }
                     }
                 }
