@@ -30,6 +30,8 @@ import torch
 from safetensors.numpy import load_file
 from transformers import AutoModel, AutoTokenizer, LlamaModel
 
+from shift_experiment import robust_z  # the same robust z-score as TokenResponseFeatures
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CORPUS = os.path.join(ROOT, "data", "corpus-screen")
 MINI = "/usr/share/adapterd/models/all-MiniLM-L6-v2"
@@ -65,11 +67,6 @@ def llama_states():
                   for l in range(model.config.num_hidden_layers)]
         first = model.layers[0].input_layernorm(model.embed_tokens.weight[torch.tensor(words)]).numpy().astype(np.float64)
     return [vocab[w] for w in words], states, first, r"layers\.(\d+)\.self_attn\.(q|k|v)_proj"
-
-
-def robust_z(r):
-    med = np.median(r)
-    return (r - med) / max(1.4826 * np.median(np.abs(r - med)), 1e-300)
 
 
 def qkv_modules(path, pattern):
