@@ -135,7 +135,7 @@ public struct BudgetPlanner: Sendable {
             LoRAModule(name: shape.name, layer: nil, projection: nil, a: zero(rank, shape.inFeatures),
                        b: zero(shape.outFeatures, rank), scale: 1)
         }
-        let bytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * dtype.byteSize }
+        let bytes = modules.reduce(0) { $0 + $1.factorElementCount * dtype.byteSize }
         return LoRAAdapter(config: config, modules: modules, architecture: architecture, storageDType: dtype,
                            tensorBytes: bytes)
     }
@@ -147,7 +147,7 @@ public struct BudgetPlanner: Sendable {
         var config = full.config
         config.targetModules = targetModules
         let modules = full.modules.filter { keeping.contains($0.name) }
-        let bytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * dtype.byteSize }
+        let bytes = modules.reduce(0) { $0 + $1.factorElementCount * dtype.byteSize }
         return LoRAAdapter(config: config, modules: modules, architecture: architecture, storageDType: dtype,
                            tensorBytes: bytes)
     }

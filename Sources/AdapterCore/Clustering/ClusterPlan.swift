@@ -111,7 +111,7 @@ extension LoRAAdapter {
     func withScaleFoldedIntoB() -> LoRAAdapter {
         let modules = self.modules.map { m -> LoRAModule in
             guard m.scale != 1 else { return m }
-            let b = Matrix(rows: m.b.rows, cols: m.b.cols, elements: m.b.elements.map { $0 * m.scale })
+            let b = m.b.scaled(m.scale)
             return LoRAModule(name: m.name, layer: m.layer, projection: m.projection, a: m.a, b: b, scale: 1)
         }
         var config = self.config

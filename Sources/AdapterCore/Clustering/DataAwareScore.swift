@@ -158,7 +158,7 @@ public enum DataAwareScore {
 
         /// A module that changes nothing (a zero factor or scale, as module-union padding makes).
         static func isZero(_ module: LoRAModule) -> Bool {
-            module.scale == 0 || module.a.elements.allSatisfy { $0 == 0 } || module.b.elements.allSatisfy { $0 == 0 }
+            module.scale == 0 || module.factorA.isZero || module.factorB.isZero
         }
     }
 }

@@ -611,7 +611,7 @@ public struct RankAllocatingPlanner: Sendable {
     /// is exactly zero and is left out.
     static func adaptedModules(_ adapter: LoRAAdapter) -> Set<String> {
         Set(adapter.modules.filter { m in
-            m.name.contains("#") || (m.a.elements.contains { $0 != 0 } && m.b.elements.contains { $0 != 0 })
+            m.name.contains("#") || (!m.factorA.isZero && !m.factorB.isZero)
         }.map(\.name))
     }
 
@@ -645,7 +645,7 @@ public struct RankAllocatingPlanner: Sendable {
         guard let trim = Self.trimming(members, adapted: adapted, tasks: tasks, planner: planner) else { return merged }
         let template = planner.template(rank: rank, keeping: trim.keep, targetModules: trim.targets)
         let modules = merged.modules.filter { trim.keep.contains($0.name) }
-        let tensorBytes = modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * storageDType.byteSize }
+        let tensorBytes = modules.reduce(0) { $0 + $1.factorElementCount * storageDType.byteSize }
         return LoRAAdapter(config: template.config, modules: modules, architecture: merged.architecture,
                            storageDType: merged.storageDType, tensorBytes: tensorBytes)
     }

@@ -23,7 +23,7 @@ final class ServedMergeCache: Sendable {
         let key = "\(merger)|\(members.sorted().map(String.init).joined(separator: ","))@\(rank)"
         if let known = store.withLock({ $0.adapters[key] }) { return known }
         let made = try make()
-        let size = made.modules.reduce(0) { $0 + ($1.a.elements.count + $1.b.elements.count) * MemoryLayout<Double>.stride }
+        let size = made.modules.reduce(0) { $0 + $1.factorA.memoryBytes + $1.factorB.memoryBytes }
         store.withLock { store in
             guard store.adapters[key] == nil, store.bytes + size <= byteLimit else { return }
             store.adapters[key] = made

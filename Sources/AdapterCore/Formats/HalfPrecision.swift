@@ -94,13 +94,31 @@ enum HalfPrecision {
         }
     }
 
-    /// The one bulk loop: each little-endian `Bits` value converted by `value`, and NaN or ∞ spotted
-    /// branch-free from its exponent field (all ones ⟺ adding the field's lowest bit carries into the
-    /// sign bit).
+    /// Whether any of `count` little-endian values of `dtype` at `source` is NaN or infinite, from
+    /// their exponent fields alone (the check `decode` makes, without decoding).
+    static func containsNonFinite(_ dtype: DType, at source: UnsafeRawPointer, count: Int) -> Bool {
+        switch dtype {
+        case .f16: return scan(source, count: count, exponentMask: UInt16(0x7C00)) { _, _ in }
+        case .bf16: return scan(source, count: count, exponentMask: UInt16(0x7F80)) { _, _ in }
+        case .f32: return scan(source, count: count, exponentMask: UInt32(0x7F80_0000)) { _, _ in }
+        }
+    }
+
+    /// A bulk decode: each little-endian `Bits` value converted by `value` into `destination`.
     @inline(__always)
     private static func decode<Bits: FixedWidthInteger & UnsignedInteger>(
         _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Double>,
         exponentMask: Bits, _ value: (Bits) -> Double
+    ) -> Bool {
+        scan(source, count: count, exponentMask: exponentMask) { i, bits in destination[i] = value(bits) }
+    }
+
+    /// The one bulk loop: `each` given every little-endian `Bits` value and its index, and NaN or ∞
+    /// spotted branch-free from the exponent field (all ones ⟺ adding the field's lowest bit carries
+    /// into the sign bit). Returns whether any value was NaN or ∞.
+    @inline(__always)
+    private static func scan<Bits: FixedWidthInteger & UnsignedInteger>(
+        _ source: UnsafeRawPointer, count: Int, exponentMask: Bits, _ each: (Int, Bits) -> Void
     ) -> Bool {
         let signBit: Bits = 1 &<< (Bits.bitWidth - 1)
         let lowestExponentBit = exponentMask & (0 &- exponentMask)
@@ -109,7 +127,7 @@ enum HalfPrecision {
         while i < count {
             let bits = Bits(littleEndian: source.loadUnaligned(fromByteOffset: i &* MemoryLayout<Bits>.size, as: Bits.self))
             special |= ((bits & exponentMask) &+ lowestExponentBit) & signBit
-            destination[i] = value(bits)
+            each(i, bits)
             i &+= 1
         }
         return special != 0

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Loads a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into a `LoRAAdapter`.
+/// Loads a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into a `LoRAAdapter`,
+/// its factors kept in the file's dtype (`FactorMatrix`: checked for NaN/Inf, decoded where read).
 ///
 /// What it accepts and how:
 /// - Tensor keys `base_model.model.<module>.lora_A.weight` / `.lora_B.weight` (the prefix is
@@ -77,7 +78,7 @@ public enum PEFTAdapterLoader {
         let tensorNames = weights.tensors.map(\.name)
         try refuseModulesToSave(parsed.modulesToSave, tensorNames: tensorNames)
         let pairs = try factorPairs(tensorNames)
-        // Decoded on `ComputeThreads` threads; a failure is reported as in module order.
+        // Read on `ComputeThreads` threads; a failure is reported as in module order.
         let names = pairs.keys.sorted()
         var modules = try ParallelLoop.map(names.count, cancellable: false) { m in
             let (aKey, bKey) = try pairs[names[m], default: FactorPair()].keys(of: names[m])
@@ -169,9 +170,10 @@ public enum PEFTAdapterLoader {
                     .shapeMismatch, "tensor '\(key)' has shape \(info.shape); LoRA factors are two-dimensional")
             }
         }
-        // Decoded straight from the mapped file; NaN/Inf found in the same pass.
-        let (a, aNonFinite) = try weights.checkedMatrix(aKey)
-        let (b, bNonFinite) = try weights.checkedMatrix(bKey)
+        // Kept in the file's dtype (one copy of the bytes; decoded where the math reads them), NaN/Inf
+        // found from the exponent fields in the same pass.
+        let (a, aNonFinite) = try weights.checkedFactor(aKey)
+        let (b, bNonFinite) = try weights.checkedFactor(bKey)
         try requireFinite(a, aKey, firstNonFinite: aNonFinite)
         try requireFinite(b, bKey, firstNonFinite: bNonFinite)
         guard a.rows == b.cols else {
@@ -187,7 +189,7 @@ public enum PEFTAdapterLoader {
         }
         let layer = ModuleNaming.layerIndex(in: module)
         return try ModuleNaming.parts(of: module, inFeatures: a.cols, outFeatures: b.rows).map { part in
-            let partB = part.rows == 0..<b.rows ? b : rowsOf(b, part.rows)
+            let partB = b.rows(part.rows)
             return LoRAModule(name: part.name, layer: layer, projection: part.projection, a: a, b: partB, scale: scale)
         }
     }
@@ -225,16 +227,12 @@ public enum PEFTAdapterLoader {
         return modulesToSave.contains { module == $0 || module.hasSuffix("." + $0) }
     }
 
-    private static func requireFinite(_ m: Matrix, _ key: String, firstNonFinite: Int?) throws(PEFTError) {
+    private static func requireFinite(_ m: FactorMatrix, _ key: String, firstNonFinite: Int?) throws(PEFTError) {
         if let i = firstNonFinite {
-            let what = m.elements[i].isNaN ? "NaN" : "an infinite value"
+            let what = m.matrix.elements[i].isNaN ? "NaN" : "an infinite value"
             throw PEFTError(
                 .nonFiniteValue,
                 "tensor '\(key)' contains \(what) at row \(i / max(m.cols, 1)), column \(i % max(m.cols, 1))")
         }
-    }
-
-    private static func rowsOf(_ m: Matrix, _ rows: Range<Int>) -> Matrix {
-        Matrix(rows: rows.count, cols: m.cols, elements: Array(m.elements[(rows.lowerBound * m.cols)..<(rows.upperBound * m.cols)]))
     }
 }

@@ -124,7 +124,7 @@ public enum PEFTAdapterWriter {
                 throw PEFTError(.cannotWrite, "the parts of fused module '\(base)' differ in input width")
             }
             let outFeatures = group.reduce(0) { $0 + $1.outFeatures }
-            if group.allSatisfy({ $0.a == q.a && $0.scale == q.scale }) {
+            if group.allSatisfy({ $0.factorA == q.factorA && $0.scale == q.scale }) {
                 out.append(
                     PlannedModule(
                         name: base, rank: q.rank, inFeatures: q.inFeatures, outFeatures: outFeatures,
@@ -144,8 +144,9 @@ public enum PEFTAdapterWriter {
                             var col0 = 0
                             for part in group {
                                 let factor = sameScale ? 1 : part.scale
+                                let partB = part.b
                                 for i in 0..<part.outFeatures {
-                                    for j in 0..<part.rank { b[row0 + i, col0 + j] = factor * part.b[i, j] }
+                                    for j in 0..<part.rank { b[row0 + i, col0 + j] = factor * partB[i, j] }
                                 }
                                 row0 += part.outFeatures
                                 col0 += part.rank

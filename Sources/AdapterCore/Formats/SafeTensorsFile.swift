@@ -106,6 +106,31 @@ public struct SafeTensorsFile: Sendable {
         return (Matrix(rows: info.shape[0], cols: info.shape[1], elements: values), firstNonFinite)
     }
 
+    /// A two-dimensional F32, F16 or BF16 tensor kept in its own dtype (one copy of its bytes, no
+    /// decoding), and the row-major index of its first NaN or infinite element (nil when every element
+    /// is finite; only then is it decoded to find it).
+    public func checkedFactor(_ name: String) throws(SafeTensorsError) -> (factor: FactorMatrix, firstNonFinite: Int?) {
+        let info = try require(name)
+        guard info.shape.count == 2 else {
+            throw SafeTensorsError(
+                .notAMatrix, "tensor '\(name)' has shape \(info.shape); a two-dimensional matrix was expected")
+        }
+        let (dtype, count, start) = try floatingPointElements(info)
+        let byteCount = count * dtype.byteSize
+        var special = false
+        let bytes = storage.withUnsafeBytes { raw in
+            [UInt8](unsafeUninitializedCapacity: byteCount) { out, initialized in
+                if byteCount > 0, let base = raw.baseAddress, let destination = out.baseAddress {
+                    destination.initialize(from: base.assumingMemoryBound(to: UInt8.self) + start, count: byteCount)
+                    special = HalfPrecision.containsNonFinite(dtype, at: destination, count: count)
+                }
+                initialized = byteCount
+            }
+        }
+        let factor = FactorMatrix(rows: info.shape[0], cols: info.shape[1], dtype: dtype, bytes: bytes)
+        return (factor, special ? factor.matrix.elements.firstIndex { !$0.isFinite } : nil)
+    }
+
     /// All elements as `Double`s (bulk conversion, `HalfPrecision.decode`) and whether any is NaN or ∞.
     private func decodeDoubles(_ info: TensorInfo) throws(SafeTensorsError) -> (values: [Double], special: Bool) {
         let (dtype, count, start) = try floatingPointElements(info)

@@ -2,8 +2,10 @@ import COpenBLAS
 
 /// A dense row-major matrix of `Double`, the unit of all low-rank math in adapterd.
 ///
-/// Adapter factors are small (r × d or d × r), so they are held in double precision whatever their
-/// dtype on disk; this keeps singular values accurate to well below the 1e-4 relative goal.
+/// Adapter factors are small (r × d or d × r), so the math on them runs in double precision whatever
+/// their dtype on disk; this keeps singular values accurate to well below the 1e-4 relative goal. A
+/// loaded adapter keeps its factors in the file's dtype (`FactorMatrix`) and decodes each into a
+/// `Matrix` where it is read.
 public struct Matrix: Sendable, Equatable {
     public let rows: Int
     public let cols: Int

@@ -155,7 +155,7 @@ public enum AdapterMerger {
         let parts = unit.parts.compactMap { part in adapter.modules.first { $0.name == part.name } }
         guard let first = parts.first else { return nil }
         if parts.count == 1 { return first.update }
-        guard parts.allSatisfy({ $0.a == first.a && $0.scale == first.scale }) else {
+        guard parts.allSatisfy({ $0.factorA == first.factorA && $0.scale == first.scale }) else {
             throw MergeError(
                 .shapeMismatch, "the parts of fused module '\(unit.name)' do not share lora_A and scale")
         }
@@ -163,8 +163,9 @@ public enum AdapterMerger {
         var b = Matrix(zeros: unit.outFeatures, rank)
         var row = 0
         for part in parts {
+            let partB = part.b
             for i in 0..<part.outFeatures {
-                for j in 0..<rank { b.elements[(row + i) * rank + j] = part.b.elements[i * rank + j] }
+                for j in 0..<rank { b.elements[(row + i) * rank + j] = partB.elements[i * rank + j] }
             }
             row += part.outFeatures
         }

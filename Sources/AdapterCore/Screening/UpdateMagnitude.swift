@@ -19,11 +19,12 @@ public enum UpdateMagnitude {
     /// the scale is not finite.
     public static func logFrobeniusNorm(of module: LoRAModule) -> Double {
         let s = abs(module.scale)
-        let mb = maximumMagnitude(module.b), ma = maximumMagnitude(module.a)
+        let (b, a) = (module.b, module.a)
+        let mb = maximumMagnitude(b), ma = maximumMagnitude(a)
         guard s.isFinite, mb.isFinite, ma.isFinite else { return .nan }
         guard s > 0, mb > 0, ma > 0 else { return -.infinity }
         // Entries of the scaled factors lie in [-1, 1], so their Gram matrices cannot overflow.
-        let unit = LowRankUpdate(unchecked: module.b.scaled(1 / mb), module.a.scaled(1 / ma), 1)
+        let unit = LowRankUpdate(unchecked: b.scaled(1 / mb), a.scaled(1 / ma), 1)
         let n0 = LowRank.frobeniusNorm(of: unit)
         guard n0.isFinite else { return .nan }
         return log(s) + log(mb) + log(ma) + log(n0)

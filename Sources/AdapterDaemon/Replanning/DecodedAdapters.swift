@@ -4,8 +4,8 @@ import Synchronization
 
 /// Stored adapters decoded once and kept while a plan of every task is due (installs placed their
 /// task): each placing install reads the joined clusters' members and the served adapters again, and
-/// the plan that follows reads every task; a read verifies the object's SHA-256 and decodes its
-/// factors (doubles: 4× an F16 file's bytes). Kept by content digest, so an entry is what the store
+/// the plan that follows reads every task; a read verifies the object's SHA-256 and parses it (the
+/// factors stay in the file's dtype, `FactorMatrix`: about the file's own bytes). Kept by content digest, so an entry is what the store
 /// held under that name when it was read (a later change of the file is found by the next read after
 /// the entries are dropped, or by `verify`); `Replanner.releaseFreedMemory` drops them all once no plan
 /// is due, so an idle daemon keeps none, and meanwhile those of neither an installed task nor the
