@@ -54,7 +54,7 @@ struct ReadBenchmark: ParsableCommand {
             let rawSeconds = Self.median(raw), loadSeconds = Self.median(load), decodeSeconds = Self.median(decode)
             print("compute threads \(threads):")
             print("  one raw read of the file (open + read(2) into a new buffer): \(Stopwatch.format(rawSeconds))")
-            print("  read + decode (PEFTAdapterLoader.load(directory:), mapped file): \(Stopwatch.format(loadSeconds))")
+            print("  read + decode (PEFTAdapterLoader.load(directory:), read(2) into memory): \(Stopwatch.format(loadSeconds))")
             print("  decode of bytes in memory (PEFTAdapterLoader.load(configJSON:safetensors:), the daemon's install path): "
                   + "\(Stopwatch.format(decodeSeconds))")
             print(String(format: "  read + decode / raw read: %.2fx (goal <= 2x)", loadSeconds / rawSeconds))

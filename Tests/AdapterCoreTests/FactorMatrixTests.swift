@@ -22,7 +22,7 @@ import Testing
     @Test(arguments: DType.allCases)
     func encodedFactorDecodesToTheValuesAndSlicesLikeTheDecodedOne(dtype: DType) throws {
         // 5.96e-8 is F16's smallest subnormal; BF16 and F32 hold it too.
-        let factor = FactorMatrix(rows: 4, cols: 3, dtype: dtype, bytes: Self.encoded(Self.values, dtype))
+        let factor = FactorMatrix(rows: 4, cols: 3, dtype: dtype, bytes: Data(Self.encoded(Self.values, dtype)))
         let dense = FactorMatrix(Matrix(rows: 4, cols: 3, elements: Self.values))
         #expect(factor.matrix.elements.map(\.bitPattern) == Self.values.map(\.bitPattern))
         #expect(factor.encodedDType == dtype && dense.encodedDType == nil)
@@ -34,6 +34,11 @@ import Testing
             #expect(slice.matrix == dense.rows(rows).matrix)
             #expect(slice.matrix.elements == Array(Self.values[(rows.lowerBound * 3)..<(rows.upperBound * 3)]))
         }
+        // A slice of a larger buffer (as the loader keeps them: its factors share the file's bytes).
+        let padded = Data([9, 9, 9] + Self.encoded(Self.values, dtype) + [9])
+        let shared = FactorMatrix(rows: 4, cols: 3, dtype: dtype, bytes: padded[3..<(padded.count - 1)])
+        #expect(shared == factor && shared.rows(1..<3).matrix == dense.rows(1..<3).matrix)
+        #expect(shared.rows(2..<4).rows(1..<2).matrix.elements == Array(Self.values[9..<12]))
         var changed = Self.values
         changed[5] = 0.375
         #expect(factor != FactorMatrix(Matrix(rows: 4, cols: 3, elements: changed)))
@@ -42,14 +47,14 @@ import Testing
 
     @Test(arguments: DType.allCases)
     func zeroIsReadFromTheBitsWithoutDecoding(dtype: DType) {
-        let zeros = FactorMatrix(rows: 2, cols: 2, dtype: dtype, bytes: Self.encoded([0, -0.0, -0.0, 0], dtype))
+        let zeros = FactorMatrix(rows: 2, cols: 2, dtype: dtype, bytes: Data(Self.encoded([0, -0.0, -0.0, 0], dtype)))
         #expect(zeros.isZero)
         // The smallest magnitude each dtype holds, in each position, is not zero.
         let tiny = dtype == .f16 ? 5.9604644775390625e-08 : 1e-38
         for position in 0..<4 {
             var values = [0.0, -0.0, 0, -0.0]
             values[position] = position % 2 == 0 ? tiny : -tiny
-            let factor = FactorMatrix(rows: 2, cols: 2, dtype: dtype, bytes: Self.encoded(values, dtype))
+            let factor = FactorMatrix(rows: 2, cols: 2, dtype: dtype, bytes: Data(Self.encoded(values, dtype)))
             #expect(!factor.isZero, "\(dtype) \(values)")
             #expect(factor.matrix.elements[position] != 0)
         }
@@ -59,28 +64,38 @@ import Testing
 
     @Test(arguments: DType.allCases)
     func nonFiniteValuesAreFoundWhereTheDecodeFoundThem(dtype: DType) throws {
-        for bad in [Double.nan, .infinity, -.infinity] {
-            for position in [0, 5, 11] {
-                var values = Self.values
-                values[position] = bad
-                var bytes = Self.encoded(values, dtype)
-                if bad.isNaN, dtype == .f16 {   // f16Bits turns NaN into ∞; write a quiet NaN
-                    bytes[2 * position] = 0x00
-                    bytes[2 * position + 1] = 0x7E
+        // 4 × 3: whole 64-bit words of values; 3 × 3: a value of F16/BF16 (F32: one) past the last word.
+        for (rows, cols) in [(4, 3), (3, 3)] {
+            let count = rows * cols
+            for bad in [Double.nan, .infinity, -.infinity] {
+                for position in [0, 5, count - 1] {
+                    var values = Array(Self.values.prefix(count))
+                    values[position] = bad
+                    var bytes = Self.encoded(values, dtype)
+                    if bad.isNaN, dtype == .f16 {   // f16Bits turns NaN into ∞; write a quiet NaN
+                        bytes[2 * position] = 0x00
+                        bytes[2 * position + 1] = 0x7E
+                    }
+                    let header = #"{"t": {"dtype": "\#(dtype.rawValue)", "shape": [\#(rows), \#(cols)], "data_offsets": [0, \#(bytes.count)]}}"#
+                    let file = try SafeTensorsFile(data: craftedSafeTensors(header: header, data: bytes))
+                    let (factor, first) = try file.checkedFactor("t")
+                    let (matrix, decodedFirst) = try file.checkedMatrix("t")
+                    #expect(first == position && decodedFirst == position, "\(dtype) \(bad) at \(position) of \(count)")
+                    #expect(factor.matrix.elements[position].isNaN == matrix.elements[position].isNaN)
                 }
-                let header = #"{"t": {"dtype": "\#(dtype.rawValue)", "shape": [4, 3], "data_offsets": [0, \#(bytes.count)]}}"#
-                let file = try SafeTensorsFile(data: craftedSafeTensors(header: header, data: bytes))
-                let (factor, first) = try file.checkedFactor("t")
-                let (matrix, decodedFirst) = try file.checkedMatrix("t")
-                #expect(first == position && decodedFirst == position, "\(dtype) \(bad) at \(position)")
-                #expect(factor.matrix.elements[position].isNaN == matrix.elements[position].isNaN)
             }
+            // The largest finite value of each dtype is not flagged.
+            var values = Array(Self.values.prefix(count))
+            values[count - 1] = dtype == .f16 ? 65504 : Double(Float.greatestFiniteMagnitude)
+            var bytes = Self.encoded(values, dtype)
+            if dtype == .bf16 { bytes[2 * (count - 1)] = 0x7F; bytes[2 * (count - 1) + 1] = 0x7F }
+            let header = #"{"t": {"dtype": "\#(dtype.rawValue)", "shape": [\#(rows), \#(cols)], "data_offsets": [0, \#(bytes.count)]}}"#
+            let file = try SafeTensorsFile(data: craftedSafeTensors(header: header, data: bytes))
+            let (factor, first) = try file.checkedFactor("t")
+            #expect(first == nil, "\(dtype) \(count)")
+            #expect(factor == FactorMatrix(try file.matrix("t")))
+            #expect(factor.matrix.elements.allSatisfy { $0.isFinite })
         }
-        let header = #"{"t": {"dtype": "\#(dtype.rawValue)", "shape": [4, 3], "data_offsets": [0, \#(12 * dtype.byteSize)]}}"#
-        let file = try SafeTensorsFile(data: craftedSafeTensors(header: header, data: Self.encoded(Self.values, dtype)))
-        let (factor, first) = try file.checkedFactor("t")
-        #expect(first == nil)
-        #expect(factor == FactorMatrix(try file.matrix("t")))
     }
 
     /// The loader keeps each module's factors in the file's dtype; a fused projection's parts take

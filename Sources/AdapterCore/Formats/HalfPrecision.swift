@@ -95,12 +95,33 @@ enum HalfPrecision {
     }
 
     /// Whether any of `count` little-endian values of `dtype` at `source` is NaN or infinite, from
-    /// their exponent fields alone (the check `decode` makes, without decoding).
+    /// their exponent fields alone (the check `decode` makes, without decoding). Four F16/BF16 values
+    /// (two F32) are tested at once in a 64-bit word, by the same carry as `scan` in each lane: a lane's
+    /// exponent field plus its lowest bit stays below the lane's sign bit unless the field is all ones.
     static func containsNonFinite(_ dtype: DType, at source: UnsafeRawPointer, count: Int) -> Bool {
+        let (lane, exponent): (UInt64, UInt64) = switch dtype {
+        case .f16: (0x0001_0001_0001_0001, 0x7C00)
+        case .bf16: (0x0001_0001_0001_0001, 0x7F80)
+        case .f32: (0x0000_0001_0000_0001, 0x7F80_0000)
+        }
+        let mask = lane &* exponent
+        let lowest = lane &* (exponent & (0 &- exponent))
+        let signs = lane &* (dtype == .f32 ? 0x8000_0000 : 0x8000)
+        let bytes = count * dtype.byteSize
+        let words = bytes / 8
+        var special: UInt64 = 0
+        var i = 0
+        while i < words {
+            let word = UInt64(littleEndian: source.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))
+            special |= ((word & mask) &+ lowest) & signs
+            i &+= 1
+        }
+        if special != 0 { return true }
+        let done = words * 8 / dtype.byteSize   // the values past the last whole word
         switch dtype {
-        case .f16: return scan(source, count: count, exponentMask: UInt16(0x7C00)) { _, _ in }
-        case .bf16: return scan(source, count: count, exponentMask: UInt16(0x7F80)) { _, _ in }
-        case .f32: return scan(source, count: count, exponentMask: UInt32(0x7F80_0000)) { _, _ in }
+        case .f16: return scan(source + words * 8, count: count - done, exponentMask: UInt16(0x7C00)) { _, _ in }
+        case .bf16: return scan(source + words * 8, count: count - done, exponentMask: UInt16(0x7F80)) { _, _ in }
+        case .f32: return scan(source + words * 8, count: count - done, exponentMask: UInt32(0x7F80_0000)) { _, _ in }
         }
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Loads a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into a `LoRAAdapter`,
-/// its factors kept in the file's dtype (`FactorMatrix`: checked for NaN/Inf, decoded where read).
+/// its factors kept in the file's dtype (`FactorMatrix`: slices of the file's bytes, checked for NaN/Inf,
+/// decoded where read).
 ///
 /// What it accepts and how:
 /// - Tensor keys `base_model.model.<module>.lora_A.weight` / `.lora_B.weight` (the prefix is
@@ -29,8 +30,12 @@ public enum PEFTAdapterLoader {
     public static let keyPrefix = "base_model.model."
     /// Largest adapter_config.json read from a directory (PEFT writes about 1 KiB).
     public static let maximumConfigBytes = 16 * 1024 * 1024
+    /// Largest adapter_model.safetensors read from a directory (a rank-64 LoRA of every linear map of
+    /// a 70B model is about 3 GiB).
+    public static let maximumWeightsBytes = 64 << 30
 
-    /// Loads a PEFT adapter directory (the safetensors file is memory-mapped). Both files must be
+    /// Loads a PEFT adapter directory (the safetensors file is read into memory, which the factors then
+    /// share: a mapping could be truncated under them by another process). Both files must be
     /// regular files (`RegularFile`): a FIFO, device or directory in their place is refused with
     /// `PEFTError.unreadableFile`, never waited on or read without end.
     public static func load(directory: URL) throws -> LoRAAdapter {
@@ -46,7 +51,7 @@ public enum PEFTAdapterLoader {
         }
         let weightsData: Data
         do {
-            weightsData = try RegularFile.map(weightsURL)
+            weightsData = try RegularFile.read(weightsURL, maximumBytes: maximumWeightsBytes)
         } catch where error.code == .missing {
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
                 throw PEFTError(
@@ -170,8 +175,8 @@ public enum PEFTAdapterLoader {
                     .shapeMismatch, "tensor '\(key)' has shape \(info.shape); LoRA factors are two-dimensional")
             }
         }
-        // Kept in the file's dtype (one copy of the bytes; decoded where the math reads them), NaN/Inf
-        // found from the exponent fields in the same pass.
+        // Kept in the file's dtype (slices of its bytes; decoded where the math reads them), NaN/Inf
+        // found from the exponent fields.
         let (a, aNonFinite) = try weights.checkedFactor(aKey)
         let (b, bNonFinite) = try weights.checkedFactor(bKey)
         try requireFinite(a, aKey, firstNonFinite: aNonFinite)

@@ -44,25 +44,34 @@ public enum RegularFile {
         let path = url.path
         let (fd, size) = try open(path, maximumBytes: maximumBytes)
         defer { _ = Glibc.close(fd) }
-        var data = Data(count: min(size, maximumBytes) + 1)
+        // An uninitialised buffer (Data(count:) would zero it first: a second pass over a large file).
+        var capacity = min(size, maximumBytes) + 1
+        guard var buffer = malloc(capacity) else {
+            throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': no memory for \(capacity) bytes")
+        }
         var filled = 0
         while true {
-            if filled == data.count {
-                guard filled <= maximumBytes else { throw tooLarge(path, size: nil, maximumBytes) }
-                data.count = min(maximumBytes + 1, max(data.count * 2, 1 << 16))
+            if filled == capacity {
+                guard filled <= maximumBytes else { free(buffer); throw tooLarge(path, size: nil, maximumBytes) }
+                capacity = min(maximumBytes + 1, max(capacity * 2, 1 << 16))
+                guard let grown = realloc(buffer, capacity) else {
+                    free(buffer)
+                    throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': no memory for \(capacity) bytes")
+                }
+                buffer = grown
             }
-            let capacity = data.count - filled
-            let n = data.withUnsafeMutableBytes { buffer in Glibc.read(fd, buffer.baseAddress! + filled, capacity) }
+            let n = Glibc.read(fd, buffer + filled, capacity - filled)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': \(errnoText())")
+                let error = RegularFileError(.unreadable, path: path, "cannot read '\(path)': \(errnoText())")
+                free(buffer)
+                throw error
             }
             if n == 0 { break }
             filled += n
         }
-        guard filled <= maximumBytes else { throw tooLarge(path, size: nil, maximumBytes) }
-        data.count = filled
-        return data
+        guard filled <= maximumBytes else { free(buffer); throw tooLarge(path, size: nil, maximumBytes) }
+        return Data(bytesNoCopy: buffer, count: filled, deallocator: .free)
     }
 
     /// The whole file, memory-mapped read-only (nothing is read until used); `maximumBytes` bounds it

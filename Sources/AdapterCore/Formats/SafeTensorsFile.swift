@@ -106,9 +106,10 @@ public struct SafeTensorsFile: Sendable {
         return (Matrix(rows: info.shape[0], cols: info.shape[1], elements: values), firstNonFinite)
     }
 
-    /// A two-dimensional F32, F16 or BF16 tensor kept in its own dtype (one copy of its bytes, no
-    /// decoding), and the row-major index of its first NaN or infinite element (nil when every element
-    /// is finite; only then is it decoded to find it).
+    /// A two-dimensional F32, F16 or BF16 tensor kept in its own dtype (a slice of this file's bytes:
+    /// no copy, no decoding), and the row-major index of its first NaN or infinite element (nil when
+    /// every element is finite; only then is it decoded to find it). The factor shares the file's
+    /// buffer, so a file that is memory-mapped must stay unchanged while the factor is in use.
     public func checkedFactor(_ name: String) throws(SafeTensorsError) -> (factor: FactorMatrix, firstNonFinite: Int?) {
         let info = try require(name)
         guard info.shape.count == 2 else {
@@ -116,16 +117,11 @@ public struct SafeTensorsFile: Sendable {
                 .notAMatrix, "tensor '\(name)' has shape \(info.shape); a two-dimensional matrix was expected")
         }
         let (dtype, count, start) = try floatingPointElements(info)
-        let byteCount = count * dtype.byteSize
-        var special = false
-        let bytes = storage.withUnsafeBytes { raw in
-            [UInt8](unsafeUninitializedCapacity: byteCount) { out, initialized in
-                if byteCount > 0, let base = raw.baseAddress, let destination = out.baseAddress {
-                    destination.initialize(from: base.assumingMemoryBound(to: UInt8.self) + start, count: byteCount)
-                    special = HalfPrecision.containsNonFinite(dtype, at: destination, count: count)
-                }
-                initialized = byteCount
-            }
+        let first = storage.startIndex + start
+        let bytes = storage[first..<(first + count * dtype.byteSize)]
+        let special = bytes.withUnsafeBytes { raw in
+            guard count > 0, let base = raw.baseAddress else { return false }
+            return HalfPrecision.containsNonFinite(dtype, at: base, count: count)
         }
         let factor = FactorMatrix(rows: info.shape[0], cols: info.shape[1], dtype: dtype, bytes: bytes)
         return (factor, special ? factor.matrix.elements.firstIndex { !$0.isFinite } : nil)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A LoRA factor as it is held in memory: either the `Double`s the math works in, or the little-endian
 /// F16, BF16 or F32 values of the safetensors file it was read from, decoded to doubles where it is
 /// read (`matrix`).
@@ -13,8 +15,9 @@ public struct FactorMatrix: Sendable {
 
     private enum Storage: Sendable {
         case doubles([Double])
-        /// rows × cols values of `dtype`, row-major, little-endian.
-        case encoded(DType, [UInt8])
+        /// rows × cols values of `dtype`, row-major, little-endian: a slice of the file's bytes as they
+        /// were read (no copy; the factors of one file share its buffer).
+        case encoded(DType, Data)
     }
 
     /// A factor of the given doubles.
@@ -25,8 +28,8 @@ public struct FactorMatrix: Sendable {
     }
 
     /// A factor of rows × cols little-endian values of `dtype`, row-major (`bytes.count` must be
-    /// rows · cols · dtype.byteSize).
-    public init(rows: Int, cols: Int, dtype: DType, bytes: [UInt8]) {
+    /// rows · cols · dtype.byteSize). A slice of a larger `Data` is kept as it is, sharing its buffer.
+    public init(rows: Int, cols: Int, dtype: DType, bytes: Data) {
         precondition(rows >= 0 && cols >= 0 && bytes.count == rows * cols * dtype.byteSize,
                      "FactorMatrix: \(bytes.count) bytes for \(rows)×\(cols) \(dtype.rawValue)")
         self.rows = rows
@@ -113,8 +116,9 @@ public struct FactorMatrix: Sendable {
                                        elements: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)])))
         case .encoded(let dtype, let bytes):
             let rowBytes = cols * dtype.byteSize
+            let start = bytes.startIndex
             return FactorMatrix(rows: range.count, cols: cols, dtype: dtype,
-                                bytes: Array(bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)]))
+                                bytes: bytes[(start + range.lowerBound * rowBytes)..<(start + range.upperBound * rowBytes)])
         }
     }
 }
