@@ -44,10 +44,10 @@ public enum ModuleNaming {
 
     /// The role of a module path.
     public static func role(of path: String) -> Role {
-        let c = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let c = path.split(separator: ".", omittingEmptySubsequences: false)
         guard let last = c.last else { return .other }
-        let parent = c.count >= 2 ? c[c.count - 2] : ""
-        let grandparent = c.count >= 3 ? c[c.count - 3] : ""
+        let parent: Substring = c.count >= 2 ? c[c.count - 2] : ""
+        let grandparent: Substring = c.count >= 3 ? c[c.count - 3] : ""
         switch last {
         case "q_proj": return .projection(.q)
         case "k_proj": return .projection(.k)
@@ -64,12 +64,13 @@ public enum ModuleNaming {
         }
     }
 
+    private static let layerContainers: Set<Substring> = ["layers", "layer", "h", "blocks", "block"]
+
     /// The transformer layer index in a path: the number after `layers`/`layer`/`h`/`blocks`/`block`,
     /// or else the first all-digit component; nil when there is none.
     public static func layerIndex(in path: String) -> Int? {
         let c = path.split(separator: ".")
-        let containers: Set<Substring> = ["layers", "layer", "h", "blocks", "block"]
-        for i in 1..<max(c.count, 1) where containers.contains(c[i - 1]) {
+        for i in 1..<max(c.count, 1) where layerContainers.contains(c[i - 1]) {
             if c[i].allSatisfy(\.isASCIIDigit), let n = Int(c[i]) { return n }
         }
         for part in c where part.allSatisfy(\.isASCIIDigit) {

@@ -136,8 +136,8 @@ public enum PEFTAdapterLoader {
 
     /// The module a tensor key is a factor of, and whether it is lora_A (else lora_B).
     private static func factor(_ key: String) throws(PEFTError) -> (module: String, isA: Bool) {
-        let path = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
-        let components = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let path = key.hasPrefix(keyPrefix) ? key.dropFirst(keyPrefix.count) : key[...]
+        let components = path.split(separator: ".", omittingEmptySubsequences: false)   // slices of `key`
         if let bad = components.first(where: { $0.hasPrefix("lora_embedding_") }) {
             throw PEFTError(
                 .unsupportedVariant,
@@ -162,7 +162,8 @@ public enum PEFTAdapterLoader {
             }
             throw PEFTError(.unexpectedTensor, "tensor '\(key)' is not of the form <module>.lora_A|B.weight")
         }
-        return (components[..<factorIndex].joined(separator: "."), components[factorIndex] == "lora_A")
+        // The components before lora_A/B, as they stand in the key (the dot before it dropped).
+        return (String(path[..<components[factorIndex].startIndex].dropLast()), components[factorIndex] == "lora_A")
     }
 
     /// One module's factors decoded and checked (two-dimensional, finite, shapes and rank as the
@@ -208,6 +209,8 @@ public enum PEFTAdapterLoader {
 
     /// Refuses an adapter that declares `modules_to_save` or holds tensors saved for it, naming them.
     private static func refuseModulesToSave(_ modulesToSave: [String], tensorNames: [String]) throws(PEFTError) {
+        // Without a declaration only a `modules_to_save` component marks a tensor: look for the word first.
+        if modulesToSave.isEmpty, !tensorNames.contains(where: { $0.contains("modules_to_save") }) { return }
         let saved = tensorNames.filter { isModulesToSaveTensor($0, modulesToSave) }.sorted()
         guard !modulesToSave.isEmpty || !saved.isEmpty else { return }
         let listed = saved.prefix(4).map { "'\($0)'" }.joined(separator: ", ")
