@@ -42,9 +42,26 @@ public enum ModuleNaming {
     /// Suffix separating a fused module's name from its part (`…c_attn#q`).
     public static let partSeparator: Character = "#"
 
+    /// The dot-separated components of a path, empty ones kept, found on its UTF-8 bytes (a split on
+    /// `Character`s walks grapheme clusters: most of a 3B adapter's load went to splitting its names).
+    static func components(of path: Substring) -> [Substring] {
+        var result: [Substring] = []
+        var start = path.startIndex
+        var i = path.utf8.startIndex
+        while i < path.utf8.endIndex {
+            if path.utf8[i] == UInt8(ascii: ".") {
+                result.append(path[start..<i])
+                start = path.utf8.index(after: i)
+            }
+            i = path.utf8.index(after: i)
+        }
+        result.append(path[start...])
+        return result
+    }
+
     /// The role of a module path.
     public static func role(of path: String) -> Role {
-        let c = path.split(separator: ".", omittingEmptySubsequences: false)
+        let c = components(of: path[...])
         guard let last = c.last else { return .other }
         let parent: Substring = c.count >= 2 ? c[c.count - 2] : ""
         let grandparent: Substring = c.count >= 3 ? c[c.count - 3] : ""
@@ -69,7 +86,7 @@ public enum ModuleNaming {
     /// The transformer layer index in a path: the number after `layers`/`layer`/`h`/`blocks`/`block`,
     /// or else the first all-digit component; nil when there is none.
     public static func layerIndex(in path: String) -> Int? {
-        let c = path.split(separator: ".")
+        let c = components(of: path[...]).filter { !$0.isEmpty }
         for i in 1..<max(c.count, 1) where layerContainers.contains(c[i - 1]) {
             if c[i].allSatisfy(\.isASCIIDigit), let n = Int(c[i]) { return n }
         }
@@ -123,8 +140,8 @@ public enum ModuleNaming {
     public static func family(of paths: some Sequence<String>) -> ArchitectureFamily {
         var seen = Set<ArchitectureFamily>()
         for path in paths {
-            let base = String(path.split(separator: partSeparator, maxSplits: 1).first ?? Substring(path))
-            let last = base.split(separator: ".").last.map(String.init) ?? ""
+            let base = path.firstIndex(of: partSeparator).map { String(path[..<$0]) } ?? path
+            let last = components(of: base[...]).last { !$0.isEmpty } ?? ""
             switch role(of: base) {
             case .fusedQKV(.queryWidthIsInput): seen.insert(.phi3)
             case .fusedQKV(.equalThirds): seen.insert(.gpt2)

@@ -137,7 +137,7 @@ public enum PEFTAdapterLoader {
     /// The module a tensor key is a factor of, and whether it is lora_A (else lora_B).
     private static func factor(_ key: String) throws(PEFTError) -> (module: String, isA: Bool) {
         let path = key.hasPrefix(keyPrefix) ? key.dropFirst(keyPrefix.count) : key[...]
-        let components = path.split(separator: ".", omittingEmptySubsequences: false)   // slices of `key`
+        let components = ModuleNaming.components(of: path)   // slices of `key`
         if let bad = components.first(where: { $0.hasPrefix("lora_embedding_") }) {
             throw PEFTError(
                 .unsupportedVariant,
