@@ -109,24 +109,34 @@ enum FileSystem {
     static func readAll(_ fd: Int32, path: String) throws -> Data {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ioError("inspect", path) }
-        // Read straight into a buffer of the file's size; keep reading in case it is longer than stat said.
-        var result = Data(count: max(0, Int(info.st_size)))
+        // Read straight into an uninitialised buffer one byte longer than stat said, so that the end of
+        // the file is seen without growing it (Data(count:) zeroes its bytes first, and growing it past
+        // them copied the whole object); grown only for a file longer than stat said.
+        var capacity = max(0, Int(info.st_size)) + 1
+        guard var buffer = malloc(capacity) else {
+            throw StoreError(.io, "cannot read \(path): no memory for \(capacity) bytes")
+        }
         var filled = 0
         while true {
-            if filled == result.count { result.count += 1 << 16 }
-            let capacity = result.count - filled
-            let count = result.withUnsafeMutableBytes { buffer in
-                read(fd, buffer.baseAddress! + filled, capacity)
+            if filled == capacity {
+                capacity += max(1 << 16, capacity / 2)
+                guard let grown = realloc(buffer, capacity) else {
+                    free(buffer)
+                    throw StoreError(.io, "cannot read \(path): no memory for \(capacity) bytes")
+                }
+                buffer = grown
             }
+            let count = read(fd, buffer + filled, capacity - filled)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw ioError("read", path)
+                let error = ioError("read", path)
+                free(buffer)
+                throw error
             }
             if count == 0 { break }
             filled += count
         }
-        result.count = filled
-        return result
+        return Data(bytesNoCopy: buffer, count: filled, deallocator: .free)
     }
 
     static func sync(_ fd: Int32, path: String) throws {
