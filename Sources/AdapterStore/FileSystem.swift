@@ -1,3 +1,4 @@
+import AdapterCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -109,34 +110,15 @@ enum FileSystem {
     static func readAll(_ fd: Int32, path: String) throws -> Data {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ioError("inspect", path) }
-        // Read straight into an uninitialised buffer one byte longer than stat said, so that the end of
-        // the file is seen without growing it (Data(count:) zeroes its bytes first, and growing it past
-        // them copied the whole object); grown only for a file longer than stat said.
-        var capacity = max(0, Int(info.st_size)) + 1
-        guard var buffer = malloc(capacity) else {
-            throw StoreError(.io, "cannot read \(path): no memory for \(capacity) bytes")
-        }
-        var filled = 0
-        while true {
-            if filled == capacity {
-                capacity += max(1 << 16, capacity / 2)
-                guard let grown = realloc(buffer, capacity) else {
-                    free(buffer)
-                    throw StoreError(.io, "cannot read \(path): no memory for \(capacity) bytes")
-                }
-                buffer = grown
+        do throws(RegularFile.ReadToEndFailure) {
+            return try RegularFile.readToEnd(fd, expectedBytes: Int(info.st_size))
+        } catch {
+            switch error {
+            case .system(let code): throw ioError("read", path, code)
+            case .noMemory(let bytes): throw StoreError(.io, "cannot read \(path): no memory for \(bytes) bytes")
+            case .tooLarge: throw StoreError(.io, "cannot read \(path): larger than this process can hold")
             }
-            let count = read(fd, buffer + filled, capacity - filled)
-            if count < 0 {
-                if errno == EINTR { continue }
-                let error = ioError("read", path)
-                free(buffer)
-                throw error
-            }
-            if count == 0 { break }
-            filled += count
         }
-        return Data(bytesNoCopy: buffer, count: filled, deallocator: .free)
     }
 
     static func sync(_ fd: Int32, path: String) throws {

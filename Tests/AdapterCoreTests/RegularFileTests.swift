@@ -75,6 +75,38 @@ struct RegularFileTests {
         #expect(missing.code == .missing && missing.message.contains("does not exist"))
     }
 
+    /// readToEnd reads to the end whatever size it was told: a file longer than expected grows the
+    /// buffer, a shorter one ends early, and the bound holds wherever the end falls.
+    @Test func readToEndReadsTheWholeFileWhateverSizeItWasTold() throws {
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let file = dir.path("f")
+        let bytes = Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })
+        try bytes.write(to: URL(fileURLWithPath: file))
+        func read(expected: Int, maximum: Int = .max - 1) throws(RegularFile.ReadToEndFailure) -> Data {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            defer { close(fd) }
+            return try RegularFile.readToEnd(fd, expectedBytes: expected, maximumBytes: maximum)
+        }
+        for expected in [0, 1, 65_535, 199_999, 200_000, 200_001, 1_000_000] {
+            #expect(try read(expected: expected) == bytes, "told \(expected) bytes")
+        }
+        for (expected, maximum) in [(0, 199_999), (199_999, 199_999), (10, 150_000)] {
+            do {
+                _ = try read(expected: expected, maximum: maximum)
+                Issue.record("read more than \(maximum) bytes")
+            } catch {
+                guard case .tooLarge = error else { Issue.record("\(error)"); continue }
+            }
+        }
+        #expect(try read(expected: 10, maximum: 200_000) == bytes)
+        let empty = dir.path("empty")
+        try Data().write(to: URL(fileURLWithPath: empty))
+        let fd = open(empty, O_RDONLY | O_CLOEXEC)
+        defer { close(fd) }
+        #expect(try RegularFile.readToEnd(fd, expectedBytes: 0).isEmpty)
+    }
+
     @Test func refusesAFIFOADeviceAndADirectoryNamingWhatTheyAre() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }

@@ -44,33 +44,56 @@ public enum RegularFile {
         let path = url.path
         let (fd, size) = try open(path, maximumBytes: maximumBytes)
         defer { _ = Glibc.close(fd) }
-        // An uninitialised buffer (Data(count:) would zero it first: a second pass over a large file).
-        var capacity = min(size, maximumBytes) + 1
-        guard var buffer = malloc(capacity) else {
-            throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': no memory for \(capacity) bytes")
+        do throws(ReadToEndFailure) {
+            return try readToEnd(fd, expectedBytes: min(size, maximumBytes), maximumBytes: maximumBytes)
+        } catch {
+            switch error {
+            case .tooLarge: throw tooLarge(path, size: nil, maximumBytes)
+            case .noMemory(let bytes):
+                throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': no memory for \(bytes) bytes")
+            case .system(let code):
+                throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': \(errnoText(code))")
+            }
         }
+    }
+
+    /// Why `readToEnd` failed.
+    public enum ReadToEndFailure: Error {
+        /// More than `maximumBytes` bytes.
+        case tooLarge
+        /// A buffer of this many bytes could not be allocated.
+        case noMemory(Int)
+        /// read(2) failed with this errno.
+        case system(Int32)
+    }
+
+    /// The bytes of `fd` from its offset to its end, at most `maximumBytes`: read straight into an
+    /// uninitialised buffer one byte longer than `expectedBytes` (the size fstat gave), so that the end
+    /// is seen without growing it, and grown only for a file longer than that. (Data(count:) zeroes its
+    /// bytes first, and growing a Data past its bytes copies them: two more passes over a large file.)
+    public static func readToEnd(_ fd: Int32, expectedBytes: Int,
+                                 maximumBytes: Int = .max - 1) throws(ReadToEndFailure) -> Data {
+        var capacity = max(0, expectedBytes) + 1
+        guard var buffer = malloc(capacity) else { throw .noMemory(capacity) }
         var filled = 0
         while true {
             if filled == capacity {
-                guard filled <= maximumBytes else { free(buffer); throw tooLarge(path, size: nil, maximumBytes) }
-                capacity = min(maximumBytes + 1, max(capacity * 2, 1 << 16))
-                guard let grown = realloc(buffer, capacity) else {
-                    free(buffer)
-                    throw RegularFileError(.unreadable, path: path, "cannot read '\(path)': no memory for \(capacity) bytes")
-                }
+                guard filled <= maximumBytes else { free(buffer); throw .tooLarge }
+                capacity = min(maximumBytes + 1, max(capacity > Int.max / 2 ? Int.max : capacity * 2, 1 << 16))
+                guard let grown = realloc(buffer, capacity) else { free(buffer); throw .noMemory(capacity) }
                 buffer = grown
             }
             let n = Glibc.read(fd, buffer + filled, capacity - filled)
             if n < 0 {
-                if errno == EINTR { continue }
-                let error = RegularFileError(.unreadable, path: path, "cannot read '\(path)': \(errnoText())")
+                let code = errno
+                if code == EINTR { continue }
                 free(buffer)
-                throw error
+                throw .system(code)
             }
             if n == 0 { break }
             filled += n
         }
-        guard filled <= maximumBytes else { free(buffer); throw tooLarge(path, size: nil, maximumBytes) }
+        guard filled <= maximumBytes else { free(buffer); throw .tooLarge }
         return Data(bytesNoCopy: buffer, count: filled, deallocator: .free)
     }
 
