@@ -96,8 +96,9 @@ enum HalfPrecision {
 
     /// Whether any of `count` little-endian values of `dtype` at `source` is NaN or infinite, from
     /// their exponent fields alone (the check `decode` makes, without decoding). Four F16/BF16 values
-    /// (two F32) are tested at once in a 64-bit word, by the same carry as `scan` in each lane: a lane's
-    /// exponent field plus its lowest bit stays below the lane's sign bit unless the field is all ones.
+    /// (two F32) are tested at once in a 64-bit word, by the same carry as `decode` in each lane: a
+    /// lane's exponent field plus its lowest bit stays below the lane's sign bit unless the field is all
+    /// ones. The values past the last whole word are tested in a word padded with zeros (finite).
     static func containsNonFinite(_ dtype: DType, at source: UnsafeRawPointer, count: Int) -> Bool {
         let (lane, exponent): (UInt64, UInt64) = switch dtype {
         case .f16: (0x0001_0001_0001_0001, 0x7C00)
@@ -116,30 +117,19 @@ enum HalfPrecision {
             special |= ((word & mask) &+ lowest) & signs
             i &+= 1
         }
-        if special != 0 { return true }
-        let done = words * 8 / dtype.byteSize   // the values past the last whole word
-        switch dtype {
-        case .f16: return scan(source + words * 8, count: count - done, exponentMask: UInt16(0x7C00)) { _, _ in }
-        case .bf16: return scan(source + words * 8, count: count - done, exponentMask: UInt16(0x7F80)) { _, _ in }
-        case .f32: return scan(source + words * 8, count: count - done, exponentMask: UInt32(0x7F80_0000)) { _, _ in }
-        }
+        var tail: UInt64 = 0
+        withUnsafeMutableBytes(of: &tail) { $0.copyMemory(from: UnsafeRawBufferPointer(start: source + words * 8, count: bytes - words * 8)) }
+        special |= ((UInt64(littleEndian: tail) & mask) &+ lowest) & signs
+        return special != 0
     }
 
-    /// A bulk decode: each little-endian `Bits` value converted by `value` into `destination`.
+    /// The one bulk loop: each little-endian `Bits` value converted by `value`, and NaN or ∞ spotted
+    /// branch-free from its exponent field (all ones ⟺ adding the field's lowest bit carries into the
+    /// sign bit).
     @inline(__always)
     private static func decode<Bits: FixedWidthInteger & UnsignedInteger>(
         _ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Double>,
         exponentMask: Bits, _ value: (Bits) -> Double
-    ) -> Bool {
-        scan(source, count: count, exponentMask: exponentMask) { i, bits in destination[i] = value(bits) }
-    }
-
-    /// The one bulk loop: `each` given every little-endian `Bits` value and its index, and NaN or ∞
-    /// spotted branch-free from the exponent field (all ones ⟺ adding the field's lowest bit carries
-    /// into the sign bit). Returns whether any value was NaN or ∞.
-    @inline(__always)
-    private static func scan<Bits: FixedWidthInteger & UnsignedInteger>(
-        _ source: UnsafeRawPointer, count: Int, exponentMask: Bits, _ each: (Int, Bits) -> Void
     ) -> Bool {
         let signBit: Bits = 1 &<< (Bits.bitWidth - 1)
         let lowestExponentBit = exponentMask & (0 &- exponentMask)
@@ -148,7 +138,7 @@ enum HalfPrecision {
         while i < count {
             let bits = Bits(littleEndian: source.loadUnaligned(fromByteOffset: i &* MemoryLayout<Bits>.size, as: Bits.self))
             special |= ((bits & exponentMask) &+ lowestExponentBit) & signBit
-            each(i, bits)
+            destination[i] = value(bits)
             i &+= 1
         }
         return special != 0
