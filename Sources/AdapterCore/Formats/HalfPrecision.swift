@@ -94,6 +94,19 @@ enum HalfPrecision {
         }
     }
 
+    /// `count` little-endian values of `dtype` at `source` decoded into a new array (`decode`), and
+    /// whether any is NaN or ∞.
+    static func doubles(_ dtype: DType, from source: UnsafeRawPointer?, count: Int) -> (values: [Double], special: Bool) {
+        var special = false
+        let values = [Double](unsafeUninitializedCapacity: count) { out, initialized in
+            if count > 0, let source, let destination = out.baseAddress {
+                special = decode(dtype, from: source, count: count, into: destination)
+            }
+            initialized = count
+        }
+        return (values, special)
+    }
+
     /// Whether any of `count` little-endian values of `dtype` at `source` is NaN or infinite, from
     /// their exponent fields alone (the check `decode` makes, without decoding). Four F16/BF16 values
     /// (two F32) are tested at once in a 64-bit word, by the same carry as `decode` in each lane: a

@@ -130,16 +130,7 @@ public struct SafeTensorsFile: Sendable {
     /// All elements as `Double`s (bulk conversion, `HalfPrecision.decode`) and whether any is NaN or ∞.
     private func decodeDoubles(_ info: TensorInfo) throws(SafeTensorsError) -> (values: [Double], special: Bool) {
         let (dtype, count, start) = try floatingPointElements(info)
-        var special = false
-        let values = storage.withUnsafeBytes { raw in
-            [Double](unsafeUninitializedCapacity: count) { out, initialized in
-                if count > 0, let base = raw.baseAddress, let destination = out.baseAddress {
-                    special = HalfPrecision.decode(dtype, from: base + start, count: count, into: destination)
-                }
-                initialized = count
-            }
-        }
-        return (values, special)
+        return storage.withUnsafeBytes { raw in HalfPrecision.doubles(dtype, from: raw.baseAddress.map { $0 + start }, count: count) }
     }
 
     /// The tensor's floating-point dtype, element count and the offset of its first byte in the file;

@@ -61,15 +61,7 @@ public struct FactorMatrix: Sendable {
         case .doubles(let values):
             return Matrix(rows: rows, cols: cols, elements: values)
         case .encoded(let dtype, let bytes):
-            let n = count
-            let values = [Double](unsafeUninitializedCapacity: n) { out, initialized in
-                bytes.withUnsafeBytes { raw in
-                    if n > 0, let source = raw.baseAddress, let destination = out.baseAddress {
-                        _ = HalfPrecision.decode(dtype, from: source, count: n, into: destination)
-                    }
-                }
-                initialized = n
-            }
+            let values = bytes.withUnsafeBytes { HalfPrecision.doubles(dtype, from: $0.baseAddress, count: count).values }
             return Matrix(rows: rows, cols: cols, elements: values)
         }
     }
@@ -129,6 +121,13 @@ extension FactorMatrix: Equatable {
         guard lhs.rows == rhs.rows, lhs.cols == rhs.cols else { return false }
         switch (lhs.storage, rhs.storage) {
         case (.doubles(let l), .doubles(let r)): return l == r
+        // The same bits are the same values unless one is NaN (the fused parts of one module share
+        // their A; a loaded factor has no NaN).
+        case (.encoded(let ld, let l), .encoded(let rd, let r)) where ld == rd && l == r:
+            let nonFinite = l.withUnsafeBytes { raw in
+                raw.baseAddress.map { HalfPrecision.containsNonFinite(ld, at: $0, count: lhs.count) } ?? false
+            }
+            return !nonFinite || lhs.matrix.elements == rhs.matrix.elements
         default: return lhs.matrix.elements == rhs.matrix.elements
         }
     }
