@@ -228,8 +228,8 @@ public enum PEFTAdapterLoader {
     /// Whether a tensor key belongs to a `modules_to_save` module: `<module>.<parameter>` where PEFT
     /// matches entries as name suffixes, or any key with a `modules_to_save` component (older PEFT).
     private static func isModulesToSaveTensor(_ key: String, _ modulesToSave: [String]) -> Bool {
-        let path = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
-        if path.split(separator: ".").contains("modules_to_save") { return true }
+        let path = key.hasPrefix(keyPrefix) ? key.dropFirst(keyPrefix.count) : key[...]
+        if ModuleNaming.components(of: path).contains("modules_to_save") { return true }
         guard let dot = path.lastIndex(of: ".") else { return false }
         let module = path[..<dot]
         return modulesToSave.contains { module == $0 || module.hasSuffix("." + $0) }
