@@ -61,7 +61,11 @@ public enum ModuleNaming {
 
     /// The role of a module path.
     public static func role(of path: String) -> Role {
-        let c = components(of: path[...])
+        role(of: path[...])
+    }
+
+    static func role(of path: Substring) -> Role {
+        let c = components(of: path)
         guard let last = c.last else { return .other }
         let parent: Substring = c.count >= 2 ? c[c.count - 2] : ""
         let grandparent: Substring = c.count >= 3 ? c[c.count - 3] : ""
@@ -88,9 +92,9 @@ public enum ModuleNaming {
     public static func layerIndex(in path: String) -> Int? {
         let c = components(of: path[...]).filter { !$0.isEmpty }
         for i in 1..<max(c.count, 1) where layerContainers.contains(c[i - 1]) {
-            if c[i].allSatisfy(\.isASCIIDigit), let n = Int(c[i]) { return n }
+            if isDigits(c[i]), let n = Int(c[i]) { return n }
         }
-        for part in c where part.allSatisfy(\.isASCIIDigit) {
+        for part in c where isDigits(part) {
             if let n = Int(part) { return n }
         }
         return nil
@@ -140,14 +144,14 @@ public enum ModuleNaming {
     public static func family(of paths: some Sequence<String>) -> ArchitectureFamily {
         var seen = Set<ArchitectureFamily>()
         for path in paths {
-            let base = path.firstIndex(of: partSeparator).map { String(path[..<$0]) } ?? path
-            let last = components(of: base[...]).last { !$0.isEmpty } ?? ""
+            let base = path.utf8.firstIndex(of: UInt8(ascii: "#")).map { path[..<$0] } ?? path[...]
+            let last = components(of: base).last { !$0.isEmpty } ?? ""
             switch role(of: base) {
             case .fusedQKV(.queryWidthIsInput): seen.insert(.phi3)
             case .fusedQKV(.equalThirds): seen.insert(.gpt2)
             case .projection:
                 if last == "c_proj" { seen.insert(.gpt2) }
-                else if last.hasSuffix("_proj") { seen.insert(.llama) }
+                else if last.hasUTF8Suffix("_proj") { seen.insert(.llama) }
                 else { seen.insert(.bert) }
             case .other: break
             }
@@ -157,8 +161,36 @@ public enum ModuleNaming {
         }
         return .unknown
     }
+
+    /// Whether a path component is all ASCII digits (read as bytes, not `Character`s).
+    private static func isDigits(_ component: Substring) -> Bool {
+        component.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
 }
 
-private extension Character {
-    var isASCIIDigit: Bool { isASCII && isNumber }
+extension StringProtocol {
+    /// Whether `word` occurs in the UTF-8 bytes (a plain byte search: the generic `contains` of
+    /// collections and Foundation's both cost more than the rest of an adapter's name parsing).
+    func containsUTF8(_ word: String) -> Bool {
+        let needle = Array(word.utf8)
+        guard let first = needle.first else { return true }
+        let found = utf8.withContiguousStorageIfAvailable { hay -> Bool in
+            guard hay.count >= needle.count else { return false }
+            for start in 0...(hay.count - needle.count) where hay[start] == first {
+                if needle.indices.allSatisfy({ hay[start + $0] == needle[$0] }) { return true }
+            }
+            return false
+        }
+        return found ?? Array(utf8).withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self).containsUTF8(word) }
+    }
+}
+
+extension Substring {
+    /// `hasPrefix` on the UTF-8 bytes (the generic one compares `Character`s), for ASCII path parts.
+    func hasUTF8Prefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+
+    /// `hasSuffix` on the UTF-8 bytes, for ASCII path parts.
+    func hasUTF8Suffix(_ suffix: String) -> Bool {
+        utf8.count >= suffix.utf8.count && utf8.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
+    }
 }

@@ -134,16 +134,21 @@ public enum PEFTAdapterLoader {
         return pairs
     }
 
+    /// A tensor key without PEFT's `base_model.model.` prefix (a slice of it).
+    private static func withoutKeyPrefix(_ key: String) -> Substring {
+        key.hasPrefix(keyPrefix) ? key[key.utf8.index(key.utf8.startIndex, offsetBy: keyPrefix.utf8.count)...] : key[...]
+    }
+
     /// The module a tensor key is a factor of, and whether it is lora_A (else lora_B).
     private static func factor(_ key: String) throws(PEFTError) -> (module: String, isA: Bool) {
-        let path = key.hasPrefix(keyPrefix) ? key.dropFirst(keyPrefix.count) : key[...]
+        let path = withoutKeyPrefix(key)
         let components = ModuleNaming.components(of: path)   // slices of `key`
-        if let bad = components.first(where: { $0.hasPrefix("lora_embedding_") }) {
+        if let bad = components.first(where: { $0.hasUTF8Prefix("lora_embedding_") }) {
             throw PEFTError(
                 .unsupportedVariant,
                 "tensor '\(key)' is an embedding LoRA factor (\(bad)); adapterd handles Linear/Conv1D LoRA only")
         }
-        if components.contains(where: { $0.hasPrefix("lora_magnitude_vector") }) {
+        if components.contains(where: { $0.hasUTF8Prefix("lora_magnitude_vector") }) {
             throw PEFTError(
                 .unsupportedVariant, "tensor '\(key)' is a DoRA magnitude vector; adapterd handles plain LoRA only")
         }
@@ -210,7 +215,7 @@ public enum PEFTAdapterLoader {
     /// Refuses an adapter that declares `modules_to_save` or holds tensors saved for it, naming them.
     private static func refuseModulesToSave(_ modulesToSave: [String], tensorNames: [String]) throws(PEFTError) {
         // Without a declaration only a `modules_to_save` component marks a tensor: look for the word first.
-        if modulesToSave.isEmpty, !tensorNames.contains(where: { $0.contains("modules_to_save") }) { return }
+        if modulesToSave.isEmpty, !tensorNames.contains(where: { $0.containsUTF8("modules_to_save") }) { return }
         let saved = tensorNames.filter { isModulesToSaveTensor($0, modulesToSave) }.sorted()
         guard !modulesToSave.isEmpty || !saved.isEmpty else { return }
         let listed = saved.prefix(4).map { "'\($0)'" }.joined(separator: ", ")
@@ -228,7 +233,7 @@ public enum PEFTAdapterLoader {
     /// Whether a tensor key belongs to a `modules_to_save` module: `<module>.<parameter>` where PEFT
     /// matches entries as name suffixes, or any key with a `modules_to_save` component (older PEFT).
     private static func isModulesToSaveTensor(_ key: String, _ modulesToSave: [String]) -> Bool {
-        let path = key.hasPrefix(keyPrefix) ? key.dropFirst(keyPrefix.count) : key[...]
+        let path = withoutKeyPrefix(key)
         if ModuleNaming.components(of: path).contains("modules_to_save") { return true }
         guard let dot = path.lastIndex(of: ".") else { return false }
         let module = path[..<dot]
