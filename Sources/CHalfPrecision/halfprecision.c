@@ -90,6 +90,35 @@ static int has_avx2_f16c(void) {
 }
 #endif
 
+/// The scan both builds share: any lane of any 64-bit word whose exponent field is all ones, found
+/// branch-free (adding the field's lowest bit carries into the lane's sign bit only then).
+static inline int exponent_all_ones_loop(const uint8_t *source, long words, uint64_t mask, uint64_t lowest,
+                                         uint64_t signs) {
+    uint64_t special = 0;
+    for (long i = 0; i < words; i++) {
+        uint64_t word;
+        memcpy(&word, source + 8 * i, 8);   // little-endian targets only
+        special |= ((word & mask) + lowest) & signs;
+    }
+    return special != 0;
+}
+
+#if defined(__x86_64__)
+/// The same loop compiled for AVX2: four words a step in 256-bit lanes.
+__attribute__((target("avx2")))
+static int exponent_all_ones_avx2(const uint8_t *source, long words, uint64_t mask, uint64_t lowest, uint64_t signs) {
+    return exponent_all_ones_loop(source, words, mask, lowest, signs);
+}
+#endif
+
+int chalfprecision_any_exponent_all_ones(const void *source, long words, uint64_t mask, uint64_t lowest,
+                                         uint64_t signs) {
+#if defined(__x86_64__)
+    if (has_avx2_f16c()) return exponent_all_ones_avx2((const uint8_t *)source, words, mask, lowest, signs);
+#endif
+    return exponent_all_ones_loop((const uint8_t *)source, words, mask, lowest, signs);
+}
+
 int chalfprecision_f16_to_f64(const void *source, long count, double *destination) {
 #if defined(__x86_64__)
     if (has_avx2_f16c()) return f16_to_f64_f16c((const uint8_t *)source, count, destination);

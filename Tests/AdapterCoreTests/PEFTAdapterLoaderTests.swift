@@ -223,13 +223,22 @@ struct PEFTAdapterLoaderTests {
             let bytes = (a.elements + b.elements).flatMap { withUnsafeBytes(of: Float($0).bitPattern.littleEndian, Array.init) }
             let header = #"{"base_model.model.m.q_proj.lora_A.weight": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]}, "#
                 + #""base_model.model.m.q_proj.lora_B.weight": {"dtype": "F32", "shape": [4, 2], "data_offsets": [32, 64]}}"#
-            do {
-                _ = try PEFTAdapterLoader.load(configJSON: config, safetensors: craftedSafeTensors(header: header, data: bytes))
-                Issue.record("accepted a non-finite value")
-            } catch let error as PEFTError {
-                #expect(error.code == .nonFiniteValue)
-                #expect(error.message.contains("base_model.model.m.q_proj.lora_B.weight"))
-                #expect(error.message.contains("row 3, column 1"))
+            // From the bytes in memory, and from a directory (scanned while it is read).
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("peft-nan-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try config.write(to: directory.appendingPathComponent(PEFTAdapterLoader.configFileName))
+            try craftedSafeTensors(header: header, data: bytes).write(to: directory.appendingPathComponent(PEFTAdapterLoader.weightsFileName))
+            for load in [{ try PEFTAdapterLoader.load(configJSON: config, safetensors: craftedSafeTensors(header: header, data: bytes)) },
+                         { try PEFTAdapterLoader.load(directory: directory) }] {
+                do {
+                    _ = try load()
+                    Issue.record("accepted a non-finite value")
+                } catch let error as PEFTError {
+                    #expect(error.code == .nonFiniteValue)
+                    #expect(error.message.contains("base_model.model.m.q_proj.lora_B.weight"))
+                    #expect(error.message.contains("row 3, column 1"))
+                }
             }
         }
     }

@@ -111,7 +111,8 @@ enum HalfPrecision {
     /// their exponent fields alone (the check `decode` makes, without decoding). Four F16/BF16 values
     /// (two F32) are tested at once in a 64-bit word, by the same carry as `decode` in each lane: a
     /// lane's exponent field plus its lowest bit stays below the lane's sign bit unless the field is all
-    /// ones. The values past the last whole word are tested in a word padded with zeros (finite).
+    /// ones (`chalfprecision_any_exponent_all_ones`, AVX2 where the CPU has it). The values past the
+    /// last whole word are tested in a word padded with zeros (finite).
     static func containsNonFinite(_ dtype: DType, at source: UnsafeRawPointer, count: Int) -> Bool {
         let (lane, exponent): (UInt64, UInt64) = switch dtype {
         case .f16: (0x0001_0001_0001_0001, 0x7C00)
@@ -123,13 +124,7 @@ enum HalfPrecision {
         let signs = lane &* (dtype == .f32 ? 0x8000_0000 : 0x8000)
         let bytes = count * dtype.byteSize
         let words = bytes / 8
-        var special: UInt64 = 0
-        var i = 0
-        while i < words {
-            let word = UInt64(littleEndian: source.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))
-            special |= ((word & mask) &+ lowest) & signs
-            i &+= 1
-        }
+        var special: UInt64 = chalfprecision_any_exponent_all_ones(source, words, mask, lowest, signs) != 0 ? signs : 0
         var tail: UInt64 = 0
         withUnsafeMutableBytes(of: &tail) { $0.copyMemory(from: UnsafeRawBufferPointer(start: source + words * 8, count: bytes - words * 8)) }
         special |= ((UInt64(littleEndian: tail) & mask) &+ lowest) & signs

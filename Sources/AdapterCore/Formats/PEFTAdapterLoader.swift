@@ -50,8 +50,11 @@ public enum PEFTAdapterLoader {
             throw PEFTError(.unreadableFile, error.message)
         }
         let weightsData: Data
+        // Validated and scanned for NaN/∞ chunk by chunk as it is read, not in a second pass.
+        let scan = SafeTensorsReadScan()
         do {
-            weightsData = try RegularFile.read(weightsURL, maximumBytes: maximumWeightsBytes)
+            weightsData = try RegularFile.read(weightsURL, maximumBytes: maximumWeightsBytes,
+                                               chunkBytes: SafeTensorsReadScan.chunkBytes, observe: scan.consume)
         } catch where error.code == .missing {
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent(pickleFileName).path) {
                 throw PEFTError(
@@ -65,7 +68,7 @@ public enum PEFTAdapterLoader {
             throw PEFTError(.unreadableFile, error.message)
         }
         let parsed = try PEFTConfigParser.parse(configData)
-        return try load(config: parsed, weights: try SafeTensorsFile(data: weightsData))
+        return try load(config: parsed, weights: try SafeTensorsFile(data: weightsData, scan: scan))
     }
 
     /// Loads an adapter from the bytes of its two files (e.g. received over the socket).

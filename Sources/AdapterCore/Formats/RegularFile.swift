@@ -40,12 +40,19 @@ public struct RegularFileError: Error, Hashable, Sendable, CustomStringConvertib
 public enum RegularFile {
     /// The whole file, read into memory; `maximumBytes` bounds it (a file that grows past the bound
     /// while being read is refused too).
-    public static func read(_ url: URL, maximumBytes: Int) throws(RegularFileError) -> Data {
+    ///
+    /// `observe`, when given, is called after each read(2) of at most `chunkBytes` with the bytes read so
+    /// far and the range just added, so that a caller can check them while they are still in the cache.
+    public static func read(_ url: URL, maximumBytes: Int, chunkBytes: Int = .max,
+                            observe: ((_ sizeFromFstat: Int, UnsafeRawBufferPointer, Range<Int>) -> Void)? = nil)
+        throws(RegularFileError) -> Data {
         let path = url.path
         let (fd, size) = try open(path, maximumBytes: maximumBytes)
         defer { _ = Glibc.close(fd) }
+        let expected = min(size, maximumBytes)
         do throws(ReadToEndFailure) {
-            return try readToEnd(fd, expectedBytes: min(size, maximumBytes), maximumBytes: maximumBytes)
+            return try readToEnd(fd, expectedBytes: expected, maximumBytes: maximumBytes, chunkBytes: chunkBytes,
+                                 observe: observe.map { observe in { observe(expected, $0, $1) } })
         } catch {
             switch error {
             case .tooLarge: throw tooLarge(path, size: nil, maximumBytes)
@@ -71,8 +78,10 @@ public enum RegularFile {
     /// uninitialised buffer one byte longer than `expectedBytes` (the size fstat gave), so that the end
     /// is seen without growing it, and grown only for a file longer than that. (Data(count:) zeroes its
     /// bytes first, and growing a Data past its bytes copies them: two more passes over a large file.)
-    public static func readToEnd(_ fd: Int32, expectedBytes: Int,
-                                 maximumBytes: Int = .max - 1) throws(ReadToEndFailure) -> Data {
+    /// `observe` as in `read(_:maximumBytes:chunkBytes:observe:)`.
+    public static func readToEnd(_ fd: Int32, expectedBytes: Int, maximumBytes: Int = .max - 1, chunkBytes: Int = .max,
+                                 observe: ((UnsafeRawBufferPointer, Range<Int>) -> Void)? = nil)
+        throws(ReadToEndFailure) -> Data {
         var capacity = max(0, expectedBytes) + 1
         guard var buffer = malloc(capacity) else { throw .noMemory(capacity) }
         var filled = 0
@@ -83,7 +92,7 @@ public enum RegularFile {
                 guard let grown = realloc(buffer, capacity) else { free(buffer); throw .noMemory(capacity) }
                 buffer = grown
             }
-            let n = Glibc.read(fd, buffer + filled, capacity - filled)
+            let n = Glibc.read(fd, buffer + filled, min(capacity - filled, max(chunkBytes, 1)))
             if n < 0 {
                 let code = errno
                 if code == EINTR { continue }
@@ -92,6 +101,7 @@ public enum RegularFile {
             }
             if n == 0 { break }
             filled += n
+            observe?(UnsafeRawBufferPointer(start: buffer, count: filled), (filled - n)..<filled)
         }
         guard filled <= maximumBytes else { free(buffer); throw .tooLarge }
         return Data(bytesNoCopy: buffer, count: filled, deallocator: .free)

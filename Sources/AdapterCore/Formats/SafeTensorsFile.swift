@@ -33,6 +33,16 @@ public struct SafeTensorsFile: Sendable {
 
     private let storage: Data
     private let indexByName: [String: Int]
+    /// Per tensor (in `tensors`' order), whether a `SafeTensorsReadScan` found a NaN or ∞ in it as the
+    /// file was read; empty when the bytes were not scanned then (`checkedFactor` scans them itself).
+    private let scannedSpecial: [Bool]
+
+    /// What the header says: its length N, the tensors by position, the metadata.
+    struct Header: Sendable {
+        let headerLength: Int
+        let tensors: [TensorInfo]
+        let metadata: [String: String]?
+    }
 
     /// Memory-maps and validates the file at `url`, which must be a regular file (`RegularFile`).
     public init(contentsOf url: URL) throws(SafeTensorsError) {
@@ -50,16 +60,40 @@ public struct SafeTensorsFile: Sendable {
         // Work on a zero-based copy of the indices so offsets are simple (no copy of the bytes).
         let storage = data.startIndex == 0 ? data : Data(data)
         let result = storage.withUnsafeBytes { raw in
-            Result { () throws(SafeTensorsError) in try Self.validate(raw) }
+            Result { () throws(SafeTensorsError) in try Self.validate(raw, totalCount: raw.count) }
         }
-        let (headerLength, tensors, metadata) = try result.get()
+        self.init(storage: storage, header: try result.get(), scannedSpecial: [])
+    }
+
+    /// The bytes a `SafeTensorsReadScan` watched being read: its header validation and NaN/∞ scan are
+    /// used when it saw the whole file (of the size it validated the header against), else the bytes
+    /// are validated as by `init(data:)`.
+    init(data: Data, scan: SafeTensorsReadScan) throws(SafeTensorsError) {
+        guard data.startIndex == 0, let header = scan.header, scan.completed(count: data.count) else {
+            try self.init(data: data)
+            return
+        }
+        self.init(storage: data, header: header, scannedSpecial: scan.special)
+    }
+
+    private init(storage: Data, header: Header, scannedSpecial: [Bool]) {
         self.storage = storage
-        self.headerLength = headerLength
-        self.tensors = tensors
-        self.metadata = metadata
+        self.headerLength = header.headerLength
+        self.tensors = header.tensors
+        self.metadata = header.metadata
+        self.scannedSpecial = scannedSpecial
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }
         self.indexByName = index
+    }
+
+    /// The header of a file of `totalCount` bytes validated from the first bytes of it (at least 8 + N),
+    /// as `init(data:)` validates it; nil while fewer bytes are there.
+    static func header(prefix raw: UnsafeRawBufferPointer, totalCount: Int) throws(SafeTensorsError) -> Header? {
+        guard raw.count >= 8 else { return nil }
+        let declared = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        guard declared > UInt64(maximumHeaderLength) || raw.count >= 8 + Int(declared) else { return nil }
+        return try validate(raw, totalCount: totalCount)
     }
 
     /// Names of all tensors, sorted.
@@ -119,10 +153,12 @@ public struct SafeTensorsFile: Sendable {
         let (dtype, count, start) = try floatingPointElements(info)
         let first = storage.startIndex + start
         let bytes = storage[first..<(first + count * dtype.byteSize)]
-        let special = bytes.withUnsafeBytes { raw in
-            guard count > 0, let base = raw.baseAddress else { return false }
-            return HalfPrecision.containsNonFinite(dtype, at: base, count: count)
-        }
+        let special = scannedSpecial.isEmpty
+            ? bytes.withUnsafeBytes { raw in
+                guard count > 0, let base = raw.baseAddress else { return false }
+                return HalfPrecision.containsNonFinite(dtype, at: base, count: count)
+            }
+            : scannedSpecial[indexByName[name]!]
         let factor = FactorMatrix(rows: info.shape[0], cols: info.shape[1], dtype: dtype, bytes: bytes)
         return (factor, special ? factor.matrix.elements.firstIndex { !$0.isFinite } : nil)
     }
@@ -180,9 +216,8 @@ public struct SafeTensorsFile: Sendable {
 
     // MARK: - Validation
 
-    private static func validate(
-        _ raw: UnsafeRawBufferPointer
-    ) throws(SafeTensorsError) -> (Int, [TensorInfo], [String: String]?) {
+    /// `raw`: the first bytes of a buffer of `totalCount` bytes, at least its 8 + N (or all of it).
+    private static func validate(_ raw: UnsafeRawBufferPointer, totalCount: Int) throws(SafeTensorsError) -> Header {
         guard raw.count >= 8 else {
             throw SafeTensorsError(.fileTooSmall, "\(raw.count) bytes is too small to hold the 8-byte header length")
         }
@@ -192,9 +227,9 @@ public struct SafeTensorsFile: Sendable {
                 .headerTooLarge, "header length \(declared) exceeds the limit of \(maximumHeaderLength) bytes")
         }
         let n = Int(declared)
-        guard 8 + n <= raw.count else {
+        guard 8 + n <= raw.count, 8 + n <= totalCount else {
             throw SafeTensorsError(
-                .headerPastEnd, "header of \(n) bytes extends past the end of the \(raw.count)-byte buffer")
+                .headerPastEnd, "header of \(n) bytes extends past the end of the \(totalCount)-byte buffer")
         }
         let headerBytes = UnsafeRawBufferPointer(rebasing: raw[8..<(8 + n)])
         guard String(validating: headerBytes, as: UTF8.self) != nil else {
@@ -241,17 +276,17 @@ public struct SafeTensorsFile: Sendable {
             }
             expectedStart = t.dataOffsets.upperBound
         }
-        let dataLength = raw.count - 8 - n
+        let dataLength = totalCount - 8 - n
         guard dataLength == expectedStart else {
             let detail = dataLength > expectedStart
                 ? "\(dataLength - expectedStart) trailing bytes after the last tensor"
                 : "\(expectedStart - dataLength) bytes missing"
             throw SafeTensorsError(
                 .fileLengthMismatch,
-                "buffer is \(raw.count) bytes but 8 + header \(n) + data \(expectedStart) = "
+                "buffer is \(totalCount) bytes but 8 + header \(n) + data \(expectedStart) = "
                     + "\(8 + n + expectedStart) (\(detail))")
         }
-        return (n, tensors, metadata)
+        return Header(headerLength: n, tensors: tensors, metadata: metadata)
     }
 
     private static func parseMetadata(_ value: StrictJSON.Value) throws(SafeTensorsError) -> [String: String]? {
