@@ -56,6 +56,34 @@ enum LowRankTesting {
         #expect(try LAPACK.triangularFactor(ofTransposeOf: m) == r)
     }
 
+    /// Narrow Grams come from dgemm (OpenBLAS's small-matrix kernels), wide ones from dsyrk: both are
+    /// the product, and exactly symmetric.
+    @Test(arguments: [(40, 7), (300, 32), (100, 33), (50, 64)])
+    func gramsAreTheProductAndSymmetric(_ rows: Int, _ cols: Int) {
+        var rng = SeededGenerator(seed: UInt64(rows * cols))
+        let x = LowRankTesting.random(rows, cols, &rng)
+        for (gram, expected) in [(LAPACK.gramOfColumns(x), x.multiplied(by: x, transposeSelf: true)),
+                                 (LAPACK.gramOfRows(x.transposed), x.multiplied(by: x, transposeSelf: true))] {
+            #expect(LowRankTesting.maxAbsDifference(gram, expected) < 1e-13 * Double(rows))
+            #expect(gram == gram.transposed)
+        }
+    }
+
+    @Test func eigenvaluesOfASymmetricMatrixAreTheSquaredSingularValuesOfItsFactor() throws {
+        var rng = SeededGenerator(seed: 41)
+        let x = LowRankTesting.random(40, 7, &rng)
+        let gram = LAPACK.gramOfColumns(x)
+        let eigen = try LAPACK.eigenvalues(ofSymmetric: gram)
+        let singular = try LAPACK.singularValues(x)   // descending
+        #expect(eigen.count == 7)
+        for (i, s) in singular.reversed().enumerated() { #expect(abs(eigen[i] - s * s) <= 1e-12 * singular[0] * singular[0]) }
+        // [[2, 1], [1, 2]] has eigenvalues 1 and 3, ascending; a non-square matrix is an error.
+        let two = try LAPACK.eigenvalues(ofSymmetric: Matrix(rows: 2, cols: 2, elements: [2, 1, 1, 2]))
+        #expect(abs(two[0] - 1) < 1e-14 && abs(two[1] - 3) < 1e-14)
+        #expect(throws: LinearAlgebraError.self) { try LAPACK.eigenvalues(ofSymmetric: Matrix(zeros: 2, 3)) }
+        #expect(try LAPACK.eigenvalues(ofSymmetric: Matrix(zeros: 0, 0)).isEmpty)
+    }
+
     @Test func singularValuesOfHandComputableMatrices() throws {
         // A permuted, signed diagonal has the absolute diagonal as singular values.
         let d = Matrix(rows: 3, cols: 3, elements: [0, -2, 0, 0, 0, 1, 3, 0, 0])

@@ -199,8 +199,13 @@ public enum LAPACK {
               let ld = Int32(exactly: max(1, m.cols)) else { return c }
         m.elements.withUnsafeBufferPointer { a in
             c.elements.withUnsafeMutableBufferPointer { out in
-                cblas_dsyrk(CblasColMajor, CblasUpper, transpose ? CblasTrans : CblasNoTrans,
-                            n32, k32, 1, a.baseAddress, ld, 0, out.baseAddress, n32)
+                if n <= 32 {
+                    cblas_dgemm(CblasColMajor, transpose ? CblasTrans : CblasNoTrans, transpose ? CblasNoTrans : CblasTrans,
+                                n32, n32, k32, 1, a.baseAddress, ld, a.baseAddress, ld, 0, out.baseAddress, n32)
+                } else {
+                    cblas_dsyrk(CblasColMajor, CblasUpper, transpose ? CblasTrans : CblasNoTrans,
+                                n32, k32, 1, a.baseAddress, ld, 0, out.baseAddress, n32)
+                }
             }
         }
         // Column-major upper triangle: element (i, j), i ≤ j, at i + j·n; mirror it to make c symmetric.
@@ -257,6 +262,22 @@ public enum LAPACK {
         return SingularValueDecomposition(
             u: Matrix(rows: rows, cols: vx, elements: vtBuffer), singularValues: s,
             vt: Matrix(rows: ux, cols: cols, elements: uBuffer))
+    }
+
+    /// Eigenvalues of a symmetric g in ascending order, without vectors (dsyev: tridiagonal reduction
+    /// and the root-free QR of dsterf), each within about n·ε·‖g‖₂ of the exact one.
+    public static func eigenvalues(ofSymmetric g: Matrix) throws -> [Double] {
+        guard g.rows == g.cols else {
+            throw LinearAlgebraError(.shapeMismatch, "eigenvalues need a square matrix, got \(g.rows)×\(g.cols)")
+        }
+        let n = g.rows
+        guard n > 0 else { return [] }
+        try requireFinite(g)
+        var a = g.elements   // symmetric: row-major and column-major agree
+        var w = [Double](repeating: 0, count: n)
+        let info = LAPACKE_dsyev(LAPACK_COL_MAJOR, job("N"), job("U"), try int(n), &a, try int(n), &w)
+        guard info == 0 else { throw LinearAlgebraError.lapack("dsyev", info: info) }
+        return w
     }
 
     /// The `count` largest eigenvalues of the symmetric matrix g (descending) and their eigenvectors

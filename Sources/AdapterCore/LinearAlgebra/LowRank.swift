@@ -31,16 +31,19 @@ public enum LowRank {
 
     /// R (k×r) with Rᵀ·R = XᵀX for a factor X (rows×r) given directly or as the transpose of a stored matrix.
     ///
-    /// Fast path: R = chol(XᵀX) from one dsyrk when X is tall with full column rank and κ(R) ≤ 10³ (checked
-    /// from R's own r×r singular values). Otherwise Householder QR (dgeqrf), exact for any X.
+    /// Fast path: R = chol(XᵀX) from one Gram product when X is tall with full column rank and κ(R) ≤ 10³,
+    /// checked from the Gram's eigenvalues (σ(R)²; their error, about r·ε·‖XᵀX‖, is ten orders of
+    /// magnitude below the 10⁻⁶·‖XᵀX‖ the check compares with). Otherwise Householder QR (dgeqrf),
+    /// exact for any X.
     static func columnTriangularFactor(_ x: FactorView) throws -> Matrix {
         if x.rows >= x.cols, x.cols > 0 {
             // A NaN or ∞ in X (or an overflowing square) makes the Gram non-finite: then the Householder
             // path below checks X itself and reports it.
             let gram = x.isTransposed ? LAPACK.gramOfRows(x.stored) : LAPACK.gramOfColumns(x.stored)
-            if gram.elements.allSatisfy(\.isFinite), let r = try LAPACK.cholesky(gram) {
-                let s = try LAPACK.singularValues(r)
-                if let top = s.first, let bottom = s.last, bottom > 0, top <= choleskyConditionLimit * bottom {
+            if gram.elements.allSatisfy(\.isFinite) {
+                let squares = try LAPACK.eigenvalues(ofSymmetric: gram)   // ascending
+                if let bottom = squares.first, let top = squares.last, bottom > 0,
+                   top <= choleskyConditionLimit * choleskyConditionLimit * bottom, let r = try LAPACK.cholesky(gram) {
                     return r
                 }
             }
