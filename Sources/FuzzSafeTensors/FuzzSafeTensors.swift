@@ -3,15 +3,46 @@ import Foundation
 import FuzzSupport
 
 /// Validates the bytes as a safetensors file, then decodes every tensor as floats (and 2-D ones as
-/// matrices), as the loader and the screening do.
+/// matrices), as the loader and the screening do; and reads them again as `PEFTAdapterLoader` reads a
+/// file, chunk by chunk through a `SafeTensorsReadScan`, which must give the same verdicts.
 func fuzzOne(_ data: Data) {
-    guard let file = try? SafeTensorsFile(data: data) else { return }
+    let whole = Result { () throws(SafeTensorsError) in try SafeTensorsFile(data: data) }
+    compareWithChunkedRead(data, whole)
+    guard let file = try? whole.get() else { return }
     _ = file.tensorNames
     _ = file.dataByteCount
     for tensor in file.tensors {
         _ = try? file.floats(tensor.name)
         _ = try? file.bytes(of: tensor.name)
         if tensor.shape.count == 2 { _ = try? file.matrix(tensor.name) }
+    }
+}
+
+/// The bytes fed to a scan in chunks of 1–64 bytes (the length picked from the data): the file it
+/// gives must be refused with the same code, or hold the same tensors with the same NaN/∞ findings.
+func compareWithChunkedRead(_ data: Data, _ whole: Result<SafeTensorsFile, SafeTensorsError>) {
+    let chunk = 1 + Int(data.last ?? 0) % 64
+    let scan = SafeTensorsReadScan()
+    data.withUnsafeBytes { all in
+        var filled = 0
+        while filled < all.count {
+            let n = min(chunk, all.count - filled)
+            filled += n
+            scan.consume(sizeFromFstat: all.count, UnsafeRawBufferPointer(rebasing: all[0..<filled]), (filled - n)..<filled)
+        }
+    }
+    let chunked = Result { () throws(SafeTensorsError) in try SafeTensorsFile(data: data, scan: scan) }
+    switch (whole, chunked) {
+    case (.failure(let a), .failure(let b)):
+        precondition(a.code == b.code, "whole file: \(a.code); read in chunks: \(b.code)")
+    case (.success(let a), .success(let b)):
+        precondition(a.tensors == b.tensors, "the chunked read found other tensors")
+        for tensor in a.tensors where tensor.shape.count == 2 {
+            let x = try? a.checkedFactor(tensor.name).firstNonFinite, y = try? b.checkedFactor(tensor.name).firstNonFinite
+            precondition(x == y, "NaN/∞ of '\(tensor.name)': whole file \(String(describing: x)), chunks \(String(describing: y))")
+        }
+    default:
+        preconditionFailure("whole file and chunked read disagree: \(whole) against \(chunked)")
     }
 }
 

@@ -68,7 +68,7 @@ public struct SafeTensorsFile: Sendable {
     /// The bytes a `SafeTensorsReadScan` watched being read: its header validation and NaN/∞ scan are
     /// used when it saw the whole file (of the size it validated the header against), else the bytes
     /// are validated as by `init(data:)`.
-    init(data: Data, scan: SafeTensorsReadScan) throws(SafeTensorsError) {
+    public init(data: Data, scan: SafeTensorsReadScan) throws(SafeTensorsError) {
         guard data.startIndex == 0, let header = scan.header, scan.completed(count: data.count) else {
             try self.init(data: data)
             return

@@ -4,22 +4,24 @@
 /// `SafeTensorsFile(data:scan:)` takes no second pass over them. If anything differs from what was
 /// validated (the header is invalid, the file changed size while read), the scan gives up and the
 /// file is validated as a whole afterwards, with the same errors as any other buffer.
-final class SafeTensorsReadScan {
+public final class SafeTensorsReadScan {
     /// The validated header (nil until it has arrived, or when it was invalid).
     private(set) var header: SafeTensorsFile.Header?
     /// Per tensor in the header's order: whether a NaN or ∞ was seen in it.
-    private(set) var special: [Bool] = []
+    public private(set) var special: [Bool] = []
     private var sizeFromFstat = -1
     private var gaveUp = false
     /// The tensor being scanned, and the file offset up to which its bytes have been.
     private var nextTensor = 0
     private var scannedTo = 0
 
+    public init() {}
+
     /// A good chunk for `RegularFile.read`: small enough to be scanned from the cache.
-    static let chunkBytes = 256 * 1024
+    public static let chunkBytes = 256 * 1024
 
     /// To pass as `observe`: `bytes` is the file so far, its last `added` bytes just read.
-    func consume(sizeFromFstat: Int, _ bytes: UnsafeRawBufferPointer, _ added: Range<Int>) {
+    public func consume(sizeFromFstat: Int, _ bytes: UnsafeRawBufferPointer, _ added: Range<Int>) {
         guard !gaveUp else { return }
         if header == nil {
             self.sizeFromFstat = sizeFromFstat
@@ -37,7 +39,7 @@ final class SafeTensorsReadScan {
     }
 
     /// Whether the whole file was scanned and it is as long as the header was validated for.
-    func completed(count: Int) -> Bool {
+    public func completed(count: Int) -> Bool {
         guard let header, !gaveUp else { return false }
         return count == sizeFromFstat && nextTensor == header.tensors.count
     }
