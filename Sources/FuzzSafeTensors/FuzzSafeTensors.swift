@@ -21,16 +21,7 @@ func fuzzOne(_ data: Data) {
 /// The bytes fed to a scan in chunks of 1–64 bytes (the length picked from the data): the file it
 /// gives must be refused with the same code, or hold the same tensors with the same NaN/∞ findings.
 func compareWithChunkedRead(_ data: Data, _ whole: Result<SafeTensorsFile, SafeTensorsError>) {
-    let chunk = 1 + Int(data.last ?? 0) % 64
-    let scan = SafeTensorsReadScan()
-    data.withUnsafeBytes { all in
-        var filled = 0
-        while filled < all.count {
-            let n = min(chunk, all.count - filled)
-            filled += n
-            scan.consume(sizeFromFstat: all.count, UnsafeRawBufferPointer(rebasing: all[0..<filled]), (filled - n)..<filled)
-        }
-    }
+    let scan = SafeTensorsReadScan.scanning(data, chunkBytes: 1 + Int(data.last ?? 0) % 64)
     let chunked = Result { () throws(SafeTensorsError) in try SafeTensorsFile(data: data, scan: scan) }
     switch (whole, chunked) {
     case (.failure(let a), .failure(let b)):

@@ -31,21 +31,6 @@ struct SafeTensorsReadScanTests {
         return data
     }
 
-    /// The file's bytes fed to a scan as `RegularFile.read` would, `chunk` bytes a read.
-    static func scanned(_ data: Data, chunk: Int, sizeFromFstat: Int? = nil) -> SafeTensorsReadScan {
-        let scan = SafeTensorsReadScan()
-        data.withUnsafeBytes { all in
-            var filled = 0
-            while filled < all.count {
-                let n = min(chunk, all.count - filled)
-                filled += n
-                scan.consume(sizeFromFstat: sizeFromFstat ?? all.count, UnsafeRawBufferPointer(rebasing: all[0..<filled]),
-                             (filled - n)..<filled)
-            }
-        }
-        return scan
-    }
-
     /// Each tensor's factor and first NaN/∞ index, as the file gives them.
     static func factors(_ file: SafeTensorsFile) throws -> [String: (FactorMatrix, Int?)] {
         var out: [String: (FactorMatrix, Int?)] = [:]
@@ -62,7 +47,7 @@ struct SafeTensorsReadScanTests {
         let whole = try Self.factors(try SafeTensorsFile(data: data))
         #expect(whole["a_finite"]!.1 == nil && whole["b_nan"]!.1 == 17 && whole["c_infinity"]!.1 == 34)
         for chunk in [1, 3, 7, 8, 13, 64, 1000, data.count] {
-            let scan = Self.scanned(data, chunk: chunk)
+            let scan = SafeTensorsReadScan.scanning(data, chunkBytes: chunk)
             #expect(scan.completed(count: data.count), "chunk \(chunk)")
             #expect(scan.special == [false, true, true], "chunk \(chunk)")
             let file = try SafeTensorsFile(data: data, scan: scan)
@@ -78,7 +63,7 @@ struct SafeTensorsReadScanTests {
 
     @Test func aTensorThatIsNotFloatingPointIsSkippedNotScanned() throws {
         let data = SafeTensorsFileReadingTests.threeDTypeFile()   // F32, F16, BF16 and an I64 last
-        let scan = Self.scanned(data, chunk: 5)
+        let scan = SafeTensorsReadScan.scanning(data, chunkBytes: 5)
         #expect(scan.completed(count: data.count))
         #expect(scan.special == [false, false, false, false])
         let file = try SafeTensorsFile(data: data, scan: scan)
@@ -89,13 +74,13 @@ struct SafeTensorsReadScanTests {
     @Test func aFileThatChangedSizeWhileReadIsCheckedAsAWhole() throws {
         let data = try Self.file(.f16)
         // fstat said one byte more than was read: the header was validated for another length.
-        let scan = Self.scanned(data, chunk: 64, sizeFromFstat: data.count + 1)
+        let scan = SafeTensorsReadScan.scanning(data, chunkBytes: 64, sizeFromFstat: data.count + 1)
         #expect(scan.header == nil || !scan.completed(count: data.count))
         let file = try SafeTensorsFile(data: data, scan: scan)
         #expect(try file.checkedFactor("b_nan").firstNonFinite == 17)
         // Read longer than fstat said: the trailing bytes are refused, as for any buffer.
         let longer = data + Data([0, 0])
-        let grown = Self.scanned(longer, chunk: 64, sizeFromFstat: data.count)
+        let grown = SafeTensorsReadScan.scanning(longer, chunkBytes: 64, sizeFromFstat: data.count)
         #expect(!grown.completed(count: longer.count))
         let error = try #require(throws: SafeTensorsError.self) { try SafeTensorsFile(data: longer, scan: grown) }
         #expect(error.code == .fileLengthMismatch)
@@ -108,7 +93,7 @@ struct SafeTensorsReadScanTests {
             (craftedSafeTensors(header: "{}      ", declaredLength: 100), .headerPastEnd),
             (Data([1, 2, 3]), .fileTooSmall),
         ] {
-            let scan = Self.scanned(data, chunk: 2)
+            let scan = SafeTensorsReadScan.scanning(data, chunkBytes: 2)
             #expect(!scan.completed(count: data.count))
             let error = try #require(throws: SafeTensorsError.self) { try SafeTensorsFile(data: data, scan: scan) }
             #expect(error.code == code)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Checks a safetensors file while read(2) brings it in (`RegularFile.read(_:maximumBytes:chunkBytes:observe:)`):
 /// once the header has arrived it is validated against the size fstat gave, and each floating-point
 /// tensor's bytes are scanned for NaN/∞ chunk by chunk, while they are still in the cache, so that
@@ -36,6 +38,23 @@ public final class SafeTensorsReadScan {
             }
         }
         scan(bytes)
+    }
+
+    /// A scan of bytes already in memory fed `chunkBytes` at a time, as `RegularFile.read` feeds a file
+    /// (`sizeFromFstat` as fstat would have said it; their count when nil): what the fuzzer and the
+    /// tests hold against the whole-buffer validation.
+    public static func scanning(_ data: Data, chunkBytes: Int, sizeFromFstat: Int? = nil) -> SafeTensorsReadScan {
+        let scan = SafeTensorsReadScan()
+        data.withUnsafeBytes { all in
+            var filled = 0
+            while filled < all.count {
+                let n = min(max(chunkBytes, 1), all.count - filled)
+                filled += n
+                scan.consume(sizeFromFstat: sizeFromFstat ?? all.count, UnsafeRawBufferPointer(rebasing: all[0..<filled]),
+                             (filled - n)..<filled)
+            }
+        }
+        return scan
     }
 
     /// Whether the whole file was scanned and it is as long as the header was validated for.
