@@ -2,22 +2,6 @@ import AdapterCore
 import Foundation
 import FuzzSupport
 
-/// Validates the bytes as a safetensors file, then decodes every tensor as floats (and 2-D ones as
-/// matrices), as the loader and the screening do; and reads them again as `PEFTAdapterLoader` reads a
-/// file, chunk by chunk through a `SafeTensorsReadScan`, which must give the same verdicts.
-func fuzzOne(_ data: Data) {
-    let whole = Result { () throws(SafeTensorsError) in try SafeTensorsFile(data: data) }
-    compareWithChunkedRead(data, whole)
-    guard let file = try? whole.get() else { return }
-    _ = file.tensorNames
-    _ = file.dataByteCount
-    for tensor in file.tensors {
-        _ = try? file.floats(tensor.name)
-        _ = try? file.bytes(of: tensor.name)
-        if tensor.shape.count == 2 { _ = try? file.matrix(tensor.name) }
-    }
-}
-
 /// The bytes fed to a scan in chunks of 1–64 bytes (the length picked from the data): the file it
 /// gives must be refused with the same code, or hold the same tensors with the same NaN/∞ findings.
 func compareWithChunkedRead(_ data: Data, _ whole: Result<SafeTensorsFile, SafeTensorsError>) {
@@ -34,6 +18,22 @@ func compareWithChunkedRead(_ data: Data, _ whole: Result<SafeTensorsFile, SafeT
         }
     default:
         preconditionFailure("whole file and chunked read disagree: \(whole) against \(chunked)")
+    }
+}
+
+/// Validates the bytes as a safetensors file, then decodes every tensor as floats (and 2-D ones as
+/// matrices), as the loader and the screening do; and reads them again as `PEFTAdapterLoader` reads a
+/// file, chunk by chunk through a `SafeTensorsReadScan`, which must give the same verdicts.
+func fuzzOne(_ data: Data) {
+    let whole = Result { () throws(SafeTensorsError) in try SafeTensorsFile(data: data) }
+    compareWithChunkedRead(data, whole)
+    guard let file = try? whole.get() else { return }
+    _ = file.tensorNames
+    _ = file.dataByteCount
+    for tensor in file.tensors {
+        _ = try? file.floats(tensor.name)
+        _ = try? file.bytes(of: tensor.name)
+        if tensor.shape.count == 2 { _ = try? file.matrix(tensor.name) }
     }
 }
 
