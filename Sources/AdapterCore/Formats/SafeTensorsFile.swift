@@ -310,8 +310,7 @@ public struct SafeTensorsFile: Sendable {
             throw SafeTensorsError(
                 .invalidTensorEntry, "entry '\(name)' is \(value.kindName), not {dtype, shape, data_offsets}")
         }
-        let allowed: Set<String> = ["dtype", "shape", "data_offsets"]
-        if let extra = members.first(where: { !allowed.contains($0.key) }) {
+        if let extra = members.first(where: { $0.key != "dtype" && $0.key != "shape" && $0.key != "data_offsets" }) {
             throw SafeTensorsError(
                 .invalidTensorEntry, "entry '\(name)' has an unexpected field '\(extra.key)'")
         }

@@ -20,7 +20,8 @@ enum StrictJSON {
         /// The value as an `Int` if it is a number written as a plain integer that fits.
         var integer: Int? {
             guard case .number(let text) = self else { return nil }
-            guard !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
+            guard !text.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") })
+            else { return nil }
             return Int(text)
         }
 
@@ -148,10 +149,14 @@ enum StrictJSON {
             position += count
         }
 
+        /// Up to this many members, a new key is checked against the others one by one.
+        static let keysCheckedByScan = 8
+
         mutating func parseObject(depth: Int) throws(ParseError) -> Value {
             guard depth <= StrictJSON.maximumDepth else { throw .tooDeep(offset: position) }
             position += 1  // {
             var members: [Member] = []
+            // Keys seen, hashed only once an object has more than a few (most have two or three).
             var seen = Set<String>()
             if consumeEmpty(closedBy: UInt8(ascii: "}")) { return .object(members) }
             while true {
@@ -160,7 +165,12 @@ enum StrictJSON {
                     throw fail("expected a string key")
                 }
                 let key = try parseString()
-                guard seen.insert(key).inserted else { throw .duplicateKey(key, depth: depth) }
+                if members.count < Self.keysCheckedByScan {
+                    guard !members.contains(where: { $0.key == key }) else { throw .duplicateKey(key, depth: depth) }
+                } else {
+                    if seen.isEmpty { seen = Set(members.map(\.key)) }
+                    guard seen.insert(key).inserted else { throw .duplicateKey(key, depth: depth) }
+                }
                 skipWhitespace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 position += 1
