@@ -262,6 +262,13 @@ struct PEFTAdapterLoaderTests {
         expectPEFTError(.unsupportedVariant) {
             _ = try PEFTAdapterLoader.load(configJSON: dora, safetensors: try SyntheticPEFT.weights(base))
         }
+        // Shaped like plain factors (`….lora_A.weight`) but under an embedding or DoRA part: still refused.
+        for part in ["lora_embedding_A", "lora_magnitude_vector"] {
+            let disguised = SyntheticPEFT.pair("m.\(part).q_proj", r: 2, in: 4, out: 4, seed: 1)
+            expectPEFTError(.unsupportedVariant) {
+                _ = try PEFTAdapterLoader.load(configJSON: config, safetensors: try SyntheticPEFT.weights(disguised))
+            }
+        }
     }
 
     @Test func refusesModulesToSaveNamingWhatMergingWouldDropAndOtherStrayTensors() throws {

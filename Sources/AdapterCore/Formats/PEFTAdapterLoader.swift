@@ -142,9 +142,16 @@ public enum PEFTAdapterLoader {
         key.hasPrefix(keyPrefix) ? key[key.utf8.index(key.utf8.startIndex, offsetBy: keyPrefix.utf8.count)...] : key[...]
     }
 
+    private static let factorSuffixes = [(".lora_A.weight", true), (".lora_B.weight", false)]
+
     /// The module a tensor key is a factor of, and whether it is lora_A (else lora_B).
     private static func factor(_ key: String) throws(PEFTError) -> (module: String, isA: Bool) {
         let path = withoutKeyPrefix(key)
+        // The common `<module>.lora_A.weight` with no embedding or DoRA part, as below without splitting it.
+        for (suffix, isA) in factorSuffixes where path.hasUTF8Suffix(suffix) {
+            guard !path.containsUTF8("lora_embedding_"), !path.containsUTF8("lora_magnitude_vector") else { break }
+            return (String(path[..<path.utf8.index(path.utf8.endIndex, offsetBy: -suffix.utf8.count)]), isA)
+        }
         let components = ModuleNaming.components(of: path)   // slices of `key`
         if let bad = components.first(where: { $0.hasUTF8Prefix("lora_embedding_") }) {
             throw PEFTError(
