@@ -145,7 +145,8 @@ public struct SafeTensorsFile: Sendable {
     /// every element is finite; only then is it decoded to find it). The factor shares the file's
     /// buffer, so a file that is memory-mapped must stay unchanged while the factor is in use.
     public func checkedFactor(_ name: String) throws(SafeTensorsError) -> (factor: FactorMatrix, firstNonFinite: Int?) {
-        let info = try require(name)
+        let index = try requireIndex(name)
+        let info = tensors[index]
         guard info.shape.count == 2 else {
             throw SafeTensorsError(
                 .notAMatrix, "tensor '\(name)' has shape \(info.shape); a two-dimensional matrix was expected")
@@ -158,7 +159,7 @@ public struct SafeTensorsFile: Sendable {
                 guard count > 0, let base = raw.baseAddress else { return false }
                 return HalfPrecision.containsNonFinite(dtype, at: base, count: count)
             }
-            : scannedSpecial[indexByName[name]!]
+            : scannedSpecial[index]
         let factor = FactorMatrix(rows: info.shape[0], cols: info.shape[1], dtype: dtype, bytes: bytes)
         return (factor, special ? factor.matrix.elements.firstIndex { !$0.isFinite } : nil)
     }
@@ -182,10 +183,15 @@ public struct SafeTensorsFile: Sendable {
     }
 
     private func require(_ name: String) throws(SafeTensorsError) -> TensorInfo {
-        guard let info = tensor(named: name) else {
+        tensors[try requireIndex(name)]
+    }
+
+    /// The tensor's position in `tensors`; throws when there is none of that name.
+    private func requireIndex(_ name: String) throws(SafeTensorsError) -> Int {
+        guard let index = indexByName[name] else {
             throw SafeTensorsError(.tensorNotFound, "no tensor named '\(name)'")
         }
-        return info
+        return index
     }
 
     private func decode<T>(_ info: TensorInfo, _ convert: (Float) -> T) throws(SafeTensorsError) -> [T] {
