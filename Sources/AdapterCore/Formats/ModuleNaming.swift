@@ -144,7 +144,7 @@ public enum ModuleNaming {
     public static func family(of paths: some Sequence<String>) -> ArchitectureFamily {
         var seen = Set<ArchitectureFamily>()
         for path in paths {
-            let base = path.utf8.firstIndex(of: UInt8(ascii: "#")).map { path[..<$0] } ?? path[...]
+            let base = path.utf8.firstIndex(of: partSeparator.asciiValue!).map { path[..<$0] } ?? path[...]
             let last = components(of: base).last { !$0.isEmpty } ?? ""
             switch role(of: base) {
             case .fusedQKV(.queryWidthIsInput): seen.insert(.phi3)
@@ -169,19 +169,17 @@ public enum ModuleNaming {
 }
 
 extension StringProtocol {
-    /// Whether `word` occurs in the UTF-8 bytes (a plain byte search: the generic `contains` of
+    /// Whether `word` occurs in the UTF-8 bytes, by a plain byte search (the generic `contains` of
     /// collections and Foundation's both cost more than the rest of an adapter's name parsing).
     func containsUTF8(_ word: String) -> Bool {
         let needle = Array(word.utf8)
-        guard let first = needle.first else { return true }
-        let found = utf8.withContiguousStorageIfAvailable { hay -> Bool in
+        func search(_ hay: UnsafeBufferPointer<UInt8>) -> Bool {
             guard hay.count >= needle.count else { return false }
-            for start in 0...(hay.count - needle.count) where hay[start] == first {
-                if needle.indices.allSatisfy({ hay[start + $0] == needle[$0] }) { return true }
+            return (0...(hay.count - needle.count)).contains { start in
+                needle.indices.allSatisfy { hay[start + $0] == needle[$0] }
             }
-            return false
         }
-        return found ?? Array(utf8).withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self).containsUTF8(word) }
+        return utf8.withContiguousStorageIfAvailable { search($0) } ?? Array(utf8).withUnsafeBufferPointer { search($0) }
     }
 }
 
