@@ -42,6 +42,59 @@ import Testing
         #expect(Self.difference(again.merged, again.fromGrams) < 1e-10)
     }
 
+    /// The merge a curve scored, written from the cores and eigenpairs the curve computed (what an
+    /// install's placement does), is the SVD merge from the same Grams: the same ΔW per module, A' with
+    /// orthonormal rows on the kept directions; a rank above the cores' size pads as the SVD merge does.
+    @Test(arguments: [([0, 1, 2], 6, 6), ([4, 0, 7, 2], 12, 5), ([8, 3], 3, 3), ([5], 2, 2),
+                      ([0, 1, 2, 3, 4, 5, 6, 7, 8], 16, 16), ([1, 6], 12, 12)])
+    func mergesWrittenFromTheCurvesComponentsEqualTheSVDMerge(members: [Int], curveRank: Int, rank: Int) throws {
+        let tasks = Self.tasks(seed: 23)
+        let adapters = members.map { tasks[$0].adapter }
+        let grams = try #require(FactorGrams(adapters: adapters))
+        let weights = members.indices.map { 0.3 + 0.25 * Double($0) }
+        let (curve, components) = try #require(try RankQualityCurve.computeKeepingComponents(
+            members: Array(members.indices), adapters: adapters, weights: weights, maximumRank: curveRank, grams: grams))
+        #expect(curve == (try RankQualityCurve.compute(members: Array(members.indices), adapters: adapters,
+                                                       weights: weights, maximumRank: curveRank, grams: grams)))
+        // The Gram path (and so a core) exists where the stacked terms fit the modules' width (24).
+        #expect(components.count == adapters[0].modules.count)
+        #expect(components.allSatisfy { $0 != nil } == (members.count * 4 <= 24))
+        #expect(components.allSatisfy { $0 == nil } == (members.count * 4 > 24))
+        let merger = SVDClusterMerger()
+        let written = try merger.merge(adapters, weights: weights, rank: rank, grams: grams,
+                                       members: Array(members.indices), components: components)
+        let factored = try merger.merge(adapters, weights: weights, rank: rank, grams: grams, members: Array(members.indices))
+        #expect(written.modules.map(\.name) == factored.modules.map(\.name))
+        // Written from the eigenpairs (not from a second SVD of the cores) wherever there are components:
+        // the two computations round differently.
+        #expect((written.modules.map(\.b) == factored.modules.map(\.b)) == components.allSatisfy { $0 == nil })
+        for (x, y) in zip(written.modules, factored.modules) {
+            #expect(x.rank == rank && y.rank == rank)
+            let (dx, dy) = (DenseReference.deltaW(x.update), DenseReference.deltaW(y.update))
+            #expect(dy.frobeniusNormSquared > 0)
+            #expect(LowRankTesting.relativeDifference(dx, dy) < 1e-9)
+            let aat = x.a.multiplied(by: x.a, transposeOther: true)
+            let kept = min(rank, members.count * 4)
+            for i in 0..<kept { #expect(abs(aat[i, i] - 1) < 1e-9) }
+        }
+    }
+
+    /// Components computed at a lower rank than the merge asks for are not used: the merge is made from
+    /// the Grams instead, and is the same.
+    @Test func componentsOfALowerRankAreNotUsed() throws {
+        let tasks = Self.tasks(seed: 29)
+        let adapters = [tasks[0].adapter, tasks[4].adapter, tasks[8].adapter]
+        let grams = try #require(FactorGrams(adapters: adapters))
+        let (_, components) = try #require(try RankQualityCurve.computeKeepingComponents(
+            members: [0, 1, 2], adapters: adapters, weights: [1, 1, 1], maximumRank: 2, grams: grams))
+        #expect(components.allSatisfy { $0?.covers(rank: 2) == true && $0?.covers(rank: 5) == false })
+        let merger = SVDClusterMerger()
+        let written = try merger.merge(adapters, weights: [1, 1, 1], rank: 5, grams: grams, members: [0, 1, 2],
+                                       components: components)
+        let fromGrams = try merger.merge(adapters, weights: [1, 1, 1], rank: 5, grams: grams, members: [0, 1, 2])
+        #expect(written.modules.map(\.b) == fromGrams.modules.map(\.b) && written.modules.map(\.a) == fromGrams.modules.map(\.a))
+    }
+
     /// A similarity keeps every pair's blocks (with one Gram block per module, and with several:
     /// blockRank 9 puts two rank-4 tasks in each), and they are the blocks a curve would compute.
     @Test(arguments: [2048, 9])

@@ -115,12 +115,13 @@ public struct RankQualityCurve: Sendable, Hashable {
         /// σⱼ (Q_B uⱼ)(Q_A vⱼ)ᵀ and stacked term t is bₜaₜᵀ = (Q_B R_B eₜ ‖bₜ‖)(Q_A R_A eₜ ‖aₜ‖)ᵀ, so its
         /// energy is σⱼ² and ⟨component j, ΔW_m⟩ = s_m Σ_{t of m} (uⱼᵀR_B eₜ)(σⱼvⱼᵀR_A eₜ)‖bₜ‖‖aₜ‖, where
         /// σⱼvⱼᵀ = uⱼᵀK: only the leading eigenpairs (σⱼ², uⱼ) of KKᵀ are needed, not the SVD of K.
-        mutating func add(core gram: GramCore, termOwner: [Int], scales: [Double]) throws {
+        mutating func add(_ components: LeadingComponents, termOwner: [Int], scales: [Double]) {
+            let gram = components.core
             let p = gram.active.count
             guard p > 0 else { return }
             // B̂DÂ = Q_B K Q_Aᵀ with orthonormal Q's: its energy is ‖K‖².
             total = total.map { t in gram.core.elements.reduce(t) { $0 + $1 * $1 } }
-            let (energies, u) = try LAPACK.leadingEigenpairs(ofSymmetric: LAPACK.gramOfRows(gram.core), count: energy.count)
+            let (energies, u) = (components.values, components.vectors)
             let kept = energies.count
             let ur = u.multiplied(by: gram.rB, transposeSelf: true)                                  // Uₖᵀ R_B (k × p)
             let vr = u.multiplied(by: gram.core, transposeSelf: true).multiplied(by: gram.rA)         // Uₖᵀ K R_A (k × p)
@@ -168,19 +169,42 @@ public struct RankQualityCurve: Sendable, Hashable {
     /// in the same order for every task), the modules on `ComputeThreads` threads and summed in order.
     static func fromGrams(_ grams: FactorGrams, members: [Int], adapters: [LoRAAdapter], weights: [Double],
                           maximumRank: Int) throws -> RankQualityCurve {
+        try fromGrams(grams, members: members, adapters: adapters, weights: weights, maximumRank: maximumRank,
+                      keepingComponents: false).curve
+    }
+
+    /// The curve of the SVD merge of `adapters` (tasks `members` of `grams`) with `weights`, as `compute`
+    /// gives it from the Grams, and each module's `LeadingComponents` (by module index; nil where the
+    /// Gram path does not apply), from which that merge at any rank ≤ `maximumRank` is written without
+    /// factoring its cores again (`SVDClusterMerger.merge(_:weights:rank:grams:members:components:)`).
+    /// nil when the Gram path cannot be taken at all (a zero or non-finite weight).
+    static func computeKeepingComponents(members: [Int], adapters: [LoRAAdapter], weights: [Double], maximumRank: Int,
+                                         grams: FactorGrams) throws -> (curve: RankQualityCurve, components: [LeadingComponents?])? {
+        guard maximumRank >= 1, members.count == adapters.count, adapters.count == weights.count, !adapters.isEmpty,
+              weights.allSatisfy({ $0 != 0 && $0.isFinite }) else { return nil }
+        return try ClusteringError.reportingMergeFailure("merging \(adapters.count) adapters at rank \(maximumRank)") {
+            try fromGrams(grams, members: members, adapters: adapters, weights: weights, maximumRank: maximumRank,
+                          keepingComponents: true)
+        }
+    }
+
+    private static func fromGrams(_ grams: FactorGrams, members: [Int], adapters: [LoRAAdapter], weights: [Double],
+                                  maximumRank: Int, keepingComponents: Bool)
+        throws -> (curve: RankQualityCurve, components: [LeadingComponents?]) {
         let modules = try ParallelLoop.map(adapters[0].modules.count) { index in
             try moduleSums(index, grams: grams, members: members, adapters: adapters, weights: weights,
                            maximumRank: maximumRank)
         }
         var sums = Sums(members: adapters.count, maximumRank: maximumRank)
-        for module in modules { sums.add(module) }
-        return sums.curve(members: members, ownNorms: adapters.map(FactoredUpdates.normSquared))
+        for module in modules { sums.add(module.sums) }
+        return (sums.curve(members: members, ownNorms: adapters.map(FactoredUpdates.normSquared)),
+                keepingComponents ? modules.map(\.components) : [])
     }
 
     /// One module's energies and inner products, from its `GramCore`, or from Householder QR of this
     /// module's merge (as `AdapterMerger` would compute it) where the Gram path does not apply.
     private static func moduleSums(_ index: Int, grams: FactorGrams, members: [Int], adapters: [LoRAAdapter],
-                                   weights: [Double], maximumRank: Int) throws -> Sums {
+                                   weights: [Double], maximumRank: Int) throws -> (sums: Sums, components: LeadingComponents?) {
         var sums = Sums(members: adapters.count, maximumRank: maximumRank)
         let module = adapters[0].modules[index]
         let owns = adapters.map { $0.modules[index] }
@@ -193,7 +217,12 @@ public struct RankQualityCurve: Sendable, Hashable {
         let (gramB, gramA) = grams.grams(module: index, members: members)
         if let core = try GramCore(gramB: gramB, gramA: gramA, coefficients: coefficients,
                                    out: module.outFeatures, inn: module.inFeatures) {
-            try sums.add(core: core, termOwner: termOwner, scales: owns.map(\.scale))
+            // Only the leading eigenpairs (σⱼ², uⱼ) of KKᵀ are needed, not the SVD of K.
+            let (values, vectors) = core.active.isEmpty ? ([], Matrix(zeros: 0, 0))
+                : try LAPACK.leadingEigenpairs(ofSymmetric: LAPACK.gramOfRows(core.core), count: maximumRank)
+            let components = LeadingComponents(core: core, values: values, vectors: vectors)
+            sums.add(components, termOwner: termOwner, scales: owns.map(\.scale))
+            return (sums, components)
         } else {
             let updates = owns.map { LowRankUpdate(unchecked: $0.b, $0.a, $0.scale) }
             let merged = try LowRank.truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: maximumRank)
@@ -203,6 +232,6 @@ public struct RankQualityCurve: Sendable, Hashable {
                      owns: owns)
             sums.total = merged.singularValues.reduce(0) { $0 + $1 * $1 }
         }
-        return sums
+        return (sums, nil)
     }
 }

@@ -122,7 +122,7 @@ extension LowRank {
         }
         let svd = try LAPACK.svd(core.core)
         let kept = min(rank, svd.singularValues.count)
-        // Y_B = U_k Σ_k and Y_A = V_k (p×k), then X = S⁻¹ R⁻¹ Y.
+        // Y_B = U_k Σ_k and Y_A = V_k (p×k).
         var yB = Matrix(zeros: p, kept)
         var yA = Matrix(zeros: p, kept)
         for i in 0..<p {
@@ -131,9 +131,49 @@ extension LowRank {
                 yA.elements[i * kept + j] = svd.vt.elements[j * svd.vt.cols + i]
             }
         }
+        var values = svd.singularValues
+        if values.count < spectrumLength { values += [Double](repeating: 0, count: spectrumLength - values.count) }
+        return TruncatedFactorization(update: factors(stack, core: core, yB: yB, yA: yA, total: total, rank: rank),
+                                      singularValues: values, rank: rank)
+    }
+
+    /// The rank-`rank` truncation of the merge whose core and leading eigenpairs a rank curve computed
+    /// (`LeadingComponents`), without factoring the core again: with uⱼ the leading eigenvectors of KKᵀ
+    /// and wⱼ = Kᵀuⱼ (so ‖wⱼ‖ = σⱼ and wⱼ/‖wⱼ‖ = vⱼ), Y_B = [uⱼ‖wⱼ‖] and Y_A = [wⱼ/‖wⱼ‖]; component j is
+    /// uⱼuⱼᵀK, the projection of the core on its leading left directions, however small σⱼ is (a
+    /// direction with wⱼ = 0 contributes a zero column and row). Equals `gramTruncation` of the same
+    /// stack up to the eigenvectors' rounding (ε·σ₁²/(σⱼ·gap) in uⱼ, against ε·σ₁/gap for dgesdd).
+    /// `stack` and `rank` must be those the components were computed for (`rank` ≤ their count is enough).
+    static func truncation(_ stack: FactorStack, components: LeadingComponents, total: Int, rank: Int) -> LowRankUpdate {
+        let core = components.core, p = core.active.count
+        let kept = min(rank, components.vectors.cols)
+        guard p > 0, kept > 0 else {
+            return LowRankUpdate(unchecked: Matrix(zeros: stack.out, rank), Matrix(zeros: rank, stack.inn), 1)
+        }
+        let u = components.vectors
+        let w = u.multiplied(by: core.core, transposeSelf: true)   // k × p: row j is uⱼᵀK = σⱼvⱼᵀ
+        var yB = Matrix(zeros: p, kept)
+        var yA = Matrix(zeros: p, kept)
+        for j in 0..<kept {
+            var squares = 0.0
+            for i in 0..<p { squares += w.elements[j * p + i] * w.elements[j * p + i] }
+            let norm = squares.squareRoot()
+            guard norm > 0 else { continue }
+            for i in 0..<p {
+                yB.elements[i * kept + j] = u.elements[i * u.cols + j] * norm
+                yA.elements[i * kept + j] = w.elements[j * p + i] / norm
+            }
+        }
+        return factors(stack, core: core, yB: yB, yA: yA, total: total, rank: rank)
+    }
+
+    /// B' = B̂ · X_B and A' = X_Aᵀ · Â with X = S⁻¹ R⁻¹ Y (p × kept), scattered into R × `rank` (zero rows for
+    /// the terms left out, zero columns past `kept`).
+    private static func factors(_ stack: FactorStack, core: GramCore, yB: Matrix, yA: Matrix, total: Int,
+                                rank: Int) -> LowRankUpdate {
+        let kept = yB.cols
         let xB = LAPACK.solveUpperTriangular(core.rB, yB)
         let xA = LAPACK.solveUpperTriangular(core.rA, yA)
-        // Scatter into R × rank (zero rows for the terms left out, zero columns past `kept`).
         var fullB = Matrix(zeros: total, rank)
         var fullA = Matrix(zeros: total, rank)
         for (i, term) in core.active.enumerated() {
@@ -143,9 +183,7 @@ extension LowRank {
             }
         }
         let (newB, newA) = stack.products(fullB, fullA)  // out × rank, rank × in
-        var values = svd.singularValues
-        if values.count < spectrumLength { values += [Double](repeating: 0, count: spectrumLength - values.count) }
-        return TruncatedFactorization(update: LowRankUpdate(unchecked: newB, newA, 1), singularValues: values, rank: rank)
+        return LowRankUpdate(unchecked: newB, newA, 1)
     }
 
     /// Upper-triangular R with RᵀR = S⁻¹ G[J, J] S⁻¹, S = diag(√G_jj) over the active terms J, and
@@ -207,7 +245,7 @@ extension LowRank {
 /// `LowRank.gramTruncation`): B̂ D Â = Q_B K Q_Aᵀ with K = R_B (S_B D S_A) R_Aᵀ, over the `active` terms
 /// only. Everything the merge's spectrum and its members' inner products with it need, from the Grams
 /// alone.
-struct GramCore {
+struct GramCore: Sendable {
     /// The terms that contribute (non-zero column of B̂, row of Â and coefficient), in order.
     let active: [Int]
     /// Upper-triangular Cholesky factors of the unit-column Grams over `active` (p×p).
@@ -247,4 +285,17 @@ struct GramCore {
         (self.rB, self.rA, self.normsB, self.normsA) = (rB, rA, normsB, normsA)
         core = LAPACK.multiplyUpperTriangular(rB, right)
     }
+}
+
+/// One module's merge core with its leading eigenpairs of KKᵀ (λⱼ = σⱼ², descending, and the vectors
+/// uⱼ as the columns of a p × k matrix), as a rank curve computes them (`RankQualityCurve`): the merge
+/// the curve scored is written from them (`LowRank.truncation(_:components:total:rank:)`) instead of
+/// factoring the core again.
+struct LeadingComponents: Sendable {
+    let core: GramCore
+    let values: [Double]
+    let vectors: Matrix
+
+    /// Whether they hold the truncation at `rank`: that many eigenpairs, or every one the core has.
+    func covers(rank: Int) -> Bool { vectors.cols >= rank || vectors.cols == core.active.count }
 }

@@ -143,12 +143,12 @@ public struct InstallPlacement: Sendable {
         let weights = try mergeWeights(members)
         var quality: [String: Double] = [:]
         var gain = 0.0
-        if let (scores, grams) = try curveScores(members, weights: weights, rank: rank, merger: merger, shared: shared) {
-            for (member, kept) in zip(members, scores) {
+        if let scored = try curveScores(members, weights: weights, rank: rank, merger: merger, shared: shared) {
+            for (member, kept) in zip(members, scored.scores) {
                 quality[member.name] = kept
                 gain += kept - (cluster.quality[member.name] ?? 0)
             }
-            let merge = { try self.merge(members, weights: weights, rank: rank, merger: merger, grams: grams) }
+            let merge = { try self.merge(members, weights: weights, rank: rank, scored: scored) }
             return Option(quality: quality, gain: gain, rank: rank,
                           home: { .joined(cluster: c, adapter: try merge(), rank: rank, bytes: bytes) })
         }
@@ -169,21 +169,32 @@ public struct InstallPlacement: Sendable {
                       home: { .joined(cluster: c, adapter: adapter, rank: rank, bytes: bytes) })
     }
 
+    /// A join scored from its rank curve, with what its merge is written from if it is chosen.
+    private struct CurveScores {
+        let scores: [Double]
+        let merger: SVDClusterMerger
+        let grams: FactorGrams
+        /// Each module's core and leading eigenpairs, as the curve computed them.
+        let components: [LeadingComponents?]
+    }
+
     /// The members' weight-space scores of their SVD merge at `rank`, read from its rank curve
     /// (`RankQualityCurve` on the members' `FactorGrams`: Gram blocks, no merged factors), which is what
-    /// `WeightSpaceEvaluator` gives the merge, and the Grams (kept for the merge if it is chosen); nil
-    /// when the evaluator or the merger is another, or the members' modules do not line up.
+    /// `WeightSpaceEvaluator` gives the merge, with the Grams and the cores' leading eigenpairs the curve
+    /// computed (the merge, if chosen, is written from them); nil when the evaluator or the merger is
+    /// another, or the members' modules do not line up.
     private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
-                             shared: SharedGramBlocks?) throws -> (scores: [Double], grams: FactorGrams)? {
+                             shared: SharedGramBlocks?) throws -> CurveScores? {
         let adapters = members.map(\.adapter)
-        guard RankQualityCurve.scores(of: evaluator, merger: merger),
+        guard RankQualityCurve.scores(of: evaluator, merger: merger), let svd = merger as? SVDClusterMerger,
               let grams = FactorGrams(adapters: adapters, shared: shared) else {
             return nil
         }
         try Task.checkCancellation()
-        let curve = try RankQualityCurve.compute(members: Array(members.indices), adapters: adapters, weights: weights,
-                                                 maximumRank: rank, grams: grams)
-        return (curve.quality(rank: rank), grams)
+        guard let (curve, components) = try RankQualityCurve.computeKeepingComponents(
+            members: Array(members.indices), adapters: adapters, weights: weights, maximumRank: rank, grams: grams)
+        else { return nil }
+        return CurveScores(scores: curve.quality(rank: rank), merger: svd, grams: grams, components: components)
     }
 
     /// Indices of the `nearest` clusters whose served update is closest to the task's (cosine), of
@@ -226,14 +237,22 @@ public struct InstallPlacement: Sendable {
         return weighting.weights(norms: tasks.map { _ in 1 })
     }
 
-    /// `grams`: the Gram blocks of `tasks`, in order, for a merger that reads them.
-    private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
-                       grams: FactorGrams? = nil) throws -> LoRAAdapter {
-        try ClusteringError.reportingMergeFailure(
-            "merging \(tasks.map { "'\($0.name)'" }.joined(separator: ", ")) at rank \(rank)") {
-            try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: grams,
-                             members: Array(tasks.indices))
+    private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging) throws -> LoRAAdapter {
+        try ClusteringError.reportingMergeFailure(Self.describeMerge(tasks, rank: rank)) {
+            try merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: nil, members: Array(tasks.indices))
         }
+    }
+
+    /// The merge a rank curve scored, written from the cores and eigenpairs that curve computed.
+    private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, scored: CurveScores) throws -> LoRAAdapter {
+        try ClusteringError.reportingMergeFailure(Self.describeMerge(tasks, rank: rank)) {
+            try scored.merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: scored.grams,
+                                    members: Array(tasks.indices), components: scored.components)
+        }
+    }
+
+    private static func describeMerge(_ tasks: [TaskProfile], rank: Int) -> String {
+        "merging \(tasks.map { "'\($0.name)'" }.joined(separator: ", ")) at rank \(rank)"
     }
 
     private static func rank(of task: TaskProfile) -> Int { max(1, task.adapter.modules.map(\.rank).max() ?? 1) }
