@@ -85,7 +85,7 @@ extension AdapterStore {
         let (bytes, overflow) = draft.configJSON.count.addingReportingOverflow(draft.weights.count)
         guard !overflow else { throw StoreError(.invalidArgument, "a served adapter's size overflows") }
         let configDigest = ContentDigest.of(draft.configJSON)
-        let weightsDigest = ContentDigest.of(draft.weights)
+        let weightsDigest = draft.weightsDigest ?? ContentDigest.of(draft.weights)
 
         return try pins.withPinned([configDigest, weightsDigest]) {
             try requireBuilding(generationID)

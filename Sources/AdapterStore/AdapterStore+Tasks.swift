@@ -33,7 +33,7 @@ extension AdapterStore {
 
         let examplesDigest = ContentDigest.of(examples)
         let configDigest = ContentDigest.of(adapter.configJSON)
-        let weightsDigest = ContentDigest.of(adapter.weights)
+        let weightsDigest = adapter.weightsDigest ?? ContentDigest.of(adapter.weights)
         return try pins.withPinned([examplesDigest, configDigest, weightsDigest]) {
             _ = try objects.put(examples, digest: examplesDigest)
             _ = try objects.put(adapter.configJSON, digest: configDigest)

@@ -100,8 +100,13 @@ public struct ServedAdapterDraft: Sendable {
     public var weights: Data
     public var rank: Int
     public var scale: Double
+    /// `ContentDigest.of(weights)` when the caller has computed it already: the store does not hash the
+    /// weights again, and refuses them (`.digestMismatch`) if they are not what it names (`ObjectStore.put`).
+    public var weightsDigest: ContentDigest?
 
-    public init(kind: ServedAdapterKind, memberTasks: [String], configJSON: Data, weights: Data, rank: Int, scale: Double) {
+    public init(kind: ServedAdapterKind, memberTasks: [String], configJSON: Data, weights: Data, rank: Int, scale: Double,
+                weightsDigest: ContentDigest? = nil) {
+        self.weightsDigest = weightsDigest
         self.kind = kind
         self.memberTasks = memberTasks
         self.configJSON = configJSON

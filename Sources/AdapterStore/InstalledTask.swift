@@ -21,9 +21,13 @@ public struct AdapterSubmission: Sendable {
     public var signature: [Double]
     /// The detector's verdict (which accepted it).
     public var verdict: VerdictRecord
+    /// `ContentDigest.of(weights)` when the caller has computed it already: the store does not hash the
+    /// weights again, and refuses them (`.digestMismatch`) if they are not what it names (`ObjectStore.put`).
+    public var weightsDigest: ContentDigest?
 
     public init(configJSON: Data, weights: Data, rank: Int, dtype: DType, baseModel: String,
-                profileHash: String, signature: [Double], verdict: VerdictRecord) {
+                profileHash: String, signature: [Double], verdict: VerdictRecord, weightsDigest: ContentDigest? = nil) {
+        self.weightsDigest = weightsDigest
         self.configJSON = configJSON
         self.weights = weights
         self.rank = rank

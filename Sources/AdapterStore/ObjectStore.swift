@@ -32,7 +32,9 @@ struct ObjectStore: Sendable {
     /// digest, made read-only, renamed into place, and then the object's directory is fsynced. A crash
     /// at any point leaves either no object or the complete one (plus a tmp file removed at next open).
     /// An object already present (and verified: it hashes to its name) is success without rewriting it;
-    /// a damaged one is replaced.
+    /// a damaged one is replaced. `knownDigest`, the caller's `ContentDigest.of(data)` (so that large
+    /// objects are not hashed twice), is checked as well: data that is not what it names is refused with
+    /// `.digestMismatch` (by the read-back of the new object, or by comparison with the one present).
     func put(_ data: Data, digest knownDigest: ContentDigest? = nil) throws -> ContentDigest {
         let digest = knownDigest ?? ContentDigest.of(data)
         let fanOut = layout.objects + "/" + digest.prefix
@@ -40,6 +42,9 @@ struct ObjectStore: Sendable {
         if let existing = try FileSystem.status(finalPath) {
             if existing.isRegularFile && existing.size == data.count,
                let present = try? readFile(finalPath), ContentDigest.of(present) == digest {
+                guard knownDigest == nil || present == data else {
+                    throw StoreError(.digestMismatch, "the \(data.count) bytes to store as \(digest) are not that object")
+                }
                 damage.clear(digest)
                 return digest
             }

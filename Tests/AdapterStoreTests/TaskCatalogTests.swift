@@ -39,6 +39,30 @@ struct TaskCatalogTests {
         #expect(try store.servedBytes() == 0)
     }
 
+    @Test("weights given with their digest are stored under it; a digest that is not theirs is refused")
+    func knownWeightsDigest() throws {
+        let temp = try TemporaryDirectory()
+        let store = try AdapterStore.open(stateDirectory: temp.state)
+        var submission = Sample.adapter(seed: 3)
+        submission.weightsDigest = ContentDigest.of(submission.weights)
+        let task = try store.installTask(name: "known", examples: Sample.examples("known"), adapter: submission, installedBy: 7)
+        #expect(task.adapter.weightsDigest == ContentDigest.of(submission.weights))
+        #expect(try store.read(task.adapter.weightsDigest) == submission.weights)
+
+        // Another adapter's digest: not written (read back against the name), nothing recorded.
+        var wrong = Sample.adapter(seed: 4)
+        wrong.weightsDigest = ContentDigest.of(Sample.adapter(seed: 5).weights)
+        #expect { try store.installTask(name: "wrong", examples: Sample.examples("wrong"), adapter: wrong, installedBy: 7) }
+            throws: { ($0 as? StoreError)?.code == .digestMismatch }
+        // The digest of an object present, of the same size: not taken for it either.
+        var present = Sample.adapter(seed: 6)
+        present.weightsDigest = task.adapter.weightsDigest
+        #expect { try store.installTask(name: "present", examples: Sample.examples("present"), adapter: present, installedBy: 7) }
+            throws: { ($0 as? StoreError)?.code == .digestMismatch }
+        #expect(try store.tasks().map(\.name) == ["known"])
+        #expect(try store.read(task.adapter.weightsDigest) == submission.weights)
+    }
+
     @Test("an install survives reopening, with all fields intact")
     func durable() throws {
         let temp = try TemporaryDirectory()

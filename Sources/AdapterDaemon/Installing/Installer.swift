@@ -60,7 +60,7 @@ struct Installer: Sendable {
             configJSON: candidate.configJSON, weights: candidate.weights, rank: adapter.config.r, dtype: adapter.storageDType,
             baseModel: adapter.config.baseModelNameOrPath ?? "unknown",
             profileHash: CatalogMapping.profileHash(adapter), signature: signature.values,
-            verdict: CatalogMapping.record(verdict))
+            verdict: CatalogMapping.record(verdict), weightsDigest: candidate.digest)
         let stored = try await store(candidate, submission, context: context)
         let installed = stored.installed
         logger.notice("installed \(params.task) version \(installed.version)",

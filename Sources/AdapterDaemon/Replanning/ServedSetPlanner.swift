@@ -51,8 +51,8 @@ struct ServedSetPlanner: Sendable {
     enum Source: Sendable {
         /// The task's own installed adapter, by reference.
         case own(task: String)
-        /// A merged adapter's files, serialised.
-        case merged(config: Data, weights: Data, scale: Double)
+        /// A merged adapter's files, serialised, and the weights' digest.
+        case merged(config: Data, weights: Data, weightsDigest: ContentDigest, scale: Double)
         /// A served adapter of the current generation kept as it is, by reference (its files are not
         /// read again).
         case stored(StoredServedAdapter)
@@ -218,10 +218,11 @@ struct ServedSetPlanner: Sendable {
                         servingOwnAdapterOf: task,
                         scale: CatalogMapping.scale(configJSON: try store.read(task.adapter.configDigest)),
                         to: generation.id)
-                case .merged(let config, let weights, let scale):
+                case .merged(let config, let weights, let digest, let scale):
                     served = try store.addServedAdapter(
                         ServedAdapterDraft(kind: .merged, memberTasks: cluster.tasks, configJSON: config,
-                                           weights: weights, rank: max(1, cluster.rank), scale: scale),
+                                           weights: weights, rank: max(1, cluster.rank), scale: scale,
+                                           weightsDigest: digest),
                         to: generation.id)
                 case .stored(let kept):
                     served = try store.addServedAdapter(reusing: kept, to: generation.id)
@@ -325,10 +326,12 @@ struct PlanBuilder {
     mutating func addMerged(_ adapter: LoRAAdapter, members: [String], rank: Int, baseModel: String?,
                             tasks outcomes: [PlanTask]) throws {
         let files = try PEFTAdapterWriter.serialize(adapter, dtype: dtype)
-        add(.merged(config: files.config, weights: files.weights, scale: CatalogMapping.scale(configJSON: files.config)),
+        let digest = ContentDigest.of(files.weights)   // once: the plan shows it and the store names the object by it
+        add(.merged(config: files.config, weights: files.weights, weightsDigest: digest,
+                    scale: CatalogMapping.scale(configJSON: files.config)),
             cluster: PlanCluster(index: 0, id: nil, kind: "merged", tasks: members, rank: rank,
                                  bytes: Int64(files.config.count + files.weights.count),
-                                 sha256: ContentDigest.of(files.weights).hex, baseModel: baseModel),
+                                 sha256: digest.hex, baseModel: baseModel),
             tasks: outcomes)
     }
 
