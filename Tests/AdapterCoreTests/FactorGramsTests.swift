@@ -42,9 +42,10 @@ import Testing
         #expect(Self.difference(again.merged, again.fromGrams) < 1e-10)
     }
 
-    /// The merge a curve scored, written from the cores and eigenpairs the curve computed (what an
-    /// install's placement does), is the SVD merge from the same Grams: the same ΔW per module, A' with
-    /// orthonormal rows on the kept directions; a rank above the cores' size pads as the SVD merge does.
+    /// The merge a curve scored, written from the truncation factors of the eigenpairs the curve computed
+    /// (what an install's placement does), is the SVD merge from the same Grams: the same ΔW per module,
+    /// A' with orthonormal rows on the kept directions; a rank above the cores' size pads as the SVD
+    /// merge does.
     @Test(arguments: [([0, 1, 2], 6, 6), ([4, 0, 7, 2], 12, 5), ([8, 3], 3, 3), ([5], 2, 2),
                       ([0, 1, 2, 3, 4, 5, 6, 7, 8], 16, 16), ([1, 6], 12, 12)])
     func mergesWrittenFromTheCurvesComponentsEqualTheSVDMerge(members: [Int], curveRank: Int, rank: Int) throws {
@@ -52,22 +53,22 @@ import Testing
         let adapters = members.map { tasks[$0].adapter }
         let grams = try #require(FactorGrams(adapters: adapters))
         let weights = members.indices.map { 0.3 + 0.25 * Double($0) }
-        let (curve, components) = try #require(try RankQualityCurve.computeKeepingComponents(
+        let (curve, truncations) = try #require(try RankQualityCurve.computeKeepingTruncations(
             members: Array(members.indices), adapters: adapters, weights: weights, maximumRank: curveRank, grams: grams))
         #expect(curve == (try RankQualityCurve.compute(members: Array(members.indices), adapters: adapters,
                                                        weights: weights, maximumRank: curveRank, grams: grams)))
         // The Gram path (and so a core) exists where the stacked terms fit the modules' width (24).
-        #expect(components.count == adapters[0].modules.count)
-        #expect(components.allSatisfy { $0 != nil } == (members.count * 4 <= 24))
-        #expect(components.allSatisfy { $0 == nil } == (members.count * 4 > 24))
+        #expect(truncations.count == adapters[0].modules.count)
+        #expect(truncations.allSatisfy { $0 != nil } == (members.count * 4 <= 24))
+        #expect(truncations.allSatisfy { $0 == nil } == (members.count * 4 > 24))
         let merger = SVDClusterMerger()
         let written = try merger.merge(adapters, weights: weights, rank: rank, grams: grams,
-                                       members: Array(members.indices), components: components)
+                                       members: Array(members.indices), truncations: truncations)
         let factored = try merger.merge(adapters, weights: weights, rank: rank, grams: grams, members: Array(members.indices))
         #expect(written.modules.map(\.name) == factored.modules.map(\.name))
-        // Written from the eigenpairs (not from a second SVD of the cores) wherever there are components:
-        // the two computations round differently.
-        #expect((written.modules.map(\.b) == factored.modules.map(\.b)) == components.allSatisfy { $0 == nil })
+        // Written from the eigenpairs (not from a second SVD of the cores) wherever there are truncation
+        // factors: the two computations round differently.
+        #expect((written.modules.map(\.b) == factored.modules.map(\.b)) == truncations.allSatisfy { $0 == nil })
         for (x, y) in zip(written.modules, factored.modules) {
             #expect(x.rank == rank && y.rank == rank)
             let (dx, dy) = (DenseReference.deltaW(x.update), DenseReference.deltaW(y.update))
@@ -79,18 +80,18 @@ import Testing
         }
     }
 
-    /// Components computed at a lower rank than the merge asks for are not used: the merge is made from
-    /// the Grams instead, and is the same.
-    @Test func componentsOfALowerRankAreNotUsed() throws {
+    /// Truncation factors computed at a lower rank than the merge asks for are not used: the merge is made
+    /// from the Grams instead, and is the same.
+    @Test func truncationsOfALowerRankAreNotUsed() throws {
         let tasks = Self.tasks(seed: 29)
         let adapters = [tasks[0].adapter, tasks[4].adapter, tasks[8].adapter]
         let grams = try #require(FactorGrams(adapters: adapters))
-        let (_, components) = try #require(try RankQualityCurve.computeKeepingComponents(
+        let (_, truncations) = try #require(try RankQualityCurve.computeKeepingTruncations(
             members: [0, 1, 2], adapters: adapters, weights: [1, 1, 1], maximumRank: 2, grams: grams))
-        #expect(components.allSatisfy { $0?.covers(rank: 2) == true && $0?.covers(rank: 5) == false })
+        #expect(truncations.allSatisfy { $0?.covers(rank: 2) == true && $0?.covers(rank: 5) == false })
         let merger = SVDClusterMerger()
         let written = try merger.merge(adapters, weights: [1, 1, 1], rank: 5, grams: grams, members: [0, 1, 2],
-                                       components: components)
+                                       truncations: truncations)
         let fromGrams = try merger.merge(adapters, weights: [1, 1, 1], rank: 5, grams: grams, members: [0, 1, 2])
         #expect(written.modules.map(\.b) == fromGrams.modules.map(\.b) && written.modules.map(\.a) == fromGrams.modules.map(\.a))
     }

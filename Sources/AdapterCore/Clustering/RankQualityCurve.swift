@@ -170,41 +170,42 @@ public struct RankQualityCurve: Sendable, Hashable {
     static func fromGrams(_ grams: FactorGrams, members: [Int], adapters: [LoRAAdapter], weights: [Double],
                           maximumRank: Int) throws -> RankQualityCurve {
         try fromGrams(grams, members: members, adapters: adapters, weights: weights, maximumRank: maximumRank,
-                      keepingComponents: false).curve
+                      keepingTruncations: false).curve
     }
 
     /// The curve of the SVD merge of `adapters` (tasks `members` of `grams`) with `weights`, as `compute`
-    /// gives it from the Grams, and each module's `LeadingComponents` (by module index; nil where the
-    /// Gram path does not apply), from which that merge at any rank ≤ `maximumRank` is written without
-    /// factoring its cores again (`SVDClusterMerger.merge(_:weights:rank:grams:members:components:)`).
+    /// gives it from the Grams, and each module's `TruncationFactors` (by module index; nil where the Gram
+    /// path does not apply), from which that merge at any rank ≤ `maximumRank` is written without
+    /// factoring its cores again (`SVDClusterMerger.merge(_:weights:rank:grams:members:truncations:)`).
     /// nil when the Gram path cannot be taken at all (a zero or non-finite weight).
-    static func computeKeepingComponents(members: [Int], adapters: [LoRAAdapter], weights: [Double], maximumRank: Int,
-                                         grams: FactorGrams) throws -> (curve: RankQualityCurve, components: [LeadingComponents?])? {
+    static func computeKeepingTruncations(members: [Int], adapters: [LoRAAdapter], weights: [Double], maximumRank: Int,
+                                         grams: FactorGrams) throws -> (curve: RankQualityCurve, truncations: [TruncationFactors?])? {
         guard maximumRank >= 1, members.count == adapters.count, adapters.count == weights.count, !adapters.isEmpty,
               weights.allSatisfy({ $0 != 0 && $0.isFinite }) else { return nil }
         return try ClusteringError.reportingMergeFailure("merging \(adapters.count) adapters at rank \(maximumRank)") {
             try fromGrams(grams, members: members, adapters: adapters, weights: weights, maximumRank: maximumRank,
-                          keepingComponents: true)
+                          keepingTruncations: true)
         }
     }
 
     private static func fromGrams(_ grams: FactorGrams, members: [Int], adapters: [LoRAAdapter], weights: [Double],
-                                  maximumRank: Int, keepingComponents: Bool)
-        throws -> (curve: RankQualityCurve, components: [LeadingComponents?]) {
+                                  maximumRank: Int, keepingTruncations: Bool)
+        throws -> (curve: RankQualityCurve, truncations: [TruncationFactors?]) {
         let modules = try ParallelLoop.map(adapters[0].modules.count) { index in
             try moduleSums(index, grams: grams, members: members, adapters: adapters, weights: weights,
-                           maximumRank: maximumRank)
+                           maximumRank: maximumRank, keepingTruncation: keepingTruncations)
         }
         var sums = Sums(members: adapters.count, maximumRank: maximumRank)
         for module in modules { sums.add(module.sums) }
         return (sums.curve(members: members, ownNorms: adapters.map(FactoredUpdates.normSquared)),
-                keepingComponents ? modules.map(\.components) : [])
+                keepingTruncations ? modules.map(\.truncation) : [])
     }
 
     /// One module's energies and inner products, from its `GramCore`, or from Householder QR of this
     /// module's merge (as `AdapterMerger` would compute it) where the Gram path does not apply.
     private static func moduleSums(_ index: Int, grams: FactorGrams, members: [Int], adapters: [LoRAAdapter],
-                                   weights: [Double], maximumRank: Int) throws -> (sums: Sums, components: LeadingComponents?) {
+                                   weights: [Double], maximumRank: Int,
+                                   keepingTruncation: Bool) throws -> (sums: Sums, truncation: TruncationFactors?) {
         var sums = Sums(members: adapters.count, maximumRank: maximumRank)
         let module = adapters[0].modules[index]
         let owns = adapters.map { $0.modules[index] }
@@ -222,7 +223,7 @@ public struct RankQualityCurve: Sendable, Hashable {
                 : try LAPACK.leadingEigenpairs(ofSymmetric: LAPACK.gramOfRows(core.core), count: maximumRank)
             let components = LeadingComponents(core: core, values: values, vectors: vectors)
             sums.add(components, termOwner: termOwner, scales: owns.map(\.scale))
-            return (sums, components)
+            return (sums, keepingTruncation ? LowRank.truncationFactors(components, total: coefficients.count) : nil)
         } else {
             let updates = owns.map { LowRankUpdate(unchecked: $0.b, $0.a, $0.scale) }
             let merged = try LowRank.truncatedWeightedSumByHouseholderQR(updates, weights: weights, rank: maximumRank)

@@ -25,20 +25,19 @@ public struct SVDClusterMerger: ClusterMerging {
                                        unitGrams: { name in index[name].map { grams.grams(module: $0, members: members) } })
     }
 
-    /// The same merge written from the cores and leading eigenpairs a rank curve of these adapters,
-    /// weights and Grams computed at a rank ≥ `rank` (`RankQualityCurve.computeKeepingComponents`; by
-    /// module index of `adapters[0]`), instead of factoring each core again; a module without
-    /// components is merged from its Grams.
+    /// The same merge written from the truncation factors a rank curve of these adapters, weights and
+    /// Grams computed at a rank ≥ `rank` (`RankQualityCurve.computeKeepingTruncations`; by module index of
+    /// `adapters[0]`), instead of factoring each core again; a module without them is merged from its Grams.
     func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams, members: [Int],
-               components: [LeadingComponents?]) throws -> LoRAAdapter {
-        guard adapters.count == members.count, let first = adapters.first, components.count == first.modules.count,
-              components.allSatisfy({ $0?.covers(rank: rank) ?? true })
+               truncations: [TruncationFactors?]) throws -> LoRAAdapter {
+        guard adapters.count == members.count, let first = adapters.first, truncations.count == first.modules.count,
+              truncations.allSatisfy({ $0?.covers(rank: rank) ?? true })
         else {
             return try merge(adapters, weights: weights, rank: rank, grams: grams, members: members)
         }
         let index = Dictionary(first.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         return try AdapterMerger.merge(adapters, weights: weights, method: .svd(rank: rank), storageDType: storageDType,
                                        unitGrams: { name in index[name].map { grams.grams(module: $0, members: members) } },
-                                       unitComponents: { name in index[name].flatMap { components[$0] } })
+                                       unitTruncations: { name in index[name].flatMap { truncations[$0] } })
     }
 }

@@ -137,18 +137,16 @@ extension LowRank {
                                       singularValues: values, rank: rank)
     }
 
-    /// The rank-`rank` truncation of the merge whose core and leading eigenpairs a rank curve computed
-    /// (`LeadingComponents`), without factoring the core again: with uⱼ the leading eigenvectors of KKᵀ
-    /// and wⱼ = Kᵀuⱼ (so ‖wⱼ‖ = σⱼ and wⱼ/‖wⱼ‖ = vⱼ), Y_B = [uⱼ‖wⱼ‖] and Y_A = [wⱼ/‖wⱼ‖]; component j is
+    /// The factors X_B, X_A (R × k) of the rank-k truncation of a merge, from the core and the leading
+    /// eigenpairs of KKᵀ a rank curve computed (`LeadingComponents`), without factoring the core again:
+    /// with wⱼ = Kᵀuⱼ (so ‖wⱼ‖ = σⱼ and wⱼ/‖wⱼ‖ = vⱼ), Y_B = [uⱼ‖wⱼ‖] and Y_A = [wⱼ/‖wⱼ‖]; component j is
     /// uⱼuⱼᵀK, the projection of the core on its leading left directions, however small σⱼ is (a
-    /// direction with wⱼ = 0 contributes a zero column and row). Equals `gramTruncation` of the same
-    /// stack up to the eigenvectors' rounding (ε·σ₁²/(σⱼ·gap) in uⱼ, against ε·σ₁/gap for dgesdd).
-    /// `stack` and `rank` must be those the components were computed for (`rank` ≤ their count is enough).
-    static func truncation(_ stack: FactorStack, components: LeadingComponents, total: Int, rank: Int) -> LowRankUpdate {
-        let core = components.core, p = core.active.count
-        let kept = min(rank, components.vectors.cols)
+    /// direction with wⱼ = 0 gives a zero column of both). The same truncation as `gramTruncation` up to
+    /// the eigenvectors' rounding (ε·σ₁²/(σⱼ·gap) in uⱼ, against ε·σ₁/gap for dgesdd).
+    static func truncationFactors(_ components: LeadingComponents, total: Int) -> TruncationFactors {
+        let core = components.core, p = core.active.count, kept = components.vectors.cols
         guard p > 0, kept > 0 else {
-            return LowRankUpdate(unchecked: Matrix(zeros: stack.out, rank), Matrix(zeros: rank, stack.inn), 1)
+            return TruncationFactors(b: Matrix(zeros: total, 0), a: Matrix(zeros: total, 0), complete: true)
         }
         let u = components.vectors
         let w = u.multiplied(by: core.core, transposeSelf: true)   // k × p: row j is uⱼᵀK = σⱼvⱼᵀ
@@ -160,30 +158,53 @@ extension LowRank {
             let norm = squares.squareRoot()
             guard norm > 0 else { continue }
             for i in 0..<p {
-                yB.elements[i * kept + j] = u.elements[i * u.cols + j] * norm
+                yB.elements[i * kept + j] = u.elements[i * kept + j] * norm
                 yA.elements[i * kept + j] = w.elements[j * p + i] / norm
             }
         }
-        return factors(stack, core: core, yB: yB, yA: yA, total: total, rank: rank)
+        let (b, a) = scattered(core: core, yB: yB, yA: yA, total: total, width: kept)
+        return TruncationFactors(b: b, a: a, complete: kept == p)
     }
 
-    /// B' = B̂ · X_B and A' = X_Aᵀ · Â with X = S⁻¹ R⁻¹ Y (p × kept), scattered into R × `rank` (zero rows for
-    /// the terms left out, zero columns past `kept`).
-    private static func factors(_ stack: FactorStack, core: GramCore, yB: Matrix, yA: Matrix, total: Int,
-                                rank: Int) -> LowRankUpdate {
-        let kept = yB.cols
-        let xB = LAPACK.solveUpperTriangular(core.rB, yB)
-        let xA = LAPACK.solveUpperTriangular(core.rA, yA)
+    /// The rank-`rank` truncation from `factors` (made for this stack; `factors.covers(rank:)`): their
+    /// first `rank` columns, zero columns past the ones they have.
+    static func truncation(_ stack: FactorStack, factors: TruncationFactors, rank: Int) -> LowRankUpdate {
+        let total = factors.b.rows, have = factors.b.cols, kept = min(rank, have)
         var fullB = Matrix(zeros: total, rank)
         var fullA = Matrix(zeros: total, rank)
-        for (i, term) in core.active.enumerated() {
+        for t in 0..<total {
             for j in 0..<kept {
-                fullB.elements[term * rank + j] = xB.elements[i * kept + j] / core.normsB[i]
-                fullA.elements[term * rank + j] = xA.elements[i * kept + j] / core.normsA[i]
+                fullB.elements[t * rank + j] = factors.b.elements[t * have + j]
+                fullA.elements[t * rank + j] = factors.a.elements[t * have + j]
             }
         }
         let (newB, newA) = stack.products(fullB, fullA)  // out × rank, rank × in
         return LowRankUpdate(unchecked: newB, newA, 1)
+    }
+
+    /// B' = B̂ · X_B and A' = X_Aᵀ · Â with X = S⁻¹ R⁻¹ Y (p × kept) scattered into R × `rank`.
+    private static func factors(_ stack: FactorStack, core: GramCore, yB: Matrix, yA: Matrix, total: Int,
+                                rank: Int) -> LowRankUpdate {
+        let (fullB, fullA) = scattered(core: core, yB: yB, yA: yA, total: total, width: rank)
+        let (newB, newA) = stack.products(fullB, fullA)  // out × rank, rank × in
+        return LowRankUpdate(unchecked: newB, newA, 1)
+    }
+
+    /// X = S⁻¹ R⁻¹ Y (p × kept) for both factors, scattered into R × `width` (zero rows for the terms left
+    /// out, zero columns past `kept`).
+    private static func scattered(core: GramCore, yB: Matrix, yA: Matrix, total: Int, width: Int) -> (b: Matrix, a: Matrix) {
+        let kept = yB.cols
+        let xB = LAPACK.solveUpperTriangular(core.rB, yB)
+        let xA = LAPACK.solveUpperTriangular(core.rA, yA)
+        var fullB = Matrix(zeros: total, width)
+        var fullA = Matrix(zeros: total, width)
+        for (i, term) in core.active.enumerated() {
+            for j in 0..<kept {
+                fullB.elements[term * width + j] = xB.elements[i * kept + j] / core.normsB[i]
+                fullA.elements[term * width + j] = xA.elements[i * kept + j] / core.normsA[i]
+            }
+        }
+        return (fullB, fullA)
     }
 
     /// Upper-triangular R with RᵀR = S⁻¹ G[J, J] S⁻¹, S = diag(√G_jj) over the active terms J, and
@@ -288,14 +309,22 @@ struct GramCore: Sendable {
 }
 
 /// One module's merge core with its leading eigenpairs of KKᵀ (λⱼ = σⱼ², descending, and the vectors
-/// uⱼ as the columns of a p × k matrix), as a rank curve computes them (`RankQualityCurve`): the merge
-/// the curve scored is written from them (`LowRank.truncation(_:components:total:rank:)`) instead of
-/// factoring the core again.
+/// uⱼ as the columns of a p × k matrix), as a rank curve computes them (`RankQualityCurve`).
 struct LeadingComponents: Sendable {
     let core: GramCore
     let values: [Double]
     let vectors: Matrix
+}
 
-    /// Whether they hold the truncation at `rank`: that many eigenpairs, or every one the core has.
-    func covers(rank: Int) -> Bool { vectors.cols >= rank || vectors.cols == core.active.count }
+/// The R × k factors of a module's truncated merge, B' = B̂·X_B and A' = X_Aᵀ·Â (`b` is X_B, `a` is X_A),
+/// which a rank curve keeps so that the merge it scored is written without factoring its core again
+/// (`LowRank.truncationFactors`, `LowRank.truncation(_:factors:rank:)`).
+struct TruncationFactors: Sendable {
+    let b: Matrix
+    let a: Matrix
+    /// Whether they hold every direction the merge has (fewer than k exist).
+    let complete: Bool
+
+    /// Whether they hold the truncation at `rank`: that many directions, or every one there is.
+    func covers(rank: Int) -> Bool { b.cols >= rank || complete }
 }

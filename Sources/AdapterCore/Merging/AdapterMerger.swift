@@ -22,13 +22,13 @@ public enum AdapterMerger {
     }
 
     ///
-    /// `unitComponents` (svd only, with `unitGrams`) gives, by unit name, the core and leading eigenpairs a
-    /// rank curve computed from those Grams at a rank ≥ the merge's (`RankQualityCurve`), from which the
+    /// `unitTruncations` (svd only) gives, by unit name, the truncation factors a rank curve computed from
+    /// the same Grams at a rank ≥ the merge's (`RankQualityCurve.computeKeepingTruncations`), from which the
     /// unit's truncation is written without factoring its core again.
     static func merge(
         _ adapters: [LoRAAdapter], weights: [Double], method: MergeMethod, storageDType: DType,
         unitGrams: ((String) -> (columns: Matrix, rows: Matrix)?)?,
-        unitComponents: ((String) -> LeadingComponents?)? = nil
+        unitTruncations: ((String) -> TruncationFactors?)? = nil
     ) throws -> LoRAAdapter {
         try validate(adapters, weights: weights, method: method)
         let units = try mergeUnits(adapters)
@@ -41,9 +41,9 @@ public enum AdapterMerger {
         // The units on `ComputeThreads` threads; a plan being cancelled (a daemon's background plan)
         // stops within one unit.
         let merged = try ParallelLoop.map(units.count) { u in
-            let components = unitComponents?(units[u].name)
+            let truncation = unitTruncations?(units[u].name)
             return try mergeUnit(units[u], adapters: adapters, weights: weights, method: method, rank: outputRank,
-                                 grams: components == nil ? unitGrams?(units[u].name) : nil, components: components)
+                                 grams: truncation == nil ? unitGrams?(units[u].name) : nil, truncation: truncation)
         }
         var modules: [LoRAModule] = []
         var bytes = 0
@@ -182,7 +182,7 @@ public enum AdapterMerger {
 
     static func mergeUnit(
         _ unit: Unit, adapters: [LoRAAdapter], weights: [Double], method: MergeMethod, rank: Int,
-        grams: (columns: Matrix, rows: Matrix)? = nil, components: LeadingComponents? = nil
+        grams: (columns: Matrix, rows: Matrix)? = nil, truncation: TruncationFactors? = nil
     ) throws -> LowRankUpdate {
         var present: [LowRankUpdate] = []
         var presentWeights: [Double] = []
@@ -200,11 +200,11 @@ public enum AdapterMerger {
         do {
             switch method {
             case .svd:
-                // Grams and components stack every adapter's update: usable only when the unit is in every one.
+                // Grams and truncation factors stack every adapter's update: usable only when the unit is in
+                // every one.
                 let everyOne = present.count == adapters.count
-                if everyOne, let components {
-                    let total = present.reduce(0) { $0 + $1.rank }
-                    return LowRank.truncation(.members(present), components: components, total: total, rank: rank)
+                if everyOne, let truncation, truncation.b.rows == present.reduce(0, { $0 + $1.rank }) {
+                    return LowRank.truncation(.members(present), factors: truncation, rank: rank)
                 }
                 let kept = everyOne ? grams : nil
                 return try LowRank.truncatedWeightedSum(present, weights: presentWeights, rank: rank, grams: kept).update

@@ -174,14 +174,14 @@ public struct InstallPlacement: Sendable {
         let scores: [Double]
         let merger: SVDClusterMerger
         let grams: FactorGrams
-        /// Each module's core and leading eigenpairs, as the curve computed them.
-        let components: [LeadingComponents?]
+        /// Each module's truncation factors, from the curve's eigenpairs.
+        let truncations: [TruncationFactors?]
     }
 
     /// The members' weight-space scores of their SVD merge at `rank`, read from its rank curve
     /// (`RankQualityCurve` on the members' `FactorGrams`: Gram blocks, no merged factors), which is what
-    /// `WeightSpaceEvaluator` gives the merge, with the Grams and the cores' leading eigenpairs the curve
-    /// computed (the merge, if chosen, is written from them); nil when the evaluator or the merger is
+    /// `WeightSpaceEvaluator` gives the merge, with the Grams and the truncation factors of the curve's
+    /// eigenpairs (the merge, if chosen, is written from them); nil when the evaluator or the merger is
     /// another, or the members' modules do not line up.
     private func curveScores(_ members: [TaskProfile], weights: [Double], rank: Int, merger: any ClusterMerging,
                              shared: SharedGramBlocks?) throws -> CurveScores? {
@@ -191,10 +191,10 @@ public struct InstallPlacement: Sendable {
             return nil
         }
         try Task.checkCancellation()
-        guard let (curve, components) = try RankQualityCurve.computeKeepingComponents(
+        guard let (curve, truncations) = try RankQualityCurve.computeKeepingTruncations(
             members: Array(members.indices), adapters: adapters, weights: weights, maximumRank: rank, grams: grams)
         else { return nil }
-        return CurveScores(scores: curve.quality(rank: rank), merger: svd, grams: grams, components: components)
+        return CurveScores(scores: curve.quality(rank: rank), merger: svd, grams: grams, truncations: truncations)
     }
 
     /// Indices of the `nearest` clusters whose served update is closest to the task's (cosine), of
@@ -243,11 +243,11 @@ public struct InstallPlacement: Sendable {
         }
     }
 
-    /// The merge a rank curve scored, written from the cores and eigenpairs that curve computed.
+    /// The merge a rank curve scored, written from the truncation factors of that curve's eigenpairs.
     private func merge(_ tasks: [TaskProfile], weights: [Double], rank: Int, scored: CurveScores) throws -> LoRAAdapter {
         try ClusteringError.reportingMergeFailure(Self.describeMerge(tasks, rank: rank)) {
             try scored.merger.merge(tasks.map(\.adapter), weights: weights, rank: rank, grams: scored.grams,
-                                    members: Array(tasks.indices), components: scored.components)
+                                    members: Array(tasks.indices), truncations: scored.truncations)
         }
     }
 
