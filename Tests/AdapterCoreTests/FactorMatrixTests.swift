@@ -122,5 +122,14 @@ import Testing
         let o = try #require(adapter.modules.first { $0.name == "transformer.h.0.attn.c_proj" })
         let decoded = LoRAModule(name: o.name, layer: o.layer, projection: o.projection, a: o.a, b: o.b, scale: o.scale)
         #expect(decoded.factorA.encodedDType == nil && decoded == o)
+
+        // Decoded once for a computation that reads the factors many times: the same values, the same
+        // adapter to every cache (identity), no factor left encoded.
+        let once = adapter.decodingFactors()
+        #expect(once.modules == adapter.modules && once.modules.map(\.name) == adapter.modules.map(\.name))
+        #expect(once.modules.allSatisfy { $0.factorA.encodedDType == nil && $0.factorB.encodedDType == nil })
+        #expect(once.modules.map { $0.a.elements.map(\.bitPattern) } == adapter.modules.map { $0.a.elements.map(\.bitPattern) })
+        #expect(once.isCopy(of: adapter) && once.identity.id == adapter.identity.id)
+        #expect(once.config == adapter.config && once.tensorBytes == adapter.tensorBytes && once.storageDType == dtype)
     }
 }

@@ -66,6 +66,12 @@ public struct FactorMatrix: Sendable {
         }
     }
 
+    /// The same values kept as doubles (this factor itself when they are already).
+    var decoded: FactorMatrix {
+        if case .doubles = storage { return self }
+        return FactorMatrix(matrix)
+    }
+
     /// Whether every value is ±0 (read from the kept values, without decoding).
     public var isZero: Bool {
         switch storage {

@@ -86,6 +86,10 @@ public struct InstallPlacement: Sendable {
             return Placement(home: .ownFile, quality: [task.name: 1], gain: 1, evaluations: 0,
                              considered: ["own file: fits the free \(BudgetPlanner.format(bytes: free))"])
         }
+        // The task's factors are read by every step below (its norm, the nearest clusters, each join's
+        // Gram blocks, the merge): decoded once for the placement, not at each read.
+        let task = TaskProfile(name: task.name, version: task.version, adapter: task.adapter.decodingFactors(),
+                               examples: task.examples, examplesFile: task.examplesFile, ownBytes: task.ownBytes)
         var evaluations = 0
         var best: Option?
         var considered: [String] = []
