@@ -170,6 +170,10 @@ extension LowRank {
     /// first `rank` columns, zero columns past the ones they have.
     static func truncation(_ stack: FactorStack, factors: TruncationFactors, rank: Int) -> LowRankUpdate {
         let total = factors.b.rows, have = factors.b.cols, kept = min(rank, have)
+        if have == rank {
+            let (newB, newA) = stack.products(factors.b, factors.a)
+            return LowRankUpdate(unchecked: newB, newA, 1)
+        }
         var fullB = Matrix(zeros: total, rank)
         var fullA = Matrix(zeros: total, rank)
         for t in 0..<total {
