@@ -21,7 +21,6 @@ public enum AdapterMerger {
         try merge(adapters, weights: weights, method: method, storageDType: storageDType, unitGrams: nil)
     }
 
-    ///
     /// `unitTruncations` (svd only) gives, by unit name, the truncation factors a rank curve computed from
     /// the same Grams at a rank ≥ the merge's (`RankQualityCurve.computeKeepingTruncations`), from which the
     /// unit's truncation is written without factoring its core again.
