@@ -48,7 +48,7 @@ import Testing
     /// merge does.
     @Test(arguments: [([0, 1, 2], 6, 6), ([4, 0, 7, 2], 12, 5), ([8, 3], 3, 3), ([5], 2, 2),
                       ([0, 1, 2, 3, 4, 5, 6, 7, 8], 16, 16), ([1, 6], 12, 12)])
-    func mergesWrittenFromTheCurvesComponentsEqualTheSVDMerge(members: [Int], curveRank: Int, rank: Int) throws {
+    func mergesWrittenFromACurvesTruncationFactorsEqualTheSVDMerge(members: [Int], curveRank: Int, rank: Int) throws {
         let tasks = Self.tasks(seed: 23)
         let adapters = members.map { tasks[$0].adapter }
         let grams = try #require(FactorGrams(adapters: adapters))
