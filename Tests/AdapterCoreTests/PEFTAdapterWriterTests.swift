@@ -75,6 +75,15 @@ struct PEFTAdapterWriterTests {
         }
     }
 
+    /// A pattern key matches exactly its module name: every regular-expression metacharacter escaped,
+    /// everything else (letters, digits, '_', '-', '/', non-ASCII) as it is.
+    @Test func patternKeysEscapeEveryMetacharacterAndNothingElse() {
+        #expect(PEFTAdapterWriter.regexEscaped("model.layers.1.self_attn.q_proj") == #"model\.layers\.1\.self_attn\.q_proj"#)
+        #expect(PEFTAdapterWriter.regexEscaped(#"\^$.|?*+()[]{}"#) == #"\\\^\$\.\|\?\*\+\(\)\[\]\{\}"#)
+        #expect(PEFTAdapterWriter.regexEscaped("a-b/c_9é") == "a-b/c_9é")
+        #expect(PEFTAdapterWriter.regexEscaped("") == "")
+    }
+
     @Test func reFusesLoadedPartsAroundTheirSharedA() throws {
         var tensors = SyntheticPEFT.pair("transformer.h.0.attn.c_attn", r: 2, in: 8, out: 24, seed: 1)
         tensors += SyntheticPEFT.pair("transformer.h.0.attn.c_proj", r: 2, in: 8, out: 8, seed: 2)

@@ -182,12 +182,15 @@ public enum PEFTAdapterWriter {
     /// `name` with every regular-expression metacharacter backslash-escaped, so that as a PEFT
     /// pattern key it matches exactly that module name.
     static func regexEscaped(_ name: String) -> String {
-        var out = ""
-        for ch in name {
-            if "\\^$.|?*+()[]{}".contains(ch) { out.append("\\") }
-            out.append(ch)
+        var out = String.UnicodeScalarView()
+        for scalar in name.unicodeScalars {
+            switch scalar {
+            case "\\", "^", "$", ".", "|", "?", "*", "+", "(", ")", "[", "]", "{", "}": out.append("\\")
+            default: break
+            }
+            out.append(scalar)
         }
-        return out
+        return String(out)
     }
 
     static func configJSON(_ adapter: LoRAAdapter, _ modules: [PlannedModule]) -> Data {
@@ -196,7 +199,7 @@ public enum PEFTAdapterWriter {
         let alpha = mode(modules.map(\.alpha)) ?? 1
         var rankPattern: [M] = []
         var alphaPattern: [M] = []
-        for m in modules {
+        for m in modules where m.rank != r || m.alpha != alpha {
             let key = regexEscaped(m.name)
             if m.rank != r { rankPattern.append(M(key: key, value: StrictJSON.number(m.rank))) }
             if m.alpha != alpha { alphaPattern.append(M(key: key, value: StrictJSON.number(m.alpha))) }
