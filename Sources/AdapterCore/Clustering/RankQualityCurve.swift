@@ -124,7 +124,7 @@ public struct RankQualityCurve: Sendable, Hashable {
             let (energies, u) = (components.values, components.vectors)
             let kept = energies.count
             let ur = u.multiplied(by: gram.rB, transposeSelf: true)                                  // Uₖᵀ R_B (k × p)
-            let vr = u.multiplied(by: gram.core, transposeSelf: true).multiplied(by: gram.rA)         // Uₖᵀ K R_A (k × p)
+            let vr = components.projected.multiplied(by: gram.rA)                                   // Uₖᵀ K R_A (k × p)
             for j in 0..<kept {
                 energy[j] += max(0, energies[j])
                 for (t, term) in gram.active.enumerated() {

@@ -148,8 +148,7 @@ extension LowRank {
         guard p > 0, kept > 0 else {
             return TruncationFactors(b: Matrix(zeros: total, 0), a: Matrix(zeros: total, 0), complete: true)
         }
-        let u = components.vectors
-        let w = u.multiplied(by: core.core, transposeSelf: true)   // k × p: row j is uⱼᵀK = σⱼvⱼᵀ
+        let (u, w) = (components.vectors, components.projected)   // w: k × p, row j is uⱼᵀK = σⱼvⱼᵀ
         var yB = Matrix(zeros: p, kept)
         var yA = Matrix(zeros: p, kept)
         for j in 0..<kept {
@@ -318,6 +317,16 @@ struct LeadingComponents: Sendable {
     let core: GramCore
     let values: [Double]
     let vectors: Matrix
+    /// Uₖᵀ K (k × p): row j is uⱼᵀK = σⱼvⱼᵀ, which both the curve's inner products and the merge's
+    /// factors read.
+    let projected: Matrix
+
+    init(core: GramCore, values: [Double], vectors: Matrix) {
+        self.core = core
+        self.values = values
+        self.vectors = vectors
+        projected = core.active.isEmpty ? Matrix(zeros: 0, 0) : vectors.multiplied(by: core.core, transposeSelf: true)
+    }
 }
 
 /// The R × k factors of a module's truncated merge, B' = B̂·X_B and A' = X_Aᵀ·Â (`b` is X_B, `a` is X_A),
