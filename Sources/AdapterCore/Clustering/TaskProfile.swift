@@ -22,4 +22,11 @@ public struct TaskProfile: Sendable {
         self.examplesFile = examplesFile
         self.ownBytes = ownBytes ?? adapter.tensorBytes
     }
+
+    /// The same task with its adapter's factors decoded to doubles once (`LoRAAdapter.decodingFactors`),
+    /// for a computation that reads them many times.
+    func decodingFactors() -> TaskProfile {
+        TaskProfile(name: name, version: version, adapter: adapter.decodingFactors(), examples: examples,
+                    examplesFile: examplesFile, ownBytes: ownBytes)
+    }
 }

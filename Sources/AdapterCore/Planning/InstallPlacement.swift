@@ -88,8 +88,7 @@ public struct InstallPlacement: Sendable {
         }
         // The task's factors are read by every step below (its norm, the nearest clusters, each join's
         // Gram blocks, the merge): decoded once for the placement, not at each read.
-        let task = TaskProfile(name: task.name, version: task.version, adapter: task.adapter.decodingFactors(),
-                               examples: task.examples, examplesFile: task.examplesFile, ownBytes: task.ownBytes)
+        let task = task.decodingFactors()
         var evaluations = 0
         var best: Option?
         var considered: [String] = []
