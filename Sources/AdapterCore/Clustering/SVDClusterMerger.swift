@@ -17,27 +17,25 @@ public struct SVDClusterMerger: ClusterMerging {
     /// module's Grams read from the blocks `grams` keeps instead of computed by dsyrk again.
     public func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams?,
                       members: [Int]) throws -> LoRAAdapter {
-        guard let grams, adapters.count == members.count, let first = adapters.first else {
+        guard let grams else { return try merge(adapters, weights: weights, rank: rank) }
+        return try merge(adapters, weights: weights, rank: rank, grams: grams, members: members, truncations: nil)
+    }
+
+    /// The same merge, and with `truncations` written from the truncation factors a rank curve of these
+    /// adapters, weights and Grams computed (`RankQualityCurve.computeKeepingTruncations`; by module index
+    /// of `adapters[0]`) instead of factoring each core again; they are used only when every module's
+    /// hold `rank`, and a module without them is merged from its Grams.
+    func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams, members: [Int],
+               truncations: [TruncationFactors?]?) throws -> LoRAAdapter {
+        guard adapters.count == members.count, let first = adapters.first else {
             return try merge(adapters, weights: weights, rank: rank)
         }
         let index = Dictionary(first.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-        return try AdapterMerger.merge(adapters, weights: weights, method: .svd(rank: rank), storageDType: storageDType,
-                                       unitGrams: { name in index[name].map { grams.grams(module: $0, members: members) } })
-    }
-
-    /// The same merge written from the truncation factors a rank curve of these adapters, weights and
-    /// Grams computed at a rank ≥ `rank` (`RankQualityCurve.computeKeepingTruncations`; by module index of
-    /// `adapters[0]`), instead of factoring each core again; a module without them is merged from its Grams.
-    func merge(_ adapters: [LoRAAdapter], weights: [Double], rank: Int, grams: FactorGrams, members: [Int],
-               truncations: [TruncationFactors?]) throws -> LoRAAdapter {
-        guard adapters.count == members.count, let first = adapters.first, truncations.count == first.modules.count,
-              truncations.allSatisfy({ $0?.covers(rank: rank) ?? true })
-        else {
-            return try merge(adapters, weights: weights, rank: rank, grams: grams, members: members)
+        let usable = truncations.flatMap { all in
+            all.count == first.modules.count && all.allSatisfy({ $0?.covers(rank: rank) ?? true }) ? all : nil
         }
-        let index = Dictionary(first.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         return try AdapterMerger.merge(adapters, weights: weights, method: .svd(rank: rank), storageDType: storageDType,
                                        unitGrams: { name in index[name].map { grams.grams(module: $0, members: members) } },
-                                       unitTruncations: { name in index[name].flatMap { truncations[$0] } })
+                                       unitTruncations: usable.map { all in { name in index[name].flatMap { all[$0] } } })
     }
 }
