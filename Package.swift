@@ -38,6 +38,9 @@ let package = Package(
         // encoding by a loop built for AVX2, where the CPU has them; the package is built for baseline
         // x86-64, whose vector code converts in SSE2 bit manipulations.
         .target(name: "CHalfPrecision"),
+        // The forward pass's elementwise kernels (GELU) built for AVX-512 or AVX2, found at run time;
+        // the package itself is built for baseline x86-64, whose vector code is 4 floats wide.
+        .target(name: "CFloatKernels"),
 
         // Byte sizes and the byte budget (`ByteSize`, `Budget`): plain values with no dependencies,
         // shared (and re-exported) by AdapterCore and AdapterProtocol so both carry the one budget type.
@@ -50,7 +53,7 @@ let package = Package(
         // resources (the default detector models) are read with `ShippedFiles`, never `Bundle.module`.
         .target(
             name: "AdapterCore",
-            dependencies: ["ByteSizes", "JSONStrings", "COpenBLAS", "CHalfPrecision"],
+            dependencies: ["ByteSizes", "JSONStrings", "COpenBLAS", "CHalfPrecision", "CFloatKernels"],
             resources: [.process("Resources")],
             swiftSettings: strict),
         // Offline detector training and evaluation (adapterctl detector …): corpus manifests, fits,

@@ -1,8 +1,10 @@
+import CFloatKernels
 import COpenBLAS
 import Foundation
 
 /// Single-precision building blocks of the forward passes, on row-major buffers: matrix products go to
-/// OpenBLAS, elementwise work is plain loops over raw pointers (vectorised in release builds).
+/// OpenBLAS, GELU and the norms to CFloatKernels (built for the CPU's widest vectors), the rest is plain
+/// loops over raw pointers (vectorised in release builds).
 enum FloatKernels {
     /// out (rows×n) = x (rows×k) · wᵀ + bias, with w stored as PyTorch's Linear weight (n×k).
     static func linear(_ x: UnsafePointer<Float>, rows: Int, inputs k: Int, weight w: [Float], bias: [Float]?,
@@ -19,41 +21,23 @@ enum FloatKernels {
         }
     }
 
-    /// In-place LayerNorm of each row of x (rows×width): (x − mean)/sqrt(var + ε)·γ + β.
+    /// In-place LayerNorm of each row of x (rows×width): (x − mean)/sqrt(var + ε)·γ + β, the mean and
+    /// variance summed in 16 interleaved lanes (CFloatKernels: built for the CPU's widest vectors, the same
+    /// bits on every CPU).
     static func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: [Float], beta: [Float], epsilon: Float) {
         gamma.withUnsafeBufferPointer { gamma in
             beta.withUnsafeBufferPointer { beta in
-                for r in 0..<rows {
-                    let row = x + r * width
-                    var mean: Float = 0
-                    for i in 0..<width { mean += row[i] }
-                    mean /= Float(width)
-                    var variance: Float = 0
-                    for i in 0..<width {
-                        let d = row[i] - mean
-                        variance += d * d
-                    }
-                    variance /= Float(width)
-                    let inverse = 1 / (variance + epsilon).squareRoot()
-                    for i in 0..<width { row[i] = (row[i] - mean) * inverse * gamma[i] + beta[i] }
-                }
+                cfloatkernels_layer_norm(x, rows, width, gamma.baseAddress, beta.baseAddress, epsilon)
             }
         }
     }
 
-    /// out = RMSNorm of each row of x (rows×width): x / sqrt(mean(x²) + ε) · (offset + w). Llama's
-    /// offset is 0, Gemma's 1.
+    /// out = RMSNorm of each row of x (rows×width): x / sqrt(mean(x²) + ε) · (offset + w), the squares
+    /// summed as in `layerNorm`. Llama's offset is 0, Gemma's 1.
     static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: [Float], offset: Float,
                         epsilon: Float, into out: UnsafeMutablePointer<Float>) {
         weight.withUnsafeBufferPointer { w in
-            for r in 0..<rows {
-                let row = x + r * width
-                let target = out + r * width
-                var squares: Float = 0
-                for i in 0..<width { squares += row[i] * row[i] }
-                let inverse = 1 / (squares / Float(width) + epsilon).squareRoot()
-                for i in 0..<width { target[i] = row[i] * inverse * (offset + w[i]) }
-            }
+            cfloatkernels_rms_norm(x, rows, width, w.baseAddress, offset, epsilon, out)
         }
     }
 
@@ -62,39 +46,17 @@ enum FloatKernels {
         for i in 0..<count { x[i] += y[i] }
     }
 
-    /// In-place exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), with `erf` below.
+    /// In-place exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), with `erf` below (CFloatKernels: built for the
+    /// CPU's widest vectors, the same bits on every CPU).
     static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let inverseSqrt2: Float = 0.70710678118654752
-        for i in 0..<count {
-            let v = x[i]
-            x[i] = 0.5 * v * (1 + erf(v * inverseSqrt2))
-        }
+        cfloatkernels_gelu(x, count)
     }
 
-    /// erf(x) as x·P(x²)/Q(x²) on x clamped to [−4, 4] (beyond, erf is ±1 in single precision): no
-    /// branch and no library call, so the GELU loop vectorises (the C library's erff, one call per
-    /// element, was a sixth of a MiniLM forward pass). P and Q were fitted by iteratively reweighted
-    /// least squares (tools/runtime/fit_erf.py); the largest error against double-precision erf over
-    /// [−6, 6] evaluated in Float is 4.4e-7 (the C library's erff: ~1e-7), far inside the runtime's
-    /// 1e-4 agreement with transformers.
-    @inline(__always)
-    static func erf(_ x: Float) -> Float {
-        let c = min(max(x, -4), 4)
-        let u = c * c
-        var p: Float = 2.038136243e-08
-        p = p * u - 1.934634216e-06
-        p = p * u + 1.320746585e-04
-        p = p * u + 3.267742802e-03
-        p = p * u + 4.916356183e-02
-        p = p * u + 1.895906053e-01
-        p = p * u + 1.128379146
-        var q: Float = 8.533577208e-04
-        q = q * u + 1.345724346e-02
-        q = q * u + 1.106921308e-01
-        q = q * u + 5.013529100e-01
-        q = q * u + 1
-        return min(max(c * p / q, -1), 1)
-    }
+    /// erf(x) as x·P(x²)/Q(x²) on x clamped to [−4, 4], without a branch or a library call (the C
+    /// library's erff, one call per element, was a sixth of a MiniLM forward pass); the largest error
+    /// against double-precision erf over [−6, 6] is 4.4e-7, far inside the runtime's 1e-4 agreement with
+    /// transformers (`cfloatkernels_erf`).
+    static func erf(_ x: Float) -> Float { cfloatkernels_erf(x) }
 
     /// gate = act(gate) · up elementwise: the gated MLP's inner product before the down projection.
     static func gatedActivation(_ activation: DecoderConfiguration.Activation, gate: UnsafeMutablePointer<Float>,
