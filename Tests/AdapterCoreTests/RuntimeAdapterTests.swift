@@ -84,6 +84,27 @@ import Testing
         }
     }
 
+    /// A BERT batch prepared once (its embeddings and the first layer's own query, key and value) serves
+    /// forward passes with several adapters and with none: each gives exactly what a batch prepared for
+    /// that pass alone gives, whatever passes read it before.
+    @Test func preparedBatchServesManyAdapters() throws {
+        let (reference, _) = try RuntimeFixtures.reference("bert")
+        let model = try BertModel(modelDirectory: RuntimeFixtures.model("bert"))
+        let first = try RuntimeFixtures.adapter("bert")
+        #expect(first.modules.keys.contains("encoder.layer.0.attention.self.query"))
+        let second = try FactoredLoRA(modules: first.modules.values.map { m in
+            try FactoredLoRA.Module(name: m.name, a: m.a, b: m.b.map { -2 * $0 }, rank: m.rank,
+                                    inFeatures: m.inFeatures, outFeatures: m.outFeatures, scale: m.scale)
+        })
+        let prepared = try model.prepare(reference.ids)
+        let adapters: [FactoredLoRA?] = [first, nil, second, first, nil]
+        let shared = try adapters.map { try model.meanPooled(prepared, adapter: $0) }
+        let fresh = try adapters.map { try model.meanPooled(reference.ids, adapter: $0) }
+        #expect(shared == fresh)
+        #expect(RuntimeFixtures.relativeError(shared[0][0], shared[1][0]) > 1e-2)
+        #expect(RuntimeFixtures.relativeError(shared[0][0], shared[2][0]) > 1e-2)
+    }
+
     /// Adapters name modules as PEFT does on the bare model too (`layers.…`, no `bert.` wrapper prefix).
     @Test func bareAndWrappedModuleNamesBindToTheSameLinears() throws {
         let (reference, _) = try RuntimeFixtures.reference("llama")

@@ -97,7 +97,7 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
 
         /// Mean probability of the right label with `adapter` applied.
         func probability(with adapter: FactoredLoRA) throws -> Double {
-            Self.meanProbability(try head.logits(head.prompts, adapter: adapter, prototypes: prototypes), head)
+            Self.meanProbability(try head.logits(adapter: adapter, prototypes: prototypes), head)
         }
 
         static func meanProbability(_ logits: [[Double]], _ head: FewShotLabelHead) -> Double {

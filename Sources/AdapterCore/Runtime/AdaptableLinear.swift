@@ -20,6 +20,8 @@ struct AdaptableLinear: Sendable {
         self.bias = bias ? try weights.floats(tensor + ".bias", shape: [outputs]) : nil
     }
 
+    var shape: AdapterBinding.Shape { AdapterBinding.Shape(inputs: inputs, outputs: outputs) }
+
     /// y (rows × outputs) = x (rows × inputs) · Wᵀ + b, plus the bound adapter's update if any; x is
     /// shown to `observer` first.
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding,

@@ -4,15 +4,21 @@
 struct AdapterBinding: Sendable {
     static let none = AdapterBinding(modules: [:])
 
+    /// What a module is checked against: the input and output widths of the linear map it adapts.
+    struct Shape: Sendable {
+        let inputs: Int
+        let outputs: Int
+    }
+
     private let modulesByLinear: [String: FactoredLoRA.Module]
 
     private init(modules: [String: FactoredLoRA.Module]) {
         modulesByLinear = modules
     }
 
-    /// Binds `adapter` (nil: no adapter) to `linears`. `canonicalName` maps an adapter's module path to
+    /// Binds `adapter` (nil: no adapter) to the linear maps whose shapes `linears` gives by name. `canonicalName` maps an adapter's module path to
     /// the model's name for it (e.g. drops a `bert.` prefix); `example` is shown when a name is unknown.
-    init(_ adapter: FactoredLoRA?, linears: [String: AdaptableLinear], example: String,
+    init(_ adapter: FactoredLoRA?, linears: [String: Shape], example: String,
          canonicalName: (String) -> String) throws(ModelRuntimeError) {
         guard let adapter else {
             self = .none

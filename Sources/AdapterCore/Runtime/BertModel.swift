@@ -17,19 +17,21 @@ public struct BertModel: Sendable {
     public let configuration: BertConfiguration
 
     struct Layer: Sendable {
-        var query, key, value, attentionOutput: AdaptableLinear
+        /// Query, key and value, applied as one product (their outputs side by side, 3 × hidden).
+        var queryKeyValue: AdaptableLinearGroup
+        var attentionOutput: AdaptableLinear
         var attentionNormGamma: [Float], attentionNormBeta: [Float]
         var intermediate, output: AdaptableLinear
         var outputNormGamma: [Float], outputNormBeta: [Float]
     }
 
-    private let wordEmbeddings: [Float]
-    private let positionEmbeddings: [Float]
-    private let tokenTypeEmbeddings: [Float]
-    private let embeddingNormGamma: [Float]
-    private let embeddingNormBeta: [Float]
-    private let layers: [Layer]
-    private let linears: [String: AdaptableLinear]
+    let wordEmbeddings: [Float]
+    let positionEmbeddings: [Float]
+    let tokenTypeEmbeddings: [Float]
+    let embeddingNormGamma: [Float]
+    let embeddingNormBeta: [Float]
+    let layers: [Layer]
+    private let linearShapes: [String: AdapterBinding.Shape]
 
     /// Loads config.json and the weights (model.safetensors or shards) of a Hugging Face BERT model directory.
     public init(modelDirectory: URL) throws(ModelRuntimeError) {
@@ -61,13 +63,13 @@ public struct BertModel: Sendable {
         embeddingNormGamma = try load("embeddings.LayerNorm.weight", [h])
         embeddingNormBeta = try load("embeddings.LayerNorm.bias", [h])
         var layers: [Layer] = []
-        var linears: [String: AdaptableLinear] = [:]
+        var shapes: [String: AdapterBinding.Shape] = [:]
         for i in 0..<configuration.layerCount {
             let p = "encoder.layer.\(i)."
+            let attentionInputs = [try linear(p + "attention.self.query", h, h), try linear(p + "attention.self.key", h, h),
+                                   try linear(p + "attention.self.value", h, h)]
             let layer = Layer(
-                query: try linear(p + "attention.self.query", h, h),
-                key: try linear(p + "attention.self.key", h, h),
-                value: try linear(p + "attention.self.value", h, h),
+                queryKeyValue: AdaptableLinearGroup(attentionInputs),
                 attentionOutput: try linear(p + "attention.output.dense", h, h),
                 attentionNormGamma: try load(p + "attention.output.LayerNorm.weight", [h]),
                 attentionNormBeta: try load(p + "attention.output.LayerNorm.bias", [h]),
@@ -75,24 +77,24 @@ public struct BertModel: Sendable {
                 output: try linear(p + "output.dense", inner, h),
                 outputNormGamma: try load(p + "output.LayerNorm.weight", [h]),
                 outputNormBeta: try load(p + "output.LayerNorm.bias", [h]))
-            for l in [layer.query, layer.key, layer.value, layer.attentionOutput, layer.intermediate, layer.output] {
-                linears[l.name] = l
+            for l in attentionInputs + [layer.attentionOutput, layer.intermediate, layer.output] {
+                shapes[l.name] = l.shape
             }
             layers.append(layer)
         }
         self.layers = layers
-        self.linears = linears
+        linearShapes = shapes
     }
 
     /// The names of the linear maps an adapter may adapt, sorted.
-    public var adaptableLinearNames: [String] { linears.keys.sorted() }
+    public var adaptableLinearNames: [String] { linearShapes.keys.sorted() }
 
     /// The last hidden state of each sequence, `sequence.count × hiddenSize` values row-major, with
     /// `adapter` (if any) applied to its linear maps and their inputs shown to `observer` (if any).
     public func hiddenStates(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil,
                              observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [[Float]] {
         let h = configuration.hiddenSize
-        return try forward(sequences, adapter: adapter, observer: observer) { hidden, batch in
+        return try forward(prepare(sequences), adapter: adapter, observer: observer) { hidden, batch in
             (0..<batch.count).map { s in
                 Array(UnsafeBufferPointer(start: hidden + batch.offsets[s] * h, count: batch.lengths[s] * h))
             }
@@ -103,8 +105,14 @@ public struct BertModel: Sendable {
     /// pooling; no normalisation).
     public func meanPooled(_ sequences: [[Int32]], adapter: FactoredLoRA? = nil,
                            observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [[Float]] {
+        try meanPooled(prepare(sequences), adapter: adapter, observer: observer)
+    }
+
+    /// `meanPooled` of a batch prepared once for forward passes with many adapters (`prepare`).
+    public func meanPooled(_ prepared: PreparedBatch, adapter: FactoredLoRA? = nil,
+                           observer: (any LinearInputObserver)? = nil) throws(ModelRuntimeError) -> [[Float]] {
         let h = configuration.hiddenSize
-        return try forward(sequences, adapter: adapter, observer: observer) { hidden, batch in
+        return try forward(prepared, adapter: adapter, observer: observer) { hidden, batch in
             (0..<batch.count).map { s in
                 var sum = [Float](repeating: 0, count: h)
                 let count = batch.lengths[s]
@@ -121,7 +129,7 @@ public struct BertModel: Sendable {
 
     /// `adapter`'s modules bound to this model's linear maps (a `bert.` prefix is dropped).
     func bind(_ adapter: FactoredLoRA?) throws(ModelRuntimeError) -> AdapterBinding {
-        try AdapterBinding(adapter, linears: linears, example: "encoder.layer.0.attention.self.query",
+        try AdapterBinding(adapter, linears: linearShapes, example: "encoder.layer.0.attention.self.query",
                            canonicalName: Self.canonicalLinearName)
     }
 
@@ -130,13 +138,12 @@ public struct BertModel: Sendable {
         name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
     }
 
-    /// Runs the encoder on the packed batch and hands the final hidden states (tokens × hidden) and the
+    /// Runs the encoder on a prepared batch and hands the final hidden states (tokens × hidden) and the
     /// batch layout to `body`.
     private func forward<R>(
-        _ sequences: [[Int32]], adapter: FactoredLoRA?, observer: (any LinearInputObserver)?, _ body: (UnsafePointer<Float>, PackedBatch) -> R
+        _ prepared: PreparedBatch, adapter: FactoredLoRA?, observer: (any LinearInputObserver)?, _ body: (UnsafePointer<Float>, PackedBatch) -> R
     ) throws(ModelRuntimeError) -> R {
-        let batch = try PackedBatch(sequences, vocabularySize: configuration.vocabularySize,
-                                    maxLength: configuration.maxPositions)
+        let batch = prepared.batch
         let binding = try bind(adapter)
         let tokens = batch.tokenCount
         guard tokens > 0 else {
@@ -149,40 +156,27 @@ public struct BertModel: Sendable {
         let x = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
         let context = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
-        let q = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
-        let k = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: tokens * h)
+        let qkv = UnsafeMutablePointer<Float>.allocate(capacity: tokens * 3 * h)
         let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: tokens * inner)
         defer {
-            for buffer in [x, scratch, context, q, k, v, intermediate] { buffer.deallocate() }
+            for buffer in [x, scratch, context, qkv, intermediate] { buffer.deallocate() }
         }
-
-        // Embeddings: word + absolute position + token type 0, then LayerNorm.
-        wordEmbeddings.withUnsafeBufferPointer { words in
-            positionEmbeddings.withUnsafeBufferPointer { positions in
-                tokenTypeEmbeddings.withUnsafeBufferPointer { types in
-                    for (s, sequence) in sequences.enumerated() {
-                        for (position, id) in sequence.enumerated() {
-                            let row = x + (batch.offsets[s] + position) * h
-                            let word = words.baseAddress! + Int(id) * h
-                            let place = positions.baseAddress! + position * h
-                            for i in 0..<h { row[i] = word[i] + place[i] + types[i] }
-                        }
-                    }
-                }
-            }
-        }
+        prepared.embedded.withUnsafeBufferPointer { x.update(from: $0.baseAddress!, count: tokens * h) }
         let epsilon = configuration.layerNormEpsilon
-        FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: embeddingNormGamma, beta: embeddingNormBeta, epsilon: epsilon)
-
         let attention = Attention(heads: configuration.headCount, keyValueHeads: configuration.headCount,
                                   headSize: configuration.headSize, causal: false)
-        for layer in layers {
-            layer.query.apply(x, rows: tokens, into: q, adapter: binding, observer: observer)
-            layer.key.apply(x, rows: tokens, into: k, adapter: binding, observer: observer)
-            layer.value.apply(x, rows: tokens, into: v, adapter: binding, observer: observer)
-            attention.context(query: q, queryStride: h, key: k, keyStride: h, value: v, valueStride: h,
-                              batch: batch, into: context, contextStride: h)
+        for (index, layer) in layers.enumerated() {
+            let projections = layer.queryKeyValue
+            if index == 0 {
+                // The first layer's own projections are the prepared batch's; only the adapter's updates are new.
+                projections.show(x, rows: tokens, to: observer)
+                prepared.firstProjections.withUnsafeBufferPointer { qkv.update(from: $0.baseAddress!, count: tokens * 3 * h) }
+                projections.addUpdates(x, rows: tokens, into: qkv, adapter: binding)
+            } else {
+                projections.apply(x, rows: tokens, into: qkv, adapter: binding, observer: observer)
+            }
+            attention.context(query: qkv, queryStride: 3 * h, key: qkv + h, keyStride: 3 * h, value: qkv + 2 * h,
+                              valueStride: 3 * h, batch: batch, into: context, contextStride: h)
             layer.attentionOutput.apply(context, rows: tokens, into: scratch, adapter: binding, observer: observer)
             FloatKernels.add(x, scratch, count: tokens * h)
             FloatKernels.layerNorm(x, rows: tokens, width: h, gamma: layer.attentionNormGamma,

@@ -53,7 +53,7 @@ public struct DecoderModel: Sendable {
     /// The output projection (vocabulary × hidden); nil when tied to `embeddings`.
     private let outputProjection: [Float]?
     private let rotary: RotaryEmbedding
-    private let linears: [String: AdaptableLinear]
+    private let linearShapes: [String: AdapterBinding.Shape]
 
     /// Loads config.json and the weights (model.safetensors or shards) of a model directory.
     public init(modelDirectory: URL) throws(ModelRuntimeError) {
@@ -96,7 +96,7 @@ public struct DecoderModel: Sendable {
             layers.append(layer)
         }
         self.layers = layers
-        self.linears = linears
+        linearShapes = linears.mapValues(\.shape)
         finalNorm = try load("norm.weight", [h])
         if c.tiedEmbeddings {
             outputProjection = nil
@@ -111,7 +111,7 @@ public struct DecoderModel: Sendable {
     }
 
     /// The names of the linear maps an adapter may adapt, sorted.
-    public var adaptableLinearNames: [String] { linears.keys.sorted() }
+    public var adaptableLinearNames: [String] { linearShapes.keys.sorted() }
 
     /// One forward pass over each sequence (packed into one batch), with `adapter` (if any) applied to
     /// its linear maps and their inputs shown to `observer` (if any): the final hidden states and the
@@ -218,7 +218,7 @@ public struct DecoderModel: Sendable {
 
     /// `adapter`'s modules bound to this model's linear maps (`layers.…` gets the `model.` prefix).
     func bind(_ adapter: FactoredLoRA?) throws(ModelRuntimeError) -> AdapterBinding {
-        try AdapterBinding(adapter, linears: linears, example: "model.layers.0.self_attn.q_proj",
+        try AdapterBinding(adapter, linears: linearShapes, example: "model.layers.0.self_attn.q_proj",
                            canonicalName: Self.canonicalLinearName)
     }
 

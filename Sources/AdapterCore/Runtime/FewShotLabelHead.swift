@@ -24,6 +24,9 @@ public struct FewShotLabelHead: Sendable {
     public let prompts: [[Int32]]
     /// Per label, its answer tokens (decoders; empty for encoders).
     let answers: [[Int32]]
+    /// Encoders: the prompts prepared once for the forward passes every adapter scored makes over them
+    /// (nil: more prompts than one forward pass reads).
+    private let preparedPrompts: BertModel.PreparedBatch?
 
     public static let temperature = 0.05
     public static let maximumExamples = 64
@@ -50,6 +53,11 @@ public struct FewShotLabelHead: Sendable {
         for (example, _) in labelled { prompts.append(try encoding.prompt(example)) }
         self.prompts = prompts
         answers = labels.map(encoding.answerTokens)
+        if case .bert(let bert) = model, prompts.count <= Self.maximumBatch {
+            preparedPrompts = try bert.prepare(prompts)
+        } else {
+            preparedPrompts = nil
+        }
     }
 
     /// The first `maximumExamples` examples that carry a label (else an output), with it.
@@ -66,19 +74,30 @@ public struct FewShotLabelHead: Sendable {
     /// Encoders: each label's prototype under `adapter` (unit vectors, in `labels` order), from the
     /// kept examples' prompts. Decoders need none: empty.
     public func prototypes(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> [[Float]] {
+        guard case .bert = model else { return [] }
+        return prototypes(of: try promptEmbeddings(adapter: adapter))
+    }
+
+    /// Encoders: the kept examples' prompts' unit sentence embeddings under `adapter`.
+    private func promptEmbeddings(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> [[Float]] {
         guard case .bert(let bert) = model else { return [] }
-        return prototypes(of: try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised))
+        let pooled = if let preparedPrompts {
+            try bert.meanPooled(preparedPrompts, adapter: adapter)
+        } else {
+            try bert.meanPooled(prompts, adapter: adapter)
+        }
+        return pooled.map(MiniLMEmbedder.normalised)
     }
 
     /// The prototypes `adapter` gives the labels and the kept examples' logits under it, from one
     /// reading of the examples: what `prototypes(adapter:)` and then `logits(prompts, adapter:
     /// prototypes:)` give, without reading them twice.
     public func reference(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> (prototypes: [[Float]], logits: [[Double]]) {
-        guard case .bert(let bert) = model, prompts.count <= Self.maximumBatch else {
+        guard case .bert = model, preparedPrompts != nil else {
             let prototypes = try prototypes(adapter: adapter)
-            return (prototypes, try logits(prompts, adapter: adapter, prototypes: prototypes))
+            return (prototypes, try logits(adapter: adapter, prototypes: prototypes))
         }
-        let vectors = try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised)
+        let vectors = try promptEmbeddings(adapter: adapter)
         let prototypes = prototypes(of: vectors)
         return (prototypes, Self.cosineLogits(vectors, prototypes))
     }
@@ -95,6 +114,13 @@ public struct FewShotLabelHead: Sendable {
     /// Prompts read in one forward pass: bounds its buffers however many prompts a caller passes (a
     /// behavioural probe passes hundreds).
     public static let maximumBatch = 64
+
+    /// `logits(prompts, adapter:, prototypes:)` of the kept examples' own prompts, read in one forward
+    /// pass from the prompts prepared at the head's making where the model is an encoder.
+    public func logits(adapter: FactoredLoRA?, prototypes: [[Float]]) throws(ModelRuntimeError) -> [[Double]] {
+        guard preparedPrompts != nil else { return try logits(prompts, adapter: adapter, prototypes: prototypes) }
+        return Self.cosineLogits(try promptEmbeddings(adapter: adapter), prototypes)
+    }
 
     /// Per prompt, one logit per label (decoders: the answer's summed log-probability; encoders:
     /// cosine to the label's prototype / `temperature`). A decoder answer cut off by the model's

@@ -225,8 +225,8 @@ public struct BehaviouralProbe: Sendable {
         init(head: FewShotLabelHead, adapter: FactoredLoRA?) throws {
             self.head = head
             self.adapter = adapter
-            prototypes = try head.prototypes(adapter: adapter)
-            let logits = try head.logits(head.prompts, adapter: adapter, prototypes: prototypes)
+            let (prototypes, logits) = try head.reference(adapter: adapter)
+            self.prototypes = prototypes
             clean = FewShotLabelHead.predictions(logits)
             cleanLog = logits.map(FewShotLabelHead.logSoftmax)
         }
