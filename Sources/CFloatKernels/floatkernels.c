@@ -4,7 +4,7 @@
 // vector builds give the scalar build's bits.
 #pragma clang fp contract(off)
 
-static inline float rational_erf(float x) {
+static inline __attribute__((always_inline)) float rational_erf(float x) {
     const float c = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
     const float u = c * c;
     float p = 2.038136243e-08f;
@@ -26,7 +26,7 @@ static inline float rational_erf(float x) {
 float cfloatkernels_erf(float x) { return rational_erf(x); }
 
 /// The loop every build shares; the compiler vectorises it for the target it is built for.
-static inline void gelu_loop(float *values, long count) {
+static inline __attribute__((always_inline)) void gelu_loop(float *values, long count) {
     const float inverseSqrt2 = 0.70710678118654752f;
     for (long i = 0; i < count; i++) {
         const float v = values[i];
@@ -36,7 +36,7 @@ static inline void gelu_loop(float *values, long count) {
 
 /// Σ values (or Σ (values − shift)² with `squares`) as 16 interleaved partial sums added in lane order:
 /// the same association on every build, which each vectorises as wide as it can.
-static inline float lane_sum(const float *values, long count, float shift, int squares) {
+static inline __attribute__((always_inline)) float lane_sum(const float *values, long count, float shift, int squares) {
     float lanes[16] = {0};
     long i = 0;
     for (; i + 16 <= count; i += 16) {
@@ -54,7 +54,7 @@ static inline float lane_sum(const float *values, long count, float shift, int s
     return sum;
 }
 
-static inline void layer_norm_loop(float *values, long rows, long width, const float *gamma, const float *beta,
+static inline __attribute__((always_inline)) void layer_norm_loop(float *values, long rows, long width, const float *gamma, const float *beta,
                                    float epsilon) {
     for (long r = 0; r < rows; r++) {
         float *row = values + r * width;
@@ -65,7 +65,7 @@ static inline void layer_norm_loop(float *values, long rows, long width, const f
     }
 }
 
-static inline void rms_norm_loop(const float *values, long rows, long width, const float *weight, float offset,
+static inline __attribute__((always_inline)) void rms_norm_loop(const float *values, long rows, long width, const float *weight, float offset,
                                  float epsilon, float *out) {
     for (long r = 0; r < rows; r++) {
         const float *row = values + r * width;
