@@ -26,6 +26,14 @@ struct LabelProbabilityEvaluatorTests {
         let reloaded = try CorpusTasks.adapter(id)
         #expect(!reloaded.isCopy(of: adapter))
         #expect(try await evaluator.score(task: task, candidate: reloaded) == own)
+        // The head's own prompts read from their prepared batch give what reading them afresh gives.
+        let head = try FewShotLabelHead(examples: examples, taskName: id, model: sketcher.model, encoding: sketcher.encoding)
+        let factored = try FactoredLoRA(EvaluatorTests.scaledCopy(adapter, by: 0.5))
+        let prototypes = try head.prototypes(adapter: try FactoredLoRA(adapter))
+        let prepared = try head.preparedPrompts()
+        if case .bert = sketcher.model { #expect(prepared != nil) } else { #expect(prepared == nil) }
+        #expect(try head.logits(adapter: factored, prototypes: prototypes, prepared: prepared)
+                == head.logits(head.prompts, adapter: factored, prototypes: prototypes))
         // Evaluators sharing references read a task's examples once, until it is dropped.
         let reads = Mutex(0)
         let references = LabelProbabilityEvaluator.References()

@@ -19,6 +19,14 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
 
     private let context: RuntimeScoringContext
     private let references: References
+    /// Each task's prompts prepared for the forward passes of this evaluator's scores
+    /// (`FewShotLabelHead.preparedPrompts()`), kept as long as the evaluator (one plan), not with the
+    /// references, which last from one plan to the next.
+    private let prepared = TaskReferenceCache<PreparedPrompts>()
+
+    private struct PreparedPrompts: Sendable {
+        let batch: BertModel.PreparedBatch?
+    }
     /// At most this many labelled examples are read (the first ones), and at most this many distinct
     /// labels scored: each candidate costs examples × labels sequences for a decoder.
     public static let maximumExamples = FewShotLabelHead.maximumExamples
@@ -67,7 +75,8 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
             let reference = try reference(for: task)
             // The own adapter's score was read with its prototypes.
             if candidate.isCopy(of: task.adapter) { return reference.ownScore }
-            return try reference.probability(with: try FactoredLoRA(candidate))
+            let prompts = try prepared.value(for: task) { PreparedPrompts(batch: try reference.head.preparedPrompts()) }
+            return try reference.probability(with: try FactoredLoRA(candidate), prepared: prompts.batch)
         } catch {
             throw ClusteringError.evaluatorFailure(error, "label probability of task '\(task.name)'")
         }
@@ -95,9 +104,10 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
         let prototypes: [[Float]]
         let ownScore: Double
 
-        /// Mean probability of the right label with `adapter` applied.
-        func probability(with adapter: FactoredLoRA) throws -> Double {
-            Self.meanProbability(try head.logits(adapter: adapter, prototypes: prototypes), head)
+        /// Mean probability of the right label with `adapter` applied (the prompts read from `prepared`
+        /// where given).
+        func probability(with adapter: FactoredLoRA, prepared: BertModel.PreparedBatch?) throws -> Double {
+            Self.meanProbability(try head.logits(adapter: adapter, prototypes: prototypes, prepared: prepared), head)
         }
 
         static func meanProbability(_ logits: [[Double]], _ head: FewShotLabelHead) -> Double {

@@ -24,9 +24,6 @@ public struct FewShotLabelHead: Sendable {
     public let prompts: [[Int32]]
     /// Per label, its answer tokens (decoders; empty for encoders).
     let answers: [[Int32]]
-    /// Encoders: the prompts prepared once for the forward passes every adapter scored makes over them
-    /// (nil: more prompts than one forward pass reads).
-    private let preparedPrompts: BertModel.PreparedBatch?
 
     public static let temperature = 0.05
     public static let maximumExamples = 64
@@ -53,11 +50,15 @@ public struct FewShotLabelHead: Sendable {
         for (example, _) in labelled { prompts.append(try encoding.prompt(example)) }
         self.prompts = prompts
         answers = labels.map(encoding.answerTokens)
-        if case .bert(let bert) = model, prompts.count <= Self.maximumBatch {
-            preparedPrompts = try bert.prepare(prompts)
-        } else {
-            preparedPrompts = nil
-        }
+    }
+
+    /// Encoders: the kept examples' prompts prepared for forward passes with many adapters
+    /// (`BertModel.prepare`), for `logits(adapter:prototypes:prepared:)`; nil for decoders and for more
+    /// prompts than one forward pass reads. A caller that scores many adapters keeps it while it does
+    /// (1.1 MB for ten MiniLM prompts of 18 tokens), not the head, which may be kept far longer.
+    public func preparedPrompts() throws(ModelRuntimeError) -> BertModel.PreparedBatch? {
+        guard case .bert(let bert) = model, prompts.count <= Self.maximumBatch else { return nil }
+        return try bert.prepare(prompts)
     }
 
     /// The first `maximumExamples` examples that carry a label (else an output), with it.
@@ -74,30 +75,19 @@ public struct FewShotLabelHead: Sendable {
     /// Encoders: each label's prototype under `adapter` (unit vectors, in `labels` order), from the
     /// kept examples' prompts. Decoders need none: empty.
     public func prototypes(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> [[Float]] {
-        guard case .bert = model else { return [] }
-        return prototypes(of: try promptEmbeddings(adapter: adapter))
-    }
-
-    /// Encoders: the kept examples' prompts' unit sentence embeddings under `adapter`.
-    private func promptEmbeddings(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> [[Float]] {
         guard case .bert(let bert) = model else { return [] }
-        let pooled = if let preparedPrompts {
-            try bert.meanPooled(preparedPrompts, adapter: adapter)
-        } else {
-            try bert.meanPooled(prompts, adapter: adapter)
-        }
-        return pooled.map(MiniLMEmbedder.normalised)
+        return prototypes(of: try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised))
     }
 
     /// The prototypes `adapter` gives the labels and the kept examples' logits under it, from one
     /// reading of the examples: what `prototypes(adapter:)` and then `logits(prompts, adapter:
     /// prototypes:)` give, without reading them twice.
     public func reference(adapter: FactoredLoRA?) throws(ModelRuntimeError) -> (prototypes: [[Float]], logits: [[Double]]) {
-        guard case .bert = model, preparedPrompts != nil else {
+        guard case .bert(let bert) = model, prompts.count <= Self.maximumBatch else {
             let prototypes = try prototypes(adapter: adapter)
-            return (prototypes, try logits(adapter: adapter, prototypes: prototypes))
+            return (prototypes, try logits(prompts, adapter: adapter, prototypes: prototypes))
         }
-        let vectors = try promptEmbeddings(adapter: adapter)
+        let vectors = try bert.meanPooled(prompts, adapter: adapter).map(MiniLMEmbedder.normalised)
         let prototypes = prototypes(of: vectors)
         return (prototypes, Self.cosineLogits(vectors, prototypes))
     }
@@ -115,11 +105,11 @@ public struct FewShotLabelHead: Sendable {
     /// behavioural probe passes hundreds).
     public static let maximumBatch = 64
 
-    /// `logits(prompts, adapter:, prototypes:)` of the kept examples' own prompts, read in one forward
-    /// pass from the prompts prepared at the head's making where the model is an encoder.
-    public func logits(adapter: FactoredLoRA?, prototypes: [[Float]]) throws(ModelRuntimeError) -> [[Double]] {
-        guard preparedPrompts != nil else { return try logits(prompts, adapter: adapter, prototypes: prototypes) }
-        return Self.cosineLogits(try promptEmbeddings(adapter: adapter), prototypes)
+    /// `logits(prompts, adapter:, prototypes:)` of the kept examples' own prompts, read from `prepared`
+    /// (their `preparedPrompts()`) where given.
+    public func logits(adapter: FactoredLoRA?, prototypes: [[Float]], prepared: BertModel.PreparedBatch?) throws(ModelRuntimeError) -> [[Double]] {
+        guard let prepared, case .bert(let bert) = model else { return try logits(prompts, adapter: adapter, prototypes: prototypes) }
+        return Self.cosineLogits(try bert.meanPooled(prepared, adapter: adapter).map(MiniLMEmbedder.normalised), prototypes)
     }
 
     /// Per prompt, one logit per label (decoders: the answer's summed log-probability; encoders:
