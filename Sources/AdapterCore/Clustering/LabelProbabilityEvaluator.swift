@@ -27,6 +27,7 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     private struct PreparedPrompts: Sendable {
         let batch: BertModel.PreparedBatch?
     }
+
     /// At most this many labelled examples are read (the first ones), and at most this many distinct
     /// labels scored: each candidate costs examples × labels sequences for a decoder.
     public static let maximumExamples = FewShotLabelHead.maximumExamples

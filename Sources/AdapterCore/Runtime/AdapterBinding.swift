@@ -16,8 +16,9 @@ struct AdapterBinding: Sendable {
         modulesByLinear = modules
     }
 
-    /// Binds `adapter` (nil: no adapter) to the linear maps whose shapes `linears` gives by name. `canonicalName` maps an adapter's module path to
-    /// the model's name for it (e.g. drops a `bert.` prefix); `example` is shown when a name is unknown.
+    /// Binds `adapter` (nil: no adapter) to the linear maps whose shapes `linears` gives by name.
+    /// `canonicalName` maps an adapter's module path to the model's name for it (e.g. drops a `bert.`
+    /// prefix); `example` is shown when a name is unknown.
     init(_ adapter: FactoredLoRA?, linears: [String: Shape], example: String,
          canonicalName: (String) -> String) throws(ModelRuntimeError) {
         guard let adapter else {
