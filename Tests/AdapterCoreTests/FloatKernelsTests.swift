@@ -33,7 +33,7 @@ import Testing
     static func values(_ count: Int) -> [Float] {
         var generator = SeededGenerator(seed: 11)
         var values = (0..<count).map { _ in Float(generator.nextUnitDouble() * 16 - 8) }
-        for (i, special) in [Float(0), -0.0, 1e-40, 50, -50, 3.999, 4.001].enumerated() where i < count { values[i] = special }
+        for (i, special) in [Float(0), -0.0, Float.leastNormalMagnitude / 4, 50, -50, 3.999, 4.001].enumerated() where i < count { values[i] = special }
         return values
     }
 

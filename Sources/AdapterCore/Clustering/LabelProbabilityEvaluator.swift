@@ -22,11 +22,7 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
     /// Each task's prompts prepared for the forward passes of this evaluator's scores
     /// (`FewShotLabelHead.preparedPrompts()`), kept as long as the evaluator (one plan), not with the
     /// references, which last from one plan to the next.
-    private let prepared = TaskReferenceCache<PreparedPrompts>()
-
-    private struct PreparedPrompts: Sendable {
-        let batch: BertModel.PreparedBatch?
-    }
+    private let prepared = TaskReferenceCache<BertModel.PreparedBatch?>()
 
     /// At most this many labelled examples are read (the first ones), and at most this many distinct
     /// labels scored: each candidate costs examples × labels sequences for a decoder.
@@ -76,8 +72,8 @@ public struct LabelProbabilityEvaluator: ComputedEvaluator {
             let reference = try reference(for: task)
             // The own adapter's score was read with its prototypes.
             if candidate.isCopy(of: task.adapter) { return reference.ownScore }
-            let prompts = try prepared.value(for: task) { PreparedPrompts(batch: try reference.head.preparedPrompts()) }
-            return try reference.probability(with: try FactoredLoRA(candidate), prepared: prompts.batch)
+            let prompts = try prepared.value(for: task) { try reference.head.preparedPrompts() }
+            return try reference.probability(with: try FactoredLoRA(candidate), prepared: prompts)
         } catch {
             throw ClusteringError.evaluatorFailure(error, "label probability of task '\(task.name)'")
         }

@@ -35,11 +35,6 @@ struct AdaptableLinearGroup: Sendable {
         self.offsets = offsets
     }
 
-    /// The maps as `AdapterBinding` checks modules against them: name → (inputs, outputs).
-    var shapes: [(name: String, inputs: Int, outputs: Int)] {
-        zip(names, outputs).map { ($0, inputs, $1) }
-    }
-
     /// y (rows × `width`) = the members' outputs for x (rows × `inputs`) with the bound modules' updates;
     /// x is shown to `observer` once per member first.
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding,
