@@ -146,7 +146,7 @@ let package = Package(
         .target(name: "AdapterCoreTestSupport", dependencies: ["AdapterCore"], path: "Tests/AdapterCoreTestSupport",
                 swiftSettings: strict),
         .testTarget(
-            name: "AdapterCoreTests", dependencies: ["AdapterCore", "AdapterCoreTestSupport"],
+            name: "AdapterCoreTests", dependencies: ["AdapterCore", "AdapterCoreTestSupport", "CFloatKernels"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "BLASKernelsTests", dependencies: ["BLASKernels"], swiftSettings: strict),
         .testTarget(name: "JSONStringsTests", dependencies: ["JSONStrings"], swiftSettings: strict),

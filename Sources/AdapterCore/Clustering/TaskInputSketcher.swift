@@ -82,9 +82,10 @@ public struct TaskInputSketcher: Sendable {
         self.encoding = ExampleSequences(tokenizer: tokenizer, model: model)
     }
 
-    /// Loads the base model and its tokenizer from a model directory.
-    public init(modelDirectory: URL) throws(ModelRuntimeError) {
-        self.init(model: try BaseModel(modelDirectory: modelDirectory),
+    /// Loads the base model (its linear maps multiplying in `precision`) and its tokenizer from a model
+    /// directory.
+    public init(modelDirectory: URL, precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
+        self.init(model: try BaseModel(modelDirectory: modelDirectory, precision: precision),
                   tokenizer: try TokenizerLoader.load(modelDirectory: modelDirectory))
     }
 

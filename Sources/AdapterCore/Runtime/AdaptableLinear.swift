@@ -5,18 +5,19 @@ struct AdaptableLinear: Sendable {
     let name: String
     let inputs: Int
     let outputs: Int
-    /// outputs × inputs, row-major.
-    let weight: [Float]
+    /// outputs × inputs, for products in the model's precision.
+    let weight: LinearWeight
     let bias: [Float]?
 
     /// Loads `<tensor>.weight` (and `<tensor>.bias` when `bias`) with their shapes checked; `name` is
     /// what adapters call the map.
     init(_ weights: BaseModelWeights, name: String, tensor: String, inputs: Int, outputs: Int,
-         bias: Bool) throws(ModelRuntimeError) {
+         bias: Bool, precision: RuntimePrecision) throws(ModelRuntimeError) {
         self.name = name
         self.inputs = inputs
         self.outputs = outputs
-        weight = try weights.floats(tensor + ".weight", shape: [outputs, inputs])
+        weight = LinearWeight(try weights.floats(tensor + ".weight", shape: [outputs, inputs]), outputs: outputs,
+                              inputs: inputs, precision: precision)
         self.bias = bias ? try weights.floats(tensor + ".bias", shape: [outputs]) : nil
     }
 
@@ -27,7 +28,7 @@ struct AdaptableLinear: Sendable {
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding,
                observer: (any LinearInputObserver)? = nil) {
         observer?.observe(module: name, inputs: x, rows: rows, width: inputs)
-        FloatKernels.linear(x, rows: rows, inputs: inputs, weight: weight, bias: bias, into: y, outputs: outputs)
+        weight.apply(x, rows: rows, bias: bias, into: y, rowStride: outputs)
         adapter[name]?.addUpdate(x, rows: rows, into: y, outputStride: outputs)
     }
 }

@@ -1,5 +1,3 @@
-import COpenBLAS
-
 /// Linear maps of a base model that read one input (BERT's query, key and value), applied as one
 /// matrix product: y = x · [W₁; W₂; …]ᵀ + [b₁ b₂ …] (rows × Σ outputs, the members' outputs side by
 /// side), then each bound adapter module's s · B (A x) added into its member's columns. One product
@@ -9,22 +7,24 @@ struct AdaptableLinearGroup: Sendable {
     let names: [String]
     let inputs: Int
     let outputs: [Int]
-    /// Σ outputs × inputs, row-major: the members' weights one after another.
-    private let weight: [Float]
+    /// Σ outputs × inputs: the members' weights one after another.
+    private let weight: LinearWeight
     private let bias: [Float]?
 
     /// The members' first output column.
     let offsets: [Int]
     var width: Int { outputs.reduce(0, +) }
 
-    /// Takes over the members' weights (they must share the input width, and all have a bias or none).
-    init(_ members: [AdaptableLinear]) {
-        precondition(!members.isEmpty && members.allSatisfy { $0.inputs == members[0].inputs }
+    /// Takes over the members' weights, loaded for `float32` products, for products in `precision` (they
+    /// must share the input width, and all have a bias or none).
+    init(_ members: [AdaptableLinear], precision: RuntimePrecision) {
+        precondition(!members.isEmpty && members.allSatisfy { $0.inputs == members[0].inputs && $0.weight.float32Values != nil }
                      && members.allSatisfy { ($0.bias == nil) == (members[0].bias == nil) })
         names = members.map(\.name)
         inputs = members[0].inputs
         outputs = members.map(\.outputs)
-        weight = members.flatMap(\.weight)
+        weight = LinearWeight(members.flatMap { $0.weight.float32Values! }, outputs: outputs.reduce(0, +),
+                              inputs: inputs, precision: precision)
         bias = members[0].bias == nil ? nil : members.flatMap { $0.bias! }
         var offsets: [Int] = []
         var column = 0
@@ -40,7 +40,7 @@ struct AdaptableLinearGroup: Sendable {
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, adapter: AdapterBinding,
                observer: (any LinearInputObserver)? = nil) {
         show(x, rows: rows, to: observer)
-        FloatKernels.linear(x, rows: rows, inputs: inputs, weight: weight, bias: bias, into: y, outputs: width)
+        weight.apply(x, rows: rows, bias: bias, into: y, rowStride: width)
         addUpdates(x, rows: rows, into: y, adapter: adapter)
     }
 

@@ -6,14 +6,23 @@ public enum BaseModel: Sendable {
     case bert(BertModel)
     case decoder(DecoderModel)
 
-    /// Loads config.json and the weights of a model directory (`ModelConfiguration` decides the family).
-    public init(modelDirectory: URL) throws(ModelRuntimeError) {
+    /// Loads config.json and the weights of a model directory (`ModelConfiguration` decides the family);
+    /// its linear maps multiply in `precision`.
+    public init(modelDirectory: URL, precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
         let weights = try BaseModelWeights(modelDirectory: modelDirectory)
         switch try ModelConfiguration(modelDirectory: modelDirectory) {
         case .bert(let configuration):
-            self = .bert(try BertModel(configuration: configuration, weights: weights))
+            self = .bert(try BertModel(configuration: configuration, weights: weights, precision: precision))
         case .decoder(let configuration):
-            self = .decoder(try DecoderModel(configuration: configuration, weights: weights))
+            self = .decoder(try DecoderModel(configuration: configuration, weights: weights, precision: precision))
+        }
+    }
+
+    /// What the linear maps multiply in.
+    public var precision: RuntimePrecision {
+        switch self {
+        case .bert(let model): model.precision
+        case .decoder(let model): model.precision
         }
     }
 

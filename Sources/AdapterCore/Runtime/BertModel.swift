@@ -1,6 +1,6 @@
 import Foundation
 
-/// A BERT encoder in single precision over OpenBLAS: word + position + token-type embeddings with
+/// A BERT encoder in single precision (its linear maps' products optionally in bfloat16, `RuntimePrecision`): word + position + token-type embeddings with
 /// LayerNorm, then post-LayerNorm transformer layers (multi-head self-attention, exact-GELU
 /// feed-forward), as Hugging Face's `BertModel` computes its last hidden state — optionally with a
 /// LoRA adapter applied in factored form to any of its linear maps.
@@ -15,6 +15,8 @@ import Foundation
 /// `encoder.layer.<i>.output.dense`.
 public struct BertModel: Sendable {
     public let configuration: BertConfiguration
+    /// What the linear maps multiply in.
+    public let precision: RuntimePrecision
 
     struct Layer: Sendable {
         /// Query, key and value, applied as one product (their outputs side by side, 3 × hidden).
@@ -34,29 +36,33 @@ public struct BertModel: Sendable {
     private let linearShapes: [String: AdapterBinding.Shape]
 
     /// Loads config.json and the weights (model.safetensors or shards) of a Hugging Face BERT model directory.
-    public init(modelDirectory: URL) throws(ModelRuntimeError) {
+    public init(modelDirectory: URL, precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
         try self.init(configuration: BertConfiguration(modelDirectory: modelDirectory),
-                      weights: BaseModelWeights(modelDirectory: modelDirectory))
+                      weights: BaseModelWeights(modelDirectory: modelDirectory), precision: precision)
     }
 
     /// Loads the weights of a `BertModel` from one safetensors file.
-    public init(configuration: BertConfiguration, weightsFile: URL) throws(ModelRuntimeError) {
-        try self.init(configuration: configuration, weights: BaseModelWeights(file: weightsFile))
+    public init(configuration: BertConfiguration, weightsFile: URL, precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
+        try self.init(configuration: configuration, weights: BaseModelWeights(file: weightsFile), precision: precision)
     }
 
     /// Loads the weights of a `BertModel` (tensor names with or without a `bert.` prefix; F32, F16 or
-    /// BF16) and checks every shape against `configuration`.
-    public init(configuration: BertConfiguration, weights: BaseModelWeights) throws(ModelRuntimeError) {
+    /// BF16) and checks every shape against `configuration`; the linear maps multiply in `precision`.
+    public init(configuration: BertConfiguration, weights: BaseModelWeights,
+                precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
         let prefix = weights.prefix(of: "embeddings.word_embeddings.weight", among: ["", "bert."]) ?? ""
         let h = configuration.hiddenSize
         let inner = configuration.intermediateSize
         func load(_ name: String, _ shape: [Int]) throws(ModelRuntimeError) -> [Float] {
             try weights.floats(prefix + name, shape: shape)
         }
-        func linear(_ name: String, _ inputs: Int, _ outputs: Int) throws(ModelRuntimeError) -> AdaptableLinear {
-            try AdaptableLinear(weights, name: name, tensor: prefix + name, inputs: inputs, outputs: outputs, bias: true)
+        func linear(_ name: String, _ inputs: Int, _ outputs: Int,
+                    _ precision: RuntimePrecision) throws(ModelRuntimeError) -> AdaptableLinear {
+            try AdaptableLinear(weights, name: name, tensor: prefix + name, inputs: inputs, outputs: outputs, bias: true,
+                                precision: precision)
         }
         self.configuration = configuration
+        self.precision = precision
         wordEmbeddings = try load("embeddings.word_embeddings.weight", [configuration.vocabularySize, h])
         positionEmbeddings = try load("embeddings.position_embeddings.weight", [configuration.maxPositions, h])
         tokenTypeEmbeddings = try load("embeddings.token_type_embeddings.weight", [configuration.tokenTypeCount, h])
@@ -66,15 +72,17 @@ public struct BertModel: Sendable {
         var shapes: [String: AdapterBinding.Shape] = [:]
         for i in 0..<configuration.layerCount {
             let p = "encoder.layer.\(i)."
-            let attentionInputs = [try linear(p + "attention.self.query", h, h), try linear(p + "attention.self.key", h, h),
-                                   try linear(p + "attention.self.value", h, h)]
+            // Loaded in single precision: the group takes their weights over in `precision`.
+            let attentionInputs = [try linear(p + "attention.self.query", h, h, .float32),
+                                   try linear(p + "attention.self.key", h, h, .float32),
+                                   try linear(p + "attention.self.value", h, h, .float32)]
             let layer = Layer(
-                queryKeyValue: AdaptableLinearGroup(attentionInputs),
-                attentionOutput: try linear(p + "attention.output.dense", h, h),
+                queryKeyValue: AdaptableLinearGroup(attentionInputs, precision: precision),
+                attentionOutput: try linear(p + "attention.output.dense", h, h, precision),
                 attentionNormGamma: try load(p + "attention.output.LayerNorm.weight", [h]),
                 attentionNormBeta: try load(p + "attention.output.LayerNorm.bias", [h]),
-                intermediate: try linear(p + "intermediate.dense", h, inner),
-                output: try linear(p + "output.dense", inner, h),
+                intermediate: try linear(p + "intermediate.dense", h, inner, precision),
+                output: try linear(p + "output.dense", inner, h, precision),
                 outputNormGamma: try load(p + "output.LayerNorm.weight", [h]),
                 outputNormBeta: try load(p + "output.LayerNorm.bias", [h]))
             for l in attentionInputs + [layer.attentionOutput, layer.intermediate, layer.output] {

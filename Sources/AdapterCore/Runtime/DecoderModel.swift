@@ -2,7 +2,7 @@ import COpenBLAS
 import Foundation
 
 /// A Llama-style decoder-only language model (Llama, Mistral, Qwen2, Gemma; see
-/// `DecoderConfiguration`) in single precision over OpenBLAS, as Hugging Face's `…ForCausalLM`
+/// `DecoderConfiguration`) in single precision (the layers' linear maps optionally in bfloat16, `RuntimePrecision`), as Hugging Face's `…ForCausalLM`
 /// computes it without a KV cache: token embeddings (× √hidden for Gemma), then per layer
 /// x += o(attention(RoPE(q(n₁(x))), RoPE(k(n₁(x))), v(n₁(x)))) and x += down(act(gate(n₂(x))) · up(n₂(x)))
 /// with RMSNorms n₁, n₂ and causal grouped-query attention, then the final RMSNorm and the output
@@ -17,6 +17,8 @@ import Foundation
 /// `model.layers.<i>.mlp.gate_proj|up_proj|down_proj`.
 public struct DecoderModel: Sendable {
     public let configuration: DecoderConfiguration
+    /// What the layers' linear maps multiply in.
+    public let precision: RuntimePrecision
 
     /// Which rows of logits a forward pass computes.
     public enum LogitRows: Sendable, Hashable {
@@ -56,14 +58,16 @@ public struct DecoderModel: Sendable {
     private let linearShapes: [String: AdapterBinding.Shape]
 
     /// Loads config.json and the weights (model.safetensors or shards) of a model directory.
-    public init(modelDirectory: URL) throws(ModelRuntimeError) {
+    public init(modelDirectory: URL, precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
         try self.init(configuration: DecoderConfiguration(modelDirectory: modelDirectory),
-                      weights: BaseModelWeights(modelDirectory: modelDirectory))
+                      weights: BaseModelWeights(modelDirectory: modelDirectory), precision: precision)
     }
 
     /// Loads the weights (tensor names of a `…ForCausalLM`, or of the bare model without `model.`;
-    /// F32, F16 or BF16) and checks every shape against `configuration`.
-    public init(configuration c: DecoderConfiguration, weights: BaseModelWeights) throws(ModelRuntimeError) {
+    /// F32, F16 or BF16) and checks every shape against `configuration`; the layers' linear maps multiply
+    /// in `precision` (the output projection in single precision).
+    public init(configuration c: DecoderConfiguration, weights: BaseModelWeights,
+                precision: RuntimePrecision = .float32) throws(ModelRuntimeError) {
         let prefix = weights.prefix(of: "embed_tokens.weight", among: ["model.", ""]) ?? "model."
         let h = c.hiddenSize
         func load(_ name: String, _ shape: [Int]) throws(ModelRuntimeError) -> [Float] {
@@ -72,9 +76,10 @@ public struct DecoderModel: Sendable {
         func linear(_ name: String, _ inputs: Int, _ outputs: Int, bias: Bool) throws(ModelRuntimeError) -> AdaptableLinear {
             // Named as PEFT names them on a …ForCausalLM; read under the file's own prefix.
             try AdaptableLinear(weights, name: "model." + name, tensor: prefix + name, inputs: inputs,
-                                outputs: outputs, bias: bias)
+                                outputs: outputs, bias: bias, precision: precision)
         }
         configuration = c
+        self.precision = precision
         embeddings = try load("embed_tokens.weight", [c.vocabularySize, h])
         var layers: [Layer] = []
         var linears: [String: AdaptableLinear] = [:]

@@ -6,18 +6,20 @@ import Foundation
 /// OpenBLAS, GELU and the norms to CFloatKernels (built for the CPU's widest vectors), the rest is plain
 /// loops over raw pointers (vectorised in release builds).
 enum FloatKernels {
-    /// out (rows×n) = x (rows×k) · wᵀ + bias, with w stored as PyTorch's Linear weight (n×k).
+    /// out (rows×n, rows `rowStride` apart: n when nil) = x (rows×k) · wᵀ + bias, with w stored as
+    /// PyTorch's Linear weight (n×k).
     static func linear(_ x: UnsafePointer<Float>, rows: Int, inputs k: Int, weight w: [Float], bias: [Float]?,
-                       into out: UnsafeMutablePointer<Float>, outputs n: Int) {
+                       into out: UnsafeMutablePointer<Float>, outputs n: Int, rowStride: Int? = nil) {
         guard rows > 0 else { return }
+        let stride = rowStride ?? n
         if let bias {
             for r in 0..<rows {
-                (out + r * n).update(from: bias, count: n)
+                (out + r * stride).update(from: bias, count: n)
             }
         }
         w.withUnsafeBufferPointer { wp in
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
-                        1, x, Int32(k), wp.baseAddress, Int32(k), bias == nil ? 0 : 1, out, Int32(n))
+                        1, x, Int32(k), wp.baseAddress, Int32(k), bias == nil ? 0 : 1, out, Int32(stride))
         }
     }
 

@@ -51,9 +51,10 @@ public struct BehaviouralProbe: Sendable {
         self.table = table
     }
 
-    /// The probe of a base model directory: its weights, tokenizer and token-embedding table.
-    public init(modelDirectory: URL) throws {
-        let model = try BaseModel(modelDirectory: modelDirectory)
+    /// The probe of a base model directory: its weights (multiplying in `precision`), tokenizer and
+    /// token-embedding table.
+    public init(modelDirectory: URL, precision: RuntimePrecision = .float32) throws {
+        let model = try BaseModel(modelDirectory: modelDirectory, precision: precision)
         self.init(model: model, tokenizer: try TokenizerLoader.load(modelDirectory: modelDirectory),
                   table: try TokenEmbeddingTable.load(directory: modelDirectory))
     }

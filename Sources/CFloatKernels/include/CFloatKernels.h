@@ -1,6 +1,8 @@
 #ifndef CFLOATKERNELS_H
 #define CFLOATKERNELS_H
 
+#include <stdint.h>
+
 /// erf(x) as x·P(x²)/Q(x²) on x clamped to [−4, 4] (beyond, erf is ±1 in single precision), the result
 /// clamped to [−1, 1]: no branch and no library call, so loops over it vectorise. P and Q were fitted
 /// by iteratively reweighted least squares (tools/runtime/fit_erf.py); the largest error against
@@ -22,5 +24,28 @@ void cfloatkernels_layer_norm(float *values, long rows, long width, const float 
 /// squares made as in `cfloatkernels_layer_norm`. Llama's offset is 0, Gemma's 1.
 void cfloatkernels_rms_norm(const float *values, long rows, long width, const float *weight, float offset,
                             float epsilon, float *out);
+
+/// bfloat16 `x` nearest (ties to even), a subnormal as ±0, a NaN as a quiet NaN.
+uint16_t cfloatkernels_bf16_round(float x);
+
+/// How many bfloat16 a linear map's weight (outputs × inputs) takes packed: panels of 16 outputs, each
+/// holding per pair of inputs the 16 outputs' two weights side by side (odd widths padded with zeros).
+long cfloatkernels_bf16_packed_count(long outputs, long inputs);
+
+/// Rounds `weight` (outputs × inputs, row-major, PyTorch's Linear layout) to bfloat16 and packs it for
+/// `cfloatkernels_bf16_linear` into `packed` (`cfloatkernels_bf16_packed_count` elements).
+void cfloatkernels_bf16_pack(const float *weight, long outputs, long inputs, uint16_t *packed);
+
+/// Whether the CPU has AVX512_BF16 (then `cfloatkernels_bf16_linear` runs on it).
+int cfloatkernels_bf16_has_instructions(void);
+
+/// y (rows × outputs, row stride `ldy`) = bf16(x) · Wᵀ + bias (bias may be NULL), W packed by
+/// `cfloatkernels_bf16_pack`. Each output sums its pairs of products as AVX512_BF16's VDPBF16PS does
+/// (per pair the odd product, then the even one; products exact, sums rounded to nearest, subnormal
+/// sums flushed to zero), so the AVX512_BF16 build and the portable one (`portable` ≠ 0, or a CPU
+/// without the instructions) give the same bits. Returns 0 when its buffer for the rounded x cannot be
+/// allocated (nothing written), else 1.
+int cfloatkernels_bf16_linear(const float *x, long rows, long inputs, const uint16_t *packed, long outputs,
+                              const float *bias, float *y, long ldy, int portable);
 
 #endif
