@@ -75,3 +75,5 @@ enum BudgetFractions {
         return abs(inverse - inverse.rounded()) < 1e-9 ? "1/\(Int(inverse.rounded()))" : String(format: "%.3g", f)
     }
 }
+
+extension RuntimePrecision.Choice: ExpressibleByArgument {}

@@ -43,6 +43,9 @@ struct JointQualityBench: AsyncParsableCommand {
     @Option(help: "Compute threads the plans split their modules over (default: one per core, as the daemon's planning-threads).")
     var computeThreads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "What the base models' linear maps multiply in, as the daemon's runtime-precision: auto (bfloat16 where the CPU has AVX512_BF16, else float32), float32 or bfloat16.")
+    var runtimePrecision: RuntimePrecision.Choice = .auto
+
     func run() async throws {
         BLASThreads.set(1)
         ComputeThreads.set(computeThreads)
@@ -68,7 +71,9 @@ struct JointQualityBench: AsyncParsableCommand {
             print("== \(base): \(n) tasks; own adapters \(ownTotal) bytes; module sets "
                   + Dictionary(grouping: profiles.indices, by: { layouts[$0] }).map { "\($0.value.count)× \(profiles[$0.value[0]].adapter.config.targetModules.joined(separator: "+"))" }.sorted().joined(separator: ", ")
                   + "; ranks \(profiles.map { $0.adapter.config.r })")
-            let runtime = try modelDirectories[base].map { try Self.sketches(set, modelDirectory: $0) }
+            let runtime = try modelDirectories[base].map {
+                try Self.sketches(set, modelDirectory: $0, precision: runtimePrecision.resolved)
+            }
             let fewExamples = Dictionary(uniqueKeysWithValues: set.tasks.map { ($0.name, $0.few) })
             var own: [Double] = []
             if let test {
@@ -267,10 +272,10 @@ struct JointQualityBench: AsyncParsableCommand {
     }
 
     /// Each task's input sketch of its few.jsonl (what the daemon makes at install), timed.
-    static func sketches(_ set: CorpusTaskSet, modelDirectory: String) throws
+    static func sketches(_ set: CorpusTaskSet, modelDirectory: String, precision: RuntimePrecision) throws
         -> (sketcher: TaskInputSketcher, sketches: [String: TaskInputSketch]) {
         let loadStarted = Date()
-        let sketcher = try TaskInputSketcher(modelDirectory: URL(fileURLWithPath: modelDirectory))
+        let sketcher = try TaskInputSketcher(modelDirectory: URL(fileURLWithPath: modelDirectory), precision: precision)
         let loaded = Date()
         var sketches: [String: TaskInputSketch] = [:]
         var bytes = 0, ownBytes = 0
@@ -281,8 +286,8 @@ struct JointQualityBench: AsyncParsableCommand {
             ownBytes += task.adapter.tensorBytes
         }
         let seconds = Date().timeIntervalSince(loaded)
-        print(String(format: "data-aware: model %@ loaded in %.2f s; %d sketches of few.jsonl in %.2f s (%.0f ms per task), "
-                     + "%d bytes in all = %.2f of the own adapters' tensor bytes", modelDirectory,
+        print(String(format: "data-aware: model %@ (products in %@) loaded in %.2f s; %d sketches of few.jsonl in %.2f s (%.0f ms per task), "
+                     + "%d bytes in all = %.2f of the own adapters' tensor bytes", modelDirectory, precision.rawValue,
                      loaded.timeIntervalSince(loadStarted), sketches.count, seconds, 1000 * seconds / Double(max(1, sketches.count)),
                      bytes, Double(bytes) / Double(max(1, ownBytes))))
         return (sketcher, sketches)

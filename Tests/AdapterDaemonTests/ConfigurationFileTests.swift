@@ -213,4 +213,44 @@ struct ConfigurationFileTests {
         #expect(try ConfigurationFile.parse("text-embedder = auto").textEmbedder == .auto)
         #expect(settings.minilmDirectory == nil)
     }
+
+    /// `runtime-precision` chooses what the base model multiplies in; the shipped file says auto, which
+    /// is bfloat16 exactly where the CPU has its instructions.
+    @Test func runtimePrecisionKey() throws {
+        #expect(DaemonSettings().runtimePrecision == .auto)
+        #expect(try ConfigurationFile.parse("runtime-precision = float32").runtimePrecision == .float32)
+        #expect(try ConfigurationFile.parse("runtime-precision = BFloat16").runtimePrecision == .bfloat16)
+        do {
+            _ = try ConfigurationFile.parse("runtime-precision = f16", source: "t.conf")
+            Issue.record("runtime-precision = f16 parsed")
+        } catch {
+            #expect(error.code == .invalidValue)
+            #expect(error.message == "t.conf:1: runtime-precision 'f16' is not one of auto, float32, bfloat16")
+        }
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../etc/adapterd.conf").standardized.path
+        #expect(try ConfigurationFile.load(path: shipped).runtimePrecision == .auto)
+        #expect(RuntimePrecision.Choice.auto.resolved == RuntimePrecision.automatic)
+        #expect(RuntimePrecision.Choice.float32.resolved == .float32 && RuntimePrecision.Choice.bfloat16.resolved == .bfloat16)
+    }
+
+    /// The base model is loaded in the configured precision, reused on reload only when the directory
+    /// and the precision are the same, and status names the precision.
+    @Test func baseModelFollowsRuntimePrecision() throws {
+        var settings = DaemonSettings()
+        settings.baseModel = CorpusFiles.llamaTiny
+        settings.runtimePrecision = .float32
+        let single = BaseModelState.make(settings)
+        let model = try #require(single.model)
+        #expect(model.sketcher.model.precision == .float32)
+        #expect(model.summary.hasSuffix("products in float32"))
+        // The same settings keep the loaded model (the same label references); another precision loads it again.
+        let kept = try #require(BaseModelState.make(settings, reusing: single).model)
+        #expect(kept.labelReferences === model.labelReferences)
+        settings.runtimePrecision = .bfloat16
+        let half = try #require(BaseModelState.make(settings, reusing: single).model)
+        #expect(half.labelReferences !== model.labelReferences)
+        #expect(half.sketcher.model.precision == .bfloat16)
+        #expect(half.summary.hasSuffix("products in bfloat16"))
+    }
 }

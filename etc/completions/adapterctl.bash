@@ -445,7 +445,7 @@ _adapterctl_scan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=(--base-model)
-    non_repeating_options=(--jobs --model --examples --manifest --behaviour-threshold)
+    non_repeating_options=(--jobs --model --examples --manifest --behaviour-threshold --runtime-precision)
     __adapterctl_offer_flags_options -1
 
     # Offer option value completions
@@ -466,6 +466,10 @@ _adapterctl_scan() {
         return
         ;;
     '--behaviour-threshold')
+        return
+        ;;
+    '--runtime-precision')
+        __adapterctl_add_completions -W 'auto'$'\n''float32'$'\n''bfloat16'
         return
         ;;
     esac
@@ -567,7 +571,7 @@ _adapterctl_detector_behaviour() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=(--base-model)
-    non_repeating_options=(--manifest --jobs --threshold)
+    non_repeating_options=(--manifest --jobs --threshold --runtime-precision)
     __adapterctl_offer_flags_options 0
 
     # Offer option value completions
@@ -582,6 +586,10 @@ _adapterctl_detector_behaviour() {
         return
         ;;
     '--threshold')
+        return
+        ;;
+    '--runtime-precision')
+        __adapterctl_add_completions -W 'auto'$'\n''float32'$'\n''bfloat16'
         return
         ;;
     esac

@@ -51,7 +51,7 @@ function __adapterctl_parse_tokens -S
         case 'inspect'
             __adapterctl_parse_subcommand 1 'json' 'version' 'h/help'
         case 'scan'
-            __adapterctl_parse_subcommand -r 1 'json' 'jobs=' 'model=' 'base-model=+' 'examples=' 'manifest=' 'behaviour-threshold=' 'version' 'h/help'
+            __adapterctl_parse_subcommand -r 1 'json' 'jobs=' 'model=' 'base-model=+' 'examples=' 'manifest=' 'behaviour-threshold=' 'runtime-precision=' 'version' 'h/help'
         case 'detector'
             __adapterctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -60,7 +60,7 @@ function __adapterctl_parse_tokens -S
             case 'eval'
                 __adapterctl_parse_subcommand 0 'manifest=' 'features=' 'base-model=+' 'l2=' 'target-fpr=' 'no-benign-bank' 'jobs=' 'model=' 'verbose' 'dump-features=' 'version' 'h/help'
             case 'behaviour'
-                __adapterctl_parse_subcommand 0 'manifest=' 'base-model=+' 'jobs=' 'threshold=' 'version' 'h/help'
+                __adapterctl_parse_subcommand 0 'manifest=' 'base-model=+' 'jobs=' 'threshold=' 'runtime-precision=' 'version' 'h/help'
             case 'emit-default'
                 __adapterctl_parse_subcommand -r 1 'out=' 'version' 'h/help'
             end
@@ -218,6 +218,7 @@ complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl scan" examples' -l 'examples' -d 'Labelled examples (JSONL) of the task, for every adapter listed.' -rfka ''
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl scan" manifest' -l 'manifest' -d 'JSON lines {"adapter": DIR, "examples": FILE}: adapters to scan, each with its examples (relative paths: from the manifest\'s directory).' -rfka ''
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl scan" behaviour-threshold' -l 'behaviour-threshold' -d 'Behavioural score at or above which an adapter is poisoned.' -rfka ''
+complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl scan" runtime-precision' -l 'runtime-precision' -d 'What the base model\'s linear maps multiply in: auto (bfloat16 where the CPU has AVX512_BF16, else float32), float32 or bfloat16.' -rfka 'auto float32 bfloat16'
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl scan" version' -l 'version' -d 'Show the version.'
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl scan" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector" version' -l 'version' -d 'Show the version.'
@@ -253,6 +254,7 @@ complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector behaviour"' -l 'base-model' -d 'Base model directory (weights, tokenizer); repeat for several. Bases the manifest names with a path are added.' -rfka ''
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector behaviour" jobs' -l 'jobs' -d 'Parallel jobs.' -rfka ''
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector behaviour" threshold' -l 'threshold' -d 'Threshold to report besides leave-one-task-out (default: the built-in one).' -rfka ''
+complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector behaviour" runtime-precision' -l 'runtime-precision' -d 'What the base model\'s linear maps multiply in: auto (bfloat16 where the CPU has AVX512_BF16, else float32), float32 or bfloat16.' -rfka 'auto float32 bfloat16'
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector behaviour" version' -l 'version' -d 'Show the version.'
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector behaviour" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'adapterctl' -n '__adapterctl_should_offer_completions_for_flags_or_options "adapterctl detector emit-default" out' -l 'out' -d 'Directory to write the model files into.' -rfka ''

@@ -29,6 +29,8 @@ public struct DetectorBehaviourCommand: ParsableCommand {
     @Option(name: .long, help: "Threshold to report besides leave-one-task-out (default: the built-in one).")
     public var threshold: Double = BehaviouralScreening.defaultThreshold
 
+    @OptionGroup var precision: RuntimePrecisionOption
+
     public init() {}
 
     public func run() throws {
@@ -38,7 +40,7 @@ public struct DetectorBehaviourCommand: ParsableCommand {
         BLASThreads.set(1)
         var directories = baseModel.map { URL(fileURLWithPath: $0) }
         directories += corpus.baseModelDirectories.values.sorted { $0.path < $1.path }
-        let probes = try directories.map { try BehaviouralProbe(modelDirectory: $0) }
+        let probes = try directories.map { try BehaviouralProbe(modelDirectory: $0, precision: precision.runtimePrecision.resolved) }
         let bar = ProgressLine(label: "probing")
         let rows = BehaviouralEvaluation.run(corpus, probes: probes, jobs: jobs,
                                              progress: bar.map { b in { @Sendable done, total in b.update(done, total) } })

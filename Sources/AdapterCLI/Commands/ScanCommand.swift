@@ -46,6 +46,8 @@ public struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: "Behavioural score at or above which an adapter is poisoned.")
     public var behaviourThreshold: Double = BehaviouralScreening.defaultThreshold
 
+    @OptionGroup var precision: RuntimePrecisionOption
+
     public init() {}
 
     public func run() throws {
@@ -78,7 +80,7 @@ struct ScanRun {
         let items: [AdapterScanner.Item]
         do {
             let withBehaviour = command.examples != nil || command.manifest != nil
-            let probes = withBehaviour ? try command.baseModel.map { try BehaviouralProbe(modelDirectory: URL(fileURLWithPath: $0)) } : []
+            let probes = withBehaviour ? try command.baseModel.map { try BehaviouralProbe(modelDirectory: URL(fileURLWithPath: $0), precision: command.precision.runtimePrecision.resolved) } : []
             let tables = withBehaviour ? probes.map(\.table)
                 : try command.baseModel.map { try TokenEmbeddingTable.load(directory: URL(fileURLWithPath: $0)) }
             let model = try command.model.map { try DetectorModel.load(from: URL(fileURLWithPath: $0)) }

