@@ -40,18 +40,21 @@ final class ThreadRecordingEvaluator: ComputedEvaluator {
     let notANumber: Set<String>
     let throwing: Set<String>
     let splitsItsWork: Bool
+    /// Microseconds each score takes.
+    let delay: UInt32
     var name: String { "thread-recording" }
 
-    init(notANumber: Set<String> = [], throwing: Set<String> = [], splitsItsWork: Bool = false) {
+    init(notANumber: Set<String> = [], throwing: Set<String> = [], splitsItsWork: Bool = false, delay: UInt32 = 300) {
         self.notANumber = notANumber
         self.throwing = throwing
         self.splitsItsWork = splitsItsWork
+        self.delay = delay
     }
 
     func scoreNow(task: TaskProfile, candidate: LoRAAdapter) throws -> Double {
         threads.withLock { _ = $0.insert(UInt64(pthread_self())) }
         calls.withLock { $0 += 1 }
-        usleep(300)
+        usleep(delay)
         if throwing.contains(task.name) { throw ScriptedFailure() }
         if notANumber.contains(task.name) { return .nan }
         return WeightSpaceEvaluator.score(own: task.adapter, candidate: candidate)

@@ -203,8 +203,9 @@ import Glibc
         let tasks = Self.tasks(seed: 3)
         let requests = tasks.map { (task: $0, candidate: tasks[0].adapter) }
         try await Self.withComputeThreads(2) {
-            let plain = ThreadRecordingEvaluator()
-            let splitting = ThreadRecordingEvaluator(splitsItsWork: true)
+            // Scores long enough that a loaded machine starts the second thread before the first is done.
+            let plain = ThreadRecordingEvaluator(delay: 20_000)
+            let splitting = ThreadRecordingEvaluator(splitsItsWork: true, delay: 20_000)
             let scores = try await plain.checkedScores(requests, concurrency: 1)
             #expect(try await splitting.checkedScores(requests, concurrency: 1) == scores)
             #expect(plain.threads.withLock { $0.count } > 1)
