@@ -15,7 +15,19 @@ public enum RuntimePrecision: String, Sendable, CaseIterable {
     /// What `auto` means on this CPU: bfloat16 where it has the AVX512_BF16 instructions, single precision
     /// elsewhere (where bfloat16 would be slower than sgemm).
     public static var automatic: RuntimePrecision {
-        cfloatkernels_bf16_has_instructions() != 0 ? .bfloat16 : .float32
+        hasBFloat16Instructions ? .bfloat16 : .float32
+    }
+
+    /// Whether this CPU has AVX512_BF16; without it `bfloat16` runs a portable build, slower than sgemm.
+    public static var hasBFloat16Instructions: Bool { cfloatkernels_bf16_has_instructions() != 0 }
+
+    /// How status lines name it: "products in bfloat16", with a warning where the portable build runs.
+    public var summary: String {
+        switch self {
+        case .float32: "products in float32"
+        case .bfloat16: Self.hasBFloat16Instructions ? "products in bfloat16"
+            : "products in bfloat16 (portable build: this CPU lacks AVX512_BF16, slower than float32)"
+        }
     }
 }
 

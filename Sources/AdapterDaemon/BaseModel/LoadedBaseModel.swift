@@ -37,7 +37,7 @@ struct LoadedBaseModel: Sendable {
 
     /// The model's family, size and precision, for status lines.
     var summary: String {
-        let products = "products in \(sketcher.model.precision.rawValue)"
+        let products = sketcher.model.precision.summary
         switch sketcher.model {
         case .bert(let model):
             return "BERT, \(model.configuration.layerCount) layers, hidden \(model.configuration.hiddenSize), \(products)"

@@ -1,9 +1,10 @@
 // Timing of the runtime's forward passes, built with -O by tools/runtime/bench.sh (not a SwiftPM
 // target: it compiles AdapterCore's sources together with this file).
 //
-//   bench forward MINILM_DIR MINILM_ADAPTER LLAMA_TINY_DIR LLAMA_ADAPTER [THREADS]
+//   bench forward MINILM_DIR MINILM_ADAPTER LLAMA_TINY_DIR LLAMA_ADAPTER [THREADS] [PRECISION]
 //       one forward pass of 32 tokens (and a batch of 10 × 32) on each model, without and with the
-//       adapter: median of 30 runs after 3 warm-up runs, OpenBLAS on THREADS threads (default 1)
+//       adapter: median of 30 runs after 3 warm-up runs, OpenBLAS on THREADS threads (default 1), the
+//       linear maps multiplying in PRECISION (float32, the default, or bfloat16)
 //   bench embed MINILM_DIR SENTENCES_FILE
 //       prints MiniLMEmbedder's embeddings of each line (to compare builds of the embedder)
 //   bench tokenize MODEL_DIR TEXT_FILE
@@ -36,11 +37,14 @@ case "forward":
     guard arguments.count >= 6 else { print("bench forward needs four paths"); exit(2) }
     let threads = arguments.count > 6 ? Int(arguments[6]) ?? 1 : 1
     BLASThreads.set(threads)
-    print("OpenBLAS threads: \(BLASThreads.count)")
+    guard let precision = RuntimePrecision(rawValue: arguments.count > 7 ? arguments[7] : "float32") else {
+        print("PRECISION is float32 or bfloat16"); exit(2)
+    }
+    print("OpenBLAS threads: \(BLASThreads.count); products in \(precision.rawValue)")
 
     let minilmDir = URL(fileURLWithPath: arguments[2])
     var start = DispatchTime.now().uptimeNanoseconds
-    let bert = try BertModel(modelDirectory: minilmDir)
+    let bert = try BertModel(modelDirectory: minilmDir, precision: precision)
     print("MiniLM load: \(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))")
     let minilmAdapter = try FactoredLoRA(PEFTAdapterLoader.load(directory: URL(fileURLWithPath: arguments[3])))
     let wordPiece = try WordPieceTokenizer(modelDirectory: minilmDir)
@@ -55,7 +59,7 @@ case "forward":
 
     let llamaDir = URL(fileURLWithPath: arguments[4])
     start = DispatchTime.now().uptimeNanoseconds
-    let llama = try DecoderModel(modelDirectory: llamaDir)
+    let llama = try DecoderModel(modelDirectory: llamaDir, precision: precision)
     print("llama-tiny load: \(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))")
     let llamaAdapter = try FactoredLoRA(PEFTAdapterLoader.load(directory: URL(fileURLWithPath: arguments[5])))
     let words = try TokenizerLoader.load(modelDirectory: llamaDir)
