@@ -1,7 +1,7 @@
 // A linear map's product in bfloat16 with single-precision sums: y = bf16(x) · bf16(W)ᵀ + b.
 //
 // The weights are rounded and packed once (`cfloatkernels_bf16_pack`), the activations rounded per call
-// into a per-thread buffer. Each output is summed the way AVX512_BF16's VDPBF16PS sums: per pair of
+// into a buffer of the calling thread, freed when the thread exits. Each output is summed the way AVX512_BF16's VDPBF16PS sums: per pair of
 // inputs (2j, 2j + 1), first the odd product then the even one is added, each product exact in single
 // precision and each sum rounded to nearest, with subnormal sums flushed to zero. The AVX512_BF16 build
 // and the portable one (two fused multiply–adds per pair, FTZ set) therefore give the same bits.
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <pthread.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -56,24 +57,56 @@ void cfloatkernels_bf16_pack(const float *weight, long outputs, long inputs, uin
     }
 }
 
-/// x (rows × inputs) rounded into rows of 2·pairs bfloat16 (an odd width padded with a zero), in a
-/// buffer of the calling thread kept for its next call; NULL when it cannot be allocated.
+/// A thread's buffer for its rounded inputs, kept from one call to the next and freed when the thread
+/// exits (a thread-specific value with a destructor: the planner's helper threads come and go).
+struct rounding_buffer {
+    uint16_t *values;
+    size_t capacity;
+};
+
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
+static long live_buffers;
+
+static void free_buffer(void *pointer) {
+    struct rounding_buffer *buffer = pointer;
+    free(buffer->values);
+    free(buffer);
+    __atomic_fetch_sub(&live_buffers, 1, __ATOMIC_RELAXED);
+}
+
+static void make_buffer_key(void) { pthread_key_create(&buffer_key, free_buffer); }
+
+long cfloatkernels_bf16_live_buffers(void) { return __atomic_load_n(&live_buffers, __ATOMIC_RELAXED); }
+
+/// x (rows × inputs) rounded into rows of 2·pairs bfloat16 (an odd width padded with a zero), in the
+/// calling thread's buffer; NULL when it cannot be allocated.
 static uint16_t *rounded_rows(const float *x, long rows, long inputs, long pairs) {
-    static __thread uint16_t *buffer;
-    static __thread size_t capacity;
-    size_t needed = (size_t)rows * (size_t)pairs * 2;
-    if (needed > capacity) {
-        uint16_t *grown = realloc(buffer, needed * sizeof *grown);
-        if (!grown) return NULL;
-        buffer = grown;
-        capacity = needed;
+    pthread_once(&buffer_key_once, make_buffer_key);
+    struct rounding_buffer *buffer = pthread_getspecific(buffer_key);
+    if (!buffer) {
+        buffer = calloc(1, sizeof *buffer);
+        if (!buffer) return NULL;
+        if (pthread_setspecific(buffer_key, buffer) != 0) {
+            free(buffer);
+            return NULL;
+        }
+        __atomic_fetch_add(&live_buffers, 1, __ATOMIC_RELAXED);
     }
+    size_t needed = (size_t)rows * (size_t)pairs * 2;
+    if (needed > buffer->capacity) {
+        uint16_t *grown = realloc(buffer->values, needed * sizeof *grown);
+        if (!grown) return NULL;
+        buffer->values = grown;
+        buffer->capacity = needed;
+    }
+    uint16_t *values = buffer->values;
     for (long r = 0; r < rows; r++) {
-        uint16_t *row = buffer + r * pairs * 2;
+        uint16_t *row = values + r * pairs * 2;
         for (long i = 0; i < inputs; i++) row[i] = cfloatkernels_bf16_round(x[r * inputs + i]);
         if (inputs & 1) row[inputs] = 0;
     }
-    return buffer;
+    return values;
 }
 
 /// One output of the portable build: bias + Σ pairs, odd product first, as VDPBF16PS sums.

@@ -105,6 +105,33 @@ import Testing
         print("bfloat16 linear: AVX512_BF16 on this CPU: \(cfloatkernels_bf16_has_instructions() != 0)")
     }
 
+    /// Each thread's buffer of rounded inputs is freed when the thread exits: the planner's helper
+    /// threads come and go, and a buffer left behind by each would grow the daemon without end.
+    @Test func aThreadsBufferIsFreedWhenItExits() throws {
+        let before = cfloatkernels_bf16_live_buffers()
+        var threads: [pthread_t] = []
+        for _ in 0..<6 {
+            var thread = pthread_t()
+            let created = pthread_create(&thread, nil, { _ in
+                // One product on this thread (no expectations here: the test's task is elsewhere).
+                let x = [Float](repeating: 0.5, count: 64 * 96)
+                let packed = [UInt16](repeating: 0x3E80, count: cfloatkernels_bf16_packed_count(16, 96))
+                var y = [Float](repeating: 0, count: 64 * 16)
+                _ = cfloatkernels_bf16_linear(x, 64, 96, packed, 16, nil, &y, 16, 0)
+                return nil
+            }, nil)
+            try #require(created == 0)
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        #expect(cfloatkernels_bf16_live_buffers() == before)
+        // A thread that stays keeps its buffer: this one, after a product of its own.
+        _ = Self.run(x: [1, 2], rows: 1, inputs: 2, weight: [3, 4], outputs: 1, bias: nil, rowStride: 1, portable: true)
+        let kept = cfloatkernels_bf16_live_buffers()
+        _ = Self.run(x: [1, 2], rows: 1, inputs: 2, weight: [3, 4], outputs: 1, bias: nil, rowStride: 1, portable: true)
+        #expect(cfloatkernels_bf16_live_buffers() == kept && kept >= 1)
+    }
+
     /// A sum that falls below the normal range is flushed to zero, in both builds.
     @Test func subnormalSumsAreFlushed() {
         let tiny: Float = 0x1p-70  // normal in bfloat16; its square, 2⁻¹⁴⁰, is subnormal in single precision

@@ -48,4 +48,7 @@ int cfloatkernels_bf16_has_instructions(void);
 int cfloatkernels_bf16_linear(const float *x, long rows, long inputs, const uint16_t *packed, long outputs,
                               const float *bias, float *y, long ldy, int portable);
 
+/// How many threads hold a buffer of rounded inputs (each is freed when its thread exits).
+long cfloatkernels_bf16_live_buffers(void);
+
 #endif
