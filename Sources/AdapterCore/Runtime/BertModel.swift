@@ -1,9 +1,10 @@
 import Foundation
 
-/// A BERT encoder in single precision (its linear maps' products optionally in bfloat16, `RuntimePrecision`): word + position + token-type embeddings with
-/// LayerNorm, then post-LayerNorm transformer layers (multi-head self-attention, exact-GELU
-/// feed-forward), as Hugging Face's `BertModel` computes its last hidden state — optionally with a
-/// LoRA adapter applied in factored form to any of its linear maps.
+/// A BERT encoder in single precision (its linear maps' products optionally in bfloat16,
+/// `RuntimePrecision`): word + position + token-type embeddings with LayerNorm, then post-LayerNorm
+/// transformer layers (multi-head self-attention, exact-GELU feed-forward), as Hugging Face's
+/// `BertModel` computes its last hidden state — optionally with a LoRA adapter applied in factored form
+/// to any of its linear maps.
 ///
 /// A batch is packed without padding: the dense layers run on all tokens of all sequences at once
 /// (one sgemm per linear map), and each token attends only to the tokens of its own sequence — the

@@ -2,8 +2,9 @@ import COpenBLAS
 import Foundation
 
 /// A Llama-style decoder-only language model (Llama, Mistral, Qwen2, Gemma; see
-/// `DecoderConfiguration`) in single precision (the layers' linear maps optionally in bfloat16, `RuntimePrecision`), as Hugging Face's `…ForCausalLM`
-/// computes it without a KV cache: token embeddings (× √hidden for Gemma), then per layer
+/// `DecoderConfiguration`) in single precision (the layers' linear maps optionally in bfloat16,
+/// `RuntimePrecision`), as Hugging Face's `…ForCausalLM` computes it without a KV cache: token
+/// embeddings (× √hidden for Gemma), then per layer
 /// x += o(attention(RoPE(q(n₁(x))), RoPE(k(n₁(x))), v(n₁(x)))) and x += down(act(gate(n₂(x))) · up(n₂(x)))
 /// with RMSNorms n₁, n₂ and causal grouped-query attention, then the final RMSNorm and the output
 /// projection (tied to the embeddings or `lm_head`) — optionally with a LoRA adapter applied in
