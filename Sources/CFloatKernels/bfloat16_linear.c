@@ -1,11 +1,13 @@
 // A linear map's product in bfloat16 with single-precision sums: y = bf16(x) · bf16(W)ᵀ + b.
 //
 // The weights are rounded and packed once (`cfloatkernels_bf16_pack`), the activations rounded per call
-// into a buffer of the calling thread, freed when the thread exits. Each output is summed the way AVX512_BF16's VDPBF16PS sums: per pair of
-// inputs (2j, 2j + 1), first the odd product then the even one is added, each product exact in single
-// precision and each sum rounded to nearest, with subnormal sums flushed to zero. The AVX512_BF16 build
-// and the portable one (two fused multiply–adds per pair, FTZ set) therefore give the same bits.
+// into a buffer of the calling thread, freed when the thread exits. Each output is summed the way
+// AVX512_BF16's VDPBF16PS sums: per pair of inputs (2j, 2j + 1), first the odd product then the even one
+// is added, each product exact in single precision and each sum rounded to nearest, with subnormal sums
+// flushed to zero. The AVX512_BF16 build and the portable one (two fused multiply–adds per pair, FTZ
+// set) therefore give the same bits.
 #include "CFloatKernels.h"
+#include "vector_level.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,26 +192,9 @@ static void avx512bf16_linear(const uint16_t *xb, long rows, long pairs, const u
     }
 }
 
-static int has_bf16(void) {
-    static int level = -1;
-    int found = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (found < 0) {
-        __builtin_cpu_init();
-        found = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")
-            && __builtin_cpu_supports("avx512vl");
-        __atomic_store_n(&level, found, __ATOMIC_RELAXED);
-    }
-    return found;
-}
 #endif
 
-int cfloatkernels_bf16_has_instructions(void) {
-#if defined(__x86_64__)
-    return has_bf16();
-#else
-    return 0;
-#endif
-}
+int cfloatkernels_bf16_has_instructions(void) { return cfloatkernels_vector_level() >= VECTOR_AVX512_BF16; }
 
 int cfloatkernels_bf16_linear(const float *x, long rows, long inputs, const uint16_t *packed, long outputs,
                               const float *bias, float *y, long ldy, int portable) {
@@ -218,7 +203,7 @@ int cfloatkernels_bf16_linear(const float *x, long rows, long inputs, const uint
     uint16_t *xb = rounded_rows(x, rows, inputs, pairs);
     if (!xb) return 0;
 #if defined(__x86_64__)
-    if (!portable && has_bf16()) {
+    if (!portable && cfloatkernels_bf16_has_instructions()) {
         avx512bf16_linear(xb, rows, pairs, packed, outputs, bias, y, ldy);
         return 1;
     }

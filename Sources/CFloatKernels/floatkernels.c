@@ -1,4 +1,5 @@
 #include "CFloatKernels.h"
+#include "vector_level.h"
 
 // Each operation rounds on its own, as in the Swift definition: no multiply–add is fused, so the
 // vector builds give the scalar build's bits.
@@ -106,26 +107,33 @@ static void gelu_avx512(float *values, long count) { gelu_loop(values, count); }
 __attribute__((target("avx2")))
 static void gelu_avx2(float *values, long count) { gelu_loop(values, count); }
 
-/// 2: AVX-512F, 1: AVX2, 0: neither; found once (every thread that looks first finds the same answer).
-static int vector_level(void) {
+#endif
+
+int cfloatkernels_vector_level(void) {
+#if defined(__x86_64__)
     static int level = -1;
     int found = __atomic_load_n(&level, __ATOMIC_RELAXED);
     if (found < 0) {
         __builtin_cpu_init();
-        found = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") ? 1 : 0);
+        if (__builtin_cpu_supports("avx512f")) {
+            found = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")
+                && __builtin_cpu_supports("avx512vl") ? VECTOR_AVX512_BF16 : VECTOR_AVX512;
+        } else {
+            found = __builtin_cpu_supports("avx2") ? VECTOR_AVX2 : VECTOR_NONE;
+        }
         __atomic_store_n(&level, found, __ATOMIC_RELAXED);
     }
     return found;
-}
+#else
+    return VECTOR_NONE;
 #endif
+}
 
 void cfloatkernels_gelu(float *values, long count) {
 #if defined(__x86_64__)
-    switch (vector_level()) {
-    case 2: gelu_avx512(values, count); return;
-    case 1: gelu_avx2(values, count); return;
-    default: break;
-    }
+    int level = cfloatkernels_vector_level();
+    if (level >= VECTOR_AVX512) { gelu_avx512(values, count); return; }
+    if (level >= VECTOR_AVX2) { gelu_avx2(values, count); return; }
 #endif
     gelu_loop(values, count);
 }
@@ -133,11 +141,9 @@ void cfloatkernels_gelu(float *values, long count) {
 void cfloatkernels_layer_norm(float *values, long rows, long width, const float *gamma, const float *beta,
                               float epsilon) {
 #if defined(__x86_64__)
-    switch (vector_level()) {
-    case 2: layer_norm_avx512(values, rows, width, gamma, beta, epsilon); return;
-    case 1: layer_norm_avx2(values, rows, width, gamma, beta, epsilon); return;
-    default: break;
-    }
+    int level = cfloatkernels_vector_level();
+    if (level >= VECTOR_AVX512) { layer_norm_avx512(values, rows, width, gamma, beta, epsilon); return; }
+    if (level >= VECTOR_AVX2) { layer_norm_avx2(values, rows, width, gamma, beta, epsilon); return; }
 #endif
     layer_norm_loop(values, rows, width, gamma, beta, epsilon);
 }
@@ -145,11 +151,9 @@ void cfloatkernels_layer_norm(float *values, long rows, long width, const float 
 void cfloatkernels_rms_norm(const float *values, long rows, long width, const float *weight, float offset,
                             float epsilon, float *out) {
 #if defined(__x86_64__)
-    switch (vector_level()) {
-    case 2: rms_norm_avx512(values, rows, width, weight, offset, epsilon, out); return;
-    case 1: rms_norm_avx2(values, rows, width, weight, offset, epsilon, out); return;
-    default: break;
-    }
+    int level = cfloatkernels_vector_level();
+    if (level >= VECTOR_AVX512) { rms_norm_avx512(values, rows, width, weight, offset, epsilon, out); return; }
+    if (level >= VECTOR_AVX2) { rms_norm_avx2(values, rows, width, weight, offset, epsilon, out); return; }
 #endif
     rms_norm_loop(values, rows, width, weight, offset, epsilon, out);
 }
