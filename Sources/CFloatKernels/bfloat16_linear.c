@@ -68,18 +68,24 @@ struct rounding_buffer {
 
 static pthread_key_t buffer_key;
 static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
-static long live_buffers;
+static long freed_buffers;
 
 static void free_buffer(void *pointer) {
     struct rounding_buffer *buffer = pointer;
     free(buffer->values);
     free(buffer);
-    __atomic_fetch_sub(&live_buffers, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&freed_buffers, 1, __ATOMIC_RELAXED);
 }
 
 static void make_buffer_key(void) { pthread_key_create(&buffer_key, free_buffer); }
 
-long cfloatkernels_bf16_live_buffers(void) { return __atomic_load_n(&live_buffers, __ATOMIC_RELAXED); }
+long cfloatkernels_bf16_freed_buffers(void) { return __atomic_load_n(&freed_buffers, __ATOMIC_RELAXED); }
+
+long cfloatkernels_bf16_thread_buffer_capacity(void) {
+    pthread_once(&buffer_key_once, make_buffer_key);
+    struct rounding_buffer *buffer = pthread_getspecific(buffer_key);
+    return buffer ? (long)buffer->capacity : 0;
+}
 
 /// x (rows × inputs) rounded into rows of 2·pairs bfloat16 (an odd width padded with a zero), in the
 /// calling thread's buffer; NULL when it cannot be allocated.
@@ -93,7 +99,6 @@ static uint16_t *rounded_rows(const float *x, long rows, long inputs, long pairs
             free(buffer);
             return NULL;
         }
-        __atomic_fetch_add(&live_buffers, 1, __ATOMIC_RELAXED);
     }
     size_t needed = (size_t)rows * (size_t)pairs * 2;
     if (needed > buffer->capacity) {

@@ -48,7 +48,11 @@ int cfloatkernels_bf16_has_instructions(void);
 int cfloatkernels_bf16_linear(const float *x, long rows, long inputs, const uint16_t *packed, long outputs,
                               const float *bias, float *y, long ldy, int portable);
 
-/// How many threads hold a buffer of rounded inputs (each is freed when its thread exits).
-long cfloatkernels_bf16_live_buffers(void);
+/// How many threads' buffers of rounded inputs have been freed (each is, when its thread exits).
+long cfloatkernels_bf16_freed_buffers(void);
+
+/// The calling thread's buffer of rounded inputs, in bfloat16 (0: none yet); it grows to the largest
+/// call and is kept for the next.
+long cfloatkernels_bf16_thread_buffer_capacity(void);
 
 #endif
